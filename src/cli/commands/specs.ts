@@ -1,0 +1,48 @@
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { writeFileAtomic } from '../../common/json-io.js';
+import { formatCount, formatMillions, textTable } from '../../common/format.js';
+import { materialiseZoo, renderComparisonTable } from '../../search-space/zoo-report.js';
+import { zooNames } from '../../search-space/zoo/index.js';
+import { action, printJson, specOverrideOptions } from '../common.js';
+
+interface SpecsArgs {
+  names?: string[];
+  out: string;
+  resolution?: number;
+  classes?: number;
+  json?: boolean;
+  list?: boolean;
+}
+
+export const specsCommand: CommandModule<object, SpecsArgs> = {
+  command: 'specs [names..]',
+  describe: 'Write the model zoo (MobileNetV3 family, MobileNetV2, MnasNet-A1) as ArchSpec JSON, with TABLE.md',
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, describe: 'zoo models to write (default: all)' })
+      .option('out', { type: 'string', default: 'results/specs', describe: 'output directory' })
+      .options(specOverrideOptions)
+      .option('json', { type: 'boolean', describe: 'print a JSON array of {name, params, madds, resolution, classes, file}' })
+      .option('list', { type: 'boolean', describe: 'only list the zoo names' }) as never,
+  handler: action<SpecsArgs>(async (args, { log }) => {
+    if (args.list) {
+      process.stdout.write(`${zooNames().join('\n')}\n`);
+      return;
+    }
+    const command = ['nas specs', ...process.argv.slice(3)].join(' ');
+    const rows = await materialiseZoo({ names: args.names, outDir: args.out, resolution: args.resolution, classes: args.classes, command });
+    const tableFile = path.join(args.out, 'TABLE.md');
+    await writeFileAtomic(tableFile, renderComparisonTable(rows));
+    log.info({ specs: rows.length, dir: args.out, table: tableFile }, 'wrote specs');
+    if (args.json) {
+      printJson(rows);
+    } else {
+      const table = textTable(
+        ['name', 'params', 'MAdds', 'input', 'file'],
+        rows.map((r) => [r.name, formatCount(r.params), formatMillions(r.madds), `${r.resolution}x${r.resolution}, ${r.classes} cl.`, r.file]),
+      );
+      process.stdout.write(`${table}\n`);
+    }
+  }),
+};

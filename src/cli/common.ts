@@ -1,0 +1,77 @@
+/** What every command shares: logging, error reporting with exit codes, spec arguments. */
+import { existsSync, readFileSync } from 'node:fs';
+import type { ArgumentsCamelCase } from 'yargs';
+import { InputError, NasError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { importBlockStrings } from '../search-space/block-strings.js';
+import { parseArchSpec } from '../search-space/archspec.js';
+import { parseJsonText } from '../common/json-io.js';
+import { withInput } from '../search-space/io.js';
+import { isZooName, zooSpec } from '../search-space/zoo/index.js';
+
+export interface GlobalOptions {
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export interface CommandContext {
+  log: Logger;
+}
+
+/** Wraps a command handler: builds the logger, turns errors into one line and an exit code. */
+export function action<A>(handler: (args: ArgumentsCamelCase<A & GlobalOptions>, ctx: CommandContext) => Promise<void>) {
+  return async (args: ArgumentsCamelCase<A & GlobalOptions>): Promise<void> => {
+    const log = createLogger({ level: args.verbose ? 'debug' : args.quiet ? 'warn' : 'info' });
+    try {
+      await handler(args, { log });
+    } catch (err) {
+      reportError(err, Boolean(args.verbose));
+    }
+  };
+}
+
+export function reportError(err: unknown, verbose: boolean): void {
+  if (err instanceof NasError) {
+    process.stderr.write(`nas: ${err.message}\n`);
+    if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = err.exitCode;
+    return;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`nas: internal error: ${message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}
+
+/** Writes one JSON value as the last line of stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/**
+ * A spec argument: a zoo model name, an ArchSpec JSON file, or a block-string document;
+ * `--resolution` / `--classes` adapt it.
+ */
+export function loadSpecArgument(arg: string, overrides: { resolution?: number | undefined; classes?: number | undefined } = {}): ArchSpec {
+  if (!existsSync(arg) && isZooName(arg)) return zooSpec(arg, overrides);
+  const spec = readSpecFile(arg);
+  return overrides.resolution || overrides.classes ? withInput(spec, overrides, arg) : spec;
+}
+
+/** Reads a spec file: ArchSpec JSON, or a block-string document (timm / MnasNet style). */
+export function readSpecFile(file: string): ArchSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new InputError(`${file}: no such file, and not a zoo model name (see \`nas specs --list\`)`);
+  }
+  if (/^\s*[{[]/.test(text)) return parseArchSpec(parseJsonText(text, file), file);
+  return importBlockStrings(text, file, `nas convert ${file}`);
+}
+
+export const specOverrideOptions = {
+  resolution: { type: 'number', describe: 'input resolution (square)' },
+  classes: { type: 'number', describe: 'number of classes of the classifier' },
+} as const;

@@ -1,0 +1,35 @@
+/** The `nas` command line: parse, call one library function, print. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { TOOL_VERSION } from '../common/version.js';
+import { convertCommand } from './commands/convert.js';
+import { describeCommand } from './commands/describe.js';
+import { schemaCommand } from './commands/schema.js';
+import { specsCommand } from './commands/specs.js';
+import { validateCommand } from './commands/validate.js';
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('nas')
+    .usage('$0 <command> [options]\n\nPlatform-aware neural architecture search (MnasNet search + NetAdapt, MobileNetV3).')
+    .option('verbose', { type: 'boolean', describe: 'debug logs and stack traces' })
+    .option('quiet', { type: 'boolean', describe: 'only warnings and errors on stderr' })
+    .command(specsCommand)
+    .command(describeCommand)
+    .command(validateCommand)
+    .command(convertCommand)
+    .command(schemaCommand)
+    .demandCommand(1, 'choose a command (nas --help lists them)')
+    .strict()
+    .version(TOOL_VERSION)
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, err) => {
+      if (err) throw err;
+      process.stderr.write(`nas: ${message} (see nas --help)\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+await main(hideBin(process.argv));

@@ -1,0 +1,50 @@
+/**
+ * Typed errors of the library. The CLI turns them into one line on stderr and an exit code;
+ * the library itself never prints or exits.
+ */
+
+/** Base class: a failure with a one-line cause and what to do about it. */
+export class NasError extends Error {
+  readonly exitCode: number = 1;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The user's input is wrong (bad file, bad option, unknown name). Exit code 2. */
+export class InputError extends NasError {
+  override readonly exitCode = 2;
+}
+
+/** A spec, table or experiment file failed validation: names the file and the field. */
+export class ValidationError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly issues: readonly ValidationIssue[],
+  ) {
+    super(`${file}: ${issues.map(formatIssue).join('; ')}`);
+  }
+}
+
+export interface ValidationIssue {
+  /** JSON path of the offending field, e.g. `$.blocks[3].stride`. */
+  path: string;
+  /** What was expected, in words. */
+  message: string;
+}
+
+function formatIssue(issue: ValidationIssue): string {
+  return `${issue.path}: ${issue.message}`;
+}
+
+/** Formats a path of keys/indices as a JSON path: `['blocks', 3, 'se']` -> `$.blocks[3].se`. */
+export function jsonPath(path: readonly PropertyKey[]): string {
+  let out = '$';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += `.${key}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+/** Number and table formatting shared by reports and the CLI. */
+
+/** 5483032 -> "5,483,032" */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** 216_612_720 -> "216.6M"; small counts keep more digits. */
+export function formatMillions(n: number, digits = 1): string {
+  return `${(n / 1e6).toFixed(digits)}M`;
+}
+
+/** Signed percentage difference of `value` from `reference`: "+1.2%". */
+export function percentDiff(value: number, reference: number): string {
+  const pct = ((value - reference) / reference) * 100;
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
+}
+
+/** Left-aligned text columns; numeric-looking cells are right-aligned. */
+export function textTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = (s: string) => /^[-+]?[\d,.]+[%MKk]?$/.test(s);
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (numeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** A GitHub-flavoured markdown table. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}

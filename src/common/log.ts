@@ -1,0 +1,18 @@
+/**
+ * Logging: pino on stderr (stdout stays free for data such as `--json` output), human-readable
+ * when the terminal is interactive, JSON lines otherwise.
+ */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
+  const level = options.level ?? 'info';
+  const usePretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  if (!usePretty) return pino({ level }, pino.destination({ dest: 2, sync: true }));
+  return pino({ level }, pretty({ destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+}
+
+/** A logger that drops everything, for library callers that pass none. */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,463 @@
+/**
+ * Block strings: the compact notations of timm (`ir_r2_k3_s1_e6_c112_se0.25`) and of the MnasNet
+ * reference code (`r2_k3_s22_e6_i16_o24_se0.25`), wrapped in a small text document that also
+ * carries what the strings leave implicit (input, stem, head, SE rounding rule). Export then import
+ * gives back an equal spec: the encoder checks every string against the decoder and adds explicit
+ * tokens (`sq<n>` squeeze width, `skip`/`noskip`, `n<act>`) wherever the defaults would differ.
+ *
+ * Document:
+ *   format: timm | mnasnet
+ *   name: mobilenetv3-large-1.0
+ *   input: 224x224x3
+ *   classes: 1000
+ *   dropout: 0.2
+ *   act: hswish                        default block activation (blocks say `nre` etc. otherwise)
+ *   se: gate=hsigmoid act=relu base=mid round=8
+ *   stem: cn_r1_k3_s2_c16_nhs
+ *   arch_def:                          (`blocks:` in mnasnet format) one stage per line;
+ *     ['ds_r1_k3_s1_e1_c16_nre'],      Python list syntax is accepted, so timm's lists paste in
+ *   head: cn_r1_k1_s1_c960_nhs, fc_c1280_nhs
+ *   ids: stem b1 b2 ... head_conv head_prelogits   (only when not the canonical ids)
+ *
+ * Tokens: type `ds|ir|cn` (timm: required; mnasnet: inferred from e, e1 = ds), r repeats, k kernel,
+ * s stride (`s2` or `s22`), e expansion ratio (exp = round(ratio x input)), c / o output width,
+ * i input width (mnasnet), se SE ratio, sq absolute SE width, n<re|r6|hs|sw> activation,
+ * skip / noskip. Residual default: ir/ds when stride 1 and widths match; cn never.
+ */
+import { InputError } from '../common/errors.js';
+import { TOOL_NAME } from '../common/version.js';
+import {
+  ARCHSPEC_SCHEMA_VERSION,
+  parseArchSpec,
+  type Activation,
+  type ArchSpec,
+  type Block,
+  type BlockBody,
+  type SqueezeExcite,
+} from './archspec.js';
+import { makeDivisible } from './zoo/assemble.js';
+
+export const BLOCK_STRING_FORMATS = ['timm', 'mnasnet'] as const;
+export type BlockStringFormat = (typeof BLOCK_STRING_FORMATS)[number];
+
+const ACT_CODES: Record<Activation, string> = { relu: 're', relu6: 'r6', hswish: 'hs', swish: 'sw' };
+const CODE_ACTS = Object.fromEntries(Object.entries(ACT_CODES).map(([a, c]) => [c, a as Activation]));
+const TYPE_CODES: Record<Block['type'], string> = { conv: 'cn', dsconv: 'ds', bneck: 'ir' };
+const CODE_TYPES: Record<string, Block['type']> = { cn: 'conv', ds: 'dsconv', ir: 'bneck' };
+
+/** How an SE ratio becomes a squeeze width: ratio x base channels, then rounded. */
+export interface SeRule {
+  gate: SqueezeExcite['gate'];
+  activation: Activation;
+  /** `mid`: the channels SE acts on (V3); `in`: the layer's input channels (MnasNet). */
+  base: 'mid' | 'in';
+  /** `8`: make divisible by 8 (V3); `floor`: max(1, floor(x)) (MnasNet). */
+  round: '8' | 'floor';
+}
+
+const DEFAULT_SE_RULE: Record<BlockStringFormat, SeRule> = {
+  timm: { gate: 'hsigmoid', activation: 'relu', base: 'mid', round: '8' },
+  mnasnet: { gate: 'sigmoid', activation: 'relu', base: 'in', round: 'floor' },
+};
+
+interface Context {
+  format: BlockStringFormat;
+  act: Activation;
+  se: SeRule;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One block string
+
+interface ParsedTokens {
+  type?: string;
+  values: Map<string, number>;
+  act?: Activation;
+  skip?: boolean;
+}
+
+const VALUE_TOKEN = /^(se|sq|r|k|s|e|c|i|o)(\d+(?:\.\d+)?)$/;
+
+function tokenize(text: string): ParsedTokens {
+  const parts = text.split('_').filter(Boolean);
+  const parsed: ParsedTokens = { values: new Map() };
+  if (parts[0] && /^[a-z]+$/.test(parts[0]) && !['skip', 'noskip'].includes(parts[0])) parsed.type = parts.shift()!;
+  for (const part of parts) {
+    const value = VALUE_TOKEN.exec(part);
+    if (value) {
+      let number = Number(value[2]);
+      // MnasNet writes strides as two digits (s22): both must agree.
+      if (value[1] === 's' && value[2]!.length === 2) {
+        if (value[2]![0] !== value[2]![1]) throw new Error(`token "${part}": different strides per axis are not supported`);
+        number = Number(value[2]![0]);
+      }
+      parsed.values.set(value[1]!, number);
+    } else if (part === 'skip' || part === 'noskip') {
+      parsed.skip = part === 'skip';
+    } else if (part.startsWith('n') && CODE_ACTS[part.slice(1)]) {
+      parsed.act = CODE_ACTS[part.slice(1)];
+    } else {
+      throw new Error(`unknown token "${part}"`);
+    }
+  }
+  return parsed;
+}
+
+function required(tokens: ParsedTokens, key: string, what: string): number {
+  const value = tokens.values.get(key);
+  if (value === undefined) throw new Error(`missing ${key}<${what}>`);
+  return value;
+}
+
+function positiveInt(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Decodes one block string (with its repeats) given the input width; returns the blocks. */
+export function decodeBlockString(text: string, inChannels: number, ctx: Context): BlockBody[] {
+  const tokens = tokenize(text);
+  const type = blockType(tokens, ctx.format);
+  const repeats = positiveInt(tokens.values.get('r') ?? 1, 'repeats (r)');
+  const kernel = required(tokens, 'k', 'kernel');
+  const stride = tokens.values.get('s') ?? 1;
+  const out = positiveInt(required(tokens, ctx.format === 'timm' ? 'c' : 'o', 'output width'), 'output width');
+  const ratio = tokens.values.get('e');
+  if (ctx.format === 'mnasnet') {
+    const declared = required(tokens, 'i', 'input width');
+    if (declared !== inChannels) throw new Error(`input width i${declared} does not match the previous output width ${inChannels}`);
+  }
+  if (type === 'bneck' && ratio === undefined) throw new Error('missing e<expansion ratio>');
+  const seRatio = tokens.values.get('se');
+  const squeeze = tokens.values.get('sq');
+  const activation = tokens.act ?? ctx.act;
+
+  const blocks: BlockBody[] = [];
+  let channels = inChannels;
+  for (let n = 0; n < repeats; n++) {
+    const layerStride = n === 0 ? stride : 1;
+    const exp = type === 'bneck' ? positiveInt(Math.round(channels * ratio!), 'expansion width') : undefined;
+    const mid = type === 'bneck' ? exp! : type === 'dsconv' ? channels : out;
+    const se = squeeze !== undefined || seRatio !== undefined ? seFor(seRatio, squeeze, ctx.se.base === 'mid' ? mid : channels, ctx.se) : null;
+    const residualDefault = type !== 'conv' && layerStride === 1 && channels === out;
+    const block = { type, kernel, stride: layerStride, out, activation, se, residual: tokens.skip ?? residualDefault };
+    blocks.push((type === 'bneck' ? { ...block, exp } : block) as BlockBody);
+    channels = out;
+  }
+  return blocks;
+}
+
+function blockType(tokens: ParsedTokens, format: BlockStringFormat): Block['type'] {
+  if (tokens.type !== undefined) {
+    const type = CODE_TYPES[tokens.type];
+    if (!type) throw new Error(`unsupported block type "${tokens.type}" (expected ds, ir or cn)`);
+    return type;
+  }
+  if (format === 'timm') throw new Error('missing block type (ds, ir or cn)');
+  return tokens.values.get('e') === 1 ? 'dsconv' : 'bneck';
+}
+
+function seFor(ratio: number | undefined, squeeze: number | undefined, base: number, rule: SeRule): SqueezeExcite {
+  const width = squeeze ?? roundSqueeze(ratio! * base, rule);
+  return { squeeze: positiveInt(width, 'SE width'), gate: rule.gate, activation: rule.activation };
+}
+
+function roundSqueeze(value: number, rule: SeRule): number {
+  return rule.round === '8' ? makeDivisible(value) : Math.max(1, Math.floor(value));
+}
+
+/** Encodes one block as a single-repeat string. */
+function encodeBlock(block: BlockBody, inChannels: number, ctx: Context): string {
+  const tokens: string[] = [];
+  const typeCode = TYPE_CODES[block.type];
+  const ratioOne = block.type === 'bneck' && block.exp === inChannels;
+  if (ctx.format === 'timm' || block.type === 'conv' || ratioOne) tokens.push(typeCode);
+  tokens.push('r1', `k${block.kernel}`, ctx.format === 'timm' ? `s${block.stride}` : `s${block.stride}${block.stride}`);
+  if (block.type === 'bneck') tokens.push(`e${shortestDecimal(block.exp / inChannels, (r) => Math.round(inChannels * r) === block.exp)}`);
+  else if (block.type === 'dsconv') tokens.push('e1');
+  if (ctx.format === 'mnasnet') tokens.push(`i${inChannels}`);
+  tokens.push(ctx.format === 'timm' ? `c${block.out}` : `o${block.out}`);
+  if (block.se) tokens.push(encodeSe(block, inChannels, ctx.se));
+  if (block.activation !== ctx.act) tokens.push(`n${ACT_CODES[block.activation]}`);
+  const residualDefault = block.type !== 'conv' && block.stride === 1 && inChannels === block.out;
+  if (block.residual !== residualDefault) tokens.push(block.residual ? 'skip' : 'noskip');
+  return tokens.join('_');
+}
+
+function encodeSe(block: BlockBody, inChannels: number, rule: SeRule): string {
+  const se = block.se!;
+  const mid = block.type === 'bneck' ? block.exp : block.type === 'dsconv' ? inChannels : block.out;
+  const base = rule.base === 'mid' ? mid : inChannels;
+  const fits = (r: number) => r > 0 && roundSqueeze(r * base, rule) === se.squeeze;
+  if (se.gate !== rule.gate || se.activation !== rule.activation) {
+    throw new Error(`SE gate/activation ${se.gate}/${se.activation} differs from the document's ${rule.gate}/${rule.activation}`);
+  }
+  if (fits(0.25)) return 'se0.25';
+  const ratio = shortestDecimal(se.squeeze / base, fits);
+  return fits(ratio) ? `se${ratio}` : `sq${se.squeeze}`;
+}
+
+/** The decimal with fewest digits (up to 6) near `value` that satisfies `ok`, else `value` itself. */
+function shortestDecimal(value: number, ok: (candidate: number) => boolean): number {
+  for (let digits = 0; digits <= 6; digits++) {
+    const candidate = Number(value.toFixed(digits));
+    if (ok(candidate)) return candidate;
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole documents
+
+const canonicalBlockId = (i: number) => `b${i + 1}`;
+
+/** Renders a spec as a block-string document in the given format. */
+export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): string {
+  const ctx: Context = { format, act: mostCommonActivation(spec), se: chooseSeRule(spec, format) };
+  const stages = groupBlocks(spec, ctx);
+  const { head, stem } = spec;
+  const io = (width: number) => (format === 'timm' ? `c${width}` : `o${width}`);
+  const stride = (s: number) => (format === 'timm' ? `s${s}` : `s${s}${s}`);
+  const headItems = [
+    head.conv ? `cn_r1_k1_${stride(1)}_${io(head.conv.out)}_n${ACT_CODES[head.conv.activation]}` : null,
+    head.preLogits ? `fc_${io(head.preLogits.out)}_n${ACT_CODES[head.preLogits.activation]}` : null,
+  ].filter((item): item is string => item !== null);
+  const seRule = `gate=${ctx.se.gate} act=${ctx.se.activation} base=${ctx.se.base} round=${ctx.se.round}`;
+  const lines = [
+    `# ${spec.name}: ${format === 'timm' ? 'timm-style arch_def' : 'MnasNet block strings'}, written by ${TOOL_NAME}`,
+    `format: ${format}`,
+    `name: ${spec.name}`,
+    `input: ${spec.input.resolution}x${spec.input.resolution}x${spec.input.channels}`,
+    `classes: ${spec.classes}`,
+    `dropout: ${spec.dropout}`,
+    `act: ${ctx.act}`,
+    `se: ${seRule}`,
+    `stem: cn_r1_k${stem.kernel}_${stride(stem.stride)}_${io(stem.out)}_n${ACT_CODES[stem.activation]}`,
+    format === 'timm' ? 'arch_def:' : 'blocks:',
+    ...stages.map((stage) => (format === 'timm' ? `  [${stage.map((s) => `'${s}'`).join(', ')}],` : stage.map((s) => `  ${s}`).join('\n'))),
+    `head: ${headItems.join(', ') || 'none'}`,
+  ];
+  const ids = [spec.stem.id, ...spec.blocks.map((b) => b.id), ...(head.conv ? [head.conv.id] : []), ...(head.preLogits ? [head.preLogits.id] : [])];
+  if (ids.join(' ') !== canonicalIds(spec.blocks.length, head.conv !== null, head.preLogits !== null).join(' ')) lines.push(`ids: ${ids.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+function canonicalIds(blocks: number, headConv: boolean, preLogits: boolean): string[] {
+  return ['stem', ...Array.from({ length: blocks }, (_, i) => canonicalBlockId(i)), ...(headConv ? ['head_conv'] : []), ...(preLogits ? ['head_prelogits'] : [])];
+}
+
+/** Groups blocks into stages (same output width) of repeated strings, checked against the decoder. */
+function groupBlocks(spec: ArchSpec, ctx: Context): string[][] {
+  const stages: string[][] = [];
+  let channels = spec.stem.out;
+  let lastOut = -1;
+  for (let i = 0; i < spec.blocks.length; ) {
+    const first = stripId(spec.blocks[i]!);
+    const single = encodeBlock(first, channels, ctx);
+    let repeats = 1;
+    let text = single;
+    while (i + repeats < spec.blocks.length) {
+      const candidate = single.replace(/(^|_)r1(?=_)/, `$1r${repeats + 1}`);
+      const actual = spec.blocks.slice(i, i + repeats + 1).map(stripId);
+      if (!decodesTo(candidate, channels, ctx, actual)) break;
+      repeats++;
+      text = candidate;
+    }
+    if (first.out !== lastOut || ctx.format === 'mnasnet') stages.push([]);
+    stages[stages.length - 1]!.push(text);
+    channels = first.out;
+    lastOut = first.out;
+    i += repeats;
+  }
+  return stages;
+}
+
+function decodesTo(text: string, inChannels: number, ctx: Context, expected: BlockBody[]): boolean {
+  try {
+    return JSON.stringify(decodeBlockString(text, inChannels, ctx)) === JSON.stringify(expected);
+  } catch {
+    return false; // e.g. a repeat whose expansion would round to zero
+  }
+}
+
+function stripId(block: Block): BlockBody {
+  const { id: _id, ...rest } = block;
+  return rest;
+}
+
+function mostCommonActivation(spec: ArchSpec): Activation {
+  const counts = new Map<Activation, number>();
+  for (const block of spec.blocks) counts.set(block.activation, (counts.get(block.activation) ?? 0) + 1);
+  let best: Activation = spec.stem.activation;
+  for (const [act, count] of counts) if (count > (counts.get(best) ?? 0)) best = act;
+  return best;
+}
+
+/** The SE rule under which most squeeze widths read as the usual `se0.25` (the format's own rule on ties). */
+function chooseSeRule(spec: ArchSpec, format: BlockStringFormat): SeRule {
+  const withSe = spec.blocks.filter((b) => b.se);
+  const first = withSe[0]?.se;
+  const defaults = DEFAULT_SE_RULE[format];
+  if (!first) return defaults;
+  const rules: SeRule[] = [defaults, DEFAULT_SE_RULE[format === 'timm' ? 'mnasnet' : 'timm']].map((r) => ({ ...r, gate: first.gate, activation: first.activation }));
+  let channels = spec.stem.out;
+  const misses = rules.map(() => 0);
+  for (const block of spec.blocks) {
+    if (block.se) {
+      rules.forEach((rule, r) => {
+        if (encodeSe(stripId(block), channels, rule) !== 'se0.25') misses[r]!++;
+      });
+    }
+    channels = block.out;
+  }
+  return misses[1]! < misses[0]! ? rules[1]! : rules[0]!;
+}
+
+/** Parses a block-string document back into a validated ArchSpec. */
+export function importBlockStrings(text: string, file = '<block strings>', command = 'nas convert'): ArchSpec {
+  const doc = parseDocument(text, file);
+  const fail = (line: number, message: string): never => {
+    throw new InputError(`${file}: ${line ? `line ${line}: ` : ''}${message}`);
+  };
+  const get = (key: string) => doc.fields.get(key);
+  const need = (key: string) => get(key) ?? fail(0, `missing "${key}:" line`);
+
+  const formatText = need('format').value;
+  if (!(BLOCK_STRING_FORMATS as readonly string[]).includes(formatText)) fail(need('format').line, `format must be timm or mnasnet, got "${formatText}"`);
+  const format = formatText as BlockStringFormat;
+  const inputField = need('input');
+  const input = /^(\d+)x(\d+)x(\d+)$/.exec(inputField.value);
+  if (!input || input[1] !== input[2]) fail(inputField.line, `input must be RxRxC with a square resolution, got "${inputField.value}"`);
+  const act = parseActivation(get('act')?.value ?? 'relu', get('act')?.line ?? 0, fail);
+  const se = get('se') ? parseSeRule(get('se')!.value, get('se')!.line, format, fail) : DEFAULT_SE_RULE[format];
+  const ctx: Context = { format, act, se };
+
+  const stemField = need('stem');
+  const stem = decodeLine(stemField.value, stemField.line, fail, () => {
+    const t = tokenize(stemField.value);
+    const out = required(t, format === 'timm' ? 'c' : 'o', 'output width');
+    return { kernel: required(t, 'k', 'kernel'), stride: t.values.get('s') ?? 1, out, activation: t.act ?? act };
+  });
+
+  let channels = stem.out;
+  const blocks: BlockBody[] = [];
+  for (const { line, strings } of doc.stages) {
+    for (const s of strings) {
+      const decoded = decodeLine(s, line, fail, () => decodeBlockString(s, channels, ctx));
+      blocks.push(...decoded);
+      channels = decoded[decoded.length - 1]!.out;
+    }
+  }
+
+  const headField = need('head');
+  const head = { conv: null as null | { out: number; activation: Activation }, preLogits: null as null | { out: number; activation: Activation } };
+  for (const item of headField.value === 'none' ? [] : headField.value.split(/\s*,\s*/)) {
+    decodeLine(item, headField.line, fail, () => {
+      const t = tokenize(item);
+      const layer = { out: required(t, format === 'timm' ? 'c' : 'o', 'output width'), activation: t.act ?? act };
+      if (t.type === 'cn') head.conv = layer;
+      else if (t.type === 'fc') head.preLogits = layer;
+      else throw new Error(`head items are cn_... (1x1 conv before pooling) or fc_... (pre-logits), got "${item}"`);
+    });
+  }
+
+  const idsField = get('ids');
+  const ids = idsField ? idsField.value.split(/\s+/) : canonicalIds(blocks.length, head.conv !== null, head.preLogits !== null);
+  const expectedIds = 1 + blocks.length + (head.conv ? 1 : 0) + (head.preLogits ? 1 : 0);
+  if (ids.length !== expectedIds) fail(idsField?.line ?? 0, `ids lists ${ids.length} ids, the model has ${expectedIds} layers with ids`);
+  let next = 0;
+  const takeId = () => ids[next++]!;
+
+  const number = (key: string, fallback: number) => {
+    const field = get(key);
+    if (!field) return fallback;
+    const value = Number(field.value);
+    if (!Number.isFinite(value)) fail(field.line, `${key} must be a number, got "${field.value}"`);
+    return value;
+  };
+  const spec = {
+    schemaVersion: ARCHSPEC_SCHEMA_VERSION,
+    kind: 'archspec',
+    name: get('name')?.value ?? 'imported',
+    provenance: { command, seed: null, tool: TOOL_NAME, source: `${format} block strings` },
+    input: { resolution: Number(input![1]), channels: Number(input![3]) },
+    stem: { id: takeId(), ...stem },
+    blocks: blocks.map((b) => ({ id: takeId(), ...b })),
+    head: {
+      conv: head.conv && { id: takeId(), ...head.conv },
+      pool: 'avg',
+      preLogits: head.preLogits && { id: takeId(), ...head.preLogits },
+    },
+    classes: number('classes', 1000),
+    dropout: number('dropout', 0.2),
+  };
+  return parseArchSpec(spec, file);
+}
+
+function decodeLine<T>(text: string, line: number, fail: (line: number, message: string) => never, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    return fail(line, `"${text}": ${(err as Error).message}`);
+  }
+}
+
+function parseActivation(value: string, line: number, fail: (line: number, message: string) => never): Activation {
+  const act = (Object.keys(ACT_CODES) as Activation[]).find((a) => a === value) ?? CODE_ACTS[value];
+  return act ?? fail(line, `unknown activation "${value}" (expected ${Object.keys(ACT_CODES).join(', ')})`);
+}
+
+function parseSeRule(value: string, line: number, format: BlockStringFormat, fail: (line: number, message: string) => never): SeRule {
+  const rule: SeRule = { ...DEFAULT_SE_RULE[format] };
+  for (const pair of value.split(/\s+/).filter(Boolean)) {
+    const [key, v = ''] = pair.split('=');
+    if (key === 'gate' && (v === 'hsigmoid' || v === 'sigmoid')) rule.gate = v;
+    else if (key === 'act') rule.activation = parseActivation(v, line, fail);
+    else if (key === 'base' && (v === 'mid' || v === 'in')) rule.base = v;
+    else if (key === 'round' && (v === '8' || v === 'floor')) rule.round = v;
+    else fail(line, `bad se setting "${pair}" (expected gate=hsigmoid|sigmoid act=ACT base=mid|in round=8|floor)`);
+  }
+  return rule;
+}
+
+interface ParsedDocument {
+  fields: Map<string, { value: string; line: number }>;
+  stages: { line: number; strings: string[] }[];
+}
+
+function parseDocument(text: string, file: string): ParsedDocument {
+  const fields = new Map<string, { value: string; line: number }>();
+  const stages: { line: number; strings: string[] }[] = [];
+  let inStages = false;
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    const content = raw.replace(/#.*$/, '').trim();
+    if (!content) return;
+    const field = /^([a-z_]+):\s*(.*)$/.exec(content);
+    if (field) {
+      const [, key, value] = field as unknown as [string, string, string];
+      inStages = key === 'arch_def' || key === 'blocks';
+      if (inStages) {
+        if (value) stages.push({ line, strings: splitStrings(value) });
+      } else {
+        if (fields.has(key)) throw new InputError(`${file}: line ${line}: "${key}:" given twice`);
+        fields.set(key, { value, line });
+      }
+      return;
+    }
+    if (!inStages) throw new InputError(`${file}: line ${line}: expected "key: value", got "${content}"`);
+    const strings = splitStrings(content);
+    if (strings.length) stages.push({ line, strings });
+  });
+  if (stages.length === 0 && !fields.has('format')) throw new InputError(`${file}: not a block-string document (no "format:" line)`);
+  return { fields, stages };
+}
+
+/** Splits a stage line, accepting Python list syntax: `['ir_r1_k3', "ds_r1_k3"],`. */
+function splitStrings(line: string): string[] {
+  return line
+    .replace(/[[\]'",]/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
+}

@@ -1,0 +1,49 @@
+/** The model zoo: every named architecture `nas specs` materialises. */
+import { InputError } from '../../common/errors.js';
+import type { ArchSpec } from '../archspec.js';
+import type { ZooOptions } from './assemble.js';
+import { mnasnetA1 } from './mnasnet.js';
+import { mobilenetV2 } from './mobilenetv2.js';
+import { MOBILENETV3_LARGE, MOBILENETV3_SMALL, mobilenetV3 } from './mobilenetv3.js';
+
+export { makeDivisible } from './assemble.js';
+export type { ZooOptions } from './assemble.js';
+
+type Factory = (options: ZooOptions) => ArchSpec;
+
+const WIDTHS = [0.35, 0.5, 0.75, 1.0, 1.25];
+const widthLabel = (w: number) => (Number.isInteger(w) ? w.toFixed(1) : String(w));
+
+const ZOO = new Map<string, Factory>();
+for (const [family, table] of [
+  ['large', MOBILENETV3_LARGE],
+  ['small', MOBILENETV3_SMALL],
+] as const) {
+  for (const width of WIDTHS) {
+    const name = `mobilenetv3-${family}-${widthLabel(width)}`;
+    ZOO.set(name, (o) => mobilenetV3(table, { ...o, width, name }));
+  }
+  const minimal = `mobilenetv3-${family}-minimal-1.0`;
+  ZOO.set(minimal, (o) => mobilenetV3(table, { ...o, minimal: true, name: minimal }));
+  const reduced = `mobilenetv3-${family}-1.0-reduced-tail`;
+  ZOO.set(reduced, (o) => mobilenetV3(table, { ...o, reducedTail: true, name: reduced }));
+}
+for (const width of [1.0, 0.35]) {
+  const name = `mobilenetv2-${widthLabel(width)}`;
+  ZOO.set(name, (o) => mobilenetV2({ ...o, width, name }));
+}
+ZOO.set('mnasnet-a1', (o) => mnasnetA1(o));
+
+export function zooNames(): string[] {
+  return [...ZOO.keys()];
+}
+
+export function isZooName(name: string): boolean {
+  return ZOO.has(name);
+}
+
+export function zooSpec(name: string, options: ZooOptions = {}): ArchSpec {
+  const factory = ZOO.get(name);
+  if (!factory) throw new InputError(`unknown model "${name}": choose one of ${zooNames().join(', ')}`);
+  return factory(options);
+}

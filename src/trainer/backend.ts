@@ -1,0 +1,58 @@
+/**
+ * TensorFlow.js backend selection: tensorflow (tfjs-node, when it loads) > wasm > cpu.
+ * The chosen backend and its thread count are returned so every output can record them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../common/errors.js';
+
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface BackendInfo {
+  backend: BackendName;
+  threads: number;
+  tfjsVersion: string;
+}
+
+// A variable, so TypeScript does not require the optional package to be installed.
+const TFJS_NODE = '@tensorflow/tfjs-node';
+
+async function activate(name: BackendName): Promise<string | null> {
+  try {
+    if (name === 'tensorflow') await import(TFJS_NODE);
+    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend(name))) return 'it failed to initialise';
+    await tf.ready();
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return `${name === 'tensorflow' ? TFJS_NODE : name} is not installed`;
+    return (err as Error).message;
+  }
+}
+
+/**
+ * Activates `preferred`, or the best available backend when `preferred` is `auto`/undefined.
+ * Throws an InputError when an explicitly requested backend cannot be used.
+ */
+export async function selectBackend(preferred: BackendName | 'auto' = 'auto'): Promise<BackendInfo> {
+  const candidates = preferred === 'auto' ? BACKENDS : [preferred];
+  const failures: string[] = [];
+  for (const name of candidates) {
+    if (tf.getBackend() === name) return info(name);
+    const failure = await activate(name);
+    if (failure === null) return info(name);
+    failures.push(`${name}: ${failure}`);
+  }
+  const hint = preferred === 'tensorflow' ? ' (tfjs-node cannot install on machines without internet access: use --backend wasm)' : '';
+  throw new InputError(`backend ${preferred} unavailable: ${failures.join('; ')}${hint}`);
+}
+
+async function info(backend: BackendName): Promise<BackendInfo> {
+  let threads = 1;
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    threads = wasm.getThreadsCount();
+  }
+  return { backend, threads, tfjsVersion: tf.version.tfjs };
+}

@@ -1,0 +1,118 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../src/common/version.js';
+
+const run = promisify(execFile);
+const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
+
+async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-'));
+
+test('nas specs --json writes every zoo spec and prints one JSON array', async (t) => {
+  const dir = tmp();
+  const { code, stdout } = await nas('specs', '--out', dir, '--json');
+  t.is(code, 0);
+  const rows = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>[];
+  t.is(rows.length, 17);
+  for (const row of rows) {
+    t.deepEqual(Object.keys(row), ['name', 'params', 'madds', 'resolution', 'classes', 'file']);
+    t.true(existsSync(row.file as string));
+  }
+  const large = rows.find((r) => r.name === 'mobilenetv3-large-1.0')!;
+  t.is(large.params, 5_483_032);
+  const spec = JSON.parse(readFileSync(large.file as string, 'utf8'));
+  t.regex(spec.provenance.command, /^nas specs/);
+  t.true(readFileSync(path.join(dir, 'TABLE.md'), 'utf8').includes('| mobilenetv3-large-1.0 | 5,483,032 | 216.6M | 5.4M | 219M |'));
+});
+
+test('nas specs --resolution --classes changes the input and the head', async (t) => {
+  const dir = tmp();
+  const { code, stdout } = await nas('specs', 'mobilenetv3-small-1.0', '--out', dir, '--resolution', '96', '--classes', '10', '--json');
+  t.is(code, 0);
+  const [row] = JSON.parse(stdout) as { resolution: number; classes: number; params: number }[];
+  t.is(row!.resolution, 96);
+  t.is(row!.classes, 10);
+  t.is(row!.params, 2_542_856 - 1024 * 990 - 990);
+});
+
+test('nas validate: exit 0 for a good spec, exit 2 with file and field for a bad one', async (t) => {
+  const dir = tmp();
+  await nas('specs', 'mobilenetv3-large-1.0', '--out', dir);
+  const goodFile = path.join(dir, 'mobilenetv3-large-1.0.json');
+  const ok = await nas('validate', goodFile);
+  t.is(ok.code, 0);
+  t.regex(ok.stdout, /valid archspec "mobilenetv3-large-1.0" \(5,483,032 params, 216\.6M MAdds\)/);
+
+  const spec = JSON.parse(readFileSync(goodFile, 'utf8'));
+  spec.blocks[3].stride = 3;
+  const badFile = path.join(dir, 'bad.json');
+  writeFileSync(badFile, JSON.stringify(spec));
+  const bad = await nas('validate', badFile);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim().split('\n').length, 1);
+  t.regex(bad.stderr, new RegExp(`^nas: ${badFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\$\\.blocks\\[3\\]\\.stride: expected one of 1\\|2, got 3`));
+});
+
+test('nas validate: malformed JSON and missing files exit 2 with one line', async (t) => {
+  const dir = tmp();
+  const file = path.join(dir, 'broken.json');
+  writeFileSync(file, '{"schemaVersion": 1,\n  "kind": }');
+  const broken = await nas('validate', file);
+  t.is(broken.code, 2);
+  t.regex(broken.stderr, /broken\.json: not valid JSON at line 2/);
+  const missing = await nas('validate', path.join(dir, 'nope.json'));
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /nope\.json: no such file/);
+});
+
+test('nas describe prints the paper-style table; --json gives the numbers', async (t) => {
+  const text = await nas('describe', 'mobilenetv3-large-1.0');
+  t.is(text.code, 0);
+  t.regex(text.stdout, /b4\s+56x56x24\s+bneck 5x5\s+72\s+40\s+yes\s+RE\s+2/);
+  t.regex(text.stdout, /total\s+216\.6M\s+5,483,032/);
+  const json = await nas('describe', 'mobilenetv3-small-1.0', '--json', '--resolution', '96');
+  const d = JSON.parse(json.stdout) as { input: string; params: number; units: unknown[] };
+  t.is(d.input, '96x96x3');
+  t.is(d.params, 2_542_856);
+  t.is(d.units.length, 16);
+});
+
+test('nas convert: JSON -> timm -> JSON and JSON -> mnasnet -> JSON give the same spec', async (t) => {
+  const dir = tmp();
+  const original = path.join(dir, 'orig.json');
+  await nas('convert', 'mobilenetv3-small-0.75', '--to', 'json', '--out', original);
+  for (const format of ['timm', 'mnasnet']) {
+    const strings = path.join(dir, `m.${format}.txt`);
+    const back = path.join(dir, `back.${format}.json`);
+    t.is((await nas('convert', original, '--to', format, '--out', strings)).code, 0);
+    t.is((await nas('convert', strings, '--to', 'json', '--out', back)).code, 0);
+    const a = JSON.parse(readFileSync(original, 'utf8'));
+    const b = JSON.parse(readFileSync(back, 'utf8'));
+    delete a.provenance;
+    delete b.provenance;
+    t.deepEqual(b, a);
+  }
+});
+
+test('unknown model, unknown option and missing command exit 2', async (t) => {
+  const unknown = await nas('describe', 'mobilenetv9');
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /mobilenetv9: no such file, and not a zoo model name/);
+  const option = await nas('specs', '--bogus');
+  t.is(option.code, 2);
+  t.regex(option.stderr, /Unknown argument: bogus/);
+  t.is((await nas()).code, 2);
+});
