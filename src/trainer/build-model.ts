@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Activation, ArchSpec } from '../search-space/archspec.js';
 import { resolve, type ConvLayer, type Layer } from '../search-space/resolve.js';
+import { FastBatchNormalization } from './batch-norm.js';
 import { HardSwish, SqueezeExcite } from './layers.js';
 
 export interface BuildOptions {
@@ -28,7 +29,7 @@ export function buildModel(spec: ArchSpec, options: BuildOptions = {}): tf.Layer
     switch (layer.op) {
       case 'conv': {
         let y = convLayer(layer, nextSeed()).apply(x) as tf.SymbolicTensor;
-        if (layer.batchNorm) y = tf.layers.batchNormalization({ name: `${layer.name}_bn`, momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as tf.SymbolicTensor;
+        if (layer.batchNorm) y = new FastBatchNormalization({ name: `${layer.name}_bn`, momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as tf.SymbolicTensor;
         return layer.activation ? activationLayer(layer.activation, `${layer.name}_act`).apply(y) as tf.SymbolicTensor : y;
       }
       case 'se':

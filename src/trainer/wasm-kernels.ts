@@ -1,0 +1,303 @@
+/**
+ * Training kernels the tfjs wasm backend lacks: Conv2DBackpropFilter,
+ * DepthwiseConv2dNativeBackpropFilter and DepthwiseConv2dNativeBackpropInput.
+ *
+ * They work in place on the wasm heap (no copies to JS and back): inputs are read through views
+ * of the heap, outputs are allocated with `makeOutput` and written directly. The regular-conv
+ * filter gradient is a matrix product (im2col when the kernel is not 1x1) done by the backend's own
+ * BatchMatMul; the depthwise gradients are direct loops over NHWC data with the channel innermost.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type TensorInfo = tf.TensorInfo;
+type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+  disposeData(dataId: object): boolean;
+}
+
+type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => TensorInfo | TensorInfo[];
+
+function wasmKernel(name: string): KernelFunc {
+  const config = tf.getKernel(name, 'wasm');
+  if (!config) throw new Error(`the wasm backend has no ${name} kernel`);
+  return config.kernelFunc as KernelFunc;
+}
+
+function reshape(backend: WasmBackend, x: TensorInfo, shape: number[]): TensorInfo {
+  return baseKernel('Reshape')({ inputs: { x }, backend, attrs: { shape } }) as TensorInfo;
+}
+
+/** The wasm backend's own kernels, captured before this module overrides any of them. */
+const original = new Map<string, KernelFunc>();
+
+function baseKernel(name: string): KernelFunc {
+  return original.get(name) ?? wasmKernel(name);
+}
+
+function matMul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
+  return baseKernel('BatchMatMul')({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+}
+
+/**
+ * Swaps the last two axes. A blocked copy: the backend's Transpose is several times slower on
+ * tall matrices such as [N*H*W, C] activations.
+ */
+function transposeLastTwo(backend: WasmBackend, x: TensorInfo): TensorInfo {
+  const rank = x.shape.length;
+  const rows = x.shape[rank - 2]!;
+  const cols = x.shape[rank - 1]!;
+  const batches = x.shape.slice(0, rank - 2).reduce((p, d) => p * d, 1);
+  const out = backend.makeOutput([...x.shape.slice(0, rank - 2), cols, rows], 'float32');
+  const dst = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(x);
+  const TILE = 32;
+  for (let b = 0; b < batches; b++) {
+    const base = b * rows * cols;
+    for (let r0 = 0; r0 < rows; r0 += TILE) {
+      const r1 = Math.min(rows, r0 + TILE);
+      for (let c0 = 0; c0 < cols; c0 += TILE) {
+        const c1 = Math.min(cols, c0 + TILE);
+        for (let r = r0; r < r1; r++) {
+          const s = base + r * cols;
+          for (let c = c0; c < c1; c++) dst[base + c * rows + r] = src[s + c]!;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * BatchMatMul with transposed operands: the backend's transposed paths are ~10x slower than its
+ * plain one, so transpose explicitly and multiply plainly. Of the two equivalent forms
+ * (A^T B = (B^T A)^T, A B^T = (B A^T)^T) the one that moves fewer elements is used: for a gradient
+ * dX = dY W^T with a large W it transposes dY and the small result instead of W.
+ */
+function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  if (!transposeA && !transposeB) return baseKernel('BatchMatMul')(args) as TensorInfo;
+  const size = (t: TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
+  const outSize = size(a) / a.shape[a.shape.length - (transposeA ? 2 : 1)]! * (b.shape[b.shape.length - (transposeB ? 2 : 1)]!);
+  const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
+  const swapped = (transposeA ? 0 : size(a)) + (transposeB ? 0 : size(b)) + outSize;
+  if (a.shape.length === 2 && b.shape.length === 2 && swapped < direct) {
+    // op(A) op(B) = (op(B)^T op(A)^T)^T: pass the operands swapped with flipped transposes.
+    const product = batchMatMul({ inputs: { a: b, b: a }, backend, attrs: { transposeA: !transposeB, transposeB: !transposeA } });
+    const out = transposeLastTwo(backend, product);
+    backend.disposeData(product.dataId);
+    return out;
+  }
+  const a2 = transposeA ? transposeLastTwo(backend, a) : a;
+  const b2 = transposeB ? transposeLastTwo(backend, b) : b;
+  const out = matMul(backend, a2, b2);
+  if (transposeA) backend.disposeData(a2.dataId);
+  if (transposeB) backend.disposeData(b2.dataId);
+  return out;
+}
+
+/** dW of a regular convolution: im2col(x)^T . dy, shaped [fh, fw, inC, outC]. */
+function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as { strides: number | [number, number]; pad: Pad; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode: Rounding; filterShape: [number, number, number, number] };
+  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const rows = info.batchSize * info.outHeight * info.outWidth;
+  const cols = info.filterHeight * info.filterWidth * info.inChannels;
+  const pointwise = info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
+
+  // dW = patches^T . dy, with patches^T [fh*fw*inC, N*outH*outW] built directly.
+  let patchesT: TensorInfo;
+  if (pointwise) {
+    const x2 = reshape(backend, x, [rows, cols]);
+    patchesT = transposeLastTwo(backend, x2);
+    backend.disposeData(x2.dataId);
+  } else {
+    patchesT = im2colTransposed(backend, x, info, rows, cols);
+  }
+  const dy2 = reshape(backend, dy, [rows, info.outChannels]);
+  const out = matMul(backend, patchesT, dy2);
+  backend.disposeData(patchesT.dataId);
+  backend.disposeData(dy2.dataId);
+  out.shape = [...attrs.filterShape];
+  return out;
+}
+
+/** Patches of x as columns of a [fh*fw*inC, N*outH*outW] matrix; padding reads as zero. */
+function im2colTransposed(backend: WasmBackend, x: TensorInfo, info: ConvInfo, rows: number, cols: number): TensorInfo {
+  const out = backend.makeOutput([cols, rows], 'float32');
+  // Views are taken after every allocation: growing the wasm memory detaches older views.
+  const dst = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(x);
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
+  const { top, left } = info.padInfo;
+  for (let kh = 0; kh < FH; kh++) {
+    for (let kw = 0; kw < FW; kw++) {
+      for (let c = 0; c < C; c++) {
+        let o = ((kh * FW + kw) * C + c) * rows;
+        for (let n = 0; n < info.batchSize; n++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * SH - top + kh;
+            if (ih < 0 || ih >= H) {
+              dst.fill(0, o, o + OW);
+              o += OW;
+              continue;
+            }
+            const rowBase = (n * H + ih) * W;
+            for (let ow = 0; ow < OW; ow++, o++) {
+              const iw = ow * SW - left + kw;
+              dst[o] = iw < 0 || iw >= W ? 0 : src[(rowBase + iw) * C + c]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** dx of a 1x1, stride-1, unpadded convolution: dy . W^T; other shapes use the backend's kernel. */
+function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as { strides: number | [number, number]; pad: Pad; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode: Rounding; inputShape: [number, number, number, number] };
+  const [fh, fw, inC, outC] = filter.shape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, [fh, fw, inC, outC], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const pad = info.padInfo;
+  const pointwise = fh === 1 && fw === 1 && info.strideHeight === 1 && info.strideWidth === 1 && pad.top + pad.bottom + pad.left + pad.right === 0;
+  if (!pointwise || attrs.dataFormat === 'NCHW') return baseKernel('Conv2DBackpropInput')(args) as TensorInfo;
+  const rows = info.batchSize * info.outHeight * info.outWidth;
+  const w2 = reshape(backend, filter, [inC, outC]);
+  const wT = transposeLastTwo(backend, w2);
+  const dy2 = reshape(backend, dy, [rows, outC]);
+  const out = matMul(backend, dy2, wT);
+  backend.disposeData(w2.dataId);
+  backend.disposeData(wT.dataId);
+  backend.disposeData(dy2.dataId);
+  out.shape = [...attrs.inputShape];
+  return out;
+}
+
+interface DepthwiseAttrs {
+  strides: number | [number, number];
+  dilations: number | [number, number];
+  pad: Pad;
+  dimRoundingMode: Rounding;
+}
+
+/** dW of a depthwise convolution, shaped [fh, fw, inC, multiplier]. */
+function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as DepthwiseAttrs & { filterShape: [number, number, number, number] };
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const out = backend.makeOutput([...attrs.filterShape], 'float32');
+  const dw = backend.typedArrayFromHeap(out);
+  const xs = backend.typedArrayFromHeap(x);
+  const dys = backend.typedArrayFromHeap(dy);
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
+  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+  const M = OC / C;
+  const { top, left } = info.padInfo;
+  const acc = new Float64Array(FH * FW * OC);
+  for (let n = 0; n < info.batchSize; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const d = ((n * OH + oh) * OW + ow) * OC;
+        for (let kh = 0; kh < FH; kh++) {
+          const ih = oh * SH - top + kh * DH;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < FW; kw++) {
+            const iw = ow * SW - left + kw * DW;
+            if (iw < 0 || iw >= W) continue;
+            const s = ((n * H + ih) * W + iw) * C;
+            const a = (kh * FW + kw) * OC;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) acc[a + c]! += xs[s + c]! * dys[d + c]!;
+            } else {
+              for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) acc[a + c * M + m]! += xs[s + c]! * dys[d + c * M + m]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  dw.set(acc);
+  return out;
+}
+
+/** dx of a depthwise convolution: each output gradient scattered back through the filter taps. */
+function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as DepthwiseAttrs & { inputShape: [number, number, number, number] };
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const out = backend.makeOutput([...attrs.inputShape], 'float32');
+  const dx = backend.typedArrayFromHeap(out);
+  const dys = backend.typedArrayFromHeap(dy);
+  const ws = backend.typedArrayFromHeap(filter);
+  dx.fill(0);
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
+  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+  const M = OC / C;
+  const { top, left } = info.padInfo;
+  for (let n = 0; n < info.batchSize; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const d = ((n * OH + oh) * OW + ow) * OC;
+        for (let kh = 0; kh < FH; kh++) {
+          const ih = oh * SH - top + kh * DH;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < FW; kw++) {
+            const iw = ow * SW - left + kw * DW;
+            if (iw < 0 || iw >= W) continue;
+            const s = ((n * H + ih) * W + iw) * C;
+            const f = (kh * FW + kw) * OC;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) dx[s + c]! += dys[d + c]! * ws[f + c]!;
+            } else {
+              for (let c = 0; c < C; c++) {
+                let sum = 0;
+                for (let m = 0; m < M; m++) sum += dys[d + c * M + m]! * ws[f + c * M + m]!;
+                dx[s + c]! += sum;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+let registered = false;
+
+/** Registers the kernels for the wasm backend, replacing its slow ones (idempotent). */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  const kernels: [string, KernelFunc][] = [
+    ['Conv2DBackpropFilter', conv2dBackpropFilter],
+    ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
+    ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
+    ['BatchMatMul', batchMatMul],
+    ['Conv2DBackpropInput', conv2dBackpropInput],
+  ];
+  for (const [kernelName, kernelFunc] of kernels) {
+    const existing = tf.getKernel(kernelName, 'wasm');
+    if (existing) {
+      original.set(kernelName, existing.kernelFunc as KernelFunc);
+      tf.unregisterKernel(kernelName, 'wasm');
+    }
+    // The original's setup (binding its wasm function) must still run when the backend starts.
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc, setupFunc: existing?.setupFunc, disposeFunc: existing?.disposeFunc });
+  }
+  registered = true;
+}

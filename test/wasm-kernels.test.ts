@@ -1,0 +1,114 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import seedrandom from 'seedrandom';
+import { registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
+
+registerWasmTrainingKernels();
+tf.enableProdMode(); // no console banners; checks that matter (shapes) still run
+
+/** Largest absolute difference relative to the largest reference magnitude. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / scale;
+}
+
+async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  return fn();
+}
+
+interface Case {
+  batch: number;
+  height: number;
+  width: number;
+  inC: number;
+  outC: number;
+  kernel: number;
+  stride: 1 | 2;
+  pad: 'same' | 'valid';
+  dilation: 1 | 2;
+  seed: number;
+}
+
+function randomCases(seed: number, count: number): Case[] {
+  const rng = seedrandom(String(seed));
+  const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rng() * xs.length)]!;
+  const cases: Case[] = [];
+  while (cases.length < count) {
+    const kernel = pick([1, 3, 5]);
+    const c: Case = { batch: int(1, 8), height: int(kernel, 17), width: int(kernel, 17), inC: int(1, 24), outC: int(1, 24), kernel, stride: pick([1, 2] as const), pad: pick(['same', 'valid'] as const), dilation: 1, seed: int(0, 1e6) };
+    cases.push(c);
+  }
+  return cases;
+}
+
+function data(shape: number[], seed: number): Float32Array {
+  const rng = seedrandom(String(seed));
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng() * 2 - 1);
+}
+
+/** Gradients of sum(conv(x, w) * r) w.r.t. x and w: exercises both backprop kernels. */
+function convGrads(c: Case, depthwise: boolean) {
+  const xShape = [c.batch, c.height, c.width, c.inC] as const;
+  const wShape = depthwise ? ([c.kernel, c.kernel, c.inC, 1] as const) : ([c.kernel, c.kernel, c.inC, c.outC] as const);
+  const x = tf.tensor4d(data([...xShape], c.seed), [...xShape]);
+  const w = tf.tensor4d(data([...wShape], c.seed + 1), [...wShape]);
+  const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D) =>
+    depthwise ? tf.depthwiseConv2d(xx, ww, c.stride, c.pad, 'NHWC', c.dilation) : tf.conv2d(xx, ww, c.stride, c.pad, 'NHWC', c.dilation);
+  const outShape = forward(x, w).shape;
+  const r = tf.tensor(data(outShape, c.seed + 2), outShape);
+  const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(forward(xx as tf.Tensor4D, ww as tf.Tensor4D), r)))([x, w]);
+  const result = { dx: dx!.dataSync().slice(), dw: dw!.dataSync().slice() };
+  tf.dispose([x, w, r, dx!, dw!]);
+  return result;
+}
+
+const TOLERANCE = 1e-5;
+
+for (const depthwise of [false, true]) {
+  const label = depthwise ? 'depthwise conv' : 'conv';
+  test.serial(`${label}: wasm gradients match the cpu reference on 40 random shapes`, async (t) => {
+    const cases = randomCases(depthwise ? 2 : 1, 40);
+    for (const c of cases) {
+      const expected = await onBackend('cpu', () => convGrads(c, depthwise));
+      const actual = await onBackend('wasm', () => convGrads(c, depthwise));
+      const dxErr = relativeError(actual.dx, expected.dx);
+      const dwErr = relativeError(actual.dw, expected.dw);
+      t.true(dxErr < TOLERANCE && dwErr < TOLERANCE, `${JSON.stringify(c)}: dx ${dxErr}, dw ${dwErr}`);
+    }
+  });
+}
+
+test.serial('matMul with every transpose combination matches the cpu reference (values and gradients)', async (t) => {
+  const rng = seedrandom('matmul');
+  const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  for (let i = 0; i < 24; i++) {
+    const [m, k, n] = [int(1, 70), int(1, 70), int(1, 70)];
+    const transposeA = i % 2 === 1;
+    const transposeB = i % 4 >= 2;
+    const aShape = transposeA ? [k, m] : [m, k];
+    const bShape = transposeB ? [n, k] : [k, n];
+    const run = () => {
+      const a = tf.tensor2d(data(aShape, i), aShape as [number, number]);
+      const b = tf.tensor2d(data(bShape, i + 100), bShape as [number, number]);
+      const product = tf.matMul(a, b, transposeA, transposeB);
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, transposeA, transposeB))))([a, b]);
+      const out = { product: product.dataSync().slice(), da: da!.dataSync().slice(), db: db!.dataSync().slice() };
+      tf.dispose([a, b, product, da!, db!]);
+      return out;
+    };
+    const expected = await onBackend('cpu', run);
+    const actual = await onBackend('wasm', run);
+    for (const key of ['product', 'da', 'db'] as const) {
+      const err = relativeError(actual[key], expected[key]);
+      t.true(err < TOLERANCE, `${m}x${k}x${n} tA=${transposeA} tB=${transposeB} ${key}: ${err}`);
+    }
+  }
+});
