@@ -4,8 +4,10 @@ import { hideBin } from 'yargs/helpers';
 import { TOOL_VERSION } from '../common/version.js';
 import { convertCommand } from './commands/convert.js';
 import { describeCommand } from './commands/describe.js';
+import { evalCommand } from './commands/eval.js';
 import { schemaCommand } from './commands/schema.js';
 import { specsCommand } from './commands/specs.js';
+import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -18,6 +20,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(describeCommand)
     .command(validateCommand)
     .command(convertCommand)
+    .command(trainCommand)
+    .command(evalCommand)
     .command(schemaCommand)
     .demandCommand(1, 'choose a command (nas --help lists them)')
     .strict()

@@ -48,3 +48,11 @@ export function jsonPath(path: readonly PropertyKey[]): string {
   }
   return out;
 }
+
+/** Training produced a NaN/Inf loss; the last good checkpoint is kept. */
+export class DivergedError extends NasError {}
+
+/** The user interrupted (Ctrl-C); completed work was saved. Exit code 130, as shells expect. */
+export class InterruptedError extends NasError {
+  override readonly exitCode = 130;
+}

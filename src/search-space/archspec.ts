@@ -10,7 +10,8 @@
  * and `schema/archspec.schema.json` is generated from them.
  */
 import { z } from 'zod';
-import { ValidationError, jsonPath, type ValidationIssue } from '../common/errors.js';
+import { jsonPath } from '../common/errors.js';
+import { parseWith } from '../common/validate.js';
 
 export const ARCHSPEC_SCHEMA_VERSION = 1;
 
@@ -168,30 +169,7 @@ function crossFieldIssues(spec: ArchSpec): PathIssue[] {
  * of every bad field.
  */
 export function parseArchSpec(data: unknown, file = '<spec>'): ArchSpec {
-  const result = ArchSpecSchema.safeParse(data);
-  if (result.success) return result.data;
-  throw new ValidationError(file, result.error.issues.map((issue) => toValidationIssue(issue, data)));
-}
-
-export function toValidationIssue(issue: z.core.$ZodIssue, data: unknown): ValidationIssue {
-  const path = issue.path as (string | number)[];
-  let message = issue.message.replace(/^Invalid (input|option): /, '');
-  const missing = /^expected (\w+), received undefined$/.exec(message);
-  if (missing) message = `missing (expected ${missing[1]})`;
-  if (issue.code === 'invalid_value' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_format') {
-    const got = valueAt(data, path);
-    if (got !== undefined) message += `, got ${JSON.stringify(got)}`;
-  }
-  return { path: jsonPath(path), message };
-}
-
-function valueAt(data: unknown, path: readonly (string | number)[]): unknown {
-  let node: unknown = data;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
+  return parseWith(ArchSpecSchema, data, file);
 }
 
 /** Name of a layer inside a block (or stem/head layer), e.g. `b3.expand`, `b3.dw_bn`. */

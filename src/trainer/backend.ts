@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../common/errors.js';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -13,6 +14,8 @@ export interface BackendInfo {
   threads: number;
   tfjsVersion: string;
 }
+
+let active: BackendInfo | null = null;
 
 // A variable, so TypeScript does not require the optional package to be installed.
 const TFJS_NODE = '@tensorflow/tfjs-node';
@@ -54,5 +57,21 @@ async function info(backend: BackendName): Promise<BackendInfo> {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     threads = wasm.getThreadsCount();
   }
-  return { backend, threads, tfjsVersion: tf.version.tfjs };
+  active = { backend, threads, tfjsVersion: tf.version.tfjs };
+  return active;
+}
+
+/**
+ * Selects the backend for training and evaluation: registers the wasm training kernels and turns
+ * on tfjs' production mode (no debug checks or console banners).
+ */
+export async function prepareBackend(preferred: BackendName | 'auto' = 'auto'): Promise<BackendInfo> {
+  registerWasmTrainingKernels();
+  tf.enableProdMode();
+  return selectBackend(preferred);
+}
+
+/** The active backend and its thread count (as recorded in outputs). */
+export function currentBackend(): { backend: string; threads: number } {
+  return active?.backend === tf.getBackend() ? active : { backend: tf.getBackend(), threads: 1 };
 }

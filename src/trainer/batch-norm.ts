@@ -8,6 +8,7 @@
  * It keeps the class name `BatchNormalization`, so saved models are plain Keras/tfjs models.
  */
 import * as tf from '@tensorflow/tfjs';
+import { registeredLayerClass } from './layers.js';
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 interface BatchNormArgs extends NonNullable<LayerArgs> {
@@ -24,18 +25,7 @@ interface BatchNormInternals {
   movingVariance: tf.LayerVariable;
 }
 
-type BatchNormClass = new (args: BatchNormArgs) => tf.layers.Layer;
-
-function registeredBatchNormalization(): BatchNormClass {
-  // The class itself is not exported by tfjs; its serialization registry entry is.
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap['BatchNormalization'];
-  if (!entry) throw new Error('tfjs-layers BatchNormalization is not registered');
-  return entry[0] as unknown as BatchNormClass;
-}
-
-const Base = registeredBatchNormalization();
-
-export class FastBatchNormalization extends Base {
+export class FastBatchNormalization extends registeredLayerClass<BatchNormArgs>('BatchNormalization') {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     if (!kwargs['training'] || x.rank !== 4) return super.call(inputs, kwargs);

@@ -8,7 +8,7 @@ import seedrandom from 'seedrandom';
 import type { Activation, ArchSpec } from '../search-space/archspec.js';
 import { resolve, type ConvLayer, type Layer } from '../search-space/resolve.js';
 import { FastBatchNormalization } from './batch-norm.js';
-import { HardSwish, SqueezeExcite } from './layers.js';
+import { HardSwish, SeededDropout, SqueezeExcite } from './layers.js';
 
 export interface BuildOptions {
   /** Seed for weight initialisation and dropout; the same seed gives the same initial weights. */
@@ -37,7 +37,7 @@ export function buildModel(spec: ArchSpec, options: BuildOptions = {}): tf.Layer
       case 'global-avg-pool':
         return tf.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as tf.SymbolicTensor;
       case 'dropout':
-        return tf.layers.dropout({ name: layer.name, rate: layer.rate, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
+        return new SeededDropout({ name: layer.name, rate: layer.rate, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
       case 'dense': {
         const kernelInitializer = tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: nextSeed() });
         const y = tf.layers.dense({ name: layer.name, units: layer.outFeatures, useBias: true, kernelInitializer }).apply(x) as tf.SymbolicTensor;
@@ -77,6 +77,11 @@ function activationLayer(activation: Activation, name: string): tf.layers.Layer 
     case 'hswish':
       return new HardSwish({ name });
   }
+}
+
+/** Sets the step that seeds the dropout masks of a training step. */
+export function setDropoutStep(model: tf.LayersModel, step: number): void {
+  for (const layer of model.layers) if (layer instanceof SeededDropout) layer.step = step;
 }
 
 /** Number of trainable parameters of a built model (what the analytic count predicts). */

@@ -36,6 +36,16 @@ export function applyActivation(x: tf.Tensor, activation: Activation | 'hsigmoid
   }
 }
 
+/**
+ * A built-in tfjs-layers class, from its serialization registry entry (tfjs does not export the
+ * classes themselves). Subclasses keep the built-in class name, so saved models stay standard.
+ */
+export function registeredLayerClass<Args>(className: string): new (args: Args) => tf.layers.Layer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (!entry) throw new Error(`tfjs-layers ${className} is not registered`);
+  return entry[0] as unknown as new (args: Args) => tf.layers.Layer;
+}
+
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return Array.isArray(inputs) ? inputs[0]! : inputs;
 }
@@ -117,6 +127,31 @@ export class SqueezeExcite extends tf.layers.Layer {
 
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), squeeze: this.squeeze, activation: this.activation, gate: this.gate };
+  }
+}
+
+/**
+ * Dropout whose masks come from a seeded stream: the mask of a training step depends on the layer's
+ * seed and `step`, which the trainer sets, so runs (and resumed runs) are reproducible.
+ */
+export class SeededDropout extends registeredLayerClass<{ rate: number; name?: string }>('Dropout') {
+  step = 0;
+  private readonly seed: number;
+
+  constructor(args: { rate: number; name?: string; seed: number }) {
+    super({ rate: args.rate, name: args.name });
+    this.seed = args.seed;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    const x = single(inputs);
+    const rate = (this as unknown as { rate: number }).rate;
+    if (!kwargs['training'] || rate <= 0) return tf.clone(x);
+    return tf.tidy(() => {
+      const seed = (this.seed * 7919 + this.step) % 2 ** 31;
+      const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32');
+      return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+    });
   }
 }
 

@@ -1,0 +1,44 @@
+import type { CommandModule } from 'yargs';
+import { parseWith } from '../../common/validate.js';
+import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { buildModel } from '../../trainer/build-model.js';
+import { assignWeights, loadCheckpoint } from '../../trainer/checkpoint.js';
+import { ImageBatcher } from '../../trainer/data/batches.js';
+import { loadDataset } from '../../trainer/data/index.js';
+import { evaluate, TrainerStateSchema } from '../../trainer/train.js';
+import { action, printJson } from '../common.js';
+import { backendOption } from './train.js';
+
+interface EvalArgs {
+  checkpoint: string;
+  dataset?: string;
+  split: 'test' | 'validation' | 'train';
+  backend: BackendName | 'auto';
+  json?: boolean;
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval',
+  describe: 'Evaluate a saved model (a run directory or its checkpoint) on a dataset split',
+  builder: (y) =>
+    y
+      .option('checkpoint', { type: 'string', demandOption: true, describe: 'run directory or checkpoint directory' })
+      .option('dataset', { type: 'string', describe: 'default: the dataset the run trained on' })
+      .option('split', { choices: ['test', 'validation', 'train'] as const, default: 'test' as const })
+      .options(backendOption)
+      .option('json', { type: 'boolean' }) as never,
+  handler: action<EvalArgs>(async (args, { log }) => {
+    const backend = await prepareBackend(args.backend);
+    const ckpt = loadCheckpoint(args.checkpoint, (data, file) => parseWith(TrainerStateSchema, data, file));
+    const dataset = loadDataset(args.dataset ?? ckpt.state.dataset, ckpt.spec.input.resolution);
+    const model = buildModel(ckpt.spec);
+    assignWeights(model, ckpt.weights, ckpt.dir);
+    const batcher = new ImageBatcher(dataset, args.split, { resolution: ckpt.spec.input.resolution, channels: ckpt.spec.input.channels, augment: false });
+    const top1 = evaluate(model, batcher);
+    const result = { top1, split: args.split, images: batcher.count, dataset: dataset.name, spec: ckpt.spec.name, backend: backend.backend, checkpoint: ckpt.dir };
+    log.debug(result, 'evaluated');
+    if (args.json) printJson(result);
+    else process.stdout.write(`${args.split} top-1 ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`);
+    model.dispose();
+  }),
+};

@@ -1,0 +1,148 @@
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { writeJsonAtomic } from '../../common/json-io.js';
+import { TOOL_NAME } from '../../common/version.js';
+import { BACKENDS, prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { trainConfig, type TrainConfig } from '../../trainer/config.js';
+import { DATASET_FORMS, loadDataset } from '../../trainer/data/index.js';
+import { train } from '../../trainer/train.js';
+import { withInput } from '../../search-space/io.js';
+import { action, loadSpecArgument, printJson } from '../common.js';
+import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+
+interface TrainArgs {
+  arch: string;
+  dataset: string;
+  out: string;
+  resume?: boolean;
+  json?: boolean;
+  backend: BackendName | 'auto';
+  resolution?: number;
+  classes?: number;
+  epochs?: number;
+  trainSamples?: number;
+  validationSamples?: number;
+  batchSize?: number;
+  seed?: number;
+  optimizer?: 'rmsprop' | 'sgd';
+  lr?: number;
+  warmupEpochs?: number;
+  schedule?: TrainConfig['schedule'];
+  momentum?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  bnMomentum?: number;
+  ema?: number;
+  augment?: boolean;
+}
+
+export const backendOption = {
+  backend: { choices: ['auto', ...BACKENDS] as const, default: 'auto' as const, describe: 'tfjs backend (auto: tensorflow > wasm > cpu)' },
+} as const;
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train',
+  describe: 'Train a spec on an image dataset, with checkpoints, --resume and a progress bar',
+  builder: (y) =>
+    y
+      .option('arch', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
+      .option('dataset', { type: 'string', default: 'fashion-mnist', describe: DATASET_FORMS.join(' | ') })
+      .option('out', { type: 'string', demandOption: true, describe: 'run directory (checkpoint, result.json)' })
+      .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
+      .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
+      .options(backendOption)
+      .option('resolution', { type: 'number', describe: 'input resolution (default: the spec\'s)' })
+      .option('classes', { type: 'number', describe: 'classifier width (default: the dataset\'s class count)' })
+      .option('epochs', { type: 'number' })
+      .option('train-samples', { type: 'number', describe: 'use only the first N training images' })
+      .option('validation-samples', { type: 'number', describe: 'validate on the first N validation images' })
+      .option('batch-size', { type: 'number' })
+      .option('seed', { type: 'number' })
+      .option('optimizer', { choices: ['rmsprop', 'sgd'] as const })
+      .option('lr', { type: 'number', describe: 'base learning rate' })
+      .option('warmup-epochs', { type: 'number' })
+      .option('schedule', { choices: ['cosine', 'exponential', 'constant'] as const })
+      .option('momentum', { type: 'number' })
+      .option('weight-decay', { type: 'number', describe: 'L2 on conv/dense kernels' })
+      .option('label-smoothing', { type: 'number' })
+      .option('bn-momentum', { type: 'number', describe: 'default: picked for the run length' })
+      .option('ema', { type: 'number', describe: 'weight EMA decay for evaluation (off by default)' })
+      .option('augment', { type: 'boolean', describe: 'random shifts and flips (--no-augment to turn off)' }) as never,
+  handler: action<TrainArgs>(async (args, { log }) => {
+    const backend = await prepareBackend(args.backend);
+    log.info(backend, 'backend');
+    const config = trainConfig({
+      epochs: args.epochs,
+      batchSize: args.batchSize,
+      trainSamples: args.trainSamples,
+      validationSamples: args.validationSamples,
+      seed: args.seed,
+      optimizer: args.optimizer,
+      learningRate: args.lr,
+      warmupEpochs: args.warmupEpochs,
+      schedule: args.schedule,
+      momentum: args.momentum,
+      weightDecay: args.weightDecay,
+      labelSmoothing: args.labelSmoothing,
+      bnMomentum: args.bnMomentum,
+      ema: args.ema,
+      augment: args.augment,
+    });
+    const base = loadSpecArgument(args.arch, { resolution: args.resolution });
+    const dataset = loadDataset(args.dataset, base.input.resolution);
+    const classes = args.classes ?? dataset.classNames.length;
+    const spec = classes === base.classes ? base : withInput(base, { classes }, args.arch);
+    log.info({ spec: spec.name, dataset: dataset.name, split: dataset.splitNote, train: dataset.train.count }, 'data');
+
+    const progress = new ProgressReporter(log);
+    const started = Date.now();
+    let result;
+    try {
+      result = await train({
+        spec,
+        dataset,
+        config,
+        outDir: args.out,
+        resume: args.resume,
+        evaluateTest: true,
+        log,
+        signal: interruptSignal(log),
+        onProgress: (p) =>
+          progress.update({
+            fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+            text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
+            fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
+          }),
+      });
+    } finally {
+      progress.done();
+    }
+    const summary = {
+      top1: result.top1,
+      valTop1: result.valTop1,
+      epochs: result.epochs,
+      imagesPerSec: result.imagesPerSec,
+      backend: result.backend,
+      params: result.params,
+      madds: result.madds,
+      checkpoint: result.checkpoint,
+    };
+    await writeJsonAtomic(path.join(args.out, 'result.json'), {
+      schemaVersion: 1,
+      kind: 'train-result',
+      tool: TOOL_NAME,
+      command: ['nas', ...process.argv.slice(2)].join(' '),
+      seed: config.seed,
+      spec: spec.name,
+      dataset: dataset.name,
+      config,
+      threads: result.threads,
+      wallSeconds: (Date.now() - started) / 1000,
+      ...summary,
+      history: result.history,
+    });
+    log.info(summary, 'trained');
+    if (args.json) printJson(summary);
+    else process.stdout.write(`test top-1 ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation top-1 ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`);
+  }),
+};

@@ -1,0 +1,70 @@
+/**
+ * Progress display for long work: one redrawn line on an interactive terminal, a log line every
+ * few seconds otherwise (CI logs, pipes).
+ */
+import type { Logger } from '../common/log.js';
+
+export interface ProgressLine {
+  /** 0..1 */
+  fraction: number;
+  text: string;
+  /** Structured fields for the non-interactive log line. */
+  fields?: Record<string, unknown>;
+}
+
+export class ProgressReporter {
+  private lastLog = 0;
+  private drawn = false;
+  private readonly interactive = Boolean(process.stderr.isTTY);
+
+  constructor(
+    private readonly log: Logger,
+    private readonly logEverySeconds = 10,
+  ) {}
+
+  update(line: ProgressLine): void {
+    if (this.interactive) {
+      const width = 24;
+      const filled = Math.round(Math.min(1, Math.max(0, line.fraction)) * width);
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+      const columns = process.stderr.columns ?? 120;
+      process.stderr.write(`\r${`${bar} ${line.text}`.slice(0, columns - 1).padEnd(columns - 1)}`);
+      this.drawn = true;
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastLog >= this.logEverySeconds * 1000) {
+      this.lastLog = now;
+      this.log.info({ progress: Number(line.fraction.toFixed(4)), ...line.fields }, line.text);
+    }
+  }
+
+  /** Ends the redrawn line so following output starts on a fresh one. */
+  done(): void {
+    if (this.drawn) process.stderr.write('\n');
+    this.drawn = false;
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
+}
+
+/**
+ * An AbortSignal that fires on the first Ctrl-C (work saves and stops cleanly); a second Ctrl-C
+ * exits at once.
+ */
+export function interruptSignal(log: Logger): AbortSignal {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) process.exit(130);
+    log.warn('interrupt: saving progress (press Ctrl-C again to quit at once)');
+    controller.abort();
+  });
+  return controller.signal;
+}

@@ -1,0 +1,19 @@
+/** Dataset sources by name: `fashion-mnist`, `cifar10:PATH`, `folder:PATH`. */
+import { InputError } from '../../common/errors.js';
+import type { ImageDataset } from './dataset.js';
+import { loadCifar10 } from './cifar10.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadFolder } from './folder.js';
+
+export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
+
+export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH'];
+
+/** Loads a dataset; `resolution` is the size folder images are resized to at load time. */
+export function loadDataset(source: string, resolution: number): ImageDataset {
+  if (source === 'fashion-mnist') return loadFashionMnist();
+  const match = /^(cifar10|folder):(.+)$/.exec(source);
+  if (match?.[1] === 'cifar10') return loadCifar10(match[2]!);
+  if (match?.[1] === 'folder') return loadFolder(match[2]!, resolution);
+  throw new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
+}

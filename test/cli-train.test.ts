@@ -1,0 +1,107 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { tinySpec } from './helpers/tiny.js';
+
+const run = promisify(execFile);
+const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
+
+async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
+const lastLine = (s: string) => s.trim().split('\n').pop()!;
+
+function writeSpec(dir: string, name: string, options: Parameters<typeof tinySpec>[0] = {}): string {
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(tinySpec({ name, ...options })));
+  return file;
+}
+
+test('nas train --json trains, checkpoints and reports; nas eval reproduces the test accuracy', async (t) => {
+  const dir = tmp();
+  const spec = writeSpec(dir, 'tiny');
+  const out = path.join(dir, 'run');
+  const trained = await nas('train', '--arch', spec, '--epochs', '1', '--train-samples', '256', '--validation-samples', '128', '--out', out, '--json');
+  t.is(trained.code, 0, trained.stderr);
+  const result = JSON.parse(lastLine(trained.stdout));
+  t.deepEqual(Object.keys(result), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
+  t.is(result.epochs, 1);
+  t.is(result.backend, 'wasm');
+  t.true(result.top1 >= 0 && result.top1 <= 1 && result.valTop1 >= 0, `test top-1 ${result.top1}`);
+  t.true(existsSync(path.join(result.checkpoint, 'model.json')));
+  const record = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'));
+  t.is(record.kind, 'train-result');
+  t.is(record.seed, 0);
+  const evaluated = await nas('eval', '--checkpoint', out, '--json');
+  t.is(evaluated.code, 0, evaluated.stderr);
+  t.is(JSON.parse(lastLine(evaluated.stdout)).top1, result.top1);
+});
+
+test('nas train: bad input exits 2 with one line naming the problem', async (t) => {
+  const dir = tmp();
+  const spec = writeSpec(dir, 'tiny');
+  const cases: [string[], RegExp][] = [
+    [['--dataset', 'imagenet'], /unknown dataset "imagenet"/],
+    [['--dataset', `folder:${path.join(dir, 'nowhere')}`], /no such directory/],
+    [['--arch', path.join(dir, 'missing.json')], /missing\.json: no such file/],
+    [['--lr', '-1'], /\$\.learningRate: Too small/],
+  ];
+  for (const [extra, message] of cases) {
+    const args = ['train', '--arch', spec, '--out', path.join(dir, 'run'), ...extra];
+    const res = await nas(...args);
+    t.is(res.code, 2, `${extra.join(' ')}: ${res.stderr}`);
+    t.regex(res.stderr, message);
+    t.is(res.stderr.trim().split('\n').filter((l) => l.startsWith('nas:')).length, 1);
+  }
+});
+
+test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', async (t) => {
+  const dir = tmp();
+  const cifar = path.join(dir, 'cifar');
+  mkdirSync(cifar);
+  const records = new Uint8Array(20 * 3073);
+  for (let i = 0; i < 20; i++) records[i * 3073] = i % 10;
+  writeFileSync(path.join(cifar, 'data_batch_1.bin'), records);
+  writeFileSync(path.join(cifar, 'test_batch.bin'), records.subarray(0, 3073 * 2));
+  const spec = writeSpec(dir, 'grey', { resolution: 32, channels: 1 });
+  const res = await nas('train', '--arch', spec, '--dataset', `cifar10:${cifar}`, '--out', path.join(dir, 'run'));
+  t.is(res.code, 2);
+  t.regex(res.stderr, /takes 1-channel input but dataset cifar10:.* has 3 channels/);
+
+  const folder = path.join(dir, 'folder');
+  for (const name of ['a', 'b']) {
+    mkdirSync(path.join(folder, name), { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(path.join(folder, name, `${i}.png`), PNG.sync.write(new PNG({ width: 4, height: 4 })));
+  }
+  writeFileSync(path.join(folder, 'a', 'x.png'), 'garbage');
+  const corrupt = await nas('train', '--arch', spec, '--dataset', `folder:${folder}`, '--out', path.join(dir, 'run2'));
+  t.is(corrupt.code, 2);
+  t.regex(corrupt.stderr, /x\.png: corrupt or unsupported image/);
+});
+
+test('nas train --resume with another spec exits 2', async (t) => {
+  const dir = tmp();
+  const out = path.join(dir, 'run');
+  const first = await nas('train', '--arch', writeSpec(dir, 'one'), '--epochs', '1', '--train-samples', '64', '--validation-samples', '32', '--out', out);
+  t.is(first.code, 0, first.stderr);
+  const other = writeSpec(dir, 'two', { dropout: 0.3 });
+  const res = await nas('train', '--arch', other, '--epochs', '2', '--train-samples', '64', '--out', out, '--resume');
+  t.is(res.code, 2);
+  t.regex(res.stderr, /checkpoint belongs to another spec/);
+  const evalBad = await nas('eval', '--checkpoint', dir);
+  t.is(evalBad.code, 2);
+  t.regex(evalBad.stderr, /no checkpoint here/);
+});
