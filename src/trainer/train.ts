@@ -104,6 +104,30 @@ export interface TrainResult {
   history: EpochRecord[];
 }
 
+/**
+ * One optimisation step: forward in training mode, softmax cross-entropy against the (smoothed)
+ * targets, gradients of every trainable weight, optimizer update. The update is skipped when the
+ * loss is not finite. Returns the loss and the logits (for training accuracy).
+ */
+export function trainingStep(model: tf.LayersModel, optimizer: Optimizer) {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return (batch: { x: tf.Tensor; y: tf.Tensor }, learningRate: number): { loss: number; logits: Float32Array } => {
+    let logits: tf.Tensor | undefined;
+    const loss = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => {
+        logits = tf.keep(model.apply(batch.x, { training: true }) as tf.Tensor);
+        return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
+      }, variables);
+      const lossValue = value.dataSync()[0]!;
+      if (Number.isFinite(lossValue)) optimizer.apply(variables.map((v) => grads[v.name]!), learningRate);
+      return lossValue;
+    });
+    const values = logits!.dataSync() as Float32Array;
+    logits!.dispose();
+    return { loss, logits: values };
+  };
+}
+
 /** Top-1 accuracy of `model` on a split, in inference mode. */
 export function evaluate(model: tf.LayersModel, batcher: ImageBatcher, batchSize = 256): number {
   let correct = 0;
@@ -171,8 +195,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   const runConfig = state.config;
 
   const model = buildModel(spec, { seed: runConfig.seed, bnMomentum: state.bnMomentum });
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = new Optimizer(model.trainableWeights, { ...DEFAULT_OPTIMIZER[runConfig.optimizer], momentum: runConfig.momentum, weightDecay: runConfig.weightDecay });
+  const step = trainingStep(model, optimizer);
   const ema = runConfig.ema === null ? null : new WeightAverage(model.trainableWeights, runConfig.ema);
   if (resumed) {
     assignWeights(model, resumed.weights, resumed.dir);
@@ -204,18 +228,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
         const stepStart = performance.now();
         const batch = trainBatcher.batch(order.subarray(s * runConfig.batchSize, (s + 1) * runConfig.batchSize), derive(runConfig.seed, 'augment', epoch, s));
         setDropoutStep(model, state.globalStep);
-        const { loss, logits } = tf.tidy(() => {
-          let out: tf.Tensor | undefined;
-          const { value, grads } = tf.variableGrads(() => {
-            out = tf.keep(model.apply(batch.x, { training: true }) as tf.Tensor);
-            return tf.losses.softmaxCrossEntropy(batch.y, out) as tf.Scalar;
-          }, variables);
-          const lossValue = value.dataSync()[0]!;
-          if (Number.isFinite(lossValue)) optimizer.apply(variables.map((v) => grads[v.name]!), learningRate);
-          return { loss: lossValue, logits: out! };
-        });
-        const logitValues = logits.dataSync() as Float32Array;
-        tf.dispose([logits, batch.x, batch.y]);
+        const { loss, logits: logitValues } = step(batch, learningRate);
+        tf.dispose([batch.x, batch.y]);
         if (!Number.isFinite(loss)) {
           const kept = state.history.length ? ` the checkpoint of epoch ${state.history.length} is kept in ${outDir ?? '(no run directory)'}` : '';
           throw new DivergedError(`loss became ${loss} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${learningRate.toPrecision(3)}): lower --lr or raise --warmup-epochs;${kept}`);
