@@ -5,8 +5,11 @@ import { TOOL_VERSION } from '../common/version.js';
 import { convertCommand } from './commands/convert.js';
 import { describeCommand } from './commands/describe.js';
 import { evalCommand } from './commands/eval.js';
+import { latencyCommand } from './commands/latency.js';
+import { profileCommand } from './commands/profile.js';
 import { schemaCommand } from './commands/schema.js';
 import { specsCommand } from './commands/specs.js';
+import { tableCommand } from './commands/table.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 
@@ -22,6 +25,9 @@ export async function main(argv: string[]): Promise<void> {
     .command(convertCommand)
     .command(trainCommand)
     .command(evalCommand)
+    .command(latencyCommand)
+    .command(profileCommand)
+    .command(tableCommand)
     .command(schemaCommand)
     .demandCommand(1, 'choose a command (nas --help lists them)')
     .strict()

@@ -44,11 +44,13 @@ export function layerCost(layer: Layer): Cost {
   }
 }
 
+export function unitCost(unit: Unit): UnitCost {
+  const layers = unit.layers.map((layer) => ({ layer, cost: layerCost(layer) }));
+  return { unit, layers, ...sumCosts(layers.map((l) => l.cost)) };
+}
+
 export function netCost(net: ResolvedNet): NetCost {
-  const units = net.units.map((unit): UnitCost => {
-    const layers = unit.layers.map((layer) => ({ layer, cost: layerCost(layer) }));
-    return { unit, layers, ...sumCosts(layers.map((l) => l.cost)) };
-  });
+  const units = net.units.map(unitCost);
   return { units, ...sumCosts(units) };
 }
 

@@ -5,7 +5,7 @@
  * Convolutions use "same" padding: output size = ceil(input / stride), which equals PyTorch's
  * padding k//2 for the odd kernels the spec allows.
  */
-import { CLASSIFIER_ID, layerName, type Activation, type ArchSpec, type Block, type SqueezeExcite } from './archspec.js';
+import { CLASSIFIER_ID, layerName, type Activation, type ArchSpec, type Block, type SqueezeExcite, type Stem } from './archspec.js';
 
 /** Height, width, channels. */
 export type Shape = readonly [number, number, number];
@@ -85,58 +85,57 @@ export interface ResolvedNet {
 const outSize = (size: number, stride: number) => Math.ceil(size / stride);
 
 export function resolve(spec: ArchSpec): ResolvedNet {
-  const units: Unit[] = [];
   const { resolution, channels } = spec.input;
-  let shape: Shape = [resolution, resolution, channels];
-  const plain = { exp: null, se: false, residual: false };
-
-  const stem = spec.stem;
-  const stemConv = conv(layerName(stem.id), shape, stem.out, stem.kernel, stem.stride, 1, stem.activation);
-  units.push({ ...plain, id: stem.id, kind: 'stem', kernel: stem.kernel, stride: stem.stride, inShape: shape, outShape: stemConv.outShape, activation: stem.activation, layers: [stemConv] });
-  shape = stemConv.outShape;
-
-  for (const block of spec.blocks) {
-    const layers = blockLayers(block, shape);
-    const outShape = lastConv(layers).outShape;
-    const exp = block.type === 'bneck' ? block.exp : block.type === 'dsconv' ? shape[2] : null;
-    units.push({
-      id: block.id,
-      kind: block.type,
-      kernel: block.kernel,
-      stride: block.stride,
-      inShape: shape,
-      outShape,
-      exp,
-      se: block.se !== null,
-      activation: block.activation,
-      residual: block.residual,
-      layers,
-    });
-    shape = outShape;
-  }
-
+  const units: Unit[] = [stemUnit(spec.stem, [resolution, resolution, channels])];
+  const next = () => units[units.length - 1]!.outShape;
+  for (const block of spec.blocks) units.push(blockUnit(block, next()));
   const head = spec.head;
-  if (head.conv) {
-    const c = conv(layerName(head.conv.id), shape, head.conv.out, 1, 1, 1, head.conv.activation);
-    units.push({ ...plain, id: head.conv.id, kind: 'head-conv', kernel: 1, stride: 1, inShape: shape, outShape: c.outShape, activation: c.activation, layers: [c] });
-    shape = c.outShape;
-  }
-  const pooled: Shape = [1, 1, shape[2]];
-  const pool: PoolLayer = { op: 'global-avg-pool', name: 'pool', inShape: shape };
-  units.push({ ...plain, id: 'pool', kind: 'pool', kernel: shape[0], stride: 1, inShape: shape, outShape: pooled, activation: null, layers: [pool] });
-  shape = pooled;
-  if (head.preLogits) {
-    const d = dense(layerName(head.preLogits.id), shape[2], head.preLogits.out, head.preLogits.activation);
-    const outShape: Shape = [1, 1, d.outFeatures];
-    units.push({ ...plain, id: head.preLogits.id, kind: 'pre-logits', kernel: 1, stride: 1, inShape: shape, outShape, activation: d.activation, layers: [d] });
-    shape = outShape;
-  }
-  const classifierLayers: Layer[] = [];
-  if (spec.dropout > 0) classifierLayers.push({ op: 'dropout', name: 'dropout', rate: spec.dropout });
-  classifierLayers.push(dense(CLASSIFIER_ID, shape[2], spec.classes, null));
-  units.push({ ...plain, id: CLASSIFIER_ID, kind: 'classifier', kernel: 1, stride: 1, inShape: shape, outShape: [1, 1, spec.classes], activation: null, layers: classifierLayers });
-
+  if (head.conv) units.push(headConvUnit(head.conv.id, head.conv.out, head.conv.activation, next()));
+  units.push(poolUnit(next()));
+  if (head.preLogits) units.push(denseUnit('pre-logits', head.preLogits.id, next()[2], head.preLogits.out, head.preLogits.activation));
+  units.push(denseUnit('classifier', CLASSIFIER_ID, next()[2], spec.classes, null, spec.dropout));
   return { spec, units };
+}
+
+const plain = { exp: null, se: false, residual: false };
+
+export function stemUnit(stem: Stem, inShape: Shape): Unit {
+  const c = conv(layerName(stem.id), inShape, stem.out, stem.kernel, stem.stride, 1, stem.activation);
+  return { ...plain, id: stem.id, kind: 'stem', kernel: stem.kernel, stride: stem.stride, inShape, outShape: c.outShape, activation: stem.activation, layers: [c] };
+}
+
+export function blockUnit(block: Block, inShape: Shape): Unit {
+  const layers = blockLayers(block, inShape);
+  return {
+    id: block.id,
+    kind: block.type,
+    kernel: block.kernel,
+    stride: block.stride,
+    inShape,
+    outShape: lastConv(layers).outShape,
+    exp: block.type === 'bneck' ? block.exp : block.type === 'dsconv' ? inShape[2] : null,
+    se: block.se !== null,
+    activation: block.activation,
+    residual: block.residual,
+    layers,
+  };
+}
+
+export function headConvUnit(id: string, out: number, activation: Activation, inShape: Shape): Unit {
+  const c = conv(layerName(id), inShape, out, 1, 1, 1, activation);
+  return { ...plain, id, kind: 'head-conv', kernel: 1, stride: 1, inShape, outShape: c.outShape, activation, layers: [c] };
+}
+
+export function poolUnit(inShape: Shape): Unit {
+  const pool: PoolLayer = { op: 'global-avg-pool', name: 'pool', inShape };
+  return { ...plain, id: 'pool', kind: 'pool', kernel: inShape[0], stride: 1, inShape, outShape: [1, 1, inShape[2]], activation: null, layers: [pool] };
+}
+
+/** A dense layer after pooling (pre-logits or classifier, the latter with its dropout). */
+export function denseUnit(kind: 'pre-logits' | 'classifier', id: string, inFeatures: number, out: number, activation: Activation | null, dropout = 0): Unit {
+  const layers: Layer[] = dropout > 0 ? [{ op: 'dropout', name: 'dropout', rate: dropout }] : [];
+  layers.push(dense(layerName(id), inFeatures, out, activation));
+  return { ...plain, id, kind, kernel: 1, stride: 1, inShape: [1, 1, inFeatures], outShape: [1, 1, out], activation, layers };
 }
 
 function blockLayers(block: Block, inShape: Shape): Layer[] {

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Activation, ArchSpec } from '../search-space/archspec.js';
-import { resolve, type ConvLayer, type Layer } from '../search-space/resolve.js';
+import { resolve, type ConvLayer, type Layer, type Unit } from '../search-space/resolve.js';
 import { FastBatchNormalization } from './batch-norm.js';
 import { HardSwish, SeededDropout, SqueezeExcite } from './layers.js';
 
@@ -19,11 +19,21 @@ export interface BuildOptions {
 }
 
 export function buildModel(spec: ArchSpec, options: BuildOptions = {}): tf.LayersModel {
+  return buildUnitsModel(resolve(spec).units, spec.name, options);
+}
+
+/**
+ * A model of consecutive resolved units (a whole network, or one block for latency profiling).
+ * Units after pooling take [features] inputs, the others [height, width, channels].
+ */
+export function buildUnitsModel(units: readonly Unit[], name: string, options: BuildOptions = {}): tf.LayersModel {
   const { bnMomentum = 0.99, bnEpsilon = 1e-3 } = options;
   const rng = seedrandom(String(options.seed ?? 0));
   const nextSeed = () => Math.floor(rng() * 2 ** 31);
-  const { resolution, channels } = spec.input;
-  const input = tf.input({ shape: [resolution, resolution, channels], name: 'input' });
+  const first = units[0];
+  if (!first) throw new Error('a model needs at least one unit');
+  const afterPooling = first.kind === 'pre-logits' || first.kind === 'classifier';
+  const input = tf.input({ shape: afterPooling ? [first.inShape[2]] : [...first.inShape], name: 'input' });
 
   const apply = (layer: Layer, x: tf.SymbolicTensor): tf.SymbolicTensor => {
     switch (layer.op) {
@@ -47,12 +57,12 @@ export function buildModel(spec: ArchSpec, options: BuildOptions = {}): tf.Layer
   };
 
   let x: tf.SymbolicTensor = input;
-  for (const unit of resolve(spec).units) {
+  for (const unit of units) {
     const unitInput = x;
     for (const layer of unit.layers) x = apply(layer, x);
     if (unit.residual) x = tf.layers.add({ name: `${unit.id}.add` }).apply([unitInput, x]) as tf.SymbolicTensor;
   }
-  return tf.model({ inputs: input, outputs: x, name: spec.name });
+  return tf.model({ inputs: input, outputs: x, name });
 }
 
 /** He-normal (fan-out) initialisation, as the reference implementations use for convolutions. */

@@ -39,14 +39,14 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   batchSize: 32,
   trainSamples: null,
   validationSamples: null,
-  optimizer: 'rmsprop',
-  learningRate: 0.005,
+  optimizer: 'sgd',
+  learningRate: 0.05,
   warmupEpochs: 0.5,
   schedule: 'cosine',
   decayRate: 0.97,
   decayEpochs: 1,
   momentum: 0.9,
-  weightDecay: 1e-5,
+  weightDecay: 4e-5,
   labelSmoothing: 0.1,
   augment: true,
   bnMomentum: null,
@@ -56,7 +56,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
 };
 
 /** Default base learning rate per optimizer (batch 32, the proxy task). */
-export const DEFAULT_LEARNING_RATE = { rmsprop: 0.005, sgd: 0.1 } as const;
+export const DEFAULT_LEARNING_RATE = { rmsprop: 0.001, sgd: 0.05 } as const;
 
 export function trainConfig(overrides: Partial<TrainConfig>, source = 'training options'): TrainConfig {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<TrainConfig>;

@@ -1,24 +1,44 @@
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
+import { readFileSync } from 'node:fs';
 import { specCost } from '../../search-space/cost.js';
+import { readLatencyTable } from '../../latency-model/table.js';
 import { action, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
   files: string[];
 }
 
+/** Validates a spec, block-string document or latency table by its kind; returns a summary. */
+function describeValidFile(file: string): string {
+  const kind = jsonKind(file);
+  if (kind === 'latency-table') {
+    const table = readLatencyTable(file);
+    return `valid latency table "${table.name}" (${Object.keys(table.entries).length} entries, ${table.device.name})`;
+  }
+  const spec = readSpecFile(file);
+  const cost = specCost(spec);
+  return `valid archspec "${spec.name}" (${formatCount(cost.params)} params, ${formatMillions(cost.madds)} MAdds)`;
+}
+
+function jsonKind(file: string): unknown {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { kind?: unknown }).kind;
+  } catch {
+    return undefined; // not JSON: readSpecFile reports it
+  }
+}
+
 export const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <files..>',
-  describe: 'Check spec files; exit 2 with the file, the field and what was expected when one is invalid',
+  describe: 'Check spec files and latency tables; exit 2 with the file, the field and what was expected when one is invalid',
   builder: (y) => y.positional('files', { type: 'string', array: true, demandOption: true }) as never,
   handler: action<ValidateArgs>(async (args) => {
     let failed = 0;
     for (const file of args.files) {
       try {
-        const spec = readSpecFile(file);
-        const cost = specCost(spec);
-        process.stdout.write(`${file}: valid archspec "${spec.name}" (${formatCount(cost.params)} params, ${formatMillions(cost.madds)} MAdds)\n`);
+        process.stdout.write(`${file}: ${describeValidFile(file)}\n`);
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         reportError(err, Boolean(args.verbose));

@@ -2,7 +2,7 @@
  * Assembles normalised NHWC float batches from uint8 images: fits the images to the model's
  * resolution (zero padding when it is a little larger, bilinear resizing otherwise), replicates grey
  * to RGB when the model wants 3 channels, and for training applies a random shift (zero fill,
- * up to 1/8 of the side) and a random horizontal flip. Writes straight into backend memory.
+ * up to 1/16 of the side) and a random horizontal flip. Writes straight into backend memory.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../common/errors.js';
@@ -86,7 +86,7 @@ export class ImageBatcher {
     const { height: H, width: W, channels: srcC } = this.dataset;
     const imageBytes = H * W * srcC;
     const images = this.split.images;
-    const maxShift = this.options.augment ? Math.floor(R / 8) : 0;
+    const maxShift = this.options.augment ? Math.floor(R / 16) : 0;
     // Padding and shifted-in pixels are black (byte 0), like the images' own background.
     const black = Float32Array.from({ length: C }, (_, c) => this.shift[srcC === 1 ? 0 : c]!);
     const x = computeTensor([n, R, R, C], [], (out) => {

@@ -1,0 +1,113 @@
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { InputError } from '../../common/errors.js';
+import { textTable } from '../../common/format.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
+import { scatterPlot } from '../../common/svg.js';
+import { predictLatency } from '../../latency-model/predict.js';
+import { DEFAULT_PROFILER } from '../../latency-model/profile.js';
+import { loadTable } from '../../latency-model/tables.js';
+import { validateTable } from '../../latency-model/validate.js';
+import { getSpace } from '../../search-space/spaces.js';
+import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
+import { ProgressReporter } from '../progress.js';
+import { backendOption } from './train.js';
+
+interface PredictArgs {
+  arch?: string;
+  table?: string;
+  breakdown?: boolean;
+  interpolate?: boolean;
+  json?: boolean;
+  resolution?: number;
+  classes?: number;
+}
+
+interface ValidateArgs {
+  table?: string;
+  space: string;
+  samples: number;
+  seed: number;
+  backend: BackendName | 'auto';
+  out: string;
+  json?: boolean;
+}
+
+const validateCommand: CommandModule<object, ValidateArgs> = {
+  command: 'validate',
+  describe: 'Measure random architectures whole and compare with the table\'s predictions',
+  builder: (y) =>
+    y
+      .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
+      .option('space', { type: 'string', default: 'zoo-neighbourhood', describe: 'where the architectures come from' })
+      .option('samples', { type: 'number', default: 100 })
+      .option('seed', { type: 'number', default: 0 })
+      .options(backendOption)
+      .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation.{json,svg}' })
+      .option('json', { type: 'boolean' }) as never,
+  handler: action<ValidateArgs>(async (args, { log }) => {
+    const table = loadTable(args.table);
+    await prepareBackend(args.backend);
+    const progress = new ProgressReporter(log);
+    let report;
+    try {
+      report = validateTable({
+        table,
+        space: getSpace(args.space),
+        samples: args.samples,
+        seed: args.seed,
+        settings: table.profiler ?? DEFAULT_PROFILER,
+        onProgress: (done, total) => progress.update({ fraction: done / total, text: `measured ${done}/${total} models`, fields: { done, total } }),
+      });
+    } finally {
+      progress.done();
+    }
+    const summary = { samples: report.samples, within5: report.within5, within10: report.within10, mape: report.mape, kendallTau: report.kendallTau, table: report.table };
+    const svg = scatterPlot(
+      report.points.map((p) => ({ x: p.measuredMs, y: p.predictedMs, label: p.name, group: p.name.split('-variant')[0] })),
+      { title: `Latency: predicted vs measured (${table.name}, ${report.samples} models)`, xLabel: 'measured (ms)', yLabel: 'predicted (ms)', diagonal: true },
+    );
+    const base = path.join(args.out, `latency-validation-${table.name}`);
+    await writeFileAtomic(`${base}.svg`, svg);
+    await writeJsonAtomic(`${base}.json`, { schemaVersion: 1, kind: 'latency-validation', space: args.space, seed: args.seed, device: table.device, ...report });
+    log.info({ ...summary, svg: `${base}.svg` }, 'validated');
+    if (args.json) printJson(summary);
+    else
+      process.stdout.write(
+        `${report.samples} models: ${(100 * report.within5).toFixed(0)}% within +-5%, ${(100 * report.within10).toFixed(0)}% within +-10%, MAPE ${(100 * report.mape).toFixed(2)}%, Kendall tau ${report.kendallTau.toFixed(3)} (plot ${base}.svg)\n`,
+      );
+  }),
+};
+
+export const latencyCommand: CommandModule<object, PredictArgs> = {
+  command: 'latency',
+  describe: 'Predict a spec\'s latency from a table (nas latency validate: check the predictor)',
+  builder: (y) =>
+    y
+      .command(validateCommand)
+      .option('arch', { type: 'string', describe: 'ArchSpec JSON, block-string document, or zoo model name' })
+      .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
+      .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
+      .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
+      .option('json', { type: 'boolean' })
+      .options(specOverrideOptions) as never,
+  handler: action<PredictArgs>(async (args) => {
+    if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
+    const table = loadTable(args.table);
+    const spec = loadSpecArgument(args.arch, args);
+    const prediction = predictLatency(spec, table, { interpolate: args.interpolate });
+    if (args.json) {
+      printJson({ spec: spec.name, latencyMs: prediction.totalMs, ...prediction, ops: args.breakdown ? prediction.ops : undefined });
+      return;
+    }
+    if (args.breakdown) {
+      const rows = prediction.ops.map((o) => [o.id, o.ms.toFixed(3), o.source === 'measured' ? '' : o.source, o.key]);
+      rows.push(['overhead', prediction.overheadMs.toFixed(3), '', '']);
+      process.stdout.write(`${textTable(['op', 'ms', 'note', 'key'], rows)}\n`);
+    }
+    const note = prediction.estimated.length ? ` (${prediction.estimated.length} op(s) estimated by interpolation: not measured)` : '';
+    process.stdout.write(`${spec.name}: ${prediction.totalMs.toFixed(2)} ms on ${table.device.name} [${table.name}]${note}\n`);
+  }),
+};
+

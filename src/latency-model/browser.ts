@@ -1,0 +1,89 @@
+/**
+ * The profiler page's script (bundled by `nas profile --serve`): runs the same op and model timing
+ * as the Node profiler, in the browser's tfjs-wasm (XNNPACK, the kernels TFLite also uses on phone
+ * CPUs), then posts the measurements back to the server, which builds and checks the table.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { opKey, type OpDescriptor } from './ops.js';
+import { measureDispatchMs, profileOp, profileSpec } from './profile.js';
+import type { Entry, ProfilerSettings } from './table.js';
+
+export interface ProfileJob {
+  name: string;
+  ops: OpDescriptor[];
+  calibration: ArchSpec[];
+  settings: ProfilerSettings;
+}
+
+export interface BrowserMeasurements {
+  name: string;
+  deviceName: string;
+  userAgent: string;
+  cores: number;
+  tfjsVersion: string;
+  backend: string;
+  dispatchMs: number;
+  entries: Record<string, Entry>;
+  calibration: { name: string; measuredMs: number }[];
+}
+
+const status = (text: string) => {
+  const el = document.getElementById('status');
+  if (el) el.textContent = text;
+};
+
+/** Lets the page repaint between measurements. */
+const nextFrame = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function run(): Promise<void> {
+  const button = document.getElementById('start') as HTMLButtonElement | null;
+  if (button) button.disabled = true;
+  try {
+    setWasmPaths(new URL('/wasm/', location.href).href);
+    await tf.setBackend('wasm');
+    await tf.ready();
+    tf.enableProdMode();
+    const job = (await (await fetch('/job')).json()) as ProfileJob;
+    const dispatchMs = measureDispatchMs(job.settings);
+    const entries: Record<string, Entry> = {};
+    const started = performance.now();
+    for (const [i, op] of job.ops.entries()) {
+      entries[opKey(op)] = profileOp(op, job.settings, dispatchMs);
+      if (i % 5 === 0) {
+        const eta = ((performance.now() - started) / (i + 1)) * (job.ops.length - i - 1) / 1000;
+        status(`measured ${i + 1} of ${job.ops.length} ops, about ${Math.ceil(eta)} s left`);
+        await nextFrame();
+      }
+    }
+    const calibration = [];
+    for (const [i, spec] of job.calibration.entries()) {
+      status(`measuring whole model ${i + 1} of ${job.calibration.length}`);
+      await nextFrame();
+      calibration.push({ name: spec.name, measuredMs: profileSpec(spec, job.settings).median });
+    }
+    const nameInput = document.getElementById('device') as HTMLInputElement | null;
+    const body: BrowserMeasurements = {
+      name: job.name,
+      deviceName: nameInput?.value || navigator.userAgent,
+      userAgent: navigator.userAgent,
+      cores: navigator.hardwareConcurrency ?? 0,
+      tfjsVersion: tf.version.tfjs,
+      backend: tf.getBackend(),
+      dispatchMs,
+      entries,
+      calibration,
+    };
+    const response = await fetch('/table', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const result = (await response.json()) as { file?: string; error?: string };
+    status(response.ok ? `done: the server wrote ${result.file}` : `the server refused the table: ${result.error}`);
+    document.body.dataset['state'] = response.ok ? 'done' : 'error';
+  } catch (err) {
+    status(`failed: ${(err as Error).message}`);
+    document.body.dataset['state'] = 'error';
+  }
+}
+
+document.getElementById('start')?.addEventListener('click', () => void run());
+if (new URLSearchParams(location.search).has('autostart')) void run();

@@ -1,0 +1,125 @@
+/**
+ * Importers for published phone latency tables: Once-for-All (MobileNetV3-like space, Samsung Note10)
+ * and ProxylessNAS (MobileNetV2-like space). Their keys become canonical op keys; their means (ms)
+ * become entries. Both projects predict a model as the plain sum of its entries, so the overhead
+ * is 0.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { InputError } from '../common/errors.js';
+import { makeDivisible } from '../search-space/zoo/index.js';
+import type { Activation, SqueezeExcite } from '../search-space/archspec.js';
+import { opKey, type OpDescriptor } from './ops.js';
+import { LATENCY_TABLE_VERSION, parseLatencyTable, type Entry, type LatencyTable } from './table.js';
+
+export const IMPORT_FORMATS = ['ofa', 'proxyless'] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+
+interface SourceEntry {
+  count: number;
+  mean: number;
+  std?: number;
+  var?: number;
+}
+
+const shape = (text: string | undefined, key: string): [number, number, number] => {
+  const dims = (text ?? '').split('x').map(Number);
+  if (dims.length === 1 && Number.isInteger(dims[0])) return [1, 1, dims[0]!];
+  if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`bad shape "${text}" in key ${key}`);
+  return dims as [number, number, number];
+};
+
+/** Splits `name-a:1-b:2` into the name and its fields. */
+function fieldsOf(key: string): { name: string; fields: Map<string, string> } {
+  const [name, ...rest] = key.split('-');
+  return { name: name!, fields: new Map(rest.map((f) => f.split(':') as [string, string])) };
+}
+
+/** Converts one source key; returns the ops it stands for (ProxylessNAS' Logits is pool + dense). */
+function convertKey(key: string, format: ImportFormat): OpDescriptor[] {
+  const { name, fields } = fieldsOf(key);
+  const input = shape(fields.get('input'), key);
+  const output = shape(fields.get('output'), key);
+  const headAct: Activation = format === 'ofa' ? 'hswish' : 'relu6';
+  const plain = { se: null, residual: false };
+  switch (name) {
+    case 'Conv':
+      return [{ ...plain, op: 'conv', in: input, out: output[2], kernel: 3, stride: Math.round(input[0] / output[0]), act: headAct }];
+    case 'Conv_1':
+      return [{ ...plain, op: 'conv', in: input, out: output[2], kernel: 1, stride: 1, act: headAct }];
+    case 'AvgPool2D':
+      return [{ ...plain, op: 'pool', in: input, out: input[2], kernel: input[0], stride: 1, act: null }];
+    case 'Conv_2':
+      return [{ ...plain, op: 'dense', in: [1, 1, input[2]], out: output[2], kernel: 1, stride: 1, act: headAct }];
+    case 'Logits': {
+      const dense: OpDescriptor = { ...plain, op: 'dense', in: [1, 1, input[2]], out: output[2], kernel: 1, stride: 1, act: null };
+      // ProxylessNAS measures pooling and the classifier together from the 7x7 features.
+      return input[0] > 1 ? [{ ...plain, op: 'pool', in: input, out: input[2], kernel: input[0], stride: 1, act: null }, dense] : [dense];
+    }
+    case 'expanded_conv': {
+      const kernel = Number(fields.get('kernel'));
+      const stride = Number(fields.get('stride'));
+      const expand = Number(fields.get('expand'));
+      const residual = fields.get('idskip') === '1';
+      // OFA gives the absolute middle width, ProxylessNAS the expansion ratio.
+      const mid = format === 'ofa' ? expand : Math.round(expand * input[2]);
+      const act: Activation = format === 'ofa' ? (fields.get('hs') === '1' ? 'hswish' : 'relu') : 'relu6';
+      const se: SqueezeExcite | null = fields.get('se') === '1' ? { squeeze: makeDivisible(mid / 4), gate: 'hsigmoid', activation: 'relu' } : null;
+      const common = { in: input, out: output[2], kernel, stride, act, se, residual };
+      return [mid === input[2] ? { ...common, op: 'dsconv' } : { ...common, op: 'bneck', exp: mid }];
+    }
+    default:
+      throw new Error(`unknown op "${name}" in key ${key}`);
+  }
+}
+
+export function importTable(file: string, format: ImportFormat, command: string): LatencyTable {
+  let source: Record<string, SourceEntry>;
+  try {
+    source = parseYaml(readFileSync(file, 'utf8')) as Record<string, SourceEntry>;
+  } catch (err) {
+    throw new InputError(`${file}: cannot read as YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (!source || typeof source !== 'object' || Array.isArray(source)) throw new InputError(`${file}: expected a YAML mapping of op keys to {count, mean, ...}`);
+  const entries: Record<string, Entry> = {};
+  const resolutions = new Set<number>();
+  for (const [key, value] of Object.entries(source)) {
+    if (!value || typeof value.mean !== 'number' || typeof value.count !== 'number') throw new InputError(`${file}: entry ${key} has no numeric count and mean`);
+    let ops: OpDescriptor[];
+    try {
+      ops = convertKey(key, format);
+    } catch (err) {
+      throw new InputError(`${file}: ${(err as Error).message} (is this a ${format} table?)`);
+    }
+    const std = value.std ?? Math.sqrt(Math.max(value.var ?? 0, 0));
+    ops.forEach((op, i) => {
+      // A source key that stands for two ops puts its time on the last one.
+      const mean = i === ops.length - 1 ? value.mean : 0;
+      entries[opKey(op)] = { mean, median: mean, std: i === ops.length - 1 ? std : 0, runs: Math.max(1, Math.round(value.count)) };
+    });
+    if (key.startsWith('Conv-')) resolutions.add(shape(fieldsOf(key).fields.get('input'), key)[0]);
+  }
+  const name = path.basename(file).replace(/\.ya?ml$/i, '');
+  const table = {
+    schemaVersion: LATENCY_TABLE_VERSION,
+    kind: 'latency-table',
+    name,
+    device: {
+      name: format === 'ofa' ? `Once-for-All table ${name}` : `ProxylessNAS table ${name}`,
+      runtime: 'tflite',
+      backend: 'unknown',
+      threads: 1,
+      cpu: format === 'ofa' ? 'Samsung Galaxy Note10 (as published by Once-for-All)' : 'mobile phone (as published by ProxylessNAS)',
+      tfjsVersion: null,
+      date: new Date().toISOString(),
+    },
+    profiler: { warmupRuns: 0, minRuns: 1, maxRuns: 1, minMillis: 0, batch: 1, statistic: 'mean' },
+    source: { command, importedFrom: file, format },
+    resolutions: [...resolutions].sort((a, b) => a - b),
+    overheadMs: 0,
+    overheadFit: null,
+    entries,
+  };
+  return parseLatencyTable(table, file);
+}

@@ -1,0 +1,157 @@
+/**
+ * Op decomposition: a spec becomes the list of ops a runtime executes as units (the stem conv, each
+ * block whole, since runtimes fuse inside a block, the head conv, pooling, the dense layers), each
+ * with a canonical key. Two specs that share a key share a latency measurement.
+ *
+ * Keys read like `bneck-in:56x56x24-exp:72-out:40-k:5-s:2-act:relu-se:24.hsigmoid.relu-res`:
+ * op, input HxWxC, expansion width (bneck), output channels, kernel, stride, activation, the SE
+ * squeeze width, gate and inner activation when present, `res` when there is an identity shortcut.
+ * The stem and the head conv are `conv` ops, pooling is `pool-in:HxWxC`, the pre-logits and
+ * classifier layers are `dense-in:C-out:K[-act:A]`.
+ */
+import { ACTIVATIONS, SE_GATES, type Activation, type Block, type SqueezeExcite } from '../search-space/archspec.js';
+import { blockUnit, denseUnit, poolUnit, resolve, type Shape, type Unit } from '../search-space/resolve.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+
+export type OpKind = 'conv' | 'dsconv' | 'bneck' | 'pool' | 'dense';
+
+export interface OpDescriptor {
+  op: OpKind;
+  /** Input height, width, channels (dense: 1 x 1 x features). */
+  in: Shape;
+  out: number;
+  /** Expansion width of a bneck. */
+  exp?: number;
+  kernel: number;
+  stride: number;
+  act: Activation | null;
+  se: SqueezeExcite | null;
+  residual: boolean;
+}
+
+/** An op of a particular spec: the unit it came from and its key. */
+export interface SpecOp {
+  id: string;
+  key: string;
+  op: OpDescriptor;
+}
+
+export function opKey(d: OpDescriptor): string {
+  const shape = `${d.in[0]}x${d.in[1]}x${d.in[2]}`;
+  switch (d.op) {
+    case 'pool':
+      return `pool-in:${shape}`;
+    case 'dense':
+      return `dense-in:${d.in[2]}-out:${d.out}${d.act ? `-act:${d.act}` : ''}`;
+    default: {
+      const parts = [`${d.op}-in:${shape}`];
+      if (d.op === 'bneck') parts.push(`exp:${d.exp}`);
+      parts.push(`out:${d.out}`, `k:${d.kernel}`, `s:${d.stride}`, `act:${d.act}`);
+      if (d.se) parts.push(`se:${d.se.squeeze}.${d.se.gate}.${d.se.activation}`);
+      if (d.residual) parts.push('res');
+      return parts.join('-');
+    }
+  }
+}
+
+const KEY_FIELD = /^(in|exp|out|k|s|act|se):(.+)$/;
+
+/** Parses a canonical key back into its descriptor; null when it is not one. */
+export function parseOpKey(key: string): OpDescriptor | null {
+  const [op, ...fields] = key.split('-');
+  if (!op || !['conv', 'dsconv', 'bneck', 'pool', 'dense'].includes(op)) return null;
+  const values = new Map<string, string>();
+  let residual = false;
+  for (const field of fields) {
+    if (field === 'res') {
+      residual = true;
+      continue;
+    }
+    const m = KEY_FIELD.exec(field);
+    if (!m) return null;
+    values.set(m[1]!, m[2]!);
+  }
+  const int = (name: string) => {
+    const v = Number(values.get(name));
+    return Number.isInteger(v) && v > 0 ? v : null;
+  };
+  const act = values.get('act') as Activation | undefined;
+  if (act !== undefined && !(ACTIVATIONS as readonly string[]).includes(act)) return null;
+  let se: SqueezeExcite | null = null;
+  if (values.has('se')) {
+    const [squeeze, gate, seAct] = values.get('se')!.split('.');
+    if (!Number(squeeze) || !(SE_GATES as readonly string[]).includes(gate ?? '') || !(ACTIVATIONS as readonly string[]).includes(seAct ?? '')) return null;
+    se = { squeeze: Number(squeeze), gate: gate as SqueezeExcite['gate'], activation: seAct as Activation };
+  }
+  const inText = values.get('in') ?? '';
+  let input: Shape;
+  if (op === 'dense') {
+    const features = Number(inText);
+    if (!Number.isInteger(features) || features < 1) return null;
+    input = [1, 1, features];
+  } else {
+    const dims = inText.split('x').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) return null;
+    input = dims as unknown as Shape;
+  }
+  const kind = op as OpKind;
+  if (kind === 'pool') return { op: kind, in: input, out: input[2], kernel: input[0], stride: 1, act: null, se: null, residual: false };
+  const out = int('out');
+  if (out === null) return null;
+  if (kind === 'dense') return { op: kind, in: input, out, kernel: 1, stride: 1, act: act ?? null, se: null, residual: false };
+  const kernel = int('k');
+  const stride = int('s');
+  if (kernel === null || stride === null || act === undefined) return null;
+  const descriptor: OpDescriptor = { op: kind, in: input, out, kernel, stride, act, se, residual };
+  if (kind === 'bneck') {
+    const exp = int('exp');
+    if (exp === null) return null;
+    descriptor.exp = exp;
+  }
+  return descriptor;
+}
+
+/** The descriptor of one resolved unit. */
+export function unitOp(unit: Unit): OpDescriptor {
+  const base = { in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation, residual: unit.residual };
+  const se = unit.layers.find((l) => l.op === 'se');
+  const seSpec = se && se.op === 'se' ? { squeeze: se.squeeze, gate: se.gate, activation: se.activation } : null;
+  switch (unit.kind) {
+    case 'stem':
+    case 'head-conv':
+    case 'conv':
+      return { ...base, op: 'conv', se: seSpec };
+    case 'dsconv':
+      return { ...base, op: 'dsconv', se: seSpec };
+    case 'bneck':
+      return { ...base, op: 'bneck', exp: unit.exp!, se: seSpec };
+    case 'pool':
+      return { ...base, op: 'pool', out: unit.inShape[2], kernel: unit.inShape[0], act: null, se: null };
+    case 'pre-logits':
+    case 'classifier':
+      return { ...base, op: 'dense', se: null };
+  }
+}
+
+/** The ops of a spec, in execution order. */
+export function specOps(spec: ArchSpec): SpecOp[] {
+  return resolve(spec).units.map((unit) => {
+    const op = unitOp(unit);
+    return { id: unit.id, key: opKey(op), op };
+  });
+}
+
+/** A unit that computes exactly the op (for profiling it alone). */
+export function opUnit(d: OpDescriptor): Unit {
+  switch (d.op) {
+    case 'pool':
+      return poolUnit(d.in);
+    case 'dense':
+      return denseUnit('pre-logits', 'op', d.in[2], d.out, d.act);
+    default: {
+      const common = { id: 'op', kernel: d.kernel as Block['kernel'], stride: d.stride as Block['stride'], out: d.out, activation: d.act!, se: d.se, residual: d.residual };
+      const block: Block = d.op === 'bneck' ? { type: 'bneck', ...common, exp: d.exp! } : { type: d.op, ...common };
+      return blockUnit(block, d.in);
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The predictor: LAT(spec) = sum of the table entries of its ops + the table's constant overhead.
+ *
+ * A key missing from the table is an error listing every missing key, unless interpolation is
+ * asked for: then a missing op is estimated from measured ops of the same family (same op kind,
+ * input size, kernel, stride, activation, SE gate and shortcut; only channel counts differ),
+ * linearly in multiply-adds between the two nearest measured neighbours (scaled from the nearest
+ * one when it lies outside them), and the prediction says which ops were estimated.
+ */
+import { InputError } from '../common/errors.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { unitCost } from '../search-space/cost.js';
+import { opUnit, parseOpKey, specOps, type OpDescriptor } from './ops.js';
+import { entryMs, type LatencyTable } from './table.js';
+
+export type OpSource = 'measured' | 'interpolated' | 'extrapolated';
+
+export interface OpPrediction {
+  id: string;
+  key: string;
+  ms: number;
+  source: OpSource;
+}
+
+export interface Prediction {
+  table: string;
+  totalMs: number;
+  sumMs: number;
+  overheadMs: number;
+  ops: OpPrediction[];
+  /** Ops estimated by interpolation (empty when every key was measured). */
+  estimated: string[];
+}
+
+export class MissingKeysError extends InputError {
+  constructor(
+    readonly table: string,
+    readonly keys: string[],
+  ) {
+    super(
+      `table ${table} has no entry for ${keys.length} op${keys.length === 1 ? '' : 's'} of this spec: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? `, ... (${keys.length - 5} more)` : ''}; profile them (nas profile --arch SPEC) or pass --interpolate`,
+    );
+  }
+}
+
+/** The spec's input resolution must be one the table was profiled for. */
+export function checkResolution(spec: ArchSpec, table: LatencyTable): void {
+  const r = spec.input.resolution;
+  if (table.resolutions.length && !table.resolutions.includes(r)) {
+    throw new InputError(
+      `table ${table.name} was profiled at ${table.resolutions.map((x) => `${x}x${x}`).join(', ')}, the spec is ${r}x${r}: use a table profiled at ${r} (nas profile --resolution ${r})`,
+    );
+  }
+}
+
+export function predictLatency(spec: ArchSpec, table: LatencyTable, options: { interpolate?: boolean } = {}): Prediction {
+  checkResolution(spec, table);
+  const ops = specOps(spec);
+  const missing = ops.filter((o) => !table.entries[o.key]).map((o) => o.key);
+  if (missing.length && !options.interpolate) throw new MissingKeysError(table.name, [...new Set(missing)]);
+  const estimator = missing.length ? new FamilyInterpolator(table) : null;
+  const predicted = ops.map((o): OpPrediction => {
+    const entry = table.entries[o.key];
+    if (entry) return { id: o.id, key: o.key, ms: entryMs(table, entry), source: 'measured' };
+    const estimate = estimator!.estimate(o.op);
+    if (!estimate) throw new MissingKeysError(table.name, [o.key]);
+    return { id: o.id, key: o.key, ...estimate };
+  });
+  const sumMs = predicted.reduce((s, p) => s + p.ms, 0);
+  return {
+    table: table.name,
+    totalMs: sumMs + table.overheadMs,
+    sumMs,
+    overheadMs: table.overheadMs,
+    ops: predicted,
+    estimated: predicted.filter((p) => p.source !== 'measured').map((p) => p.key),
+  };
+}
+
+/** Family of an op: everything but its channel counts. */
+function familyOf(d: OpDescriptor): string {
+  return [d.op, d.in[0], d.in[1], d.kernel, d.stride, d.act, d.se ? `${d.se.gate}.${d.se.activation}` : 'nose', d.residual].join('|');
+}
+
+function opMadds(d: OpDescriptor): number {
+  return unitCost(opUnit(d)).madds;
+}
+
+class FamilyInterpolator {
+  private readonly families = new Map<string, { madds: number; ms: number }[]>();
+
+  constructor(private readonly table: LatencyTable) {
+    for (const [key, entry] of Object.entries(table.entries)) {
+      const d = parseOpKey(key);
+      if (!d) continue;
+      const family = familyOf(d);
+      if (!this.families.has(family)) this.families.set(family, []);
+      this.families.get(family)!.push({ madds: opMadds(d), ms: entryMs(table, entry) });
+    }
+    for (const points of this.families.values()) points.sort((a, b) => a.madds - b.madds);
+  }
+
+  estimate(d: OpDescriptor): { ms: number; source: OpSource } | null {
+    const points = this.families.get(familyOf(d));
+    if (!points?.length) return null;
+    const x = opMadds(d);
+    const upper = points.findIndex((p) => p.madds >= x);
+    if (upper > 0) {
+      const lo = points[upper - 1]!;
+      const hi = points[upper]!;
+      const t = hi.madds === lo.madds ? 0 : (x - lo.madds) / (hi.madds - lo.madds);
+      return { ms: lo.ms + t * (hi.ms - lo.ms), source: 'interpolated' };
+    }
+    const nearest = upper === 0 ? points[0]! : points[points.length - 1]!;
+    return { ms: nearest.madds > 0 ? (nearest.ms * x) / nearest.madds : nearest.ms, source: 'extrapolated' };
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Profiling a whole table on this machine: every unique op of a space (or of given specs), then the
+ * constant overhead fitted on whole-model runs. Resumable: the table file is rewritten atomically
+ * every few seconds with what has been measured, and a rerun with the same --out skips those ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { InputError, InterruptedError } from '../common/errors.js';
+import { writeJsonAtomic } from '../common/json-io.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { currentBackend } from '../trainer/backend.js';
+import { opKey, type OpDescriptor } from './ops.js';
+import { predictLatency } from './predict.js';
+import { measureDispatchMs, profileOp, profileSpec } from './profile.js';
+import { LATENCY_TABLE_VERSION, readLatencyTable, type Device, type Entry, type LatencyTable, type ProfilerSettings } from './table.js';
+
+export interface ProfileProgress {
+  done: number;
+  total: number;
+  key: string;
+  elapsedSeconds: number;
+  etaSeconds: number;
+  phase: 'ops' | 'calibration';
+}
+
+export interface ProfileRequest {
+  name: string;
+  ops: readonly OpDescriptor[];
+  /** Whole models measured to fit the constant overhead. */
+  calibration: readonly ArchSpec[];
+  resolutions: number[];
+  out: string;
+  settings: ProfilerSettings;
+  command: string;
+  onProgress?: (p: ProfileProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ProfileResult {
+  table: LatencyTable;
+  measured: number;
+  reused: number;
+  seconds: number;
+}
+
+/** This machine as a table's device. */
+export function thisDevice(dispatchMs: number): Device {
+  const { backend, threads } = currentBackend();
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  return {
+    name: `${cpu} (${cpus().length} cores), ${backend}, ${threads} thread${threads === 1 ? '' : 's'}`,
+    runtime: 'tfjs-layers',
+    backend,
+    threads,
+    cpu,
+    tfjsVersion: tf.version.tfjs,
+    date: new Date().toISOString(),
+    dispatchMs,
+  };
+}
+
+function compatible(existing: LatencyTable, device: Device, settings: ProfilerSettings): string | null {
+  if (existing.device.backend !== device.backend || existing.device.threads !== device.threads) return `it was profiled with ${existing.device.backend}, ${existing.device.threads} thread(s)`;
+  if (existing.device.cpu !== device.cpu) return `it was profiled on ${existing.device.cpu}`;
+  if (JSON.stringify(existing.profiler) !== JSON.stringify(settings)) return 'it used other profiler settings';
+  return null;
+}
+
+export async function profileToTable(request: ProfileRequest): Promise<ProfileResult> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const unique = new Map<string, OpDescriptor>();
+  for (const op of request.ops) unique.set(opKey(op), op);
+
+  let entries: Record<string, Entry> = {};
+  let dispatchMs: number;
+  let device: Device;
+  if (existsSync(request.out)) {
+    const existing = readLatencyTable(request.out);
+    dispatchMs = Number(existing.device['dispatchMs'] ?? measureDispatchMs(request.settings));
+    device = thisDevice(dispatchMs);
+    const conflict = compatible(existing, device, request.settings);
+    if (conflict) throw new InputError(`${request.out} exists and ${conflict}: choose another --out or delete it`);
+    entries = { ...existing.entries };
+  } else {
+    dispatchMs = measureDispatchMs(request.settings);
+    device = thisDevice(dispatchMs);
+  }
+  const reused = [...unique.keys()].filter((k) => entries[k]).length;
+
+  const table = (): LatencyTable => ({
+    schemaVersion: LATENCY_TABLE_VERSION,
+    kind: 'latency-table',
+    name: request.name,
+    device,
+    profiler: request.settings,
+    source: { command: request.command },
+    resolutions: request.resolutions,
+    overheadMs: 0,
+    overheadFit: null,
+    entries,
+  });
+
+  const todo = [...unique.entries()].filter(([key]) => !entries[key]);
+  let lastSave = performance.now();
+  for (const [i, [key, op]] of todo.entries()) {
+    if (request.signal?.aborted) {
+      await writeJsonAtomic(request.out, table());
+      throw new InterruptedError(`profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`);
+    }
+    entries[key] = profileOp(op, request.settings, dispatchMs);
+    const done = i + 1;
+    request.onProgress?.({ done, total: todo.length, key, elapsedSeconds: elapsed(), etaSeconds: (elapsed() / done) * (todo.length - done), phase: 'ops' });
+    if (performance.now() - lastSave > 3000) {
+      await writeJsonAtomic(request.out, table());
+      lastSave = performance.now();
+    }
+  }
+
+  const models = request.calibration.map((spec, i) => {
+    const measuredMs = profileSpec(spec, request.settings).median;
+    request.onProgress?.({ done: i + 1, total: request.calibration.length, key: spec.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' });
+    return { spec, measuredMs };
+  });
+  const final = fitOverhead(table(), models);
+  await writeJsonAtomic(request.out, final);
+  return { table: final, measured: todo.length, reused, seconds: elapsed() };
+}
+
+/**
+ * Sets the table's constant overhead: the median over whole models of (measured latency - sum of
+ * their entries). Every measured model is recorded in overheadFit.
+ */
+export function fitOverhead(table: LatencyTable, measured: readonly { spec: ArchSpec; measuredMs: number }[]): LatencyTable {
+  const zero = { ...table, overheadMs: 0 };
+  const models = measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, zero).sumMs }));
+  const residuals = models.map((m) => m.measuredMs - m.sumMs).sort((a, b) => a - b);
+  const n = residuals.length;
+  const overheadMs = n === 0 ? 0 : n % 2 ? residuals[(n - 1) / 2]! : (residuals[n / 2 - 1]! + residuals[n / 2]!) / 2;
+  return { ...table, overheadMs, overheadFit: { models, method: 'median of (whole-model median - sum of op medians)' } };
+}

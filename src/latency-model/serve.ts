@@ -1,0 +1,216 @@
+/**
+ * `nas profile --serve`: an HTTP server that hands a phone's browser the profiler page (the same
+ * timing code as the Node profiler, bundled with esbuild, on tfjs-wasm) and the list of ops to
+ * measure, and receives the measurements back. The server, not the page, assembles the table:
+ * it checks the posted body against a size limit and the schema, fits the overhead, and writes
+ * the file atomically, so a bad or hostile post writes nothing.
+ */
+import { build } from 'esbuild';
+import { createReadStream, existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { NasError } from '../common/errors.js';
+import { writeJsonAtomic } from '../common/json-io.js';
+import type { Logger } from '../common/log.js';
+import { parseWith } from '../common/validate.js';
+import { PROJECT_ROOT } from '../common/version.js';
+import type { ProfileJob } from './browser.js';
+import type { ProfileJobSpec } from './job.js';
+import { opKey } from './ops.js';
+import { fitOverhead } from './profile-run.js';
+import { DEFAULT_PROFILER } from './profile.js';
+import { EntrySchema, LATENCY_TABLE_VERSION, MAX_TABLE_ENTRIES, parseLatencyTable, type LatencyTable } from './table.js';
+import { TABLES_DIR } from './tables.js';
+
+/** A posted table larger than this is refused before parsing. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+const MeasurementsSchema = z.strictObject({
+  name: z.string().regex(/^[\w.-]{1,80}$/, 'a name of letters, digits, ".", "_" or "-"'),
+  deviceName: z.string().max(500),
+  userAgent: z.string().max(1000),
+  cores: z.int().min(0).max(1024),
+  tfjsVersion: z.string().max(50),
+  backend: z.string().max(50),
+  dispatchMs: z.number().min(0),
+  entries: z.record(z.string(), EntrySchema),
+  calibration: z.array(z.strictObject({ name: z.string().max(200), measuredMs: z.number().min(0) })).max(1000),
+});
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  job: ProfileJobSpec;
+  /** Table file to write; default tables/<name>.json with a dated name. */
+  out?: string;
+  log: Logger;
+}
+
+export interface ProfilerServer {
+  url: string;
+  /** Resolves with each table the server writes. */
+  onTable(listener: (file: string, table: LatencyTable) => void): void;
+  close(): Promise<void>;
+  closed: Promise<void>;
+}
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nas latency profiler</title>
+<style>body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em}button{font-size:1.2em;padding:.5em 1em}</style></head>
+<body data-state="idle"><h1>Latency profiler</h1>
+<p>Measures the ops of the job with TensorFlow.js (wasm) in this browser and sends the table back to the computer that serves this page. Keep the screen on and the tab in front.</p>
+<p><label>Device name <input id="device" placeholder="e.g. Pixel 6"></label></p>
+<p><button id="start">Start</button></p><p id="status">ready</p>
+<script type="module" src="/profiler.js"></script></body></html>`;
+
+let bundled: Promise<string> | null = null;
+
+/** The browser script: src/latency-model/browser.ts and what it imports, as one ES module. */
+function profilerBundle(): Promise<string> {
+  bundled ??= (async () => {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    // Run from dist/: bundle the TypeScript source when it is there, else the compiled module.
+    const source = path.join(PROJECT_ROOT, 'src', 'latency-model', 'browser.ts');
+    const entry = existsSync(source) ? source : path.join(here, 'browser.js');
+    const result = await build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2020', minify: true, logLevel: 'silent' });
+    return result.outputFiles[0]!.text;
+  })();
+  return bundled;
+}
+
+function wasmDir(): string {
+  const require = createRequire(import.meta.url);
+  return path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string) {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json', JSON.stringify(value));
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) return reject(new BodyTooLarge());
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        reject(new BodyTooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+class BodyTooLarge extends Error {}
+
+export async function serveProfiler(options: ServeOptions): Promise<ProfilerServer> {
+  const { job, log } = options;
+  const name = options.out ? path.basename(options.out).replace(/\.json$/, '') : `phone-${new Date().toISOString().slice(0, 10)}`;
+  const out = options.out ?? path.join(TABLES_DIR, `${name}.json`);
+  const settings = DEFAULT_PROFILER;
+  const jobBody: ProfileJob = { name, ops: job.ops, calibration: job.calibration, settings };
+  const expectedKeys = new Set(job.ops.map(opKey));
+  const listeners: ((file: string, table: LatencyTable) => void)[] = [];
+  const wasm = wasmDir();
+
+  const receive = async (body: string): Promise<{ status: number; value: unknown }> => {
+    let data: unknown;
+    try {
+      data = JSON.parse(body);
+    } catch {
+      return { status: 400, value: { error: 'the body is not JSON' } };
+    }
+    let table: LatencyTable;
+    try {
+      const m = parseWith(MeasurementsSchema, data, 'posted measurements');
+      if (Object.keys(m.entries).length > MAX_TABLE_ENTRIES) throw new NasError(`more than ${MAX_TABLE_ENTRIES} entries`);
+      const missing = [...expectedKeys].filter((k) => !m.entries[k]);
+      if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
+      const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
+      if (extra.length) throw new NasError(`${extra.length} entries are not ops of the job, e.g. ${extra[0]}`);
+      const draft = parseLatencyTable(
+        {
+          schemaVersion: LATENCY_TABLE_VERSION,
+          kind: 'latency-table',
+          name,
+          device: { name: m.deviceName, runtime: 'tfjs-layers (browser)', backend: m.backend, threads: 1, cpu: `${m.cores} cores`, tfjsVersion: m.tfjsVersion, userAgent: m.userAgent, date: new Date().toISOString(), dispatchMs: m.dispatchMs },
+          profiler: settings,
+          source: { command: `nas profile --serve (${job.ops.length} ops)` },
+          resolutions: [job.resolution],
+          overheadMs: 0,
+          overheadFit: null,
+          entries: m.entries,
+        },
+        'posted table',
+      );
+      const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
+      table = fitOverhead(draft, job.calibration.filter((s) => measured.has(s.name)).map((s) => ({ spec: s, measuredMs: measured.get(s.name)! })));
+    } catch (err) {
+      return { status: 400, value: { error: (err as Error).message } };
+    }
+    await writeJsonAtomic(out, table);
+    log.info({ file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs }, 'wrote the posted table');
+    for (const listener of listeners) listener(out, table);
+    return { status: 200, value: { file: out, entries: Object.keys(table.entries).length } };
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    void (async () => {
+      try {
+        if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', PAGE);
+        if (req.method === 'GET' && url.pathname === '/profiler.js') return send(res, 200, 'text/javascript', await profilerBundle());
+        if (req.method === 'GET' && url.pathname === '/job') return json(res, 200, jobBody);
+        if (req.method === 'GET' && /^\/wasm\/[\w-]+\.wasm$/.test(url.pathname)) {
+          const file = path.join(wasm, path.basename(url.pathname));
+          if (!existsSync(file)) return send(res, 404, 'text/plain', 'not found');
+          res.writeHead(200, { 'content-type': 'application/wasm' });
+          return void createReadStream(file).pipe(res);
+        }
+        if (req.method === 'POST' && url.pathname === '/table') {
+          let body: string;
+          try {
+            body = await readBody(req);
+          } catch (err) {
+            if (err instanceof BodyTooLarge) return json(res, 413, { error: `the table is larger than ${MAX_BODY_BYTES} bytes` });
+            throw err;
+          }
+          const { status, value } = await receive(body);
+          if (status !== 200) log.warn({ error: (value as { error: string }).error }, 'refused a posted table');
+          return json(res, status, value);
+        }
+        send(res, 404, 'text/plain', 'not found');
+      } catch (err) {
+        log.error({ err }, 'request failed');
+        if (!res.headersSent) json(res, 500, { error: (err as Error).message });
+      }
+    })();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new NasError(`cannot listen on ${options.host}:${options.port} (${err.code === 'EADDRINUSE' ? 'the port is in use: pick another with --port' : err.message})`)),
+    );
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  return {
+    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`,
+    onTable: (listener) => listeners.push(listener),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    closed,
+  };
+}

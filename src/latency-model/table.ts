@@ -1,0 +1,95 @@
+/**
+ * Latency tables: measured per-op latencies of one device, keyed by canonical op keys (ops.ts).
+ * A versioned JSON file: device metadata, profiler settings, where it came from, the constant
+ * overhead of a whole model, and the entries.
+ */
+import { z } from 'zod';
+import { InputError } from '../common/errors.js';
+import { readJsonFile } from '../common/json-io.js';
+import { parseWith } from '../common/validate.js';
+import { parseOpKey } from './ops.js';
+
+export const LATENCY_TABLE_VERSION = 1;
+/** Tables larger than this are refused (a posted table, a foreign file). */
+export const MAX_TABLE_ENTRIES = 200_000;
+
+export const EntrySchema = z.strictObject({
+  mean: z.number().min(0),
+  median: z.number().min(0),
+  std: z.number().min(0),
+  runs: z.int().min(1),
+});
+export type Entry = z.infer<typeof EntrySchema>;
+
+export const DeviceSchema = z.looseObject({
+  name: z.string().min(1),
+  /** What executes the model: `tfjs-layers` (LayersModel.predict), `tflite`, ... */
+  runtime: z.string(),
+  backend: z.string(),
+  threads: z.int().min(1),
+  cpu: z.string(),
+  tfjsVersion: z.string().nullable(),
+  /** Browser user agent when profiled on a phone. */
+  userAgent: z.string().optional(),
+  date: z.string(),
+});
+export type Device = z.infer<typeof DeviceSchema>;
+
+export const ProfilerSettingsSchema = z.strictObject({
+  warmupRuns: z.int().min(0),
+  minRuns: z.int().min(1),
+  maxRuns: z.int().min(1),
+  minMillis: z.number().min(0),
+  batch: z.int().min(1),
+  statistic: z.enum(['median', 'mean']),
+});
+export type ProfilerSettings = z.infer<typeof ProfilerSettingsSchema>;
+
+export const OverheadFitSchema = z.strictObject({
+  /** Whole models measured to fit the overhead: name, measured ms, sum of entries. */
+  models: z.array(z.strictObject({ name: z.string(), measuredMs: z.number(), sumMs: z.number() })),
+  method: z.string(),
+});
+
+export const LatencyTableSchema = z
+  .strictObject({
+    schemaVersion: z.literal(LATENCY_TABLE_VERSION),
+    kind: z.literal('latency-table'),
+    name: z.string().min(1),
+    device: DeviceSchema,
+    profiler: ProfilerSettingsSchema.nullable(),
+    source: z.looseObject({ command: z.string(), importedFrom: z.string().optional() }),
+    /** Input resolutions the table was profiled for. */
+    resolutions: z.array(z.int().positive()),
+    /** Constant added to the sum of entries (fitted on whole-model runs). */
+    overheadMs: z.number(),
+    overheadFit: OverheadFitSchema.nullable(),
+    entries: z.record(z.string(), EntrySchema),
+  })
+  .superRefine((table, ctx) => {
+    const keys = Object.keys(table.entries);
+    if (keys.length > MAX_TABLE_ENTRIES) ctx.addIssue({ code: 'custom', path: ['entries'], message: `${keys.length} entries, more than the limit of ${MAX_TABLE_ENTRIES}` });
+    for (const key of keys) {
+      if (!parseOpKey(key)) {
+        ctx.addIssue({ code: 'custom', path: ['entries', key], message: 'not a canonical op key (see src/latency-model/ops.ts)' });
+        break;
+      }
+    }
+  });
+export type LatencyTable = z.infer<typeof LatencyTableSchema>;
+
+export function parseLatencyTable(data: unknown, file: string): LatencyTable {
+  if (data && typeof data === 'object' && (data as { kind?: unknown }).kind !== 'latency-table') {
+    throw new InputError(`${file}: not a latency table (kind is ${JSON.stringify((data as { kind?: unknown }).kind)}, expected "latency-table")`);
+  }
+  return parseWith(LatencyTableSchema, data, file);
+}
+
+export function readLatencyTable(file: string): LatencyTable {
+  return parseLatencyTable(readJsonFile(file), file);
+}
+
+/** The latency an entry contributes, by the table's statistic. */
+export function entryMs(table: LatencyTable, entry: Entry): number {
+  return table.profiler?.statistic === 'mean' ? entry.mean : entry.median;
+}

@@ -1,0 +1,24 @@
+/** Where tables live: a path, or a name in the project's tables/ folder; `default` is embedded. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../common/errors.js';
+import { PROJECT_ROOT } from '../common/version.js';
+import { readLatencyTable, type LatencyTable } from './table.js';
+
+export const TABLES_DIR = path.join(PROJECT_ROOT, 'tables');
+export const DEFAULT_TABLE = 'default';
+
+export function tablePath(nameOrFile: string = DEFAULT_TABLE): string {
+  if (nameOrFile.includes('/') || nameOrFile.endsWith('.json')) return nameOrFile;
+  return path.join(TABLES_DIR, `${nameOrFile}.json`);
+}
+
+export function loadTable(nameOrFile?: string): LatencyTable {
+  const file = tablePath(nameOrFile);
+  if (!existsSync(file)) {
+    throw new InputError(
+      nameOrFile ? `${file}: no such latency table` : `the embedded table ${file} is missing: regenerate it with the command in README.md (nas profile ... --out tables/default.json)`,
+    );
+  }
+  return readLatencyTable(file);
+}

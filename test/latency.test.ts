@@ -1,0 +1,201 @@
+import test from 'ava';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { InputError, InterruptedError, ValidationError } from '../src/common/errors.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { ARCHSPEC_SCHEMA_VERSION, parseArchSpec, type Block } from '../src/search-space/archspec.js';
+import { resolve } from '../src/search-space/resolve.js';
+import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
+import { importTable } from '../src/latency-model/import.js';
+import { jobForSpecs } from '../src/latency-model/job.js';
+import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/ops.js';
+import { MissingKeysError, predictLatency } from '../src/latency-model/predict.js';
+import { DEFAULT_PROFILER } from '../src/latency-model/profile.js';
+import { profileToTable } from '../src/latency-model/profile-run.js';
+import { LATENCY_TABLE_VERSION, parseLatencyTable, readLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
+import { kendallTau, summarisePoints } from '../src/latency-model/validate.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { tinySpec } from './helpers/tiny.js';
+
+const SHARED_TABLES = path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables');
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-latency-'));
+const FAST = { ...DEFAULT_PROFILER, minRuns: 3, minMillis: 0, warmupRuns: 1 };
+
+test('every op of every zoo model has a key that parses back to the same op', (t) => {
+  for (const name of zooNames()) {
+    for (const unit of resolve(zooSpec(name)).units) {
+      const op = unitOp(unit);
+      t.deepEqual(parseOpKey(opKey(op)), { ...op, in: [...op.in] }, `${name} ${unit.id}`);
+    }
+  }
+});
+
+test('keys name the block as a unit: input, expansion, output, kernel, stride, activation, SE, shortcut', (t) => {
+  const ops = specOps(zooSpec('mobilenetv3-large-1.0'));
+  t.is(ops.length, 20);
+  t.is(ops[0]!.key, 'conv-in:224x224x3-out:16-k:3-s:2-act:hswish');
+  t.is(ops[1]!.key, 'dsconv-in:112x112x16-out:16-k:3-s:1-act:relu-res');
+  t.is(ops[5]!.key, 'bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32.hsigmoid.relu-res');
+  t.deepEqual(ops.slice(-4).map((o) => o.key), ['conv-in:7x7x160-out:960-k:1-s:1-act:hswish', 'pool-in:7x7x960', 'dense-in:960-out:1280-act:hswish', 'dense-in:1280-out:1000']);
+  // Two specs sharing a block share its key: V3-Large blocks 5 and 6 are identical.
+  t.is(ops[5]!.key, ops[6]!.key);
+  t.is(new Set(ops.map((o) => o.key)).size, 17); // blocks 5/6, 9/10 and 14/15 repeat
+  t.is(parseOpKey('bneck-in:7x7-out:3'), null);
+  t.is(parseOpKey('softmax-in:3'), null);
+});
+
+function fakeTable(entries: Record<string, number>, overheadMs = 0.5, resolutions = [32]): LatencyTable {
+  return parseLatencyTable(
+    {
+      schemaVersion: LATENCY_TABLE_VERSION,
+      kind: 'latency-table',
+      name: 'fake',
+      device: { name: 'test', runtime: 'tfjs-layers', backend: 'wasm', threads: 1, cpu: 'test', tfjsVersion: null, date: 'now' },
+      profiler: DEFAULT_PROFILER,
+      source: { command: 'test' },
+      resolutions,
+      overheadMs,
+      overheadFit: null,
+      entries: Object.fromEntries(Object.entries(entries).map(([k, ms]) => [k, { mean: ms, median: ms, std: 0, runs: 1 }])),
+    },
+    'fake table',
+  );
+}
+
+test('the prediction is the sum of the entries plus the overhead; missing keys are listed', (t) => {
+  const spec = tinySpec({ resolution: 32, channels: 3 });
+  const ops = specOps(spec);
+  const table = fakeTable(Object.fromEntries(ops.map((o, i) => [o.key, i + 1])));
+  const p = predictLatency(spec, table);
+  t.is(p.sumMs, (ops.length * (ops.length + 1)) / 2);
+  t.is(p.totalMs, p.sumMs + 0.5);
+  t.deepEqual(p.estimated, []);
+  const partial = fakeTable(Object.fromEntries(ops.slice(2).map((o) => [o.key, 1])));
+  const err = t.throws(() => predictLatency(spec, partial), { instanceOf: MissingKeysError });
+  t.deepEqual(err!.keys, [ops[0]!.key, ops[1]!.key]);
+  t.regex(err!.message, /no entry for 2 ops of this spec: conv-in:32x32x3/);
+  t.throws(() => predictLatency(tinySpec({ resolution: 64, channels: 3 }), table), { instanceOf: InputError, message: /profiled at 32x32, the spec is 64x64/ });
+});
+
+test('--interpolate estimates a missing width between measured neighbours and says so', (t) => {
+  const spec = tinySpec({ resolution: 32, channels: 3 });
+  const ops = specOps(spec);
+  const entries: Record<string, number> = Object.fromEntries(ops.map((o) => [o.key, 1]));
+  const target = ops.find((o) => o.id === 'b2')!;
+  delete entries[target.key];
+  const narrow = { ...target.op, exp: target.op.exp! / 2 };
+  const wide = { ...target.op, exp: target.op.exp! * 2 };
+  entries[opKey(narrow)] = 2;
+  entries[opKey(wide)] = 6;
+  const p = predictLatency(spec, fakeTable(entries), { interpolate: true });
+  const estimate = p.ops.find((o) => o.id === 'b2')!;
+  t.is(estimate.source, 'interpolated');
+  t.true(estimate.ms > 2 && estimate.ms < 6, String(estimate.ms));
+  t.deepEqual(p.estimated, [target.key]);
+});
+
+test('tables: foreign, corrupt and malformed files are one-line errors', (t) => {
+  const dir = tmp();
+  const write = (name: string, content: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, content);
+    return file;
+  };
+  t.throws(() => readLatencyTable(write('spec.json', JSON.stringify(zooSpec('mnasnet-a1')))), { instanceOf: InputError, message: /not a latency table \(kind is "archspec"/ });
+  t.throws(() => readLatencyTable(write('broken.json', '{"kind": "latency-table",')), { instanceOf: InputError, message: /broken\.json: not valid JSON/ });
+  const bad = { ...fakeTable({ 'conv-in:8x8x3-out:8-k:3-s:2-act:relu': 1 }), entries: { 'conv-in:8x8x3-out:8-k:3-s:2-act:relu': { mean: -1, median: 1, std: 0, runs: 1 }, 'nonsense': { mean: 1, median: 1, std: 0, runs: 1 } } };
+  const err = t.throws(() => readLatencyTable(write('bad.json', JSON.stringify(bad))), { instanceOf: ValidationError });
+  t.regex(err!.message, /bad\.json: .*mean.*>=0/);
+  t.regex(err!.message, /\$\.entries\.nonsense: not a canonical op key/);
+});
+
+const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;
+
+sharedTest('imports the Once-for-All Note10 tables (all five resolutions)', (t) => {
+  for (const r of [160, 176, 192, 208, 224]) {
+    const table = importTable(path.join(SHARED_TABLES, `ofa-note10-${r}.yaml`), 'ofa', 'test');
+    t.deepEqual(table.resolutions, [r]);
+    t.is(Object.keys(table.entries).length, 96);
+    t.is(table.overheadMs, 0);
+  }
+  const t224 = importTable(path.join(SHARED_TABLES, 'ofa-note10-224.yaml'), 'ofa', 'test');
+  t.truthy(t224.entries['bneck-in:112x112x24-exp:144-out:32-k:3-s:2-act:relu']);
+  t.truthy(t224.entries['dsconv-in:112x112x24-out:24-k:3-s:1-act:relu-res']);
+  t.truthy(t224.entries['dense-in:1152-out:1536-act:hswish']);
+});
+
+sharedTest('imports the ProxylessNAS table and predicts a MobileNetV2-like path as the plain sum of its means', (t) => {
+  const table = importTable(path.join(SHARED_TABLES, 'proxylessnas-mobile.yaml'), 'proxyless', 'test');
+  t.is(Object.keys(table.entries).length, 73);
+  // stem 32, ds 16, then stages (width, repeats, stride) with expansion 6, kernel 3.
+  const blocks: Block[] = [{ type: 'dsconv', id: 'b1', kernel: 3, stride: 1, out: 16, activation: 'relu6', se: null, residual: false }];
+  let channels = 16;
+  for (const [out, n, s] of [[24, 4, 2], [40, 4, 2], [80, 4, 2], [96, 4, 1], [192, 4, 2], [320, 1, 1]] as const) {
+    for (let i = 0; i < n; i++) {
+      const stride = i === 0 ? s : 1;
+      blocks.push({ type: 'bneck', id: `b${blocks.length + 1}`, kernel: 3, stride, exp: channels * 6, out, activation: 'relu6', se: null, residual: stride === 1 && channels === out });
+      channels = out;
+    }
+  }
+  const spec = parseArchSpec({
+    schemaVersion: ARCHSPEC_SCHEMA_VERSION,
+    kind: 'archspec',
+    name: 'proxyless-path',
+    provenance: { command: 'test', seed: null },
+    input: { resolution: 224, channels: 3 },
+    stem: { id: 'stem', kernel: 3, stride: 2, out: 32, activation: 'relu6' },
+    blocks,
+    head: { conv: { id: 'head_conv', out: 1280, activation: 'relu6' }, pool: 'avg', preLogits: null },
+    classes: 1000,
+    dropout: 0,
+  });
+  const p = predictLatency(spec, table);
+  const sum = specOps(spec).reduce((s, o) => s + table.entries[o.key]!.mean, 0);
+  t.true(Math.abs(p.totalMs - sum) < 1e-9);
+  t.true(p.totalMs > 50 && p.totalMs < 200, `${p.totalMs} ms`);
+});
+
+test('import refuses a file of the wrong format', (t) => {
+  const file = path.join(tmp(), 'x.yaml');
+  writeFileSync(file, 'Something-input:1x1x1-output:1:\n  count: 1\n  mean: 1\n');
+  t.throws(() => importTable(file, 'ofa', 'test'), { instanceOf: InputError, message: /unknown op "Something"/ });
+});
+
+test.serial('profiling is resumable: an interrupted run keeps its entries and a rerun completes them', async (t) => {
+  await prepareBackend('auto');
+  const out = path.join(tmp(), 'table.json');
+  const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
+  const controller = new AbortController();
+  let seen = 0;
+  const request = { name: 'resume', ops: job.ops, calibration: job.calibration, resolutions: [16], out, settings: FAST, command: 'test' };
+  await t.throwsAsync(
+    profileToTable({ ...request, signal: controller.signal, onProgress: () => ++seen === 2 && controller.abort() }),
+    { instanceOf: InterruptedError, message: /kept in .*table\.json; run the same command again/ },
+  );
+  t.is(Object.keys(readLatencyTable(out).entries).length, 2);
+  const result = await profileToTable(request);
+  t.is(result.reused, 2);
+  t.is(result.measured, job.ops.length - 2);
+  t.is(Object.keys(result.table.entries).length, job.ops.length);
+  t.is(result.table.overheadFit!.models.length, 1);
+  const p = predictLatency(job.calibration[0]!, result.table);
+  t.true(Math.abs(p.totalMs - result.table.overheadFit!.models[0]!.measuredMs) < 1e-9, 'one calibration model is fitted exactly');
+});
+
+test('Kendall tau and the validation summary', (t) => {
+  t.is(kendallTau([1, 2, 3, 4], [10, 20, 30, 40]), 1);
+  t.is(kendallTau([1, 2, 3, 4], [40, 30, 20, 10]), -1);
+  t.is(kendallTau([1, 2, 3], [1, 3, 2]), 1 / 3);
+  const report = summarisePoints(
+    [
+      { name: 'a', predictedMs: 10.4, measuredMs: 10 },
+      { name: 'b', predictedMs: 18, measuredMs: 20 },
+      { name: 'c', predictedMs: 30, measuredMs: 20 },
+    ],
+    'x',
+  );
+  t.is(report.within5, 1 / 3);
+  t.is(report.within10, 2 / 3);
+  t.true(Math.abs(report.mape - (0.04 + 0.1 + 0.5) / 3) < 1e-12);
+});

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { silentLogger } from '../src/common/log.js';
+import { jobForSpecs } from '../src/latency-model/job.js';
+import { serveProfiler, MAX_BODY_BYTES } from '../src/latency-model/serve.js';
+import { readLatencyTable } from '../src/latency-model/table.js';
+import { tinySpec } from './helpers/tiny.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-serve-'));
+
+async function startServer() {
+  const out = path.join(tmp(), 'phone.json');
+  const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
+  const server = await serveProfiler({ host: '127.0.0.1', port: 0, job, out, log: silentLogger });
+  return { server, out, job };
+}
+
+test.serial('the phone profiler page measures every op in headless Chromium and the server writes the table', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.log(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run does): skipped`);
+    t.pass();
+    return;
+  }
+  const { server, out, job } = await startServer();
+  const received = new Promise<string>((resolve) => server.onTable((file) => resolve(file)));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}?autostart`);
+    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 180_000 });
+    const status = await page.textContent('#status');
+    t.regex(status ?? '', /done: the server wrote/, status ?? '');
+    t.is(await received, out);
+    const table = readLatencyTable(out);
+    t.is(Object.keys(table.entries).length, job.ops.length);
+    t.is(table.device.backend, 'wasm');
+    t.regex(table.device.userAgent ?? '', /Chrome/);
+    t.deepEqual(table.resolutions, [16]);
+    t.is(table.overheadFit?.models.length, 1);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test.serial('the server refuses malformed, incomplete and oversized tables and writes nothing', async (t) => {
+  const { server, out } = await startServer();
+  try {
+    const post = (body: string) => fetch(`${server.url}table`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const malformed = await post('{"entries": ');
+    t.is(malformed.status, 400);
+    t.regex((await malformed.json()).error, /not JSON/);
+    const incomplete = await post(JSON.stringify({ name: 'phone', deviceName: 'x', userAgent: 'x', cores: 4, tfjsVersion: '4', backend: 'wasm', dispatchMs: 0, entries: {}, calibration: [] }));
+    t.is(incomplete.status, 400);
+    t.regex((await incomplete.json()).error, /ops are missing/);
+    const wrongType = await post(JSON.stringify({ name: 'phone', entries: 'lots' }));
+    t.is(wrongType.status, 400);
+    t.regex((await wrongType.json()).error, /posted measurements: .*\$\.entries/);
+    const huge = await post(' '.repeat(MAX_BODY_BYTES + 10)).catch(() => null);
+    t.true(huge === null || huge.status === 413);
+    t.false(existsSync(out));
+    const job = await (await fetch(`${server.url}job`)).json();
+    t.true(job.ops.length > 0);
+    t.is((await fetch(`${server.url}nothing`)).status, 404);
+  } finally {
+    await server.close();
+  }
+});
