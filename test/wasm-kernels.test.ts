@@ -112,3 +112,17 @@ test.serial('matMul with every transpose combination matches the cpu reference (
     }
   }
 });
+
+test.serial('gather gradients (UnsortedSegmentSum) match the cpu reference', async (t) => {
+  const run = () => {
+    const table = tf.tensor2d(data([7, 5], 1), [7, 5]);
+    const ids = tf.tensor1d([0, 3, 3, 6, 1, 0, 3], 'int32');
+    const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, ids), tf.tensor2d(data([7, 5], 2), [7, 5]))))(table);
+    const values = grad.dataSync().slice();
+    tf.dispose([table, ids, grad]);
+    return values;
+  };
+  const expected = await onBackend('cpu', run);
+  const actual = await onBackend('wasm', run);
+  t.true(relativeError(actual, expected) < TOLERANCE);
+});

@@ -8,6 +8,8 @@ import { evalCommand } from './commands/eval.js';
 import { latencyCommand } from './commands/latency.js';
 import { profileCommand } from './commands/profile.js';
 import { schemaCommand } from './commands/schema.js';
+import { searchCommand } from './commands/search.js';
+import { spaceCommand } from './commands/space.js';
 import { specsCommand } from './commands/specs.js';
 import { tableCommand } from './commands/table.js';
 import { trainCommand } from './commands/train.js';
@@ -19,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage('$0 <command> [options]\n\nPlatform-aware neural architecture search (MnasNet search + NetAdapt, MobileNetV3).')
     .option('verbose', { type: 'boolean', describe: 'debug logs and stack traces' })
     .option('quiet', { type: 'boolean', describe: 'only warnings and errors on stderr' })
+    .command(searchCommand)
     .command(specsCommand)
     .command(describeCommand)
     .command(validateCommand)
@@ -28,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(latencyCommand)
     .command(profileCommand)
     .command(tableCommand)
+    .command(spaceCommand)
     .command(schemaCommand)
     .demandCommand(1, 'choose a command (nas --help lists them)')
     .strict()

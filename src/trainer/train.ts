@@ -15,6 +15,7 @@ import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
+import { specHash } from '../search-space/spec-hash.js';
 import { currentBackend } from './backend.js';
 import { buildModel, setDropoutStep } from './build-model.js';
 import { assignWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -185,7 +186,7 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   if (request.resume) {
     if (!outDir) throw new InputError('--resume needs --out DIR (the run directory to continue)');
     resumed = loadCheckpoint(outDir, (data, file) => parseWith(TrainerStateSchema, data, file));
-    if (JSON.stringify(architecture(resumed.spec)) !== JSON.stringify(architecture(spec))) {
+    if (specHash(resumed.spec) !== specHash(spec)) {
       throw new InputError(`${resumed.dir}: the checkpoint belongs to another spec (${resumed.spec.name}); use a new --out directory`);
     }
     if (resumed.state.dataset !== dataset.name) throw new InputError(`${resumed.dir}: the run trained on ${resumed.state.dataset}, not ${dataset.name}`);
@@ -301,8 +302,3 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   }
 }
 
-/** A spec without its metadata: what must match for a checkpoint to belong to it. */
-function architecture(spec: ArchSpec) {
-  const { provenance: _p, name: _n, ...rest } = spec;
-  return rest;
-}

@@ -1,6 +1,7 @@
 /**
  * Training kernels the tfjs wasm backend lacks: Conv2DBackpropFilter,
- * DepthwiseConv2dNativeBackpropFilter and DepthwiseConv2dNativeBackpropInput.
+ * DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput and UnsortedSegmentSum
+ * (the gradient of gather), plus faster BatchMatMul / 1x1 Conv2DBackpropInput paths.
  *
  * They work in place on the wasm heap (no copies to JS and back): inputs are read through views
  * of the heap, outputs are allocated with `makeOutput` and written directly. The regular-conv
@@ -278,6 +279,29 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   return out;
 }
 
+/** out[segment[i], ...] += x[i, ...]: the gradient of gather (embedding lookups). */
+function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
+  const { numSegments } = args.attrs as { numSegments: number };
+  if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum on wasm supports float32, got ${x.dtype}`);
+  const n = segmentIds.shape.reduce((p, d) => p * d, 1);
+  const inner = x.shape.slice(segmentIds.shape.length).reduce((p, d) => p * d, 1);
+  const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], 'float32');
+  const dst = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(x);
+  const ids = backend.typedArrayFromHeap(segmentIds) as unknown as Int32Array;
+  dst.fill(0);
+  for (let i = 0; i < n; i++) {
+    const segment = ids[i]!;
+    if (segment < 0 || segment >= numSegments) continue;
+    const o = segment * inner;
+    const s = i * inner;
+    for (let j = 0; j < inner; j++) dst[o + j]! += src[s + j]!;
+  }
+  return out;
+}
+
 let registered = false;
 
 /** Registers the kernels for the wasm backend, replacing its slow ones (idempotent). */
@@ -289,6 +313,7 @@ export function registerWasmTrainingKernels(): void {
     ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
     ['BatchMatMul', batchMatMul],
     ['Conv2DBackpropInput', conv2dBackpropInput],
+    ['UnsortedSegmentSum', unsortedSegmentSum],
   ];
   for (const [kernelName, kernelFunc] of kernels) {
     const existing = tf.getKernel(kernelName, 'wasm');

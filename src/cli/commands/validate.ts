@@ -4,6 +4,9 @@ import { formatCount, formatMillions } from '../../common/format.js';
 import { readFileSync } from 'node:fs';
 import { specCost } from '../../search-space/cost.js';
 import { readLatencyTable } from '../../latency-model/table.js';
+import { readExperiment } from '../../controller/experiment.js';
+import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
+import { getChoiceSpace } from '../../search-space/spaces.js';
 import { action, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
@@ -13,6 +16,15 @@ interface ValidateArgs {
 /** Validates a spec, block-string document or latency table by its kind; returns a summary. */
 function describeValidFile(file: string): string {
   const kind = jsonKind(file);
+  if (kind === 'experiment') {
+    const experiment = readExperiment(file);
+    const space = getChoiceSpace(experiment.space);
+    return `valid experiment "${experiment.name}" (space ${space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
+  }
+  if (kind === 'search-space') {
+    const space = new ChoiceSpace(readSearchSpace(file));
+    return `valid search space "${space.name}" (${space.choicePoints.length} choice points, 10^${space.log10Size.toFixed(1)} architectures)`;
+  }
   if (kind === 'latency-table') {
     const table = readLatencyTable(file);
     return `valid latency table "${table.name}" (${Object.keys(table.entries).length} entries, ${table.device.name})`;
@@ -32,7 +44,7 @@ function jsonKind(file: string): unknown {
 
 export const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <files..>',
-  describe: 'Check spec files and latency tables; exit 2 with the file, the field and what was expected when one is invalid',
+  describe: 'Check specs, latency tables, experiments and search spaces; exit 2 with the file, the field and what was expected when one is invalid',
   builder: (y) => y.positional('files', { type: 'string', array: true, demandOption: true }) as never,
   handler: action<ValidateArgs>(async (args) => {
     let failed = 0;

@@ -1,0 +1,33 @@
+import type { CommandModule } from 'yargs';
+import { textTable } from '../../common/format.js';
+import { getChoiceSpace, spaceNames } from '../../search-space/spaces.js';
+import { action, printJson } from '../common.js';
+
+interface DescribeArgs {
+  name: string;
+  json?: boolean;
+}
+
+const describeCommand: CommandModule<object, DescribeArgs> = {
+  command: 'describe <name>',
+  describe: 'Print the choice points of a search space and its size',
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: `${spaceNames().join(', ')} or a search-space file` }).option('json', { type: 'boolean' }) as never,
+  handler: action<DescribeArgs>(async (args) => {
+    const space = getChoiceSpace(args.name);
+    const points = space.choicePoints.map((c) => ({ path: c.path, options: c.options }));
+    if (args.json) {
+      printJson({ name: space.name, description: space.description, choicePoints: points, log10Size: space.log10Size });
+      return;
+    }
+    process.stdout.write(`${space.name}: ${space.description}\n\n`);
+    process.stdout.write(`${textTable(['choice point', 'options'], points.map((p) => [p.path, p.options.map((o) => JSON.stringify(o)).join(' | ')]))}\n\n`);
+    process.stdout.write(`${points.length} choice points, ${space.log10Size.toFixed(2)} = log10 of the number of architectures\n`);
+  }),
+};
+
+export const spaceCommand: CommandModule = {
+  command: 'space <command>',
+  describe: 'Search spaces (describe)',
+  builder: (y) => y.command(describeCommand).demandCommand(1) as never,
+  handler: () => undefined,
+};

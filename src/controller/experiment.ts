@@ -1,0 +1,73 @@
+/**
+ * Experiment files: what a search run does (space, algorithm, budget, reward, latency table, proxy
+ * training, controller), validated at the boundary. experiments/default.json is the embedded
+ * default of `nas search`.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { readJsonFile } from '../common/json-io.js';
+import { parseWith } from '../common/validate.js';
+import { PROJECT_ROOT } from '../common/version.js';
+import { TrainConfigSchema } from '../trainer/config.js';
+import { ControllerSettingsSchema } from './policy.js';
+
+export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
+
+const TargetSchema = z.union([
+  z.number().positive(),
+  /** The table's latency of a zoo model (or spec file) times a scale, e.g. MnasNet-A1 x 1.13. */
+  z.strictObject({ spec: z.string().min(1), scale: z.number().positive() }),
+]);
+
+export const ExperimentSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  kind: z.literal('experiment'),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  /** A space name (experiments/spaces/NAME.json) or a search-space file. */
+  space: z.string().min(1),
+  algorithm: z.enum(['ppo', 'reinforce', 'random']),
+  /** Number of trials (sampled architectures) in the run. */
+  budget: z.int().positive(),
+  /** Architectures per controller update. */
+  batchSize: z.int().positive(),
+  seed: z.int().min(0),
+  reward: z.strictObject({
+    targetMs: TargetSchema,
+    constraint: z.enum(['soft', 'hard']),
+    /** Soft-constraint exponent: -0.07 (large models) or -0.15 (small). */
+    w: z.number().max(0),
+  }),
+  latency: z.strictObject({
+    /** Table file or name in tables/ (`default`: the embedded table). */
+    table: z.string().min(1),
+    /** Resolution and classifier width of the deployed model whose latency counts. */
+    resolution: z.int().positive(),
+    classes: z.int().positive(),
+  }),
+  proxy: z.strictObject({
+    dataset: z.string().min(1),
+    resolution: z.int().positive(),
+    /** Training settings of each child (epochs, samples, optimizer...); defaults fill the rest. */
+    train: TrainConfigSchema.partial(),
+  }),
+  controller: ControllerSettingsSchema.partial(),
+  /** Children trained at once, each in its own process. */
+  parallel: z.int().min(1).max(64),
+});
+export type Experiment = z.infer<typeof ExperimentSchema>;
+
+export function parseExperiment(data: unknown, source: string): Experiment {
+  return parseWith(ExperimentSchema, data, source);
+}
+
+export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
+  return parseExperiment(readJsonFile(file), file);
+}
+
+/** Identity of an experiment for --resume: everything but the budget (a run may be extended). */
+export function experimentHash(e: Experiment): string {
+  const { budget: _b, ...rest } = e;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,50 @@
+/**
+ * Latency questions about a whole search space, answered exactly from a table: does the table
+ * cover the space, and how fast is the space's fastest member (a dynamic programme over stages,
+ * since latency is additive over ops and a stage's ops depend only on its input width).
+ */
+import type { ChoiceSpace } from '../search-space/choice-space.js';
+import type { Shape, Unit } from '../search-space/resolve.js';
+import { opKey, unitOp } from './ops.js';
+import { entryMs, type LatencyTable } from './table.js';
+
+/** Keys of the space's ops (at `resolution`, with a `classes`-wide classifier) missing from the table. */
+export function missingSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): string[] {
+  const keys = new Set<string>();
+  for (const unit of space.units(resolution)) {
+    // The space lists classifiers for each of its class counts; the run needs the one it deploys.
+    const op = unitOp(unit);
+    keys.add(opKey(unit.kind === 'classifier' ? { ...op, out: classes } : op));
+  }
+  return [...keys].filter((k) => !table.entries[k]);
+}
+
+function unitsMs(units: readonly Unit[], table: LatencyTable): number {
+  let sum = 0;
+  for (const u of units) {
+    const entry = table.entries[opKey(unitOp(u))];
+    if (!entry) return Infinity;
+    sum += entryMs(table, entry);
+  }
+  return sum;
+}
+
+/** The predicted latency of the fastest member of the space (including the table's overhead). */
+export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): number {
+  const stem = space.stemUnit(resolution);
+  let frontier = new Map<string, { shape: Shape; ms: number }>([[stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }]]);
+  space.definition.stages.forEach((_, index) => {
+    const next = new Map<string, { shape: Shape; ms: number }>();
+    for (const { shape, ms } of frontier.values()) {
+      for (const variant of space.stageVariants(index, shape)) {
+        const total = ms + unitsMs(variant.units, table);
+        const key = variant.outShape.join('x');
+        if (total < (next.get(key)?.ms ?? Infinity)) next.set(key, { shape: variant.outShape, ms: total });
+      }
+    }
+    frontier = next;
+  });
+  let best = Infinity;
+  for (const { shape, ms } of frontier.values()) best = Math.min(best, ms + unitsMs(space.headUnits(shape, classes), table));
+  return best + table.overheadMs;
+}

@@ -1,0 +1,83 @@
+import test from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { TrialStore } from '../src/controller/store.js';
+import { ChoiceSpace } from '../src/search-space/choice-space.js';
+import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
+
+const run = promisify(execFile);
+const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
+
+async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function files() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-search-'));
+  const spaceFile = path.join(dir, 'space.json');
+  writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
+  const tableFile = path.join(dir, 'table.json');
+  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
+  const experimentFile = path.join(dir, 'experiment.json');
+  writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { budget: 6, batchSize: 3, parallel: 2 })));
+  return { dir, experimentFile };
+}
+
+test('nas search trains children with proxy training; kill -9 loses no finished trial and --resume completes the run', async (t) => {
+  const { dir, experimentFile } = files();
+  const runDir = path.join(dir, 'run');
+  const child = spawn(process.execPath, [NAS, 'search', '--experiment', experimentFile, '--out', runDir], { cwd: PROJECT_ROOT, stdio: 'ignore' });
+  // Wait for the first finished trial, then kill the process without warning.
+  const deadline = Date.now() + 120_000;
+  let before: ReturnType<TrialStore['all']> = [];
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (!existsSync(path.join(runDir, 'trials.sqlite'))) continue;
+    const store = new TrialStore(runDir);
+    before = store.all();
+    store.close();
+    if (before.length >= 1) break;
+  }
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  t.true(before.length >= 1, 'a trial finished before the kill');
+
+  const resumed = await nas('search', '--resume', runDir, '--json');
+  t.is(resumed.code, 0, resumed.stderr);
+  const result = JSON.parse(resumed.stdout.trim().split('\n').pop()!);
+  t.is(result.trials, 6);
+  t.deepEqual(Object.keys(result), ['trials', 'best', 'runDir']);
+  t.deepEqual(Object.keys(result.best), ['accuracy', 'latencyMs', 'reward', 'spec']);
+  const store = new TrialStore(runDir);
+  const after = store.all();
+  store.close();
+  t.is(after.length, 6);
+  for (const trial of before) t.deepEqual(after[trial.trial], trial, `trial ${trial.trial} kept as it was`);
+  t.true(after.some((trial) => !trial.memoised && trial.accuracy > 0 && trial.error === null));
+  const validated = await nas('validate', result.best.spec, experimentFile);
+  t.is(validated.code, 0, validated.stderr);
+});
+
+test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
+  const { dir } = files();
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ ...tinyExperiment('mnasnet', 'default'), algorithm: 'evolution' }));
+  const res = await nas('search', '--experiment', bad, '--out', path.join(dir, 'x'));
+  t.is(res.code, 2);
+  t.regex(res.stderr, /bad\.json.*\$\.algorithm/);
+  const notRun = await nas('search', '--resume', dir);
+  t.is(notRun.code, 2);
+  t.regex(notRun.stderr, /run\.json: cannot read/);
+  const described = await nas('space', 'describe', 'mnasnet', '--json');
+  t.is(JSON.parse(described.stdout).choicePoints.length, 42);
+});

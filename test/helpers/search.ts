@@ -1,0 +1,98 @@
+/** A tiny search space, a synthetic table covering it, and a surrogate evaluator for fast search tests. */
+import { LATENCY_TABLE_VERSION, parseLatencyTable, type LatencyTable } from '../../src/latency-model/table.js';
+import { opKey, unitOp } from '../../src/latency-model/ops.js';
+import { DEFAULT_PROFILER } from '../../src/latency-model/profile.js';
+import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
+import { unitCost, specCost } from '../../src/search-space/cost.js';
+import type { ArchSpec } from '../../src/search-space/archspec.js';
+import type { Evaluation, Evaluator } from '../../src/controller/evaluator.js';
+import { parseExperiment, type Experiment } from '../../src/controller/experiment.js';
+
+export function tinySpaceDefinition(): SearchSpaceDefinition {
+  const stage = (id: string, baseFilters: number, baseLayers: number, stride: 1 | 2) => ({
+    id,
+    baseFilters,
+    baseLayers,
+    stride,
+    op: { choice: ['dsconv', 'mbconv3', 'mbconv6'] },
+    kernel: { choice: [3, 5] },
+    seRatio: { choice: [0, 0.25] },
+    skip: true,
+    filterMultiplier: { choice: [0.5, 1.0] },
+    layerDelta: { choice: [0, 1] },
+    activation: { choice: ['relu', 'hswish'] },
+  });
+  return parseSearchSpace(
+    {
+      schemaVersion: 1,
+      kind: 'search-space',
+      name: 'tiny',
+      description: 'two stages, for tests',
+      input: { resolution: 16, channels: 1 },
+      stem: { kernel: 3, stride: 2, out: 8, activation: 'hswish' },
+      stages: [stage('s1', 16, 1, 1), stage('s2', 24, 1, 2)],
+      head: { conv: { out: 32, activation: 'hswish' }, preLogits: null },
+      se: { base: 'mid', round: '8', gate: 'hsigmoid', activation: 'relu' },
+      classes: [10],
+      dropout: 0,
+    },
+    'tiny space',
+  );
+}
+
+/** A table for every op of the space, with latency proportional to multiply-adds (plus a floor). */
+export function syntheticTable(space: ChoiceSpace, resolution = space.resolution): LatencyTable {
+  const entries: Record<string, { mean: number; median: number; std: number; runs: number }> = {};
+  for (const unit of space.units(resolution)) {
+    const ms = 0.01 + unitCost(unit).madds / 1e6;
+    entries[opKey(unitOp(unit))] = { mean: ms, median: ms, std: 0, runs: 1 };
+  }
+  return parseLatencyTable(
+    {
+      schemaVersion: LATENCY_TABLE_VERSION,
+      kind: 'latency-table',
+      name: 'synthetic',
+      device: { name: 'synthetic', runtime: 'none', backend: 'none', threads: 1, cpu: 'none', tfjsVersion: null, date: 'now' },
+      profiler: DEFAULT_PROFILER,
+      source: { command: 'test' },
+      resolutions: [resolution],
+      overheadMs: 0.1,
+      overheadFit: null,
+      entries,
+    },
+    'synthetic table',
+  );
+}
+
+/** Accuracy that rises with log(params): deterministic, instant, and something to learn. */
+export class SurrogateEvaluator implements Evaluator {
+  calls = 0;
+  async evaluate(spec: ArchSpec): Promise<Evaluation> {
+    this.calls++;
+    const params = specCost(spec).params;
+    return { accuracy: 0.5 + 0.04 * Math.log10(params), seconds: 0, imagesPerSec: 0, error: null };
+  }
+  async close(): Promise<void> {}
+}
+
+export function tinyExperiment(spaceFile: string, tableFile: string, overrides: Partial<Experiment> = {}): Experiment {
+  return parseExperiment(
+    {
+      schemaVersion: 1,
+      kind: 'experiment',
+      name: 'tiny-search',
+      space: spaceFile,
+      algorithm: 'reinforce',
+      budget: 12,
+      batchSize: 4,
+      seed: 3,
+      reward: { targetMs: 0.5, constraint: 'soft', w: -0.15 },
+      latency: { table: tableFile, resolution: 16, classes: 10 },
+      proxy: { dataset: 'fashion-mnist', resolution: 16, train: { epochs: 1, trainSamples: 64, validationSamples: 32, batchSize: 16 } },
+      controller: { hidden: 16, embedding: 8 },
+      parallel: 1,
+      ...overrides,
+    },
+    'tiny experiment',
+  );
+}

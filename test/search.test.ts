@@ -1,0 +1,166 @@
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { InputError, InterruptedError } from '../src/common/errors.js';
+import { derive } from '../src/common/rng.js';
+import { reward } from '../src/controller/reward.js';
+import { createPolicy, DEFAULT_CONTROLLER } from '../src/controller/policy.js';
+import { runSearch, setupSearch } from '../src/controller/search.js';
+import { TrialStore } from '../src/controller/store.js';
+import { predictLatency } from '../src/latency-model/predict.js';
+import { opKey, specOps, unitOp } from '../src/latency-model/ops.js';
+import { fastestLatency } from '../src/latency-model/space-latency.js';
+import { parseArchSpec, type BneckBlock } from '../src/search-space/archspec.js';
+import { ChoiceSpace } from '../src/search-space/choice-space.js';
+import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { SurrogateEvaluator, syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
+
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-search-'));
+
+test.before(async () => {
+  await prepareBackend('auto');
+});
+
+for (const name of ['mnasnet', 'mobilenetv3']) {
+  test(`${name} space: 200 random members are valid specs whose every op the space enumerates`, (t) => {
+    const space = getChoiceSpace(name);
+    const keys = new Set([...space.units(224)].map((u) => opKey(unitOp(u))));
+    const rng = derive(1, name);
+    for (let i = 0; i < 200; i++) {
+      const spec = space.sample(rng, 224);
+      t.notThrows(() => parseArchSpec(JSON.parse(JSON.stringify(spec))));
+      for (const op of specOps(spec)) if (op.id !== 'classifier') t.true(keys.has(op.key), `${spec.name}: ${op.key}`);
+    }
+  });
+}
+
+test('the MnasNet space has the paper\'s choice points and materialises choices as written', (t) => {
+  const space = getChoiceSpace('mnasnet');
+  t.is(space.choicePoints.length, 42);
+  t.deepEqual(space.choicePoints.slice(0, 6).map((c) => c.path), ['stages[0].op', 'stages[0].kernel', 'stages[0].seRatio', 'stages[0].skip', 'stages[0].filterMultiplier', 'stages[0].layerDelta']);
+  t.deepEqual(space.choicePoints[0]!.options, ['conv', 'dsconv', 'mbconv3', 'mbconv6']);
+  t.true(Math.abs(space.log10Size - 7 * Math.log10(4 * 2 * 2 * 2 * 3 * 3)) < 1e-9);
+  // stage 2 (24 filters, 2 layers, stride 2): MBConv6, 5x5, SE 0.25, skip, x1.25, +1 layer
+  const choices = Array(42).fill(0);
+  choices.splice(6, 6, 3, 1, 1, 1, 2, 2);
+  const spec = space.materialise(choices);
+  const stage2 = spec.blocks.slice(1, 4);
+  t.is(stage2.length, 3);
+  t.deepEqual(stage2.map((b) => [b.type, b.kernel, b.stride, b.out, b.residual]), [['bneck', 5, 2, 32, false], ['bneck', 5, 1, 32, true], ['bneck', 5, 1, 32, true]]);
+  // Stage 1 (all first options: conv, x0.75) outputs makeDivisible(16 x 0.75) = 16 channels.
+  t.is((stage2[0] as BneckBlock).exp, 6 * 16);
+  t.deepEqual(stage2[0]!.se, { squeeze: 4, gate: 'sigmoid', activation: 'relu' }); // floor(0.25 x 16)
+  t.throws(() => space.materialise([1, 2]), { instanceOf: InputError, message: /42 choice points, got a vector of 2/ });
+  t.throws(() => space.materialise(Array(42).fill(7)), { instanceOf: InputError, message: /choice 0 \(stages\[0\]\.op\) must be 0\.\.3, got 7/ });
+});
+
+test('the fastest member found by dynamic programming equals brute force over the tiny space', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const table = syntheticTable(space);
+  const counts = space.choicePoints.map((c) => c.options.length);
+  let best = Infinity;
+  const choices = counts.map(() => 0);
+  for (;;) {
+    best = Math.min(best, predictLatency(space.materialise(choices), table).totalMs);
+    let i = 0;
+    while (i < counts.length && ++choices[i]! === counts[i]) choices[i++] = 0;
+    if (i === counts.length) break;
+  }
+  t.true(Math.abs(fastestLatency(space, table, 16, 10) - best) < 1e-9, `${fastestLatency(space, table, 16, 10)} vs ${best}`);
+});
+
+test('reward: soft and hard constraints', (t) => {
+  const soft = { targetMs: 80, constraint: 'soft' as const, w: -0.07 };
+  t.is(reward(0.75, 80, soft), 0.75);
+  t.true(Math.abs(reward(0.75, 160, soft) - 0.75 * 2 ** -0.07) < 1e-12);
+  t.true(reward(0.75, 40, soft) > 0.75);
+  const hard = { targetMs: 80, constraint: 'hard' as const, w: -0.07 };
+  t.is(reward(0.75, 40, hard), 0.75);
+  t.is(reward(0.75, 160, hard), 0.375);
+});
+
+for (const algorithm of ['reinforce', 'ppo'] as const) {
+  test.serial(`${algorithm}: the LSTM policy learns a toy reward and its state round-trips`, async (t) => {
+    const counts = [3, 2, 4, 2, 3, 2];
+    const policy = createPolicy(algorithm, counts, { ...DEFAULT_CONTROLLER, hidden: 16, embedding: 8, learningRate: 0.05 }, 1);
+    const score = (c: number[]) => c.filter((v) => v === 0).length / c.length;
+    const mean = (seed: number) => policy.sample(64, seed).choices.map(score).reduce((a, b) => a + b, 0) / 64;
+    const before = mean(1000);
+    for (let i = 0; i < 30; i++) {
+      const batch = policy.sample(16, i);
+      policy.update(batch, batch.choices.map(score));
+    }
+    const after = mean(1000);
+    t.true(after > before + 0.2, `mean reward ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+    t.deepEqual(policy.sample(8, 7), policy.sample(8, 7), 'the same seed draws the same batch');
+    const state = await policy.getState();
+    const copy = createPolicy(algorithm, counts, { ...DEFAULT_CONTROLLER, hidden: 16, embedding: 8, learningRate: 0.05 }, 99);
+    await copy.setState(state);
+    t.deepEqual(copy.sample(8, 5), policy.sample(8, 5));
+    const batch = policy.sample(16, 50);
+    policy.update(batch, batch.choices.map(score));
+    copy.update(batch, batch.choices.map(score));
+    t.deepEqual(copy.sample(8, 6).choices, policy.sample(8, 6).choices, 'the optimizer state round-trips too');
+    policy.dispose();
+    copy.dispose();
+  });
+}
+
+function tinyFiles() {
+  const dir = tmp();
+  const spaceFile = path.join(dir, 'tiny-space.json');
+  writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
+  const tableFile = path.join(dir, 'tiny-table.json');
+  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
+  return { dir, spaceFile, tableFile };
+}
+
+test.serial('a search run writes its trials and outputs; resuming an interrupted run gives the same trials', async (t) => {
+  const { dir, spaceFile, tableFile } = tinyFiles();
+  const experiment = tinyExperiment(spaceFile, tableFile);
+  const setup = setupSearch(experiment, 10);
+  const straightDir = path.join(dir, 'straight');
+  const summary = await runSearch({ experiment, runDir: straightDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setup);
+  t.is(summary.trials, 12);
+  for (const file of ['best.json', 'pareto.json', 'pareto.svg', 'reward.svg', 'summary.json', 'trials.sqlite', 'controller.json', 'run.json']) t.true(existsSync(path.join(straightDir, file)), file);
+  const best = parseArchSpec(JSON.parse(readFileSync(path.join(straightDir, 'best.json'), 'utf8')));
+  t.is(best.input.resolution, 16);
+  t.is(summary.best!.spec, path.join(straightDir, 'best.json'));
+
+  const resumedDir = path.join(dir, 'resumed');
+  const controller = new AbortController();
+  let finished = 0;
+  await t.throwsAsync(
+    runSearch({ experiment, runDir: resumedDir, evaluator: new SurrogateEvaluator(), command: 'test', signal: controller.signal, onProgress: () => ++finished === 6 && controller.abort() }, setup),
+    { instanceOf: InterruptedError, message: /search interrupted: \d+ finished trials are kept .*--resume/ },
+  );
+  const evaluator = new SurrogateEvaluator();
+  await runSearch({ experiment, runDir: resumedDir, resume: true, evaluator, command: 'test' }, setup);
+  t.true(evaluator.calls < 12, `the resumed run trained only the missing children (${evaluator.calls})`);
+  const a = new TrialStore(straightDir);
+  const b = new TrialStore(resumedDir);
+  const strip = (trials: ReturnType<TrialStore['all']>) => trials.map(({ finishedAt: _f, trainSeconds: _s, memoised: _m, ...rest }) => rest);
+  t.deepEqual(strip(b.all()), strip(a.all()));
+  a.close();
+  b.close();
+});
+
+test.serial('search refuses: another experiment on --resume, an unreachable target, a table missing ops, an unknown space', async (t) => {
+  const { dir, spaceFile, tableFile } = tinyFiles();
+  const experiment = tinyExperiment(spaceFile, tableFile);
+  const runDir = path.join(dir, 'run');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
+  await t.throwsAsync(runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)), { instanceOf: InputError, message: /belongs to another experiment/ });
+  await t.throwsAsync(runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)), { instanceOf: InputError, message: /already holds a search run/ });
+  t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), { instanceOf: InputError, message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/ });
+  const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
+  const dropped = Object.keys(partial.entries)[5]!;
+  delete partial.entries[dropped];
+  const partialFile = path.join(dir, 'partial.json');
+  writeFileSync(partialFile, JSON.stringify(partial));
+  t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), { instanceOf: InputError, message: /lacks 1 ops of space tiny .*nas profile --space/ });
+  t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), { instanceOf: InputError, message: /unknown space "nonexistent-space"/ });
+});
