@@ -8,12 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { derive } from '../src/common/rng.js';
-import { writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
+import { writeJsonAtomic } from '../src/common/json-io.js';
+import { argument, writeSection } from './report.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { specCost } from '../src/search-space/cost.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
@@ -32,11 +33,6 @@ interface Row {
   msPerStep: number;
   imagesPerSec: number;
   note: string;
-}
-
-function argument(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
 const modelName = argument('model', 'mobilenetv3-small-1.0');
@@ -128,18 +124,8 @@ async function main() {
     '',
   ].join('\n');
   console.log(report);
+  await writeSection(report);
   await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-train-throughput.json'), { schemaVersion: 1, kind: 'bench-train-throughput', tool: TOOL_NAME, date: new Date().toISOString(), model: modelName, batchSize, cpu, cores: cpus().length, rows, batchAssemblyMs: dataMs, baseline: baseline.engine });
-  await writeSection(path.join(PROJECT_ROOT, 'results', 'bench.md'), '## Training throughput', report);
-}
-
-/** Replaces (or appends) one `## ` section of a markdown file, keeping the others. */
-async function writeSection(file: string, heading: string, section: string): Promise<void> {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = current.indexOf(heading);
-  let next = start < 0 ? -1 : current.indexOf('\n## ', start + heading.length);
-  if (next >= 0) next += 1;
-  const updated = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start)}${section}${next >= 0 ? `\n${current.slice(next)}` : ''}`;
-  await writeFileAtomic(file, updated.endsWith('\n') ? updated : `${updated}\n`);
 }
 
 await main();

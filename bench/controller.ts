@@ -1,0 +1,81 @@
+/**
+ * Controller throughput: architectures per second through sample -> materialise -> table latency ->
+ * memoised accuracy -> reward -> controller update, for PPO, REINFORCE and random search (the
+ * baseline: no controller cost). Accuracy comes from a memo filled by a cheap deterministic
+ * surrogate, as a search sees it once children repeat. Records results/bench.md and
+ * results/bench-controller.json.
+ *
+ *   node dist/bench/controller.js [--batch 64] [--seconds 10] [--space mobilenetv3]
+ */
+import path from 'node:path';
+import { cpus } from 'node:os';
+import { markdownTable } from '../src/common/format.js';
+import { writeJsonAtomic } from '../src/common/json-io.js';
+import { argument, writeSection } from './report.js';
+import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
+import { createPolicy, DEFAULT_CONTROLLER, type Algorithm } from '../src/controller/policy.js';
+import { reward } from '../src/controller/reward.js';
+import { predictLatency } from '../src/latency-model/predict.js';
+import { missingSpaceKeys } from '../src/latency-model/space-latency.js';
+import { loadTable } from '../src/latency-model/tables.js';
+import { specCost } from '../src/search-space/cost.js';
+import { specHash } from '../src/search-space/spec-hash.js';
+import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+
+const batch = Number(argument('batch', '64'));
+const seconds = Number(argument('seconds', '10'));
+const space = getChoiceSpace(argument('space', 'mobilenetv3'));
+
+async function main() {
+  const backend = await prepareBackend('auto');
+  const table = loadTable();
+  const missing = missingSpaceKeys(space, table, 224, 1000);
+  if (missing.length) throw new Error(`the embedded table lacks ${missing.length} ops of ${space.name}`);
+  const target = { targetMs: 20, constraint: 'soft' as const, w: -0.07 };
+  const rows: { algorithm: Algorithm; archsPerSec: number; msPerBatch: number; batches: number }[] = [];
+  for (const algorithm of ['random', 'reinforce', 'ppo'] as const) {
+    const policy = createPolicy(algorithm, space.choicePoints.map((c) => c.options.length), DEFAULT_CONTROLLER, 0);
+    const memo = new Map<string, number>();
+    const step = (b: number) => {
+      const sampled = policy.sample(batch, b);
+      const rewards = sampled.choices.map((choices) => {
+        const spec = space.materialise(choices, { resolution: 224, classes: 1000 });
+        const latency = predictLatency(spec, table).totalMs;
+        const hash = specHash(spec);
+        let accuracy = memo.get(hash);
+        if (accuracy === undefined) memo.set(hash, (accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params)));
+        return reward(accuracy, latency, target);
+      });
+      policy.update(sampled, rewards);
+    };
+    for (let b = 0; b < 3; b++) step(b);
+    const start = performance.now();
+    let batches = 0;
+    while (performance.now() - start < seconds * 1000) step(100 + batches++);
+    const ms = (performance.now() - start) / batches;
+    rows.push({ algorithm, archsPerSec: (batch * 1000) / ms, msPerBatch: ms, batches });
+    policy.dispose();
+    console.error(`${algorithm}: ${((batch * 1000) / ms).toFixed(0)} architectures/s`);
+  }
+  const baseline = rows[0]!;
+  const report = [
+    '## Controller throughput',
+    '',
+    `\`node dist/bench/controller.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): space ${space.name} (${space.choicePoints.length} choice points),`,
+    `batch ${batch}, each architecture materialised, its latency predicted from the embedded table (224x224, 1000 classes),`,
+    `accuracy from a memo, rewarded; then one controller update per batch (PPO: ${DEFAULT_CONTROLLER.epochs} epochs). LSTM ${DEFAULT_CONTROLLER.hidden} hidden units.`,
+    `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), tfjs backend ${backend.backend}.`,
+    '',
+    markdownTable(
+      ['algorithm', 'architectures/s', 'ms per batch', 'batches timed', 'vs random search'],
+      rows.map((r) => [r.algorithm, r.archsPerSec.toFixed(0), r.msPerBatch.toFixed(1), String(r.batches), `${(r.archsPerSec / baseline.archsPerSec).toFixed(2)}x`]),
+    ),
+    '',
+  ].join('\n');
+  console.log(report);
+  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), { schemaVersion: 1, kind: 'bench-controller', tool: TOOL_NAME, date: new Date().toISOString(), space: space.name, batch, backend: backend.backend, rows });
+  await writeSection(report);
+}
+
+await main();
