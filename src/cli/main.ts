@@ -6,6 +6,7 @@ import { convertCommand } from './commands/convert.js';
 import { describeCommand } from './commands/describe.js';
 import { evalCommand } from './commands/eval.js';
 import { latencyCommand } from './commands/latency.js';
+import { netadaptCommand } from './commands/netadapt.js';
 import { profileCommand } from './commands/profile.js';
 import { schemaCommand } from './commands/schema.js';
 import { searchCommand } from './commands/search.js';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(convertCommand)
     .command(trainCommand)
     .command(evalCommand)
+    .command(netadaptCommand)
     .command(latencyCommand)
     .command(profileCommand)
     .command(tableCommand)

@@ -27,7 +27,7 @@ import { getChoiceSpace } from '../search-space/spaces.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
 import { readArchSpec } from '../search-space/io.js';
 import { trainConfig } from '../trainer/config.js';
-import type { Evaluation, Evaluator } from './evaluator.js';
+import type { Evaluation, Evaluator } from '../trainer/training-pool.js';
 import { experimentHash, type Experiment } from './experiment.js';
 import { createPolicy, DEFAULT_CONTROLLER, type PolicyState, type SampledBatch } from './policy.js';
 import { writeSearchOutputs, type SearchSummary } from './report.js';

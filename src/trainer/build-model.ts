@@ -39,7 +39,7 @@ export function buildUnitsModel(units: readonly Unit[], name: string, options: B
     switch (layer.op) {
       case 'conv': {
         let y = convLayer(layer, nextSeed()).apply(x) as tf.SymbolicTensor;
-        if (layer.batchNorm) y = new FastBatchNormalization({ name: `${layer.name}_bn`, momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as tf.SymbolicTensor;
+        if (layer.batchNorm) y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as tf.SymbolicTensor;
         return layer.activation ? activationLayer(layer.activation, `${layer.name}_act`).apply(y) as tf.SymbolicTensor : y;
       }
       case 'se':
@@ -87,6 +87,11 @@ function activationLayer(activation: Activation, name: string): tf.layers.Layer 
     case 'hswish':
       return new HardSwish({ name });
   }
+}
+
+/** Name of the batch-norm layer after a convolution. */
+export function bnName(layerName: string): string {
+  return `${layerName}_bn`;
 }
 
 /** Sets the step that seeds the dropout masks of a training step. */

@@ -157,6 +157,27 @@ export function loadCheckpoint<State>(dir: string, parseState: (data: unknown, f
 }
 
 /**
+ * Sets the weights of `model` that `weights` names (others keep their values); a weight with the
+ * wrong shape is an error. Returns how many were set.
+ */
+export function assignMatchingWeights(model: tf.LayersModel, weights: readonly NamedWeight[], source: string): number {
+  const byName = new Map(weights.map((w) => [w.name, w]));
+  let assigned = 0;
+  for (const variable of model.weights) {
+    const saved = byName.get(variable.originalName);
+    if (!saved) continue;
+    if (saved.shape.join('x') !== (variable.shape as number[]).join('x')) {
+      throw new InputError(`${source}: weight ${variable.originalName} is ${saved.shape.join('x')}, the model needs ${(variable.shape as number[]).join('x')}`);
+    }
+    const t = tf.tensor(saved.values, saved.shape, 'float32');
+    variable.write(t);
+    t.dispose();
+    assigned++;
+  }
+  return assigned;
+}
+
+/**
  * Sets every weight of `model` from `weights` by name. Fails with an InputError naming the first
  * missing or mis-shaped weight (a checkpoint of another architecture).
  */

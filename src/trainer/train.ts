@@ -18,7 +18,7 @@ import { specCost } from '../search-space/cost.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { currentBackend } from './backend.js';
 import { buildModel, setDropoutStep } from './build-model.js';
-import { assignWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { assignMatchingWeights, assignWeights, loadCheckpoint, saveCheckpoint, type NamedWeight } from './checkpoint.js';
 import { bnMomentumFor, learningRateAt, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ImageBatcher } from './data/batches.js';
 import type { ImageDataset } from './data/dataset.js';
@@ -83,6 +83,8 @@ export interface TrainRequest {
   /** Run directory for checkpoints; without one nothing is written. */
   outDir?: string;
   resume?: boolean;
+  /** Start from these weights (by layer-id names; the rest keep their fresh initialisation). */
+  initialWeights?: readonly NamedWeight[];
   /** Evaluate on the test split at the end (the search never does: it uses validation only). */
   evaluateTest?: boolean;
   onProgress?: (progress: TrainProgress) => void;
@@ -199,6 +201,7 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   const optimizer = new Optimizer(model.trainableWeights, { ...DEFAULT_OPTIMIZER[runConfig.optimizer], momentum: runConfig.momentum, weightDecay: runConfig.weightDecay });
   const step = trainingStep(model, optimizer);
   const ema = runConfig.ema === null ? null : new WeightAverage(model.trainableWeights, runConfig.ema);
+  if (request.initialWeights && !resumed) assignMatchingWeights(model, request.initialWeights, 'initial weights');
   if (resumed) {
     assignWeights(model, resumed.weights, resumed.dir);
     const optimizerSlots = resumed.slots.slice(0, 2 * model.trainableWeights.length);

@@ -5,7 +5,7 @@ import { DEFAULT_PROFILER } from '../../src/latency-model/profile.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
 import { unitCost, specCost } from '../../src/search-space/cost.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
-import type { Evaluation, Evaluator } from '../../src/controller/evaluator.js';
+import type { Evaluation, Evaluator } from '../../src/trainer/training-pool.js';
 import { parseExperiment, type Experiment } from '../../src/controller/experiment.js';
 
 export function tinySpaceDefinition(): SearchSpaceDefinition {

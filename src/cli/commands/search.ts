@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { readJsonFile } from '../../common/json-io.js';
-import { ProxyTrainingEvaluator } from '../../controller/evaluator.js';
+import { TrainingPool } from '../../trainer/training-pool.js';
 import { DEFAULT_EXPERIMENT_FILE, parseExperiment, readExperiment, type Experiment } from '../../controller/experiment.js';
 import { runSearch, setupSearch } from '../../controller/search.js';
 import { InputError } from '../../common/errors.js';
@@ -56,7 +56,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     const setup = setupSearch(experiment, dataset.classNames.length);
     log.info({ experiment: experiment.name, space: setup.space.name, algorithm: experiment.algorithm, budget: experiment.budget, targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)), fastestMs: Number(setup.fastestMs.toFixed(3)), runDir }, 'search');
     const config = trainConfig({ ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed });
-    const evaluator = new ProxyTrainingEvaluator({ dataset: experiment.proxy.dataset, resolution: experiment.proxy.resolution, config, parallel: experiment.parallel, backend: args.backend, log });
+    const evaluator = new TrainingPool({ dataset: experiment.proxy.dataset, resolution: experiment.proxy.resolution, config, parallel: experiment.parallel, backend: args.backend, log });
     const progress = new ProgressReporter(log);
     const started = Date.now();
     let summary;

@@ -1,15 +1,20 @@
 /**
- * Evaluators give a child architecture its accuracy. The proxy-training evaluator trains each
- * child briefly with the trainer and reports validation top-1 (never test), in worker processes,
- * at most `parallel` at once; every worker loads the dataset once.
+ * Training in worker processes: each request trains a spec briefly (optionally starting from a
+ * parent's weights, inherited by layer ids) and reports validation top-1 (never test), at most
+ * `parallel` at once; every worker loads the dataset once. The search uses it as its proxy
+ * evaluator, NetAdapt for its short fine-tunes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NasError } from '../common/errors.js';
+import { DivergedError, NasError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import type { BackendName } from '../trainer/backend.js';
-import type { TrainConfig } from '../trainer/config.js';
+import type { BackendName } from './backend.js';
+import { loadCheckpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import type { ImageDataset } from './data/dataset.js';
+import { inheritWeights } from './inherit.js';
+import { train } from './train.js';
 
 export interface Evaluation {
   accuracy: number;
@@ -19,23 +24,70 @@ export interface Evaluation {
   error: string | null;
 }
 
+export interface EvaluateOptions {
+  /** Start from these weights: a trained checkpoint of `spec`, inherited by layer ids (NetAdapt). */
+  inheritFrom?: { spec: ArchSpec; checkpoint: string };
+  /** Keep the trained child's checkpoint in this run directory. */
+  outDir?: string;
+}
+
+/** What gives a child architecture its accuracy (the search's evaluator interface). */
 export interface Evaluator {
-  evaluate(spec: ArchSpec): Promise<Evaluation>;
+  evaluate(spec: ArchSpec, options?: EvaluateOptions): Promise<Evaluation>;
   close(): Promise<void>;
 }
 
 export type WorkerRequest =
   | { type: 'init'; dataset: string; resolution: number; backend: BackendName | 'auto' }
-  | { type: 'evaluate'; id: number; spec: ArchSpec; config: TrainConfig };
+  | ({ type: 'evaluate'; id: number; spec: ArchSpec; config: TrainConfig } & EvaluateOptions);
 
 export type WorkerReply =
   | { type: 'ready'; backend: string }
   | { type: 'result'; id: number; evaluation: Evaluation }
   | { type: 'failed'; message: string };
 
+/**
+ * One evaluation: inherit the parent's weights if asked, train, report validation top-1. A child
+ * that cannot be trained (diverged, bad shape) gets accuracy 0 and the reason.
+ */
+export async function trainForEvaluation(dataset: ImageDataset, spec: ArchSpec, config: TrainConfig, options: EvaluateOptions): Promise<Evaluation> {
+  const started = performance.now();
+  try {
+    let initialWeights;
+    if (options.inheritFrom) {
+      const parent = loadCheckpoint(options.inheritFrom.checkpoint, (data) => data);
+      initialWeights = inheritWeights(options.inheritFrom.spec, parent.weights, spec).weights;
+    }
+    const result = await train({ spec, dataset, config, evaluateTest: false, initialWeights, outDir: options.outDir });
+    return { accuracy: result.valTop1, seconds: (performance.now() - started) / 1000, imagesPerSec: result.imagesPerSec, error: null };
+  } catch (err) {
+    const message = err instanceof DivergedError ? `diverged: ${err.message}` : (err as Error).message;
+    return { accuracy: 0, seconds: (performance.now() - started) / 1000, imagesPerSec: 0, error: message };
+  }
+}
+
+/** The same evaluations in this process, one at a time (tests, machines with one core). */
+export class InProcessTrainer implements Evaluator {
+  private last: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dataset: ImageDataset,
+    private readonly config: TrainConfig,
+  ) {}
+
+  evaluate(spec: ArchSpec, options: EvaluateOptions = {}): Promise<Evaluation> {
+    const next = this.last.then(() => trainForEvaluation(this.dataset, spec, this.config, options));
+    this.last = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {}
+}
+
 interface Job {
   id: number;
   spec: ArchSpec;
+  options: EvaluateOptions;
   resolve: (e: Evaluation) => void;
   reject: (err: Error) => void;
   attempts: number;
@@ -47,9 +99,9 @@ interface Worker {
   job: Job | null;
 }
 
-const WORKER_SCRIPT = fileURLToPath(new URL('./eval-worker.js', import.meta.url));
+const WORKER_SCRIPT = fileURLToPath(new URL('./training-worker.js', import.meta.url));
 
-export interface ProxyEvaluatorOptions {
+export interface TrainingPoolOptions {
   dataset: string;
   resolution: number;
   config: TrainConfig;
@@ -58,18 +110,18 @@ export interface ProxyEvaluatorOptions {
   log?: Logger;
 }
 
-export class ProxyTrainingEvaluator implements Evaluator {
+export class TrainingPool implements Evaluator {
   private readonly workers: Worker[] = [];
   private readonly queue: Job[] = [];
   private nextId = 0;
   private closed = false;
 
-  constructor(private readonly options: ProxyEvaluatorOptions) {}
+  constructor(private readonly options: TrainingPoolOptions) {}
 
-  evaluate(spec: ArchSpec): Promise<Evaluation> {
+  evaluate(spec: ArchSpec, options: EvaluateOptions = {}): Promise<Evaluation> {
     if (this.closed) return Promise.reject(new NasError('the evaluator is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, spec, resolve, reject, attempts: 0 });
+      this.queue.push({ id: this.nextId++, spec, options, resolve, reject, attempts: 0 });
       this.dispatch();
     });
   }
@@ -116,7 +168,7 @@ export class ProxyTrainingEvaluator implements Evaluator {
       worker.job = job;
       const w = worker;
       w.ready.then(
-        () => w.process.send({ type: 'evaluate', id: job.id, spec: job.spec, config: this.options.config } satisfies WorkerRequest),
+        () => w.process.send({ type: 'evaluate', id: job.id, spec: job.spec, config: this.options.config, ...job.options } satisfies WorkerRequest),
         (err: Error) => {
           w.job = null;
           job.reject(err);
