@@ -3,9 +3,12 @@
  *
  * Each op is built alone as a LayersModel (exactly the layers the full model runs for it), warmed
  * up, then run until it has at least `minRuns` runs and `minMillis` of samples; the entry keeps the
- * median (robust to the shared machine's outliers), mean and standard deviation. Every predict()
- * call also pays a fixed dispatch cost that a whole model pays once, not once per op: it is
- * measured on an empty model and subtracted from each op.
+ * median (robust to the shared machine's outliers), mean and standard deviation.
+ *
+ * Models run through `apply` (graph execution), not `predict`: predict() slices its input into
+ * batches and concatenates the outputs, copies that a whole model pays once but an op measured
+ * alone would pay for every op. Every call still pays a fixed dispatch cost that a whole model
+ * pays once: it is measured on an empty model and subtracted from each op.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -31,17 +34,18 @@ export function summarise(samples: readonly number[]): Entry {
   return { mean, median, std, runs: n };
 }
 
-/** Times `model.predict` on a fixed random input. */
+/** Times inference (`model.apply`, training off) on a fixed random input. */
 export function timeModel(model: tf.LayersModel, settings: ProfilerSettings): Entry {
   const inputShape = (model.inputs[0]!.shape as (number | null)[]).map((d, i) => (i === 0 ? settings.batch : d!));
   const input = tf.randomNormal(inputShape, 0, 1, 'float32', 7);
   try {
-    for (let i = 0; i < settings.warmupRuns; i++) (model.predict(input) as tf.Tensor).dispose();
+    const run = () => model.apply(input, { training: false }) as tf.Tensor;
+    for (let i = 0; i < settings.warmupRuns; i++) run().dispose();
     const samples: number[] = [];
     const start = performance.now();
     while (samples.length < settings.maxRuns && (samples.length < settings.minRuns || performance.now() - start < settings.minMillis)) {
       const t0 = performance.now();
-      const out = model.predict(input) as tf.Tensor;
+      const out = run();
       samples.push(performance.now() - t0);
       out.dispose();
     }
@@ -51,7 +55,7 @@ export function timeModel(model: tf.LayersModel, settings: ProfilerSettings): En
   }
 }
 
-/** The fixed cost of one predict() call: a model whose only layer does (almost) nothing. */
+/** The fixed cost of one model call: a model whose only layer does (almost) nothing. */
 export function measureDispatchMs(settings: ProfilerSettings): number {
   const input = tf.input({ shape: [1, 1, 1] });
   const output = tf.layers.activation({ activation: 'linear' }).apply(input) as tf.SymbolicTensor;
@@ -74,7 +78,7 @@ export function profileOp(op: OpDescriptor, settings: ProfilerSettings, dispatch
   }
 }
 
-/** Latency of a whole model, as a user runs it (one predict call). */
+/** Latency of a whole model (one inference call). */
 export function profileSpec(spec: ArchSpec, settings: ProfilerSettings): Entry {
   const model = buildModel(spec);
   try {
