@@ -18,10 +18,16 @@ for (const name of zooNames()) {
     const model = buildModel(spec);
     try {
       t.is(trainableParams(model), specCost(zooSpec(name)).params);
-      const output = tf.tidy(() => model.predict(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1)) as tf.Tensor);
-      t.deepEqual(output.shape, [2, 1000]);
-      t.true(output.dataSync().every(Number.isFinite));
-      output.dispose();
+      const outputs = tf.tidy(() => [model.predict(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1))].flat() as tf.Tensor[]);
+      const expected: Record<string, number[][]> = {
+        classification: [[2, spec.classes]],
+        segmentation: [[2, 32, 32, spec.classes]],
+        // SSDLite at 32x32: taps at 2x2 (C4 expansion) and 1x1, four extras at 1x1, 6 anchors each.
+        detection: [[2, (4 + 1 + 4) * 6, spec.classes], [2, (4 + 1 + 4) * 6, 4]],
+      };
+      t.deepEqual(outputs.map((o) => o.shape), expected[spec.task?.type ?? 'classification']);
+      t.true(outputs.every((o) => o.dataSync().every(Number.isFinite)));
+      tf.dispose(outputs);
     } finally {
       model.dispose();
     }

@@ -26,7 +26,7 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   const { code, stdout } = await nas('specs', '--out', dir, '--json');
   t.is(code, 0);
   const rows = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>[];
-  t.is(rows.length, 17);
+  t.is(rows.length, 21);
   for (const row of rows) {
     t.deepEqual(Object.keys(row), ['name', 'params', 'madds', 'resolution', 'classes', 'file']);
     t.true(existsSync(row.file as string));
@@ -35,7 +35,7 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   t.is(large.params, 5_483_032);
   const spec = JSON.parse(readFileSync(large.file as string, 'utf8'));
   t.regex(spec.provenance.command, /^nas specs/);
-  t.true(readFileSync(path.join(dir, 'TABLE.md'), 'utf8').includes('| mobilenetv3-large-1.0 | 5,483,032 | 216.6M | 5.4M | 219M |'));
+  t.true(readFileSync(path.join(dir, 'TABLE.md'), 'utf8').includes('| mobilenetv3-large-1.0 | 224x224, 1000 classes | 5,483,032 | 216.6M | 5.4M | 219M |'));
 });
 
 test('nas specs --resolution --classes changes the input and the head', async (t) => {

@@ -69,7 +69,7 @@ test.serial('inheritance keeps the strongest filters: dropping silent channels l
   const narrow = parseArchSpec({ ...spec, stem: { ...spec.stem, out: 8 }, blocks: spec.blocks.map((b, i) => (i === 0 ? { ...(b as BneckBlock), exp: 24, out: 8 } : b)) });
   const inherited = inheritWeights(spec, weights, narrow);
   t.deepEqual(inherited.fresh, []);
-  t.deepEqual(inherited.kept['b1.exp'], Array.from({ length: 32 }, (_, i) => i).filter((i) => !silentExp.includes(i)));
+  t.deepEqual(inherited.kept['b1.expand'], Array.from({ length: 32 }, (_, i) => i).filter((i) => !silentExp.includes(i)));
   t.deepEqual(inherited.kept['stem'], Array.from({ length: 16 }, (_, i) => i).filter((i) => !silentGroup.includes(i)));
   const small = buildModel(narrow, { seed: 9 });
   assignMatchingWeights(small, inherited.weights, 'test');

@@ -9,11 +9,11 @@
  * The stem and the head conv are `conv` ops, pooling is `pool-in:HxWxC`, the pre-logits and
  * classifier layers are `dense-in:C-out:K[-act:A]`.
  */
-import { ACTIVATIONS, SE_GATES, type Activation, type Block, type SqueezeExcite } from '../search-space/archspec.js';
-import { blockUnit, denseUnit, poolUnit, resolve, type Shape, type Unit } from '../search-space/resolve.js';
+import { ACTIVATIONS, SE_GATES, type Activation, type Block, type Pooling, type SqueezeExcite } from '../search-space/archspec.js';
+import { blockUnit, denseUnit, lrasppUnit, poolUnit, resolve, ssdExtraUnit, ssdHeadUnit, type Shape, type Unit } from '../search-space/resolve.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 
-export type OpKind = 'conv' | 'dsconv' | 'bneck' | 'pool' | 'dense';
+export type OpKind = 'conv' | 'dsconv' | 'bneck' | 'pool' | 'dense' | 'lraspp' | 'ssdextra' | 'ssdhead';
 
 export interface OpDescriptor {
   op: OpKind;
@@ -27,6 +27,15 @@ export interface OpDescriptor {
   act: Activation | null;
   se: SqueezeExcite | null;
   residual: boolean;
+  /** Spatial (kxk) conv dilation, when above 1. */
+  dilation?: number;
+  /** LR-ASPP: the low-level features, the inner width, the attention pooling, the output size. */
+  low?: Shape;
+  inter?: number;
+  pooling?: Pooling;
+  outSize?: readonly [number, number];
+  /** SSDLite predictors: anchors per location (`out` is the class count). */
+  anchors?: number;
 }
 
 /** An op of a particular spec: the unit it came from and its key. */
@@ -36,17 +45,28 @@ export interface SpecOp {
   op: OpDescriptor;
 }
 
+const shapeText = (s: readonly number[]) => s.join('x');
+const poolingText = (p: Pooling) => (p.type === 'global' ? 'global' : `avg.${p.kernel.join('x')}.${p.stride.join('x')}`);
+
 export function opKey(d: OpDescriptor): string {
-  const shape = `${d.in[0]}x${d.in[1]}x${d.in[2]}`;
+  const shape = shapeText(d.in);
   switch (d.op) {
     case 'pool':
       return `pool-in:${shape}`;
+    case 'lraspp':
+      return `lraspp-in:${shape}-low:${shapeText(d.low!)}-inter:${d.inter}-out:${d.out}-pool:${poolingText(d.pooling!)}-size:${shapeText(d.outSize!)}`;
+    case 'ssdextra':
+      return `ssdextra-in:${shape}-out:${d.out}`;
+    case 'ssdhead':
+      return `ssdhead-in:${shape}-anchors:${d.anchors}-out:${d.out}`;
     case 'dense':
       return `dense-in:${d.in[2]}-out:${d.out}${d.act ? `-act:${d.act}` : ''}`;
     default: {
       const parts = [`${d.op}-in:${shape}`];
       if (d.op === 'bneck') parts.push(`exp:${d.exp}`);
-      parts.push(`out:${d.out}`, `k:${d.kernel}`, `s:${d.stride}`, `act:${d.act}`);
+      parts.push(`out:${d.out}`, `k:${d.kernel}`, `s:${d.stride}`);
+      if ((d.dilation ?? 1) > 1) parts.push(`d:${d.dilation}`);
+      parts.push(`act:${d.act}`);
       if (d.se) parts.push(`se:${d.se.squeeze}.${d.se.gate}.${d.se.activation}`);
       if (d.residual) parts.push('res');
       return parts.join('-');
@@ -54,12 +74,12 @@ export function opKey(d: OpDescriptor): string {
   }
 }
 
-const KEY_FIELD = /^(in|exp|out|k|s|act|se):(.+)$/;
+const KEY_FIELD = /^(in|exp|out|k|s|d|act|se|low|inter|pool|size|anchors):(.+)$/;
 
 /** Parses a canonical key back into its descriptor; null when it is not one. */
 export function parseOpKey(key: string): OpDescriptor | null {
   const [op, ...fields] = key.split('-');
-  if (!op || !['conv', 'dsconv', 'bneck', 'pool', 'dense'].includes(op)) return null;
+  if (!op || !['conv', 'dsconv', 'bneck', 'pool', 'dense', 'lraspp', 'ssdextra', 'ssdhead'].includes(op)) return null;
   const values = new Map<string, string>();
   let residual = false;
   for (const field of fields) {
@@ -95,6 +115,27 @@ export function parseOpKey(key: string): OpDescriptor | null {
     input = dims as unknown as Shape;
   }
   const kind = op as OpKind;
+  const dims = (text: string | undefined, count: number) => {
+    const parts = (text ?? '').split('x').map(Number);
+    return parts.length === count && parts.every((d) => Number.isInteger(d) && d > 0) ? parts : null;
+  };
+  if (kind === 'lraspp') {
+    const low = dims(values.get('low'), 3);
+    const size = dims(values.get('size'), 2);
+    const poolText = values.get('pool') ?? '';
+    const avg = /^avg\.(\d+)x(\d+)\.(\d+)x(\d+)$/.exec(poolText);
+    const pooling: Pooling | null = poolText === 'global' ? { type: 'global' } : avg ? { type: 'avg', kernel: [Number(avg[1]), Number(avg[2])], stride: [Number(avg[3]), Number(avg[4])] } : null;
+    const out = int('out');
+    const inter = int('inter');
+    if (!low || !size || !pooling || out === null || inter === null) return null;
+    return { op: kind, in: input, out, kernel: 1, stride: 1, act: null, se: null, residual: false, low: low as unknown as Shape, inter, pooling, outSize: size as unknown as [number, number] };
+  }
+  if (kind === 'ssdextra' || kind === 'ssdhead') {
+    const out = int('out');
+    const anchors = kind === 'ssdhead' ? int('anchors') : 0;
+    if (out === null || anchors === null) return null;
+    return { op: kind, in: input, out, kernel: 3, stride: kind === 'ssdextra' ? 2 : 1, act: 'relu6', se: null, residual: false, ...(kind === 'ssdhead' ? { anchors } : {}) };
+  }
   if (kind === 'pool') return { op: kind, in: input, out: input[2], kernel: input[0], stride: 1, act: null, se: null, residual: false };
   const out = int('out');
   if (out === null) return null;
@@ -103,6 +144,11 @@ export function parseOpKey(key: string): OpDescriptor | null {
   const stride = int('s');
   if (kernel === null || stride === null || act === undefined) return null;
   const descriptor: OpDescriptor = { op: kind, in: input, out, kernel, stride, act, se, residual };
+  if (values.has('d')) {
+    const dilation = int('d');
+    if (dilation === null) return null;
+    descriptor.dilation = dilation;
+  }
   if (kind === 'bneck') {
     const exp = int('exp');
     if (exp === null) return null;
@@ -113,7 +159,9 @@ export function parseOpKey(key: string): OpDescriptor | null {
 
 /** The descriptor of one resolved unit. */
 export function unitOp(unit: Unit): OpDescriptor {
-  const base = { in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation, residual: unit.residual };
+  const spatial = unit.layers.find((l) => l.op === 'conv' && l.kernel > 1);
+  const dilation = spatial && spatial.op === 'conv' && spatial.dilation > 1 ? { dilation: spatial.dilation } : {};
+  const base = { in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation as Activation | null, residual: unit.residual, ...dilation };
   const se = unit.layers.find((l) => l.op === 'se');
   const seSpec = se && se.op === 'se' ? { squeeze: se.squeeze, gate: se.gate, activation: se.activation } : null;
   switch (unit.kind) {
@@ -130,6 +178,14 @@ export function unitOp(unit: Unit): OpDescriptor {
     case 'pre-logits':
     case 'classifier':
       return { ...base, op: 'dense', se: null };
+    case 'lraspp': {
+      const d = unit.lraspp!;
+      return { op: 'lraspp', in: unit.inShape, out: d.classes, kernel: 1, stride: 1, act: null, se: null, residual: false, low: d.low, inter: d.inter, pooling: d.pooling, outSize: d.outSize };
+    }
+    case 'ssd-extra':
+      return { op: 'ssdextra', in: unit.inShape, out: unit.outShape[2], kernel: 3, stride: 2, act: 'relu6', se: null, residual: false };
+    case 'ssd-head':
+      return { op: 'ssdhead', in: unit.inShape, out: unit.ssd!.classes, kernel: 3, stride: 1, act: 'relu6', se: null, residual: false, anchors: unit.ssd!.anchors };
   }
 }
 
@@ -148,8 +204,15 @@ export function opUnit(d: OpDescriptor): Unit {
       return poolUnit(d.in);
     case 'dense':
       return denseUnit('pre-logits', 'op', d.in[2], d.out, d.act);
+    case 'lraspp':
+      return lrasppUnit({ type: 'segmentation', decoder: 'lraspp', lowStride: 1, highStride: 1, interChannels: d.inter!, pooling: d.pooling! }, d.in, d.low!, d.out, d.outSize!);
+    case 'ssdextra':
+      return ssdExtraUnit('op', d.in, d.out);
+    case 'ssdhead':
+      return ssdHeadUnit('op', { name: 'features', shape: d.in }, d.anchors!, d.out);
     default: {
-      const common = { id: 'op', kernel: d.kernel as Block['kernel'], stride: d.stride as Block['stride'], out: d.out, activation: d.act!, se: d.se, residual: d.residual };
+      const dilation = (d.dilation ?? 1) > 1 ? { dilation: d.dilation as 2 | 4 } : {};
+      const common = { id: 'op', kernel: d.kernel as Block['kernel'], stride: d.stride as Block['stride'], out: d.out, activation: d.act!, se: d.se, residual: d.residual, ...dilation };
       const block: Block = d.op === 'bneck' ? { type: 'bneck', ...common, exp: d.exp! } : { type: d.op, ...common };
       return blockUnit(block, d.in);
     }

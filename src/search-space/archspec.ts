@@ -53,6 +53,8 @@ const blockFields = {
   se: SqueezeExcite.nullable(),
   /** Identity shortcut added to the block output; needs stride 1 and equal in/out widths. */
   residual: z.boolean(),
+  /** Dilation of the spatial (kxk) convolution, for atrous stages; absent means 1. Needs stride 1. */
+  dilation: z.literal([1, 2, 4]).optional(),
 };
 
 export const ConvBlock = z
@@ -110,6 +112,53 @@ export const Provenance = z
   .describe('Which command and seed produced the spec; free-form extra fields are kept.');
 export type Provenance = z.infer<typeof Provenance>;
 
+export const Pooling = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('global') }),
+  z.strictObject({ type: z.literal('avg'), kernel: z.tuple([Width, Width]), stride: z.tuple([Width, Width]) }),
+]);
+export type Pooling = z.infer<typeof Pooling>;
+
+export const ClassificationTask = z.strictObject({ type: z.literal('classification') }).describe('Image classification through the head (the default).');
+
+export const SegmentationTask = z
+  .strictObject({
+    type: z.literal('segmentation'),
+    decoder: z.literal('lraspp'),
+    /** Output stride of the low-level features (the last block output at that stride). */
+    lowStride: Width,
+    /** Output stride of the high-level features: the backbone's last features (after head.conv). */
+    highStride: Width,
+    interChannels: Width,
+    /** Pooling of the attention branch: global, or the paper's large kernel with a stride. */
+    pooling: Pooling,
+  })
+  .describe('LR-ASPP segmentation: the backbone (stem, blocks, head.conv) feeds the decoder; classes are pixel classes.');
+
+export const DetectionTap = z.strictObject({
+  stride: Width,
+  /** `expansion`: the expansion conv of the stride-2 block leaving this stride; `output`: the last features at it. */
+  layer: z.enum(['expansion', 'output']),
+});
+
+export const DetectionTask = z
+  .strictObject({
+    type: z.literal('detection'),
+    decoder: z.literal('ssdlite'),
+    taps: z.array(DetectionTap).min(1),
+    /** Widths of the extra feature layers (each 1x1, depthwise 3x3 stride 2, 1x1), after the last tap. */
+    extraWidths: z.array(Width),
+    /** Anchor aspect ratios besides 1 (each r adds r and 1/r). */
+    aspectRatios: z.array(z.number().positive()),
+    minScale: z.number().gt(0).lt(1),
+    maxScale: z.number().gt(0).max(1),
+  })
+  .describe('SSDLite detection: predictors on the tapped features and the extra layers; classes include the background.');
+
+export const Task = z.discriminatedUnion('type', [ClassificationTask, SegmentationTask, DetectionTask]);
+export type Task = z.infer<typeof Task>;
+export type SegmentationTask = z.infer<typeof SegmentationTask>;
+export type DetectionTask = z.infer<typeof DetectionTask>;
+
 const ArchSpecObject = z.strictObject({
   schemaVersion: z.literal(ARCHSPEC_SCHEMA_VERSION),
   kind: z.literal('archspec'),
@@ -125,6 +174,8 @@ const ArchSpecObject = z.strictObject({
   classes: z.int().positive(),
   /** Dropout rate before the classifier. */
   dropout: z.number().min(0).lt(1),
+  /** What the network predicts; absent means classification. */
+  task: Task.optional(),
 });
 export type ArchSpec = z.infer<typeof ArchSpecObject>;
 
@@ -149,6 +200,8 @@ function crossFieldIssues(spec: ArchSpec): PathIssue[] {
   };
   claim(spec.stem.id, ['stem', 'id']);
   let channels = spec.stem.out;
+  let outputStride = spec.stem.stride;
+  const strides = new Set<number>([outputStride]);
   spec.blocks.forEach((block, i) => {
     claim(block.id, ['blocks', i, 'id']);
     if (block.residual && (block.stride !== 1 || block.out !== channels)) {
@@ -157,11 +210,42 @@ function crossFieldIssues(spec: ArchSpec): PathIssue[] {
         message: `a residual needs stride 1 and equal input/output widths (stride ${block.stride}, input ${channels}, output ${block.out})`,
       });
     }
+    if ((block.dilation ?? 1) > 1 && block.stride !== 1) {
+      issues.push({ path: ['blocks', i, 'dilation'], message: `a dilated (atrous) block must have stride 1, not ${block.stride}` });
+    }
     channels = block.out;
+    outputStride *= block.stride;
+    strides.add(outputStride);
   });
+  issues.push(...taskIssues(spec, strides, outputStride));
   if (spec.head.conv) claim(spec.head.conv.id, ['head', 'conv', 'id']);
   if (spec.head.preLogits) claim(spec.head.preLogits.id, ['head', 'preLogits', 'id']);
   return issues;
+}
+
+function taskIssues(spec: ArchSpec, strides: Set<number>, finalStride: number): PathIssue[] {
+  const task = spec.task;
+  if (!task || task.type === 'classification') return [];
+  const issues: PathIssue[] = [];
+  if (spec.head.preLogits) issues.push({ path: ['head', 'preLogits'], message: `a ${task.type} network has no pre-logits layer: set it to null` });
+  const have = `the backbone has output strides ${[...strides].sort((a, b) => a - b).join(', ')}`;
+  if (task.type === 'segmentation') {
+    if (!strides.has(task.lowStride)) issues.push({ path: ['task', 'lowStride'], message: `no features at output stride ${task.lowStride}: ${have}` });
+    if (task.highStride !== finalStride) issues.push({ path: ['task', 'highStride'], message: `the backbone ends at output stride ${finalStride}, not ${task.highStride}` });
+  } else {
+    task.taps.forEach((tap, i) => {
+      const leaving = spec.blocks.some((b, j) => b.type === 'bneck' && b.stride === 2 && strideBefore(spec, j) === tap.stride);
+      if (!strides.has(tap.stride)) issues.push({ path: ['task', 'taps', i, 'stride'], message: `no features at output stride ${tap.stride}: ${have}` });
+      else if (tap.layer === 'expansion' && !leaving) issues.push({ path: ['task', 'taps', i, 'layer'], message: `no stride-2 bottleneck leaves output stride ${tap.stride}, so it has no expansion layer to tap` });
+    });
+    if (task.minScale >= task.maxScale) issues.push({ path: ['task', 'minScale'], message: `must be below maxScale (${task.maxScale})` });
+  }
+  return issues;
+}
+
+/** Output stride of the input of block `index`. */
+export function strideBefore(spec: ArchSpec, index: number): number {
+  return spec.blocks.slice(0, index).reduce((s: number, b) => s * b.stride, spec.stem.stride);
 }
 
 /**

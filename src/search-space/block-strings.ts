@@ -18,9 +18,10 @@
  *     ['ds_r1_k3_s1_e1_c16_nre'],      Python list syntax is accepted, so timm's lists paste in
  *   head: cn_r1_k1_s1_c960_nhs, fc_c1280_nhs
  *   ids: stem b1 b2 ... head_conv head_prelogits   (only when not the canonical ids)
+ *   task: {"type": "segmentation", ...}             (dense-prediction networks: the spec's task, as JSON)
  *
  * Tokens: type `ds|ir|cn` (timm: required; mnasnet: inferred from e, e1 = ds), r repeats, k kernel,
- * s stride (`s2` or `s22`), e expansion ratio (exp = round(ratio x input)), c / o output width,
+ * s stride (`s2` or `s22`), d dilation, e expansion ratio (exp = round(ratio x input)), c / o output width,
  * i input width (mnasnet), se SE ratio, sq absolute SE width, n<re|r6|hs|sw> activation,
  * skip / noskip. Residual default: ir/ds when stride 1 and widths match; cn never.
  */
@@ -76,7 +77,7 @@ interface ParsedTokens {
   skip?: boolean;
 }
 
-const VALUE_TOKEN = /^(se|sq|r|k|s|e|c|i|o)(\d+(?:\.\d+)?)$/;
+const VALUE_TOKEN = /^(se|sq|r|k|s|d|e|c|i|o)(\d+(?:\.\d+)?)$/;
 
 function tokenize(text: string): ParsedTokens {
   const parts = text.split('_').filter(Boolean);
@@ -131,6 +132,7 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
   const seRatio = tokens.values.get('se');
   const squeeze = tokens.values.get('sq');
   const activation = tokens.act ?? ctx.act;
+  const dilation = tokens.values.get('d');
 
   const blocks: BlockBody[] = [];
   let channels = inChannels;
@@ -140,7 +142,7 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
     const mid = type === 'bneck' ? exp! : type === 'dsconv' ? channels : out;
     const se = squeeze !== undefined || seRatio !== undefined ? seFor(seRatio, squeeze, ctx.se.base === 'mid' ? mid : channels, ctx.se) : null;
     const residualDefault = type !== 'conv' && layerStride === 1 && channels === out;
-    const block = { type, kernel, stride: layerStride, out, activation, se, residual: tokens.skip ?? residualDefault };
+    const block = { type, kernel, stride: layerStride, out, activation, se, residual: tokens.skip ?? residualDefault, ...(dilation ? { dilation } : {}) };
     blocks.push((type === 'bneck' ? { ...block, exp } : block) as BlockBody);
     channels = out;
   }
@@ -177,6 +179,7 @@ function encodeBlock(block: BlockBody, inChannels: number, ctx: Context): string
   else if (block.type === 'dsconv') tokens.push('e1');
   if (ctx.format === 'mnasnet') tokens.push(`i${inChannels}`);
   tokens.push(ctx.format === 'timm' ? `c${block.out}` : `o${block.out}`);
+  if ((block.dilation ?? 1) > 1) tokens.push(`d${block.dilation}`);
   if (block.se) tokens.push(encodeSe(block, inChannels, ctx.se));
   if (block.activation !== ctx.act) tokens.push(`n${ACT_CODES[block.activation]}`);
   const residualDefault = block.type !== 'conv' && block.stride === 1 && inChannels === block.out;
@@ -236,6 +239,7 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     format === 'timm' ? 'arch_def:' : 'blocks:',
     ...stages.map((stage) => (format === 'timm' ? `  [${stage.map((s) => `'${s}'`).join(', ')}],` : stage.map((s) => `  ${s}`).join('\n'))),
     `head: ${headItems.join(', ') || 'none'}`,
+    ...(spec.task ? [`task: ${JSON.stringify(spec.task)}`] : []),
   ];
   const ids = [spec.stem.id, ...spec.blocks.map((b) => b.id), ...(head.conv ? [head.conv.id] : []), ...(head.preLogits ? [head.preLogits.id] : [])];
   if (ids.join(' ') !== canonicalIds(spec.blocks.length, head.conv !== null, head.preLogits !== null).join(' ')) lines.push(`ids: ${ids.join(' ')}`);
@@ -390,6 +394,7 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
     },
     classes: number('classes', 1000),
     dropout: number('dropout', 0.2),
+    ...(get('task') ? { task: decodeLine(get('task')!.value, get('task')!.line, fail, () => JSON.parse(get('task')!.value) as unknown) } : {}),
   };
   return parseArchSpec(spec, file);
 }

@@ -39,6 +39,8 @@ export function layerCost(layer: Layer): Cost {
       return { madds: weights, params: weights + layer.outFeatures };
     }
     case 'global-avg-pool':
+    case 'avg-pool':
+    case 'resize':
     case 'dropout':
       return { madds: 0, params: 0 };
   }

@@ -1,10 +1,10 @@
 /** The per-layer table of a spec, in the shape of the paper's Tables 1 and 2. */
 import { formatCount, formatMillions, textTable } from '../common/format.js';
-import type { Activation, ArchSpec } from './archspec.js';
+import type { ArchSpec } from './archspec.js';
 import { specCost } from './cost.js';
-import type { Layer, Shape, Unit } from './resolve.js';
+import type { Layer, LayerActivation, Shape, Unit } from './resolve.js';
 
-const NL_CODES: Record<Activation, string> = { relu: 'RE', relu6: 'R6', hswish: 'HS', swish: 'SW' };
+const NL_CODES: Record<LayerActivation, string> = { relu: 'RE', relu6: 'R6', hswish: 'HS', swish: 'SW', sigmoid: 'SG' };
 
 export interface DescribedLayer {
   name: string;
@@ -57,6 +57,12 @@ function operatorText(unit: Unit): string {
     case 'pre-logits':
     case 'classifier':
       return 'conv2d 1x1, no BN';
+    case 'lraspp':
+      return 'LR-ASPP decoder';
+    case 'ssd-extra':
+      return 'SSDLite extra layer';
+    case 'ssd-head':
+      return 'SSDLite predictors';
   }
 }
 
@@ -65,7 +71,8 @@ function layerDetail(layer: Layer): string {
     case 'conv': {
       const kind = layer.groups === 1 ? 'conv' : 'depthwise';
       const extras = [layer.batchNorm ? 'BN' : null, layer.bias ? 'bias' : null, layer.activation ? NL_CODES[layer.activation] : null].filter(Boolean);
-      return `${kind} ${layer.kernel}x${layer.kernel}/${layer.stride} ${layer.inChannels}->${layer.outChannels}${extras.length ? ` (${extras.join(', ')})` : ''}`;
+      const dilation = layer.dilation > 1 ? ` dilation ${layer.dilation}` : '';
+      return `${kind} ${layer.kernel}x${layer.kernel}/${layer.stride}${dilation} ${layer.inChannels}->${layer.outChannels}${extras.length ? ` (${extras.join(', ')})` : ''}`;
     }
     case 'se':
       return `squeeze-excite ${layer.channels}->${layer.squeeze}->${layer.channels} (${NL_CODES[layer.activation]}, ${layer.gate})`;
@@ -75,6 +82,10 @@ function layerDetail(layer: Layer): string {
       return `dense ${layer.inFeatures}->${layer.outFeatures}${layer.activation ? ` (${NL_CODES[layer.activation]})` : ''}`;
     case 'dropout':
       return `dropout ${layer.rate}`;
+    case 'avg-pool':
+      return `average pool ${layer.kernel.join('x')}/${layer.stride.join('x')} ${shapeText(layer.inShape)} -> ${shapeText(layer.outShape)}`;
+    case 'resize':
+      return `bilinear resize ${shapeText(layer.inShape)} -> ${shapeText(layer.outShape)}`;
   }
 }
 

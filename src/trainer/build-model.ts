@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import type { Activation, ArchSpec } from '../search-space/archspec.js';
-import { resolve, type ConvLayer, type Layer, type Unit } from '../search-space/resolve.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { resolve, type ConvLayer, type Layer, type LayerActivation, type Shape, type Tap, type Unit } from '../search-space/resolve.js';
 import { FastBatchNormalization } from './batch-norm.js';
-import { HardSwish, SeededDropout, SqueezeExcite } from './layers.js';
+import { HardSwish, ResizeBilinear, SeededDropout, SqueezeExcite } from './layers.js';
 
 export interface BuildOptions {
   /** Seed for weight initialisation and dropout; the same seed gives the same initial weights. */
@@ -19,14 +19,19 @@ export interface BuildOptions {
 }
 
 export function buildModel(spec: ArchSpec, options: BuildOptions = {}): tf.LayersModel {
-  return buildUnitsModel(resolve(spec).units, spec.name, options);
+  const net = resolve(spec);
+  return buildUnitsModel(net.units, spec.name, options, net.taps);
 }
 
+type Sym = tf.SymbolicTensor;
+
 /**
- * A model of consecutive resolved units (a whole network, or one block for latency profiling).
- * Units after pooling take [features] inputs, the others [height, width, channels].
+ * A model of resolved units: a whole network, or one op alone for latency profiling. Units after
+ * pooling take [features] inputs, the others [height, width, channels]; a decoder unit reads the
+ * named features it lists (when it is built alone they become extra model inputs). SSDLite
+ * predictors give two outputs: class logits [N, boxes, classes] and box regressions [N, boxes, 4].
  */
-export function buildUnitsModel(units: readonly Unit[], name: string, options: BuildOptions = {}): tf.LayersModel {
+export function buildUnitsModel(units: readonly Unit[], name: string, options: BuildOptions = {}, taps: readonly Tap[] = []): tf.LayersModel {
   const { bnMomentum = 0.99, bnEpsilon = 1e-3 } = options;
   const rng = seedrandom(String(options.seed ?? 0));
   const nextSeed = () => Math.floor(rng() * 2 ** 31);
@@ -34,41 +39,97 @@ export function buildUnitsModel(units: readonly Unit[], name: string, options: B
   if (!first) throw new Error('a model needs at least one unit');
   const afterPooling = first.kind === 'pre-logits' || first.kind === 'classifier';
   const input = tf.input({ shape: afterPooling ? [first.inShape[2]] : [...first.inShape], name: 'input' });
+  const inputs: Sym[] = [input];
+  const features = new Map<string, Sym>();
+  if (first.kind === 'lraspp') features.set('low', addInput('low', first.lraspp!.low));
+  if (first.kind === 'ssd-head') features.set(first.inputs![0]!, input);
 
-  const apply = (layer: Layer, x: tf.SymbolicTensor): tf.SymbolicTensor => {
+  function addInput(inputName: string, shape: Shape): Sym {
+    const extra = tf.input({ shape: [...shape], name: inputName });
+    inputs.push(extra);
+    return extra;
+  }
+
+  const apply = (layer: Layer, x: Sym): Sym => {
     switch (layer.op) {
       case 'conv': {
-        let y = convLayer(layer, nextSeed()).apply(x) as tf.SymbolicTensor;
-        if (layer.batchNorm) y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as tf.SymbolicTensor;
-        return layer.activation ? activationLayer(layer.activation, `${layer.name}_act`).apply(y) as tf.SymbolicTensor : y;
+        let y = convLayer(layer, nextSeed()).apply(x) as Sym;
+        if (layer.batchNorm) y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as Sym;
+        return layer.activation ? (activationLayer(layer.activation, `${layer.name}_act`).apply(y) as Sym) : y;
       }
       case 'se':
-        return new SqueezeExcite({ name: layer.name, squeeze: layer.squeeze, activation: layer.activation, gate: layer.gate, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
+        return new SqueezeExcite({ name: layer.name, squeeze: layer.squeeze, activation: layer.activation, gate: layer.gate, seed: nextSeed() }).apply(x) as Sym;
       case 'global-avg-pool':
-        return tf.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as tf.SymbolicTensor;
+        return tf.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as Sym;
+      case 'avg-pool':
+        return tf.layers.averagePooling2d({ name: layer.name, poolSize: [...layer.kernel], strides: [...layer.stride], padding: 'valid' }).apply(x) as Sym;
+      case 'resize':
+        return new ResizeBilinear({ name: layer.name, height: layer.outShape[0], width: layer.outShape[1] }).apply(x) as Sym;
       case 'dropout':
-        return new SeededDropout({ name: layer.name, rate: layer.rate, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
+        return new SeededDropout({ name: layer.name, rate: layer.rate, seed: nextSeed() }).apply(x) as Sym;
       case 'dense': {
         const kernelInitializer = tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: nextSeed() });
-        const y = tf.layers.dense({ name: layer.name, units: layer.outFeatures, useBias: true, kernelInitializer }).apply(x) as tf.SymbolicTensor;
-        return layer.activation ? activationLayer(layer.activation, `${layer.name}_act`).apply(y) as tf.SymbolicTensor : y;
+        const y = tf.layers.dense({ name: layer.name, units: layer.outFeatures, useBias: true, kernelInitializer }).apply(x) as Sym;
+        return layer.activation ? (activationLayer(layer.activation, `${layer.name}_act`).apply(y) as Sym) : y;
       }
     }
   };
+  const byName = (unit: Unit, layerName: string) => unit.layers.find((l) => l.name.endsWith(`.${layerName}`))!;
 
-  let x: tf.SymbolicTensor = input;
-  for (const unit of units) {
+  /** LR-ASPP: relu(bn(conv(high))) * sigmoid(conv(pool(high))), upsampled, classified, plus the low skip. */
+  const lraspp = (unit: Unit, high: Sym, low: Sym): Sym => {
+    const a = apply(byName(unit, 'cbr'), high);
+    const global = unit.lraspp!.pooling.type === 'global';
+    let pooled = apply(byName(unit, 'pool'), high);
+    if (global) pooled = tf.layers.reshape({ name: `${unit.id}.pooled`, targetShape: [1, 1, unit.inShape[2]] }).apply(pooled) as Sym;
+    let gate = apply(byName(unit, 'scale'), pooled);
+    // A global gate broadcasts over the features; a windowed one is resized onto them.
+    if (!global) gate = new ResizeBilinear({ name: `${unit.id}.gate`, height: a.shape[1]!, width: a.shape[2]! }).apply(gate) as Sym;
+    const attended = tf.layers.multiply({ name: `${unit.id}.attend` }).apply([a, gate]) as Sym;
+    const high8 = apply(byName(unit, 'high_classifier'), apply(byName(unit, 'up'), attended));
+    const low8 = apply(byName(unit, 'low_classifier'), low);
+    const sum = tf.layers.add({ name: `${unit.id}.sum` }).apply([high8, low8]) as Sym;
+    return apply(byName(unit, 'out'), sum);
+  };
+
+  const classLogits: Sym[] = [];
+  const boxes: Sym[] = [];
+  const ssdHead = (unit: Unit, x: Sym) => {
+    const { anchors, classes } = unit.ssd!;
+    const locations = unit.inShape[0] * unit.inShape[1] * anchors;
+    const cls = apply(byName(unit, 'cls'), apply(byName(unit, 'cls_dw'), x));
+    const box = apply(byName(unit, 'box'), apply(byName(unit, 'box_dw'), x));
+    classLogits.push(tf.layers.reshape({ name: `${unit.id}.cls_flat`, targetShape: [locations, classes] }).apply(cls) as Sym);
+    boxes.push(tf.layers.reshape({ name: `${unit.id}.box_flat`, targetShape: [locations, 4] }).apply(box) as Sym);
+  };
+
+  let x: Sym = input;
+  units.forEach((unit, index) => {
     const unitInput = x;
-    for (const layer of unit.layers) x = apply(layer, x);
-    if (unit.residual) x = tf.layers.add({ name: `${unit.id}.add` }).apply([unitInput, x]) as tf.SymbolicTensor;
+    if (unit.kind === 'lraspp') {
+      x = lraspp(unit, x, features.get('low')!);
+    } else if (unit.kind === 'ssd-head') {
+      ssdHead(unit, features.get(unit.inputs![0]!)!);
+    } else {
+      unit.layers.forEach((layer, j) => {
+        x = apply(layer, x);
+        for (const tap of taps) if (tap.unit === index && tap.layer === j) features.set(tap.name, x);
+      });
+      if (unit.residual) x = tf.layers.add({ name: `${unit.id}.add` }).apply([unitInput, x]) as Sym;
+    }
+    for (const tap of taps) if (tap.unit === index && tap.layer === null) features.set(tap.name, x);
+  });
+  if (classLogits.length) {
+    const join = (parts: Sym[], what: string) => (parts.length === 1 ? parts[0]! : (tf.layers.concatenate({ name: what, axis: 1 }).apply(parts) as Sym));
+    return tf.model({ inputs, outputs: [join(classLogits, 'class_logits'), join(boxes, 'box_regression')], name });
   }
-  return tf.model({ inputs: input, outputs: x, name });
+  return tf.model({ inputs, outputs: x, name });
 }
 
 /** He-normal (fan-out) initialisation, as the reference implementations use for convolutions. */
 function convLayer(layer: ConvLayer, seed: number): tf.layers.Layer {
   const initializer = tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal', seed });
-  const common = { name: layer.name, kernelSize: layer.kernel, strides: layer.stride, padding: 'same' as const, useBias: layer.bias };
+  const common = { name: layer.name, kernelSize: layer.kernel, strides: layer.stride, dilationRate: layer.dilation, padding: 'same' as const, useBias: layer.bias };
   if (layer.groups === 1) return tf.layers.conv2d({ ...common, filters: layer.outChannels, kernelInitializer: initializer });
   if (layer.groups === layer.inChannels && layer.outChannels === layer.inChannels) {
     return tf.layers.depthwiseConv2d({ ...common, depthMultiplier: 1, depthwiseInitializer: initializer });
@@ -76,8 +137,10 @@ function convLayer(layer: ConvLayer, seed: number): tf.layers.Layer {
   throw new Error(`${layer.name}: grouped convolutions other than depthwise are not supported`);
 }
 
-function activationLayer(activation: Activation, name: string): tf.layers.Layer {
+function activationLayer(activation: LayerActivation, name: string): tf.layers.Layer {
   switch (activation) {
+    case 'sigmoid':
+      return tf.layers.activation({ name, activation: 'sigmoid' });
     case 'relu':
       return tf.layers.reLU({ name });
     case 'relu6':

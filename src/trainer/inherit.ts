@@ -3,7 +3,8 @@
  * from the previous weights").
  *
  * Every weight axis that runs over channels belongs to a channel space: the output of the stem or
- * a block, a block's expansion, an SE squeeze, a head layer. A residual block writes back into its
+ * a block, a block's expansion (named after its layer, e.g. `b3.expand`), an SE squeeze, a head
+ * or decoder layer. A residual block writes back into its
  * input's space, so the blocks joined by additions share one space. When a space shrinks, the
  * channels kept are those whose producing filters (the conv/dense kernels writing the space) have
  * the largest L2 norm, summed over all producers of a shared space; every weight reading or
@@ -12,7 +13,6 @@
  * to fresh initialisation.
  */
 import type { ArchSpec } from '../search-space/archspec.js';
-import { layerName } from '../search-space/archspec.js';
 import { resolve, type Layer } from '../search-space/resolve.js';
 import { bnName } from './build-model.js';
 import type { NamedWeight } from './checkpoint.js';
@@ -33,18 +33,33 @@ export function weightLayout(spec: ArchSpec): WeightAxes[] {
   const bn = (layer: string, channels: number, space: string) => {
     for (const w of ['gamma', 'beta', 'moving_mean', 'moving_variance']) add(`${bnName(layer)}/${w}`, [channels], [space]);
   };
+  const net = resolve(spec);
+  /** Space of each tapped feature, by tap name. */
+  const tapSpaces = new Map<string, string>();
+  const tapAt = (unit: number, layer: number | null, space: string) => {
+    for (const tap of net.taps) if (tap.unit === unit && tap.layer === layer) tapSpaces.set(tap.name, space);
+  };
+
   let space = 'input';
-  for (const unit of resolve(spec).units) {
-    const inSpace = space;
+  net.units.forEach((unit, index) => {
+    const input = unit.inputs && unit.inputs[0] !== 'previous' ? tapSpaces.get(unit.inputs[0]!)! : space;
     // A residual unit adds into its input: its output channels are its input's channels.
-    const outSpace = unit.residual ? inSpace : unit.id;
-    let current = inSpace;
-    for (const layer of unit.layers) current = addLayer(layer, unit.id, current, outSpace);
-    space = current;
-  }
+    const unitOut = unit.residual ? input : unit.id;
+    const lastConv = unit.layers.map((l) => l.op === 'conv').lastIndexOf(true);
+    let current = input;
+    unit.layers.forEach((layer, j) => {
+      if (unit.kind === 'lraspp') current = lrasppLayer(layer, input, current);
+      else if (unit.kind === 'ssd-head') current = addLayer(layer, layer.name.endsWith('_dw') ? input : current, layer.name);
+      else current = addLayer(layer, current, j === lastConv ? unitOut : layer.name);
+      tapAt(index, j, current);
+    });
+    if (unit.kind !== 'ssd-head') space = current;
+    tapAt(index, null, space);
+  });
   return weights;
 
-  function addLayer(layer: Layer, unitId: string, input: string, unitOut: string): string {
+  /** Adds a layer's weights reading `input`; a (non-depthwise) conv or dense layer writes `out`. */
+  function addLayer(layer: Layer, input: string, out: string): string {
     switch (layer.op) {
       case 'conv': {
         const k = layer.kernel;
@@ -53,8 +68,8 @@ export function weightLayout(spec: ArchSpec): WeightAxes[] {
           bn(layer.name, layer.outChannels, input);
           return input;
         }
-        const out = layer.name === layerName(unitId, 'expand') ? `${unitId}.exp` : unitOut;
         add(`${layer.name}/kernel`, [k, k, layer.inChannels, layer.outChannels], [null, null, input, out], 3);
+        if (layer.bias) add(`${layer.name}/bias`, [layer.outChannels], [out]);
         if (layer.batchNorm) bn(layer.name, layer.outChannels, out);
         return out;
       }
@@ -66,16 +81,25 @@ export function weightLayout(spec: ArchSpec): WeightAxes[] {
         add(`${layer.name}/expand_bias`, [layer.channels], [input]);
         return input;
       }
-      case 'dense': {
-        const out = layer.name;
+      case 'dense':
         add(`${layer.name}/kernel`, [layer.inFeatures, layer.outFeatures], [input, out], 1);
         add(`${layer.name}/bias`, [layer.outFeatures], [out]);
         return out;
-      }
       case 'global-avg-pool':
+      case 'avg-pool':
+      case 'resize':
       case 'dropout':
         return input;
     }
+  }
+
+  /** LR-ASPP reads the high features (cbr, scale), its own inner space, and the low tap. */
+  function lrasppLayer(layer: Layer, high: string, current: string): string {
+    const inner = 'lraspp.inner';
+    if (layer.name.endsWith('.cbr') || layer.name.endsWith('.scale')) return addLayer(layer, high, inner);
+    if (layer.name.endsWith('.high_classifier')) return addLayer(layer, inner, 'classes');
+    if (layer.name.endsWith('.low_classifier')) return addLayer(layer, tapSpaces.get('low')!, 'classes');
+    return current;
   }
 }
 

@@ -155,5 +155,32 @@ export class SeededDropout extends registeredLayerClass<{ rate: number; name?: s
   }
 }
 
+/** Bilinear resizing of NHWC features to a fixed size (LR-ASPP's upsampling). */
+export class ResizeBilinear extends tf.layers.Layer {
+  static readonly className = 'ResizeBilinear';
+  readonly height: number;
+  readonly width: number;
+
+  constructor(args: NonNullable<LayerArgs> & { height: number; width: number }) {
+    super(args);
+    this.height = args.height;
+    this.width = args.width;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => tf.image.resizeBilinear(single(inputs) as tf.Tensor4D, [this.height, this.width]));
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return [shape[0] ?? null, this.height, this.width, shape[3] ?? null];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), height: this.height, width: this.width };
+  }
+}
+
+tf.serialization.registerClass(ResizeBilinear);
 tf.serialization.registerClass(HardSwish);
 tf.serialization.registerClass(SqueezeExcite);

@@ -13,6 +13,7 @@ import {
   type DsConvBlock,
   type Provenance,
   type Stem,
+  type Task,
 } from '../archspec.js';
 import { TOOL_NAME } from '../../common/version.js';
 
@@ -31,6 +32,7 @@ export interface ModelDraft {
   blocks: BlockDraft[];
   headConv: { out: number; activation: Activation } | null;
   preLogits: { out: number; activation: Activation } | null;
+  task?: Task;
 }
 
 export interface ZooOptions {
@@ -68,6 +70,7 @@ export function assemble(draft: ModelDraft): ArchSpec {
     },
     classes: draft.classes,
     dropout: draft.dropout,
+    ...(draft.task ? { task: draft.task } : {}),
   };
   return parseArchSpec(spec, `zoo:${draft.name}`);
 }

@@ -3,7 +3,7 @@
  * width multipliers (TF-slim rounding, which reproduces the paper's 0.75 rows), minimalistic
  * (no SE, ReLU only, 3x3 kernels) and reduced tail (last stage halved, for dense prediction).
  */
-import type { Activation } from '../archspec.js';
+import type { Activation, Task } from '../archspec.js';
 import { assemble, makeDivisible, type BlockDraft, type ZooOptions } from './assemble.js';
 
 type NL = 'RE' | 'HS';
@@ -73,25 +73,33 @@ export interface V3Options extends ZooOptions {
   minimal?: boolean;
   /** Last stage (from its stride-2 block on) at half width, pre-logits halved (torchvision's reduced_tail). */
   reducedTail?: boolean;
+  /** Last stage atrous: its stride-2 block at stride 1, the stage dilated by 2 (output stride 16). */
+  dilated?: boolean;
+  /** A dense-prediction task: the backbone then ends at the head conv (no pre-logits, no classifier). */
+  task?: Task;
   name?: string;
 }
 
 const NONLINEARITY: Record<NL, Activation> = { RE: 'relu', HS: 'hswish' };
 
 export function mobilenetV3(table: V3Table, options: V3Options = {}) {
-  const { width = 1, minimal = false, reducedTail = false } = options;
+  const { width = 1, minimal = false, reducedTail = false, dilated = false } = options;
   const rows = reducedTail ? halveLastStage(table.rows) : table.rows;
+  const lastStage = rows.map((row) => row[5]).lastIndexOf(2);
   const act = (nl: NL): Activation => (minimal ? 'relu' : NONLINEARITY[nl]);
 
   let channels = makeDivisible(table.stem * width);
   let tableChannels = table.stem;
-  const blocks = rows.map(([kernel, exp, out, se, nl, stride]): BlockDraft => {
+  const blocks = rows.map(([kernel, exp, out, se, nl, tableStride], i): BlockDraft => {
+    const atrous = dilated && i >= lastStage;
+    const stride = atrous ? 1 : tableStride;
     // Expansion = the table's ratio applied to the already-rounded input width (TF-slim).
     const expansionRatio = exp / tableChannels;
     const expWidth = expansionRatio === 1 ? channels : makeDivisible(expansionRatio * channels);
     const common = {
       kernel: minimal ? 3 : kernel,
       stride,
+      ...(atrous ? { dilation: 2 as const } : {}),
       out: makeDivisible(out * width),
       activation: act(nl),
       se: se && !minimal ? { squeeze: makeDivisible(expWidth / 4), gate: 'hsigmoid' as const, activation: 'relu' as const } : null,
@@ -103,17 +111,19 @@ export function mobilenetV3(table: V3Table, options: V3Options = {}) {
 
   const lastConvRatio = table.lastConv / table.rows[table.rows.length - 1]![2];
   const preLogits = (reducedTail ? table.preLogits / 2 : table.preLogits) * Math.max(1, width);
-  const variant = [minimal ? 'minimal' : null, reducedTail ? 'reduced tail' : null].filter(Boolean).join(', ');
+  const variant = [minimal ? 'minimal' : null, reducedTail ? 'reduced tail' : null, dilated ? 'dilated last stage' : null, options.task ? `${options.task.type} head` : null].filter(Boolean).join(', ');
+  const dense = options.task && options.task.type !== 'classification';
   return assemble({
     name: options.name ?? `${table.title.toLowerCase()}-${width}`,
     source: `${table.title}, width ${width}${variant ? `, ${variant}` : ''} (paper Tables 1-2, TF-slim width rounding)`,
     resolution: options.resolution ?? 224,
     classes: options.classes ?? 1000,
-    dropout: options.dropout ?? 0.2,
+    dropout: dense ? 0 : (options.dropout ?? 0.2),
     stem: { kernel: 3, stride: 2, out: makeDivisible(table.stem * width), activation: act('HS') },
     blocks,
     headConv: { out: lastConvRatio * channels, activation: act('HS') },
-    preLogits: { out: width > 1 ? makeDivisible(preLogits) : preLogits, activation: act('HS') },
+    preLogits: dense ? null : { out: width > 1 ? makeDivisible(preLogits) : preLogits, activation: act('HS') },
+    task: options.task,
   });
 }
 
