@@ -12,7 +12,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadCifar10 } from '../src/trainer/data/cifar10.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { loadFolder } from '../src/trainer/data/folder.js';
-import { loadDataset } from '../src/trainer/data/index.js';
+import { loadDataset, type ImageDataset } from '../src/trainer/data/index.js';
 import { syntheticDataset } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-data-'));
@@ -50,7 +50,7 @@ test('CIFAR-10 binary batches become HWC images with labels', (t) => {
   const dir = tmp();
   writeCifarBatch(path.join(dir, 'data_batch_1.bin'), Array.from({ length: 40 }, (_, i) => i % 10));
   writeCifarBatch(path.join(dir, 'test_batch.bin'), [3, 7]);
-  const data = loadDataset(`cifar10:${dir}`, 32);
+  const data = loadDataset(`cifar10:${dir}`, 32) as ImageDataset;
   t.is(data.channels, 3);
   t.deepEqual([data.train.count, data.validation.count, data.test.count], [36, 4, 2]);
   t.deepEqual(Array.from(data.test.labels), [3, 7]);

@@ -27,9 +27,8 @@ import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir } from '../trainer/checkpoint.js';
 import type { TrainConfig } from '../trainer/config.js';
-import { ImageBatcher } from '../trainer/data/batches.js';
-import type { ImageDataset } from '../trainer/data/dataset.js';
-import { evaluate } from '../trainer/train.js';
+import type { TrainingData } from '../trainer/data/index.js';
+import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
 import { generateProposals, type ProposalKind } from './proposals.js';
 
@@ -101,7 +100,7 @@ export interface NetAdaptRequest {
   seedCheckpoint: string;
   table: LatencyTable;
   settings: NetAdaptSettings;
-  dataset: ImageDataset;
+  dataset: TrainingData;
   /** Fine-tuning of each proposal (a step budget is epochs 1 with trainSamples = steps x batch). */
   finetune: TrainConfig;
   evaluator: Evaluator;
@@ -123,12 +122,12 @@ export interface NetAdaptResult {
 const HISTORY_FILE = 'history.json';
 
 /** Validation top-1 of a checkpoint (the seed's accuracy, measured as proposals are). */
-export function validationAccuracy(spec: ArchSpec, checkpoint: string, dataset: ImageDataset, config: TrainConfig): number {
+export function validationAccuracy(spec: ArchSpec, checkpoint: string, dataset: TrainingData, config: TrainConfig): number {
   const ckpt = loadCheckpoint(checkpoint, (d) => d);
   const model = buildModel(spec);
   try {
     assignWeights(model, ckpt.weights, ckpt.dir);
-    return evaluate(model, new ImageBatcher(dataset, 'validation', { resolution: spec.input.resolution, channels: spec.input.channels, augment: false, limit: config.validationSamples ?? undefined }));
+    return evaluate(model, batcherFor(spec, dataset, 'validation', { augment: false, limit: config.validationSamples ?? undefined }));
   } finally {
     model.dispose();
   }

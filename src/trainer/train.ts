@@ -20,8 +20,11 @@ import { currentBackend } from './backend.js';
 import { buildModel, setDropoutStep } from './build-model.js';
 import { assignMatchingWeights, assignWeights, loadCheckpoint, saveCheckpoint, type NamedWeight } from './checkpoint.js';
 import { bnMomentumFor, learningRateAt, TrainConfigSchema, type TrainConfig } from './config.js';
-import { ImageBatcher } from './data/batches.js';
-import type { ImageDataset } from './data/dataset.js';
+import { ImageBatcher, type Batcher } from './data/batches.js';
+import type { SplitName } from './data/dataset.js';
+import type { TrainingData } from './data/index.js';
+import { MosaicDataset } from './data/mosaic.js';
+import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
 import { Optimizer, DEFAULT_OPTIMIZER } from './optimizer.js';
 
@@ -78,7 +81,8 @@ export type TrainerState = z.infer<typeof TrainerStateSchema>;
 
 export interface TrainRequest {
   spec: ArchSpec;
-  dataset: ImageDataset;
+  /** Images for classification; mosaics for segmentation. */
+  dataset: TrainingData;
   config: TrainConfig;
   /** Run directory for checkpoints; without one nothing is written. */
   outDir?: string;
@@ -131,17 +135,46 @@ export function trainingStep(model: tf.LayersModel, optimizer: Optimizer) {
   };
 }
 
-/** Top-1 accuracy of `model` on a split, in inference mode. */
-export function evaluate(model: tf.LayersModel, batcher: ImageBatcher, batchSize = 256): number {
+/**
+ * The validation metric of `model` on a split, in inference mode: top-1 accuracy for
+ * classification, mean IoU over pixels for segmentation.
+ */
+export function evaluate(model: tf.LayersModel, batcher: Batcher, batchSize = 64): number {
+  const classes = batcher.classes;
+  const confusion = batcher.kind === 'segmentation' ? new Float64Array(classes * classes) : null;
   let correct = 0;
   for (let start = 0; start < batcher.count; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, batcher.count - start) }, (_, i) => start + i);
     const { x, y, labels } = batcher.batch(indices);
-    const logits = model.predict(x) as tf.Tensor2D;
-    correct += countCorrect(logits.dataSync() as Float32Array, labels, logits.shape[1]);
+    const logits = model.predict(x) as tf.Tensor;
+    const values = logits.dataSync() as Float32Array;
+    if (confusion) addConfusion(confusion, values, labels, classes);
+    else correct += countCorrect(values, labels, classes);
     tf.dispose([x, y, logits]);
   }
+  if (confusion) return meanIoU(confusion, classes);
   return batcher.count ? correct / batcher.count : 0;
+}
+
+function addConfusion(confusion: Float64Array, logits: Float32Array, labels: Uint8Array, classes: number): void {
+  for (let p = 0; p < labels.length; p++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logits[p * classes + k]! > logits[p * classes + best]!) best = k;
+    confusion[labels[p]! * classes + best]!++;
+  }
+}
+
+/** The batchers of the spec's task. */
+export function batcherFor(spec: ArchSpec, dataset: TrainingData, split: SplitName, options: { augment: boolean; limit?: number | undefined; labelSmoothing?: number }): Batcher {
+  const task = spec.task?.type ?? 'classification';
+  if (task === 'detection') throw new InputError(`${spec.name} is a detection network: training SSDLite is not supported yet (nas describe / latency / profile cover it)`);
+  if (task === 'segmentation') {
+    if (!(dataset instanceof MosaicDataset)) throw new InputError(`${spec.name} is a segmentation network: train it on --dataset fashion-mosaic (per-pixel labels), not ${dataset.name}`);
+    if (dataset.size !== spec.input.resolution) throw new InputError(`the mosaics are ${dataset.size}x${dataset.size} but the spec's input is ${spec.input.resolution}x${spec.input.resolution}`);
+    return new SegmentationBatcher(dataset, split, { channels: spec.input.channels, augment: options.augment, limit: options.limit });
+  }
+  if (dataset instanceof MosaicDataset) throw new InputError(`${spec.name} is a classification network: fashion-mosaic is a segmentation task`);
+  return new ImageBatcher(dataset, split, { resolution: spec.input.resolution, channels: spec.input.channels, augment: options.augment, limit: options.limit, labelSmoothing: options.labelSmoothing });
 }
 
 function countCorrect(logits: Float32Array, labels: Uint8Array, classes: number): number {
@@ -160,9 +193,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   if (spec.classes !== dataset.classNames.length) {
     throw new InputError(`the spec has ${spec.classes} classes but ${dataset.name} has ${dataset.classNames.length}: use --classes ${dataset.classNames.length}`);
   }
-  const resolution = spec.input.resolution;
-  const trainBatcher = new ImageBatcher(dataset, 'train', { resolution, channels: spec.input.channels, augment: config.augment, limit: config.trainSamples ?? undefined, labelSmoothing: config.labelSmoothing });
-  const valBatcher = new ImageBatcher(dataset, 'validation', { resolution, channels: spec.input.channels, augment: false, limit: config.validationSamples ?? undefined });
+  const trainBatcher = batcherFor(spec, dataset, 'train', { augment: config.augment, limit: config.trainSamples ?? undefined, labelSmoothing: config.labelSmoothing });
+  const valBatcher = batcherFor(spec, dataset, 'validation', { augment: false, limit: config.validationSamples ?? undefined });
   const stepsPerEpoch = Math.floor(trainBatcher.count / config.batchSize);
   if (stepsPerEpoch < 1) throw new InputError(`batch size ${config.batchSize} is larger than the ${trainBatcher.count} training images`);
   const totalSteps = stepsPerEpoch * config.epochs;
@@ -285,7 +317,7 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
     const saved = await checkpoint();
     let top1: number | null = null;
     if (request.evaluateTest ?? true) {
-      top1 = evaluate(model, new ImageBatcher(dataset, 'test', { resolution, channels: spec.input.channels, augment: false }));
+      top1 = evaluate(model, batcherFor(spec, dataset, 'test', { augment: false }));
     }
     return {
       top1,

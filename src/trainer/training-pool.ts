@@ -12,7 +12,7 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import type { BackendName } from './backend.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import type { ImageDataset } from './data/dataset.js';
+import type { TrainingData } from './data/index.js';
 import { inheritWeights } from './inherit.js';
 import { train } from './train.js';
 
@@ -50,7 +50,7 @@ export type WorkerReply =
  * One evaluation: inherit the parent's weights if asked, train, report validation top-1. A child
  * that cannot be trained (diverged, bad shape) gets accuracy 0 and the reason.
  */
-export async function trainForEvaluation(dataset: ImageDataset, spec: ArchSpec, config: TrainConfig, options: EvaluateOptions): Promise<Evaluation> {
+export async function trainForEvaluation(dataset: TrainingData, spec: ArchSpec, config: TrainConfig, options: EvaluateOptions): Promise<Evaluation> {
   const started = performance.now();
   try {
     let initialWeights;
@@ -71,7 +71,7 @@ export class InProcessTrainer implements Evaluator {
   private last: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly dataset: ImageDataset,
+    private readonly dataset: TrainingData,
     private readonly config: TrainConfig,
   ) {}
 

@@ -1,10 +1,9 @@
 /** A worker process of the training pool: loads the dataset once, trains specs on request. */
 import { prepareBackend } from './backend.js';
-import type { ImageDataset } from './data/dataset.js';
-import { loadDataset } from './data/index.js';
+import { loadDataset, type TrainingData } from './data/index.js';
 import { trainForEvaluation, type WorkerReply, type WorkerRequest } from './training-pool.js';
 
-let dataset: ImageDataset | null = null;
+let dataset: TrainingData | null = null;
 const reply = (message: WorkerReply) => process.send?.(message);
 
 process.on('message', (request: WorkerRequest) => {

@@ -3,9 +3,8 @@ import { parseWith } from '../../common/validate.js';
 import { prepareBackend, type BackendName } from '../../trainer/backend.js';
 import { buildModel } from '../../trainer/build-model.js';
 import { assignWeights, loadCheckpoint } from '../../trainer/checkpoint.js';
-import { ImageBatcher } from '../../trainer/data/batches.js';
 import { loadDataset } from '../../trainer/data/index.js';
-import { evaluate, TrainerStateSchema } from '../../trainer/train.js';
+import { batcherFor, evaluate, TrainerStateSchema } from '../../trainer/train.js';
 import { action, printJson } from '../common.js';
 import { backendOption } from './train.js';
 
@@ -33,12 +32,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const dataset = loadDataset(args.dataset ?? ckpt.state.dataset, ckpt.spec.input.resolution);
     const model = buildModel(ckpt.spec);
     assignWeights(model, ckpt.weights, ckpt.dir);
-    const batcher = new ImageBatcher(dataset, args.split, { resolution: ckpt.spec.input.resolution, channels: ckpt.spec.input.channels, augment: false });
+    const batcher = batcherFor(ckpt.spec, dataset, args.split, { augment: false });
     const top1 = evaluate(model, batcher);
     const result = { top1, split: args.split, images: batcher.count, dataset: dataset.name, spec: ckpt.spec.name, backend: backend.backend, checkpoint: ckpt.dir };
     log.debug(result, 'evaluated');
     if (args.json) printJson(result);
-    else process.stdout.write(`${args.split} top-1 ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`);
+    else process.stdout.write(`${args.split} ${batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1'} ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`);
     model.dispose();
   }),
 };

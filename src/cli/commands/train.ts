@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import { TOOL_NAME } from '../../common/version.js';
 import { BACKENDS, prepareBackend, type BackendName } from '../../trainer/backend.js';
@@ -12,7 +13,8 @@ import { formatDuration, interruptSignal, ProgressReporter } from '../progress.j
 
 interface TrainArgs {
   arch: string;
-  dataset: string;
+  dataset?: string;
+  task?: 'classification' | 'segmentation';
   out: string;
   resume?: boolean;
   json?: boolean;
@@ -46,7 +48,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     y
       .option('arch', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
-      .option('dataset', { type: 'string', default: 'fashion-mnist', describe: DATASET_FORMS.join(' | ') })
+      .option('dataset', { type: 'string', describe: `${DATASET_FORMS.join(' | ')} (default: fashion-mnist, or fashion-mosaic for segmentation)` })
+      .option('task', { choices: ['classification', 'segmentation'] as const, describe: 'what the spec predicts (checked against its head)' })
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (checkpoint, result.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
@@ -89,10 +92,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       augment: args.augment,
     });
     const base = loadSpecArgument(args.arch, { resolution: args.resolution });
-    const dataset = loadDataset(args.dataset, base.input.resolution);
+    const task = base.task?.type ?? 'classification';
+    if (args.task && args.task !== task) {
+      throw new InputError(`${args.arch} is a ${task} network; --task ${args.task} needs a spec with ${args.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`);
+    }
+    const dataset = loadDataset(args.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
     const classes = args.classes ?? dataset.classNames.length;
     const spec = classes === base.classes ? base : withInput(base, { classes }, args.arch);
-    log.info({ spec: spec.name, dataset: dataset.name, split: dataset.splitNote, train: dataset.train.count }, 'data');
+    log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
 
     const progress = new ProgressReporter(log);
     const started = Date.now();
@@ -118,6 +125,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       progress.done();
     }
     const summary = {
+      ...(task === 'segmentation' ? { metric: 'mean IoU' } : {}),
       top1: result.top1,
       valTop1: result.valTop1,
       epochs: result.epochs,
@@ -143,6 +151,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     });
     log.info(summary, 'trained');
     if (args.json) printJson(summary);
-    else process.stdout.write(`test top-1 ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation top-1 ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`);
+    else {
+      const metric = task === 'segmentation' ? 'mean IoU' : 'top-1';
+      process.stdout.write(`test ${metric} ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`);
+    }
   }),
 };

@@ -49,7 +49,17 @@ function axisMap(source: number, target: number): AxisMap {
   return map;
 }
 
-export class ImageBatcher {
+/** What the training loop and evaluation draw batches from. */
+export interface Batcher {
+  readonly count: number;
+  readonly classes: number;
+  readonly kind: 'classification' | 'segmentation';
+  /** Inputs, targets, and the true label of every prediction (per image, or per pixel). */
+  batch(indices: ArrayLike<number>, rng?: Rng): { x: tf.Tensor; y: tf.Tensor; labels: Uint8Array };
+}
+
+export class ImageBatcher implements Batcher {
+  readonly kind = 'classification';
   readonly count: number;
   readonly classes: number;
   private readonly split: ImageSplit;

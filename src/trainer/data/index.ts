@@ -4,14 +4,23 @@ import type { ImageDataset } from './dataset.js';
 import { loadCifar10 } from './cifar10.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadFolder } from './folder.js';
+import { loadMosaics, type MosaicDataset } from './mosaic.js';
 
 export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
+export type { MosaicDataset } from './mosaic.js';
 
-export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH'];
+/** What a training run learns from: labelled images, or mosaics with per-pixel labels. */
+export type TrainingData = ImageDataset | MosaicDataset;
 
-/** Loads a dataset; `resolution` is the size folder images are resized to at load time. */
-export function loadDataset(source: string, resolution: number): ImageDataset {
+export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH', 'fashion-mosaic'];
+
+/**
+ * Loads a dataset; `resolution` is the size folder images are resized to at load time, and the
+ * canvas size of the mosaics (segmentation).
+ */
+export function loadDataset(source: string, resolution: number): TrainingData {
   if (source === 'fashion-mnist') return loadFashionMnist();
+  if (source === 'fashion-mosaic') return loadMosaics(resolution);
   const match = /^(cifar10|folder):(.+)$/.exec(source);
   if (match?.[1] === 'cifar10') return loadCifar10(match[2]!);
   if (match?.[1] === 'folder') return loadFolder(match[2]!, resolution);
