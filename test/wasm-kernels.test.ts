@@ -2,7 +2,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
-import { registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
+import { activeTrainingKernels, registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
 
 registerWasmTrainingKernels();
 tf.enableProdMode(); // no console banners; checks that matter (shapes) still run
@@ -125,4 +125,9 @@ test.serial('gather gradients (UnsortedSegmentSum) match the cpu reference', asy
   const expected = await onBackend('cpu', run);
   const actual = await onBackend('wasm', run);
   t.true(relativeError(actual, expected) < TOLERANCE);
+});
+
+test.serial('every project kernel stays registered for wasm after the backend starts', async (t) => {
+  await tf.setBackend('wasm');
+  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum']);
 });

@@ -74,6 +74,7 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
   for (const op of request.ops) unique.set(opKey(op), op);
 
   let entries: Record<string, Entry> = {};
+  let earlierModels: { name: string; measuredMs: number; sumMs: number }[] = [];
   let dispatchMs: number;
   let device: Device;
   if (existsSync(request.out)) {
@@ -83,6 +84,9 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
     const conflict = compatible(existing, device, request.settings);
     if (conflict) throw new InputError(`${request.out} exists and ${conflict}: choose another --out or delete it`);
     entries = { ...existing.entries };
+    // Whole models measured by earlier runs into this table still count for the overhead
+    // (their ops' entries are kept as they were, so their sums hold).
+    earlierModels = existing.overheadFit?.models ?? [];
   } else {
     dispatchMs = measureDispatchMs(request.settings);
     device = thisDevice(dispatchMs);
@@ -123,7 +127,7 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
     request.onProgress?.({ done: i + 1, total: request.calibration.length, key: spec.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' });
     return { spec, measuredMs };
   });
-  const final = fitOverhead(table(), models);
+  const final = fitOverhead(table(), models, earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)));
   await writeJsonAtomic(request.out, final);
   return { table: final, measured: todo.length, reused, seconds: elapsed() };
 }
@@ -132,9 +136,13 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
  * Sets the table's constant overhead: the median over whole models of (measured latency - sum of
  * their entries). Every measured model is recorded in overheadFit.
  */
-export function fitOverhead(table: LatencyTable, measured: readonly { spec: ArchSpec; measuredMs: number }[]): LatencyTable {
+export function fitOverhead(
+  table: LatencyTable,
+  measured: readonly { spec: ArchSpec; measuredMs: number }[],
+  earlier: readonly { name: string; measuredMs: number; sumMs: number }[] = [],
+): LatencyTable {
   const zero = { ...table, overheadMs: 0 };
-  const models = measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, zero).sumMs }));
+  const models = [...earlier, ...measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, zero).sumMs }))];
   const residuals = models.map((m) => m.measuredMs - m.sumMs).sort((a, b) => a - b);
   const n = residuals.length;
   const overheadMs = n === 0 ? 0 : n % 2 ? residuals[(n - 1) / 2]! : (residuals[n / 2 - 1]! + residuals[n / 2]!) / 2;

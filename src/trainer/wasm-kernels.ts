@@ -9,6 +9,9 @@
  * BatchMatMul; the depthwise gradients are direct loops over NHWC data with the channel innermost.
  */
 import * as tf from '@tensorflow/tfjs';
+// The wasm package registers its kernels when imported: it must happen before the overrides
+// below capture and replace them (a later import would silently put its own kernels back).
+import '@tensorflow/tfjs-backend-wasm';
 
 type TensorInfo = tf.TensorInfo;
 type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
@@ -302,6 +305,13 @@ function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   return out;
 }
 
+const OURS: [string, KernelFunc][] = [];
+
+/** Names of the project's kernels currently registered for wasm (all of them once registered). */
+export function activeTrainingKernels(): string[] {
+  return OURS.filter(([name, func]) => tf.getKernel(name, 'wasm')?.kernelFunc === func).map(([name]) => name);
+}
+
 let registered = false;
 
 /** Registers the kernels for the wasm backend, replacing its slow ones (idempotent). */
@@ -315,6 +325,7 @@ export function registerWasmTrainingKernels(): void {
     ['Conv2DBackpropInput', conv2dBackpropInput],
     ['UnsortedSegmentSum', unsortedSegmentSum],
   ];
+  OURS.push(...kernels);
   for (const [kernelName, kernelFunc] of kernels) {
     const existing = tf.getKernel(kernelName, 'wasm');
     if (existing) {

@@ -5,7 +5,7 @@ import { textTable } from '../../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
 import { predictLatency } from '../../latency-model/predict.js';
-import { DEFAULT_PROFILER } from '../../latency-model/profile.js';
+import { DEFAULT_PROFILER, profileSpec } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
 import { validateTable } from '../../latency-model/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
@@ -16,6 +16,8 @@ import { backendOption } from './train.js';
 
 interface PredictArgs {
   arch?: string;
+  measure?: boolean;
+  backend: BackendName | 'auto';
   table?: string;
   breakdown?: boolean;
   interpolate?: boolean;
@@ -90,15 +92,23 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
       .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
       .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
+      .option('measure', { type: 'boolean', describe: 'also run the whole model on this machine and report its measured latency' })
+      .options(backendOption)
       .option('json', { type: 'boolean' })
       .options(specOverrideOptions) as never,
-  handler: action<PredictArgs>(async (args) => {
+  handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
     const table = loadTable(args.table);
     const spec = loadSpecArgument(args.arch, args);
     const prediction = predictLatency(spec, table, { interpolate: args.interpolate });
+    let measuredMs: number | undefined;
+    if (args.measure) {
+      const backend = await prepareBackend(args.backend);
+      if (backend.backend !== table.device.backend) log.warn({ table: table.device.backend, here: backend.backend }, 'measuring on another backend than the table\'s');
+      measuredMs = profileSpec(spec, table.profiler ?? DEFAULT_PROFILER).median;
+    }
     if (args.json) {
-      printJson({ spec: spec.name, latencyMs: prediction.totalMs, ...prediction, ops: args.breakdown ? prediction.ops : undefined });
+      printJson({ spec: spec.name, latencyMs: prediction.totalMs, measuredMs, ...prediction, ops: args.breakdown ? prediction.ops : undefined });
       return;
     }
     if (args.breakdown) {
@@ -107,7 +117,8 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       process.stdout.write(`${textTable(['op', 'ms', 'note', 'key'], rows)}\n`);
     }
     const note = prediction.estimated.length ? ` (${prediction.estimated.length} op(s) estimated by interpolation: not measured)` : '';
-    process.stdout.write(`${spec.name}: ${prediction.totalMs.toFixed(2)} ms on ${table.device.name} [${table.name}]${note}\n`);
+    const measured = measuredMs === undefined ? '' : `, measured ${measuredMs.toFixed(2)} ms here`;
+    process.stdout.write(`${spec.name}: ${prediction.totalMs.toFixed(2)} ms on ${table.device.name} [${table.name}]${measured}${note}\n`);
   }),
 };
 
