@@ -11,10 +11,10 @@ import { importTable } from '../src/latency-model/import.js';
 import { jobForSpecs } from '../src/latency-model/job.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict.js';
-import { DEFAULT_PROFILER } from '../src/latency-model/profile.js';
-import { profileToTable } from '../src/latency-model/profile-run.js';
+import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-model/profile.js';
+import { fitCorrection, profileToTable } from '../src/latency-model/profile-run.js';
 import { LATENCY_TABLE_VERSION, parseLatencyTable, readLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
-import { kendallTau, summarisePoints } from '../src/latency-model/validate.js';
+import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/validate.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -181,6 +181,27 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   t.is(result.table.overheadFit!.models.length, 1);
   const p = predictLatency(job.calibration[0]!, result.table);
   t.true(Math.abs(p.totalMs - result.table.overheadFit!.models[0]!.measuredMs) < 1e-9, 'one calibration model is fitted exactly');
+  t.is(result.table.probe?.key, PROBE_KEY, 'the table records the speed probe its entries are scaled to');
+  t.is(readLatencyTable(out).probe?.ms, result.table.probe?.ms, 'a resumed run keeps the first run\'s reference speed');
+
+  // Validation against this table: whole models timed as they run and scaled by the probe.
+  const spec = job.calibration[0]!;
+  const space = { name: 'tiny', description: 'one model', resolution: 16, sample: () => spec, units: () => [] };
+  const report = await validateTable({ table: result.table, space, samples: 2, seed: 0, settings: FAST, gate: { minSpeed: 0.95, maxWaitSeconds: 0 } });
+  t.is(report.samples, 2);
+  for (const point of report.points) t.true(point.rawMs > 0 && point.measuredMs > 0 && Math.abs(point.predictedMs - p.totalMs) < 1e-9, JSON.stringify(point));
+  t.true(report.kendallTau >= -1 && report.raw.mape >= 0);
+});
+
+test('the correction fit recovers scale and overhead, and falls back to a median overhead', (t) => {
+  const models = [10, 20, 40, 80].map((sumMs) => ({ sumMs, measuredMs: 1.1 * sumMs + 0.5 }));
+  const fit = fitCorrection(models);
+  t.true(Math.abs(fit.scale - 1.1) < 1e-9 && Math.abs(fit.overheadMs - 0.5) < 1e-9, JSON.stringify(fit));
+  const wild = fitCorrection([10, 20, 40].map((sumMs) => ({ sumMs, measuredMs: 2 * sumMs })));
+  t.is(wild.scale, 1, 'a scale outside [0.8, 1.3] is not believed');
+  t.is(wild.overheadMs, 20, 'the median residual instead');
+  const scaled = atReferenceSpeed({ mean: 2, median: 2, p25: 1.8, std: 0.2, runs: 20 }, 0.5);
+  t.deepEqual(scaled, { mean: 1, median: 1, p25: 0.9, std: 0.1, runs: 20 });
 });
 
 test('Kendall tau and the validation summary', (t) => {
@@ -189,13 +210,15 @@ test('Kendall tau and the validation summary', (t) => {
   t.is(kendallTau([1, 2, 3], [1, 3, 2]), 1 / 3);
   const report = summarisePoints(
     [
-      { name: 'a', predictedMs: 10.4, measuredMs: 10 },
-      { name: 'b', predictedMs: 18, measuredMs: 20 },
-      { name: 'c', predictedMs: 30, measuredMs: 20 },
+      { name: 'a', predictedMs: 10.4, measuredMs: 10, rawMs: 10 },
+      { name: 'b', predictedMs: 18, measuredMs: 20, rawMs: 20 },
+      { name: 'c', predictedMs: 30, measuredMs: 20, rawMs: 30 },
     ],
     'x',
   );
   t.is(report.within5, 1 / 3);
   t.is(report.within10, 2 / 3);
   t.true(Math.abs(report.mape - (0.04 + 0.1 + 0.5) / 3) < 1e-12);
+  t.is(report.raw.within10, 1, 'the raw timings are scored separately (c: exact as timed)');
+  t.is(report.raw.within5, 2 / 3);
 });

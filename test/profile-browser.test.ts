@@ -57,7 +57,7 @@ test.serial('the server refuses malformed, incomplete and oversized tables and w
     const malformed = await post('{"entries": ');
     t.is(malformed.status, 400);
     t.regex((await malformed.json()).error, /not JSON/);
-    const incomplete = await post(JSON.stringify({ name: 'phone', deviceName: 'x', userAgent: 'x', cores: 4, tfjsVersion: '4', backend: 'wasm', dispatchMs: 0, entries: {}, calibration: [] }));
+    const incomplete = await post(JSON.stringify({ name: 'phone', deviceName: 'x', userAgent: 'x', cores: 4, tfjsVersion: '4', backend: 'wasm', dispatchMs: 0, probeMs: 1, entries: {}, calibration: [] }));
     t.is(incomplete.status, 400);
     t.regex((await incomplete.json()).error, /ops are missing/);
     const wrongType = await post(JSON.stringify({ name: 'phone', entries: 'lots' }));

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { opKey, type OpDescriptor } from './ops.js';
-import { measureDispatchMs, profileOp, profileSpec } from './profile.js';
+import { atReferenceSpeed, measureDispatchMs, measureSpec, profileOp, SpeedProbe, warmUp } from './profile.js';
 import type { Entry, ProfilerSettings } from './table.js';
 
 export interface ProfileJob {
@@ -25,6 +25,8 @@ export interface BrowserMeasurements {
   tfjsVersion: string;
   backend: string;
   dispatchMs: number;
+  /** The speed probe's latency when profiling began: entries are scaled to that speed (phones throttle as they heat up). */
+  probeMs: number;
   entries: Record<string, Entry>;
   calibration: { name: string; measuredMs: number }[];
 }
@@ -46,11 +48,18 @@ async function run(): Promise<void> {
     await tf.ready();
     tf.enableProdMode();
     const job = (await (await fetch('/job')).json()) as ProfileJob;
+    status('warming up');
+    await nextFrame();
+    warmUp();
     const dispatchMs = measureDispatchMs(job.settings);
+    const probe = new SpeedProbe(job.settings);
+    const probeMs = Math.min(probe.measure(), probe.measure(), probe.measure());
     const entries: Record<string, Entry> = {};
     const started = performance.now();
+    let speed = 1;
     for (const [i, op] of job.ops.entries()) {
-      entries[opKey(op)] = profileOp(op, job.settings, dispatchMs);
+      if (i % 20 === 19) speed = probeMs / probe.measure();
+      entries[opKey(op)] = atReferenceSpeed(profileOp(op, job.settings, dispatchMs), speed);
       if (i % 5 === 0) {
         const eta = ((performance.now() - started) / (i + 1)) * (job.ops.length - i - 1) / 1000;
         status(`measured ${i + 1} of ${job.ops.length} ops, about ${Math.ceil(eta)} s left`);
@@ -61,8 +70,9 @@ async function run(): Promise<void> {
     for (const [i, spec] of job.calibration.entries()) {
       status(`measuring whole model ${i + 1} of ${job.calibration.length}`);
       await nextFrame();
-      calibration.push({ name: spec.name, measuredMs: profileSpec(spec, job.settings).median });
+      calibration.push({ name: spec.name, measuredMs: measureSpec(spec, job.settings) * (probeMs / probe.measure()) });
     }
+    probe.dispose();
     const nameInput = document.getElementById('device') as HTMLInputElement | null;
     const body: BrowserMeasurements = {
       name: job.name,
@@ -72,6 +82,7 @@ async function run(): Promise<void> {
       tfjsVersion: tf.version.tfjs,
       backend: tf.getBackend(),
       dispatchMs,
+      probeMs,
       entries,
       calibration,
     };

@@ -117,6 +117,7 @@ export function importTable(file: string, format: ImportFormat, command: string)
     profiler: { warmupRuns: 0, minRuns: 1, maxRuns: 1, minMillis: 0, batch: 1, statistic: 'mean' },
     source: { command, importedFrom: file, format },
     resolutions: [...resolutions].sort((a, b) => a - b),
+    scale: 1,
     overheadMs: 0,
     overheadFit: null,
     entries,

@@ -10,7 +10,8 @@ import { withInput } from '../search-space/io.js';
 import { currentBackend } from '../trainer/backend.js';
 import { specOps } from './ops.js';
 import { predictLatency, type Prediction } from './predict.js';
-import { DEFAULT_PROFILER, profileOp } from './profile.js';
+import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from './profile.js';
+import { machineSpeed } from './validate.js';
 import type { Entry, LatencyTable } from './table.js';
 
 export interface OracleOptions {
@@ -43,9 +44,14 @@ export class LatencyOracle {
     const deployed = this.deployed(spec);
     if (this.measures) {
       const dispatchMs = Number(this.table.device['dispatchMs'] ?? 0);
-      for (const op of specOps(deployed)) {
+      const settings = this.table.profiler ?? DEFAULT_PROFILER;
+      const missing = specOps(deployed).filter((op) => !this.table.entries[op.key]);
+      if (missing.length) warmUp();
+      // New entries at the table's reference speed, like the ones it has.
+      const speed = missing.length ? machineSpeed(this.table, settings) : 1;
+      for (const op of missing) {
         if (this.table.entries[op.key]) continue;
-        const entry = profileOp(op.op, this.table.profiler ?? DEFAULT_PROFILER, dispatchMs);
+        const entry = atReferenceSpeed(profileOp(op.op, settings, dispatchMs), speed);
         this.table.entries[op.key] = entry;
         this.added[op.key] = entry;
       }

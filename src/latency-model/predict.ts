@@ -1,5 +1,7 @@
 /**
- * The predictor: LAT(spec) = sum of the table entries of its ops + the table's constant overhead.
+ * The predictor: LAT(spec) = scale x (sum of the table entries of its ops) + overhead, with the
+ * table's scale and overhead fitted on whole-model runs (1 and 0 for imported phone tables, whose
+ * projects predict the plain sum).
  *
  * A key missing from the table is an error listing every missing key, unless interpolation is
  * asked for: then a missing op is estimated from measured ops of the same family (same op kind,
@@ -26,6 +28,7 @@ export interface Prediction {
   table: string;
   totalMs: number;
   sumMs: number;
+  scale: number;
   overheadMs: number;
   ops: OpPrediction[];
   /** Ops estimated by interpolation (empty when every key was measured). */
@@ -69,8 +72,9 @@ export function predictLatency(spec: ArchSpec, table: LatencyTable, options: { i
   const sumMs = predicted.reduce((s, p) => s + p.ms, 0);
   return {
     table: table.name,
-    totalMs: sumMs + table.overheadMs,
+    totalMs: table.scale * sumMs + table.overheadMs,
     sumMs,
+    scale: table.scale,
     overheadMs: table.overheadMs,
     ops: predicted,
     estimated: predicted.filter((p) => p.source !== 'measured').map((p) => p.key),

@@ -12,7 +12,7 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import { currentBackend } from '../trainer/backend.js';
 import { opKey, type OpDescriptor } from './ops.js';
 import { predictLatency } from './predict.js';
-import { measureDispatchMs, profileOp, profileSpec } from './profile.js';
+import { atReferenceSpeed, measureDispatchMs, PROBE_KEY, profileOp, SpeedProbe, warmUp } from './profile.js';
 import { LATENCY_TABLE_VERSION, readLatencyTable, type Device, type Entry, type LatencyTable, type ProfilerSettings } from './table.js';
 
 export interface ProfileProgress {
@@ -70,15 +70,19 @@ function compatible(existing: LatencyTable, device: Device, settings: ProfilerSe
 export async function profileToTable(request: ProfileRequest): Promise<ProfileResult> {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
+  warmUp();
   const unique = new Map<string, OpDescriptor>();
   for (const op of request.ops) unique.set(opKey(op), op);
 
   let entries: Record<string, Entry> = {};
   let earlierModels: { name: string; measuredMs: number; sumMs: number }[] = [];
+  let earlierFit: Pick<LatencyTable, 'scale' | 'overheadMs' | 'overheadFit'> = { scale: 1, overheadMs: 0, overheadFit: null };
   let dispatchMs: number;
   let device: Device;
+  let referenceMs: number | undefined;
   if (existsSync(request.out)) {
     const existing = readLatencyTable(request.out);
+    if (existing.probe?.key === PROBE_KEY) referenceMs = existing.probe.ms;
     dispatchMs = Number(existing.device['dispatchMs'] ?? measureDispatchMs(request.settings));
     device = thisDevice(dispatchMs);
     const conflict = compatible(existing, device, request.settings);
@@ -87,64 +91,102 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
     // Whole models measured by earlier runs into this table still count for the overhead
     // (their ops' entries are kept as they were, so their sums hold).
     earlierModels = existing.overheadFit?.models ?? [];
+    earlierFit = { scale: existing.scale, overheadMs: existing.overheadMs, overheadFit: existing.overheadFit };
   } else {
     dispatchMs = measureDispatchMs(request.settings);
     device = thisDevice(dispatchMs);
   }
   const reused = [...unique.keys()].filter((k) => entries[k]).length;
+  const probe = new SpeedProbe(request.settings);
+  try {
+    // Entries are kept at the table's reference speed: the probe's first reading, or the reading an
+    // earlier run of this table recorded, so that ops profiled across runs add up.
+    const probeMs = referenceMs ?? Math.min(probe.measure(), probe.measure(), probe.measure());
+    const speedNow = () => probeMs / probe.measure();
 
-  const table = (): LatencyTable => ({
-    schemaVersion: LATENCY_TABLE_VERSION,
-    kind: 'latency-table',
-    name: request.name,
-    device,
-    profiler: request.settings,
-    source: { command: request.command },
-    resolutions: request.resolutions,
-    overheadMs: 0,
-    overheadFit: null,
-    entries,
-  });
+    const table = (): LatencyTable => ({
+      schemaVersion: LATENCY_TABLE_VERSION,
+      kind: 'latency-table',
+      name: request.name,
+      device,
+      profiler: request.settings,
+      source: { command: request.command },
+      resolutions: request.resolutions,
+      probe: { key: PROBE_KEY, ms: probeMs },
+      // Until this run's calibration, an interrupted save keeps the table's earlier fit.
+      ...earlierFit,
+      entries,
+    });
 
-  const todo = [...unique.entries()].filter(([key]) => !entries[key]);
-  let lastSave = performance.now();
-  for (const [i, [key, op]] of todo.entries()) {
-    if (request.signal?.aborted) {
-      await writeJsonAtomic(request.out, table());
-      throw new InterruptedError(`profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`);
+    const todo = [...unique.entries()].filter(([key]) => !entries[key]);
+    let lastSave = performance.now();
+    let lastProbe = performance.now();
+    let speed = speedNow();
+    for (const [i, [key, op]] of todo.entries()) {
+      if (request.signal?.aborted) {
+        await writeJsonAtomic(request.out, table());
+        throw new InterruptedError(`profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`);
+      }
+      if (performance.now() - lastProbe > 1000) {
+        speed = speedNow();
+        lastProbe = performance.now();
+      }
+      entries[key] = atReferenceSpeed(profileOp(op, request.settings, dispatchMs), speed);
+      const done = i + 1;
+      request.onProgress?.({ done, total: todo.length, key, elapsedSeconds: elapsed(), etaSeconds: (elapsed() / done) * (todo.length - done), phase: 'ops' });
+      if (performance.now() - lastSave > 3000) {
+        await writeJsonAtomic(request.out, table());
+        lastSave = performance.now();
+      }
     }
-    entries[key] = profileOp(op, request.settings, dispatchMs);
-    const done = i + 1;
-    request.onProgress?.({ done, total: todo.length, key, elapsedSeconds: elapsed(), etaSeconds: (elapsed() / done) * (todo.length - done), phase: 'ops' });
-    if (performance.now() - lastSave > 3000) {
-      await writeJsonAtomic(request.out, table());
-      lastSave = performance.now();
-    }
+
+    const models = request.calibration.map((spec, i) => {
+      const { measuredMs } = probe.measureSpec(spec, request.settings, probeMs);
+      request.onProgress?.({ done: i + 1, total: request.calibration.length, key: spec.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' });
+      return { spec, measuredMs };
+    });
+    const final = fitOverhead(table(), models, earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)));
+    await writeJsonAtomic(request.out, final);
+    return { table: final, measured: todo.length, reused, seconds: elapsed() };
+  } finally {
+    probe.dispose();
   }
-
-  const models = request.calibration.map((spec, i) => {
-    const measuredMs = profileSpec(spec, request.settings).median;
-    request.onProgress?.({ done: i + 1, total: request.calibration.length, key: spec.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' });
-    return { spec, measuredMs };
-  });
-  const final = fitOverhead(table(), models, earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)));
-  await writeJsonAtomic(request.out, final);
-  return { table: final, measured: todo.length, reused, seconds: elapsed() };
 }
 
 /**
- * Sets the table's constant overhead: the median over whole models of (measured latency - sum of
- * their entries). Every measured model is recorded in overheadFit.
+ * Fits the table's correction on whole models: measured ~ scale x (sum of entries) + overhead, by
+ * least squares on relative errors (so small and large models count alike). With fewer than three
+ * models, or a fit outside [0.8, 1.3], the scale stays 1 and the overhead is the median residual.
+ * Every measured model is recorded in overheadFit.
  */
 export function fitOverhead(
   table: LatencyTable,
   measured: readonly { spec: ArchSpec; measuredMs: number }[],
   earlier: readonly { name: string; measuredMs: number; sumMs: number }[] = [],
 ): LatencyTable {
-  const zero = { ...table, overheadMs: 0 };
-  const models = [...earlier, ...measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, zero).sumMs }))];
+  const plain = { ...table, scale: 1, overheadMs: 0 };
+  const models = [...earlier, ...measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, plain).sumMs }))];
+  const { scale, overheadMs, method } = fitCorrection(models);
+  return { ...table, scale, overheadMs, overheadFit: { models, method } };
+}
+
+export function fitCorrection(models: readonly { measuredMs: number; sumMs: number }[]): { scale: number; overheadMs: number; method: string } {
+  let [sw, ss, sm, sss, ssm] = [0, 0, 0, 0, 0];
+  for (const { sumMs: s, measuredMs: m } of models) {
+    const w = 1 / (m * m);
+    sw += w;
+    ss += w * s;
+    sm += w * m;
+    sss += w * s * s;
+    ssm += w * s * m;
+  }
+  const det = sw * sss - ss * ss;
+  if (models.length >= 3 && det > 1e-12) {
+    const scale = (sw * ssm - ss * sm) / det;
+    if (scale >= 0.8 && scale <= 1.3) return { scale, overheadMs: (sm - scale * ss) / sw, method: 'weighted least squares of measured = scale x sum + overhead (weights 1/measured^2)' };
+  }
   const residuals = models.map((m) => m.measuredMs - m.sumMs).sort((a, b) => a - b);
   const n = residuals.length;
   const overheadMs = n === 0 ? 0 : n % 2 ? residuals[(n - 1) / 2]! : (residuals[n / 2 - 1]! + residuals[n / 2]!) / 2;
-  return { ...table, overheadMs, overheadFit: { models, method: 'median of (whole-model median - sum of op medians)' } };
+  return { scale: 1, overheadMs, method: 'median of (whole-model latency - sum of entries)' };
 }

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { buildModel, buildUnitsModel } from '../trainer/build-model.js';
-import { opUnit, type OpDescriptor } from './ops.js';
+import { opUnit, parseOpKey, type OpDescriptor } from './ops.js';
 import type { Entry, ProfilerSettings } from './table.js';
 
 export const DEFAULT_PROFILER: ProfilerSettings = {
@@ -22,36 +22,51 @@ export const DEFAULT_PROFILER: ProfilerSettings = {
   maxRuns: 200,
   minMillis: 40,
   batch: 1,
-  statistic: 'median',
+  statistic: 'p25',
 };
+
+/** The q-quantile of sorted samples, interpolating between neighbours. */
+function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
+}
 
 export function summarise(samples: readonly number[]): Entry {
   const sorted = [...samples].sort((a, b) => a - b);
   const n = sorted.length;
-  const median = n % 2 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  const median = quantile(sorted, 0.5);
+  const p25 = quantile(sorted, 0.25);
   const mean = sorted.reduce((s, v) => s + v, 0) / n;
   const std = Math.sqrt(sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(n - 1, 1));
-  return { mean, median, std, runs: n };
+  return { mean, median, p25, std, runs: n };
+}
+
+/** The statistic a table's settings name, from an entry. */
+export function statisticOf(entry: Entry, settings: ProfilerSettings): number {
+  if (settings.statistic === 'p25') return entry.p25 ?? entry.median;
+  return settings.statistic === 'mean' ? entry.mean : entry.median;
 }
 
 /** Times inference (`model.apply`, training off) on a fixed random input. */
 export function timeModel(model: tf.LayersModel, settings: ProfilerSettings): Entry {
-  const inputShape = (model.inputs[0]!.shape as (number | null)[]).map((d, i) => (i === 0 ? settings.batch : d!));
-  const input = tf.randomNormal(inputShape, 0, 1, 'float32', 7);
+  // One random input per model input (a decoder op alone also takes its low-level features).
+  const inputs = model.inputs.map((input, i) => tf.randomNormal((input.shape as (number | null)[]).map((d, axis) => (axis === 0 ? settings.batch : d!)), 0, 1, 'float32', 7 + i));
+  const feed = inputs.length === 1 ? inputs[0]! : inputs;
   try {
-    const run = () => model.apply(input, { training: false }) as tf.Tensor;
-    for (let i = 0; i < settings.warmupRuns; i++) run().dispose();
+    const run = () => [model.apply(feed, { training: false })].flat() as tf.Tensor[];
+    for (let i = 0; i < settings.warmupRuns; i++) tf.dispose(run());
     const samples: number[] = [];
     const start = performance.now();
     while (samples.length < settings.maxRuns && (samples.length < settings.minRuns || performance.now() - start < settings.minMillis)) {
       const t0 = performance.now();
       const out = run();
       samples.push(performance.now() - t0);
-      out.dispose();
+      tf.dispose(out);
     }
     return summarise(samples);
   } finally {
-    input.dispose();
+    tf.dispose(inputs);
   }
 }
 
@@ -72,18 +87,113 @@ export function profileOp(op: OpDescriptor, settings: ProfilerSettings, dispatch
   const model = buildUnitsModel([opUnit(op)], 'op');
   try {
     const e = timeModel(model, settings);
-    return { ...e, mean: Math.max(0, e.mean - dispatchMs), median: Math.max(0, e.median - dispatchMs) };
+    return { ...e, mean: Math.max(0, e.mean - dispatchMs), median: Math.max(0, e.median - dispatchMs), p25: Math.max(0, (e.p25 ?? e.median) - dispatchMs) };
   } finally {
     model.dispose();
   }
 }
 
-/** Latency of a whole model (one inference call). */
-export function profileSpec(spec: ArchSpec, settings: ProfilerSettings): Entry {
+/**
+ * Latency of a whole model (one inference call), in the settings' statistic. Whole models are
+ * what predictions are checked against, so they are timed longer than single ops (at least 20
+ * runs and 300 ms of samples) and `rounds` times, keeping the lowest round: a burst of other work
+ * on the machine during one round does not count.
+ */
+export function measureSpec(spec: ArchSpec, settings: ProfilerSettings, rounds = 2): number {
   const model = buildModel(spec);
   try {
-    return timeModel(model, settings);
+    const long = { ...settings, minRuns: Math.max(settings.minRuns, 20), minMillis: Math.max(settings.minMillis, 300) };
+    return Math.min(...Array.from({ length: rounds }, () => statisticOf(timeModel(model, long), settings)));
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * A fixed reference op (MobileNetV3-Large's third block), timed now and then to tell how fast the
+ * machine runs at the moment. On a shared (virtual) machine the speed drifts by up to 30% for
+ * minutes at a time (a neighbour's load): the same op timed 52 ms, then 40 ms three minutes later,
+ * on an idle guest. Tables record the probe's latency at their reference speed, and every
+ * measurement is scaled by reference / probe-now, so entries timed minutes apart add up.
+ */
+export const PROBE_KEY = 'bneck-in:56x56x24-exp:72-out:24-k:3-s:1-act:relu-res';
+
+export class SpeedProbe {
+  private readonly model: tf.LayersModel;
+  private readonly settings: ProfilerSettings;
+
+  constructor(settings: ProfilerSettings) {
+    this.model = buildUnitsModel([opUnit(parseOpKey(PROBE_KEY)!)], 'probe');
+    this.settings = { ...settings, warmupRuns: 2, minRuns: 30, minMillis: 30, statistic: 'p25' };
+  }
+
+  /** The probe op's latency now (25th percentile of at least 30 runs). */
+  measure(): number {
+    return statisticOf(timeModel(this.model, this.settings), this.settings);
+  }
+
+  /**
+   * A whole model's latency as timed and at the reference speed where the probe takes
+   * `referenceMs`: short rounds of model runs alternate with probe readings so both see the same
+   * machine state, and the median of the per-round ratios model / probe is scaled by referenceMs.
+   */
+  measureSpec(spec: ArchSpec, settings: ProfilerSettings, referenceMs: number, rounds = 12): { rawMs: number; measuredMs: number } {
+    const model = buildModel(spec);
+    try {
+      timeModel(model, { ...settings, minRuns: 5, minMillis: 0 });
+      const round = { ...settings, warmupRuns: 0, minRuns: 3, minMillis: 60 };
+      const raw: number[] = [];
+      const ratios: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const ms = statisticOf(timeModel(model, round), settings);
+        raw.push(ms);
+        ratios.push(ms / this.measure());
+      }
+      return { rawMs: summarise(raw).median, measuredMs: summarise(ratios).median * referenceMs };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** An entry timed at `speed` (reference / probe-now) as it would have timed at the reference speed. */
+export function atReferenceSpeed(entry: Entry, speed: number): Entry {
+  return { ...entry, mean: entry.mean * speed, median: entry.median * speed, p25: (entry.p25 ?? entry.median) * speed, std: entry.std * speed };
+}
+
+let warm = false;
+
+/** MobileNetV3-Small at 160x160, op by op: every layer type a table times. */
+const WARM_UP_KEYS = [
+  'conv-in:160x160x3-out:16-k:3-s:2-act:hswish',
+  'dsconv-in:80x80x16-out:16-k:3-s:2-act:relu-se:8.hsigmoid.relu',
+  'bneck-in:40x40x16-exp:72-out:24-k:3-s:2-act:relu',
+  'bneck-in:20x20x24-exp:88-out:24-k:3-s:1-act:relu-res',
+  'bneck-in:20x20x24-exp:96-out:40-k:5-s:2-act:hswish-se:24.hsigmoid.relu',
+  'bneck-in:10x10x40-exp:240-out:40-k:5-s:1-act:hswish-se:64.hsigmoid.relu-res',
+  'bneck-in:10x10x48-exp:288-out:96-k:5-s:2-act:hswish-se:72.hsigmoid.relu',
+  'conv-in:5x5x96-out:576-k:1-s:1-act:hswish',
+  'pool-in:5x5x576',
+  'dense-in:576-out:1024-act:hswish',
+  'dense-in:1024-out:1000',
+];
+
+/**
+ * Runs the layers of a mid-sized network for a while before anything is timed, once per process
+ * (or page): the first seconds of tfjs run slower (V8 is still compiling its execution paths),
+ * which would inflate the first measurements by 10-20%.
+ */
+export function warmUp(ms = 2000): void {
+  if (warm) return;
+  warm = true;
+  const models = WARM_UP_KEYS.map((key) => buildUnitsModel([opUnit(parseOpKey(key)!)], 'warm-up'));
+  const inputs = models.map((model) => tf.zeros([1, ...(model.inputs[0]!.shape.slice(1) as number[])]));
+  const start = performance.now();
+  while (performance.now() - start < ms) models.forEach((model, i) => tf.dispose(model.apply(inputs[i]!, { training: false }) as tf.Tensor));
+  tf.dispose(inputs);
+  models.forEach((model) => model.dispose());
 }

@@ -21,7 +21,7 @@ import type { ProfileJob } from './browser.js';
 import type { ProfileJobSpec } from './job.js';
 import { opKey } from './ops.js';
 import { fitOverhead } from './profile-run.js';
-import { DEFAULT_PROFILER } from './profile.js';
+import { DEFAULT_PROFILER, PROBE_KEY } from './profile.js';
 import { EntrySchema, LATENCY_TABLE_VERSION, MAX_TABLE_ENTRIES, parseLatencyTable, type LatencyTable } from './table.js';
 import { TABLES_DIR } from './tables.js';
 
@@ -36,6 +36,7 @@ const MeasurementsSchema = z.strictObject({
   tfjsVersion: z.string().max(50),
   backend: z.string().max(50),
   dispatchMs: z.number().min(0),
+  probeMs: z.number().positive(),
   entries: z.record(z.string(), EntrySchema),
   calibration: z.array(z.strictObject({ name: z.string().max(200), measuredMs: z.number().min(0) })).max(1000),
 });
@@ -148,6 +149,8 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
           profiler: settings,
           source: { command: `nas profile --serve (${job.ops.length} ops)` },
           resolutions: [job.resolution],
+          scale: 1,
+          probe: { key: PROBE_KEY, ms: m.probeMs },
           overheadMs: 0,
           overheadFit: null,
           entries: m.entries,

@@ -46,5 +46,5 @@ export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resoluti
   });
   let best = Infinity;
   for (const { shape, ms } of frontier.values()) best = Math.min(best, ms + unitsMs(space.headUnits(shape, classes), table));
-  return best + table.overheadMs;
+  return table.scale * best + table.overheadMs;
 }

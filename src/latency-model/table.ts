@@ -16,6 +16,8 @@ export const MAX_TABLE_ENTRIES = 200_000;
 export const EntrySchema = z.strictObject({
   mean: z.number().min(0),
   median: z.number().min(0),
+  /** 25th percentile: the statistic least disturbed by other work on a shared machine. */
+  p25: z.number().min(0).optional(),
   std: z.number().min(0),
   runs: z.int().min(1),
 });
@@ -41,7 +43,7 @@ export const ProfilerSettingsSchema = z.strictObject({
   maxRuns: z.int().min(1),
   minMillis: z.number().min(0),
   batch: z.int().min(1),
-  statistic: z.enum(['median', 'mean']),
+  statistic: z.enum(['median', 'mean', 'p25']),
 });
 export type ProfilerSettings = z.infer<typeof ProfilerSettingsSchema>;
 
@@ -61,7 +63,16 @@ export const LatencyTableSchema = z
     source: z.looseObject({ command: z.string(), importedFrom: z.string().optional() }),
     /** Input resolutions the table was profiled for. */
     resolutions: z.array(z.int().positive()),
-    /** Constant added to the sum of entries (fitted on whole-model runs). */
+    /**
+     * The prediction is scale x (sum of entries) + overheadMs, both fitted on whole-model runs: ops
+     * timed alone run with their weights hot in cache, in a whole model they are not.
+     */
+    scale: z.number().positive().default(1),
+    /**
+     * The speed probe (src/latency-model/profile.ts) at the table's reference machine speed:
+     * entries and calibration models are scaled to it. Absent in imported tables.
+     */
+    probe: z.strictObject({ key: z.string(), ms: z.number().positive() }).optional(),
     overheadMs: z.number(),
     overheadFit: OverheadFitSchema.nullable(),
     entries: z.record(z.string(), EntrySchema),
@@ -91,5 +102,7 @@ export function readLatencyTable(file: string): LatencyTable {
 
 /** The latency an entry contributes, by the table's statistic. */
 export function entryMs(table: LatencyTable, entry: Entry): number {
-  return table.profiler?.statistic === 'mean' ? entry.mean : entry.median;
+  const statistic = table.profiler?.statistic ?? 'median';
+  if (statistic === 'p25') return entry.p25 ?? entry.median;
+  return statistic === 'mean' ? entry.mean : entry.median;
 }

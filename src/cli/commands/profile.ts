@@ -41,7 +41,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .options(backendOption)
       .option('threads', { type: 'number', default: 1, describe: 'threads (the wasm backend runs 1 in Node)' })
       .option('out', { type: 'string', describe: 'table file, e.g. tables/mine.json (an existing one is completed)' })
-      .option('calibration', { type: 'number', default: 8, describe: 'whole models measured to fit the constant overhead' })
+      .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
       .option('serve', { type: 'boolean', describe: 'serve the profiler page for a phone\'s browser' })
       .option('port', { type: 'number', default: 8377 })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 to let a phone on the LAN connect)' })
