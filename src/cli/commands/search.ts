@@ -16,6 +16,7 @@ interface SearchArgs {
   experiment?: string;
   budget?: number;
   seed?: number;
+  algorithm?: Experiment['algorithm'];
   out?: string;
   resume?: string;
   parallel?: number;
@@ -31,7 +32,7 @@ function experimentFor(args: SearchArgs): Experiment {
   } else {
     experiment = readExperiment(args.experiment ?? DEFAULT_EXPERIMENT_FILE);
   }
-  return parseExperiment({ ...experiment, budget: args.budget ?? experiment.budget, seed: args.seed ?? experiment.seed, parallel: args.parallel ?? experiment.parallel }, 'experiment with command-line overrides');
+  return parseExperiment({ ...experiment, algorithm: args.algorithm ?? experiment.algorithm, budget: args.budget ?? experiment.budget, seed: args.seed ?? experiment.seed, parallel: args.parallel ?? experiment.parallel }, 'experiment with command-line overrides');
 }
 
 export const searchCommand: CommandModule<object, SearchArgs> = {
@@ -41,6 +42,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     y
       .option('experiment', { type: 'string', describe: 'experiment file (default: experiments/default.json)' })
       .option('budget', { type: 'number', describe: 'number of trials' })
+      .option('algorithm', { choices: ['ppo', 'reinforce', 'random'] as const, describe: 'override the experiment\'s algorithm (e.g. random search as a baseline)' })
       .option('seed', { type: 'number' })
       .option('out', { type: 'string', describe: 'run directory (default: runs/<experiment>-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the run in this directory' })

@@ -1,0 +1,117 @@
+/**
+ * RL against random search at equal budget: runs `nas search` with each algorithm and seed (or
+ * resumes / reuses finished runs in --runs), then writes results/search.md with the best reward of
+ * every run, trained children, wall time, and the Pareto fronts side by side (results/search-fronts.svg).
+ *
+ *   node dist/bench/search-compare.js [--experiment experiments/default.json] [--seeds 0,1,2]
+ *       [--algorithms ppo,random] [--budget 48] [--runs runs/compare]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { markdownTable } from '../src/common/format.js';
+import { readJsonFile, writeFileAtomic } from '../src/common/json-io.js';
+import { scatterPlot } from '../src/common/svg.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { paretoFront } from '../src/controller/report.js';
+import { TrialStore, type Trial } from '../src/controller/store.js';
+import { argument, writeSection } from './report.js';
+
+const experiment = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'default.json'));
+const seeds = argument('seeds', '0,1,2').split(',').map(Number);
+const algorithms = argument('algorithms', 'ppo,random').split(',');
+const budget = Number(argument('budget', '48'));
+const runsDir = argument('runs', path.join(PROJECT_ROOT, 'runs', 'compare'));
+const SEARCH_MD = path.join(PROJECT_ROOT, 'results', 'search.md');
+
+interface RunSummary {
+  trials: number;
+  trained: number;
+  wallSeconds: number;
+  best: { accuracy: number; latencyMs: number; reward: number } | null;
+  targetMs: number;
+}
+
+/** Runs (or finishes) one search; a run that already has its whole budget is only read. */
+function search(algorithm: string, seed: number): { dir: string; summary: RunSummary } {
+  const dir = path.join(runsDir, `${algorithm}-${seed}`);
+  const summaryFile = path.join(dir, 'summary.json');
+  const done = existsSync(summaryFile) && (readJsonFile(summaryFile) as RunSummary).trials >= budget;
+  if (!done) {
+    const resume = existsSync(path.join(dir, 'run.json'));
+    const args = resume ? ['--resume', dir] : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
+    process.stderr.write(`search ${algorithm} seed ${seed}: ${dir}\n`);
+    const result = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
+  }
+  return { dir, summary: readJsonFile(summaryFile) as RunSummary };
+}
+
+function trialsOf(dir: string): Trial[] {
+  const store = new TrialStore(dir);
+  try {
+    return store.all();
+  } finally {
+    store.close();
+  }
+}
+
+async function main() {
+  const rows: string[][] = [];
+  const points: { x: number; y: number; group: string; label: string }[] = [];
+  const bestBySeed = new Map<number, Map<string, number>>();
+  let targetMs = 0;
+  for (const seed of seeds) {
+    for (const algorithm of algorithms) {
+      const { dir, summary } = search(algorithm, seed);
+      targetMs = summary.targetMs;
+      const trials = trialsOf(dir);
+      const best = summary.best!;
+      const lastHalf = trials.slice(Math.floor(trials.length / 2));
+      const meanReward = (ts: Trial[]) => ts.reduce((s, t) => s + t.reward, 0) / Math.max(ts.length, 1);
+      if (!bestBySeed.has(seed)) bestBySeed.set(seed, new Map());
+      bestBySeed.get(seed)!.set(algorithm, best.reward);
+      rows.push([
+        algorithm,
+        String(seed),
+        String(summary.trials),
+        String(summary.trained),
+        best.reward.toFixed(4),
+        `${(100 * best.accuracy).toFixed(2)}%`,
+        best.latencyMs.toFixed(2),
+        meanReward(trials).toFixed(4),
+        meanReward(lastHalf).toFixed(4),
+        String(paretoFront(trials).length),
+        (summary.wallSeconds / 60).toFixed(1),
+      ]);
+      const group = `${algorithm} seed ${seed}`;
+      for (const t of paretoFront(trials)) points.push({ x: t.latencyMs, y: 100 * t.accuracy, group, label: `${group}, trial ${t.trial}` });
+    }
+  }
+  const groups = [...new Set(points.map((p) => p.group))];
+  const svg = scatterPlot(points, { title: `Pareto fronts: ${algorithms.join(' vs ')} (${budget} trials each)`, xLabel: 'latency on the embedded table (ms)', yLabel: 'proxy validation top-1 (%)', lines: groups });
+  await writeFileAtomic(path.join(PROJECT_ROOT, 'results', 'search-fronts.svg'), svg);
+  const wins = [...bestBySeed.entries()].map(([seed, byAlg]) => {
+    const ranked = [...byAlg.entries()].sort((a, b) => b[1] - a[1]);
+    return `seed ${seed}: ${ranked[0]![0]} (${ranked.map(([a, r]) => `${a} ${r.toFixed(4)}`).join(', ')})`;
+  });
+  const section = [
+    '## RL against random search at equal budget',
+    '',
+    `\`node dist/bench/search-compare.js --experiment ${path.relative(PROJECT_ROOT, experiment)} --budget ${budget} --seeds ${seeds.join(',')}\` (${new Date().toISOString().slice(0, 10)}); target ${targetMs.toFixed(2)} ms; run directories in \`${path.relative(PROJECT_ROOT, runsDir)}/\`.`,
+    '',
+    markdownTable(['algorithm', 'seed', 'trials', 'trained', 'best reward', 'best acc', 'best ms', 'mean reward', 'mean reward, 2nd half', 'front size', 'minutes'], rows),
+    '',
+    `Best reward per seed: ${wins.join('; ')}.`,
+    '',
+    'Pareto fronts of every run: `search-fronts.svg`.',
+    '',
+  ].join('\n');
+  await writeSection(section, SEARCH_MD);
+  process.stdout.write(`${section}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+});
