@@ -26,7 +26,7 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   const { code, stdout } = await nas('specs', '--out', dir, '--json');
   t.is(code, 0);
   const rows = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>[];
-  t.is(rows.length, 21);
+  t.is(rows.length, 23);
   for (const row of rows) {
     t.deepEqual(Object.keys(row), ['name', 'params', 'madds', 'resolution', 'classes', 'file']);
     t.true(existsSync(row.file as string));

@@ -1,4 +1,7 @@
 import test from 'ava';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ValidationError } from '../src/common/errors.js';
 import { opKey, parseOpKey, specOps } from '../src/latency-model/ops.js';
@@ -117,8 +120,11 @@ test.serial('an LR-ASPP network trains on the mosaics and reports mean IoU', asy
   const batch = batcher.batch([0, 1]);
   t.deepEqual(batch.y.shape, [2, 32, 32, 11]);
   tf.dispose([batch.x, batch.y]);
-  const result = await train({ spec, dataset: mosaics, config: trainConfig({ epochs: 2, batchSize: 16, labelSmoothing: 0 }), evaluateTest: true });
+  const outDir = mkdtempSync(path.join(tmpdir(), 'nas-seg-'));
+  const result = await train({ spec, dataset: mosaics, config: trainConfig({ epochs: 2, batchSize: 16, labelSmoothing: 0 }), evaluateTest: true, outDir });
   t.true(result.valTop1 > 0 && result.valTop1 <= 1, `mean IoU ${result.valTop1}`);
+  const state = JSON.parse(readFileSync(path.join(outDir, 'checkpoint', 'state.json'), 'utf8')) as { trainImages: number };
+  t.is(state.trainImages, 2 * 128, 'throughput counts images, not labelled pixels');
   t.true(result.history[1]!.trainLoss < result.history[0]!.trainLoss, 'the per-pixel loss falls');
   const model = buildModel(spec);
   t.deepEqual((model.predict(tf.zeros([1, 32, 32, 3])) as tf.Tensor).shape, [1, 32, 32, 11]);

@@ -265,6 +265,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
         const batch = trainBatcher.batch(order.subarray(s * runConfig.batchSize, (s + 1) * runConfig.batchSize), derive(runConfig.seed, 'augment', epoch, s));
         setDropoutStep(model, state.globalStep);
         const { loss, logits: logitValues } = step(batch, learningRate);
+        // Images, not labels: a segmentation batch has a label per pixel.
+        const images = batch.x.shape[0]!;
         tf.dispose([batch.x, batch.y]);
         if (!Number.isFinite(loss)) {
           const kept = state.history.length ? ` the checkpoint of epoch ${state.history.length} is kept in ${outDir ?? '(no run directory)'}` : '';
@@ -272,7 +274,7 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
         }
         ema?.update(state.globalStep);
         state.trainSeconds += (performance.now() - stepStart) / 1000;
-        state.trainImages += batch.labels.length;
+        state.trainImages += images;
         state.globalStep++;
         state.stepInEpoch = s + 1;
         lossSum += loss * batch.labels.length;
