@@ -5,7 +5,7 @@
  * surrogate, as a search sees it once children repeat. Records results/bench.md and
  * results/bench-controller.json.
  *
- *   node dist/bench/controller.js [--batch 64] [--seconds 10] [--space mobilenetv3]
+ *   node dist/bench/controller.js [--batch 64] [--seconds 10] [--space mobilenetv3] [--backend cpu|wasm]
  */
 import path from 'node:path';
 import { cpus } from 'node:os';
@@ -21,14 +21,14 @@ import { loadTable } from '../src/latency-model/tables.js';
 import { specCost } from '../src/search-space/cost.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
-import { prepareBackend } from '../src/trainer/backend.js';
+import { prepareBackend, type BackendName } from '../src/trainer/backend.js';
 
 const batch = Number(argument('batch', '64'));
 const seconds = Number(argument('seconds', '10'));
 const space = getChoiceSpace(argument('space', 'mobilenetv3'));
 
 async function main() {
-  const backend = await prepareBackend('auto');
+  const backend = await prepareBackend(argument('backend', 'auto') as BackendName | 'auto');
   const table = loadTable();
   const missing = missingSpaceKeys(space, table, 224, 1000);
   if (missing.length) throw new Error(`the embedded table lacks ${missing.length} ops of ${space.name}`);

@@ -107,7 +107,7 @@ export function machineSpeed(table: LatencyTable, settings: ProfilerSettings): n
  * to 30% for minutes at a time, and large models slow down more than the probe does, so the
  * probe's scaling alone under-corrects them: whole models are best timed at full speed.
  */
-async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): Promise<number> {
+export async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): Promise<number> {
   const started = performance.now();
   for (;;) {
     const speed = referenceMs / probe.measure();

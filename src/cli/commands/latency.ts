@@ -6,7 +6,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
 import { predictLatency } from '../../latency-model/predict.js';
 import { DEFAULT_PROFILER, PROBE_KEY, SpeedProbe, warmUp } from '../../latency-model/profile.js';
-import { DEFAULT_SPEED_GATE, measureAtTableSpeed } from '../../latency-model/validate.js';
+import { DEFAULT_SPEED_GATE, fullSpeed, measureAtTableSpeed } from '../../latency-model/validate.js';
 import { loadTable } from '../../latency-model/tables.js';
 import { validateTable, type Fidelity } from '../../latency-model/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
@@ -101,7 +101,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
       .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
       .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
-      .option('measure', { type: 'boolean', describe: 'also run the whole model on this machine and report its measured latency' })
+      .option('measure', { type: 'boolean', describe: 'also time the whole model here (waiting up to 60 s for the machine to run at full speed)' })
       .options(backendOption)
       .option('json', { type: 'boolean' })
       .options(specOverrideOptions) as never,
@@ -119,6 +119,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       const settings = table.profiler ?? DEFAULT_PROFILER;
       const probe = table.probe?.key === PROBE_KEY ? new SpeedProbe(settings) : null;
       try {
+        if (probe) await fullSpeed(probe, table.probe!.ms, DEFAULT_SPEED_GATE);
         ({ rawMs, measuredMs } = measureAtTableSpeed(spec, table, settings, probe));
       } finally {
         probe?.dispose();
