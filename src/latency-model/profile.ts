@@ -3,7 +3,8 @@
  *
  * Each op is built alone as a LayersModel (exactly the layers the full model runs for it), warmed
  * up, then run until it has at least `minRuns` runs and `minMillis` of samples; the entry keeps the
- * median (robust to the shared machine's outliers), mean and standard deviation.
+ * 25th percentile (the statistic least moved by other work on a shared machine), the median, the
+ * mean and the standard deviation. The speed probe below scales timings taken minutes apart.
  *
  * Models run through `apply` (graph execution), not `predict`: predict() slices its input into
  * batches and concatenates the outputs, copies that a whole model pays once but an op measured
