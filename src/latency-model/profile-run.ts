@@ -1,7 +1,9 @@
 /**
- * Profiling a whole table on this machine: every unique op of a space (or of given specs), then the
- * constant overhead fitted on whole-model runs. Resumable: the table file is rewritten atomically
- * every few seconds with what has been measured, and a rerun with the same --out skips those ops.
+ * Profiling a whole table on this machine: every unique op of a space (or of given specs), scaled to
+ * the table's reference speed by the speed probe, then the scale and overhead fitted on whole-model
+ * runs. Resumable: the table file is rewritten atomically every few seconds with what has been
+ * measured, and a rerun with the same --out skips those ops (and keeps the first run's reference
+ * speed; a table written before the probe existed takes this run's).
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
