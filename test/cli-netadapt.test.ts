@@ -1,41 +1,18 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../src/common/version.js';
-import { LATENCY_TABLE_VERSION } from '../src/latency-model/table.js';
-import { DEFAULT_PROFILER } from '../src/latency-model/profile.js';
-import { specOps } from '../src/latency-model/ops.js';
-import { unitCost } from '../src/search-space/cost.js';
-import { resolve } from '../src/search-space/resolve.js';
 import { tinySpec } from './helpers/tiny.js';
-
-const run = promisify(execFile);
-const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
-
-async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { nas } from './helpers/cli.js';
+import { specTable } from './helpers/tables.js';
 
 test('nas netadapt: a trained seed shrinks to the target; --json reports the run; bad targets exit 2', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-netadapt-'));
   const spec = tinySpec({ resolution: 28, channels: 1, name: 'seed' });
   const specFile = path.join(dir, 'seed.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const entries = Object.fromEntries(resolve(spec).units.map((u, i) => [specOps(spec)[i]!.key, { mean: 0.01 + unitCost(u).madds / 1e6, median: 0.01 + unitCost(u).madds / 1e6, std: 0, runs: 1 }]));
   const tableFile = path.join(dir, 'table.json');
-  writeFileSync(
-    tableFile,
-    JSON.stringify({ schemaVersion: LATENCY_TABLE_VERSION, kind: 'latency-table', name: 'synthetic', device: { name: 'synthetic', runtime: 'none', backend: 'none', threads: 1, cpu: 'none', tfjsVersion: null, date: 'now' }, profiler: DEFAULT_PROFILER, source: { command: 'test' }, resolutions: [28], overheadMs: 0, overheadFit: null, entries }),
-  );
+  writeFileSync(tableFile, JSON.stringify(specTable(spec)));
   const seedRun = path.join(dir, 'seed-run');
   const trained = await nas('train', '--arch', specFile, '--epochs', '1', '--train-samples', '128', '--validation-samples', '64', '--out', seedRun);
   t.is(trained.code, 0, trained.stderr);

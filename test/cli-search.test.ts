@@ -1,26 +1,13 @@
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { TrialStore } from '../src/controller/store.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
-
-const run = promisify(execFile);
-const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
-
-async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { NAS, nas } from './helpers/cli.js';
 
 function files() {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-search-'));

@@ -13,10 +13,11 @@ import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/ops.js'
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-model/profile.js';
 import { fitCorrection, profileToTable } from '../src/latency-model/profile-run.js';
-import { LATENCY_TABLE_VERSION, parseLatencyTable, readLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
+import { readLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
 import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/validate.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { tinySpec } from './helpers/tiny.js';
+import { latencyTable } from './helpers/tables.js';
 
 const SHARED_TABLES = path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-latency-'));
@@ -46,21 +47,8 @@ test('keys name the block as a unit: input, expansion, output, kernel, stride, a
 });
 
 function fakeTable(entries: Record<string, number>, overheadMs = 0.5, resolutions = [32]): LatencyTable {
-  return parseLatencyTable(
-    {
-      schemaVersion: LATENCY_TABLE_VERSION,
-      kind: 'latency-table',
-      name: 'fake',
-      device: { name: 'test', runtime: 'tfjs-layers', backend: 'wasm', threads: 1, cpu: 'test', tfjsVersion: null, date: 'now' },
-      profiler: DEFAULT_PROFILER,
-      source: { command: 'test' },
-      resolutions,
-      overheadMs,
-      overheadFit: null,
-      entries: Object.fromEntries(Object.entries(entries).map(([k, ms]) => [k, { mean: ms, median: ms, std: 0, runs: 1 }])),
-    },
-    'fake table',
-  );
+  const device = { name: 'test', runtime: 'tfjs-layers', backend: 'wasm', threads: 1, cpu: 'test', tfjsVersion: null, date: 'now' };
+  return latencyTable(entries, { name: 'fake', resolutions, overheadMs, device });
 }
 
 test('the prediction is the sum of the entries plus the overhead; missing keys are listed', (t) => {

@@ -4,9 +4,6 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InputError, InterruptedError } from '../src/common/errors.js';
-import { specOps } from '../src/latency-model/ops.js';
-import { DEFAULT_PROFILER } from '../src/latency-model/profile.js';
-import { LATENCY_TABLE_VERSION, parseLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
 import { choose, runNetAdapt, smallestReachable } from '../src/netadapt/netadapt.js';
 import { generateProposals, widthGroups } from '../src/netadapt/proposals.js';
 import { parseArchSpec, type ArchSpec, type BneckBlock } from '../src/search-space/archspec.js';
@@ -21,6 +18,7 @@ import { inheritWeights, weightLayout } from '../src/trainer/inherit.js';
 import { train } from '../src/trainer/train.js';
 import { InProcessTrainer } from '../src/trainer/training-pool.js';
 import { syntheticDataset, tinySpec } from './helpers/tiny.js';
+import { specTable } from './helpers/tables.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-netadapt-'));
 
@@ -117,29 +115,6 @@ test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt)', (t
   t.is(choose(records, current, 'accuracy'), 0);
 });
 
-function tableFor(spec: ArchSpec): LatencyTable {
-  const entries = Object.fromEntries(
-    resolve(spec).units.map((u, i) => {
-      const ms = 0.01 + unitCost(u).madds / 1e6;
-      return [specOps(spec)[i]!.key, { mean: ms, median: ms, std: 0, runs: 1 }];
-    }),
-  );
-  return parseLatencyTable(
-    {
-      schemaVersion: LATENCY_TABLE_VERSION,
-      kind: 'latency-table',
-      name: 'synthetic',
-      device: { name: 'synthetic', runtime: 'none', backend: 'none', threads: 1, cpu: 'none', tfjsVersion: null, date: 'now' },
-      profiler: DEFAULT_PROFILER,
-      source: { command: 'test' },
-      resolutions: [spec.input.resolution],
-      overheadMs: 0,
-      overheadFit: null,
-      entries,
-    },
-    'synthetic',
-  );
-}
 
 test.serial('NetAdapt reaches the target, resumes without redoing finished steps, and refuses bad targets and checkpoints', async (t) => {
   const dir = tmp();
@@ -148,7 +123,7 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const seedRun = path.join(dir, 'seed');
   await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
   const finetune = trainConfig({ epochs: 1, trainSamples: 32, batchSize: 16, validationSamples: 32, warmupEpochs: 0 });
-  const table = tableFor(seed);
+  const table = specTable(seed);
   const settings = { targetRatio: 0.7, deltaRatio: 0.05, deltaDecay: 1, metric: 'ratio' as const, latencyResolution: 16, latencyClasses: 10 };
   const base = { seed, seedCheckpoint: seedRun, table, settings, dataset, finetune };
 

@@ -1,9 +1,8 @@
 /** A tiny search space, a synthetic table covering it, and a surrogate evaluator for fast search tests. */
-import { LATENCY_TABLE_VERSION, parseLatencyTable, type LatencyTable } from '../../src/latency-model/table.js';
-import { opKey, unitOp } from '../../src/latency-model/ops.js';
-import { DEFAULT_PROFILER } from '../../src/latency-model/profile.js';
+import type { LatencyTable } from '../../src/latency-model/table.js';
+import { latencyTable, maddsLatencies } from './tables.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
-import { unitCost, specCost } from '../../src/search-space/cost.js';
+import { specCost } from '../../src/search-space/cost.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
 import type { Evaluation, Evaluator } from '../../src/trainer/training-pool.js';
 import { parseExperiment, type Experiment } from '../../src/controller/experiment.js';
@@ -42,26 +41,7 @@ export function tinySpaceDefinition(): SearchSpaceDefinition {
 
 /** A table for every op of the space, with latency proportional to multiply-adds (plus a floor). */
 export function syntheticTable(space: ChoiceSpace, resolution = space.resolution): LatencyTable {
-  const entries: Record<string, { mean: number; median: number; std: number; runs: number }> = {};
-  for (const unit of space.units(resolution)) {
-    const ms = 0.01 + unitCost(unit).madds / 1e6;
-    entries[opKey(unitOp(unit))] = { mean: ms, median: ms, std: 0, runs: 1 };
-  }
-  return parseLatencyTable(
-    {
-      schemaVersion: LATENCY_TABLE_VERSION,
-      kind: 'latency-table',
-      name: 'synthetic',
-      device: { name: 'synthetic', runtime: 'none', backend: 'none', threads: 1, cpu: 'none', tfjsVersion: null, date: 'now' },
-      profiler: DEFAULT_PROFILER,
-      source: { command: 'test' },
-      resolutions: [resolution],
-      overheadMs: 0.1,
-      overheadFit: null,
-      entries,
-    },
-    'synthetic table',
-  );
+  return latencyTable(maddsLatencies(space.units(resolution)), { resolutions: [resolution], overheadMs: 0.1 });
 }
 
 /** Accuracy that rises with log(params): deterministic, instant, and something to learn. */
