@@ -77,14 +77,36 @@ export function summarisePoints(points: ValidationPoint[], table: string): Valid
   };
 }
 
+/** A speed probe for the table, when it records one (tables profiled here, not imported ones). */
+export function probeFor(table: LatencyTable, settings: ProfilerSettings): SpeedProbe | null {
+  return table.probe?.key === PROBE_KEY ? new SpeedProbe(settings) : null;
+}
+
 /**
- * A whole model timed here, as timed (rawMs) and at the table's reference speed (measuredMs,
- * interleaved with the speed probe; = rawMs for tables without a probe).
+ * A whole model timed here, as timed (rawMs) and at the table's reference speed (measuredMs). With
+ * a probe it waits for full machine speed (the gate), times the model interleaved with the probe,
+ * and times it again, up to `attempts` times in all, while its rounds show a slowdown. Without a
+ * probe measuredMs = rawMs.
  */
-export function measureAtTableSpeed(spec: ArchSpec, table: LatencyTable, settings: ProfilerSettings, probe: SpeedProbe | null): { rawMs: number; measuredMs: number } {
-  if (probe && table.probe?.key === PROBE_KEY) return probe.measureSpec(spec, settings, table.probe.ms);
-  const rawMs = measureSpec(spec, settings);
-  return { rawMs, measuredMs: rawMs };
+export async function timeAtTableSpeed(
+  spec: ArchSpec,
+  table: LatencyTable,
+  settings: ProfilerSettings,
+  probe: SpeedProbe | null,
+  gate: SpeedGate,
+  attempts = 1,
+): Promise<{ rawMs: number; measuredMs: number }> {
+  if (!probe || !table.probe) {
+    const rawMs = measureSpec(spec, settings);
+    return { rawMs, measuredMs: rawMs };
+  }
+  let measured = { rawMs: 0, measuredMs: 0 };
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    await fullSpeed(probe, table.probe.ms, gate);
+    measured = probe.measureSpec(spec, settings, table.probe.ms);
+    if (measured.measuredMs >= gate.minSpeed * measured.rawMs) break;
+  }
+  return measured;
 }
 
 /**
@@ -92,10 +114,10 @@ export function measureAtTableSpeed(spec: ArchSpec, table: LatencyTable, setting
  * multiply a time measured now by it. 1 for tables without a probe.
  */
 export function machineSpeed(table: LatencyTable, settings: ProfilerSettings): number {
-  if (table.probe?.key !== PROBE_KEY) return 1;
-  const probe = new SpeedProbe(settings);
+  const probe = probeFor(table, settings);
+  if (!probe) return 1;
   try {
-    return table.probe.ms / probe.measure();
+    return table.probe!.ms / probe.measure();
   } finally {
     probe.dispose();
   }
@@ -107,7 +129,7 @@ export function machineSpeed(table: LatencyTable, settings: ProfilerSettings): n
  * to 30% for minutes at a time, and large models slow down more than the probe does, so the
  * probe's scaling alone under-corrects them: whole models are best timed at full speed.
  */
-export async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): Promise<number> {
+async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): Promise<number> {
   const started = performance.now();
   for (;;) {
     const speed = referenceMs / probe.measure();
@@ -146,18 +168,13 @@ export async function validateTable(options: {
   warmUp();
   const rng = derive(options.seed, 'validate', space.name);
   const points: ValidationPoint[] = [];
-  const probe = table.probe?.key === PROBE_KEY ? new SpeedProbe(options.settings) : null;
+  const probe = probeFor(table, options.settings);
   try {
     for (let i = 0; i < options.samples; i++) {
       const spec = space.sample(rng, resolution);
       const predictedMs = predictLatency(spec, table).totalMs;
-      let measured = { rawMs: 0, measuredMs: 0 };
       // A model timed while the machine slowed down is timed again (twice at most).
-      for (let attempt = 0; attempt < 3; attempt++) {
-        if (probe) await fullSpeed(probe, table.probe!.ms, gate);
-        measured = measureAtTableSpeed(spec, table, options.settings, probe);
-        if (measured.measuredMs / measured.rawMs >= gate.minSpeed) break;
-      }
+      const measured = await timeAtTableSpeed(spec, table, options.settings, probe, gate, 3);
       points.push({ name: `${spec.name}#${i}`, predictedMs, ...measured });
       options.onProgress?.(i + 1, options.samples);
     }

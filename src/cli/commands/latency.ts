@@ -5,9 +5,9 @@ import { textTable } from '../../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
 import { predictLatency } from '../../latency-model/predict.js';
-import { DEFAULT_PROFILER, PROBE_KEY, SpeedProbe, warmUp } from '../../latency-model/profile.js';
+import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
-import { DEFAULT_SPEED_GATE, fullSpeed, measureAtTableSpeed, validateTable, type Fidelity } from '../../latency-model/validate.js';
+import { DEFAULT_SPEED_GATE, probeFor, timeAtTableSpeed, validateTable, type Fidelity } from '../../latency-model/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
 import { prepareBackend, type BackendName } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
@@ -116,10 +116,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       if (backend.backend !== table.device.backend) log.warn({ table: table.device.backend, here: backend.backend }, 'measuring on another backend than the table\'s');
       warmUp();
       const settings = table.profiler ?? DEFAULT_PROFILER;
-      const probe = table.probe?.key === PROBE_KEY ? new SpeedProbe(settings) : null;
+      const probe = probeFor(table, settings);
       try {
-        if (probe) await fullSpeed(probe, table.probe!.ms, DEFAULT_SPEED_GATE);
-        ({ rawMs, measuredMs } = measureAtTableSpeed(spec, table, settings, probe));
+        ({ rawMs, measuredMs } = await timeAtTableSpeed(spec, table, settings, probe, DEFAULT_SPEED_GATE));
       } finally {
         probe?.dispose();
       }
