@@ -118,7 +118,7 @@ function prepareRunDir(request: SearchRequest): TrialStore {
 }
 
 export async function runSearch(request: SearchRequest, setup: SearchSetup): Promise<SearchSummary> {
-  const { experiment, runDir, evaluator } = request;
+  const { experiment, runDir } = request;
   const log = request.log ?? silentLogger;
   const store = prepareRunDir(request);
   const started = performance.now();

@@ -93,7 +93,7 @@ function opMadds(d: OpDescriptor): number {
 class FamilyInterpolator {
   private readonly families = new Map<string, { madds: number; ms: number }[]>();
 
-  constructor(private readonly table: LatencyTable) {
+  constructor(table: LatencyTable) {
     for (const [key, entry] of Object.entries(table.entries)) {
       const d = parseOpKey(key);
       if (!d) continue;

@@ -6,7 +6,7 @@
  * those of the base model, so each block's input is fixed and the units enumerate block by block.
  */
 import type { Rng } from '../common/rng.js';
-import type { ArchSpec, Block } from './archspec.js';
+import type { Block } from './archspec.js';
 import { parseArchSpec } from './archspec.js';
 import { blockUnit, resolve, type Unit } from './resolve.js';
 import { registerSpace, type ArchSpace } from './space.js';
