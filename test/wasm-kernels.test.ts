@@ -127,7 +127,30 @@ test.serial('gather gradients (UnsortedSegmentSum) match the cpu reference', asy
   t.true(relativeError(actual, expected) < TOLERANCE);
 });
 
+test.serial('slice, split and unstack match the cpu reference for every rank and dtype', async (t) => {
+  const rng = seedrandom('slice');
+  const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  for (let i = 0; i < 30; i++) {
+    const rank = 1 + (i % 5);
+    const shape = Array.from({ length: rank }, () => int(1, 6));
+    const begin = shape.map((d) => int(0, d - 1));
+    const size = shape.map((d, a) => int(1, d - begin[a]!));
+    const axis = int(0, rank - 1);
+    const dtype = i % 3 === 2 ? 'int32' : 'float32';
+    const run = () => {
+      const x = tf.tensor(Array.from(data(shape, i), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)), shape, dtype);
+      const parts = [tf.slice(x, begin, size), ...tf.split(x, [size[axis]!, shape[axis]! - size[axis]!].filter((d) => d > 0), axis), ...tf.unstack(x, axis)];
+      const values = parts.map((p) => ({ shape: p.shape, values: Array.from(p.dataSync()) }));
+      tf.dispose([x, ...parts]);
+      return values;
+    };
+    const expected = await onBackend('cpu', run);
+    const actual = await onBackend('wasm', run);
+    t.deepEqual(actual, expected, `shape ${shape} begin ${begin} size ${size} axis ${axis} ${dtype}`);
+  }
+});
+
 test.serial('every project kernel stays registered for wasm after the backend starts', async (t) => {
   await tf.setBackend('wasm');
-  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum']);
+  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Slice', 'SplitV', 'Unpack', 'UnsortedSegmentSum']);
 });

@@ -1,7 +1,9 @@
 /**
  * Training kernels the tfjs wasm backend lacks: Conv2DBackpropFilter,
  * DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput and UnsortedSegmentSum
- * (the gradient of gather), plus faster BatchMatMul / 1x1 Conv2DBackpropInput paths.
+ * (the gradient of gather), plus faster BatchMatMul / 1x1 Conv2DBackpropInput paths, and Slice /
+ * SplitV / Unpack that read their input in place (the backend's copy the whole input to JS first, so taking
+ * one row of a large tensor costs as much as copying all of it).
  *
  * They work in place on the wasm heap (no copies to JS and back): inputs are read through views
  * of the heap, outputs are allocated with `makeOutput` and written directly. The regular-conv
@@ -305,6 +307,75 @@ function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   return out;
 }
 
+/**
+ * Copies the block `begin`..`begin + size` of x into a new tensor (of shape `outShape`, the same
+ * number of elements), row by row from a heap view.
+ */
+function sliceFromHeap(backend: WasmBackend, x: TensorInfo, begin: number[], size: number[], outShape = size): TensorInfo {
+  const out = backend.makeOutput(outShape, x.dtype);
+  const dst = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(x);
+  const rank = x.shape.length;
+  if (rank === 0 || dst.length === 0) {
+    dst.set(src.subarray(0, dst.length));
+    return out;
+  }
+  const strides = tf.util.computeStrides(x.shape);
+  const rowLength = size[rank - 1]!;
+  const rows = dst.length / rowLength;
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let row = 0; row < rows; row++) {
+    let offset = begin[rank - 1]!;
+    for (let axis = 0; axis < rank - 1; axis++) offset += (begin[axis]! + index[axis]!) * strides[axis]!;
+    dst.set(src.subarray(offset, offset + rowLength), row * rowLength);
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis]! < size[axis]!) break;
+      index[axis] = 0;
+    }
+  }
+  return out;
+}
+
+function slice(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { x } = args.inputs as { x: TensorInfo };
+  if (x.dtype === 'string') return baseKernel('Slice')(args) as TensorInfo;
+  const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+  const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+  return sliceFromHeap(args.backend as WasmBackend, x, begin_!, size_!);
+}
+
+function splitV(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo[] {
+  const { x } = args.inputs as { x: TensorInfo };
+  if (x.dtype === 'string') return baseKernel('SplitV')(args) as TensorInfo[];
+  const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+  const along = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, along);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const size = [...x.shape];
+    size[along] = s;
+    const part = sliceFromHeap(args.backend as WasmBackend, x, begin, size);
+    begin[along]! += s;
+    return part;
+  });
+}
+
+function unpack(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { value } = args.inputs as { value: TensorInfo };
+  if (value.dtype === 'string') return baseKernel('Unpack')(args) as TensorInfo[];
+  const rank = value.shape.length;
+  const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, value.shape)[0]!;
+  const size = [...value.shape];
+  size[axis] = 1;
+  const outShape = value.shape.filter((_, i) => i !== axis);
+  return Array.from({ length: value.shape[axis]! }, (_, i) => {
+    const begin = new Array<number>(rank).fill(0);
+    begin[axis] = i;
+    return sliceFromHeap(backend, value, begin, size, outShape);
+  });
+}
+
 const OURS: [string, KernelFunc][] = [];
 
 /** Names of the project's kernels currently registered for wasm (all of them once registered). */
@@ -324,6 +395,9 @@ export function registerWasmTrainingKernels(): void {
     ['BatchMatMul', batchMatMul],
     ['Conv2DBackpropInput', conv2dBackpropInput],
     ['UnsortedSegmentSum', unsortedSegmentSum],
+    ['Slice', slice],
+    ['SplitV', splitV],
+    ['Unpack', unpack],
   ];
   OURS.push(...kernels);
   for (const [kernelName, kernelFunc] of kernels) {
