@@ -6,6 +6,7 @@ import { ARCHSPEC_SCHEMA_VERSION, parseArchSpec } from '../src/search-space/arch
 import { normalizeInTraining } from '../src/trainer/batch-norm.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
+import { relativeError } from './helpers/numeric.js';
 
 registerWasmTrainingKernels();
 tf.enableProdMode();
@@ -15,15 +16,6 @@ function values(shape: number[], seed: string): Float32Array {
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng() * 2 - 1);
 }
 
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
-}
 
 /** A full bottleneck: 1x1 expand, depthwise 5x5, BN, SE (h-sigmoid), h-swish, projection, residual. */
 const blockSpec = parseArchSpec({

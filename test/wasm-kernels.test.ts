@@ -3,20 +3,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
 import { activeTrainingKernels, registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
+import { relativeError } from './helpers/numeric.js';
 
 registerWasmTrainingKernels();
 tf.enableProdMode(); // no console banners; checks that matter (shapes) still run
 
-/** Largest absolute difference relative to the largest reference magnitude. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
-}
 
 async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
   await tf.setBackend(backend);
@@ -127,7 +118,7 @@ test.serial('gather gradients (UnsortedSegmentSum) match the cpu reference', asy
   t.true(relativeError(actual, expected) < TOLERANCE);
 });
 
-test.serial('slice, split and unstack match the cpu reference for every rank and dtype', async (t) => {
+test.serial('slice, split, unstack, row gather and concat match the cpu reference for every rank and dtype', async (t) => {
   const rng = seedrandom('slice');
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
   for (let i = 0; i < 30; i++) {
@@ -139,9 +130,16 @@ test.serial('slice, split and unstack match the cpu reference for every rank and
     const dtype = i % 3 === 2 ? 'int32' : 'float32';
     const run = () => {
       const x = tf.tensor(Array.from(data(shape, i), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)), shape, dtype);
-      const parts = [tf.slice(x, begin, size), ...tf.split(x, [size[axis]!, shape[axis]! - size[axis]!].filter((d) => d > 0), axis), ...tf.unstack(x, axis)];
+      const rows = tf.tensor1d([shape[0]! - 1, 0, Math.floor(shape[0]! / 2), 0], 'int32');
+      const parts = [
+        tf.slice(x, begin, size),
+        ...tf.split(x, [size[axis]!, shape[axis]! - size[axis]!].filter((d) => d > 0), axis),
+        ...tf.unstack(x, axis),
+        tf.gather(x, rows),
+        tf.concat([x, tf.slice(x, begin.map((b, a) => (a === axis ? b : 0)), shape.map((d, a) => (a === axis ? size[a]! : d))), x], axis),
+      ];
       const values = parts.map((p) => ({ shape: p.shape, values: Array.from(p.dataSync()) }));
-      tf.dispose([x, ...parts]);
+      tf.dispose([x, rows, ...parts]);
       return values;
     };
     const expected = await onBackend('cpu', run);
@@ -150,7 +148,14 @@ test.serial('slice, split and unstack match the cpu reference for every rank and
   }
 });
 
+test.serial('a float32 one-hot holds ones (the backend wrote int32 bits)', async (t) => {
+  await tf.setBackend('wasm');
+  const encoded = tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3, 1, 0, 'float32');
+  t.deepEqual(Array.from(encoded.dataSync()), [1, 0, 0, 0, 0, 1, 0, 1, 0]);
+  t.deepEqual(Array.from(tf.oneHot(tf.tensor1d([1], 'int32'), 2, 5, -1).dataSync()), [-1, 5]);
+});
+
 test.serial('every project kernel stays registered for wasm after the backend starts', async (t) => {
   await tf.setBackend('wasm');
-  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Slice', 'SplitV', 'Unpack', 'UnsortedSegmentSum']);
+  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Concat', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'GatherV2', 'OneHot', 'Slice', 'SplitV', 'Unpack', 'UnsortedSegmentSum']);
 });

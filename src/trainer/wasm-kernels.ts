@@ -2,7 +2,8 @@
  * Training kernels the tfjs wasm backend lacks: Conv2DBackpropFilter,
  * DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput and UnsortedSegmentSum
  * (the gradient of gather), plus faster BatchMatMul / 1x1 Conv2DBackpropInput paths, and Slice /
- * SplitV / Unpack that read their input in place (the backend's copy the whole input to JS first, so taking
+ * SplitV / Unpack / row GatherV2 that read their input in place, a Concat that moves rows
+ * within the heap, and a OneHot that honours float32 (the backend's copy the whole input to JS first, so taking
  * one row of a large tensor costs as much as copying all of it).
  *
  * They work in place on the wasm heap (no copies to JS and back): inputs are read through views
@@ -308,16 +309,35 @@ function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
 }
 
 /**
+ * Copies `elements` elements (of `elementBytes` bytes) from one place of the wasm heap to another:
+ * one memmove, where `dst.set(src.subarray(...))` would allocate a view per copy.
+ */
+class HeapCopier {
+  private readonly heap: Uint8Array;
+  constructor(
+    private readonly src: Uint8Array | Float32Array | Int32Array,
+    private readonly dst: Uint8Array | Float32Array | Int32Array,
+  ) {
+    this.heap = new Uint8Array(src.buffer);
+  }
+  copy(srcElement: number, dstElement: number, elements: number): void {
+    const size = this.src.BYTES_PER_ELEMENT;
+    const from = this.src.byteOffset + srcElement * size;
+    this.heap.copyWithin(this.dst.byteOffset + dstElement * size, from, from + elements * size);
+  }
+}
+
+/**
  * Copies the block `begin`..`begin + size` of x into a new tensor (of shape `outShape`, the same
- * number of elements), row by row from a heap view.
+ * number of elements), row by row within the heap.
  */
 function sliceFromHeap(backend: WasmBackend, x: TensorInfo, begin: number[], size: number[], outShape = size): TensorInfo {
   const out = backend.makeOutput(outShape, x.dtype);
   const dst = backend.typedArrayFromHeap(out);
-  const src = backend.typedArrayFromHeap(x);
+  const copier = new HeapCopier(backend.typedArrayFromHeap(x), dst);
   const rank = x.shape.length;
   if (rank === 0 || dst.length === 0) {
-    dst.set(src.subarray(0, dst.length));
+    copier.copy(0, 0, dst.length);
     return out;
   }
   const strides = tf.util.computeStrides(x.shape);
@@ -327,7 +347,7 @@ function sliceFromHeap(backend: WasmBackend, x: TensorInfo, begin: number[], siz
   for (let row = 0; row < rows; row++) {
     let offset = begin[rank - 1]!;
     for (let axis = 0; axis < rank - 1; axis++) offset += (begin[axis]! + index[axis]!) * strides[axis]!;
-    dst.set(src.subarray(offset, offset + rowLength), row * rowLength);
+    copier.copy(offset, row * rowLength, rowLength);
     for (let axis = rank - 2; axis >= 0; axis--) {
       if (++index[axis]! < size[axis]!) break;
       index[axis] = 0;
@@ -376,6 +396,69 @@ function unpack(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?:
   });
 }
 
+/**
+ * Row lookups (axis 0, the embedding case) copy whole rows from heap views; the backend's kernel
+ * computes an index per element and is ~25x slower on [2048, 256] outputs. Other axes go to it.
+ */
+function gatherV2(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+  const along = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  if (along !== 0 || batchDims !== 0 || x.dtype === 'string' || x.shape.length === 0) return baseKernel('GatherV2')(args) as TensorInfo;
+  const rows = x.shape[0]!;
+  const rowLength = x.shape.slice(1).reduce((p, d) => p * d, 1);
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const copier = new HeapCopier(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out));
+  const ids = backend.typedArrayFromHeap(indices);
+  for (let i = 0; i < ids.length; i++) {
+    const row = ids[i]!;
+    if (!(row >= 0 && row < rows)) {
+      backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${row} is not in [0, ${rows - 1}]`);
+    }
+    copier.copy(row * rowLength, i * rowLength, rowLength);
+  }
+  return out;
+}
+
+/** Concatenation of non-string tensors, row blocks moved within the heap. */
+function concat(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const inputs = Object.values(args.inputs) as TensorInfo[];
+  const parts = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+  if (parts.length < 2 || parts[0]!.dtype === 'string') return baseKernel('Concat')(args) as TensorInfo;
+  const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0]!.shape)[0]!;
+  const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+  const out = backend.makeOutput(outShape, parts[0]!.dtype);
+  const dst = backend.typedArrayFromHeap(out);
+  const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
+  const inners = parts.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+  const rowLength = inners.reduce((a, b) => a + b, 0);
+  parts.forEach((part, p) => {
+    const copier = new HeapCopier(backend.typedArrayFromHeap(part), dst);
+    const inner = inners[p]!;
+    const column = inners.slice(0, p).reduce((a, b) => a + b, 0);
+    for (let row = 0; row < outer; row++) copier.copy(row * inner, row * rowLength + column, inner);
+  });
+  return out;
+}
+
+/**
+ * The backend's OneHot writes int32 values whatever the dtype asked for, so a float32 one-hot
+ * holds 1.4e-45 where it should hold 1: convert in place.
+ */
+function oneHot(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const out = baseKernel('OneHot')(args) as TensorInfo;
+  if (out.dtype === 'float32') {
+    const backend = args.backend as WasmBackend;
+    const values = backend.typedArrayFromHeap(out);
+    const ints = new Int32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) values[i] = ints[i]!;
+  }
+  return out;
+}
+
 const OURS: [string, KernelFunc][] = [];
 
 /** Names of the project's kernels currently registered for wasm (all of them once registered). */
@@ -398,6 +481,9 @@ export function registerWasmTrainingKernels(): void {
     ['Slice', slice],
     ['SplitV', splitV],
     ['Unpack', unpack],
+    ['GatherV2', gatherV2],
+    ['Concat', concat],
+    ['OneHot', oneHot],
   ];
   OURS.push(...kernels);
   for (const [kernelName, kernelFunc] of kernels) {
