@@ -1,8 +1,8 @@
 /**
- * Controllers: an LSTM policy (tfjs) that emits one token per choice point, fed the embedding of
- * the previous token, trained with REINFORCE (moving-average baseline, entropy bonus) or PPO
- * (clipped objective, as MnasNet); and uniform random search as the baseline. All sampling is
- * seeded: tokens come from tf.multinomial with seeds derived from the batch seed.
+ * Controllers: an LSTM policy (tfjs, ./lstm.ts) that emits one token per choice point, fed the
+ * embedding of the previous token, trained with REINFORCE (moving-average baseline, entropy bonus)
+ * or PPO (clipped objective, as MnasNet); and uniform random search as the baseline. All sampling
+ * is seeded: tokens come from tf.multinomial with seeds derived from the batch seed.
  *
  * Advantages are R - b with b the moving average of rewards, divided by a moving estimate of the
  * reward spread so the learning rate does not depend on the reward's scale (accuracies differ by
@@ -10,7 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { derive, nextSeed } from '../common/rng.js';
+import { derive } from '../common/rng.js';
+import { disposeTrace, LstmNetwork } from './lstm.js';
 
 export const ControllerSettingsSchema = z.strictObject({
   hidden: z.int().positive(),
@@ -100,7 +101,7 @@ export class RandomPolicy implements Policy {
 }
 
 export class LstmPolicy implements Policy {
-  private readonly variables: Map<string, tf.Variable>;
+  private readonly network: LstmNetwork;
   private readonly optimizer: tf.AdamOptimizer;
   private baseline: number | null = null;
   private spread: number | null = null;
@@ -108,69 +109,21 @@ export class LstmPolicy implements Policy {
 
   constructor(
     readonly algorithm: 'ppo' | 'reinforce',
-    private readonly optionCounts: readonly number[],
+    optionCounts: readonly number[],
     private readonly settings: ControllerSettings,
     seed: number,
   ) {
-    const { hidden: H, embedding: E } = settings;
-    const rng = derive(seed, 'controller-init');
-    const init = (shape: number[], scale: number) => tf.variable(tf.randomUniform(shape, -scale, scale, 'float32', nextSeed(rng)));
-    this.variables = new Map<string, tf.Variable>();
-    this.variables.set('start', init([1, E], 0.1));
-    this.variables.set('lstm_kernel', init([E + H, 4 * H], Math.sqrt(6 / (E + 5 * H))));
-    this.variables.set('lstm_bias', tf.variable(tf.zeros([4 * H])));
-    optionCounts.forEach((k, t) => {
-      this.variables.set(`head_${t}_kernel`, init([H, k], 0.1));
-      this.variables.set(`head_${t}_bias`, tf.variable(tf.zeros([k])));
-      if (t + 1 < optionCounts.length) this.variables.set(`embedding_${t}`, init([k, E], 0.1));
-    });
+    this.network = new LstmNetwork({ optionCounts, hidden: settings.hidden, embedding: settings.embedding }, derive(seed, 'controller-init'));
     this.optimizer = tf.train.adam(settings.learningRate);
   }
 
-  private v(name: string): tf.Variable {
-    return this.variables.get(name)!;
-  }
-
-  private cell(x: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
-    const H = this.settings.hidden;
-    const gates = tf.add(tf.matMul(tf.concat([x, h], 1), this.v('lstm_kernel') as tf.Tensor2D), this.v('lstm_bias')) as tf.Tensor2D;
-    const [i, f, g, o] = tf.split(gates, [H, H, H, H], 1) as tf.Tensor2D[];
-    const nextC = tf.add(tf.mul(tf.sigmoid(tf.add(f!, 1)), c), tf.mul(tf.sigmoid(i!), tf.tanh(g!))) as tf.Tensor2D;
-    return [tf.mul(tf.sigmoid(o!), tf.tanh(nextC)) as tf.Tensor2D, nextC];
-  }
-
-  /**
-   * Runs the policy over `count` sequences. With `tokens` given ([count, T] int32) it follows them
-   * (teacher forcing); otherwise it draws each token. Returns the tokens, the summed log-probability
-   * of each sequence and the mean entropy per sequence.
-   */
-  private unroll(count: number, tokens: tf.Tensor2D | null, seed: number) {
-    const rng = derive(seed, 'multinomial');
-    let h = tf.zeros([count, this.settings.hidden]) as tf.Tensor2D;
-    let c = tf.zeros([count, this.settings.hidden]) as tf.Tensor2D;
-    let x = tf.tile(this.v('start'), [count, 1]) as unknown as tf.Tensor2D;
-    let logProb: tf.Tensor1D = tf.zeros([count]);
-    let entropy: tf.Tensor = tf.scalar(0);
-    const drawn: tf.Tensor1D[] = [];
-    this.optionCounts.forEach((k, t) => {
-      [h, c] = this.cell(x, h, c);
-      const logits = tf.add(tf.matMul(h, this.v(`head_${t}_kernel`) as tf.Tensor2D), this.v(`head_${t}_bias`)) as tf.Tensor2D;
-      const logp = tf.logSoftmax(logits);
-      const token = tokens ? (tf.squeeze(tf.slice(tokens, [0, t], [count, 1]), [1]) as tf.Tensor1D) : (tf.squeeze(tf.multinomial(logits, 1, nextSeed(rng)), [1]) as tf.Tensor1D);
-      drawn.push(token);
-      logProb = tf.add(logProb, tf.sum(tf.mul(logp, tf.oneHot(token, k)), 1));
-      entropy = tf.add(entropy, tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(logp), logp), 1))));
-      if (t + 1 < this.optionCounts.length) x = tf.gather(this.v(`embedding_${t}`), token) as unknown as tf.Tensor2D;
-    });
-    return { tokens: tf.stack(drawn, 1) as tf.Tensor2D, logProb, entropy: entropy as tf.Scalar };
+  private get variables(): Map<string, tf.Variable> {
+    return this.network.variables;
   }
 
   sample(count: number, seed: number): SampledBatch {
-    return tf.tidy(() => {
-      const { tokens, logProb } = this.unroll(count, null, seed);
-      const values = tokens.arraySync() as number[][];
-      return { choices: values, logProbs: Array.from(logProb.dataSync()) };
-    });
+    const { tokens, logProb } = this.network.sample(count, derive(seed, 'multinomial'));
+    return { choices: tokens, logProbs: Array.from(logProb) };
   }
 
   update(batch: SampledBatch, rewards: readonly number[]): UpdateStats {
@@ -184,25 +137,20 @@ export class LstmPolicy implements Policy {
     const baselineUsed = this.baseline;
     let loss = 0;
     let entropy = 0;
-    tf.tidy(() => {
-      const tokens = tf.tensor2d(batch.choices, [n, this.optionCounts.length], 'int32');
-      const advantage = tf.tensor1d(advantages);
-      const oldLogProb = tf.tensor1d(batch.logProbs);
-      const vars = [...this.variables.values()];
-      const epochs = this.algorithm === 'ppo' ? this.settings.epochs : 1;
-      for (let e = 0; e < epochs; e++) {
-        const cost = this.optimizer.minimize(() => {
-          const out = this.unroll(n, tokens, 0);
-          entropy = out.entropy.dataSync()[0]!;
-          const bonus = tf.mul(out.entropy, this.settings.entropyWeight);
-          if (this.algorithm === 'reinforce') return tf.sub(tf.neg(tf.mean(tf.mul(out.logProb, advantage))), bonus) as tf.Scalar;
-          const ratio = tf.exp(tf.sub(out.logProb, oldLogProb));
-          const clipped = tf.clipByValue(ratio, 1 - this.settings.clip, 1 + this.settings.clip);
-          return tf.sub(tf.neg(tf.mean(tf.minimum(tf.mul(ratio, advantage), tf.mul(clipped, advantage)))), bonus) as tf.Scalar;
-        }, true, vars);
-        loss = cost!.dataSync()[0]!;
+    const epochs = this.algorithm === 'ppo' ? this.settings.epochs : 1;
+    for (let e = 0; e < epochs; e++) {
+      const trace = this.network.forward(batch.choices);
+      try {
+        const objective = this.algorithm === 'ppo' ? ppoObjective(trace.logProb, batch.logProbs, advantages, this.settings.clip) : reinforceObjective(trace.logProb, advantages);
+        entropy = trace.entropy.reduce((s, x) => s + x, 0) / n;
+        loss = -objective.value - this.settings.entropyWeight * entropy;
+        const grads = this.network.gradients(trace, objective.gradient.map((g) => -g), this.settings.entropyWeight);
+        this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+        tf.dispose(Object.values(grads));
+      } finally {
+        disposeTrace(trace);
       }
-    });
+    }
     this.baseline = decay * this.baseline + (1 - decay) * meanReward;
     this.updates++;
     return { loss, entropy, baseline: baselineUsed, meanReward };
@@ -243,9 +191,42 @@ export class LstmPolicy implements Policy {
   }
 
   dispose(): void {
-    for (const v of this.variables.values()) v.dispose();
+    this.network.dispose();
     this.optimizer.dispose();
   }
+}
+
+interface Objective {
+  /** Mean objective over the batch (to maximise). */
+  value: number;
+  /** Its derivative with respect to each sequence's log-probability. */
+  gradient: Float32Array;
+}
+
+/** mean(A * log pi). */
+function reinforceObjective(logProb: Float32Array, advantages: readonly number[]): Objective {
+  const n = logProb.length;
+  const value = logProb.reduce((s, lp, i) => s + advantages[i]! * lp, 0) / n;
+  return { value, gradient: Float32Array.from(advantages, (a) => a / n) };
+}
+
+/**
+ * PPO's clipped surrogate, mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = pi / pi_old.
+ * Where the clipped term is the smaller one, r lies outside the clip range and the term is flat.
+ */
+function ppoObjective(logProb: Float32Array, oldLogProb: readonly number[], advantages: readonly number[], clip: number): Objective {
+  const n = logProb.length;
+  const gradient = new Float32Array(n);
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const ratio = Math.exp(logProb[i]! - oldLogProb[i]!);
+    const a = advantages[i]!;
+    const unclipped = ratio * a;
+    const clipped = Math.min(Math.max(ratio, 1 - clip), 1 + clip) * a;
+    value += Math.min(unclipped, clipped) / n;
+    if (unclipped <= clipped) gradient[i] = unclipped / n;
+  }
+  return { value, gradient };
 }
 
 export function createPolicy(algorithm: Algorithm, optionCounts: readonly number[], settings: ControllerSettings, seed: number): Policy {

@@ -1,0 +1,271 @@
+/**
+ * The controller's network: a one-layer LSTM that emits one token per choice point, fed the
+ * embedding of the previous token (a learned start vector at step 0), with one softmax head per
+ * choice point. The forward and backward passes are written out by hand in tfjs ops instead of
+ * going through autodiff, for speed: autodiff records ~60 small kernels per step and computes the
+ * weight gradients step by step, while here
+ *
+ * - the input projection of every embedding row is computed once per pass (a table P, [rows, 4H],
+ *   with the bias folded in), so a step gathers its input term instead of multiplying;
+ * - the four gates come from one sigmoid (tanh(x) = 2 sigmoid(2x) - 1; the backend's tanh is
+ *   several times slower than its sigmoid);
+ * - the input-side gradients (embeddings, input kernel, bias) come from the gradient of that small
+ *   table, summed over steps, through two small products.
+ *
+ * Weights keep the names and layouts of a plain LSTM (kernel [E + H, 4H] with gates i, f, g, o;
+ * forget-gate bias offset +1), so checkpoints stay readable. test/search.test.ts checks the
+ * gradients against tfjs autodiff of the same loss.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { nextSeed } from '../common/rng.js';
+
+export interface LstmShape {
+  optionCounts: readonly number[];
+  hidden: number;
+  embedding: number;
+}
+
+/** Kept from a teacher-forced pass for the backward pass; dispose() frees it. */
+export interface LstmTrace {
+  /** Summed log-probability of each sequence. */
+  logProb: Float32Array;
+  /** Entropy of each sequence (summed over its steps). */
+  entropy: Float32Array;
+  readonly tensors: tf.Tensor[];
+}
+
+interface Step {
+  /** Rows of the input table this step read, one per sequence. */
+  rows: Int32Array;
+  hPrev: tf.Tensor2D | null;
+  cPrev: tf.Tensor2D | null;
+  i: tf.Tensor2D;
+  f: tf.Tensor2D;
+  g: tf.Tensor2D;
+  o: tf.Tensor2D;
+  tanhC: tf.Tensor2D;
+  /** d(gate activations)/d(gate pre-activations), [n, 4H]. */
+  slope: tf.Tensor2D;
+  h: tf.Tensor2D;
+  p: tf.Tensor2D;
+  logp: tf.Tensor2D;
+  chosen: tf.Tensor2D;
+  entropy: tf.Tensor1D;
+}
+
+interface Trace extends LstmTrace {
+  steps: Step[];
+  count: number;
+}
+
+const GATES = 4;
+
+/** 2 sigmoid(2x) - 1. */
+function tanhViaSigmoid(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
+}
+
+export class LstmNetwork {
+  readonly variables = new Map<string, tf.Variable>();
+  /** First row of each step's input in the input table: step 0 reads row 0 (the start vector). */
+  private readonly rowOffset: number[];
+  private readonly tableRows: number;
+  /** Pre-activation scale (2 on the g gate, for tanh via sigmoid) and the matching slope factor. */
+  private readonly gateScale: tf.Tensor1D;
+  private readonly slopeScale: tf.Tensor1D;
+  private readonly forgetOffset: tf.Tensor1D;
+
+  constructor(
+    private readonly shape: LstmShape,
+    rng: () => number,
+  ) {
+    const { hidden: H, embedding: E, optionCounts } = shape;
+    const init = (dims: number[], scale: number) => tf.variable(tf.randomUniform(dims, -scale, scale, 'float32', nextSeed(rng)));
+    this.variables.set('start', init([1, E], 0.1));
+    this.variables.set('lstm_kernel', init([E + H, GATES * H], Math.sqrt(6 / (E + 5 * H))));
+    this.variables.set('lstm_bias', tf.variable(tf.zeros([GATES * H])));
+    optionCounts.forEach((k, t) => {
+      this.variables.set(`head_${t}_kernel`, init([H, k], 0.1));
+      this.variables.set(`head_${t}_bias`, tf.variable(tf.zeros([k])));
+      if (t + 1 < optionCounts.length) this.variables.set(`embedding_${t}`, init([k, E], 0.1));
+    });
+    this.rowOffset = [0];
+    for (let t = 0; t + 1 < optionCounts.length; t++) this.rowOffset.push(1 + optionCounts.slice(0, t).reduce((s, k) => s + k, 0));
+    this.tableRows = 1 + optionCounts.slice(0, -1).reduce((s, k) => s + k, 0);
+    const block = (values: number[]) => tf.tensor1d(values.flatMap((v) => Array<number>(H).fill(v)));
+    this.gateScale = block([1, 1, 2, 1]);
+    this.slopeScale = block([1, 1, 4, 1]);
+    this.forgetOffset = block([0, 1, 0, 0]);
+  }
+
+  private v(name: string): tf.Variable {
+    return this.variables.get(name)!;
+  }
+
+  /** The start vector and every embedding table stacked: [rows, E]. */
+  private inputRows(): tf.Tensor2D {
+    const parts: tf.Tensor2D[] = [this.v('start') as tf.Tensor2D];
+    for (let t = 0; t + 1 < this.shape.optionCounts.length; t++) parts.push(this.v(`embedding_${t}`) as tf.Tensor2D);
+    return tf.concat(parts, 0);
+  }
+
+  private weights() {
+    const { hidden: H, embedding: E } = this.shape;
+    const kernel = this.v('lstm_kernel') as tf.Tensor2D;
+    const inputKernel = tf.slice(kernel, [0, 0], [E, GATES * H]);
+    const recurrentKernel = tf.slice(kernel, [E, 0], [H, GATES * H]);
+    const rows = this.inputRows();
+    const inputTable = tf.add(tf.add(tf.matMul(rows, inputKernel), this.v('lstm_bias')), this.forgetOffset) as tf.Tensor2D;
+    return { inputKernel, recurrentKernel, rows, inputTable };
+  }
+
+  /** One LSTM step; `slope` only when the caller will differentiate. */
+  private cell(inputTable: tf.Tensor2D, recurrentKernel: tf.Tensor2D, rows: tf.Tensor1D, h: tf.Tensor2D | null, c: tf.Tensor2D | null, withSlope: boolean) {
+    let pre = tf.gather(inputTable, rows) as tf.Tensor2D;
+    if (h) pre = tf.add(pre, tf.matMul(h, recurrentKernel));
+    const s = tf.sigmoid(tf.mul(pre, this.gateScale)) as tf.Tensor2D;
+    const [i, f, sg, o] = tf.split(s, GATES, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    const g = tf.sub(tf.mul(sg, 2), 1) as tf.Tensor2D;
+    const cNext = (c ? tf.add(tf.mul(f, c), tf.mul(i, g)) : tf.mul(i, g)) as tf.Tensor2D;
+    const tanhC = tanhViaSigmoid(cNext);
+    const hNext = tf.mul(o, tanhC) as tf.Tensor2D;
+    const slope = withSlope ? (tf.mul(tf.mul(s, tf.sub(1, s)), this.slopeScale) as tf.Tensor2D) : null;
+    return { i, f, g, o, c: cNext, tanhC, h: hNext, slope };
+  }
+
+  private logits(t: number, h: tf.Tensor2D): tf.Tensor2D {
+    return tf.add(tf.matMul(h, this.v(`head_${t}_kernel`) as tf.Tensor2D), this.v(`head_${t}_bias`));
+  }
+
+  /** Draws `count` sequences (seeded); returns the tokens and each sequence's log-probability. */
+  sample(count: number, rng: () => number): { tokens: number[][]; logProb: Float32Array } {
+    return tf.tidy(() => {
+      const { recurrentKernel, inputTable } = this.weights();
+      let rows = tf.zeros([count], 'int32') as tf.Tensor1D;
+      let h: tf.Tensor2D | null = null;
+      let c: tf.Tensor2D | null = null;
+      let logProb = tf.zeros([count]) as tf.Tensor1D;
+      const drawn: tf.Tensor1D[] = [];
+      this.shape.optionCounts.forEach((k, t) => {
+        ({ h, c } = this.cell(inputTable, recurrentKernel, rows, h, c, false));
+        const logits = this.logits(t, h);
+        const token = tf.squeeze(tf.multinomial(logits, 1, nextSeed(rng)), [1]) as tf.Tensor1D;
+        drawn.push(token);
+        logProb = tf.add(logProb, tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(token, k)), 1));
+        if (t + 1 < this.shape.optionCounts.length) rows = tf.add(token, tf.scalar(this.rowOffset[t + 1]!, 'int32'));
+      });
+      return { tokens: tf.stack(drawn, 1).arraySync() as number[][], logProb: logProb.dataSync() as Float32Array };
+    });
+  }
+
+  /** Follows the given token sequences, keeping what the backward pass needs (dispose it after). */
+  forward(tokens: readonly (readonly number[])[]): LstmTrace {
+    const n = tokens.length;
+    let trace: Trace | undefined;
+    // The trace goes out through a variable, not tidy's return value: tidy would walk every typed array in it.
+    tf.tidy(() => {
+      const { recurrentKernel, inputTable } = this.weights();
+      let h: tf.Tensor2D | null = null;
+      let c: tf.Tensor2D | null = null;
+      let logProb = tf.zeros([n]) as tf.Tensor1D;
+      let entropy = tf.zeros([n]) as tf.Tensor1D;
+      const steps: Step[] = this.shape.optionCounts.map((k, t) => {
+        const rows = Int32Array.from(tokens, (seq) => (t === 0 ? 0 : this.rowOffset[t]! + seq[t - 1]!));
+        const hPrev = h;
+        const cPrev = c;
+        const cell = this.cell(inputTable, recurrentKernel, tf.tensor1d(rows, 'int32'), h, c, true);
+        ({ h, c } = cell);
+        const logp = tf.logSoftmax(this.logits(t, cell.h)) as tf.Tensor2D;
+        const p = tf.exp(logp) as tf.Tensor2D;
+        const chosenValues = new Float32Array(n * k);
+        tokens.forEach((seq, row) => (chosenValues[row * k + seq[t]!] = 1));
+        const chosen = tf.tensor2d(chosenValues, [n, k]);
+        const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
+        logProb = tf.add(logProb, tf.sum(tf.mul(logp, chosen), 1));
+        entropy = tf.add(entropy, stepEntropy);
+        return { rows, hPrev, cPrev, i: cell.i, f: cell.f, g: cell.g, o: cell.o, tanhC: cell.tanhC, slope: cell.slope!, h: cell.h, p, logp, chosen, entropy: stepEntropy };
+      });
+      const tensors = steps.flatMap((step) => Object.values(step).filter((value): value is tf.Tensor => value instanceof tf.Tensor));
+      for (const tensor of tensors) tf.keep(tensor);
+      trace = { steps, count: n, logProb: logProb.dataSync() as Float32Array, entropy: entropy.dataSync() as Float32Array, tensors };
+    });
+    return trace!;
+  }
+
+  /**
+   * Gradients of loss = sum_n dLogProb[n] * logProb[n] - entropyWeight * mean_n entropy[n] with
+   * respect to every weight, keyed by variable name (what Optimizer.applyGradients takes).
+   */
+  gradients(lstmTrace: LstmTrace, dLogProb: Float32Array, entropyWeight: number): tf.NamedTensorMap {
+    const trace = lstmTrace as Trace;
+    const { optionCounts } = this.shape;
+    const n = trace.count;
+    const T = optionCounts.length;
+    return tf.tidy(() => {
+      const { inputKernel, recurrentKernel, rows: inputRows } = this.weights();
+      // Transposed once: the backend sets up a matrix product per distinct right operand.
+      const recurrentKernelT = tf.transpose(recurrentKernel) as tf.Tensor2D;
+      const coefficient = tf.tensor2d(dLogProb, [n, 1]);
+      const entropyScale = entropyWeight / n;
+      const grads: tf.NamedTensorMap = {};
+      let dhNext: tf.Tensor2D | null = null;
+      let dcNext: tf.Tensor2D | null = null;
+      let dRecurrent = tf.zerosLike(recurrentKernel) as tf.Tensor2D;
+      let dTable = tf.zeros([this.tableRows, GATES * this.shape.hidden]) as tf.Tensor2D;
+      for (let t = T - 1; t >= 0; t--) {
+        const s = trace.steps[t]!;
+        const kernel = this.v(`head_${t}_kernel`);
+        const bias = this.v(`head_${t}_bias`);
+        const [dpre, dhPrev, dcPrev, dKernel, dBias] = tf.tidy(() => {
+          // d loss / d logits: the log-probability term and the entropy bonus.
+          const dLogits = tf.add(
+            tf.mul(coefficient, tf.sub(s.chosen, s.p)),
+            tf.mul(tf.mul(s.p, tf.add(s.logp, tf.reshape(s.entropy, [n, 1]))), entropyScale),
+          ) as tf.Tensor2D;
+          let dh = tf.matMul(dLogits, kernel as tf.Tensor2D, false, true);
+          if (dhNext) dh = tf.add(dh, dhNext);
+          let dc = tf.mul(tf.mul(dh, s.o), tf.sub(1, tf.square(s.tanhC)));
+          if (dcNext) dc = tf.add(dc, dcNext);
+          const df = s.cPrev ? tf.mul(dc, s.cPrev) : tf.zerosLike(s.f);
+          const dGates = tf.concat([tf.mul(dc, s.g), df, tf.mul(dc, s.i), tf.mul(dh, s.tanhC)], 1);
+          const dPre = tf.mul(dGates, s.slope) as tf.Tensor2D;
+          const dH = s.hPrev ? (tf.matMul(dPre, recurrentKernelT) as tf.Tensor2D) : null;
+          const dC = s.cPrev ? (tf.mul(dc, s.f) as tf.Tensor2D) : null;
+          // (dLogits^T h)^T: the backend transposes the left operand, cheaper for the thin dLogits.
+          const dKernel = tf.transpose(tf.matMul(dLogits, s.h, true, false));
+          return [dPre, dH, dC, dKernel, tf.sum(dLogits, 0)] as const;
+        });
+        tf.dispose([dhNext, dcNext].filter((x): x is tf.Tensor2D => x !== null));
+        // Accumulated step by step: one product over all steps is slower (the backend packs its
+        // huge right operand), and the input rows' gradient needs no [T * n, 4H] concatenation.
+        const [previousRecurrent, previousTable] = [dRecurrent, dTable];
+        [dRecurrent, dTable] = tf.tidy(() => [
+          s.hPrev ? tf.add(previousRecurrent, tf.matMul(s.hPrev, dpre, true, false)) : tf.clone(previousRecurrent),
+          tf.add(previousTable, tf.unsortedSegmentSum(dpre, tf.tensor1d(s.rows, 'int32'), this.tableRows)),
+        ]) as [tf.Tensor2D, tf.Tensor2D];
+        tf.dispose([previousRecurrent, previousTable, dpre]);
+        dhNext = dhPrev;
+        dcNext = dcPrev;
+        grads[kernel.name] = dKernel;
+        grads[bias.name] = dBias;
+      }
+      grads[this.v('lstm_kernel').name] = tf.concat([tf.matMul(inputRows, dTable, true, false), dRecurrent], 0);
+      grads[this.v('lstm_bias').name] = tf.sum(dTable, 0);
+      const dRows = tf.matMul(dTable, inputKernel, false, true);
+      const sizes = [1, ...optionCounts.slice(0, -1)];
+      const parts = tf.split(dRows, sizes, 0);
+      grads[this.v('start').name] = parts[0]!;
+      for (let t = 0; t + 1 < T; t++) grads[this.v(`embedding_${t}`).name] = parts[t + 1]!;
+      return grads;
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    tf.dispose([this.gateScale, this.slopeScale, this.forgetOffset]);
+  }
+}
+
+export function disposeTrace(trace: LstmTrace): void {
+  tf.dispose(trace.tensors);
+}
