@@ -5,7 +5,7 @@
  * surrogate, as a search sees it once children repeat. Records results/bench.md and
  * results/bench-controller.json.
  *
- *   node dist/bench/controller.js [--batch 64] [--seconds 10] [--space mobilenetv3] [--backend cpu|wasm]
+ *   node dist/bench/controller.js [--batch 64,512,2048] [--seconds 10] [--space mobilenetv3] [--backend cpu|wasm]
  */
 import path from 'node:path';
 import { cpus } from 'node:os';
@@ -23,7 +23,7 @@ import { specHash } from '../src/search-space/spec-hash.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { prepareBackend, type BackendName } from '../src/trainer/backend.js';
 
-const batch = Number(argument('batch', '64'));
+const batches = argument('batch', '64,512,2048').split(',').map(Number);
 const seconds = Number(argument('seconds', '10'));
 const space = getChoiceSpace(argument('space', 'mobilenetv3'));
 
@@ -33,48 +33,50 @@ async function main() {
   const missing = missingSpaceKeys(space, table, 224, 1000);
   if (missing.length) throw new Error(`the embedded table lacks ${missing.length} ops of ${space.name}`);
   const target = { targetMs: 20, constraint: 'soft' as const, w: -0.07 };
-  const rows: { algorithm: Algorithm; archsPerSec: number; msPerBatch: number; batches: number }[] = [];
-  for (const algorithm of ['random', 'reinforce', 'ppo'] as const) {
-    const policy = createPolicy(algorithm, space.choicePoints.map((c) => c.options.length), DEFAULT_CONTROLLER, 0);
-    const memo = new Map<string, number>();
-    const step = (b: number) => {
-      const sampled = policy.sample(batch, b);
-      const rewards = sampled.choices.map((choices) => {
-        const spec = space.materialise(choices, { resolution: 224, classes: 1000 });
-        const latency = predictLatency(spec, table).totalMs;
-        const hash = specHash(spec);
-        let accuracy = memo.get(hash);
-        if (accuracy === undefined) memo.set(hash, (accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params)));
-        return reward(accuracy, latency, target);
-      });
-      policy.update(sampled, rewards);
-    };
-    for (let b = 0; b < 3; b++) step(b);
-    const start = performance.now();
-    let batches = 0;
-    while (performance.now() - start < seconds * 1000) step(100 + batches++);
-    const ms = (performance.now() - start) / batches;
-    rows.push({ algorithm, archsPerSec: (batch * 1000) / ms, msPerBatch: ms, batches });
-    policy.dispose();
-    console.error(`${algorithm}: ${((batch * 1000) / ms).toFixed(0)} architectures/s`);
+  const rows: { algorithm: Algorithm; batch: number; archsPerSec: number; msPerBatch: number; batches: number }[] = [];
+  for (const batch of batches) {
+    for (const algorithm of ['random', 'reinforce', 'ppo'] as const) {
+      const policy = createPolicy(algorithm, space.choicePoints.map((c) => c.options.length), DEFAULT_CONTROLLER, 0);
+      const memo = new Map<string, number>();
+      const step = (b: number) => {
+        const sampled = policy.sample(batch, b);
+        const rewards = sampled.choices.map((choices) => {
+          const spec = space.materialise(choices, { resolution: 224, classes: 1000 });
+          const latency = predictLatency(spec, table).totalMs;
+          const hash = specHash(spec);
+          let accuracy = memo.get(hash);
+          if (accuracy === undefined) memo.set(hash, (accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params)));
+          return reward(accuracy, latency, target);
+        });
+        policy.update(sampled, rewards);
+      };
+      for (let b = 0; b < 3; b++) step(b);
+      const start = performance.now();
+      let timed = 0;
+      while (performance.now() - start < seconds * 1000) step(100 + timed++);
+      const ms = (performance.now() - start) / timed;
+      rows.push({ algorithm, batch, archsPerSec: (batch * 1000) / ms, msPerBatch: ms, batches: timed });
+      policy.dispose();
+      console.error(`batch ${batch} ${algorithm}: ${((batch * 1000) / ms).toFixed(0)} architectures/s`);
+    }
   }
-  const baseline = rows[0]!;
+  const randomAt = (batch: number) => rows.find((r) => r.algorithm === 'random' && r.batch === batch)!.archsPerSec;
   const report = [
     '## Controller throughput',
     '',
     `\`node dist/bench/controller.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): space ${space.name} (${space.choicePoints.length} choice points),`,
-    `batch ${batch}, each architecture materialised, its latency predicted from the embedded table (224x224, 1000 classes),`,
+    `batches of ${batches.join(', ')}, each architecture materialised, its latency predicted from the embedded table (224x224, 1000 classes),`,
     `accuracy from a memo, rewarded; then one controller update per batch (PPO: ${DEFAULT_CONTROLLER.epochs} epochs). LSTM ${DEFAULT_CONTROLLER.hidden} hidden units.`,
     `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), tfjs backend ${backend.backend}.`,
     '',
     markdownTable(
-      ['algorithm', 'architectures/s', 'ms per batch', 'batches timed', 'vs random search'],
-      rows.map((r) => [r.algorithm, r.archsPerSec.toFixed(0), r.msPerBatch.toFixed(1), String(r.batches), `${(r.archsPerSec / baseline.archsPerSec).toFixed(2)}x`]),
+      ['batch', 'algorithm', 'architectures/s', 'ms per batch', 'batches timed', 'vs random search'],
+      rows.map((r) => [String(r.batch), r.algorithm, r.archsPerSec.toFixed(0), r.msPerBatch.toFixed(1), String(r.batches), `${(r.archsPerSec / randomAt(r.batch)).toFixed(2)}x`]),
     ),
     '',
   ].join('\n');
   console.log(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), { schemaVersion: 1, kind: 'bench-controller', tool: TOOL_NAME, date: new Date().toISOString(), space: space.name, batch, backend: backend.backend, rows });
+  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), { schemaVersion: 1, kind: 'bench-controller', tool: TOOL_NAME, date: new Date().toISOString(), space: space.name, batches, backend: backend.backend, rows });
   await writeSection(report);
 }
 

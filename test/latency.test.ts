@@ -156,7 +156,8 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
   const controller = new AbortController();
   let seen = 0;
-  const request = { name: 'resume', ops: job.ops, calibration: job.calibration, resolutions: [16], out, settings: FAST, command: 'test' };
+  const gate = { minSpeed: 0.95, maxWaitSeconds: 0 }; // tests run side by side: never wait for a quiet machine
+  const request = { name: 'resume', ops: job.ops, calibration: job.calibration, resolutions: [16], out, settings: FAST, command: 'test', gate };
   await t.throwsAsync(
     profileToTable({ ...request, signal: controller.signal, onProgress: () => ++seen === 2 && controller.abort() }),
     { instanceOf: InterruptedError, message: /kept in .*table\.json; run the same command again/ },
@@ -175,7 +176,7 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   // Validation against this table: whole models timed as they run and scaled by the probe.
   const spec = job.calibration[0]!;
   const space = { name: 'tiny', description: 'one model', resolution: 16, sample: () => spec, units: () => [] };
-  const report = await validateTable({ table: result.table, space, samples: 2, seed: 0, settings: FAST, gate: { minSpeed: 0.95, maxWaitSeconds: 0 } });
+  const report = await validateTable({ table: result.table, space, samples: 2, seed: 0, settings: FAST, gate });
   t.is(report.samples, 2);
   for (const point of report.points) t.true(point.rawMs > 0 && point.measuredMs > 0 && Math.abs(point.predictedMs - p.totalMs) < 1e-9, JSON.stringify(point));
   t.true(report.kendallTau >= -1 && report.raw.mape >= 0);

@@ -11,7 +11,7 @@ import { currentBackend } from '../trainer/backend.js';
 import { specOps } from './ops.js';
 import { predictLatency, type Prediction } from './predict.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from './profile.js';
-import { machineSpeed } from './validate.js';
+import { machineSpeed } from './whole-model.js';
 import type { Entry, LatencyTable } from './table.js';
 
 export interface OracleOptions {

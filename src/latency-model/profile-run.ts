@@ -16,6 +16,7 @@ import { opKey, type OpDescriptor } from './ops.js';
 import { predictLatency } from './predict.js';
 import { atReferenceSpeed, measureDispatchMs, PROBE_KEY, profileOp, SpeedProbe, warmUp } from './profile.js';
 import { LATENCY_TABLE_VERSION, readLatencyTable, type Device, type Entry, type LatencyTable, type ProfilerSettings } from './table.js';
+import { DEFAULT_SPEED_GATE, timeModels, type SpeedGate } from './whole-model.js';
 
 export interface ProfileProgress {
   done: number;
@@ -35,6 +36,8 @@ export interface ProfileRequest {
   out: string;
   settings: ProfilerSettings;
   command: string;
+  /** When to time the calibration models (default DEFAULT_SPEED_GATE). */
+  gate?: SpeedGate;
   onProgress?: (p: ProfileProgress) => void;
   signal?: AbortSignal;
 }
@@ -142,11 +145,11 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
       }
     }
 
-    const models = request.calibration.map((spec, i) => {
-      const { measuredMs } = probe.measureSpec(spec, request.settings, probeMs);
-      request.onProgress?.({ done: i + 1, total: request.calibration.length, key: spec.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' });
-      return { spec, measuredMs };
+    // Timed as validation times them (./whole-model.ts), so the fit and the check agree.
+    const timings = await timeModels(request.calibration, request.settings, probe, probeMs, request.gate ?? DEFAULT_SPEED_GATE, {
+      onProgress: (done, total) => request.onProgress?.({ done, total, key: request.calibration[(done - 1) % request.calibration.length]!.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' }),
     });
+    const models = request.calibration.map((spec, i) => ({ spec, measuredMs: timings[i]!.measuredMs }));
     const final = fitOverhead(table(), models, earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)));
     await writeJsonAtomic(request.out, final);
     return { table: final, measured: todo.length, reused, seconds: elapsed() };

@@ -7,7 +7,8 @@ import { scatterPlot } from '../../common/svg.js';
 import { predictLatency } from '../../latency-model/predict.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeAtTableSpeed, validateTable, type Fidelity } from '../../latency-model/validate.js';
+import { validateTable, type Fidelity } from '../../latency-model/validate.js';
+import { DEFAULT_SPEED_GATE, probeFor, timeAtTableSpeed } from '../../latency-model/whole-model.js';
 import { getSpace } from '../../search-space/spaces.js';
 import { prepareBackend, type BackendName } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
@@ -25,6 +26,12 @@ interface PredictArgs {
   resolution?: number;
   classes?: number;
 }
+
+/** When whole models are timed (validation, calibration): see latency-model/whole-model.ts. */
+export const speedGateOptions = {
+  'min-speed': { type: 'number', default: DEFAULT_SPEED_GATE.minSpeed, describe: "time a model only while the machine runs at this fraction of the table's speed (speed probe)" },
+  'max-wait': { type: 'number', default: DEFAULT_SPEED_GATE.maxWaitSeconds, describe: 'seconds to wait for that per model before timing it anyway' },
+} as const;
 
 interface ValidateArgs {
   table?: string;
@@ -50,8 +57,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .option('space', { type: 'string', default: 'mobilenetv3', describe: 'where the architectures come from (a search space, or zoo-neighbourhood)' })
       .option('samples', { type: 'number', default: 100 })
       .option('seed', { type: 'number', default: 0 })
-      .option('min-speed', { type: 'number', default: DEFAULT_SPEED_GATE.minSpeed, describe: 'time a model only while the machine runs at this fraction of the table\'s speed (speed probe)' })
-      .option('max-wait', { type: 'number', default: DEFAULT_SPEED_GATE.maxWaitSeconds, describe: 'seconds to wait for that per model before timing it anyway' })
+      .options(speedGateOptions)
       .options(backendOption)
       .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation.{json,svg}' })
       .option('json', { type: 'boolean' }) as never,

@@ -8,6 +8,7 @@ import { profileToTable } from '../../latency-model/profile-run.js';
 import { prepareBackend, type BackendName } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { speedGateOptions } from './latency.js';
 import { backendOption } from './train.js';
 
 interface ProfileArgs {
@@ -18,6 +19,8 @@ interface ProfileArgs {
   threads: number;
   out?: string;
   calibration: number;
+  minSpeed: number;
+  maxWait: number;
   serve?: boolean;
   port: number;
   host: string;
@@ -42,6 +45,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .option('threads', { type: 'number', default: 1, describe: 'threads (the wasm backend runs 1 in Node)' })
       .option('out', { type: 'string', describe: 'table file, e.g. tables/mine.json (an existing one is completed)' })
       .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
+      .options(speedGateOptions)
       .option('serve', { type: 'boolean', describe: 'serve the profiler page for a phone\'s browser' })
       .option('port', { type: 'number', default: 8377 })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 to let a phone on the LAN connect)' })
@@ -69,6 +73,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         resolutions: [job.resolution],
         out: args.out,
         settings: DEFAULT_PROFILER,
+        gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         command: ['nas', ...process.argv.slice(2)].join(' '),
         signal: interruptSignal(log),
         onProgress: (p) =>
