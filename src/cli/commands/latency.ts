@@ -29,7 +29,7 @@ interface PredictArgs {
 
 /** When whole models are timed (validation, calibration): see latency-model/whole-model.ts. */
 export const speedGateOptions = {
-  'min-speed': { type: 'number', default: DEFAULT_SPEED_GATE.minSpeed, describe: "time a model only while the machine runs at this fraction of the table's speed (speed probe)" },
+  'min-speed': { type: 'number', default: DEFAULT_SPEED_GATE.minSpeed, describe: "time a model only while the machine runs at this fraction of its full speed (the table's, or on a slower host the fastest seen; speed probe)" },
   'max-wait': { type: 'number', default: DEFAULT_SPEED_GATE.maxWaitSeconds, describe: 'seconds to wait for that per model before timing it anyway' },
 } as const;
 
