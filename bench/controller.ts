@@ -38,8 +38,8 @@ async function main() {
     for (const algorithm of ['random', 'reinforce', 'ppo'] as const) {
       const policy = createPolicy(algorithm, space.choicePoints.map((c) => c.options.length), DEFAULT_CONTROLLER, 0);
       const memo = new Map<string, number>();
-      const step = (b: number) => {
-        const sampled = policy.sample(batch, b);
+      const step = async (b: number) => {
+        const sampled = await policy.sample(batch, b);
         const rewards = sampled.choices.map((choices) => {
           const spec = space.materialise(choices, { resolution: 224, classes: 1000 });
           const latency = predictLatency(spec, table).totalMs;
@@ -48,12 +48,12 @@ async function main() {
           if (accuracy === undefined) memo.set(hash, (accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params)));
           return reward(accuracy, latency, target);
         });
-        policy.update(sampled, rewards);
+        await policy.update(sampled, rewards);
       };
-      for (let b = 0; b < 3; b++) step(b);
+      for (let b = 0; b < 3; b++) await step(b);
       const start = performance.now();
       let timed = 0;
-      while (performance.now() - start < seconds * 1000) step(100 + timed++);
+      while (performance.now() - start < seconds * 1000) await step(100 + timed++);
       const ms = (performance.now() - start) / timed;
       rows.push({ algorithm, batch, archsPerSec: (batch * 1000) / ms, msPerBatch: ms, batches: timed });
       policy.dispose();

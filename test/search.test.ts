@@ -86,23 +86,23 @@ for (const algorithm of ['reinforce', 'ppo'] as const) {
     const counts = [3, 2, 4, 2, 3, 2];
     const policy = createPolicy(algorithm, counts, { ...DEFAULT_CONTROLLER, hidden: 16, embedding: 8, learningRate: 0.05 }, 1);
     const score = (c: number[]) => c.filter((v) => v === 0).length / c.length;
-    const mean = (seed: number) => policy.sample(64, seed).choices.map(score).reduce((a, b) => a + b, 0) / 64;
-    const before = mean(1000);
+    const mean = async (seed: number) => (await policy.sample(64, seed)).choices.map(score).reduce((a, b) => a + b, 0) / 64;
+    const before = await mean(1000);
     for (let i = 0; i < 30; i++) {
-      const batch = policy.sample(16, i);
-      policy.update(batch, batch.choices.map(score));
+      const batch = await policy.sample(16, i);
+      await policy.update(batch, batch.choices.map(score));
     }
-    const after = mean(1000);
+    const after = await mean(1000);
     t.true(after > before + 0.2, `mean reward ${before.toFixed(3)} -> ${after.toFixed(3)}`);
-    t.deepEqual(policy.sample(8, 7), policy.sample(8, 7), 'the same seed draws the same batch');
+    t.deepEqual(await policy.sample(8, 7), await policy.sample(8, 7), 'the same seed draws the same batch');
     const state = await policy.getState();
     const copy = createPolicy(algorithm, counts, { ...DEFAULT_CONTROLLER, hidden: 16, embedding: 8, learningRate: 0.05 }, 99);
     await copy.setState(state);
-    t.deepEqual(copy.sample(8, 5), policy.sample(8, 5));
-    const batch = policy.sample(16, 50);
-    policy.update(batch, batch.choices.map(score));
-    copy.update(batch, batch.choices.map(score));
-    t.deepEqual(copy.sample(8, 6).choices, policy.sample(8, 6).choices, 'the optimizer state round-trips too');
+    t.deepEqual(await copy.sample(8, 5), await policy.sample(8, 5));
+    const batch = await policy.sample(16, 50);
+    await policy.update(batch, batch.choices.map(score));
+    await copy.update(batch, batch.choices.map(score));
+    t.deepEqual((await copy.sample(8, 6)).choices, (await policy.sample(8, 6)).choices, 'the optimizer state round-trips too');
     policy.dispose();
     copy.dispose();
   });

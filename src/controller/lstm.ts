@@ -13,7 +13,7 @@
  *   table, summed over steps, through two small products.
  *
  * Weights keep the names and layouts of a plain LSTM (kernel [E + H, 4H] with gates i, f, g, o;
- * forget-gate bias offset +1), so checkpoints stay readable. test/search.test.ts checks the
+ * forget-gate bias offset +1), so checkpoints stay readable. test/controller-lstm.test.ts checks the
  * gradients against tfjs autodiff of the same loss.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -194,9 +194,11 @@ export class LstmNetwork {
 
   /**
    * Gradients of loss = sum_n dLogProb[n] * logProb[n] - entropyWeight * mean_n entropy[n] with
-   * respect to every weight, keyed by variable name (what Optimizer.applyGradients takes).
+   * respect to every weight, keyed by variable name (what Optimizer.applyGradients takes). When
+   * the trace is one shard of a larger batch, `batchSize` is the whole batch's size (the mean's
+   * denominator).
    */
-  gradients(lstmTrace: LstmTrace, dLogProb: Float32Array, entropyWeight: number): tf.NamedTensorMap {
+  gradients(lstmTrace: LstmTrace, dLogProb: Float32Array, entropyWeight: number, batchSize?: number): tf.NamedTensorMap {
     const trace = lstmTrace as Trace;
     const { optionCounts } = this.shape;
     const n = trace.count;
@@ -206,7 +208,7 @@ export class LstmNetwork {
       // Transposed once: the backend sets up a matrix product per distinct right operand.
       const recurrentKernelT = tf.transpose(recurrentKernel) as tf.Tensor2D;
       const coefficient = tf.tensor2d(dLogProb, [n, 1]);
-      const entropyScale = entropyWeight / n;
+      const entropyScale = entropyWeight / (batchSize ?? n);
       const grads: tf.NamedTensorMap = {};
       let dhNext: tf.Tensor2D | null = null;
       let dcNext: tf.Tensor2D | null = null;
@@ -258,6 +260,24 @@ export class LstmNetwork {
       for (let t = 0; t + 1 < T; t++) grads[this.v(`embedding_${t}`).name] = parts[t + 1]!;
       return grads;
     });
+  }
+
+  /** Every weight's values, keyed by weight name (not the tfjs variable name, which differs per process). */
+  getWeights(): Record<string, Float32Array> {
+    return Object.fromEntries([...this.variables].map(([key, v]) => [key, v.dataSync() as Float32Array]));
+  }
+
+  setWeights(weights: Record<string, Float32Array>): void {
+    for (const [key, v] of this.variables) {
+      const values = weights[key];
+      if (!values || values.length !== v.size) throw new Error(`controller weights lack ${key} of size ${v.size}`);
+      tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+    }
+  }
+
+  /** Rekeys a gradient map from tfjs variable names to weight names. */
+  byWeightName(grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+    return Object.fromEntries([...this.variables].map(([key, v]) => [key, grads[v.name]!]));
   }
 
   dispose(): void {

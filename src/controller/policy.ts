@@ -7,11 +7,18 @@
  * Advantages are R - b with b the moving average of rewards, divided by a moving estimate of the
  * reward spread so the learning rate does not depend on the reward's scale (accuracies differ by
  * a few hundredths between children).
+ *
+ * Batches of at least 2 x MIN_SHARD sequences are split into contiguous shards: the main thread
+ * samples and differentiates the first, `workers` threads (./shard-pool.ts) the others, and the
+ * shards' gradients are summed before one Adam step, so an update equals the unsplit one up to
+ * float rounding. Smaller batches (a search's usual 8 to 64) never leave the main thread.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
-import { disposeTrace, LstmNetwork } from './lstm.js';
+import { LstmNetwork } from './lstm.js';
+import { ShardPool } from './shard-pool.js';
+import { shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
 export const ControllerSettingsSchema = z.strictObject({
   hidden: z.int().positive(),
@@ -22,6 +29,8 @@ export const ControllerSettingsSchema = z.strictObject({
   /** PPO only: clip range and optimisation epochs per batch. */
   clip: z.number().positive(),
   epochs: z.int().positive(),
+  /** Extra threads that sample and differentiate shards of batches of at least 2 x MIN_SHARD. */
+  workers: z.int().min(0).max(63),
 });
 export type ControllerSettings = z.infer<typeof ControllerSettingsSchema>;
 
@@ -33,6 +42,7 @@ export const DEFAULT_CONTROLLER: ControllerSettings = {
   baselineDecay: 0.8,
   clip: 0.2,
   epochs: 4,
+  workers: 1,
 };
 
 export type Algorithm = 'ppo' | 'reinforce' | 'random';
@@ -61,8 +71,8 @@ export interface PolicyState {
 
 export interface Policy {
   readonly algorithm: Algorithm;
-  sample(count: number, seed: number): SampledBatch;
-  update(batch: SampledBatch, rewards: readonly number[]): UpdateStats;
+  sample(count: number, seed: number): Promise<SampledBatch>;
+  update(batch: SampledBatch, rewards: readonly number[]): Promise<UpdateStats>;
   getState(): Promise<PolicyState>;
   setState(state: PolicyState): Promise<void>;
   dispose(): void;
@@ -74,7 +84,7 @@ export class RandomPolicy implements Policy {
 
   constructor(private readonly optionCounts: readonly number[]) {}
 
-  sample(count: number, seed: number): SampledBatch {
+  async sample(count: number, seed: number): Promise<SampledBatch> {
     const rng = derive(seed, 'random-policy');
     const logProb = -this.optionCounts.reduce((s, k) => s + Math.log(k), 0);
     return {
@@ -83,7 +93,7 @@ export class RandomPolicy implements Policy {
     };
   }
 
-  update(_batch: SampledBatch, rewards: readonly number[]): UpdateStats {
+  async update(_batch: SampledBatch, rewards: readonly number[]): Promise<UpdateStats> {
     this.updates++;
     const meanReward = rewards.reduce((s, r) => s + r, 0) / Math.max(rewards.length, 1);
     return { loss: 0, entropy: this.optionCounts.reduce((s, k) => s + Math.log(k), 0), baseline: meanReward, meanReward };
@@ -100,9 +110,19 @@ export class RandomPolicy implements Policy {
   dispose(): void {}
 }
 
+/** Batches are split across threads only when every thread gets at least this many sequences. */
+export const MIN_SHARD = 256;
+
+/** Contiguous [start, end) slices of a batch of `n`, one per thread used. */
+export function shardRanges(n: number, threads: number): [number, number][] {
+  const count = Math.max(1, Math.min(threads, Math.floor(n / MIN_SHARD)));
+  return Array.from({ length: count }, (_, k) => [Math.round((k * n) / count), Math.round(((k + 1) * n) / count)]);
+}
+
 export class LstmPolicy implements Policy {
   private readonly network: LstmNetwork;
   private readonly optimizer: tf.AdamOptimizer;
+  private readonly pool: ShardPool;
   private baseline: number | null = null;
   private spread: number | null = null;
   private updates = 0;
@@ -113,20 +133,34 @@ export class LstmPolicy implements Policy {
     private readonly settings: ControllerSettings,
     seed: number,
   ) {
-    this.network = new LstmNetwork({ optionCounts, hidden: settings.hidden, embedding: settings.embedding }, derive(seed, 'controller-init'));
+    const shape = { optionCounts, hidden: settings.hidden, embedding: settings.embedding };
+    this.network = new LstmNetwork(shape, derive(seed, 'controller-init'));
     this.optimizer = tf.train.adam(settings.learningRate);
+    this.pool = new ShardPool(shape);
   }
 
   private get variables(): Map<string, tf.Variable> {
     return this.network.variables;
   }
 
-  sample(count: number, seed: number): SampledBatch {
-    const { tokens, logProb } = this.network.sample(count, derive(seed, 'multinomial'));
-    return { choices: tokens, logProbs: Array.from(logProb) };
+  private shards(n: number): [number, number][] {
+    return shardRanges(n, 1 + this.settings.workers);
   }
 
-  update(batch: SampledBatch, rewards: readonly number[]): UpdateStats {
+  async sample(count: number, seed: number): Promise<SampledBatch> {
+    const ranges = this.shards(count);
+    if (ranges.length === 1) {
+      const { tokens, logProb } = this.network.sample(count, derive(seed, 'multinomial'));
+      return { choices: tokens, logProbs: Array.from(logProb) };
+    }
+    const weights = this.network.getWeights();
+    const remote = ranges.slice(1).map(([start, end], k) => this.pool.sample(k, weights, end - start, seed, k + 1));
+    const local = this.network.sample(ranges[0]![1], derive(seed, 'multinomial', 0));
+    const parts = [local, ...(await Promise.all(remote))];
+    return { choices: parts.flatMap((p) => p.tokens), logProbs: parts.flatMap((p) => Array.from(p.logProb)) };
+  }
+
+  async update(batch: SampledBatch, rewards: readonly number[]): Promise<UpdateStats> {
     const n = rewards.length;
     const meanReward = rewards.reduce((s, r) => s + r, 0) / n;
     const decay = this.settings.baselineDecay;
@@ -135,25 +169,46 @@ export class LstmPolicy implements Policy {
     this.spread = this.spread === null ? Math.max(deviation, 1e-6) : decay * this.spread + (1 - decay) * Math.max(deviation, 1e-6);
     const advantages = rewards.map((r) => (r - this.baseline!) / this.spread!);
     const baselineUsed = this.baseline;
+    const objective: ObjectiveSettings = { algorithm: this.algorithm, clip: this.settings.clip, entropyWeight: this.settings.entropyWeight };
+    const shards: ShardBatch[] = this.shards(n).map(([start, end]) => ({
+      tokens: batch.choices.slice(start, end),
+      oldLogProbs: batch.logProbs.slice(start, end),
+      advantages: advantages.slice(start, end),
+      batchSize: n,
+    }));
     let loss = 0;
     let entropy = 0;
     const epochs = this.algorithm === 'ppo' ? this.settings.epochs : 1;
     for (let e = 0; e < epochs; e++) {
-      const trace = this.network.forward(batch.choices);
-      try {
-        const objective = this.algorithm === 'ppo' ? ppoObjective(trace.logProb, batch.logProbs, advantages, this.settings.clip) : reinforceObjective(trace.logProb, advantages);
-        entropy = trace.entropy.reduce((s, x) => s + x, 0) / n;
-        loss = -objective.value - this.settings.entropyWeight * entropy;
-        const grads = this.network.gradients(trace, objective.gradient.map((g) => -g), this.settings.entropyWeight);
-        this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
-        tf.dispose(Object.values(grads));
-      } finally {
-        disposeTrace(trace);
-      }
+      const result = await this.batchGradients(shards, objective);
+      entropy = result.entropySum / n;
+      loss = -result.objective - this.settings.entropyWeight * entropy;
+      this.optimizer.applyGradients(Object.entries(result.grads).map(([key, tensor]) => ({ name: this.variables.get(key)!.name, tensor })));
+      tf.dispose(Object.values(result.grads));
     }
     this.baseline = decay * this.baseline + (1 - decay) * meanReward;
     this.updates++;
     return { loss, entropy, baseline: baselineUsed, meanReward };
+  }
+
+  /** The whole batch's gradients: the first shard here, the others on the shard workers, summed. */
+  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings): Promise<ShardGradients<tf.Tensor>> {
+    if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective);
+    const weights = this.network.getWeights();
+    const remote = shards.slice(1).map((shard, k) => this.pool.gradients(k, weights, shard, objective));
+    const local = shardGradients(this.network, shards[0]!, objective);
+    const others = await Promise.all(remote);
+    const grads = tf.tidy(() =>
+      Object.fromEntries(
+        Object.entries(local.grads).map(([key, g]) => [key, tf.addN([g, ...others.map((o) => tf.tensor(o.grads[key]!, g.shape))])]),
+      ),
+    );
+    tf.dispose(Object.values(local.grads));
+    return {
+      grads,
+      objective: others.reduce((s, o) => s + o.objective, local.objective),
+      entropySum: others.reduce((s, o) => s + o.entropySum, local.entropySum),
+    };
   }
 
   async getState(): Promise<PolicyState> {
@@ -191,42 +246,10 @@ export class LstmPolicy implements Policy {
   }
 
   dispose(): void {
+    this.pool.dispose();
     this.network.dispose();
     this.optimizer.dispose();
   }
-}
-
-interface Objective {
-  /** Mean objective over the batch (to maximise). */
-  value: number;
-  /** Its derivative with respect to each sequence's log-probability. */
-  gradient: Float32Array;
-}
-
-/** mean(A * log pi). */
-function reinforceObjective(logProb: Float32Array, advantages: readonly number[]): Objective {
-  const n = logProb.length;
-  const value = logProb.reduce((s, lp, i) => s + advantages[i]! * lp, 0) / n;
-  return { value, gradient: Float32Array.from(advantages, (a) => a / n) };
-}
-
-/**
- * PPO's clipped surrogate, mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = pi / pi_old.
- * Where the clipped term is the smaller one, r lies outside the clip range and the term is flat.
- */
-function ppoObjective(logProb: Float32Array, oldLogProb: readonly number[], advantages: readonly number[], clip: number): Objective {
-  const n = logProb.length;
-  const gradient = new Float32Array(n);
-  let value = 0;
-  for (let i = 0; i < n; i++) {
-    const ratio = Math.exp(logProb[i]! - oldLogProb[i]!);
-    const a = advantages[i]!;
-    const unclipped = ratio * a;
-    const clipped = Math.min(Math.max(ratio, 1 - clip), 1 + clip) * a;
-    value += Math.min(unclipped, clipped) / n;
-    if (unclipped <= clipped) gradient[i] = unclipped / n;
-  }
-  return { value, gradient };
 }
 
 export function createPolicy(algorithm: Algorithm, optionCounts: readonly number[], settings: ControllerSettings, seed: number): Policy {

@@ -141,12 +141,12 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
     while (batchIndex * experiment.batchSize < experiment.budget) {
       const first = batchIndex * experiment.batchSize;
       const size = Math.min(experiment.batchSize, experiment.budget - first);
-      const sampled = policy.sample(size, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
+      const sampled = await policy.sample(size, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
       const trials = await evaluateBatch(request, setup, store, sampled, batchIndex, first, proxyConfig, (trial) => {
         if (!best || trial.reward > best.reward) best = trial;
         request.onProgress?.({ trials: store.count(), budget: experiment.budget, best, last: trial });
       });
-      const stats = policy.update(sampled, trials.map((t) => t.reward));
+      const stats = await policy.update(sampled, trials.map((t) => t.reward));
       batchIndex++;
       const checkpoint: ControllerCheckpoint = { schemaVersion: 1, kind: 'controller-checkpoint', batches: batchIndex, state: await policy.getState() };
       await writeJsonAtomic(controllerFile, checkpoint);

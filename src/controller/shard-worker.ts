@@ -1,0 +1,44 @@
+/**
+ * Entry of a controller shard worker (./shard-pool.ts): one LSTM copy on its own tfjs backend,
+ * answering sample and gradient requests for shards of a batch with the weights sent along.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { derive } from '../common/rng.js';
+import { prepareBackend, type BackendName } from '../trainer/backend.js';
+import { LstmNetwork } from './lstm.js';
+import { shardGradients } from './shard.js';
+import type { ShardReply, ShardRequest, WorkerInit } from './shard-pool.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+
+function answer(request: ShardRequest, network: LstmNetwork): ShardReply {
+  network.setWeights(request.weights);
+  if (request.kind === 'sample') {
+    const result = network.sample(request.count, derive(request.seed, 'multinomial', request.shard));
+    return { id: request.id, kind: 'sample', result };
+  }
+  const shard = shardGradients(network, request.batch, request.settings);
+  // Copies the backend may not share, so their buffers can be handed over without copying again.
+  const grads = Object.fromEntries(Object.entries(shard.grads).map(([key, tensor]) => [key, (tensor.dataSync() as Float32Array).slice()]));
+  tf.dispose(Object.values(shard.grads));
+  return { id: request.id, kind: 'gradients', result: { ...shard, grads } };
+}
+
+try {
+  await prepareBackend(init.backend as BackendName);
+  const network = new LstmNetwork(init.shape, derive(0, 'shard-worker'));
+  port.on('message', (request: ShardRequest) => {
+    try {
+      const reply = answer(request, network);
+      const buffers = reply.kind === 'gradients' ? Object.values(reply.result.grads).map((g) => g.buffer as ArrayBuffer) : [];
+      port.postMessage(reply, buffers);
+    } catch (err) {
+      port.postMessage({ id: request.id, kind: 'error', message: (err as Error).message } satisfies ShardReply);
+    }
+  });
+  port.postMessage({ kind: 'ready' } satisfies ShardReply);
+} catch (err) {
+  port.postMessage({ kind: 'error', message: (err as Error).message } satisfies ShardReply);
+}
