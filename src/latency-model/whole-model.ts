@@ -69,11 +69,6 @@ export async function timeAtReferenceSpeed(
   return measured;
 }
 
-/** timeAtReferenceSpeed against a table's own probe reading. */
-export function timeAtTableSpeed(spec: ArchSpec, table: LatencyTable, settings: ProfilerSettings, probe: SpeedProbe | null, gate: SpeedGate, attempts = 1): Promise<ModelTiming> {
-  return timeAtReferenceSpeed(spec, settings, probe, table.probe?.ms ?? null, gate, { attempts });
-}
-
 /** Two timings of a model agree when the slower is within this fraction of the faster. */
 const AGREEMENT = 0.03;
 /** Passes over the unsettled models after the regular ones, at most. */

@@ -8,7 +8,7 @@ import { predictLatency } from '../../latency-model/predict.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
 import { validateTable, type Fidelity } from '../../latency-model/validate.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeAtTableSpeed } from '../../latency-model/whole-model.js';
+import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/whole-model.js';
 import { getSpace } from '../../search-space/spaces.js';
 import { prepareBackend, type BackendName } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
@@ -106,7 +106,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
       .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
       .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
-      .option('measure', { type: 'boolean', describe: 'also time the whole model here (waiting up to 60 s for the machine to run at full speed)' })
+      .option('measure', { type: 'boolean', describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)' })
       .options(backendOption)
       .option('json', { type: 'boolean' })
       .options(specOverrideOptions) as never,
@@ -124,7 +124,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       const settings = table.profiler ?? DEFAULT_PROFILER;
       const probe = probeFor(table, settings);
       try {
-        ({ rawMs, measuredMs } = await timeAtTableSpeed(spec, table, settings, probe, DEFAULT_SPEED_GATE));
+        // The protocol of validation: timed until two timings agree, the fastest kept.
+        const [timing] = await timeModels([spec], settings, probe, table.probe?.ms ?? null, DEFAULT_SPEED_GATE);
+        ({ rawMs, measuredMs } = timing!);
       } finally {
         probe?.dispose();
       }
