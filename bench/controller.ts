@@ -13,7 +13,7 @@ import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
 import { argument, writeSection } from './report.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
-import { createPolicy, DEFAULT_CONTROLLER, type Algorithm } from '../src/controller/policy.js';
+import { createPolicy, DEFAULT_CONTROLLER, MIN_SHARD, type Algorithm } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
 import { predictLatency } from '../src/latency-model/predict.js';
 import { missingSpaceKeys } from '../src/latency-model/space-latency.js';
@@ -66,7 +66,8 @@ async function main() {
     '',
     `\`node dist/bench/controller.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): space ${space.name} (${space.choicePoints.length} choice points),`,
     `batches of ${batches.join(', ')}, each architecture materialised, its latency predicted from the embedded table (224x224, 1000 classes),`,
-    `accuracy from a memo, rewarded; then one controller update per batch (PPO: ${DEFAULT_CONTROLLER.epochs} epochs). LSTM ${DEFAULT_CONTROLLER.hidden} hidden units.`,
+    `accuracy from a memo, rewarded; then one controller update per batch (PPO: ${DEFAULT_CONTROLLER.epochs} epochs). LSTM ${DEFAULT_CONTROLLER.hidden} hidden units;`,
+    `batches of >= ${2 * MIN_SHARD} shared with ${DEFAULT_CONTROLLER.workers} worker thread(s).`,
     `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), tfjs backend ${backend.backend}.`,
     '',
     markdownTable(
