@@ -55,19 +55,20 @@ class ShardThread {
         if (reply.kind === 'ready') {
           this.started = true;
           resolve();
-        }
-        else if (reply.kind === 'error' && reply.id === undefined) reject(new Error(`controller shard worker failed to start: ${reply.message}`));
+        } else if (reply.kind === 'error' && reply.id === undefined) reject(new Error(`controller shard worker failed to start: ${reply.message}`));
         else return;
         this.thread.off('message', onReady);
         this.thread.on('message', (message: ShardReply) => this.settle(message));
         this.idle();
       };
       this.thread.on('message', onReady);
-      this.thread.on('error', (error) => {
+      // Either ends a thread that has not started (or a request in flight) with an error.
+      const fail = (error: Error) => {
         reject(error);
         this.fail(error);
-      });
-      this.thread.on('exit', (code) => this.fail(new Error(`controller shard worker exited with code ${code}`)));
+      };
+      this.thread.on('error', fail);
+      this.thread.on('exit', (code) => fail(new Error(`controller shard worker exited with code ${code}`)));
     });
   }
 

@@ -118,7 +118,8 @@ function fastest(timings: readonly ModelTiming[]): ModelTiming {
   return timings.reduce((a, b) => (b.measuredMs < a.measuredMs ? b : a));
 }
 
-function settled(timings: readonly ModelTiming[], fullSpeedFloor: number): boolean {
+/** Whether a model's timings need no more passes (see timeModels). */
+export function settled(timings: readonly ModelTiming[], fullSpeedFloor: number): boolean {
   const sorted = [...timings].sort((a, b) => a.measuredMs - b.measuredMs);
   const [first, second] = sorted;
   if (!first || !second) return false;
