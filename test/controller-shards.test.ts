@@ -1,5 +1,6 @@
 import test from 'ava';
-import { createPolicy, DEFAULT_CONTROLLER, MIN_SHARD, shardRanges } from '../src/controller/policy.js';
+import { createPolicy, DEFAULT_CONTROLLER, LstmPolicy, MIN_SHARD, shardRanges } from '../src/controller/policy.js';
+import { ShardPool } from '../src/controller/shard-pool.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { relativeError } from './helpers/numeric.js';
 
@@ -42,3 +43,26 @@ for (const algorithm of ['ppo', 'reinforce'] as const) {
     }
   });
 }
+
+test.serial('when a shard worker cannot start, its shards run here with the same seeds and the same result', async (t) => {
+  const broken = new LstmPolicy('ppo', counts, { ...settings, workers: 1 }, 3, (shape) => new ShardPool(shape, 'no-such-backend'));
+  const single = createPolicy('ppo', counts, { ...settings, workers: 1 }, 3);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    const batch = await broken.sample(2 * MIN_SHARD, 11);
+    t.deepEqual(batch, await single.sample(2 * MIN_SHARD, 11), 'the shard drawn here equals the one a worker draws');
+    const rewards = batch.choices.map(score);
+    await broken.update(batch, rewards);
+    await single.update(batch, rewards);
+    const [wa, wb] = [(await broken.getState()).weights, (await single.getState()).weights];
+    for (const name of Object.keys(wb)) t.true(relativeError(Float32Array.from(wa[name]!), Float32Array.from(wb[name]!)) < 1e-4, name);
+    await new Promise((resolve) => setImmediate(resolve));
+    t.true(warnings.some((w) => w.includes('controller shard workers disabled')), warnings.join('; '));
+  } finally {
+    process.off('warning', onWarning);
+    broken.dispose();
+    single.dispose();
+  }
+});

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
-import { LstmNetwork } from './lstm.js';
+import { LstmNetwork, type LstmShape } from './lstm.js';
 import { ShardPool } from './shard-pool.js';
 import { shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
@@ -123,6 +123,7 @@ export class LstmPolicy implements Policy {
   private readonly network: LstmNetwork;
   private readonly optimizer: tf.AdamOptimizer;
   private readonly pool: ShardPool;
+  private workerFailure: Error | null = null;
   private baseline: number | null = null;
   private spread: number | null = null;
   private updates = 0;
@@ -132,11 +133,12 @@ export class LstmPolicy implements Policy {
     optionCounts: readonly number[],
     private readonly settings: ControllerSettings,
     seed: number,
+    makePool: (shape: LstmShape) => ShardPool = (shape) => new ShardPool(shape),
   ) {
     const shape = { optionCounts, hidden: settings.hidden, embedding: settings.embedding };
     this.network = new LstmNetwork(shape, derive(seed, 'controller-init'));
     this.optimizer = tf.train.adam(settings.learningRate);
-    this.pool = new ShardPool(shape);
+    this.pool = makePool(shape);
   }
 
   private get variables(): Map<string, tf.Variable> {
@@ -154,8 +156,9 @@ export class LstmPolicy implements Policy {
       return { choices: tokens, logProbs: Array.from(logProb) };
     }
     const weights = this.network.getWeights();
-    const remote = ranges.slice(1).map(([start, end], k) => this.pool.sample(k, weights, end - start, seed, k + 1));
-    const local = this.network.sample(ranges[0]![1], derive(seed, 'multinomial', 0));
+    const sampleHere = (count: number, shard: number) => this.network.sample(count, derive(seed, 'multinomial', shard));
+    const remote = ranges.slice(1).map(([start, end], k) => this.onWorker(() => this.pool.sample(k, weights, end - start, seed, k + 1), () => sampleHere(end - start, k + 1)));
+    const local = sampleHere(ranges[0]![1], 0);
     const parts = [local, ...(await Promise.all(remote))];
     return { choices: parts.flatMap((p) => p.tokens), logProbs: parts.flatMap((p) => Array.from(p.logProb)) };
   }
@@ -191,11 +194,32 @@ export class LstmPolicy implements Policy {
     return { loss, entropy, baseline: baselineUsed, meanReward };
   }
 
+  /**
+   * A shard's work on a worker thread or, once a worker has failed (a backend that does not load
+   * in a thread, a crash), here: same seeds and weights, so the same result, only slower.
+   */
+  private async onWorker<T>(remote: () => Promise<T>, here: () => T): Promise<T> {
+    if (this.workerFailure) return here();
+    try {
+      return await remote();
+    } catch (err) {
+      this.workerFailure = err as Error;
+      process.emitWarning(`controller shard workers disabled, shards run on the main thread: ${this.workerFailure.message}`);
+      return here();
+    }
+  }
+
   /** The whole batch's gradients: the first shard here, the others on the shard workers, summed. */
   private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings): Promise<ShardGradients<tf.Tensor>> {
     if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective);
     const weights = this.network.getWeights();
-    const remote = shards.slice(1).map((shard, k) => this.pool.gradients(k, weights, shard, objective));
+    const gradientsHere = (shard: ShardBatch) => {
+      const here = shardGradients(this.network, shard, objective);
+      const grads = Object.fromEntries(Object.entries(here.grads).map(([key, g]) => [key, g.dataSync() as Float32Array]));
+      tf.dispose(Object.values(here.grads));
+      return { ...here, grads };
+    };
+    const remote = shards.slice(1).map((shard, k) => this.onWorker(() => this.pool.gradients(k, weights, shard, objective), () => gradientsHere(shard)));
     const local = shardGradients(this.network, shards[0]!, objective);
     const others = await Promise.all(remote);
     const grads = tf.tidy(() =>

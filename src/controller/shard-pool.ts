@@ -116,10 +116,14 @@ class ShardThread {
 export class ShardPool {
   private readonly threads: ShardThread[] = [];
 
-  constructor(private readonly shape: LstmShape) {}
+  /** `backend`: the workers' tfjs backend, by default the main thread's when a thread starts. */
+  constructor(
+    private readonly shape: LstmShape,
+    private readonly backend?: string,
+  ) {}
 
   private thread(index: number): ShardThread {
-    while (this.threads.length <= index) this.threads.push(new ShardThread({ shape: this.shape, backend: tf.getBackend() }));
+    while (this.threads.length <= index) this.threads.push(new ShardThread({ shape: this.shape, backend: this.backend ?? tf.getBackend() }));
     return this.threads[index]!;
   }
 
