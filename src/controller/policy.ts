@@ -156,7 +156,7 @@ export class LstmPolicy implements Policy {
       return { choices: tokens, logProbs: Array.from(logProb) };
     }
     const weights = this.network.getWeights();
-    const sampleHere = (count: number, shard: number) => this.network.sample(count, derive(seed, 'multinomial', shard));
+    const sampleHere = (size: number, shard: number) => this.network.sample(size, derive(seed, 'multinomial', shard));
     const remote = ranges.slice(1).map(([start, end], k) => this.onWorker(() => this.pool.sample(k, weights, end - start, seed, k + 1), () => sampleHere(end - start, k + 1)));
     const local = sampleHere(ranges[0]![1], 0);
     const parts = [local, ...(await Promise.all(remote))];
