@@ -267,10 +267,11 @@ export class LstmNetwork {
     return Object.fromEntries([...this.variables].map(([key, v]) => [key, v.dataSync() as Float32Array]));
   }
 
-  setWeights(weights: Record<string, Float32Array>): void {
+  /** Assigns every weight; `source` names where the values come from in the error. */
+  setWeights(weights: Record<string, number[] | Float32Array>, source = 'controller weights'): void {
     for (const [key, v] of this.variables) {
       const values = weights[key];
-      if (!values || values.length !== v.size) throw new Error(`controller weights lack ${key} of size ${v.size}`);
+      if (!values || values.length !== v.size) throw new Error(`${source} have no matching weight ${key} (${v.size} values)`);
       tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
     }
   }

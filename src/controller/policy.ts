@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { derive } from '../common/rng.js';
 import { LstmNetwork, type LstmShape } from './lstm.js';
 import { ShardPool } from './shard-pool.js';
-import { shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
+import { shardGradientArrays, shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
 export const ControllerSettingsSchema = z.strictObject({
   hidden: z.int().positive(),
@@ -213,13 +213,9 @@ export class LstmPolicy implements Policy {
   private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings): Promise<ShardGradients<tf.Tensor>> {
     if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective);
     const weights = this.network.getWeights();
-    const gradientsHere = (shard: ShardBatch) => {
-      const here = shardGradients(this.network, shard, objective);
-      const grads = Object.fromEntries(Object.entries(here.grads).map(([key, g]) => [key, g.dataSync() as Float32Array]));
-      tf.dispose(Object.values(here.grads));
-      return { ...here, grads };
-    };
-    const remote = shards.slice(1).map((shard, k) => this.onWorker(() => this.pool.gradients(k, weights, shard, objective), () => gradientsHere(shard)));
+    const remote = shards.slice(1).map((shard, k) =>
+      this.onWorker(() => this.pool.gradients(k, weights, shard, objective), () => shardGradientArrays(this.network, shard, objective)),
+    );
     const local = shardGradients(this.network, shards[0]!, objective);
     const others = await Promise.all(remote);
     const grads = tf.tidy(() =>
@@ -236,8 +232,7 @@ export class LstmPolicy implements Policy {
   }
 
   async getState(): Promise<PolicyState> {
-    const weights: Record<string, number[]> = {};
-    for (const [name, v] of this.variables) weights[name] = Array.from(v.dataSync());
+    const weights = Object.fromEntries(Object.entries(this.network.getWeights()).map(([name, values]) => [name, Array.from(values)]));
     const optimizer = await Promise.all(
       (await this.optimizer.getWeights()).map(async (w) => ({ name: w.name, values: Array.from(await w.tensor.data()), shape: w.tensor.shape })),
     );
@@ -245,11 +240,7 @@ export class LstmPolicy implements Policy {
   }
 
   async setState(state: PolicyState): Promise<void> {
-    for (const [name, v] of this.variables) {
-      const values = state.weights[name];
-      if (!values || values.length !== v.size) throw new Error(`controller state has no matching weight ${name}`);
-      v.assign(tf.tensor(values, v.shape));
-    }
+    this.network.setWeights(state.weights, 'controller state');
     if (state.optimizer.length) {
       // Adam's slots exist once it has run; create them with a zero-gradient step first.
       if ((await this.optimizer.getWeights()).length <= 1) {

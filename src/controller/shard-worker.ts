@@ -3,11 +3,10 @@
  * answering sample and gradient requests for shards of a batch with the weights sent along.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
 import { derive } from '../common/rng.js';
 import { prepareBackend, type BackendName } from '../trainer/backend.js';
 import { LstmNetwork } from './lstm.js';
-import { shardGradients } from './shard.js';
+import { shardGradientArrays } from './shard.js';
 import type { ShardReply, ShardRequest, WorkerInit } from './shard-pool.js';
 
 const port = parentPort!;
@@ -19,11 +18,7 @@ function answer(request: ShardRequest, network: LstmNetwork): ShardReply {
     const result = network.sample(request.count, derive(request.seed, 'multinomial', request.shard));
     return { id: request.id, kind: 'sample', result };
   }
-  const shard = shardGradients(network, request.batch, request.settings);
-  // Copies the backend may not share, so their buffers can be handed over without copying again.
-  const grads = Object.fromEntries(Object.entries(shard.grads).map(([key, tensor]) => [key, (tensor.dataSync() as Float32Array).slice()]));
-  tf.dispose(Object.values(shard.grads));
-  return { id: request.id, kind: 'gradients', result: { ...shard, grads } };
+  return { id: request.id, kind: 'gradients', result: shardGradientArrays(network, request.batch, request.settings) };
 }
 
 try {

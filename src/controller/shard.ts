@@ -3,7 +3,7 @@
  * surrogate) and the gradients of one slice of a batch. The main thread and the shard workers
  * (./shard-pool.ts) run the same code; summing the shards' gradients gives the whole batch's.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { disposeTrace, type LstmNetwork } from './lstm.js';
 
 export interface ObjectiveSettings {
@@ -38,7 +38,7 @@ export interface Objective {
 }
 
 /** mean(A * log pi). */
-export function reinforceObjective(logProb: Float32Array, advantages: ArrayLike<number>, batchSize = logProb.length): Objective {
+export function reinforceObjective(logProb: Float32Array, advantages: ArrayLike<number>, batchSize: number): Objective {
   let value = 0;
   for (let i = 0; i < logProb.length; i++) value += (advantages[i]! * logProb[i]!) / batchSize;
   return { value, gradient: Float32Array.from({ length: logProb.length }, (_, i) => advantages[i]! / batchSize) };
@@ -48,7 +48,7 @@ export function reinforceObjective(logProb: Float32Array, advantages: ArrayLike<
  * PPO's clipped surrogate, mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = pi / pi_old.
  * Where the clipped term is the smaller one, r lies outside the clip range and the term is flat.
  */
-export function ppoObjective(logProb: Float32Array, oldLogProb: ArrayLike<number>, advantages: ArrayLike<number>, clip: number, batchSize = logProb.length): Objective {
+export function ppoObjective(logProb: Float32Array, oldLogProb: ArrayLike<number>, advantages: ArrayLike<number>, clip: number, batchSize: number): Objective {
   const gradient = new Float32Array(logProb.length);
   let value = 0;
   for (let i = 0; i < logProb.length; i++) {
@@ -75,4 +75,12 @@ export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings
   } finally {
     disposeTrace(trace);
   }
+}
+
+/** shardGradients with the gradients read out as arrays (own buffers, free to transfer) and the tensors freed. */
+export function shardGradientArrays(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings): ShardGradients<Float32Array> {
+  const shard = shardGradients(network, batch, settings);
+  const grads = Object.fromEntries(Object.entries(shard.grads).map(([key, tensor]) => [key, (tensor.dataSync() as Float32Array).slice()]));
+  tf.dispose(Object.values(shard.grads));
+  return { ...shard, grads };
 }
