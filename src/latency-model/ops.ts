@@ -159,25 +159,39 @@ export function parseOpKey(key: string): OpDescriptor | null {
 
 /** The descriptor of one resolved unit. */
 export function unitOp(unit: Unit): OpDescriptor {
-  const spatial = unit.layers.find((l) => l.op === 'conv' && l.kernel > 1);
-  const dilation = spatial && spatial.op === 'conv' && spatial.dilation > 1 ? { dilation: spatial.dilation } : {};
-  const base = { in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation as Activation | null, residual: unit.residual, ...dilation };
-  const se = unit.layers.find((l) => l.op === 'se');
-  const seSpec = se && se.op === 'se' ? { squeeze: se.squeeze, gate: se.gate, activation: se.activation } : null;
   switch (unit.kind) {
     case 'stem':
     case 'head-conv':
     case 'conv':
-      return { ...base, op: 'conv', se: seSpec };
     case 'dsconv':
-      return { ...base, op: 'dsconv', se: seSpec };
-    case 'bneck':
-      return { ...base, op: 'bneck', exp: unit.exp!, se: seSpec };
+    case 'bneck': {
+      // Built field by field: this runs for every unit of every spec a search prices.
+      const op: OpDescriptor = {
+        op: unit.kind === 'dsconv' || unit.kind === 'bneck' ? unit.kind : 'conv',
+        in: unit.inShape,
+        out: unit.outShape[2],
+        kernel: unit.kernel,
+        stride: unit.stride,
+        act: unit.activation,
+        se: null,
+        residual: unit.residual,
+      };
+      if (unit.kind === 'bneck') op.exp = unit.exp!;
+      let spatialSeen = false;
+      for (const layer of unit.layers) {
+        if (layer.op === 'conv' && layer.kernel > 1 && !spatialSeen) {
+          spatialSeen = true;
+          if (layer.dilation > 1) op.dilation = layer.dilation;
+        }
+        if (layer.op === 'se' && !op.se) op.se = { squeeze: layer.squeeze, gate: layer.gate, activation: layer.activation };
+      }
+      return op;
+    }
     case 'pool':
-      return { ...base, op: 'pool', out: unit.inShape[2], kernel: unit.inShape[0], act: null, se: null };
+      return { op: 'pool', in: unit.inShape, out: unit.inShape[2], kernel: unit.inShape[0], stride: unit.stride, act: null, se: null, residual: unit.residual };
     case 'pre-logits':
     case 'classifier':
-      return { ...base, op: 'dense', se: null };
+      return { op: 'dense', in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation, se: null, residual: unit.residual };
     case 'lraspp': {
       const d = unit.lraspp!;
       return { op: 'lraspp', in: unit.inShape, out: d.classes, kernel: 1, stride: 1, act: null, se: null, residual: false, low: d.low, inter: d.inter, pooling: d.pooling, outSize: d.outSize };

@@ -250,7 +250,7 @@ const plain = { exp: null, se: false, residual: false };
 
 export function stemUnit(stem: Stem, inShape: Shape): Unit {
   const c = conv(layerName(stem.id), inShape, stem.out, stem.kernel, stem.stride, 1, stem.activation);
-  return { ...plain, id: stem.id, kind: 'stem', kernel: stem.kernel, stride: stem.stride, inShape, outShape: c.outShape, activation: stem.activation, layers: [c] };
+  return { exp: null, se: false, residual: false, id: stem.id, kind: 'stem', kernel: stem.kernel, stride: stem.stride, inShape, outShape: c.outShape, activation: stem.activation, layers: [c] };
 }
 
 export function blockUnit(block: Block, inShape: Shape): Unit {
@@ -272,19 +272,19 @@ export function blockUnit(block: Block, inShape: Shape): Unit {
 
 export function headConvUnit(id: string, out: number, activation: Activation, inShape: Shape): Unit {
   const c = conv(layerName(id), inShape, out, 1, 1, 1, activation);
-  return { ...plain, id, kind: 'head-conv', kernel: 1, stride: 1, inShape, outShape: c.outShape, activation, layers: [c] };
+  return { exp: null, se: false, residual: false, id, kind: 'head-conv', kernel: 1, stride: 1, inShape, outShape: c.outShape, activation, layers: [c] };
 }
 
 export function poolUnit(inShape: Shape): Unit {
   const pool: PoolLayer = { op: 'global-avg-pool', name: 'pool', inShape };
-  return { ...plain, id: 'pool', kind: 'pool', kernel: inShape[0], stride: 1, inShape, outShape: [1, 1, inShape[2]], activation: null, layers: [pool] };
+  return { exp: null, se: false, residual: false, id: 'pool', kind: 'pool', kernel: inShape[0], stride: 1, inShape, outShape: [1, 1, inShape[2]], activation: null, layers: [pool] };
 }
 
 /** A dense layer after pooling (pre-logits or classifier, the latter with its dropout). */
 export function denseUnit(kind: 'pre-logits' | 'classifier', id: string, inFeatures: number, out: number, activation: Activation | null, dropout = 0): Unit {
   const layers: Layer[] = dropout > 0 ? [{ op: 'dropout', name: 'dropout', rate: dropout }] : [];
   layers.push(dense(layerName(id), inFeatures, out, activation));
-  return { ...plain, id, kind, kernel: 1, stride: 1, inShape: [1, 1, inFeatures], outShape: [1, 1, out], activation, layers };
+  return { exp: null, se: false, residual: false, id, kind, kernel: 1, stride: 1, inShape: [1, 1, inFeatures], outShape: [1, 1, out], activation, layers };
 }
 
 function blockLayers(block: Block, inShape: Shape): Layer[] {
