@@ -85,3 +85,23 @@ test('sampling draws the tokens its log-probabilities describe, and the same see
   t.is(tf.memory().numTensors, before, 'forward and gradients leave no tensors behind once disposed');
   net.dispose();
 });
+
+test('the trace kept while sampling is the one a forward pass over the drawn tokens gives', (t) => {
+  const net = new LstmNetwork({ optionCounts: counts, hidden: H, embedding: E }, seedrandom('init'));
+  const before = tf.memory().numTensors;
+  const sampled = net.sampleWithTrace(40, seedrandom('draw'));
+  t.deepEqual(sampled.tokens, net.sample(40, seedrandom('draw')).tokens, 'keeping the trace draws the same tokens');
+  const forward = net.forward(sampled.tokens);
+  t.deepEqual(sampled.trace.logProb, forward.logProb);
+  t.deepEqual(sampled.trace.entropy, forward.entropy);
+  const dLogProb = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i));
+  const read = (grads: tf.NamedTensorMap) => Object.fromEntries(Object.entries(grads).map(([name, g]) => [name, Array.from(g.dataSync())]));
+  const fromSample = net.gradients(sampled.trace, dLogProb, 0.01);
+  const fromForward = net.gradients(forward, dLogProb, 0.01);
+  t.deepEqual(read(fromSample), read(fromForward), 'the same gradients, bit for bit');
+  tf.dispose([...Object.values(fromSample), ...Object.values(fromForward)]);
+  disposeTrace(sampled.trace);
+  disposeTrace(forward);
+  t.is(tf.memory().numTensors, before);
+  net.dispose();
+});

@@ -35,8 +35,6 @@ export interface LstmTrace {
 }
 
 interface Step {
-  /** Rows of the input table this step read, one per sequence. */
-  rows: Int32Array;
   hPrev: tf.Tensor2D | null;
   cPrev: tf.Tensor2D | null;
   i: tf.Tensor2D;
@@ -51,6 +49,12 @@ interface Step {
   logp: tf.Tensor2D;
   chosen: tf.Tensor2D;
   entropy: tf.Tensor1D;
+}
+
+export interface SampledSequences {
+  tokens: number[][];
+  /** Summed log-probability of each sequence. */
+  logProb: Float32Array;
 }
 
 interface Trace extends LstmTrace {
@@ -69,7 +73,6 @@ export class LstmNetwork {
   readonly variables = new Map<string, tf.Variable>();
   /** First row of each step's input in the input table: step 0 reads row 0 (the start vector). */
   private readonly rowOffset: number[];
-  private readonly tableRows: number;
   /** Pre-activation scale (2 on the g gate, for tanh via sigmoid) and the matching slope factor. */
   private readonly gateScale: tf.Tensor1D;
   private readonly slopeScale: tf.Tensor1D;
@@ -91,7 +94,6 @@ export class LstmNetwork {
     });
     this.rowOffset = [0];
     for (let t = 0; t + 1 < optionCounts.length; t++) this.rowOffset.push(1 + optionCounts.slice(0, t).reduce((s, k) => s + k, 0));
-    this.tableRows = 1 + optionCounts.slice(0, -1).reduce((s, k) => s + k, 0);
     const block = (values: number[]) => tf.tensor1d(values.flatMap((v) => Array<number>(H).fill(v)));
     this.gateScale = block([1, 1, 2, 1]);
     this.slopeScale = block([1, 1, 4, 1]);
@@ -138,58 +140,79 @@ export class LstmNetwork {
   }
 
   /** Draws `count` sequences (seeded); returns the tokens and each sequence's log-probability. */
-  sample(count: number, rng: () => number): { tokens: number[][]; logProb: Float32Array } {
-    return tf.tidy(() => {
-      const { recurrentKernel, inputTable } = this.weights();
-      let rows = tf.zeros([count], 'int32') as tf.Tensor1D;
-      let h: tf.Tensor2D | null = null;
-      let c: tf.Tensor2D | null = null;
-      let logProb = tf.zeros([count]) as tf.Tensor1D;
-      const drawn: tf.Tensor1D[] = [];
-      this.shape.optionCounts.forEach((k, t) => {
-        ({ h, c } = this.cell(inputTable, recurrentKernel, rows, h, c, false));
-        const logits = this.logits(t, h);
-        const token = tf.squeeze(tf.multinomial(logits, 1, nextSeed(rng)), [1]) as tf.Tensor1D;
-        drawn.push(token);
-        logProb = tf.add(logProb, tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(token, k)), 1));
-        if (t + 1 < this.shape.optionCounts.length) rows = tf.add(token, tf.scalar(this.rowOffset[t + 1]!, 'int32'));
-      });
-      return { tokens: tf.stack(drawn, 1).arraySync() as number[][], logProb: logProb.dataSync() as Float32Array };
-    });
+  sample(count: number, rng: () => number): SampledSequences {
+    return this.pass({ draw: count, rng }, false);
+  }
+
+  /**
+   * sample(), keeping what the backward pass needs: the trace a forward pass over the drawn tokens
+   * would give (the same kernels on the same inputs), so the first update after sampling needs no
+   * forward pass of its own. Dispose the trace after.
+   */
+  sampleWithTrace(count: number, rng: () => number): SampledSequences & { trace: LstmTrace } {
+    const result = this.pass({ draw: count, rng }, true);
+    return { tokens: result.tokens, logProb: result.logProb, trace: result.trace! };
   }
 
   /** Follows the given token sequences, keeping what the backward pass needs (dispose it after). */
   forward(tokens: readonly (readonly number[])[]): LstmTrace {
-    const n = tokens.length;
-    let trace: Trace | undefined;
-    // The trace goes out through a variable, not tidy's return value: tidy would walk every typed array in it.
+    return this.pass({ follow: tokens }, true).trace!;
+  }
+
+  /** One pass over the steps, drawing each token or following the given ones. */
+  private pass(input: { draw: number; rng: () => number } | { follow: readonly (readonly number[])[] }, keepTrace: boolean): SampledSequences & { trace: Trace | null } {
+    const { optionCounts } = this.shape;
+    const n = 'draw' in input ? input.draw : input.follow.length;
+    const tokens: number[][] = 'draw' in input ? Array.from({ length: n }, () => new Array<number>(optionCounts.length)) : [];
+    let result: (SampledSequences & { trace: Trace | null }) | undefined;
+    // Results go out through a variable, not tidy's return value: tidy would walk every typed array in them.
     tf.tidy(() => {
       const { recurrentKernel, inputTable } = this.weights();
+      let rows = tf.zeros([n], 'int32') as tf.Tensor1D;
       let h: tf.Tensor2D | null = null;
       let c: tf.Tensor2D | null = null;
       let logProb = tf.zeros([n]) as tf.Tensor1D;
       let entropy = tf.zeros([n]) as tf.Tensor1D;
-      const steps: Step[] = this.shape.optionCounts.map((k, t) => {
-        const rows = Int32Array.from(tokens, (seq) => (t === 0 ? 0 : this.rowOffset[t]! + seq[t - 1]!));
+      const steps: Step[] = [];
+      optionCounts.forEach((k, t) => {
         const hPrev = h;
         const cPrev = c;
-        const cell = this.cell(inputTable, recurrentKernel, tf.tensor1d(rows, 'int32'), h, c, true);
+        const cell = this.cell(inputTable, recurrentKernel, rows, h, c, keepTrace);
         ({ h, c } = cell);
-        const logp = tf.logSoftmax(this.logits(t, cell.h)) as tf.Tensor2D;
-        const p = tf.exp(logp) as tf.Tensor2D;
-        const chosenValues = new Float32Array(n * k);
-        tokens.forEach((seq, row) => (chosenValues[row * k + seq[t]!] = 1));
-        const chosen = tf.tensor2d(chosenValues, [n, k]);
-        const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
+        const logits = this.logits(t, cell.h);
+        const logp = tf.logSoftmax(logits) as tf.Tensor2D;
+        let chosen: tf.Tensor2D;
+        let token: tf.Tensor1D;
+        if ('draw' in input) {
+          token = tf.squeeze(tf.multinomial(logits, 1, nextSeed(input.rng)), [1]) as tf.Tensor1D;
+          const drawn = token.dataSync();
+          for (let row = 0; row < n; row++) tokens[row]![t] = drawn[row]!;
+          chosen = tf.oneHot(token, k, 1, 0, 'float32') as tf.Tensor2D;
+        } else {
+          const values = Int32Array.from(input.follow, (seq) => seq[t]!);
+          token = tf.tensor1d(values, 'int32');
+          const chosenValues = new Float32Array(n * k);
+          values.forEach((v, row) => (chosenValues[row * k + v] = 1));
+          chosen = tf.tensor2d(chosenValues, [n, k]);
+        }
         logProb = tf.add(logProb, tf.sum(tf.mul(logp, chosen), 1));
+        if (t + 1 < optionCounts.length) rows = tf.add(token, tf.scalar(this.rowOffset[t + 1]!, 'int32'));
+        if (!keepTrace) return;
+        const p = tf.exp(logp) as tf.Tensor2D;
+        const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
         entropy = tf.add(entropy, stepEntropy);
-        return { rows, hPrev, cPrev, i: cell.i, f: cell.f, g: cell.g, o: cell.o, tanhC: cell.tanhC, slope: cell.slope!, h: cell.h, p, logp, chosen, entropy: stepEntropy };
+        steps.push({ hPrev, cPrev, i: cell.i, f: cell.f, g: cell.g, o: cell.o, tanhC: cell.tanhC, slope: cell.slope!, h: cell.h, p, logp, chosen, entropy: stepEntropy });
       });
-      const tensors = steps.flatMap((step) => Object.values(step).filter((value): value is tf.Tensor => value instanceof tf.Tensor));
-      for (const tensor of tensors) tf.keep(tensor);
-      trace = { steps, count: n, logProb: logProb.dataSync() as Float32Array, entropy: entropy.dataSync() as Float32Array, tensors };
+      const logProbValues = logProb.dataSync() as Float32Array;
+      let trace: Trace | null = null;
+      if (keepTrace) {
+        const tensors = steps.flatMap((step) => Object.values(step).filter((value): value is tf.Tensor => value instanceof tf.Tensor));
+        for (const tensor of tensors) tf.keep(tensor);
+        trace = { steps, count: n, logProb: logProbValues, entropy: entropy.dataSync() as Float32Array, tensors };
+      }
+      result = { tokens, logProb: logProbValues, trace };
     });
-    return trace!;
+    return result!;
   }
 
   /**
@@ -212,13 +235,18 @@ export class LstmNetwork {
       const grads: tf.NamedTensorMap = {};
       let dhNext: tf.Tensor2D | null = null;
       let dcNext: tf.Tensor2D | null = null;
-      let dRecurrent = tf.zerosLike(recurrentKernel) as tf.Tensor2D;
-      let dTable = tf.zeros([this.tableRows, GATES * this.shape.hidden]) as tf.Tensor2D;
+      // Weight gradients are accumulated transposed ([4H, .]): the backend's product with a
+      // transposed left operand is about twice as fast with the thin operand on the right.
+      const dRecurrentT: tf.Tensor2D[] = [];
+      // Step t reads the table rows of step t - 1's options (step 0: the start row), so the
+      // table's gradient is one block per step, in row order, and needs no scatter-add.
+      const dTableT: tf.Tensor2D[] = [];
       for (let t = T - 1; t >= 0; t--) {
         const s = trace.steps[t]!;
         const kernel = this.v(`head_${t}_kernel`);
         const bias = this.v(`head_${t}_bias`);
-        const [dpre, dhPrev, dcPrev, dKernel, dBias] = tf.tidy(() => {
+        const chosenBefore = t > 0 ? trace.steps[t - 1]!.chosen : null;
+        const [dhPrev, dcPrev, dKernel, dBias, dRecurrentStep, dTableStep] = tf.tidy(() => {
           // d loss / d logits: the log-probability term and the entropy bonus.
           const dLogits = tf.add(
             tf.mul(coefficient, tf.sub(s.chosen, s.p)),
@@ -235,25 +263,23 @@ export class LstmNetwork {
           const dC = s.cPrev ? (tf.mul(dc, s.f) as tf.Tensor2D) : null;
           // (dLogits^T h)^T: the backend transposes the left operand, cheaper for the thin dLogits.
           const dKernel = tf.transpose(tf.matMul(dLogits, s.h, true, false));
-          return [dPre, dH, dC, dKernel, tf.sum(dLogits, 0)] as const;
+          const dRecurrent = s.hPrev ? (tf.matMul(dPre, s.hPrev, true, false) as tf.Tensor2D) : null;
+          const dTable = (chosenBefore ? tf.matMul(dPre, chosenBefore, true, false) : tf.reshape(tf.sum(dPre, 0), [-1, 1])) as tf.Tensor2D;
+          return [dH, dC, dKernel, tf.sum(dLogits, 0), dRecurrent, dTable] as const;
         });
         tf.dispose([dhNext, dcNext].filter((x): x is tf.Tensor2D => x !== null));
-        // Accumulated step by step: one product over all steps is slower (the backend packs its
-        // huge right operand), and the input rows' gradient needs no [T * n, 4H] concatenation.
-        const [previousRecurrent, previousTable] = [dRecurrent, dTable];
-        [dRecurrent, dTable] = tf.tidy(() => [
-          s.hPrev ? tf.add(previousRecurrent, tf.matMul(s.hPrev, dpre, true, false)) : tf.clone(previousRecurrent),
-          tf.add(previousTable, tf.unsortedSegmentSum(dpre, tf.tensor1d(s.rows, 'int32'), this.tableRows)),
-        ]) as [tf.Tensor2D, tf.Tensor2D];
-        tf.dispose([previousRecurrent, previousTable, dpre]);
         dhNext = dhPrev;
         dcNext = dcPrev;
+        if (dRecurrentStep) dRecurrentT.push(dRecurrentStep);
+        dTableT.unshift(dTableStep);
         grads[kernel.name] = dKernel;
         grads[bias.name] = dBias;
       }
-      grads[this.v('lstm_kernel').name] = tf.concat([tf.matMul(inputRows, dTable, true, false), dRecurrent], 0);
-      grads[this.v('lstm_bias').name] = tf.sum(dTable, 0);
-      const dRows = tf.matMul(dTable, inputKernel, false, true);
+      const dTable = tf.concat(dTableT, 1) as tf.Tensor2D;
+      const dInputKernelT = tf.matMul(dTable, inputRows);
+      grads[this.v('lstm_kernel').name] = tf.transpose(tf.concat([dInputKernelT, tf.addN(dRecurrentT)], 1));
+      grads[this.v('lstm_bias').name] = tf.sum(dTable, 1);
+      const dRows = tf.matMul(dTable, inputKernel, true, true);
       const sizes = [1, ...optionCounts.slice(0, -1)];
       const parts = tf.split(dRows, sizes, 0);
       grads[this.v('start').name] = parts[0]!;

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
-import { LstmNetwork, type LstmShape } from './lstm.js';
+import { disposeTrace, LstmNetwork, type LstmShape, type LstmTrace } from './lstm.js';
 import { ShardPool } from './shard-pool.js';
 import { shardGradientArrays, shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
@@ -124,6 +124,11 @@ export class LstmPolicy implements Policy {
   private readonly optimizer: tf.AdamOptimizer;
   private readonly pool: ShardPool;
   private workerFailure: Error | null = null;
+  /**
+   * The batch drawn last, with the trace of its first shard (the others' stay on their workers):
+   * the first epoch of its update uses them instead of forward passes.
+   */
+  private sampled: { batch: SampledBatch; trace: LstmTrace; onWorkers: boolean[] } | null = null;
   private baseline: number | null = null;
   private spread: number | null = null;
   private updates = 0;
@@ -150,17 +155,35 @@ export class LstmPolicy implements Policy {
   }
 
   async sample(count: number, seed: number): Promise<SampledBatch> {
+    this.dropSampled();
     const ranges = this.shards(count);
     if (ranges.length === 1) {
-      const { tokens, logProb } = this.network.sample(count, derive(seed, 'multinomial'));
-      return { choices: tokens, logProbs: Array.from(logProb) };
+      const { tokens, logProb, trace } = this.network.sampleWithTrace(count, derive(seed, 'multinomial'));
+      const batch = { choices: tokens, logProbs: Array.from(logProb) };
+      this.sampled = { batch, trace, onWorkers: [] };
+      return batch;
     }
     const weights = this.network.getWeights();
-    const sampleHere = (size: number, shard: number) => this.network.sample(size, derive(seed, 'multinomial', shard));
-    const remote = ranges.slice(1).map(([start, end], k) => this.onWorker(() => this.pool.sample(k, weights, end - start, seed, k + 1), () => sampleHere(end - start, k + 1)));
-    const local = sampleHere(ranges[0]![1], 0);
+    const onWorkers = ranges.slice(1).map(() => true);
+    const remote = ranges.slice(1).map(([start, end], k) =>
+      this.onWorker(
+        () => this.pool.sample(k, weights, end - start, seed, k + 1),
+        () => {
+          onWorkers[k] = false;
+          return this.network.sample(end - start, derive(seed, 'multinomial', k + 1));
+        },
+      ),
+    );
+    const local = this.network.sampleWithTrace(ranges[0]![1], derive(seed, 'multinomial', 0));
     const parts = [local, ...(await Promise.all(remote))];
-    return { choices: parts.flatMap((p) => p.tokens), logProbs: parts.flatMap((p) => Array.from(p.logProb)) };
+    const batch = { choices: parts.flatMap((p) => p.tokens), logProbs: parts.flatMap((p) => Array.from(p.logProb)) };
+    this.sampled = { batch, trace: local.trace, onWorkers };
+    return batch;
+  }
+
+  private dropSampled(): void {
+    if (this.sampled) disposeTrace(this.sampled.trace);
+    this.sampled = null;
   }
 
   async update(batch: SampledBatch, rewards: readonly number[]): Promise<UpdateStats> {
@@ -182,8 +205,12 @@ export class LstmPolicy implements Policy {
     let loss = 0;
     let entropy = 0;
     const epochs = this.algorithm === 'ppo' ? this.settings.epochs : 1;
+    let sampled = this.sampled?.batch === batch ? this.sampled : null;
+    if (!sampled) this.dropSampled();
+    this.sampled = null;
     for (let e = 0; e < epochs; e++) {
-      const result = await this.batchGradients(shards, objective);
+      const result = await this.batchGradients(shards, objective, sampled);
+      sampled = null;
       entropy = result.entropySum / n;
       loss = -result.objective - this.settings.entropyWeight * entropy;
       this.optimizer.applyGradients(Object.entries(result.grads).map(([key, tensor]) => ({ name: this.variables.get(key)!.name, tensor })));
@@ -209,14 +236,20 @@ export class LstmPolicy implements Policy {
     }
   }
 
-  /** The whole batch's gradients: the first shard here, the others on the shard workers, summed. */
-  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings): Promise<ShardGradients<tf.Tensor>> {
-    if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective);
+  /**
+   * The whole batch's gradients: the first shard here, the others on the shard workers, summed.
+   * `sampled`: the batch is the one drawn last and the weights have not changed since.
+   */
+  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings, sampled: LstmPolicy['sampled']): Promise<ShardGradients<tf.Tensor>> {
+    if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective, sampled?.trace);
     const weights = this.network.getWeights();
     const remote = shards.slice(1).map((shard, k) =>
-      this.onWorker(() => this.pool.gradients(k, weights, shard, objective), () => shardGradientArrays(this.network, shard, objective)),
+      this.onWorker(
+        () => this.pool.gradients(k, weights, shard, objective, sampled?.onWorkers[k] ?? false),
+        () => shardGradientArrays(this.network, shard, objective),
+      ),
     );
-    const local = shardGradients(this.network, shards[0]!, objective);
+    const local = shardGradients(this.network, shards[0]!, objective, sampled?.trace);
     const others = await Promise.all(remote);
     const grads = tf.tidy(() =>
       Object.fromEntries(
@@ -240,6 +273,7 @@ export class LstmPolicy implements Policy {
   }
 
   async setState(state: PolicyState): Promise<void> {
+    this.dropSampled();
     this.network.setWeights(state.weights, 'controller state');
     if (state.optimizer.length) {
       // Adam's slots exist once it has run; create them with a zero-gradient step first.
@@ -261,6 +295,7 @@ export class LstmPolicy implements Policy {
   }
 
   dispose(): void {
+    this.dropSampled();
     this.pool.dispose();
     this.network.dispose();
     this.optimizer.dispose();

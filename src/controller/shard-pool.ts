@@ -17,9 +17,13 @@ export interface WorkerInit {
   backend: string;
 }
 
+/**
+ * A worker keeps the trace of the shard it drew last until its next request: a gradients request
+ * with `sampledTrace` (the shard it drew, weights unchanged since) uses it instead of a forward pass.
+ */
 export type ShardRequest =
   | { id: number; kind: 'sample'; weights: Record<string, Float32Array>; count: number; seed: number; shard: number }
-  | { id: number; kind: 'gradients'; weights: Record<string, Float32Array>; batch: ShardBatch; settings: ObjectiveSettings };
+  | { id: number; kind: 'gradients'; weights: Record<string, Float32Array>; batch: ShardBatch; settings: ObjectiveSettings; sampledTrace: boolean };
 
 /** A request before the pool numbers it (Omit of each member of the union). */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -134,8 +138,9 @@ export class ShardPool {
     return reply.result;
   }
 
-  async gradients(index: number, weights: Record<string, Float32Array>, batch: ShardBatch, settings: ObjectiveSettings): Promise<ShardGradients<Float32Array>> {
-    const reply = await this.thread(index).request({ kind: 'gradients', weights, batch, settings });
+  /** `sampledTrace`: the shard is the one worker `index` drew last, under the same weights. */
+  async gradients(index: number, weights: Record<string, Float32Array>, batch: ShardBatch, settings: ObjectiveSettings, sampledTrace = false): Promise<ShardGradients<Float32Array>> {
+    const reply = await this.thread(index).request({ kind: 'gradients', weights, batch, settings, sampledTrace });
     if (reply.kind !== 'gradients') throw new Error(`controller shard worker answered ${reply.kind} to gradients`);
     return reply.result;
   }

@@ -5,20 +5,33 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { derive } from '../common/rng.js';
 import { prepareBackend, type BackendName } from '../trainer/backend.js';
-import { LstmNetwork } from './lstm.js';
+import { disposeTrace, LstmNetwork, type LstmTrace } from './lstm.js';
 import { shardGradientArrays } from './shard.js';
 import type { ShardReply, ShardRequest, WorkerInit } from './shard-pool.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 
+/** The trace of the shard drawn last, for a gradients request that follows it. */
+let sampledTrace: { trace: LstmTrace; count: number } | null = null;
+
+function takeSampledTrace(): { trace: LstmTrace; count: number } | null {
+  const kept = sampledTrace;
+  sampledTrace = null;
+  return kept;
+}
+
 function answer(request: ShardRequest, network: LstmNetwork): ShardReply {
+  const kept = takeSampledTrace();
+  const usable = request.kind === 'gradients' && request.sampledTrace && kept?.count === request.batch.tokens.length ? kept : null;
+  if (kept && !usable) disposeTrace(kept.trace);
   network.setWeights(request.weights);
   if (request.kind === 'sample') {
-    const result = network.sample(request.count, derive(request.seed, 'multinomial', request.shard));
-    return { id: request.id, kind: 'sample', result };
+    const { tokens, logProb, trace } = network.sampleWithTrace(request.count, derive(request.seed, 'multinomial', request.shard));
+    sampledTrace = { trace, count: request.count };
+    return { id: request.id, kind: 'sample', result: { tokens, logProb } };
   }
-  return { id: request.id, kind: 'gradients', result: shardGradientArrays(network, request.batch, request.settings) };
+  return { id: request.id, kind: 'gradients', result: shardGradientArrays(network, request.batch, request.settings, usable?.trace) };
 }
 
 try {

@@ -4,7 +4,7 @@
  * (./shard-pool.ts) run the same code; summing the shards' gradients gives the whole batch's.
  */
 import * as tf from '@tensorflow/tfjs';
-import { disposeTrace, type LstmNetwork } from './lstm.js';
+import { disposeTrace, type LstmNetwork, type LstmTrace } from './lstm.js';
 
 export interface ObjectiveSettings {
   algorithm: 'ppo' | 'reinforce';
@@ -62,9 +62,12 @@ export function ppoObjective(logProb: Float32Array, oldLogProb: ArrayLike<number
   return { value, gradient };
 }
 
-/** Forward pass, objective and gradients (of the loss: minus objective minus entropy bonus) of one shard. */
-export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings): ShardGradients<tf.Tensor> {
-  const trace = network.forward(batch.tokens);
+/**
+ * Forward pass, objective and gradients (of the loss: minus objective minus entropy bonus) of one
+ * shard. `trace`: the shard's trace under the current weights when the caller has it (from
+ * sampling); it is used instead of a forward pass, and disposed like one.
+ */
+export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings, trace = network.forward(batch.tokens)): ShardGradients<tf.Tensor> {
   try {
     const objective =
       settings.algorithm === 'ppo'
@@ -78,8 +81,8 @@ export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings
 }
 
 /** shardGradients with the gradients read out as arrays (own buffers, free to transfer) and the tensors freed. */
-export function shardGradientArrays(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings): ShardGradients<Float32Array> {
-  const shard = shardGradients(network, batch, settings);
+export function shardGradientArrays(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings, trace?: LstmTrace): ShardGradients<Float32Array> {
+  const shard = shardGradients(network, batch, settings, trace);
   const grads = Object.fromEntries(Object.entries(shard.grads).map(([key, tensor]) => [key, (tensor.dataSync() as Float32Array).slice()]));
   tf.dispose(Object.values(shard.grads));
   return { ...shard, grads };
