@@ -5,12 +5,17 @@
  * going through autodiff, for speed: autodiff records ~60 small kernels per step and computes the
  * weight gradients step by step, while here
  *
- * - the input projection of every embedding row is computed once per pass (a table P, [rows, 4H],
- *   with the bias folded in), so a step gathers its input term instead of multiplying;
+ * - states are kept transposed, one column per sequence ([H, n]): the four gates are then
+ *   contiguous row blocks (splitting and concatenating them are plain copies), and every product,
+ *   the weight gradients' included, runs without a transposed left operand (the wasm backend's
+ *   slow path);
+ * - the input projection of every embedding row is computed once per pass (a table with the bias
+ *   folded in), and a step takes its input term as the product of its block of that table with
+ *   the previous token's one-hot;
  * - the four gates come from one sigmoid (tanh(x) = 2 sigmoid(2x) - 1; the backend's tanh is
- *   several times slower than its sigmoid);
- * - the input-side gradients (embeddings, input kernel, bias) come from the gradient of that small
- *   table, summed over steps, through two small products.
+ *   several times slower than its sigmoid), the factor 2 folded into the weights once per pass;
+ * - the input-side gradients (embeddings, input kernel, bias) come from the gradient of that
+ *   table, one block per step, through two small products.
  *
  * Weights keep the names and layouts of a plain LSTM (kernel [E + H, 4H] with gates i, f, g, o;
  * forget-gate bias offset +1), so checkpoints stay readable. test/controller-lstm.test.ts checks the
@@ -25,7 +30,7 @@ export interface LstmShape {
   embedding: number;
 }
 
-/** Kept from a teacher-forced pass for the backward pass; dispose() frees it. */
+/** Kept from a pass for the backward pass; dispose() frees it. */
 export interface LstmTrace {
   /** Summed log-probability of each sequence. */
   logProb: Float32Array;
@@ -34,27 +39,31 @@ export interface LstmTrace {
   readonly tensors: tf.Tensor[];
 }
 
-interface Step {
-  hPrev: tf.Tensor2D | null;
-  cPrev: tf.Tensor2D | null;
-  i: tf.Tensor2D;
-  f: tf.Tensor2D;
-  g: tf.Tensor2D;
-  o: tf.Tensor2D;
-  tanhC: tf.Tensor2D;
-  /** d(gate activations)/d(gate pre-activations), [n, 4H]. */
-  slope: tf.Tensor2D;
-  h: tf.Tensor2D;
-  p: tf.Tensor2D;
-  logp: tf.Tensor2D;
-  chosen: tf.Tensor2D;
-  entropy: tf.Tensor1D;
-}
-
 export interface SampledSequences {
   tokens: number[][];
   /** Summed log-probability of each sequence. */
   logProb: Float32Array;
+}
+
+/** One step of a pass; the `T` tensors are transposed, [H, n] or [4H, n]. */
+interface Step {
+  hPrevT: tf.Tensor2D | null;
+  cPrevT: tf.Tensor2D | null;
+  iT: tf.Tensor2D;
+  fT: tf.Tensor2D;
+  gT: tf.Tensor2D;
+  oT: tf.Tensor2D;
+  tanhCT: tf.Tensor2D;
+  /** d(gate activations)/d(gate pre-activations), [4H, n]. */
+  slopeT: tf.Tensor2D;
+  hT: tf.Tensor2D;
+  p: tf.Tensor2D;
+  logp: tf.Tensor2D;
+  /** One-hot of the token drawn or followed, [n, k]. */
+  chosen: tf.Tensor2D;
+  /** One-hot of the previous step's token ([n, 1] of ones at step 0): the table rows read. */
+  previous: tf.Tensor2D;
+  entropy: tf.Tensor1D;
 }
 
 interface Trace extends LstmTrace {
@@ -69,13 +78,23 @@ function tanhViaSigmoid(x: tf.Tensor2D): tf.Tensor2D {
   return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
 }
 
+/** One-hot rows [n, k] and their transpose [k, n] of the given tokens. */
+function oneHots(values: ArrayLike<number>, k: number): [tf.Tensor2D, tf.Tensor2D] {
+  const n = values.length;
+  const rows = new Float32Array(n * k);
+  const columns = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    rows[i * k + values[i]!] = 1;
+    columns[values[i]! * n + i] = 1;
+  }
+  return [tf.tensor2d(rows, [n, k]), tf.tensor2d(columns, [k, n])];
+}
+
 export class LstmNetwork {
   readonly variables = new Map<string, tf.Variable>();
-  /** First row of each step's input in the input table: step 0 reads row 0 (the start vector). */
-  private readonly rowOffset: number[];
-  /** Pre-activation scale (2 on the g gate, for tanh via sigmoid) and the matching slope factor. */
-  private readonly gateScale: tf.Tensor1D;
-  private readonly slopeScale: tf.Tensor1D;
+  /** Pre-activation scale (2 on the g gate, for tanh via sigmoid) and the matching slope factor, as columns [4H, 1]. */
+  private readonly gateScale: tf.Tensor2D;
+  private readonly slopeScale: tf.Tensor2D;
   private readonly forgetOffset: tf.Tensor1D;
 
   constructor(
@@ -92,23 +111,26 @@ export class LstmNetwork {
       this.variables.set(`head_${t}_bias`, tf.variable(tf.zeros([k])));
       if (t + 1 < optionCounts.length) this.variables.set(`embedding_${t}`, init([k, E], 0.1));
     });
-    this.rowOffset = [0];
-    for (let t = 0; t + 1 < optionCounts.length; t++) this.rowOffset.push(1 + optionCounts.slice(0, t).reduce((s, k) => s + k, 0));
-    const block = (values: number[]) => tf.tensor1d(values.flatMap((v) => Array<number>(H).fill(v)));
-    this.gateScale = block([1, 1, 2, 1]);
-    this.slopeScale = block([1, 1, 4, 1]);
-    this.forgetOffset = block([0, 1, 0, 0]);
+    const block = (values: number[]) => values.flatMap((v) => Array<number>(H).fill(v));
+    this.gateScale = tf.tensor2d(block([1, 1, 2, 1]), [GATES * H, 1]);
+    this.slopeScale = tf.tensor2d(block([1, 1, 4, 1]), [GATES * H, 1]);
+    this.forgetOffset = tf.tensor1d(block([0, 1, 0, 0]));
   }
 
   private v(name: string): tf.Variable {
     return this.variables.get(name)!;
   }
 
-  /** The start vector and every embedding table stacked: [rows, E]. */
+  /** The start vector and every embedding table stacked: [rows, E]; step t reads the block of step t - 1's options. */
   private inputRows(): tf.Tensor2D {
     const parts: tf.Tensor2D[] = [this.v('start') as tf.Tensor2D];
     for (let t = 0; t + 1 < this.shape.optionCounts.length; t++) parts.push(this.v(`embedding_${t}`) as tf.Tensor2D);
     return tf.concat(parts, 0);
+  }
+
+  /** Rows of the input table per step: 1 (the start vector), then step t - 1's option count. */
+  private blockSizes(): number[] {
+    return [1, ...this.shape.optionCounts.slice(0, -1)];
   }
 
   private weights() {
@@ -117,31 +139,37 @@ export class LstmNetwork {
     const inputKernel = tf.slice(kernel, [0, 0], [E, GATES * H]);
     const recurrentKernel = tf.slice(kernel, [E, 0], [H, GATES * H]);
     const rows = this.inputRows();
-    const inputTable = tf.add(tf.add(tf.matMul(rows, inputKernel), this.v('lstm_bias')), this.forgetOffset) as tf.Tensor2D;
-    return { inputKernel, recurrentKernel, rows, inputTable };
+    return { inputKernel, recurrentKernel, rows };
   }
 
-  /** One LSTM step; `slope` only when the caller will differentiate. */
-  private cell(inputTable: tf.Tensor2D, recurrentKernel: tf.Tensor2D, rows: tf.Tensor1D, h: tf.Tensor2D | null, c: tf.Tensor2D | null, withSlope: boolean) {
-    let pre = tf.gather(inputTable, rows) as tf.Tensor2D;
-    if (h) pre = tf.add(pre, tf.matMul(h, recurrentKernel));
-    const s = tf.sigmoid(tf.mul(pre, this.gateScale)) as tf.Tensor2D;
-    const [i, f, sg, o] = tf.split(s, GATES, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-    const g = tf.sub(tf.mul(sg, 2), 1) as tf.Tensor2D;
-    const cNext = (c ? tf.add(tf.mul(f, c), tf.mul(i, g)) : tf.mul(i, g)) as tf.Tensor2D;
-    const tanhC = tanhViaSigmoid(cNext);
-    const hNext = tf.mul(o, tanhC) as tf.Tensor2D;
-    const slope = withSlope ? (tf.mul(tf.mul(s, tf.sub(1, s)), this.slopeScale) as tf.Tensor2D) : null;
-    return { i, f, g, o, c: cNext, tanhC, h: hNext, slope };
+  /** What a forward pass multiplies with: the scaled recurrent kernel and each step's input-table block, transposed. */
+  private passWeights() {
+    const { recurrentKernel, inputKernel, rows } = this.weights();
+    const table = tf.add(tf.add(tf.matMul(rows, inputKernel), this.v('lstm_bias')), this.forgetOffset);
+    const tableT = tf.mul(tf.transpose(table), this.gateScale) as tf.Tensor2D;
+    const blocksT = tf.split(tableT, this.blockSizes(), 1) as tf.Tensor2D[];
+    const recurrentT = tf.mul(tf.transpose(recurrentKernel), this.gateScale) as tf.Tensor2D;
+    const headsT = this.shape.optionCounts.map((_, t) => tf.transpose(this.v(`head_${t}_kernel`)) as tf.Tensor2D);
+    return { recurrentT, blocksT, headsT };
   }
 
-  private logits(t: number, h: tf.Tensor2D): tf.Tensor2D {
-    return tf.add(tf.matMul(h, this.v(`head_${t}_kernel`) as tf.Tensor2D), this.v(`head_${t}_bias`));
+  /** One LSTM step on transposed states; `slopeT` only when the caller will differentiate. */
+  private cell(inputT: tf.Tensor2D, recurrentT: tf.Tensor2D, hT: tf.Tensor2D | null, cT: tf.Tensor2D | null, withSlope: boolean) {
+    const pre = hT ? tf.add(inputT, tf.matMul(recurrentT, hT)) : inputT;
+    const s = tf.sigmoid(pre) as tf.Tensor2D;
+    const [iT, fT, sg, oT] = tf.split(s, GATES, 0) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    const gT = tf.sub(tf.mul(sg, 2), 1) as tf.Tensor2D;
+    const cNext = (cT ? tf.add(tf.mul(fT, cT), tf.mul(iT, gT)) : tf.mul(iT, gT)) as tf.Tensor2D;
+    const tanhCT = tanhViaSigmoid(cNext);
+    const hNext = tf.mul(oT, tanhCT) as tf.Tensor2D;
+    const slopeT = withSlope ? (tf.mul(tf.mul(s, tf.sub(1, s)), this.slopeScale) as tf.Tensor2D) : null;
+    return { iT, fT, gT, oT, cT: cNext, tanhCT, hT: hNext, slopeT };
   }
 
   /** Draws `count` sequences (seeded); returns the tokens and each sequence's log-probability. */
   sample(count: number, rng: () => number): SampledSequences {
-    return this.pass({ draw: count, rng }, false);
+    const { tokens, logProb } = this.pass({ draw: count, rng }, false);
+    return { tokens, logProb };
   }
 
   /**
@@ -167,41 +195,38 @@ export class LstmNetwork {
     let result: (SampledSequences & { trace: Trace | null }) | undefined;
     // Results go out through a variable, not tidy's return value: tidy would walk every typed array in them.
     tf.tidy(() => {
-      const { recurrentKernel, inputTable } = this.weights();
-      let rows = tf.zeros([n], 'int32') as tf.Tensor1D;
-      let h: tf.Tensor2D | null = null;
-      let c: tf.Tensor2D | null = null;
+      const { recurrentT, blocksT, headsT } = this.passWeights();
+      let hT: tf.Tensor2D | null = null;
+      let cT: tf.Tensor2D | null = null;
+      let previous = tf.ones([n, 1]) as tf.Tensor2D;
+      let previousT = tf.ones([1, n]) as tf.Tensor2D;
       let logProb = tf.zeros([n]) as tf.Tensor1D;
       let entropy = tf.zeros([n]) as tf.Tensor1D;
       const steps: Step[] = [];
       optionCounts.forEach((k, t) => {
-        const hPrev = h;
-        const cPrev = c;
-        const cell = this.cell(inputTable, recurrentKernel, rows, h, c, keepTrace);
-        ({ h, c } = cell);
-        const logits = this.logits(t, cell.h);
+        const [hPrevT, cPrevT] = [hT, cT];
+        const cell = this.cell(tf.matMul(blocksT[t]!, previousT), recurrentT, hT, cT, keepTrace);
+        ({ hT, cT } = cell);
+        // Logits [n, k] = h W: the product of the transposed head with the states, transposed back (a small copy).
+        const logits = tf.add(tf.transpose(tf.matMul(headsT[t]!, cell.hT)), this.v(`head_${t}_bias`)) as tf.Tensor2D;
         const logp = tf.logSoftmax(logits) as tf.Tensor2D;
-        let chosen: tf.Tensor2D;
-        let token: tf.Tensor1D;
+        let values: ArrayLike<number>;
         if ('draw' in input) {
-          token = tf.squeeze(tf.multinomial(logits, 1, nextSeed(input.rng)), [1]) as tf.Tensor1D;
-          const drawn = token.dataSync();
-          for (let row = 0; row < n; row++) tokens[row]![t] = drawn[row]!;
-          chosen = tf.oneHot(token, k, 1, 0, 'float32') as tf.Tensor2D;
+          values = tf.multinomial(logits, 1, nextSeed(input.rng)).dataSync();
+          for (let row = 0; row < n; row++) tokens[row]![t] = values[row]!;
         } else {
-          const values = Int32Array.from(input.follow, (seq) => seq[t]!);
-          token = tf.tensor1d(values, 'int32');
-          const chosenValues = new Float32Array(n * k);
-          values.forEach((v, row) => (chosenValues[row * k + v] = 1));
-          chosen = tf.tensor2d(chosenValues, [n, k]);
+          values = Int32Array.from(input.follow, (seq) => seq[t]!);
         }
+        const [chosen, chosenT] = oneHots(values, k);
         logProb = tf.add(logProb, tf.sum(tf.mul(logp, chosen), 1));
-        if (t + 1 < optionCounts.length) rows = tf.add(token, tf.scalar(this.rowOffset[t + 1]!, 'int32'));
-        if (!keepTrace) return;
-        const p = tf.exp(logp) as tf.Tensor2D;
-        const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
-        entropy = tf.add(entropy, stepEntropy);
-        steps.push({ hPrev, cPrev, i: cell.i, f: cell.f, g: cell.g, o: cell.o, tanhC: cell.tanhC, slope: cell.slope!, h: cell.h, p, logp, chosen, entropy: stepEntropy });
+        if (keepTrace) {
+          const p = tf.exp(logp) as tf.Tensor2D;
+          const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
+          entropy = tf.add(entropy, stepEntropy);
+          const { iT, fT, gT, oT, tanhCT } = cell;
+          steps.push({ hPrevT, cPrevT, iT, fT, gT, oT, tanhCT, slopeT: cell.slopeT!, hT: cell.hT, p, logp, chosen, previous, entropy: stepEntropy });
+        }
+        [previous, previousT] = [chosen, chosenT];
       });
       const logProbValues = logProb.dataSync() as Float32Array;
       let trace: Trace | null = null;
@@ -228,60 +253,55 @@ export class LstmNetwork {
     const T = optionCounts.length;
     return tf.tidy(() => {
       const { inputKernel, recurrentKernel, rows: inputRows } = this.weights();
-      // Transposed once: the backend sets up a matrix product per distinct right operand.
-      const recurrentKernelT = tf.transpose(recurrentKernel) as tf.Tensor2D;
       const coefficient = tf.tensor2d(dLogProb, [n, 1]);
       const entropyScale = entropyWeight / (batchSize ?? n);
       const grads: tf.NamedTensorMap = {};
-      let dhNext: tf.Tensor2D | null = null;
-      let dcNext: tf.Tensor2D | null = null;
-      // Weight gradients are accumulated transposed ([4H, .]): the backend's product with a
-      // transposed left operand is about twice as fast with the thin operand on the right.
-      const dRecurrentT: tf.Tensor2D[] = [];
-      // Step t reads the table rows of step t - 1's options (step 0: the start row), so the
-      // table's gradient is one block per step, in row order, and needs no scatter-add.
-      const dTableT: tf.Tensor2D[] = [];
+      let dhNextT: tf.Tensor2D | null = null;
+      let dcNextT: tf.Tensor2D | null = null;
+      const dRecurrentSteps: tf.Tensor2D[] = [];
+      // Step t reads only the table rows of step t - 1's options (step 0: the start row), so the
+      // table's gradient is one block per step, in row order: no scatter-add.
+      const dTableBlocksT: tf.Tensor2D[] = [];
       for (let t = T - 1; t >= 0; t--) {
         const s = trace.steps[t]!;
         const kernel = this.v(`head_${t}_kernel`);
         const bias = this.v(`head_${t}_bias`);
-        const chosenBefore = t > 0 ? trace.steps[t - 1]!.chosen : null;
-        const [dhPrev, dcPrev, dKernel, dBias, dRecurrentStep, dTableStep] = tf.tidy(() => {
+        const [dhPrevT, dcPrevT, dKernel, dBias, dRecurrent, dTableBlockT] = tf.tidy(() => {
           // d loss / d logits: the log-probability term and the entropy bonus.
           const dLogits = tf.add(
             tf.mul(coefficient, tf.sub(s.chosen, s.p)),
             tf.mul(tf.mul(s.p, tf.add(s.logp, tf.reshape(s.entropy, [n, 1]))), entropyScale),
           ) as tf.Tensor2D;
-          let dh = tf.matMul(dLogits, kernel as tf.Tensor2D, false, true);
-          if (dhNext) dh = tf.add(dh, dhNext);
-          let dc = tf.mul(tf.mul(dh, s.o), tf.sub(1, tf.square(s.tanhC)));
-          if (dcNext) dc = tf.add(dc, dcNext);
-          const df = s.cPrev ? tf.mul(dc, s.cPrev) : tf.zerosLike(s.f);
-          const dGates = tf.concat([tf.mul(dc, s.g), df, tf.mul(dc, s.i), tf.mul(dh, s.tanhC)], 1);
-          const dPre = tf.mul(dGates, s.slope) as tf.Tensor2D;
-          const dH = s.hPrev ? (tf.matMul(dPre, recurrentKernelT) as tf.Tensor2D) : null;
-          const dC = s.cPrev ? (tf.mul(dc, s.f) as tf.Tensor2D) : null;
-          // (dLogits^T h)^T: the backend transposes the left operand, cheaper for the thin dLogits.
-          const dKernel = tf.transpose(tf.matMul(dLogits, s.h, true, false));
-          const dRecurrent = s.hPrev ? (tf.matMul(dPre, s.hPrev, true, false) as tf.Tensor2D) : null;
-          const dTable = (chosenBefore ? tf.matMul(dPre, chosenBefore, true, false) : tf.reshape(tf.sum(dPre, 0), [-1, 1])) as tf.Tensor2D;
-          return [dH, dC, dKernel, tf.sum(dLogits, 0), dRecurrent, dTable] as const;
+          let dhT = tf.matMul(kernel as tf.Tensor2D, dLogits, false, true);
+          if (dhNextT) dhT = tf.add(dhT, dhNextT);
+          let dcT = tf.mul(tf.mul(dhT, s.oT), tf.sub(1, tf.square(s.tanhCT)));
+          if (dcNextT) dcT = tf.add(dcT, dcNextT);
+          const dfT = s.cPrevT ? tf.mul(dcT, s.cPrevT) : tf.zerosLike(s.fT);
+          const dGatesT = tf.concat([tf.mul(dcT, s.gT), dfT, tf.mul(dcT, s.iT), tf.mul(dhT, s.tanhCT)], 0);
+          const dPreT = tf.mul(dGatesT, s.slopeT) as tf.Tensor2D;
+          return [
+            s.hPrevT ? (tf.matMul(recurrentKernel, dPreT) as tf.Tensor2D) : null,
+            s.cPrevT ? (tf.mul(dcT, s.fT) as tf.Tensor2D) : null,
+            tf.matMul(s.hT, dLogits),
+            tf.sum(dLogits, 0),
+            s.hPrevT ? (tf.matMul(s.hPrevT, dPreT, false, true) as tf.Tensor2D) : null,
+            tf.matMul(dPreT, s.previous) as tf.Tensor2D,
+          ] as const;
         });
-        tf.dispose([dhNext, dcNext].filter((x): x is tf.Tensor2D => x !== null));
-        dhNext = dhPrev;
-        dcNext = dcPrev;
-        if (dRecurrentStep) dRecurrentT.push(dRecurrentStep);
-        dTableT.unshift(dTableStep);
+        tf.dispose([dhNextT, dcNextT].filter((x): x is tf.Tensor2D => x !== null));
+        dhNextT = dhPrevT;
+        dcNextT = dcPrevT;
+        if (dRecurrent) dRecurrentSteps.push(dRecurrent);
+        dTableBlocksT.unshift(dTableBlockT);
         grads[kernel.name] = dKernel;
         grads[bias.name] = dBias;
       }
-      const dTable = tf.concat(dTableT, 1) as tf.Tensor2D;
-      const dInputKernelT = tf.matMul(dTable, inputRows);
-      grads[this.v('lstm_kernel').name] = tf.transpose(tf.concat([dInputKernelT, tf.addN(dRecurrentT)], 1));
-      grads[this.v('lstm_bias').name] = tf.sum(dTable, 1);
-      const dRows = tf.matMul(dTable, inputKernel, true, true);
-      const sizes = [1, ...optionCounts.slice(0, -1)];
-      const parts = tf.split(dRows, sizes, 0);
+      const dTableT = tf.concat(dTableBlocksT, 1) as tf.Tensor2D;
+      const dInputKernel = tf.transpose(tf.matMul(dTableT, inputRows));
+      grads[this.v('lstm_kernel').name] = tf.concat([dInputKernel, tf.addN(dRecurrentSteps)], 0);
+      grads[this.v('lstm_bias').name] = tf.sum(dTableT, 1);
+      const dRows = tf.matMul(dTableT, inputKernel, true, true);
+      const parts = tf.split(dRows, this.blockSizes(), 0);
       grads[this.v('start').name] = parts[0]!;
       for (let t = 0; t + 1 < T; t++) grads[this.v(`embedding_${t}`).name] = parts[t + 1]!;
       return grads;
