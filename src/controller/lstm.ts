@@ -308,9 +308,9 @@ export class LstmNetwork {
     });
   }
 
-  /** Every weight's values, keyed by weight name (not the tfjs variable name, which differs per process). */
+  /** A copy of every weight's values, keyed by weight name (not the tfjs variable name, which differs per process). */
   getWeights(): Record<string, Float32Array> {
-    return Object.fromEntries([...this.variables].map(([key, v]) => [key, v.dataSync() as Float32Array]));
+    return Object.fromEntries([...this.variables].map(([key, v]) => [key, (v.dataSync() as Float32Array).slice()]));
   }
 
   /** Assigns every weight; `source` names where the values come from in the error. */

@@ -13,12 +13,12 @@
  * shards' gradients are summed before one Adam step, so an update equals the unsplit one up to
  * float rounding. Smaller batches (a search's usual 8 to 64) never leave the main thread.
  */
-import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
 import { disposeTrace, LstmNetwork, type LstmShape, type LstmTrace } from './lstm.js';
 import { ShardPool } from './shard-pool.js';
-import { shardGradientArrays, shardGradients, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
+import { Adam, ADAM_DEFAULTS, type NamedValues } from './adam.js';
+import { shardGradientArrays, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
 export const ControllerSettingsSchema = z.strictObject({
   hidden: z.int().positive(),
@@ -66,7 +66,7 @@ export interface PolicyState {
   baseline: number | null;
   spread: number | null;
   weights: Record<string, number[]>;
-  optimizer: { name: string; values: number[]; shape: number[] }[];
+  optimizer: NamedValues[];
 }
 
 export interface Policy {
@@ -121,7 +121,9 @@ export function shardRanges(n: number, threads: number): [number, number][] {
 
 export class LstmPolicy implements Policy {
   private readonly network: LstmNetwork;
-  private readonly optimizer: tf.AdamOptimizer;
+  private readonly optimizer: Adam;
+  /** The weights as Adam steps them; the network (and every worker) gets a copy before each pass. */
+  private weights: Record<string, Float32Array>;
   private readonly pool: ShardPool;
   private workerFailure: Error | null = null;
   /**
@@ -142,12 +144,9 @@ export class LstmPolicy implements Policy {
   ) {
     const shape = { optionCounts, hidden: settings.hidden, embedding: settings.embedding };
     this.network = new LstmNetwork(shape, derive(seed, 'controller-init'));
-    this.optimizer = tf.train.adam(settings.learningRate);
+    this.optimizer = new Adam({ ...ADAM_DEFAULTS, learningRate: settings.learningRate });
+    this.weights = this.network.getWeights();
     this.pool = makePool(shape);
-  }
-
-  private get variables(): Map<string, tf.Variable> {
-    return this.network.variables;
   }
 
   private shards(n: number): [number, number][] {
@@ -163,7 +162,7 @@ export class LstmPolicy implements Policy {
       this.sampled = { batch, trace, onWorkers: [] };
       return batch;
     }
-    const weights = this.network.getWeights();
+    const weights = this.weights;
     const onWorkers = ranges.slice(1).map(() => true);
     const remote = ranges.slice(1).map(([start, end], k) =>
       this.onWorker(
@@ -213,8 +212,8 @@ export class LstmPolicy implements Policy {
       sampled = null;
       entropy = result.entropySum / n;
       loss = -result.objective - this.settings.entropyWeight * entropy;
-      this.optimizer.applyGradients(Object.entries(result.grads).map(([key, tensor]) => ({ name: this.variables.get(key)!.name, tensor })));
-      tf.dispose(Object.values(result.grads));
+      this.optimizer.step(this.weights, result.grads);
+      this.network.setWeights(this.weights);
     }
     this.baseline = decay * this.baseline + (1 - decay) * meanReward;
     this.updates++;
@@ -237,58 +236,43 @@ export class LstmPolicy implements Policy {
   }
 
   /**
-   * The whole batch's gradients: the first shard here, the others on the shard workers, summed.
-   * `sampled`: the batch is the one drawn last and the weights have not changed since.
+   * The whole batch's gradients, summed here: the first shard's computed here, the others' on the
+   * shard workers. `sampled`: the batch is the one drawn last and the weights have not changed since.
    */
-  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings, sampled: LstmPolicy['sampled']): Promise<ShardGradients<tf.Tensor>> {
-    if (shards.length === 1) return shardGradients(this.network, shards[0]!, objective, sampled?.trace);
-    const weights = this.network.getWeights();
+  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings, sampled: LstmPolicy['sampled']): Promise<ShardGradients<Float32Array>> {
+    const weights = this.weights;
     const remote = shards.slice(1).map((shard, k) =>
       this.onWorker(
         () => this.pool.gradients(k, weights, shard, objective, sampled?.onWorkers[k] ?? false),
         () => shardGradientArrays(this.network, shard, objective),
       ),
     );
-    const local = shardGradients(this.network, shards[0]!, objective, sampled?.trace);
+    const local = shardGradientArrays(this.network, shards[0]!, objective, sampled?.trace);
     const others = await Promise.all(remote);
-    const grads = tf.tidy(() =>
-      Object.fromEntries(
-        Object.entries(local.grads).map(([key, g]) => [key, tf.addN([g, ...others.map((o) => tf.tensor(o.grads[key]!, g.shape))])]),
-      ),
-    );
-    tf.dispose(Object.values(local.grads));
+    for (const [key, sum] of Object.entries(local.grads)) {
+      for (const other of others) {
+        const g = other.grads[key]!;
+        for (let i = 0; i < sum.length; i++) sum[i]! += g[i]!;
+      }
+    }
     return {
-      grads,
+      grads: local.grads,
       objective: others.reduce((s, o) => s + o.objective, local.objective),
       entropySum: others.reduce((s, o) => s + o.entropySum, local.entropySum),
     };
   }
 
   async getState(): Promise<PolicyState> {
-    const weights = Object.fromEntries(Object.entries(this.network.getWeights()).map(([name, values]) => [name, Array.from(values)]));
-    const optimizer = await Promise.all(
-      (await this.optimizer.getWeights()).map(async (w) => ({ name: w.name, values: Array.from(await w.tensor.data()), shape: w.tensor.shape })),
-    );
-    return { algorithm: this.algorithm, updates: this.updates, baseline: this.baseline, spread: this.spread, weights, optimizer };
+    const weights = Object.fromEntries(Object.entries(this.weights).map(([name, values]) => [name, Array.from(values)]));
+    const shapes = Object.fromEntries([...this.network.variables].map(([key, v]) => [key, v.shape]));
+    return { algorithm: this.algorithm, updates: this.updates, baseline: this.baseline, spread: this.spread, weights, optimizer: this.optimizer.getState(shapes) };
   }
 
   async setState(state: PolicyState): Promise<void> {
     this.dropSampled();
     this.network.setWeights(state.weights, 'controller state');
-    if (state.optimizer.length) {
-      // Adam's slots exist once it has run; create them with a zero-gradient step first.
-      if ((await this.optimizer.getWeights()).length <= 1) {
-        this.optimizer.applyGradients(Object.fromEntries([...this.variables].map(([, v]) => [v.name, tf.zerosLike(v)])));
-      }
-      const current = await this.optimizer.getWeights();
-      const byName = new Map(state.optimizer.map((w) => [w.name, w]));
-      await this.optimizer.setWeights(
-        current.map((w, i) => {
-          const saved = byName.get(w.name) ?? state.optimizer[i];
-          return { name: w.name, tensor: saved ? tf.tensor(saved.values, saved.shape) : w.tensor };
-        }),
-      );
-    }
+    this.weights = this.network.getWeights();
+    this.optimizer.setState(state.optimizer, [...this.network.variables.keys()], 'controller state');
     this.updates = state.updates;
     this.baseline = state.baseline;
     this.spread = state.spread;
@@ -298,7 +282,6 @@ export class LstmPolicy implements Policy {
     this.dropSampled();
     this.pool.dispose();
     this.network.dispose();
-    this.optimizer.dispose();
   }
 }
 
