@@ -105,3 +105,23 @@ test('the trace kept while sampling is the one a forward pass over the drawn tok
   t.is(tf.memory().numTensors, before);
   net.dispose();
 });
+
+test('tokens are drawn with the probabilities the policy gives them', (t) => {
+  // One choice point: every sequence shares the distribution, and its log-probability is that of its token.
+  const net = new LstmNetwork({ optionCounts: [4], hidden: H, embedding: E }, seedrandom('skewed'));
+  tf.tidy(() => net.variables.get('head_0_bias')!.assign(tf.tensor1d([1.5, 0, -1, 0.5])));
+  const n = 20000;
+  const { tokens, logProb } = net.sample(n, seedrandom('draw'));
+  const counts = [0, 0, 0, 0];
+  const probability = [0, 0, 0, 0];
+  tokens.forEach(([token], i) => {
+    counts[token!]!++;
+    probability[token!] = Math.exp(logProb[i]!);
+  });
+  t.true(Math.abs(probability.reduce((a, b) => a + b, 0) - 1) < 1e-5, 'the four probabilities sum to 1');
+  probability.forEach((p, token) => {
+    const sigma = Math.sqrt((p * (1 - p)) / n);
+    t.true(Math.abs(counts[token]! / n - p) < 4 * sigma, `token ${token}: drawn ${counts[token]! / n}, probability ${p}`);
+  });
+  net.dispose();
+});

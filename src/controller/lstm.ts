@@ -16,6 +16,9 @@
  *   several times slower than its sigmoid), the factor 2 folded into the weights once per pass;
  * - the input-side gradients (embeddings, input kernel, bias) come from the gradient of that
  *   table, one block per step, through two small products.
+ * - the softmax heads ([n, k], k <= 4 or so) run in JS on the logits read back once per step:
+ *   softmax, entropy, the seeded draw and the logits' gradient, where tfjs would dispatch some
+ *   twenty kernels on tiny tensors.
  *
  * Weights keep the names and layouts of a plain LSTM (kernel [E + H, 4H] with gates i, f, g, o;
  * forget-gate bias offset +1), so checkpoints stay readable. test/controller-lstm.test.ts checks the
@@ -57,13 +60,21 @@ interface Step {
   /** d(gate activations)/d(gate pre-activations), [4H, n]. */
   slopeT: tf.Tensor2D;
   hT: tf.Tensor2D;
-  p: tf.Tensor2D;
-  logp: tf.Tensor2D;
-  /** One-hot of the token drawn or followed, [n, k]. */
-  chosen: tf.Tensor2D;
   /** One-hot of the previous step's token ([n, 1] of ones at step 0): the table rows read. */
   previous: tf.Tensor2D;
-  entropy: tf.Tensor1D;
+  head: HeadStep;
+}
+
+/** A softmax head's step, computed in JS: [n, k] is small, and tfjs would spend ~20 kernels on it. */
+interface HeadStep {
+  k: number;
+  /** The token drawn or followed, per sequence. */
+  tokens: Int32Array;
+  /** Probabilities and log-probabilities, [n, k] row-major. */
+  p: Float32Array;
+  logp: Float32Array;
+  /** Entropy of the step's distribution, per sequence. */
+  entropy: Float32Array;
 }
 
 interface Trace extends LstmTrace {
@@ -76,6 +87,66 @@ const GATES = 4;
 /** 2 sigmoid(2x) - 1. */
 function tanhViaSigmoid(x: tf.Tensor2D): tf.Tensor2D {
   return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
+}
+
+/**
+ * The softmax over `k` options of each of n sequences, from logits laid out [k, n] (the head's
+ * product with the transposed states) plus the bias; draws each token with `rng` (inverse CDF)
+ * or takes the given ones. Adds each sequence's chosen log-probability and entropy to the totals.
+ */
+function headStep(logitsT: Float32Array, bias: Float32Array, k: number, n: number, choose: (() => number) | Int32Array, logProb: Float64Array, entropy: Float64Array): HeadStep {
+  const head: HeadStep = { k, tokens: new Int32Array(n), p: new Float32Array(n * k), logp: new Float32Array(n * k), entropy: new Float32Array(n) };
+  const logits = new Float64Array(k);
+  for (let j = 0; j < n; j++) {
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) max = Math.max(max, (logits[c] = logitsT[c * n + j]! + bias[c]!));
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(logits[c]! - max);
+    const logSum = max + Math.log(sum);
+    let h = 0;
+    for (let c = 0; c < k; c++) {
+      const lp = logits[c]! - logSum;
+      const p = Math.exp(lp);
+      head.logp[j * k + c] = lp;
+      head.p[j * k + c] = p;
+      h -= p * lp;
+    }
+    let token: number;
+    if (typeof choose === 'function') {
+      const u = choose();
+      let cumulative = 0;
+      token = k - 1;
+      for (let c = 0; c < k - 1; c++) if (u < (cumulative += head.p[j * k + c]!)) {
+        token = c;
+        break;
+      }
+    } else token = choose[j]!;
+    head.tokens[j] = token;
+    head.entropy[j] = h;
+    logProb[j]! += head.logp[j * k + token]!;
+    entropy[j]! += h;
+  }
+  return head;
+}
+
+/**
+ * d loss / d logits of a head step, [n, k]: the log-probability term (coefficient x (one-hot - p))
+ * and the entropy bonus (scale x p (log p + H)); and its sum over sequences (the bias gradient).
+ */
+function logitGradients(head: HeadStep, coefficient: Float32Array, entropyScale: number): { values: Float32Array; biasGradient: Float32Array } {
+  const { k, p, logp, tokens, entropy } = head;
+  const n = tokens.length;
+  const values = new Float32Array(n * k);
+  const biasGradient = new Float32Array(k);
+  for (let j = 0; j < n; j++) {
+    for (let c = 0; c < k; c++) {
+      const i = j * k + c;
+      const d = coefficient[j]! * ((tokens[j] === c ? 1 : 0) - p[i]!) + entropyScale * p[i]! * (logp[i]! + entropy[j]!);
+      values[i] = d;
+      biasGradient[c]! += d;
+    }
+  }
+  return { values, biasGradient };
 }
 
 /** One-hot rows [n, k] and their transpose [k, n] of the given tokens. */
@@ -196,44 +267,35 @@ export class LstmNetwork {
     // Results go out through a variable, not tidy's return value: tidy would walk every typed array in them.
     tf.tidy(() => {
       const { recurrentT, blocksT, headsT } = this.passWeights();
+      const biases = optionCounts.map((_, t) => this.v(`head_${t}_bias`).dataSync() as Float32Array);
       let hT: tf.Tensor2D | null = null;
       let cT: tf.Tensor2D | null = null;
       let previous = tf.ones([n, 1]) as tf.Tensor2D;
       let previousT = tf.ones([1, n]) as tf.Tensor2D;
-      let logProb = tf.zeros([n]) as tf.Tensor1D;
-      let entropy = tf.zeros([n]) as tf.Tensor1D;
+      const logProb = new Float64Array(n);
+      const entropy = new Float64Array(n);
       const steps: Step[] = [];
       optionCounts.forEach((k, t) => {
         const [hPrevT, cPrevT] = [hT, cT];
         const cell = this.cell(tf.matMul(blocksT[t]!, previousT), recurrentT, hT, cT, keepTrace);
         ({ hT, cT } = cell);
-        // Logits [n, k] = h W: the product of the transposed head with the states, transposed back (a small copy).
-        const logits = tf.add(tf.transpose(tf.matMul(headsT[t]!, cell.hT)), this.v(`head_${t}_bias`)) as tf.Tensor2D;
-        const logp = tf.logSoftmax(logits) as tf.Tensor2D;
-        let values: ArrayLike<number>;
-        if ('draw' in input) {
-          values = tf.multinomial(logits, 1, nextSeed(input.rng)).dataSync();
-          for (let row = 0; row < n; row++) tokens[row]![t] = values[row]!;
-        } else {
-          values = Int32Array.from(input.follow, (seq) => seq[t]!);
-        }
-        const [chosen, chosenT] = oneHots(values, k);
-        logProb = tf.add(logProb, tf.sum(tf.mul(logp, chosen), 1));
+        const logitsT = tf.matMul(headsT[t]!, cell.hT).dataSync() as Float32Array;
+        const choose = 'draw' in input ? input.rng : Int32Array.from(input.follow, (seq) => seq[t]!);
+        const head = headStep(logitsT, biases[t]!, k, n, choose, logProb, entropy);
+        if ('draw' in input) for (let row = 0; row < n; row++) tokens[row]![t] = head.tokens[row]!;
+        const [chosen, chosenT] = oneHots(head.tokens, k);
         if (keepTrace) {
-          const p = tf.exp(logp) as tf.Tensor2D;
-          const stepEntropy = tf.neg(tf.sum(tf.mul(p, logp), 1)) as tf.Tensor1D;
-          entropy = tf.add(entropy, stepEntropy);
           const { iT, fT, gT, oT, tanhCT } = cell;
-          steps.push({ hPrevT, cPrevT, iT, fT, gT, oT, tanhCT, slopeT: cell.slopeT!, hT: cell.hT, p, logp, chosen, previous, entropy: stepEntropy });
+          steps.push({ hPrevT, cPrevT, iT, fT, gT, oT, tanhCT, slopeT: cell.slopeT!, hT: cell.hT, previous, head });
         }
         [previous, previousT] = [chosen, chosenT];
       });
-      const logProbValues = logProb.dataSync() as Float32Array;
+      const logProbValues = Float32Array.from(logProb);
       let trace: Trace | null = null;
       if (keepTrace) {
         const tensors = steps.flatMap((step) => Object.values(step).filter((value): value is tf.Tensor => value instanceof tf.Tensor));
         for (const tensor of tensors) tf.keep(tensor);
-        trace = { steps, count: n, logProb: logProbValues, entropy: entropy.dataSync() as Float32Array, tensors };
+        trace = { steps, count: n, logProb: logProbValues, entropy: Float32Array.from(entropy), tensors };
       }
       result = { tokens, logProb: logProbValues, trace };
     });
@@ -253,7 +315,6 @@ export class LstmNetwork {
     const T = optionCounts.length;
     return tf.tidy(() => {
       const { inputKernel, recurrentKernel, rows: inputRows } = this.weights();
-      const coefficient = tf.tensor2d(dLogProb, [n, 1]);
       const entropyScale = entropyWeight / (batchSize ?? n);
       const grads: tf.NamedTensorMap = {};
       let dhNextT: tf.Tensor2D | null = null;
@@ -267,11 +328,8 @@ export class LstmNetwork {
         const kernel = this.v(`head_${t}_kernel`);
         const bias = this.v(`head_${t}_bias`);
         const [dhPrevT, dcPrevT, dKernel, dBias, dRecurrent, dTableBlockT] = tf.tidy(() => {
-          // d loss / d logits: the log-probability term and the entropy bonus.
-          const dLogits = tf.add(
-            tf.mul(coefficient, tf.sub(s.chosen, s.p)),
-            tf.mul(tf.mul(s.p, tf.add(s.logp, tf.reshape(s.entropy, [n, 1]))), entropyScale),
-          ) as tf.Tensor2D;
+          const { values: dLogitsValues, biasGradient } = logitGradients(s.head, dLogProb, entropyScale);
+          const dLogits = tf.tensor2d(dLogitsValues, [n, s.head.k]);
           let dhT = tf.matMul(kernel as tf.Tensor2D, dLogits, false, true);
           if (dhNextT) dhT = tf.add(dhT, dhNextT);
           let dcT = tf.mul(tf.mul(dhT, s.oT), tf.sub(1, tf.square(s.tanhCT)));
@@ -283,7 +341,7 @@ export class LstmNetwork {
             s.hPrevT ? (tf.matMul(recurrentKernel, dPreT) as tf.Tensor2D) : null,
             s.cPrevT ? (tf.mul(dcT, s.fT) as tf.Tensor2D) : null,
             tf.matMul(s.hT, dLogits),
-            tf.sum(dLogits, 0),
+            tf.tensor1d(biasGradient),
             s.hPrevT ? (tf.matMul(s.hPrevT, dPreT, false, true) as tf.Tensor2D) : null,
             tf.matMul(dPreT, s.previous) as tf.Tensor2D,
           ] as const;
