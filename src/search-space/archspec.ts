@@ -191,12 +191,11 @@ interface PathIssue {
 
 function crossFieldIssues(spec: ArchSpec): PathIssue[] {
   const issues: PathIssue[] = [];
-  const seen = new Map<string, string>();
+  const seen = new Map<string, (string | number)[]>();
   const claim = (id: string, path: (string | number)[]) => {
-    const where = jsonPath(path);
     if (id === CLASSIFIER_ID) issues.push({ path, message: `id "${id}" is reserved for the classifier` });
-    else if (seen.has(id)) issues.push({ path, message: `duplicate id "${id}" (also at ${seen.get(id)})` });
-    else seen.set(id, where);
+    else if (seen.has(id)) issues.push({ path, message: `duplicate id "${id}" (also at ${jsonPath(seen.get(id)!)})` });
+    else seen.set(id, path);
   };
   claim(spec.stem.id, ['stem', 'id']);
   let channels = spec.stem.out;
