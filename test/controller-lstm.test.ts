@@ -17,7 +17,7 @@ const E = 3;
  * The same policy written the plain way (input and hidden concatenated, tf.tanh, per-step
  * embedding lookups), differentiated by tfjs: the reference for the hand-written backward pass.
  */
-function referenceLoss(net: LstmNetwork, tokens: number[][], dLogProb: Float32Array, entropyWeight: number) {
+function referenceLoss(net: LstmNetwork, counts: readonly number[], tokens: number[][], dLogProb: Float32Array, entropyWeight: number) {
   const v = (name: string) => net.variables.get(name)! as tf.Tensor2D;
   const n = tokens.length;
   let h = tf.zeros([n, H]) as tf.Tensor2D;
@@ -41,8 +41,8 @@ function referenceLoss(net: LstmNetwork, tokens: number[][], dLogProb: Float32Ar
 }
 
 
-test('the hand-written LSTM backward pass matches tfjs autodiff of the plain LSTM', (t) => {
-  const net = new LstmNetwork({ optionCounts: counts, hidden: H, embedding: E }, seedrandom('init'));
+const matchesAutodiff = test.macro((t, counts: readonly number[]) => {
+  const net = new LstmNetwork({ optionCounts: [...counts], hidden: H, embedding: E }, seedrandom('init'));
   // Larger weights than the initialiser's, so every gate is away from its linear regime.
   for (const v of net.variables.values()) v.assign(tf.randomUniform(v.shape, -0.8, 0.8, 'float32', 7));
   const rng = seedrandom('tokens');
@@ -52,9 +52,9 @@ test('the hand-written LSTM backward pass matches tfjs autodiff of the plain LST
 
   const trace = net.forward(tokens);
   const grads = net.gradients(trace, dLogProb, entropyWeight);
-  const reference = tf.variableGrads(() => referenceLoss(net, tokens, dLogProb, entropyWeight).loss, [...net.variables.values()]);
+  const reference = tf.variableGrads(() => referenceLoss(net, counts, tokens, dLogProb, entropyWeight).loss, [...net.variables.values()]);
   const forward = tf.tidy(() => {
-    const r = referenceLoss(net, tokens, dLogProb, entropyWeight);
+    const r = referenceLoss(net, counts, tokens, dLogProb, entropyWeight);
     return { logProb: r.logProb.dataSync().slice(), entropy: r.entropy.dataSync().slice() };
   });
 
@@ -69,6 +69,9 @@ test('the hand-written LSTM backward pass matches tfjs autodiff of the plain LST
   tf.dispose([...Object.values(grads), ...Object.values(reference.grads), reference.value]);
   net.dispose();
 });
+
+test('the hand-written LSTM backward pass matches tfjs autodiff of the plain LSTM', matchesAutodiff, counts);
+test('the backward pass matches autodiff for a single choice point (no recurrent step)', matchesAutodiff, [3]);
 
 test('sampling draws the tokens its log-probabilities describe, and the same seed draws the same sequences', (t) => {
   const net = new LstmNetwork({ optionCounts: counts, hidden: H, embedding: E }, seedrandom('init'));

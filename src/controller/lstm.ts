@@ -356,7 +356,9 @@ export class LstmNetwork {
       }
       const dTableT = tf.concat(dTableBlocksT, 1) as tf.Tensor2D;
       const dInputKernel = tf.transpose(tf.matMul(dTableT, inputRows));
-      grads[this.v('lstm_kernel').name] = tf.concat([dInputKernel, tf.addN(dRecurrentSteps)], 0);
+      // A single-step controller never multiplies by the recurrent kernel.
+      const dRecurrentKernel = dRecurrentSteps.length ? tf.addN(dRecurrentSteps) : tf.zerosLike(recurrentKernel);
+      grads[this.v('lstm_kernel').name] = tf.concat([dInputKernel, dRecurrentKernel], 0);
       grads[this.v('lstm_bias').name] = tf.sum(dTableT, 1);
       const dRows = tf.matMul(dTableT, inputKernel, true, true);
       const parts = tf.split(dRows, this.blockSizes(), 0);

@@ -2,7 +2,7 @@
  * Controllers: an LSTM policy (tfjs, ./lstm.ts) that emits one token per choice point, fed the
  * embedding of the previous token, trained with REINFORCE (moving-average baseline, entropy bonus)
  * or PPO (clipped objective, as MnasNet); and uniform random search as the baseline. All sampling
- * is seeded: tokens come from tf.multinomial with seeds derived from the batch seed.
+ * is seeded: tokens are drawn from generators derived from the batch seed (one per shard).
  *
  * Advantages are R - b with b the moving average of rewards, divided by a moving estimate of the
  * reward spread so the learning rate does not depend on the reward's scale (accuracies differ by
@@ -10,8 +10,10 @@
  *
  * Batches of at least 2 x MIN_SHARD sequences are split into contiguous shards: the main thread
  * samples and differentiates the first, `workers` threads (./shard-pool.ts) the others, and the
- * shards' gradients are summed before one Adam step, so an update equals the unsplit one up to
- * float rounding. Smaller batches (a search's usual 8 to 64) never leave the main thread.
+ * shards' gradients are summed before one Adam step (./adam.ts, on the weights as arrays), so an
+ * update equals the unsplit one up to float rounding. Smaller batches (a search's usual 8 to 64)
+ * never leave the main thread. Sampling keeps each shard's trace, so the first epoch of the update
+ * of the batch just drawn needs no forward pass.
  */
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
