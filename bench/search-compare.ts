@@ -1,7 +1,8 @@
 /**
  * RL against random search at equal budget: runs `nas search` with each algorithm and seed (or
  * resumes / reuses finished runs in --runs), then writes results/search.md with the best reward of
- * every run, trained children, wall time, and the Pareto fronts side by side (results/search-fronts.svg).
+ * every run, trained children, wall time, the mean of every batch, and the Pareto fronts side by
+ * side (results/search-fronts.svg).
  *
  *   node dist/bench/search-compare.js [--experiment experiments/default.json] [--seeds 0,1,2]
  *       [--algorithms ppo,random] [--budget 48] [--runs runs/compare]
@@ -56,8 +57,22 @@ function trialsOf(dir: string): Trial[] {
   }
 }
 
+/** One cell per batch, in batch order: mean reward / mean accuracy / mean latency. */
+function batchMeans(trials: Trial[]): string[] {
+  const byBatch = new Map<number, Trial[]>();
+  for (const t of trials) byBatch.set(t.batch, [...(byBatch.get(t.batch) ?? []), t]);
+  return [...byBatch.keys()]
+    .sort((a, b) => a - b)
+    .map((batch) => {
+      const ts = byBatch.get(batch)!;
+      const mean = (f: (t: Trial) => number) => ts.reduce((s, t) => s + f(t), 0) / ts.length;
+      return `${mean((t) => t.reward).toFixed(3)} / ${(100 * mean((t) => t.accuracy)).toFixed(0)}% / ${mean((t) => t.latencyMs).toFixed(0)} ms`;
+    });
+}
+
 async function main() {
   const rows: string[][] = [];
+  const batchRows: string[][] = [];
   const points: { x: number; y: number; group: string; label: string }[] = [];
   const bestBySeed = new Map<number, Map<string, number>>();
   let targetMs = 0;
@@ -84,6 +99,7 @@ async function main() {
         String(paretoFront(trials).length),
         (summary.wallSeconds / 60).toFixed(1),
       ]);
+      batchRows.push([`${algorithm} ${seed}`, ...batchMeans(trials)]);
       const group = `${algorithm} seed ${seed}`;
       for (const t of paretoFront(trials)) points.push({ x: t.latencyMs, y: 100 * t.accuracy, group, label: `${group}, trial ${t.trial}` });
     }
@@ -107,8 +123,18 @@ async function main() {
     'Pareto fronts of every run: `search-fronts.svg`.',
     '',
   ].join('\n');
+  const batches = Math.max(...batchRows.map((r) => r.length - 1));
+  const batchSection = [
+    '## RL against random: batch by batch',
+    '',
+    'Mean reward / mean proxy accuracy / mean latency of each batch of every run above (the controller is updated after each batch):',
+    '',
+    markdownTable(['run', ...Array.from({ length: batches }, (_, i) => `batch ${i + 1}`)], batchRows.map((r) => [...r, ...Array<string>(batches + 1 - r.length).fill('')])),
+    '',
+  ].join('\n');
   await writeSection(section, SEARCH_MD);
-  process.stdout.write(`${section}\n`);
+  await writeSection(batchSection, SEARCH_MD);
+  process.stdout.write(`${section}\n${batchSection}\n`);
 }
 
 main().catch((err) => {
