@@ -57,17 +57,21 @@ function trialsOf(dir: string): Trial[] {
   }
 }
 
+/** Mean of one field over trials (0 for none). */
+function meanOf(trials: readonly Trial[], field: (t: Trial) => number): number {
+  return trials.reduce((s, t) => s + field(t), 0) / Math.max(trials.length, 1);
+}
+
 /** One cell per batch, in batch order: mean reward / mean accuracy / mean latency. */
-function batchMeans(trials: Trial[]): string[] {
+function batchMeans(trials: readonly Trial[]): string[] {
   const byBatch = new Map<number, Trial[]>();
-  for (const t of trials) byBatch.set(t.batch, [...(byBatch.get(t.batch) ?? []), t]);
-  return [...byBatch.keys()]
-    .sort((a, b) => a - b)
-    .map((batch) => {
-      const ts = byBatch.get(batch)!;
-      const mean = (f: (t: Trial) => number) => ts.reduce((s, t) => s + f(t), 0) / ts.length;
-      return `${mean((t) => t.reward).toFixed(3)} / ${(100 * mean((t) => t.accuracy)).toFixed(0)}% / ${mean((t) => t.latencyMs).toFixed(0)} ms`;
-    });
+  for (const t of trials) {
+    if (!byBatch.has(t.batch)) byBatch.set(t.batch, []);
+    byBatch.get(t.batch)!.push(t);
+  }
+  return [...byBatch.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([, ts]) => `${meanOf(ts, (t) => t.reward).toFixed(3)} / ${(100 * meanOf(ts, (t) => t.accuracy)).toFixed(0)}% / ${meanOf(ts, (t) => t.latencyMs).toFixed(0)} ms`);
 }
 
 async function main() {
@@ -83,7 +87,6 @@ async function main() {
       const trials = trialsOf(dir);
       const best = summary.best!;
       const lastHalf = trials.slice(Math.floor(trials.length / 2));
-      const meanReward = (ts: Trial[]) => ts.reduce((s, t) => s + t.reward, 0) / Math.max(ts.length, 1);
       if (!bestBySeed.has(seed)) bestBySeed.set(seed, new Map());
       bestBySeed.get(seed)!.set(algorithm, best.reward);
       rows.push([
@@ -94,8 +97,8 @@ async function main() {
         best.reward.toFixed(4),
         `${(100 * best.accuracy).toFixed(2)}%`,
         best.latencyMs.toFixed(2),
-        meanReward(trials).toFixed(4),
-        meanReward(lastHalf).toFixed(4),
+        meanOf(trials, (t) => t.reward).toFixed(4),
+        meanOf(lastHalf, (t) => t.reward).toFixed(4),
         String(paretoFront(trials).length),
         (summary.wallSeconds / 60).toFixed(1),
       ]);
