@@ -7,21 +7,22 @@
  *
  *   node dist/bench/controller.js [--batch 64,512,2048] [--seconds 10] [--space mobilenetv3] [--backend cpu|wasm]
  */
-import path from 'node:path';
+
 import { cpus } from 'node:os';
+import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
-import { argument, writeSection } from './report.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
-import { createPolicy, DEFAULT_CONTROLLER, MIN_SHARD, type Algorithm } from '../src/controller/policy.js';
+import { type Algorithm, createPolicy, DEFAULT_CONTROLLER, MIN_SHARD } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
 import { predictLatency } from '../src/latency-model/predict.js';
 import { missingSpaceKeys } from '../src/latency-model/space-latency.js';
 import { loadTable } from '../src/latency-model/tables.js';
 import { specCost } from '../src/search-space/cost.js';
-import { specHash } from '../src/search-space/spec-hash.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
-import { prepareBackend, type BackendName } from '../src/trainer/backend.js';
+import { specHash } from '../src/search-space/spec-hash.js';
+import { type BackendName, prepareBackend } from '../src/trainer/backend.js';
+import { argument, writeSection } from './report.js';
 
 const batches = argument('batch', '64,512,2048').split(',').map(Number);
 const seconds = Number(argument('seconds', '10'));
@@ -36,7 +37,12 @@ async function main() {
   const rows: { algorithm: Algorithm; batch: number; archsPerSec: number; msPerBatch: number; batches: number }[] = [];
   for (const batch of batches) {
     for (const algorithm of ['random', 'reinforce', 'ppo'] as const) {
-      const policy = createPolicy(algorithm, space.choicePoints.map((c) => c.options.length), DEFAULT_CONTROLLER, 0);
+      const policy = createPolicy(
+        algorithm,
+        space.choicePoints.map((c) => c.options.length),
+        DEFAULT_CONTROLLER,
+        0,
+      );
       const memo = new Map<string, number>();
       const step = async (b: number) => {
         const sampled = await policy.sample(batch, b);
@@ -72,12 +78,28 @@ async function main() {
     '',
     markdownTable(
       ['batch', 'algorithm', 'architectures/s', 'ms per batch', 'batches timed', 'vs random search'],
-      rows.map((r) => [String(r.batch), r.algorithm, r.archsPerSec.toFixed(0), r.msPerBatch.toFixed(1), String(r.batches), `${(r.archsPerSec / randomAt(r.batch)).toFixed(2)}x`]),
+      rows.map((r) => [
+        String(r.batch),
+        r.algorithm,
+        r.archsPerSec.toFixed(0),
+        r.msPerBatch.toFixed(1),
+        String(r.batches),
+        `${(r.archsPerSec / randomAt(r.batch)).toFixed(2)}x`,
+      ]),
     ),
     '',
   ].join('\n');
   console.log(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), { schemaVersion: 1, kind: 'bench-controller', tool: TOOL_NAME, date: new Date().toISOString(), space: space.name, batches, backend: backend.backend, rows });
+  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), {
+    schemaVersion: 1,
+    kind: 'bench-controller',
+    tool: TOOL_NAME,
+    date: new Date().toISOString(),
+    space: space.name,
+    batches,
+    backend: backend.backend,
+    rows,
+  });
   await writeSection(report);
 }
 

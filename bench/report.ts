@@ -17,6 +17,9 @@ export async function writeSection(section: string, file = BENCH_MD): Promise<vo
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const start = current.indexOf(`${heading}\n`);
   const end = start < 0 ? -1 : current.indexOf('\n## ', start + heading.length);
-  const updated = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start)}${section.trimEnd()}\n${end >= 0 ? current.slice(end) : ''}`;
+  const updated =
+    start < 0
+      ? `${current.trimEnd()}\n\n${section}`
+      : `${current.slice(0, start)}${section.trimEnd()}\n${end >= 0 ? current.slice(end) : ''}`;
   await writeFileAtomic(file, updated.endsWith('\n') ? updated : `${updated}\n`);
 }

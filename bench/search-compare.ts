@@ -15,7 +15,7 @@ import { readJsonFile, writeFileAtomic } from '../src/common/json-io.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { paretoFront } from '../src/controller/report.js';
-import { TrialStore, type Trial } from '../src/controller/store.js';
+import { type Trial, TrialStore } from '../src/controller/store.js';
 import { argument, writeSection } from './report.js';
 
 const experiment = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'default.json'));
@@ -40,9 +40,13 @@ function search(algorithm: string, seed: number): { dir: string; summary: RunSum
   const done = existsSync(summaryFile) && (readJsonFile(summaryFile) as RunSummary).trials >= budget;
   if (!done) {
     const resume = existsSync(path.join(dir, 'run.json'));
-    const args = resume ? ['--resume', dir] : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
+    const args = resume
+      ? ['--resume', dir]
+      : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
     process.stderr.write(`search ${algorithm} seed ${seed}: ${dir}\n`);
-    const result = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const result = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
   }
   return { dir, summary: readJsonFile(summaryFile) as RunSummary };
@@ -71,7 +75,10 @@ function batchMeans(trials: readonly Trial[]): string[] {
   }
   return [...byBatch.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([, ts]) => `${meanOf(ts, (t) => t.reward).toFixed(3)} / ${(100 * meanOf(ts, (t) => t.accuracy)).toFixed(0)}% / ${meanOf(ts, (t) => t.latencyMs).toFixed(0)} ms`);
+    .map(
+      ([, ts]) =>
+        `${meanOf(ts, (t) => t.reward).toFixed(3)} / ${(100 * meanOf(ts, (t) => t.accuracy)).toFixed(0)}% / ${meanOf(ts, (t) => t.latencyMs).toFixed(0)} ms`,
+    );
 }
 
 async function main() {
@@ -108,7 +115,12 @@ async function main() {
     }
   }
   const groups = [...new Set(points.map((p) => p.group))];
-  const svg = scatterPlot(points, { title: `Pareto fronts: ${algorithms.join(' vs ')} (${budget} trials each)`, xLabel: 'latency on the embedded table (ms)', yLabel: 'proxy validation top-1 (%)', lines: groups });
+  const svg = scatterPlot(points, {
+    title: `Pareto fronts: ${algorithms.join(' vs ')} (${budget} trials each)`,
+    xLabel: 'latency on the embedded table (ms)',
+    yLabel: 'proxy validation top-1 (%)',
+    lines: groups,
+  });
   await writeFileAtomic(path.join(PROJECT_ROOT, 'results', 'search-fronts.svg'), svg);
   const wins = [...bestBySeed.entries()].map(([seed, byAlg]) => {
     const ranked = [...byAlg.entries()].sort((a, b) => b[1] - a[1]);
@@ -119,7 +131,22 @@ async function main() {
     '',
     `\`node dist/bench/search-compare.js --experiment ${path.relative(PROJECT_ROOT, experiment)} --budget ${budget} --seeds ${seeds.join(',')}\` (${new Date().toISOString().slice(0, 10)}); target ${targetMs.toFixed(2)} ms; run directories in \`${path.relative(PROJECT_ROOT, runsDir)}/\`.`,
     '',
-    markdownTable(['algorithm', 'seed', 'trials', 'trained', 'best reward', 'best acc', 'best ms', 'mean reward', 'mean reward, 2nd half', 'front size', 'minutes'], rows),
+    markdownTable(
+      [
+        'algorithm',
+        'seed',
+        'trials',
+        'trained',
+        'best reward',
+        'best acc',
+        'best ms',
+        'mean reward',
+        'mean reward, 2nd half',
+        'front size',
+        'minutes',
+      ],
+      rows,
+    ),
     '',
     `Best reward per seed: ${wins.join('; ')}.`,
     '',
@@ -132,7 +159,10 @@ async function main() {
     '',
     'Mean reward / mean proxy accuracy / mean latency of each batch of every run above (the controller is updated after each batch):',
     '',
-    markdownTable(['run', ...Array.from({ length: batches }, (_, i) => `batch ${i + 1}`)], batchRows.map((r) => [...r, ...Array<string>(batches + 1 - r.length).fill('')])),
+    markdownTable(
+      ['run', ...Array.from({ length: batches }, (_, i) => `batch ${i + 1}`)],
+      batchRows.map((r) => [...r, ...Array<string>(batches + 1 - r.length).fill('')]),
+    ),
     '',
   ].join('\n');
   await writeSection(section, SEARCH_MD);

@@ -6,24 +6,25 @@
  *
  *   node dist/bench/train-throughput.js [--steps 30] [--model mobilenetv3-small-1.0]
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { markdownTable } from '../src/common/format.js';
-import { derive } from '../src/common/rng.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
-import { argument, writeSection } from './report.js';
+import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { specCost } from '../src/search-space/cost.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
-import { BACKENDS, prepareBackend, type BackendName } from '../src/trainer/backend.js';
+import { BACKENDS, type BackendName, prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { trainingStep } from '../src/trainer/train.js';
+import { argument, writeSection } from './report.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -51,7 +52,13 @@ async function tfjsThroughput(backend: BackendName): Promise<Row | null> {
   const optimizer = new Optimizer(model.trainableWeights, DEFAULT_OPTIMIZER.rmsprop);
   const step = trainingStep(model, optimizer);
   const x = tf.randomNormal([batchSize, 32, 32, 3], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 10), 'int32'), 10);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batchSize }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
   const timed = backend === 'cpu' ? Math.min(3, steps) : steps;
   for (let i = 0; i < 3; i++) step({ x, y }, 0.001);
   const start = performance.now();
@@ -59,17 +66,33 @@ async function tfjsThroughput(backend: BackendName): Promise<Row | null> {
   const ms = (performance.now() - start) / timed;
   tf.dispose([x, y]);
   model.dispose();
-  return { engine: `tfjs ${backend}`, threads: 1, msPerStep: ms, imagesPerSec: (batchSize * 1000) / ms, note: `${timed} steps after 3 warm-up` };
+  return {
+    engine: `tfjs ${backend}`,
+    threads: 1,
+    msPerStep: ms,
+    imagesPerSec: (batchSize * 1000) / ms,
+    note: `${timed} steps after 3 warm-up`,
+  };
 }
 
 function torchThroughput(specFile: string, threads: number): Row | null {
   if (!existsSync(PYTHON)) return null;
   try {
-    const out = execFileSync(PYTHON, [path.join(PROJECT_ROOT, 'bench', 'pytorch_train.py'), specFile, '--threads', String(threads), '--steps', String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(
+      PYTHON,
+      [path.join(PROJECT_ROOT, 'bench', 'pytorch_train.py'), specFile, '--threads', String(threads), '--steps', String(steps)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const r = JSON.parse(out.trim().split('\n').pop()!) as { imagesPerSec: number; msPerStep: number; torch: string; params: number };
     const expected = specCost(spec).params;
     if (r.params !== expected) throw new Error(`PyTorch built ${r.params} parameters, the spec has ${expected}`);
-    return { engine: `PyTorch ${r.torch}`, threads, msPerStep: r.msPerStep, imagesPerSec: r.imagesPerSec, note: `${steps} steps after 5 warm-up, same net from the spec` };
+    return {
+      engine: `PyTorch ${r.torch}`,
+      threads,
+      msPerStep: r.msPerStep,
+      imagesPerSec: r.imagesPerSec,
+      note: `${steps} steps after 5 warm-up, same net from the spec`,
+    };
   } catch (err) {
     console.error(`skipping PyTorch (${threads} threads): ${(err as Error).message.split('\n')[0]}`);
     return null;
@@ -108,7 +131,14 @@ async function main() {
   const baseline = torch1 ?? rows.find((r) => r.engine === 'tfjs cpu') ?? rows[0]!;
   const table = markdownTable(
     ['engine', 'threads', 'ms/step', 'images/s', `vs ${baseline.engine} (${baseline.threads} thr)`, 'note'],
-    rows.map((r) => [r.engine, String(r.threads), r.msPerStep.toFixed(1), r.imagesPerSec.toFixed(1), `${(r.imagesPerSec / baseline.imagesPerSec).toFixed(2)}x`, r.note]),
+    rows.map((r) => [
+      r.engine,
+      String(r.threads),
+      r.msPerStep.toFixed(1),
+      r.imagesPerSec.toFixed(1),
+      `${(r.imagesPerSec / baseline.imagesPerSec).toFixed(2)}x`,
+      r.note,
+    ]),
   );
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const report = [
@@ -116,7 +146,7 @@ async function main() {
     '',
     `\`node dist/bench/train-throughput.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): ${modelName} at 32x32, 10 classes,`,
     `batch ${batchSize}, RMSProp, random data; ${cpus().length} cores (${cpu}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
-    'The tfjs wasm step uses the project\'s gradient kernels (verified against the cpu backend in test/wasm-kernels.test.ts).',
+    "The tfjs wasm step uses the project's gradient kernels (verified against the cpu backend in test/wasm-kernels.test.ts).",
     '',
     table,
     '',
@@ -125,7 +155,19 @@ async function main() {
   ].join('\n');
   console.log(report);
   await writeSection(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-train-throughput.json'), { schemaVersion: 1, kind: 'bench-train-throughput', tool: TOOL_NAME, date: new Date().toISOString(), model: modelName, batchSize, cpu, cores: cpus().length, rows, batchAssemblyMs: dataMs, baseline: baseline.engine });
+  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-train-throughput.json'), {
+    schemaVersion: 1,
+    kind: 'bench-train-throughput',
+    tool: TOOL_NAME,
+    date: new Date().toISOString(),
+    model: modelName,
+    batchSize,
+    cpu,
+    cores: cpus().length,
+    rows,
+    batchAssemblyMs: dataMs,
+    baseline: baseline.engine,
+  });
 }
 
 await main();

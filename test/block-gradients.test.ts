@@ -1,5 +1,5 @@
-import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
 import { ARCHSPEC_SCHEMA_VERSION, parseArchSpec } from '../src/search-space/archspec.js';
@@ -16,7 +16,6 @@ function values(shape: number[], seed: string): Float32Array {
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng() * 2 - 1);
 }
 
-
 /** A full bottleneck: 1x1 expand, depthwise 5x5, BN, SE (h-sigmoid), h-swish, projection, residual. */
 const blockSpec = parseArchSpec({
   schemaVersion: ARCHSPEC_SCHEMA_VERSION,
@@ -26,10 +25,24 @@ const blockSpec = parseArchSpec({
   input: { resolution: 12, channels: 3 },
   stem: { id: 'stem', kernel: 3, stride: 2, out: 8, activation: 'hswish' },
   blocks: [
-    { type: 'bneck', id: 'b1', kernel: 5, stride: 1, exp: 24, out: 8, activation: 'hswish', residual: true, se: { squeeze: 8, gate: 'hsigmoid', activation: 'relu' } },
+    {
+      type: 'bneck',
+      id: 'b1',
+      kernel: 5,
+      stride: 1,
+      exp: 24,
+      out: 8,
+      activation: 'hswish',
+      residual: true,
+      se: { squeeze: 8, gate: 'hsigmoid', activation: 'relu' },
+    },
     { type: 'bneck', id: 'b2', kernel: 3, stride: 2, exp: 16, out: 12, activation: 'relu', residual: false, se: null },
   ],
-  head: { conv: { id: 'head_conv', out: 16, activation: 'hswish' }, pool: 'avg', preLogits: { id: 'head_prelogits', out: 20, activation: 'hswish' } },
+  head: {
+    conv: { id: 'head_conv', out: 16, activation: 'hswish' },
+    pool: 'avg',
+    preLogits: { id: 'head_prelogits', out: 20, activation: 'hswish' },
+  },
   classes: 5,
   dropout: 0,
 });
@@ -39,7 +52,10 @@ function blockGradients() {
   const x = tf.tensor4d(values([4, 12, 12, 3], 'x'), [4, 12, 12, 3]);
   const labels = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, variables);
+  const { value, grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+    variables,
+  );
   const result = {
     loss: value.dataSync()[0]!,
     grads: model.trainableWeights.map((w, i) => ({ name: w.originalName, values: grads[variables[i]!.name]!.dataSync().slice() })),

@@ -86,13 +86,33 @@ test('exported V3-Large strings read like timm', (t) => {
 });
 
 const badDocuments: [title: string, text: string, message: RegExp][] = [
-  ['unknown token', 'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  ir_r1_k3_s1_e6_c16_zz9\nhead: none', /line 5: "ir_r1_k3_s1_e6_c16_zz9": unknown token "zz9"/],
-  ['mismatched input width', 'format: mnasnet\ninput: 32x32x3\nstem: cn_k3_s22_o16\nblocks:\n  r1_k3_s11_e6_i24_o16\nhead: none', /line 5: .*i24 does not match the previous output width 16/],
-  ['missing type in timm', 'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  r1_k3_s1_e6_c16\nhead: none', /missing block type/],
+  [
+    'unknown token',
+    'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  ir_r1_k3_s1_e6_c16_zz9\nhead: none',
+    /line 5: "ir_r1_k3_s1_e6_c16_zz9": unknown token "zz9"/,
+  ],
+  [
+    'mismatched input width',
+    'format: mnasnet\ninput: 32x32x3\nstem: cn_k3_s22_o16\nblocks:\n  r1_k3_s11_e6_i24_o16\nhead: none',
+    /line 5: .*i24 does not match the previous output width 16/,
+  ],
+  [
+    'missing type in timm',
+    'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  r1_k3_s1_e6_c16\nhead: none',
+    /missing block type/,
+  ],
   ['unknown format', 'format: keras\ninput: 32x32x3\nstem: cn_k3_s2_c16\nhead: none', /format must be timm or mnasnet/],
   ['missing head', 'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16', /missing "head:" line/],
-  ['stride 3 caught by the schema', 'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  ir_r1_k3_s3_e6_c16\nhead: none', /\$\.blocks\[0\]\.stride/],
-  ['unknown type', 'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  er_r1_k3_s1_e6_c16\nhead: none', /unsupported block type "er"/],
+  [
+    'stride 3 caught by the schema',
+    'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  ir_r1_k3_s3_e6_c16\nhead: none',
+    /\$\.blocks\[0\]\.stride/,
+  ],
+  [
+    'unknown type',
+    'format: timm\ninput: 32x32x3\nstem: cn_k3_s2_c16\narch_def:\n  er_r1_k3_s1_e6_c16\nhead: none',
+    /unsupported block type "er"/,
+  ],
 ];
 for (const [title, text, message] of badDocuments) {
   test(`bad block-string document: ${title}`, (t) => {

@@ -1,5 +1,5 @@
-import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import { specCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
@@ -23,9 +23,15 @@ for (const name of zooNames()) {
         classification: [[2, spec.classes]],
         segmentation: [[2, 32, 32, spec.classes]],
         // SSDLite at 32x32: taps at 2x2 (C4 expansion) and 1x1, four extras at 1x1, 6 anchors each.
-        detection: [[2, (4 + 1 + 4) * 6, spec.classes], [2, (4 + 1 + 4) * 6, 4]],
+        detection: [
+          [2, (4 + 1 + 4) * 6, spec.classes],
+          [2, (4 + 1 + 4) * 6, 4],
+        ],
       };
-      t.deepEqual(outputs.map((o) => o.shape), expected[spec.task?.type ?? 'classification']);
+      t.deepEqual(
+        outputs.map((o) => o.shape),
+        expected[spec.task?.type ?? 'classification'],
+      );
       t.true(outputs.every((o) => o.dataSync().every(Number.isFinite)));
       tf.dispose(outputs);
     } finally {
@@ -65,10 +71,12 @@ test('a built model saves and loads back through tf.io with identical outputs', 
   const spec = zooSpec('mobilenetv3-small-0.5', { resolution: 32, classes: 10 });
   const model = buildModel(spec, { seed: 3 });
   let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    saved = artifacts;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
   const input = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 5);
   const a = model.predict(input) as tf.Tensor;

@@ -1,10 +1,10 @@
-import test from 'ava';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { tinySpec } from './helpers/tiny.js';
+import test from 'ava';
 import { nas } from './helpers/cli.js';
 import { specTable } from './helpers/tables.js';
+import { tinySpec } from './helpers/tiny.js';
 
 test('nas netadapt: a trained seed shrinks to the target; --json reports the run; bad targets exit 2', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-netadapt-'));
@@ -14,9 +14,41 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   const tableFile = path.join(dir, 'table.json');
   writeFileSync(tableFile, JSON.stringify(specTable(spec)));
   const seedRun = path.join(dir, 'seed-run');
-  const trained = await nas('train', '--arch', specFile, '--epochs', '1', '--train-samples', '128', '--validation-samples', '64', '--out', seedRun);
+  const trained = await nas(
+    'train',
+    '--arch',
+    specFile,
+    '--epochs',
+    '1',
+    '--train-samples',
+    '128',
+    '--validation-samples',
+    '64',
+    '--out',
+    seedRun,
+  );
   t.is(trained.code, 0, trained.stderr);
-  const common = ['netadapt', '--arch', specFile, '--checkpoint', seedRun, '--table', tableFile, '--latency-resolution', '28', '--latency-classes', '10', '--finetune-steps', '2', '--validation-samples', '64', '--parallel', '1', '--delta-ratio', '0.05'];
+  const common = [
+    'netadapt',
+    '--arch',
+    specFile,
+    '--checkpoint',
+    seedRun,
+    '--table',
+    tableFile,
+    '--latency-resolution',
+    '28',
+    '--latency-classes',
+    '10',
+    '--finetune-steps',
+    '2',
+    '--validation-samples',
+    '64',
+    '--parallel',
+    '1',
+    '--delta-ratio',
+    '0.05',
+  ];
   const out = path.join(dir, 'na');
   const res = await nas(...common, '--target-ratio', '0.8', '--out', out, '--json');
   t.is(res.code, 0, res.stderr);

@@ -1,13 +1,13 @@
-import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { TrialStore } from '../src/controller/store.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
-import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
 import { NAS, nas } from './helpers/cli.js';
+import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
 
 function files() {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-search-'));
@@ -23,7 +23,10 @@ function files() {
 test('nas search trains children with proxy training; kill -9 loses no finished trial and --resume completes the run', async (t) => {
   const { dir, experimentFile } = files();
   const runDir = path.join(dir, 'run');
-  const child = spawn(process.execPath, [NAS, 'search', '--experiment', experimentFile, '--out', runDir], { cwd: PROJECT_ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [NAS, 'search', '--experiment', experimentFile, '--out', runDir], {
+    cwd: PROJECT_ROOT,
+    stdio: 'ignore',
+  });
   // Wait for the first finished trial, then kill the process without warning.
   const deadline = Date.now() + 120_000;
   let before: ReturnType<TrialStore['all']> = [];

@@ -1,10 +1,10 @@
-import test from 'ava';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { PNG } from 'pngjs';
-import { tinySpec } from './helpers/tiny.js';
 import { nas } from './helpers/cli.js';
+import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
 const lastLine = (s: string) => s.trim().split('\n').pop()!;
@@ -19,7 +19,20 @@ test('nas train --json trains, checkpoints and reports; nas eval reproduces the 
   const dir = tmp();
   const spec = writeSpec(dir, 'tiny');
   const out = path.join(dir, 'run');
-  const trained = await nas('train', '--arch', spec, '--epochs', '1', '--train-samples', '256', '--validation-samples', '128', '--out', out, '--json');
+  const trained = await nas(
+    'train',
+    '--arch',
+    spec,
+    '--epochs',
+    '1',
+    '--train-samples',
+    '256',
+    '--validation-samples',
+    '128',
+    '--out',
+    out,
+    '--json',
+  );
   t.is(trained.code, 0, trained.stderr);
   const result = JSON.parse(lastLine(trained.stdout));
   t.deepEqual(Object.keys(result), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
@@ -49,7 +62,13 @@ test('nas train: bad input exits 2 with one line naming the problem', async (t) 
     const res = await nas(...args);
     t.is(res.code, 2, `${extra.join(' ')}: ${res.stderr}`);
     t.regex(res.stderr, message);
-    t.is(res.stderr.trim().split('\n').filter((l) => l.startsWith('nas:')).length, 1);
+    t.is(
+      res.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('nas:')).length,
+      1,
+    );
   }
 });
 
@@ -80,7 +99,19 @@ test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', as
 test('nas train --resume with another spec exits 2', async (t) => {
   const dir = tmp();
   const out = path.join(dir, 'run');
-  const first = await nas('train', '--arch', writeSpec(dir, 'one'), '--epochs', '1', '--train-samples', '64', '--validation-samples', '32', '--out', out);
+  const first = await nas(
+    'train',
+    '--arch',
+    writeSpec(dir, 'one'),
+    '--epochs',
+    '1',
+    '--train-samples',
+    '64',
+    '--validation-samples',
+    '32',
+    '--out',
+    out,
+  );
   t.is(first.code, 0, first.stderr);
   const other = writeSpec(dir, 'two', { dropout: 0.3 });
   const res = await nas('train', '--arch', other, '--epochs', '2', '--train-samples', '64', '--out', out, '--resume');

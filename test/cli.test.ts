@@ -1,7 +1,7 @@
-import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { nas } from './helpers/cli.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-'));
@@ -20,7 +20,11 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   t.is(large.params, 5_483_032);
   const spec = JSON.parse(readFileSync(large.file as string, 'utf8'));
   t.regex(spec.provenance.command, /^nas specs/);
-  t.true(readFileSync(path.join(dir, 'TABLE.md'), 'utf8').includes('| mobilenetv3-large-1.0 | 224x224, 1000 classes | 5,483,032 | 216.6M | 5.4M | 219M |'));
+  t.true(
+    readFileSync(path.join(dir, 'TABLE.md'), 'utf8').includes(
+      '| mobilenetv3-large-1.0 | 224x224, 1000 classes | 5,483,032 | 216.6M | 5.4M | 219M |',
+    ),
+  );
 });
 
 test('nas specs --resolution --classes changes the input and the head', async (t) => {
@@ -48,7 +52,10 @@ test('nas validate: exit 0 for a good spec, exit 2 with file and field for a bad
   const bad = await nas('validate', badFile);
   t.is(bad.code, 2);
   t.is(bad.stderr.trim().split('\n').length, 1);
-  t.regex(bad.stderr, new RegExp(`^nas: ${badFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\$\\.blocks\\[3\\]\\.stride: expected one of 1\\|2, got 3`));
+  t.regex(
+    bad.stderr,
+    new RegExp(`^nas: ${badFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\$\\.blocks\\[3\\]\\.stride: expected one of 1\\|2, got 3`),
+  );
 });
 
 test('nas validate: malformed JSON and missing files exit 2 with one line', async (t) => {

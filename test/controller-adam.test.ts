@@ -1,6 +1,6 @@
-import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, ADAM_DEFAULTS } from '../src/controller/adam.js';
+import test from 'ava';
+import { ADAM_DEFAULTS, Adam } from '../src/controller/adam.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { relativeError } from './helpers/numeric.js';
 
@@ -36,7 +36,10 @@ test('Adam state round-trips, and a state tfjs wrote (moments by position) reads
   const weights = copy(initial);
   for (let step = 1; step <= 3; step++) adam.step(weights, gradientAt(step));
   const state = adam.getState({ a: [3], b: [2] });
-  t.deepEqual(state.map((s) => s.name), ['iter', 'a/m', 'b/m', 'a/v', 'b/v']);
+  t.deepEqual(
+    state.map((s) => s.name),
+    ['iter', 'a/m', 'b/m', 'a/v', 'b/v'],
+  );
 
   const resumed = new Adam({ ...ADAM_DEFAULTS, learningRate: 0.05 });
   resumed.setState(state, ['a', 'b'], 'test state');
@@ -52,5 +55,7 @@ test('Adam state round-trips, and a state tfjs wrote (moments by position) reads
   fromTfjsLayout.step(w3, gradientAt(4));
   t.deepEqual(w2, w1);
   t.deepEqual(w3, w1);
-  t.throws(() => resumed.setState(state.slice(0, 3), ['a', 'b'], 'run/controller.json'), { message: /run\/controller.json: the optimizer state has 2 moments for 2 weights/ });
+  t.throws(() => resumed.setState(state.slice(0, 3), ['a', 'b'], 'run/controller.json'), {
+    message: /run\/controller.json: the optimizer state has 2 moments for 2 weights/,
+  });
 });

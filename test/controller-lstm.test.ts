@@ -1,5 +1,5 @@
-import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import seedrandom from 'seedrandom';
 import { disposeTrace, LstmNetwork } from '../src/controller/lstm.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -31,7 +31,10 @@ function referenceLoss(net: LstmNetwork, counts: readonly number[], tokens: numb
     c = tf.add(tf.mul(tf.sigmoid(tf.add(f!, 1)), c), tf.mul(tf.sigmoid(i!), tf.tanh(g!)));
     h = tf.mul(tf.sigmoid(o!), tf.tanh(c));
     const logp = tf.logSoftmax(tf.add(tf.matMul(h, v(`head_${t}_kernel`)), v(`head_${t}_bias`)));
-    const token = tf.tensor1d(tokens.map((s) => s[t]!), 'int32');
+    const token = tf.tensor1d(
+      tokens.map((s) => s[t]!),
+      'int32',
+    );
     logProb = tf.add(logProb, tf.sum(tf.mul(logp, tf.oneHot(token, k, 1, 0, 'float32')), 1));
     entropy = tf.sub(entropy, tf.sum(tf.mul(tf.exp(logp), logp), 1));
     if (t + 1 < counts.length) x = tf.gather(v(`embedding_${t}`), token);
@@ -39,7 +42,6 @@ function referenceLoss(net: LstmNetwork, counts: readonly number[], tokens: numb
   const loss = tf.sub(tf.sum(tf.mul(tf.tensor1d(dLogProb), logProb)), tf.mul(entropyWeight, tf.mean(entropy))) as tf.Scalar;
   return { loss, logProb, entropy };
 }
-
 
 const matchesAutodiff = test.macro((t, counts: readonly number[]) => {
   const net = new LstmNetwork({ optionCounts: [...counts], hidden: H, embedding: E }, seedrandom('init'));

@@ -14,8 +14,15 @@ const score = (c: number[]) => c.filter((v) => v === 0).length / c.length;
 
 test('batches split into contiguous shards only when every thread gets MIN_SHARD sequences', (t) => {
   t.deepEqual(shardRanges(2 * MIN_SHARD - 1, 2), [[0, 2 * MIN_SHARD - 1]]);
-  t.deepEqual(shardRanges(2 * MIN_SHARD, 2), [[0, MIN_SHARD], [MIN_SHARD, 2 * MIN_SHARD]]);
-  t.deepEqual(shardRanges(1000, 3), [[0, 333], [333, 667], [667, 1000]]);
+  t.deepEqual(shardRanges(2 * MIN_SHARD, 2), [
+    [0, MIN_SHARD],
+    [MIN_SHARD, 2 * MIN_SHARD],
+  ]);
+  t.deepEqual(shardRanges(1000, 3), [
+    [0, 333],
+    [333, 667],
+    [667, 1000],
+  ]);
   t.deepEqual(shardRanges(10_000, 1), [[0, 10_000]]);
 });
 
@@ -59,7 +66,10 @@ test.serial('when a shard worker cannot start, its shards run here with the same
     const [wa, wb] = [(await broken.getState()).weights, (await single.getState()).weights];
     for (const name of Object.keys(wb)) t.true(relativeError(Float32Array.from(wa[name]!), Float32Array.from(wb[name]!)) < 1e-4, name);
     await new Promise((resolve) => setImmediate(resolve));
-    t.true(warnings.some((w) => w.includes('controller shard workers disabled')), warnings.join('; '));
+    t.true(
+      warnings.some((w) => w.includes('controller shard workers disabled')),
+      warnings.join('; '),
+    );
   } finally {
     process.off('warning', onWarning);
     broken.dispose();

@@ -53,7 +53,17 @@ test('hand-computed costs of a small spec', (t) => {
     input: { resolution: 8, channels: 3 },
     stem: { id: 'stem', kernel: 3, stride: 2, out: 8, activation: 'hswish' },
     blocks: [
-      { type: 'bneck', id: 'b1', kernel: 5, stride: 1, exp: 16, out: 8, activation: 'relu', residual: true, se: { squeeze: 4, gate: 'hsigmoid', activation: 'relu' } },
+      {
+        type: 'bneck',
+        id: 'b1',
+        kernel: 5,
+        stride: 1,
+        exp: 16,
+        out: 8,
+        activation: 'relu',
+        residual: true,
+        se: { squeeze: 4, gate: 'hsigmoid', activation: 'relu' },
+      },
       { type: 'dsconv', id: 'b2', kernel: 3, stride: 2, out: 12, activation: 'relu', residual: false, se: null },
       { type: 'conv', id: 'b3', kernel: 3, stride: 1, out: 12, activation: 'relu6', residual: true, se: null },
     ],
@@ -76,9 +86,27 @@ test('hand-computed costs of a small spec', (t) => {
   // head conv 1x1 12->20 at 2x2, pre-logits dense 20->32 (bias), classifier 32->5 (bias)
   const head = { madds: 4 * 12 * 20 + 20 * 32 + 32 * 5, params: 12 * 20 + 40 + 20 * 32 + 32 + 32 * 5 + 5 };
   const parts = [stem, b1, b2, b3, head];
-  t.is(c.madds, parts.reduce((s, p) => s + p.madds, 0));
-  t.is(c.params, parts.reduce((s, p) => s + p.params, 0));
-  t.deepEqual(c.units.map((u) => u.unit.outShape), [[4, 4, 8], [4, 4, 8], [2, 2, 12], [2, 2, 12], [2, 2, 20], [1, 1, 20], [1, 1, 32], [1, 1, 5]]);
+  t.is(
+    c.madds,
+    parts.reduce((s, p) => s + p.madds, 0),
+  );
+  t.is(
+    c.params,
+    parts.reduce((s, p) => s + p.params, 0),
+  );
+  t.deepEqual(
+    c.units.map((u) => u.unit.outShape),
+    [
+      [4, 4, 8],
+      [4, 4, 8],
+      [2, 2, 12],
+      [2, 2, 12],
+      [2, 2, 20],
+      [1, 1, 20],
+      [1, 1, 32],
+      [1, 1, 5],
+    ],
+  );
 });
 
 test('resolution and classes change costs as expected', (t) => {

@@ -1,10 +1,10 @@
-import test from 'ava';
-import * as tf from '@tensorflow/tfjs';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import { InputError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -12,7 +12,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadCifar10 } from '../src/trainer/data/cifar10.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { loadFolder } from '../src/trainer/data/folder.js';
-import { loadDataset, type ImageDataset } from '../src/trainer/data/index.js';
+import { type ImageDataset, loadDataset } from '../src/trainer/data/index.js';
 import { syntheticDataset } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-data-'));
@@ -27,7 +27,11 @@ test('Fashion-MNIST: fixed stratified split 55,000 / 5,000 / 10,000, the same on
   const perClass = (labels: Uint8Array) => Array.from({ length: 10 }, (_, k) => labels.filter((l) => l === k).length);
   t.deepEqual(perClass(a.validation.labels), Array(10).fill(500));
   t.deepEqual(perClass(a.test.labels), Array(10).fill(1000));
-  t.deepEqual(perClass(a.validation.labels.subarray(0, 1000)).every((n) => n > 50), true, 'prefixes are balanced');
+  t.deepEqual(
+    perClass(a.validation.labels.subarray(0, 1000)).every((n) => n > 50),
+    true,
+    'prefixes are balanced',
+  );
   const b = loadFashionMnist();
   t.deepEqual(b.test.labels, a.test.labels);
   t.deepEqual(b.test.images.subarray(0, 5000), a.test.images.subarray(0, 5000));
@@ -48,7 +52,10 @@ function writeCifarBatch(file: string, labels: number[]) {
 
 test('CIFAR-10 binary batches become HWC images with labels', (t) => {
   const dir = tmp();
-  writeCifarBatch(path.join(dir, 'data_batch_1.bin'), Array.from({ length: 40 }, (_, i) => i % 10));
+  writeCifarBatch(
+    path.join(dir, 'data_batch_1.bin'),
+    Array.from({ length: 40 }, (_, i) => i % 10),
+  );
   writeCifarBatch(path.join(dir, 'test_batch.bin'), [3, 7]);
   const data = loadDataset(`cifar10:${dir}`, 32) as ImageDataset;
   t.is(data.channels, 3);
@@ -107,7 +114,10 @@ test('folder datasets: a corrupt image names the file; a missing folder is an In
   writeFileSync(path.join(dir, 'b', 'broken.png'), 'this is not a png');
   t.throws(() => loadFolder(dir, 8), { instanceOf: InputError, message: /broken\.png: corrupt or unsupported image/ });
   t.throws(() => loadFolder(path.join(dir, 'missing'), 8), { instanceOf: InputError, message: /no such directory/ });
-  t.throws(() => loadDataset('imagenet', 32), { instanceOf: InputError, message: /unknown dataset "imagenet": use one of fashion-mnist, cifar10:PATH, folder:PATH/ });
+  t.throws(() => loadDataset('imagenet', 32), {
+    instanceOf: InputError,
+    message: /unknown dataset "imagenet": use one of fashion-mnist, cifar10:PATH, folder:PATH/,
+  });
 });
 
 test('batches: 28x28 grey padded to 32x32 black, normalised, replicated to RGB; smoothed one-hot targets', (t) => {

@@ -1,23 +1,23 @@
-import test from 'ava';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { InputError, InterruptedError, ValidationError } from '../src/common/errors.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
-import { ARCHSPEC_SCHEMA_VERSION, parseArchSpec, type Block } from '../src/search-space/archspec.js';
-import { resolve } from '../src/search-space/resolve.js';
-import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { importTable } from '../src/latency-model/import.js';
 import { jobForSpecs } from '../src/latency-model/job.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-model/profile.js';
 import { fitCorrection, profileToTable } from '../src/latency-model/profile-run.js';
-import { readLatencyTable, type LatencyTable } from '../src/latency-model/table.js';
+import { type LatencyTable, readLatencyTable } from '../src/latency-model/table.js';
 import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/validate.js';
+import { ARCHSPEC_SCHEMA_VERSION, type Block, parseArchSpec } from '../src/search-space/archspec.js';
+import { resolve } from '../src/search-space/resolve.js';
+import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { tinySpec } from './helpers/tiny.js';
 import { latencyTable } from './helpers/tables.js';
+import { tinySpec } from './helpers/tiny.js';
 
 const SHARED_TABLES = path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-latency-'));
@@ -38,7 +38,10 @@ test('keys name the block as a unit: input, expansion, output, kernel, stride, a
   t.is(ops[0]!.key, 'conv-in:224x224x3-out:16-k:3-s:2-act:hswish');
   t.is(ops[1]!.key, 'dsconv-in:112x112x16-out:16-k:3-s:1-act:relu-res');
   t.is(ops[5]!.key, 'bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32.hsigmoid.relu-res');
-  t.deepEqual(ops.slice(-4).map((o) => o.key), ['conv-in:7x7x160-out:960-k:1-s:1-act:hswish', 'pool-in:7x7x960', 'dense-in:960-out:1280-act:hswish', 'dense-in:1280-out:1000']);
+  t.deepEqual(
+    ops.slice(-4).map((o) => o.key),
+    ['conv-in:7x7x160-out:960-k:1-s:1-act:hswish', 'pool-in:7x7x960', 'dense-in:960-out:1280-act:hswish', 'dense-in:1280-out:1000'],
+  );
   // Two specs sharing a block share its key: V3-Large blocks 5 and 6 are identical.
   t.is(ops[5]!.key, ops[6]!.key);
   t.is(new Set(ops.map((o) => o.key)).size, 17); // blocks 5/6, 9/10 and 14/15 repeat
@@ -63,7 +66,10 @@ test('the prediction is the sum of the entries plus the overhead; missing keys a
   const err = t.throws(() => predictLatency(spec, partial), { instanceOf: MissingKeysError });
   t.deepEqual(err!.keys, [ops[0]!.key, ops[1]!.key]);
   t.regex(err!.message, /no entry for 2 ops of this spec: conv-in:32x32x3/);
-  t.throws(() => predictLatency(tinySpec({ resolution: 64, channels: 3 }), table), { instanceOf: InputError, message: /profiled at 32x32, the spec is 64x64/ });
+  t.throws(() => predictLatency(tinySpec({ resolution: 64, channels: 3 }), table), {
+    instanceOf: InputError,
+    message: /profiled at 32x32, the spec is 64x64/,
+  });
 });
 
 test('--interpolate estimates a missing width between measured neighbours and says so', (t) => {
@@ -90,9 +96,21 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
     writeFileSync(file, content);
     return file;
   };
-  t.throws(() => readLatencyTable(write('spec.json', JSON.stringify(zooSpec('mnasnet-a1')))), { instanceOf: InputError, message: /not a latency table \(kind is "archspec"/ });
-  t.throws(() => readLatencyTable(write('broken.json', '{"kind": "latency-table",')), { instanceOf: InputError, message: /broken\.json: not valid JSON/ });
-  const bad = { ...fakeTable({ 'conv-in:8x8x3-out:8-k:3-s:2-act:relu': 1 }), entries: { 'conv-in:8x8x3-out:8-k:3-s:2-act:relu': { mean: -1, median: 1, std: 0, runs: 1 }, 'nonsense': { mean: 1, median: 1, std: 0, runs: 1 } } };
+  t.throws(() => readLatencyTable(write('spec.json', JSON.stringify(zooSpec('mnasnet-a1')))), {
+    instanceOf: InputError,
+    message: /not a latency table \(kind is "archspec"/,
+  });
+  t.throws(() => readLatencyTable(write('broken.json', '{"kind": "latency-table",')), {
+    instanceOf: InputError,
+    message: /broken\.json: not valid JSON/,
+  });
+  const bad = {
+    ...fakeTable({ 'conv-in:8x8x3-out:8-k:3-s:2-act:relu': 1 }),
+    entries: {
+      'conv-in:8x8x3-out:8-k:3-s:2-act:relu': { mean: -1, median: 1, std: 0, runs: 1 },
+      nonsense: { mean: 1, median: 1, std: 0, runs: 1 },
+    },
+  };
   const err = t.throws(() => readLatencyTable(write('bad.json', JSON.stringify(bad))), { instanceOf: ValidationError });
   t.regex(err!.message, /bad\.json: .*mean.*>=0/);
   t.regex(err!.message, /\$\.entries\.nonsense: not a canonical op key/);
@@ -119,10 +137,27 @@ sharedTest('imports the ProxylessNAS table and predicts a MobileNetV2-like path 
   // stem 32, ds 16, then stages (width, repeats, stride) with expansion 6, kernel 3.
   const blocks: Block[] = [{ type: 'dsconv', id: 'b1', kernel: 3, stride: 1, out: 16, activation: 'relu6', se: null, residual: false }];
   let channels = 16;
-  for (const [out, n, s] of [[24, 4, 2], [40, 4, 2], [80, 4, 2], [96, 4, 1], [192, 4, 2], [320, 1, 1]] as const) {
+  for (const [out, n, s] of [
+    [24, 4, 2],
+    [40, 4, 2],
+    [80, 4, 2],
+    [96, 4, 1],
+    [192, 4, 2],
+    [320, 1, 1],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       const stride = i === 0 ? s : 1;
-      blocks.push({ type: 'bneck', id: `b${blocks.length + 1}`, kernel: 3, stride, exp: channels * 6, out, activation: 'relu6', se: null, residual: stride === 1 && channels === out });
+      blocks.push({
+        type: 'bneck',
+        id: `b${blocks.length + 1}`,
+        kernel: 3,
+        stride,
+        exp: channels * 6,
+        out,
+        activation: 'relu6',
+        se: null,
+        residual: stride === 1 && channels === out,
+      });
       channels = out;
     }
   }
@@ -157,11 +192,20 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   const controller = new AbortController();
   let seen = 0;
   const gate = { minSpeed: 0.95, maxWaitSeconds: 0 }; // tests run side by side: never wait for a quiet machine
-  const request = { name: 'resume', ops: job.ops, calibration: job.calibration, resolutions: [16], out, settings: FAST, command: 'test', gate };
-  await t.throwsAsync(
-    profileToTable({ ...request, signal: controller.signal, onProgress: () => ++seen === 2 && controller.abort() }),
-    { instanceOf: InterruptedError, message: /kept in .*table\.json; run the same command again/ },
-  );
+  const request = {
+    name: 'resume',
+    ops: job.ops,
+    calibration: job.calibration,
+    resolutions: [16],
+    out,
+    settings: FAST,
+    command: 'test',
+    gate,
+  };
+  await t.throwsAsync(profileToTable({ ...request, signal: controller.signal, onProgress: () => ++seen === 2 && controller.abort() }), {
+    instanceOf: InterruptedError,
+    message: /kept in .*table\.json; run the same command again/,
+  });
   t.is(Object.keys(readLatencyTable(out).entries).length, 2);
   const result = await profileToTable(request);
   t.is(result.reused, 2);
@@ -171,14 +215,15 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   const p = predictLatency(job.calibration[0]!, result.table);
   t.true(Math.abs(p.totalMs - result.table.overheadFit!.models[0]!.measuredMs) < 1e-9, 'one calibration model is fitted exactly');
   t.is(result.table.probe?.key, PROBE_KEY, 'the table records the speed probe its entries are scaled to');
-  t.is(readLatencyTable(out).probe?.ms, result.table.probe?.ms, 'a resumed run keeps the first run\'s reference speed');
+  t.is(readLatencyTable(out).probe?.ms, result.table.probe?.ms, "a resumed run keeps the first run's reference speed");
 
   // Validation against this table: whole models timed as they run and scaled by the probe.
   const spec = job.calibration[0]!;
   const space = { name: 'tiny', description: 'one model', resolution: 16, sample: () => spec, units: () => [] };
   const report = await validateTable({ table: result.table, space, samples: 2, seed: 0, settings: FAST, gate });
   t.is(report.samples, 2);
-  for (const point of report.points) t.true(point.rawMs > 0 && point.measuredMs > 0 && Math.abs(point.predictedMs - p.totalMs) < 1e-9, JSON.stringify(point));
+  for (const point of report.points)
+    t.true(point.rawMs > 0 && point.measuredMs > 0 && Math.abs(point.predictedMs - p.totalMs) < 1e-9, JSON.stringify(point));
   t.true(report.kendallTau >= -1 && report.raw.mape >= 0);
 });
 

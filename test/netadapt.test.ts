@@ -1,12 +1,12 @@
-import test from 'ava';
-import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { choose, runNetAdapt, smallestReachable } from '../src/netadapt/netadapt.js';
 import { generateProposals, widthGroups } from '../src/netadapt/proposals.js';
-import { parseArchSpec, type ArchSpec, type BneckBlock } from '../src/search-space/archspec.js';
+import { type ArchSpec, type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { specCost, unitCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
@@ -17,8 +17,8 @@ import { trainConfig } from '../src/trainer/config.js';
 import { inheritWeights, weightLayout } from '../src/trainer/inherit.js';
 import { train } from '../src/trainer/train.js';
 import { InProcessTrainer } from '../src/trainer/training-pool.js';
-import { syntheticDataset, tinySpec } from './helpers/tiny.js';
 import { specTable } from './helpers/tables.js';
+import { syntheticDataset, tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-netadapt-'));
 
@@ -38,7 +38,11 @@ test('the weight layout names and shapes every weight of every zoo model', (t) =
 });
 
 function weightsOf(model: tf.LayersModel): NamedWeight[] {
-  return model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[], values: w.read().dataSync().slice() as Float32Array }));
+  return model.weights.map((w) => ({
+    name: w.originalName,
+    shape: w.shape as number[],
+    values: w.read().dataSync().slice() as Float32Array,
+  }));
 }
 
 /** Zeroes channels of a space so that they carry nothing: removing them must not change the outputs. */
@@ -52,7 +56,7 @@ function silence(weights: NamedWeight[], producers: { name: string; axis: number
   for (const bn of bns) for (const p of ['beta', 'moving_mean']) channels.forEach((c) => (byName.get(`${bn}/${p}`)!.values[c] = 0));
 }
 
-test.serial('inheritance keeps the strongest filters: dropping silent channels leaves the network\'s function unchanged', (t) => {
+test.serial("inheritance keeps the strongest filters: dropping silent channels leaves the network's function unchanged", (t) => {
   const spec = tinySpec({ resolution: 16, channels: 3, classes: 5 });
   const model = buildModel(spec, { seed: 2 });
   const weights = weightsOf(model);
@@ -61,14 +65,32 @@ test.serial('inheritance keeps the strongest filters: dropping silent channels l
   silence(weights, [{ name: 'b1.expand/kernel', axis: 3 }], ['b1.expand_bn', 'b1.dw_bn'], silentExp);
   // The group stem + b1 (16 wide, b1 adds into the stem's output): silence 8 channels in both producers.
   const silentGroup = [0, 3, 5, 6, 10, 11, 12, 15];
-  silence(weights, [{ name: 'stem/kernel', axis: 3 }, { name: 'b1.project/kernel', axis: 3 }], ['stem_bn', 'b1.project_bn'], silentGroup);
+  silence(
+    weights,
+    [
+      { name: 'stem/kernel', axis: 3 },
+      { name: 'b1.project/kernel', axis: 3 },
+    ],
+    ['stem_bn', 'b1.project_bn'],
+    silentGroup,
+  );
   assignMatchingWeights(model, weights, 'test');
 
-  const narrow = parseArchSpec({ ...spec, stem: { ...spec.stem, out: 8 }, blocks: spec.blocks.map((b, i) => (i === 0 ? { ...(b as BneckBlock), exp: 24, out: 8 } : b)) });
+  const narrow = parseArchSpec({
+    ...spec,
+    stem: { ...spec.stem, out: 8 },
+    blocks: spec.blocks.map((b, i) => (i === 0 ? { ...(b as BneckBlock), exp: 24, out: 8 } : b)),
+  });
   const inherited = inheritWeights(spec, weights, narrow);
   t.deepEqual(inherited.fresh, []);
-  t.deepEqual(inherited.kept['b1.expand'], Array.from({ length: 32 }, (_, i) => i).filter((i) => !silentExp.includes(i)));
-  t.deepEqual(inherited.kept['stem'], Array.from({ length: 16 }, (_, i) => i).filter((i) => !silentGroup.includes(i)));
+  t.deepEqual(
+    inherited.kept['b1.expand'],
+    Array.from({ length: 32 }, (_, i) => i).filter((i) => !silentExp.includes(i)),
+  );
+  t.deepEqual(
+    inherited.kept['stem'],
+    Array.from({ length: 16 }, (_, i) => i).filter((i) => !silentGroup.includes(i)),
+  );
   const small = buildModel(narrow, { seed: 9 });
   assignMatchingWeights(small, inherited.weights, 'test');
   const x = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 4);
@@ -96,25 +118,39 @@ test('proposals: each kind present, every one valid and at least delta faster, w
   const stemGroup = proposals.find((p) => p.kind === 'bottleneck' && p.target[0] === 'stem');
   t.truthy(stemGroup, 'the stem shares its width with no residual block in V3-Small but is still a bottleneck of its own');
   const group = widthGroups(spec).find((g) => g.members.length === 2)!;
-  t.deepEqual(group.members.map((m) => spec.blocks[m]!.id), ['b5', 'b6']);
+  t.deepEqual(
+    group.members.map((m) => spec.blocks[m]!.id),
+    ['b5', 'b6'],
+  );
   const grouped = proposals.find((p) => p.kind === 'bottleneck' && p.target.includes('b5'))!;
   t.deepEqual(grouped.target, ['b4', 'b5', 'b6']);
   t.true(grouped.spec.blocks.slice(3, 6).every((b) => b.out === grouped.spec.blocks[3]!.out && b.out % 8 === 0 && b.out < 40));
   t.true(proposals.filter((p) => p.kind === 'remove-layer').every((p) => p.spec.blocks.length === spec.blocks.length - 1));
   const smallest = smallestReachable(spec);
   t.true(smallest.stem.out === 8 && smallest.blocks.every((b) => b.out === 8 && (b.type !== 'bneck' || b.exp === 8)));
-  t.deepEqual(smallest.blocks.map((b) => b.id), ['b1', 'b2', 'b4', 'b7', 'b9'], 'the stride-2 blocks and b7 (40 -> 48) remain');
+  t.deepEqual(
+    smallest.blocks.map((b) => b.id),
+    ['b1', 'b2', 'b4', 'b7', 'b9'],
+    'the stride-2 blocks and b7 (40 -> 48) remain',
+  );
   t.true(specCost(smallest).madds < specCost(spec).madds);
 });
 
 test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt)', (t) => {
-  const r = (latencyMs: number, accuracy: number) => ({ kind: 'expansion' as const, target: ['b1'], description: '', latencyMs, accuracy, dir: '', error: null });
-  const records = [r(9, 0.80), r(5, 0.78), r(8, 0.70)];
+  const r = (latencyMs: number, accuracy: number) => ({
+    kind: 'expansion' as const,
+    target: ['b1'],
+    description: '',
+    latencyMs,
+    accuracy,
+    dir: '',
+    error: null,
+  });
+  const records = [r(9, 0.8), r(5, 0.78), r(8, 0.7)];
   const current = { latencyMs: 10, accuracy: 0.82 };
   t.is(choose(records, current, 'ratio'), 1); // -0.02/5 beats -0.02/1
   t.is(choose(records, current, 'accuracy'), 0);
 });
-
 
 test.serial('NetAdapt reaches the target, resumes without redoing finished steps, and refuses bad targets and checkpoints', async (t) => {
   const dir = tmp();
@@ -124,35 +160,80 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
   const finetune = trainConfig({ epochs: 1, trainSamples: 32, batchSize: 16, validationSamples: 32, warmupEpochs: 0 });
   const table = specTable(seed);
-  const settings = { targetRatio: 0.7, deltaRatio: 0.05, deltaDecay: 1, metric: 'ratio' as const, latencyResolution: 16, latencyClasses: 10 };
+  const settings = {
+    targetRatio: 0.7,
+    deltaRatio: 0.05,
+    deltaDecay: 1,
+    metric: 'ratio' as const,
+    latencyResolution: 16,
+    latencyClasses: 10,
+  };
   const base = { seed, seedCheckpoint: seedRun, table, settings, dataset, finetune };
 
   const out = path.join(dir, 'run');
   const controller = new AbortController();
   let seen = 0;
   await t.throwsAsync(
-    runNetAdapt({ ...base, evaluator: new InProcessTrainer(dataset, finetune), outDir: out, signal: controller.signal, onProgress: (p) => p.step === 2 && ++seen === 1 && controller.abort() }),
+    runNetAdapt({
+      ...base,
+      evaluator: new InProcessTrainer(dataset, finetune),
+      outDir: out,
+      signal: controller.signal,
+      onProgress: (p) => p.step === 2 && ++seen === 1 && controller.abort(),
+    }),
     { instanceOf: InterruptedError, message: /interrupted in step 2: .*--resume/ },
   );
   const partial = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
   t.is(partial.steps.length, 1);
   const counting = new InProcessTrainer(dataset, finetune);
   let trained = 0;
-  const evaluator = { evaluate: (...a: Parameters<InProcessTrainer['evaluate']>) => (trained++, counting.evaluate(...a)), close: async () => undefined };
+  const evaluator = {
+    evaluate: (...a: Parameters<InProcessTrainer['evaluate']>) => (trained++, counting.evaluate(...a)),
+    close: async () => undefined,
+  };
   const result = await runNetAdapt({ ...base, evaluator, outDir: out, resume: true });
   t.true(result.finalLatencyMs <= result.history.targetMs);
   t.is(result.history.steps[0]!.chosen, partial.steps[0].chosen, 'step 1 was not redone');
   t.true(result.history.steps.length >= 2);
-  t.true(trained < result.history.steps.slice(1).reduce((n, s) => n + s.proposals.length, 0) + 1, 'the interrupted step reused its finished proposal');
+  t.true(
+    trained < result.history.steps.slice(1).reduce((n, s) => n + s.proposals.length, 0) + 1,
+    'the interrupted step reused its finished proposal',
+  );
   for (const file of ['final.json', 'history.json', 'netadapt.svg']) t.true(existsSync(path.join(out, file)), file);
   t.true(existsSync(path.join(result.finalCheckpoint, 'model.json')));
-  t.true(result.history.steps.every((s, i) => i === 0 || s.before.latencyMs === result.history.steps[i - 1]!.proposals[result.history.steps[i - 1]!.chosen]!.latencyMs));
+  t.true(
+    result.history.steps.every(
+      (s, i) => i === 0 || s.before.latencyMs === result.history.steps[i - 1]!.proposals[result.history.steps[i - 1]!.chosen]!.latencyMs,
+    ),
+  );
 
   const fresh = () => new InProcessTrainer(dataset, finetune);
-  await t.throwsAsync(runNetAdapt({ ...base, settings: { ...settings, targetRatio: undefined, targetMs: 1e9 }, evaluator: fresh(), outDir: path.join(dir, 'a') }), { instanceOf: InputError, message: /not below the seed's/ });
-  await t.throwsAsync(runNetAdapt({ ...base, settings: { ...settings, targetRatio: undefined, targetMs: 1e-6 }, evaluator: fresh(), outDir: path.join(dir, 'b') }), { instanceOf: InputError, message: /below what any proposal can reach/ });
+  await t.throwsAsync(
+    runNetAdapt({
+      ...base,
+      settings: { ...settings, targetRatio: undefined, targetMs: 1e9 },
+      evaluator: fresh(),
+      outDir: path.join(dir, 'a'),
+    }),
+    { instanceOf: InputError, message: /not below the seed's/ },
+  );
+  await t.throwsAsync(
+    runNetAdapt({
+      ...base,
+      settings: { ...settings, targetRatio: undefined, targetMs: 1e-6 },
+      evaluator: fresh(),
+      outDir: path.join(dir, 'b'),
+    }),
+    { instanceOf: InputError, message: /below what any proposal can reach/ },
+  );
   const other = tinySpec({ resolution: 16, channels: 3, name: 'other', dropout: 0.3 });
-  await t.throwsAsync(runNetAdapt({ ...base, seed: other, evaluator: fresh(), outDir: path.join(dir, 'c') }), { instanceOf: InputError, message: /checkpoint belongs to seed, not to the seed spec other/ });
+  await t.throwsAsync(runNetAdapt({ ...base, seed: other, evaluator: fresh(), outDir: path.join(dir, 'c') }), {
+    instanceOf: InputError,
+    message: /checkpoint belongs to seed, not to the seed spec other/,
+  });
   const missing = { ...table, entries: Object.fromEntries(Object.entries(table.entries).slice(1)) };
-  await t.throwsAsync(runNetAdapt({ ...base, table: missing, evaluator: fresh(), outDir: path.join(dir, 'd') }), { instanceOf: InputError, message: /the seed seed: table synthetic has no entry/ });
+  await t.throwsAsync(runNetAdapt({ ...base, table: missing, evaluator: fresh(), outDir: path.join(dir, 'd') }), {
+    instanceOf: InputError,
+    message: /the seed seed: table synthetic has no entry/,
+  });
 });

@@ -1,11 +1,11 @@
-import test from 'ava';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { chromium } from 'playwright-core';
 import { silentLogger } from '../src/common/log.js';
 import { jobForSpecs } from '../src/latency-model/job.js';
-import { serveProfiler, MAX_BODY_BYTES } from '../src/latency-model/serve.js';
+import { MAX_BODY_BYTES, serveProfiler } from '../src/latency-model/serve.js';
 import { readLatencyTable } from '../src/latency-model/table.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -29,7 +29,15 @@ test.serial('the phone profiler page measures every op in headless Chromium and 
   const received = new Promise<string>((resolve) => server.onTable((file) => resolve(file)));
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage();
@@ -57,7 +65,20 @@ test.serial('the server refuses malformed, incomplete and oversized tables and w
     const malformed = await post('{"entries": ');
     t.is(malformed.status, 400);
     t.regex((await malformed.json()).error, /not JSON/);
-    const incomplete = await post(JSON.stringify({ name: 'phone', deviceName: 'x', userAgent: 'x', cores: 4, tfjsVersion: '4', backend: 'wasm', dispatchMs: 0, probeMs: 1, entries: {}, calibration: [] }));
+    const incomplete = await post(
+      JSON.stringify({
+        name: 'phone',
+        deviceName: 'x',
+        userAgent: 'x',
+        cores: 4,
+        tfjsVersion: '4',
+        backend: 'wasm',
+        dispatchMs: 0,
+        probeMs: 1,
+        entries: {},
+        calibration: [],
+      }),
+    );
     t.is(incomplete.status, 400);
     t.regex((await incomplete.json()).error, /ops are missing/);
     const wrongType = await post(JSON.stringify({ name: 'phone', entries: 'lots' }));

@@ -1,8 +1,8 @@
-import test from 'ava';
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { ValidationError } from '../src/common/errors.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
-import { parseArchSpec, type ArchSpec } from '../src/search-space/archspec.js';
+import { type ArchSpec, parseArchSpec } from '../src/search-space/archspec.js';
 import { archSpecJsonSchema } from '../src/search-space/json-schema.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 

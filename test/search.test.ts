@@ -1,17 +1,17 @@
-import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
-import { reward } from '../src/controller/reward.js';
 import { createPolicy, DEFAULT_CONTROLLER } from '../src/controller/policy.js';
+import { reward } from '../src/controller/reward.js';
 import { runSearch, setupSearch } from '../src/controller/search.js';
 import { TrialStore } from '../src/controller/store.js';
-import { predictLatency } from '../src/latency-model/predict.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/ops.js';
+import { predictLatency } from '../src/latency-model/predict.js';
 import { fastestLatency } from '../src/latency-model/space-latency.js';
-import { parseArchSpec, type BneckBlock } from '../src/search-space/archspec.js';
+import { type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -36,10 +36,13 @@ for (const name of ['mnasnet', 'mobilenetv3']) {
   });
 }
 
-test('the MnasNet space has the paper\'s choice points and materialises choices as written', (t) => {
+test("the MnasNet space has the paper's choice points and materialises choices as written", (t) => {
   const space = getChoiceSpace('mnasnet');
   t.is(space.choicePoints.length, 42);
-  t.deepEqual(space.choicePoints.slice(0, 6).map((c) => c.path), ['stages[0].op', 'stages[0].kernel', 'stages[0].seRatio', 'stages[0].skip', 'stages[0].filterMultiplier', 'stages[0].layerDelta']);
+  t.deepEqual(
+    space.choicePoints.slice(0, 6).map((c) => c.path),
+    ['stages[0].op', 'stages[0].kernel', 'stages[0].seRatio', 'stages[0].skip', 'stages[0].filterMultiplier', 'stages[0].layerDelta'],
+  );
   t.deepEqual(space.choicePoints[0]!.options, ['conv', 'dsconv', 'mbconv3', 'mbconv6']);
   t.true(Math.abs(space.log10Size - 7 * Math.log10(4 * 2 * 2 * 2 * 3 * 3)) < 1e-9);
   // stage 2 (24 filters, 2 layers, stride 2): MBConv6, 5x5, SE 0.25, skip, x1.25, +1 layer
@@ -48,12 +51,22 @@ test('the MnasNet space has the paper\'s choice points and materialises choices 
   const spec = space.materialise(choices);
   const stage2 = spec.blocks.slice(1, 4);
   t.is(stage2.length, 3);
-  t.deepEqual(stage2.map((b) => [b.type, b.kernel, b.stride, b.out, b.residual]), [['bneck', 5, 2, 32, false], ['bneck', 5, 1, 32, true], ['bneck', 5, 1, 32, true]]);
+  t.deepEqual(
+    stage2.map((b) => [b.type, b.kernel, b.stride, b.out, b.residual]),
+    [
+      ['bneck', 5, 2, 32, false],
+      ['bneck', 5, 1, 32, true],
+      ['bneck', 5, 1, 32, true],
+    ],
+  );
   // Stage 1 (all first options: conv, x0.75) outputs makeDivisible(16 x 0.75) = 16 channels.
   t.is((stage2[0] as BneckBlock).exp, 6 * 16);
   t.deepEqual(stage2[0]!.se, { squeeze: 4, gate: 'sigmoid', activation: 'relu' }); // floor(0.25 x 16)
   t.throws(() => space.materialise([1, 2]), { instanceOf: InputError, message: /42 choice points, got a vector of 2/ });
-  t.throws(() => space.materialise(Array(42).fill(7)), { instanceOf: InputError, message: /choice 0 \(stages\[0\]\.op\) must be 0\.\.3, got 7/ });
+  t.throws(() => space.materialise(Array(42).fill(7)), {
+    instanceOf: InputError,
+    message: /choice 0 \(stages\[0\]\.op\) must be 0\.\.3, got 7/,
+  });
 });
 
 test('the fastest member found by dynamic programming equals brute force over the tiny space', (t) => {
@@ -124,7 +137,17 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   const straightDir = path.join(dir, 'straight');
   const summary = await runSearch({ experiment, runDir: straightDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setup);
   t.is(summary.trials, 12);
-  for (const file of ['best.json', 'pareto.json', 'pareto.svg', 'reward.svg', 'summary.json', 'trials.sqlite', 'controller.json', 'run.json']) t.true(existsSync(path.join(straightDir, file)), file);
+  for (const file of [
+    'best.json',
+    'pareto.json',
+    'pareto.svg',
+    'reward.svg',
+    'summary.json',
+    'trials.sqlite',
+    'controller.json',
+    'run.json',
+  ])
+    t.true(existsSync(path.join(straightDir, file)), file);
   const best = parseArchSpec(JSON.parse(readFileSync(path.join(straightDir, 'best.json'), 'utf8')));
   t.is(best.input.resolution, 16);
   t.is(summary.best!.spec, path.join(straightDir, 'best.json'));
@@ -133,7 +156,17 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   const controller = new AbortController();
   let finished = 0;
   await t.throwsAsync(
-    runSearch({ experiment, runDir: resumedDir, evaluator: new SurrogateEvaluator(), command: 'test', signal: controller.signal, onProgress: () => ++finished === 6 && controller.abort() }, setup),
+    runSearch(
+      {
+        experiment,
+        runDir: resumedDir,
+        evaluator: new SurrogateEvaluator(),
+        command: 'test',
+        signal: controller.signal,
+        onProgress: () => ++finished === 6 && controller.abort(),
+      },
+      setup,
+    ),
     { instanceOf: InterruptedError, message: /search interrupted: \d+ finished trials are kept .*--resume/ },
   );
   const evaluator = new SurrogateEvaluator();
@@ -141,7 +174,8 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   t.true(evaluator.calls < 12, `the resumed run trained only the missing children (${evaluator.calls})`);
   const a = new TrialStore(straightDir);
   const b = new TrialStore(resumedDir);
-  const strip = (trials: ReturnType<TrialStore['all']>) => trials.map(({ finishedAt: _f, trainSeconds: _s, memoised: _m, ...rest }) => rest);
+  const strip = (trials: ReturnType<TrialStore['all']>) =>
+    trials.map(({ finishedAt: _f, trainSeconds: _s, memoised: _m, ...rest }) => rest);
   t.deepEqual(strip(b.all()), strip(a.all()));
   a.close();
   b.close();
@@ -153,14 +187,29 @@ test.serial('search refuses: another experiment on --resume, an unreachable targ
   const runDir = path.join(dir, 'run');
   await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
   const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
-  await t.throwsAsync(runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)), { instanceOf: InputError, message: /belongs to another experiment/ });
-  await t.throwsAsync(runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)), { instanceOf: InputError, message: /already holds a search run/ });
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), { instanceOf: InputError, message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/ });
+  await t.throwsAsync(
+    runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
+    { instanceOf: InputError, message: /belongs to another experiment/ },
+  );
+  await t.throwsAsync(
+    runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),
+    { instanceOf: InputError, message: /already holds a search run/ },
+  );
+  t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), {
+    instanceOf: InputError,
+    message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/,
+  });
   const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
   const dropped = Object.keys(partial.entries)[5]!;
   delete partial.entries[dropped];
   const partialFile = path.join(dir, 'partial.json');
   writeFileSync(partialFile, JSON.stringify(partial));
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), { instanceOf: InputError, message: /lacks 1 ops of space tiny .*nas profile --space/ });
-  t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), { instanceOf: InputError, message: /unknown space "nonexistent-space"/ });
+  t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), {
+    instanceOf: InputError,
+    message: /lacks 1 ops of space tiny .*nas profile --space/,
+  });
+  t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
+    instanceOf: InputError,
+    message: /unknown space "nonexistent-space"/,
+  });
 });

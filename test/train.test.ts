@@ -1,17 +1,17 @@
-import test from 'ava';
-import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import { DivergedError, InputError, InterruptedError } from '../src/common/errors.js';
+import { parseWith } from '../src/common/validate.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { assignWeights, loadCheckpoint } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
-import { evaluate, train, TrainerStateSchema } from '../src/trainer/train.js';
-import { parseWith } from '../src/common/validate.js';
+import { evaluate, TrainerStateSchema, train } from '../src/trainer/train.js';
 import '../src/trainer/layers.js';
 import { syntheticDataset, tinySpec } from './helpers/tiny.js';
 
@@ -26,7 +26,17 @@ test.serial('a tiny spec overfits 512 Fashion-MNIST images to >= 95% training ac
   const dataset = loadFashionMnist();
   const spec = tinySpec();
   const dir = tmp();
-  const config = trainConfig({ epochs: 30, trainSamples: 512, validationSamples: 256, augment: false, labelSmoothing: 0, optimizer: 'rmsprop', learningRate: 0.005, warmupEpochs: 1, seed: 1 });
+  const config = trainConfig({
+    epochs: 30,
+    trainSamples: 512,
+    validationSamples: 256,
+    augment: false,
+    labelSmoothing: 0,
+    optimizer: 'rmsprop',
+    learningRate: 0.005,
+    warmupEpochs: 1,
+    seed: 1,
+  });
   const result = await train({ spec, dataset, config, outDir: dir, evaluateTest: false });
   t.log(`last epoch train accuracy ${result.history.at(-1)!.trainTop1}, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}`);
   // Accuracy of the saved model on the same 512 images, in inference mode.
@@ -70,14 +80,24 @@ test.serial('an interrupted run resumes to exactly the weights of an uninterrupt
   t.is(b.state.globalStep, a.state.globalStep);
   t.is(a.weights.length, b.weights.length);
   a.weights.forEach((w, i) => t.deepEqual(Array.from(b.weights[i]!.values), Array.from(w.values), w.name));
-  t.deepEqual(b.slots.map((s) => Array.from(s)), a.slots.map((s) => Array.from(s)));
+  t.deepEqual(
+    b.slots.map((s) => Array.from(s)),
+    a.slots.map((s) => Array.from(s)),
+  );
 });
 
 test.serial('interrupting saves a checkpoint and says how to continue', async (t) => {
   const dir = tmp();
   const controller = new AbortController();
   const err = await t.throwsAsync(
-    train({ spec: tinySpec(), dataset: syntheticDataset(), config: trainConfig({ epochs: 1 }), outDir: dir, signal: controller.signal, onProgress: () => controller.abort() }),
+    train({
+      spec: tinySpec(),
+      dataset: syntheticDataset(),
+      config: trainConfig({ epochs: 1 }),
+      outDir: dir,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    }),
     { instanceOf: InterruptedError },
   );
   t.regex(err!.message, /interrupted at epoch 1, step 1: progress saved in .*checkpoint; continue with --resume/);
@@ -92,7 +112,9 @@ test.serial('a NaN loss stops with a clear error and keeps the last good checkpo
   await train({ spec, dataset: syntheticDataset(), config: trainConfig({ epochs: 1 }), outDir: dir, evaluateTest: false });
   const before = readFileSync(path.join(dir, 'checkpoint', 'weights.bin'));
   const poisoned = syntheticDataset({ std: 0 }); // inputs become infinite
-  const err = await t.throwsAsync(train({ spec, dataset: poisoned, config: trainConfig({ epochs: 2 }), outDir: dir, resume: true }), { instanceOf: DivergedError });
+  const err = await t.throwsAsync(train({ spec, dataset: poisoned, config: trainConfig({ epochs: 2 }), outDir: dir, resume: true }), {
+    instanceOf: DivergedError,
+  });
   t.regex(err!.message, /loss became NaN at epoch 2, step 1 .*lower --lr.*checkpoint of epoch 1 is kept/);
   t.deepEqual(readFileSync(path.join(dir, 'checkpoint', 'weights.bin')), before);
 });
@@ -101,7 +123,10 @@ test.serial('resuming with another spec is refused', async (t) => {
   const dir = tmp();
   await train({ spec: tinySpec(), dataset: syntheticDataset(), config: trainConfig({ epochs: 1 }), outDir: dir, evaluateTest: false });
   const other = tinySpec({ classes: 10, dropout: 0.5 });
-  const err = await t.throwsAsync(train({ spec: other, dataset: syntheticDataset(), config: trainConfig({ epochs: 2 }), outDir: dir, resume: true }), { instanceOf: InputError });
+  const err = await t.throwsAsync(
+    train({ spec: other, dataset: syntheticDataset(), config: trainConfig({ epochs: 2 }), outDir: dir, resume: true }),
+    { instanceOf: InputError },
+  );
   t.regex(err!.message, /checkpoint belongs to another spec/);
 });
 
@@ -116,7 +141,9 @@ test.serial('a checkpoint is a standard TFJS LayersModel: tf.loadLayersModel rea
   t.true(classNames.has('"class_name":"BatchNormalization"'));
   const weightsBin = readFileSync(path.join(ckptDir, 'weights.bin'));
   const weightData = weightsBin.buffer.slice(weightsBin.byteOffset, weightsBin.byteOffset + weightsBin.length);
-  const loaded = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0].weights, weightData }));
+  const loaded = await tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0].weights, weightData }),
+  );
   const ckpt = loadCheckpoint(dir, parseState);
   const rebuilt = buildModel(ckpt.spec);
   assignWeights(rebuilt, ckpt.weights, ckpt.dir);

@@ -1,5 +1,5 @@
-import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
 import '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
 import { activeTrainingKernels, registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';
@@ -7,7 +7,6 @@ import { relativeError } from './helpers/numeric.js';
 
 registerWasmTrainingKernels();
 tf.enableProdMode(); // no console banners; checks that matter (shapes) still run
-
 
 async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
   await tf.setBackend(backend);
@@ -34,7 +33,18 @@ function randomCases(seed: number, count: number): Case[] {
   const cases: Case[] = [];
   while (cases.length < count) {
     const kernel = pick([1, 3, 5]);
-    const c: Case = { batch: int(1, 8), height: int(kernel, 17), width: int(kernel, 17), inC: int(1, 24), outC: int(1, 24), kernel, stride: pick([1, 2] as const), pad: pick(['same', 'valid'] as const), dilation: 1, seed: int(0, 1e6) };
+    const c: Case = {
+      batch: int(1, 8),
+      height: int(kernel, 17),
+      width: int(kernel, 17),
+      inC: int(1, 24),
+      outC: int(1, 24),
+      kernel,
+      stride: pick([1, 2] as const),
+      pad: pick(['same', 'valid'] as const),
+      dilation: 1,
+      seed: int(0, 1e6),
+    };
     cases.push(c);
   }
   return cases;
@@ -90,7 +100,9 @@ test.serial('matMul with every transpose combination matches the cpu reference (
       const a = tf.tensor2d(data(aShape, i), aShape as [number, number]);
       const b = tf.tensor2d(data(bShape, i + 100), bShape as [number, number]);
       const product = tf.matMul(a, b, transposeA, transposeB);
-      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, transposeA, transposeB))))([a, b]);
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.square(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, transposeA, transposeB))),
+      )([a, b]);
       const out = { product: product.dataSync().slice(), da: da!.dataSync().slice(), db: db!.dataSync().slice() };
       tf.dispose([a, b, product, da!, db!]);
       return out;
@@ -129,14 +141,33 @@ test.serial('slice, split, unstack, row gather and concat match the cpu referenc
     const axis = int(0, rank - 1);
     const dtype = i % 3 === 2 ? 'int32' : 'float32';
     const run = () => {
-      const x = tf.tensor(Array.from(data(shape, i), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)), shape, dtype);
+      const x = tf.tensor(
+        Array.from(data(shape, i), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)),
+        shape,
+        dtype,
+      );
       const rows = tf.tensor1d([shape[0]! - 1, 0, Math.floor(shape[0]! / 2), 0], 'int32');
       const parts = [
         tf.slice(x, begin, size),
-        ...tf.split(x, [size[axis]!, shape[axis]! - size[axis]!].filter((d) => d > 0), axis),
+        ...tf.split(
+          x,
+          [size[axis]!, shape[axis]! - size[axis]!].filter((d) => d > 0),
+          axis,
+        ),
         ...tf.unstack(x, axis),
         tf.gather(x, rows),
-        tf.concat([x, tf.slice(x, begin.map((b, a) => (a === axis ? b : 0)), shape.map((d, a) => (a === axis ? size[a]! : d))), x], axis),
+        tf.concat(
+          [
+            x,
+            tf.slice(
+              x,
+              begin.map((b, a) => (a === axis ? b : 0)),
+              shape.map((d, a) => (a === axis ? size[a]! : d)),
+            ),
+            x,
+          ],
+          axis,
+        ),
       ];
       const values = parts.map((p) => ({ shape: p.shape, values: Array.from(p.dataSync()) }));
       tf.dispose([x, rows, ...parts]);
@@ -157,5 +188,18 @@ test.serial('a float32 one-hot holds ones (the backend wrote int32 bits)', async
 
 test.serial('every project kernel stays registered for wasm after the backend starts', async (t) => {
   await tf.setBackend('wasm');
-  t.deepEqual(activeTrainingKernels().sort(), ['BatchMatMul', 'Concat', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'GatherV2', 'OneHot', 'Slice', 'SplitV', 'Unpack', 'UnsortedSegmentSum']);
+  t.deepEqual(activeTrainingKernels().sort(), [
+    'BatchMatMul',
+    'Concat',
+    'Conv2DBackpropFilter',
+    'Conv2DBackpropInput',
+    'DepthwiseConv2dNativeBackpropFilter',
+    'DepthwiseConv2dNativeBackpropInput',
+    'GatherV2',
+    'OneHot',
+    'Slice',
+    'SplitV',
+    'Unpack',
+    'UnsortedSegmentSum',
+  ]);
 });

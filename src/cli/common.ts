@@ -2,11 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase } from 'yargs';
 import { InputError, NasError } from '../common/errors.js';
+import { parseJsonText } from '../common/json-io.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { importBlockStrings } from '../search-space/block-strings.js';
 import { parseArchSpec } from '../search-space/archspec.js';
-import { parseJsonText } from '../common/json-io.js';
+import { importBlockStrings } from '../search-space/block-strings.js';
 import { withInput } from '../search-space/io.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
 

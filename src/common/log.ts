@@ -2,7 +2,7 @@
  * Logging: pino on stderr (stdout stays free for data such as `--json` output), human-readable
  * when the terminal is interactive, JSON lines otherwise.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger };
@@ -11,7 +11,10 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   const level = options.level ?? 'info';
   const usePretty = options.pretty ?? Boolean(process.stdout.isTTY);
   if (!usePretty) return pino({ level }, pino.destination({ dest: 2, sync: true }));
-  return pino({ level }, pretty({ destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+  return pino(
+    { level },
+    pretty({ destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }),
+  );
 }
 
 /** A logger that drops everything, for library callers that pass none. */

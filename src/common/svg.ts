@@ -61,7 +61,9 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
     parts.push(`<line x1="${margin.left}" y1="${sy(t)}" x2="${width - margin.right}" y2="${sy(t)}" stroke="#eee"/>`);
     parts.push(`<text x="${margin.left - 6}" y="${sy(t) + 4}" text-anchor="end">${t}</text>`);
   }
-  parts.push(`<rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}" fill="none" stroke="#333"/>`);
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}" fill="none" stroke="#333"/>`,
+  );
   parts.push(`<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escape(options.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`);
   if (options.diagonal) {
@@ -71,15 +73,22 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
   }
   for (const g of options.lines ?? []) {
     const line = points.filter((p) => (p.group ?? '') === g).sort((a, b) => a.x - b.x);
-    if (line.length > 1) parts.push(`<polyline fill="none" stroke="${colour(g)}" stroke-width="1.5" points="${line.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
+    if (line.length > 1)
+      parts.push(
+        `<polyline fill="none" stroke="${colour(g)}" stroke-width="1.5" points="${line.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`,
+      );
   }
   for (const p of points) {
-    parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${colour(p.group ?? '')}" fill-opacity="0.75">${p.label ? `<title>${escape(p.label)}</title>` : ''}</circle>`);
+    parts.push(
+      `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${colour(p.group ?? '')}" fill-opacity="0.75">${p.label ? `<title>${escape(p.label)}</title>` : ''}</circle>`,
+    );
   }
   if (groups.length > 1 || groups[0]) {
     groups.forEach((g, i) => {
       const y = margin.top + 14 + i * 16;
-      parts.push(`<circle cx="${margin.left + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${margin.left + 22}" y="${y}">${escape(g)}</text>`);
+      parts.push(
+        `<circle cx="${margin.left + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${margin.left + 22}" y="${y}">${escape(g)}</text>`,
+      );
     });
   }
   parts.push('</svg>');

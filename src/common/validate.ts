@@ -1,11 +1,14 @@
 import type { z } from 'zod';
-import { ValidationError, jsonPath, type ValidationIssue } from './errors.js';
+import { jsonPath, ValidationError, type ValidationIssue } from './errors.js';
 
 /** Validates data with a zod schema; errors name `source` and the JSON path of each bad field. */
 export function parseWith<T>(schema: z.ZodType<T>, data: unknown, source: string): T {
   const result = schema.safeParse(data);
   if (result.success) return result.data;
-  throw new ValidationError(source, result.error.issues.map((issue) => toValidationIssue(issue, data)));
+  throw new ValidationError(
+    source,
+    result.error.issues.map((issue) => toValidationIssue(issue, data)),
+  );
 }
 
 function toValidationIssue(issue: z.core.$ZodIssue, data: unknown): ValidationIssue {

@@ -60,7 +60,11 @@ export class Adam {
   getState(shapes: Record<string, number[]>): NamedValues[] {
     if (this.iterations === 0) return [];
     const entries = (moments: Map<string, Float64Array>, suffix: string) =>
-      [...moments].map(([key, values]) => ({ name: `${key}/${suffix}`, values: Array.from(values), shape: shapes[key] ?? [values.length] }));
+      [...moments].map(([key, values]) => ({
+        name: `${key}/${suffix}`,
+        values: Array.from(values),
+        shape: shapes[key] ?? [values.length],
+      }));
     return [{ name: 'iter', values: [this.iterations], shape: [] }, ...entries(this.first, 'm'), ...entries(this.second, 'v')];
   }
 
@@ -74,12 +78,16 @@ export class Adam {
     this.iterations = 0;
     if (!state.length) return;
     const [iter, ...moments] = state;
-    if (iter?.name !== 'iter' || !Number.isInteger(iter.values[0])) throw new Error(`${source}: the optimizer state does not start with its iteration count`);
+    if (iter?.name !== 'iter' || !Number.isInteger(iter.values[0]))
+      throw new Error(`${source}: the optimizer state does not start with its iteration count`);
     this.iterations = iter.values[0]!;
-    if (moments.length !== 2 * order.length) throw new Error(`${source}: the optimizer state has ${moments.length} moments for ${order.length} weights`);
+    if (moments.length !== 2 * order.length)
+      throw new Error(`${source}: the optimizer state has ${moments.length} moments for ${order.length} weights`);
     const byName = moments.every((m) => /\/[mv]$/.test(m.name) && order.includes(m.name.slice(0, -2)));
     moments.forEach((entry, i) => {
-      const [key, suffix] = byName ? [entry.name.slice(0, -2), entry.name.slice(-1)] : [order[i % order.length]!, i < order.length ? 'm' : 'v'];
+      const [key, suffix] = byName
+        ? [entry.name.slice(0, -2), entry.name.slice(-1)]
+        : [order[i % order.length]!, i < order.length ? 'm' : 'v'];
       (suffix === 'm' ? this.first : this.second).set(key, Float64Array.from(entry.values));
     });
   }

@@ -94,8 +94,22 @@ function tanhViaSigmoid(x: tf.Tensor2D): tf.Tensor2D {
  * product with the transposed states) plus the bias; draws each token with `rng` (inverse CDF)
  * or takes the given ones. Adds each sequence's chosen log-probability and entropy to the totals.
  */
-function headStep(logitsT: Float32Array, bias: Float32Array, k: number, n: number, choose: (() => number) | Int32Array, logProb: Float64Array, entropy: Float64Array): HeadStep {
-  const head: HeadStep = { k, tokens: new Int32Array(n), p: new Float32Array(n * k), logp: new Float32Array(n * k), entropy: new Float32Array(n) };
+function headStep(
+  logitsT: Float32Array,
+  bias: Float32Array,
+  k: number,
+  n: number,
+  choose: (() => number) | Int32Array,
+  logProb: Float64Array,
+  entropy: Float64Array,
+): HeadStep {
+  const head: HeadStep = {
+    k,
+    tokens: new Int32Array(n),
+    p: new Float32Array(n * k),
+    logp: new Float32Array(n * k),
+    entropy: new Float32Array(n),
+  };
   const logits = new Float64Array(k);
   for (let j = 0; j < n; j++) {
     let max = -Infinity;
@@ -116,10 +130,11 @@ function headStep(logitsT: Float32Array, bias: Float32Array, k: number, n: numbe
       const u = choose();
       let cumulative = 0;
       token = k - 1;
-      for (let c = 0; c < k - 1; c++) if (u < (cumulative += head.p[j * k + c]!)) {
-        token = c;
-        break;
-      }
+      for (let c = 0; c < k - 1; c++)
+        if (u < (cumulative += head.p[j * k + c]!)) {
+          token = c;
+          break;
+        }
     } else token = choose[j]!;
     head.tokens[j] = token;
     head.entropy[j] = h;
@@ -133,7 +148,11 @@ function headStep(logitsT: Float32Array, bias: Float32Array, k: number, n: numbe
  * d loss / d logits of a head step, [n, k]: the log-probability term (coefficient x (one-hot - p))
  * and the entropy bonus (scale x p (log p + H)); and its sum over sequences (the bias gradient).
  */
-function logitGradients(head: HeadStep, coefficient: Float32Array, entropyScale: number): { values: Float32Array; biasGradient: Float32Array } {
+function logitGradients(
+  head: HeadStep,
+  coefficient: Float32Array,
+  entropyScale: number,
+): { values: Float32Array; biasGradient: Float32Array } {
   const { k, p, logp, tokens, entropy } = head;
   const n = tokens.length;
   const values = new Float32Array(n * k);
@@ -259,7 +278,10 @@ export class LstmNetwork {
   }
 
   /** One pass over the steps, drawing each token or following the given ones. */
-  private pass(input: { draw: number; rng: () => number } | { follow: readonly (readonly number[])[] }, keepTrace: boolean): SampledSequences & { trace: Trace | null } {
+  private pass(
+    input: { draw: number; rng: () => number } | { follow: readonly (readonly number[])[] },
+    keepTrace: boolean,
+  ): SampledSequences & { trace: Trace | null } {
     const { optionCounts } = this.shape;
     const n = 'draw' in input ? input.draw : input.follow.length;
     const tokens: number[][] = 'draw' in input ? Array.from({ length: n }, () => new Array<number>(optionCounts.length)) : [];

@@ -17,10 +17,10 @@
  */
 import { z } from 'zod';
 import { derive } from '../common/rng.js';
+import { ADAM_DEFAULTS, Adam, type NamedValues } from './adam.js';
 import { disposeTrace, LstmNetwork, type LstmShape, type LstmTrace } from './lstm.js';
+import { type ObjectiveSettings, type ShardBatch, type ShardGradients, shardGradientArrays } from './shard.js';
 import { ShardPool } from './shard-pool.js';
-import { Adam, ADAM_DEFAULTS, type NamedValues } from './adam.js';
-import { shardGradientArrays, type ObjectiveSettings, type ShardBatch, type ShardGradients } from './shard.js';
 
 export const ControllerSettingsSchema = z.strictObject({
   hidden: z.int().positive(),
@@ -196,7 +196,11 @@ export class LstmPolicy implements Policy {
     this.spread = this.spread === null ? Math.max(deviation, 1e-6) : decay * this.spread + (1 - decay) * Math.max(deviation, 1e-6);
     const advantages = rewards.map((r) => (r - this.baseline!) / this.spread!);
     const baselineUsed = this.baseline;
-    const objective: ObjectiveSettings = { algorithm: this.algorithm, clip: this.settings.clip, entropyWeight: this.settings.entropyWeight };
+    const objective: ObjectiveSettings = {
+      algorithm: this.algorithm,
+      clip: this.settings.clip,
+      entropyWeight: this.settings.entropyWeight,
+    };
     const shards: ShardBatch[] = this.shards(n).map(([start, end]) => ({
       tokens: batch.choices.slice(start, end),
       oldLogProbs: batch.logProbs.slice(start, end),
@@ -241,7 +245,11 @@ export class LstmPolicy implements Policy {
    * The whole batch's gradients, summed here: the first shard's computed here, the others' on the
    * shard workers. `sampled`: the batch is the one drawn last and the weights have not changed since.
    */
-  private async batchGradients(shards: ShardBatch[], objective: ObjectiveSettings, sampled: LstmPolicy['sampled']): Promise<ShardGradients<Float32Array>> {
+  private async batchGradients(
+    shards: ShardBatch[],
+    objective: ObjectiveSettings,
+    sampled: LstmPolicy['sampled'],
+  ): Promise<ShardGradients<Float32Array>> {
     const weights = this.weights;
     const remote = shards.slice(1).map((shard, k) =>
       this.onWorker(
@@ -267,7 +275,14 @@ export class LstmPolicy implements Policy {
   async getState(): Promise<PolicyState> {
     const weights = Object.fromEntries(Object.entries(this.weights).map(([name, values]) => [name, Array.from(values)]));
     const shapes = Object.fromEntries([...this.network.variables].map(([key, v]) => [key, v.shape]));
-    return { algorithm: this.algorithm, updates: this.updates, baseline: this.baseline, spread: this.spread, weights, optimizer: this.optimizer.getState(shapes) };
+    return {
+      algorithm: this.algorithm,
+      updates: this.updates,
+      baseline: this.baseline,
+      spread: this.spread,
+      weights,
+      optimizer: this.optimizer.getState(shapes),
+    };
   }
 
   async setState(state: PolicyState): Promise<void> {

@@ -23,7 +23,14 @@ export function paretoFront(trials: readonly Trial[]): Trial[] {
   return front;
 }
 
-export async function writeSearchOutputs(options: { runDir: string; store: TrialStore; experiment: Experiment; setup: SearchSetup; wallSeconds: number; seed: number }): Promise<SearchSummary> {
+export async function writeSearchOutputs(options: {
+  runDir: string;
+  store: TrialStore;
+  experiment: Experiment;
+  setup: SearchSetup;
+  wallSeconds: number;
+  seed: number;
+}): Promise<SearchSummary> {
   const { runDir, store, experiment, setup } = options;
   const trials = store.all();
   const best = trials.reduce<Trial | null>((b, t) => (!b || t.reward > b.reward ? t : b), null);
@@ -34,17 +41,42 @@ export async function writeSearchOutputs(options: { runDir: string; store: Trial
     await writeJsonAtomic(bestFile, {
       ...spec,
       name: `${experiment.name}-best`,
-      provenance: { ...spec.provenance, source: `search ${experiment.name}, trial ${best.trial}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${experiment.latency.resolution}x${experiment.latency.resolution} on ${setup.table.name}` },
+      provenance: {
+        ...spec.provenance,
+        source: `search ${experiment.name}, trial ${best.trial}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${experiment.latency.resolution}x${experiment.latency.resolution} on ${setup.table.name}`,
+      },
     });
   }
-  const describe = (t: Trial) => ({ trial: t.trial, accuracy: t.accuracy, latencyMs: t.latencyMs, reward: t.reward, choices: t.choices, specHash: t.specHash });
-  await writeJsonAtomic(path.join(runDir, 'pareto.json'), { schemaVersion: 1, kind: 'pareto-front', tool: TOOL_NAME, table: setup.table.name, targetMs: setup.rewardSettings.targetMs, front: front.map(describe) });
+  const describe = (t: Trial) => ({
+    trial: t.trial,
+    accuracy: t.accuracy,
+    latencyMs: t.latencyMs,
+    reward: t.reward,
+    choices: t.choices,
+    specHash: t.specHash,
+  });
+  await writeJsonAtomic(path.join(runDir, 'pareto.json'), {
+    schemaVersion: 1,
+    kind: 'pareto-front',
+    tool: TOOL_NAME,
+    table: setup.table.name,
+    targetMs: setup.rewardSettings.targetMs,
+    front: front.map(describe),
+  });
   const label = (t: Trial) => `trial ${t.trial}: ${(100 * t.accuracy).toFixed(2)}%, ${t.latencyMs.toFixed(2)} ms`;
   await writeFileAtomic(
     path.join(runDir, 'pareto.svg'),
     scatterPlot(
-      [...trials.map((t) => ({ x: t.latencyMs, y: 100 * t.accuracy, group: 'trials', label: label(t) })), ...front.map((t) => ({ x: t.latencyMs, y: 100 * t.accuracy, group: 'Pareto front', label: label(t) }))],
-      { title: `${experiment.name}: accuracy vs latency (${trials.length} trials)`, xLabel: `latency on ${setup.table.name} (ms)`, yLabel: 'proxy validation top-1 (%)', lines: ['Pareto front'] },
+      [
+        ...trials.map((t) => ({ x: t.latencyMs, y: 100 * t.accuracy, group: 'trials', label: label(t) })),
+        ...front.map((t) => ({ x: t.latencyMs, y: 100 * t.accuracy, group: 'Pareto front', label: label(t) })),
+      ],
+      {
+        title: `${experiment.name}: accuracy vs latency (${trials.length} trials)`,
+        xLabel: `latency on ${setup.table.name} (ms)`,
+        yLabel: 'proxy validation top-1 (%)',
+        lines: ['Pareto front'],
+      },
     ),
   );
   let running = -Infinity;
@@ -58,7 +90,12 @@ export async function writeSearchOutputs(options: { runDir: string; store: Trial
           { x: t.trial, y: running, group: 'best so far' },
         ];
       }),
-      { title: `${experiment.name}: reward per trial (${experiment.algorithm})`, xLabel: 'trial', yLabel: 'reward', lines: ['best so far'] },
+      {
+        title: `${experiment.name}: reward per trial (${experiment.algorithm})`,
+        xLabel: 'trial',
+        yLabel: 'reward',
+        lines: ['best so far'],
+      },
     ),
   );
   const summary: SearchSummary = {

@@ -13,26 +13,25 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
-import { silentLogger, type Logger } from '../common/log.js';
+import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
 import { TOOL_NAME } from '../common/version.js';
-import { fastestLatency, missingSpaceKeys } from '../latency-model/space-latency.js';
 import { predictLatency } from '../latency-model/predict.js';
-import { loadTable } from '../latency-model/tables.js';
+import { fastestLatency, missingSpaceKeys } from '../latency-model/space-latency.js';
 import type { LatencyTable } from '../latency-model/table.js';
+import { loadTable } from '../latency-model/tables.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
-import { withInput } from '../search-space/io.js';
-import { specHash } from '../search-space/spec-hash.js';
+import { readArchSpec, withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
+import { specHash } from '../search-space/spec-hash.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
-import { readArchSpec } from '../search-space/io.js';
 import { trainConfig } from '../trainer/config.js';
 import type { Evaluation, Evaluator } from '../trainer/training-pool.js';
-import { experimentHash, type Experiment } from './experiment.js';
+import { type Experiment, experimentHash } from './experiment.js';
 import { createPolicy, DEFAULT_CONTROLLER, type PolicyState, type SampledBatch } from './policy.js';
-import { writeSearchOutputs, type SearchSummary } from './report.js';
-import { reward, type RewardSettings } from './reward.js';
-import { TrialStore, type Trial } from './store.js';
+import { type SearchSummary, writeSearchOutputs } from './report.js';
+import { type RewardSettings, reward } from './reward.js';
+import { type Trial, TrialStore } from './store.js';
 
 export interface SearchProgress {
   trials: number;
@@ -95,9 +94,17 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
   const targetMs = resolveTarget(experiment, table);
   const fastestMs = fastestLatency(space, table, resolution, classes);
   if (targetMs < fastestMs) {
-    throw new InputError(`no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`);
+    throw new InputError(
+      `no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`,
+    );
   }
-  return { space, table, rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w }, fastestMs, proxyClasses };
+  return {
+    space,
+    table,
+    rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w },
+    fastestMs,
+    proxyClasses,
+  };
 }
 
 function prepareRunDir(request: SearchRequest): TrialStore {
@@ -105,10 +112,13 @@ function prepareRunDir(request: SearchRequest): TrialStore {
   const hash = experimentHash(experiment);
   const runFile = path.join(runDir, RUN_FILE);
   if (request.resume) {
-    if (!existsSync(runFile)) throw new InputError(`${runDir}: not a search run directory (no ${RUN_FILE}); drop --resume to start a new run there`);
+    if (!existsSync(runFile))
+      throw new InputError(`${runDir}: not a search run directory (no ${RUN_FILE}); drop --resume to start a new run there`);
     const run = readJsonFile(runFile) as { experimentHash?: string; experiment?: { name?: string } };
     if (run.experimentHash !== hash) {
-      throw new InputError(`${runDir} belongs to another experiment (${run.experiment?.name ?? 'unknown'}); resume it with its own experiment file or choose a new --out`);
+      throw new InputError(
+        `${runDir} belongs to another experiment (${run.experiment?.name ?? 'unknown'}); resume it with its own experiment file or choose a new --out`,
+      );
     }
   } else if (existsSync(runFile)) {
     throw new InputError(`${runDir} already holds a search run: continue it with --resume or choose a new --out`);
@@ -124,10 +134,23 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
-  const proxyConfig = trainConfig({ ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed }, `${experiment.name}: proxy.train`);
+  const proxyConfig = trainConfig(
+    { ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed },
+    `${experiment.name}: proxy.train`,
+  );
   try {
     if (!request.resume) {
-      await writeJsonAtomic(path.join(runDir, RUN_FILE), { schemaVersion: 1, kind: 'search-run', tool: TOOL_NAME, command: request.command, experimentHash: experimentHash(experiment), experiment, targetMs: setup.rewardSettings.targetMs, fastestMs: setup.fastestMs, createdAt: new Date().toISOString() });
+      await writeJsonAtomic(path.join(runDir, RUN_FILE), {
+        schemaVersion: 1,
+        kind: 'search-run',
+        tool: TOOL_NAME,
+        command: request.command,
+        experimentHash: experimentHash(experiment),
+        experiment,
+        targetMs: setup.rewardSettings.targetMs,
+        fastestMs: setup.fastestMs,
+        createdAt: new Date().toISOString(),
+      });
     }
     let batchIndex = 0;
     const controllerFile = path.join(runDir, CONTROLLER_FILE);
@@ -146,13 +169,28 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
         if (!best || trial.reward > best.reward) best = trial;
         request.onProgress?.({ trials: store.count(), budget: experiment.budget, best, last: trial });
       });
-      const stats = await policy.update(sampled, trials.map((t) => t.reward));
+      const stats = await policy.update(
+        sampled,
+        trials.map((t) => t.reward),
+      );
       batchIndex++;
-      const checkpoint: ControllerCheckpoint = { schemaVersion: 1, kind: 'controller-checkpoint', batches: batchIndex, state: await policy.getState() };
+      const checkpoint: ControllerCheckpoint = {
+        schemaVersion: 1,
+        kind: 'controller-checkpoint',
+        batches: batchIndex,
+        state: await policy.getState(),
+      };
       await writeJsonAtomic(controllerFile, checkpoint);
       log.debug({ batch: batchIndex, ...stats }, 'controller updated');
     }
-    return await writeSearchOutputs({ runDir, store, experiment, setup, wallSeconds: (performance.now() - started) / 1000, seed: experiment.seed });
+    return await writeSearchOutputs({
+      runDir,
+      store,
+      experiment,
+      setup,
+      wallSeconds: (performance.now() - started) / 1000,
+      seed: experiment.seed,
+    });
   } finally {
     policy.dispose();
     store.close();
@@ -222,7 +260,9 @@ async function evaluateBatch(
   const failure = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
   if (failure) {
     if (failure.reason instanceof InterruptedError || request.signal?.aborted) {
-      throw new InterruptedError(`search interrupted: ${store.count()} finished trials are kept in ${path.join(request.runDir, 'trials.sqlite')}; continue with nas search --resume ${request.runDir}`);
+      throw new InterruptedError(
+        `search interrupted: ${store.count()} finished trials are kept in ${path.join(request.runDir, 'trials.sqlite')}; continue with nas search --resume ${request.runDir}`,
+      );
     }
     throw failure.reason;
   }
@@ -232,4 +272,3 @@ async function evaluateBatch(
 export function bestOf(trials: readonly Trial[]): Trial | null {
   return trials.reduce<Trial | null>((best, t) => (!best || t.reward > best.reward ? t : best), null);
 }
-

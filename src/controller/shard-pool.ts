@@ -23,7 +23,14 @@ export interface WorkerInit {
  */
 export type ShardRequest =
   | { id: number; kind: 'sample'; weights: Record<string, Float32Array>; count: number; seed: number; shard: number }
-  | { id: number; kind: 'gradients'; weights: Record<string, Float32Array>; batch: ShardBatch; settings: ObjectiveSettings; sampledTrace: boolean };
+  | {
+      id: number;
+      kind: 'gradients';
+      weights: Record<string, Float32Array>;
+      batch: ShardBatch;
+      settings: ObjectiveSettings;
+      sampledTrace: boolean;
+    };
 
 /** A request before the pool numbers it (Omit of each member of the union). */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -59,7 +66,8 @@ class ShardThread {
         if (reply.kind === 'ready') {
           this.started = true;
           resolve();
-        } else if (reply.kind === 'error' && reply.id === undefined) reject(new Error(`controller shard worker failed to start: ${reply.message}`));
+        } else if (reply.kind === 'error' && reply.id === undefined)
+          reject(new Error(`controller shard worker failed to start: ${reply.message}`));
         else return;
         this.thread.off('message', onReady);
         this.thread.on('message', (message: ShardReply) => this.settle(message));
@@ -127,7 +135,8 @@ export class ShardPool {
   ) {}
 
   private thread(index: number): ShardThread {
-    while (this.threads.length <= index) this.threads.push(new ShardThread({ shape: this.shape, backend: this.backend ?? tf.getBackend() }));
+    while (this.threads.length <= index)
+      this.threads.push(new ShardThread({ shape: this.shape, backend: this.backend ?? tf.getBackend() }));
     return this.threads[index]!;
   }
 
@@ -139,7 +148,13 @@ export class ShardPool {
   }
 
   /** `sampledTrace`: the shard is the one worker `index` drew last, under the same weights. */
-  async gradients(index: number, weights: Record<string, Float32Array>, batch: ShardBatch, settings: ObjectiveSettings, sampledTrace = false): Promise<ShardGradients<Float32Array>> {
+  async gradients(
+    index: number,
+    weights: Record<string, Float32Array>,
+    batch: ShardBatch,
+    settings: ObjectiveSettings,
+    sampledTrace = false,
+  ): Promise<ShardGradients<Float32Array>> {
     const reply = await this.thread(index).request({ kind: 'gradients', weights, batch, settings, sampledTrace });
     if (reply.kind !== 'gradients') throw new Error(`controller shard worker answered ${reply.kind} to gradients`);
     return reply.result;

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { derive } from '../common/rng.js';
-import { prepareBackend, type BackendName } from '../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../trainer/backend.js';
 import { disposeTrace, LstmNetwork, type LstmTrace } from './lstm.js';
 import { shardGradientArrays } from './shard.js';
 import type { ShardReply, ShardRequest, WorkerInit } from './shard-pool.js';

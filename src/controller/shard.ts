@@ -48,7 +48,13 @@ export function reinforceObjective(logProb: Float32Array, advantages: ArrayLike<
  * PPO's clipped surrogate, mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) with r = pi / pi_old.
  * Where the clipped term is the smaller one, r lies outside the clip range and the term is flat.
  */
-export function ppoObjective(logProb: Float32Array, oldLogProb: ArrayLike<number>, advantages: ArrayLike<number>, clip: number, batchSize: number): Objective {
+export function ppoObjective(
+  logProb: Float32Array,
+  oldLogProb: ArrayLike<number>,
+  advantages: ArrayLike<number>,
+  clip: number,
+  batchSize: number,
+): Objective {
   const gradient = new Float32Array(logProb.length);
   let value = 0;
   for (let i = 0; i < logProb.length; i++) {
@@ -67,13 +73,23 @@ export function ppoObjective(logProb: Float32Array, oldLogProb: ArrayLike<number
  * shard. `trace`: the shard's trace under the current weights when the caller has it (from
  * sampling); it is used instead of a forward pass, and disposed like one.
  */
-export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings, trace = network.forward(batch.tokens)): ShardGradients<tf.Tensor> {
+export function shardGradients(
+  network: LstmNetwork,
+  batch: ShardBatch,
+  settings: ObjectiveSettings,
+  trace = network.forward(batch.tokens),
+): ShardGradients<tf.Tensor> {
   try {
     const objective =
       settings.algorithm === 'ppo'
         ? ppoObjective(trace.logProb, batch.oldLogProbs, batch.advantages, settings.clip, batch.batchSize)
         : reinforceObjective(trace.logProb, batch.advantages, batch.batchSize);
-    const byVariable = network.gradients(trace, objective.gradient.map((g) => -g), settings.entropyWeight, batch.batchSize);
+    const byVariable = network.gradients(
+      trace,
+      objective.gradient.map((g) => -g),
+      settings.entropyWeight,
+      batch.batchSize,
+    );
     return { grads: network.byWeightName(byVariable), objective: objective.value, entropySum: trace.entropy.reduce((s, x) => s + x, 0) };
   } finally {
     disposeTrace(trace);
@@ -81,7 +97,12 @@ export function shardGradients(network: LstmNetwork, batch: ShardBatch, settings
 }
 
 /** shardGradients with the gradients read out as arrays (own buffers, free to transfer) and the tensors freed. */
-export function shardGradientArrays(network: LstmNetwork, batch: ShardBatch, settings: ObjectiveSettings, trace?: LstmTrace): ShardGradients<Float32Array> {
+export function shardGradientArrays(
+  network: LstmNetwork,
+  batch: ShardBatch,
+  settings: ObjectiveSettings,
+  trace?: LstmTrace,
+): ShardGradients<Float32Array> {
   const shard = shardGradients(network, batch, settings, trace);
   const grads = Object.fromEntries(Object.entries(shard.grads).map(([key, tensor]) => [key, (tensor.dataSync() as Float32Array).slice()]));
   tf.dispose(Object.values(shard.grads));

@@ -2,8 +2,9 @@
  * The trial store: one SQLite database per run directory. Every finished trial is committed the
  * moment it finishes (WAL journal), so killing the process at any time loses no finished trial.
  */
-import Database from 'better-sqlite3';
+
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { InputError } from '../common/errors.js';
 
 export interface Trial {
@@ -106,7 +107,9 @@ export class TrialStore {
 
   /** Accuracy already measured for an architecture (memoisation by spec hash). */
   accuracyOf(specHash: string): number | null {
-    const row = this.db.prepare('SELECT accuracy FROM trials WHERE spec_hash = ? AND error IS NULL AND memoised = 0 LIMIT 1').get(specHash) as { accuracy: number } | undefined;
+    const row = this.db
+      .prepare('SELECT accuracy FROM trials WHERE spec_hash = ? AND error IS NULL AND memoised = 0 LIMIT 1')
+      .get(specHash) as { accuracy: number } | undefined;
     return row?.accuracy ?? null;
   }
 

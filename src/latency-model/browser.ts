@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { opKey, type OpDescriptor } from './ops.js';
+import { type OpDescriptor, opKey } from './ops.js';
 import { atReferenceSpeed, measureDispatchMs, measureSpec, profileOp, SpeedProbe, warmUp } from './profile.js';
 import type { Entry, ProfilerSettings } from './table.js';
 
@@ -61,7 +61,7 @@ async function run(): Promise<void> {
       if (i % 20 === 19) speed = probeMs / probe.measure();
       entries[opKey(op)] = atReferenceSpeed(profileOp(op, job.settings, dispatchMs), speed);
       if (i % 5 === 0) {
-        const eta = ((performance.now() - started) / (i + 1)) * (job.ops.length - i - 1) / 1000;
+        const eta = (((performance.now() - started) / (i + 1)) * (job.ops.length - i - 1)) / 1000;
         status(`measured ${i + 1} of ${job.ops.length} ops, about ${Math.ceil(eta)} s left`);
         await nextFrame();
       }

@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../common/errors.js';
-import { makeDivisible } from '../search-space/zoo/index.js';
 import type { Activation, SqueezeExcite } from '../search-space/archspec.js';
-import { opKey, type OpDescriptor } from './ops.js';
-import { LATENCY_TABLE_VERSION, parseLatencyTable, type Entry, type LatencyTable } from './table.js';
+import { makeDivisible } from '../search-space/zoo/index.js';
+import { type OpDescriptor, opKey } from './ops.js';
+import { type Entry, LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from './table.js';
 
 export const IMPORT_FORMATS = ['ofa', 'proxyless'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
@@ -65,7 +65,8 @@ function convertKey(key: string, format: ImportFormat): OpDescriptor[] {
       // OFA gives the absolute middle width, ProxylessNAS the expansion ratio.
       const mid = format === 'ofa' ? expand : Math.round(expand * input[2]);
       const act: Activation = format === 'ofa' ? (fields.get('hs') === '1' ? 'hswish' : 'relu') : 'relu6';
-      const se: SqueezeExcite | null = fields.get('se') === '1' ? { squeeze: makeDivisible(mid / 4), gate: 'hsigmoid', activation: 'relu' } : null;
+      const se: SqueezeExcite | null =
+        fields.get('se') === '1' ? { squeeze: makeDivisible(mid / 4), gate: 'hsigmoid', activation: 'relu' } : null;
       const common = { in: input, out: output[2], kernel, stride, act, se, residual };
       return [mid === input[2] ? { ...common, op: 'dsconv' } : { ...common, op: 'bneck', exp: mid }];
     }
@@ -81,11 +82,13 @@ export function importTable(file: string, format: ImportFormat, command: string)
   } catch (err) {
     throw new InputError(`${file}: cannot read as YAML (${(err as Error).message.split('\n')[0]})`);
   }
-  if (!source || typeof source !== 'object' || Array.isArray(source)) throw new InputError(`${file}: expected a YAML mapping of op keys to {count, mean, ...}`);
+  if (!source || typeof source !== 'object' || Array.isArray(source))
+    throw new InputError(`${file}: expected a YAML mapping of op keys to {count, mean, ...}`);
   const entries: Record<string, Entry> = {};
   const resolutions = new Set<number>();
   for (const [key, value] of Object.entries(source)) {
-    if (!value || typeof value.mean !== 'number' || typeof value.count !== 'number') throw new InputError(`${file}: entry ${key} has no numeric count and mean`);
+    if (!value || typeof value.mean !== 'number' || typeof value.count !== 'number')
+      throw new InputError(`${file}: entry ${key} has no numeric count and mean`);
     let ops: OpDescriptor[];
     try {
       ops = convertKey(key, format);

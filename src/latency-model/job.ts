@@ -3,7 +3,7 @@ import { derive } from '../common/rng.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import type { ArchSpace } from '../search-space/space.js';
-import { opKey, specOps, unitOp, type OpDescriptor } from './ops.js';
+import { type OpDescriptor, opKey, specOps, unitOp } from './ops.js';
 
 export interface ProfileJobSpec {
   ops: OpDescriptor[];

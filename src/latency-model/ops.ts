@@ -9,9 +9,20 @@
  * The stem and the head conv are `conv` ops, pooling is `pool-in:HxWxC`, the pre-logits and
  * classifier layers are `dense-in:C-out:K[-act:A]`.
  */
-import { ACTIVATIONS, SE_GATES, type Activation, type Block, type Pooling, type SqueezeExcite } from '../search-space/archspec.js';
-import { blockUnit, denseUnit, lrasppUnit, poolUnit, resolve, ssdExtraUnit, ssdHeadUnit, type Shape, type Unit } from '../search-space/resolve.js';
+
 import type { ArchSpec } from '../search-space/archspec.js';
+import { ACTIVATIONS, type Activation, type Block, type Pooling, SE_GATES, type SqueezeExcite } from '../search-space/archspec.js';
+import {
+  blockUnit,
+  denseUnit,
+  lrasppUnit,
+  poolUnit,
+  resolve,
+  type Shape,
+  ssdExtraUnit,
+  ssdHeadUnit,
+  type Unit,
+} from '../search-space/resolve.js';
 
 export type OpKind = 'conv' | 'dsconv' | 'bneck' | 'pool' | 'dense' | 'lraspp' | 'ssdextra' | 'ssdhead';
 
@@ -100,7 +111,12 @@ export function parseOpKey(key: string): OpDescriptor | null {
   let se: SqueezeExcite | null = null;
   if (values.has('se')) {
     const [squeeze, gate, seAct] = values.get('se')!.split('.');
-    if (!Number(squeeze) || !(SE_GATES as readonly string[]).includes(gate ?? '') || !(ACTIVATIONS as readonly string[]).includes(seAct ?? '')) return null;
+    if (
+      !Number(squeeze) ||
+      !(SE_GATES as readonly string[]).includes(gate ?? '') ||
+      !(ACTIVATIONS as readonly string[]).includes(seAct ?? '')
+    )
+      return null;
     se = { squeeze: Number(squeeze), gate: gate as SqueezeExcite['gate'], activation: seAct as Activation };
   }
   const inText = values.get('in') ?? '';
@@ -124,17 +140,45 @@ export function parseOpKey(key: string): OpDescriptor | null {
     const size = dims(values.get('size'), 2);
     const poolText = values.get('pool') ?? '';
     const avg = /^avg\.(\d+)x(\d+)\.(\d+)x(\d+)$/.exec(poolText);
-    const pooling: Pooling | null = poolText === 'global' ? { type: 'global' } : avg ? { type: 'avg', kernel: [Number(avg[1]), Number(avg[2])], stride: [Number(avg[3]), Number(avg[4])] } : null;
+    const pooling: Pooling | null =
+      poolText === 'global'
+        ? { type: 'global' }
+        : avg
+          ? { type: 'avg', kernel: [Number(avg[1]), Number(avg[2])], stride: [Number(avg[3]), Number(avg[4])] }
+          : null;
     const out = int('out');
     const inter = int('inter');
     if (!low || !size || !pooling || out === null || inter === null) return null;
-    return { op: kind, in: input, out, kernel: 1, stride: 1, act: null, se: null, residual: false, low: low as unknown as Shape, inter, pooling, outSize: size as unknown as [number, number] };
+    return {
+      op: kind,
+      in: input,
+      out,
+      kernel: 1,
+      stride: 1,
+      act: null,
+      se: null,
+      residual: false,
+      low: low as unknown as Shape,
+      inter,
+      pooling,
+      outSize: size as unknown as [number, number],
+    };
   }
   if (kind === 'ssdextra' || kind === 'ssdhead') {
     const out = int('out');
     const anchors = kind === 'ssdhead' ? int('anchors') : 0;
     if (out === null || anchors === null) return null;
-    return { op: kind, in: input, out, kernel: 3, stride: kind === 'ssdextra' ? 2 : 1, act: 'relu6', se: null, residual: false, ...(kind === 'ssdhead' ? { anchors } : {}) };
+    return {
+      op: kind,
+      in: input,
+      out,
+      kernel: 3,
+      stride: kind === 'ssdextra' ? 2 : 1,
+      act: 'relu6',
+      se: null,
+      residual: false,
+      ...(kind === 'ssdhead' ? { anchors } : {}),
+    };
   }
   if (kind === 'pool') return { op: kind, in: input, out: input[2], kernel: input[0], stride: 1, act: null, se: null, residual: false };
   const out = int('out');
@@ -188,18 +232,59 @@ export function unitOp(unit: Unit): OpDescriptor {
       return op;
     }
     case 'pool':
-      return { op: 'pool', in: unit.inShape, out: unit.inShape[2], kernel: unit.inShape[0], stride: unit.stride, act: null, se: null, residual: unit.residual };
+      return {
+        op: 'pool',
+        in: unit.inShape,
+        out: unit.inShape[2],
+        kernel: unit.inShape[0],
+        stride: unit.stride,
+        act: null,
+        se: null,
+        residual: unit.residual,
+      };
     case 'pre-logits':
     case 'classifier':
-      return { op: 'dense', in: unit.inShape, out: unit.outShape[2], kernel: unit.kernel, stride: unit.stride, act: unit.activation, se: null, residual: unit.residual };
+      return {
+        op: 'dense',
+        in: unit.inShape,
+        out: unit.outShape[2],
+        kernel: unit.kernel,
+        stride: unit.stride,
+        act: unit.activation,
+        se: null,
+        residual: unit.residual,
+      };
     case 'lraspp': {
       const d = unit.lraspp!;
-      return { op: 'lraspp', in: unit.inShape, out: d.classes, kernel: 1, stride: 1, act: null, se: null, residual: false, low: d.low, inter: d.inter, pooling: d.pooling, outSize: d.outSize };
+      return {
+        op: 'lraspp',
+        in: unit.inShape,
+        out: d.classes,
+        kernel: 1,
+        stride: 1,
+        act: null,
+        se: null,
+        residual: false,
+        low: d.low,
+        inter: d.inter,
+        pooling: d.pooling,
+        outSize: d.outSize,
+      };
     }
     case 'ssd-extra':
       return { op: 'ssdextra', in: unit.inShape, out: unit.outShape[2], kernel: 3, stride: 2, act: 'relu6', se: null, residual: false };
     case 'ssd-head':
-      return { op: 'ssdhead', in: unit.inShape, out: unit.ssd!.classes, kernel: 3, stride: 1, act: 'relu6', se: null, residual: false, anchors: unit.ssd!.anchors };
+      return {
+        op: 'ssdhead',
+        in: unit.inShape,
+        out: unit.ssd!.classes,
+        kernel: 3,
+        stride: 1,
+        act: 'relu6',
+        se: null,
+        residual: false,
+        anchors: unit.ssd!.anchors,
+      };
   }
 }
 
@@ -219,14 +304,29 @@ export function opUnit(d: OpDescriptor): Unit {
     case 'dense':
       return denseUnit('pre-logits', 'op', d.in[2], d.out, d.act);
     case 'lraspp':
-      return lrasppUnit({ type: 'segmentation', decoder: 'lraspp', lowStride: 1, highStride: 1, interChannels: d.inter!, pooling: d.pooling! }, d.in, d.low!, d.out, d.outSize!);
+      return lrasppUnit(
+        { type: 'segmentation', decoder: 'lraspp', lowStride: 1, highStride: 1, interChannels: d.inter!, pooling: d.pooling! },
+        d.in,
+        d.low!,
+        d.out,
+        d.outSize!,
+      );
     case 'ssdextra':
       return ssdExtraUnit('op', d.in, d.out);
     case 'ssdhead':
       return ssdHeadUnit('op', { name: 'features', shape: d.in }, d.anchors!, d.out);
     default: {
       const dilation = (d.dilation ?? 1) > 1 ? { dilation: d.dilation as 2 | 4 } : {};
-      const common = { id: 'op', kernel: d.kernel as Block['kernel'], stride: d.stride as Block['stride'], out: d.out, activation: d.act!, se: d.se, residual: d.residual, ...dilation };
+      const common = {
+        id: 'op',
+        kernel: d.kernel as Block['kernel'],
+        stride: d.stride as Block['stride'],
+        out: d.out,
+        activation: d.act!,
+        se: d.se,
+        residual: d.residual,
+        ...dilation,
+      };
       const block: Block = d.op === 'bneck' ? { type: 'bneck', ...common, exp: d.exp! } : { type: d.op, ...common };
       return blockUnit(block, d.in);
     }

@@ -9,10 +9,10 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { currentBackend } from '../trainer/backend.js';
 import { specOps } from './ops.js';
-import { predictLatency, type Prediction } from './predict.js';
+import { type Prediction, predictLatency } from './predict.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from './profile.js';
-import { machineSpeed } from './whole-model.js';
 import type { Entry, LatencyTable } from './table.js';
+import { machineSpeed } from './whole-model.js';
 
 export interface OracleOptions {
   /** Resolution and classifier width of the deployed model whose latency counts. */
@@ -28,11 +28,16 @@ export class LatencyOracle {
   private readonly added: Record<string, Entry> = {};
   estimated = 0;
 
-  constructor(table: LatencyTable, private readonly options: OracleOptions, extra: Record<string, Entry> = {}) {
+  constructor(
+    table: LatencyTable,
+    private readonly options: OracleOptions,
+    extra: Record<string, Entry> = {},
+  ) {
     this.table = { ...table, entries: { ...table.entries, ...extra } };
     Object.assign(this.added, extra);
     const here = currentBackend();
-    this.measures = (options.measureMissing ?? true) && table.device.backend === here.backend && table.device.cpu === (cpus()[0]?.model ?? 'unknown');
+    this.measures =
+      (options.measureMissing ?? true) && table.device.backend === here.backend && table.device.cpu === (cpus()[0]?.model ?? 'unknown');
   }
 
   /** The spec at the deployment resolution and classifier width. */

@@ -12,7 +12,7 @@
 import { InputError } from '../common/errors.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { unitCost } from '../search-space/cost.js';
-import { opUnit, parseOpKey, specOps, type OpDescriptor } from './ops.js';
+import { type OpDescriptor, opUnit, parseOpKey, specOps } from './ops.js';
 import { entryMs, type LatencyTable } from './table.js';
 
 export type OpSource = 'measured' | 'interpolated' | 'extrapolated';

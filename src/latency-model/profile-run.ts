@@ -5,18 +5,19 @@
  * measured, and a rerun with the same --out skips those ops (and keeps the first run's reference
  * speed; a table written before the probe existed takes this run's).
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { currentBackend } from '../trainer/backend.js';
-import { opKey, type OpDescriptor } from './ops.js';
+import { type OpDescriptor, opKey } from './ops.js';
 import { predictLatency } from './predict.js';
 import { atReferenceSpeed, measureDispatchMs, PROBE_KEY, profileOp, SpeedProbe, warmUp } from './profile.js';
-import { LATENCY_TABLE_VERSION, readLatencyTable, type Device, type Entry, type LatencyTable, type ProfilerSettings } from './table.js';
-import { DEFAULT_SPEED_GATE, timeModels, type SpeedGate } from './whole-model.js';
+import { type Device, type Entry, LATENCY_TABLE_VERSION, type LatencyTable, type ProfilerSettings, readLatencyTable } from './table.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate, timeModels } from './whole-model.js';
 
 export interface ProfileProgress {
   done: number;
@@ -66,7 +67,8 @@ export function thisDevice(dispatchMs: number): Device {
 }
 
 function compatible(existing: LatencyTable, device: Device, settings: ProfilerSettings): string | null {
-  if (existing.device.backend !== device.backend || existing.device.threads !== device.threads) return `it was profiled with ${existing.device.backend}, ${existing.device.threads} thread(s)`;
+  if (existing.device.backend !== device.backend || existing.device.threads !== device.threads)
+    return `it was profiled with ${existing.device.backend}, ${existing.device.threads} thread(s)`;
   if (existing.device.cpu !== device.cpu) return `it was profiled on ${existing.device.cpu}`;
   if (JSON.stringify(existing.profiler) !== JSON.stringify(settings)) return 'it used other profiler settings';
   return null;
@@ -130,7 +132,9 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
     for (const [i, [key, op]] of todo.entries()) {
       if (request.signal?.aborted) {
         await writeJsonAtomic(request.out, table());
-        throw new InterruptedError(`profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`);
+        throw new InterruptedError(
+          `profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`,
+        );
       }
       if (performance.now() - lastProbe > 1000) {
         speed = speedNow();
@@ -138,7 +142,14 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
       }
       entries[key] = atReferenceSpeed(profileOp(op, request.settings, dispatchMs), speed);
       const done = i + 1;
-      request.onProgress?.({ done, total: todo.length, key, elapsedSeconds: elapsed(), etaSeconds: (elapsed() / done) * (todo.length - done), phase: 'ops' });
+      request.onProgress?.({
+        done,
+        total: todo.length,
+        key,
+        elapsedSeconds: elapsed(),
+        etaSeconds: (elapsed() / done) * (todo.length - done),
+        phase: 'ops',
+      });
       if (performance.now() - lastSave > 3000) {
         await writeJsonAtomic(request.out, table());
         lastSave = performance.now();
@@ -147,10 +158,22 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
 
     // Timed as validation times them (./whole-model.ts), so the fit and the check agree.
     const timings = await timeModels(request.calibration, request.settings, probe, probeMs, request.gate ?? DEFAULT_SPEED_GATE, {
-      onProgress: (done, total) => request.onProgress?.({ done, total, key: request.calibration[(done - 1) % request.calibration.length]!.name, elapsedSeconds: elapsed(), etaSeconds: 0, phase: 'calibration' }),
+      onProgress: (done, total) =>
+        request.onProgress?.({
+          done,
+          total,
+          key: request.calibration[(done - 1) % request.calibration.length]!.name,
+          elapsedSeconds: elapsed(),
+          etaSeconds: 0,
+          phase: 'calibration',
+        }),
     });
     const models = request.calibration.map((spec, i) => ({ spec, measuredMs: timings[i]!.measuredMs }));
-    const final = fitOverhead(table(), models, earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)));
+    const final = fitOverhead(
+      table(),
+      models,
+      earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)),
+    );
     await writeJsonAtomic(request.out, final);
     return { table: final, measured: todo.length, reused, seconds: elapsed() };
   } finally {
@@ -170,12 +193,19 @@ export function fitOverhead(
   earlier: readonly { name: string; measuredMs: number; sumMs: number }[] = [],
 ): LatencyTable {
   const plain = { ...table, scale: 1, overheadMs: 0 };
-  const models = [...earlier, ...measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, plain).sumMs }))];
+  const models = [
+    ...earlier,
+    ...measured.map(({ spec, measuredMs }) => ({ name: spec.name, measuredMs, sumMs: predictLatency(spec, plain).sumMs })),
+  ];
   const { scale, overheadMs, method } = fitCorrection(models);
   return { ...table, scale, overheadMs, overheadFit: { models, method } };
 }
 
-export function fitCorrection(models: readonly { measuredMs: number; sumMs: number }[]): { scale: number; overheadMs: number; method: string } {
+export function fitCorrection(models: readonly { measuredMs: number; sumMs: number }[]): {
+  scale: number;
+  overheadMs: number;
+  method: string;
+} {
   let [sw, ss, sm, sss, ssm] = [0, 0, 0, 0, 0];
   for (const { sumMs: s, measuredMs: m } of models) {
     const w = 1 / (m * m);
@@ -188,7 +218,12 @@ export function fitCorrection(models: readonly { measuredMs: number; sumMs: numb
   const det = sw * sss - ss * ss;
   if (models.length >= 3 && det > 1e-12) {
     const scale = (sw * ssm - ss * sm) / det;
-    if (scale >= 0.8 && scale <= 1.3) return { scale, overheadMs: (sm - scale * ss) / sw, method: 'weighted least squares of measured = scale x sum + overhead (weights 1/measured^2)' };
+    if (scale >= 0.8 && scale <= 1.3)
+      return {
+        scale,
+        overheadMs: (sm - scale * ss) / sw,
+        method: 'weighted least squares of measured = scale x sum + overhead (weights 1/measured^2)',
+      };
   }
   const residuals = models.map((m) => m.measuredMs - m.sumMs).sort((a, b) => a - b);
   const n = residuals.length;

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { buildModel, buildUnitsModel } from '../trainer/build-model.js';
-import { opUnit, parseOpKey, type OpDescriptor } from './ops.js';
+import { type OpDescriptor, opUnit, parseOpKey } from './ops.js';
 import type { Entry, ProfilerSettings } from './table.js';
 
 export const DEFAULT_PROFILER: ProfilerSettings = {
@@ -52,7 +52,15 @@ export function statisticOf(entry: Entry, settings: ProfilerSettings): number {
 /** Times inference (`model.apply`, training off) on a fixed random input. */
 export function timeModel(model: tf.LayersModel, settings: ProfilerSettings): Entry {
   // One random input per model input (a decoder op alone also takes its low-level features).
-  const inputs = model.inputs.map((input, i) => tf.randomNormal((input.shape as (number | null)[]).map((d, axis) => (axis === 0 ? settings.batch : d!)), 0, 1, 'float32', 7 + i));
+  const inputs = model.inputs.map((input, i) =>
+    tf.randomNormal(
+      (input.shape as (number | null)[]).map((d, axis) => (axis === 0 ? settings.batch : d!)),
+      0,
+      1,
+      'float32',
+      7 + i,
+    ),
+  );
   const feed = inputs.length === 1 ? inputs[0]! : inputs;
   try {
     const run = () => [model.apply(feed, { training: false })].flat() as tf.Tensor[];
@@ -88,7 +96,12 @@ export function profileOp(op: OpDescriptor, settings: ProfilerSettings, dispatch
   const model = buildUnitsModel([opUnit(op)], 'op');
   try {
     const e = timeModel(model, settings);
-    return { ...e, mean: Math.max(0, e.mean - dispatchMs), median: Math.max(0, e.median - dispatchMs), p25: Math.max(0, (e.p25 ?? e.median) - dispatchMs) };
+    return {
+      ...e,
+      mean: Math.max(0, e.mean - dispatchMs),
+      median: Math.max(0, e.median - dispatchMs),
+      p25: Math.max(0, (e.p25 ?? e.median) - dispatchMs),
+    };
   } finally {
     model.dispose();
   }
@@ -167,7 +180,13 @@ export class SpeedProbe {
 
 /** An entry timed at `speed` (reference / probe-now) as it would have timed at the reference speed. */
 export function atReferenceSpeed(entry: Entry, speed: number): Entry {
-  return { ...entry, mean: entry.mean * speed, median: entry.median * speed, p25: (entry.p25 ?? entry.median) * speed, std: entry.std * speed };
+  return {
+    ...entry,
+    mean: entry.mean * speed,
+    median: entry.median * speed,
+    p25: (entry.p25 ?? entry.median) * speed,
+    std: entry.std * speed,
+  };
 }
 
 let warm = false;
@@ -198,7 +217,8 @@ export function warmUp(ms = 2000): void {
   const models = WARM_UP_KEYS.map((key) => buildUnitsModel([opUnit(parseOpKey(key)!)], 'warm-up'));
   const inputs = models.map((model) => tf.zeros([1, ...(model.inputs[0]!.shape.slice(1) as number[])]));
   const start = performance.now();
-  while (performance.now() - start < ms) models.forEach((model, i) => tf.dispose(model.apply(inputs[i]!, { training: false }) as tf.Tensor));
+  while (performance.now() - start < ms)
+    models.forEach((model, i) => tf.dispose(model.apply(inputs[i]!, { training: false }) as tf.Tensor));
   tf.dispose(inputs);
   models.forEach((model) => model.dispose());
 }

@@ -5,12 +5,13 @@
  * it checks the posted body against a size limit and the schema, fits the overhead, and writes
  * the file atomically, so a bad or hostile post writes nothing.
  */
-import { build } from 'esbuild';
+
 import { createReadStream, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { z } from 'zod';
 import { NasError } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
@@ -20,9 +21,9 @@ import { PROJECT_ROOT } from '../common/version.js';
 import type { ProfileJob } from './browser.js';
 import type { ProfileJobSpec } from './job.js';
 import { opKey } from './ops.js';
-import { fitOverhead } from './profile-run.js';
 import { DEFAULT_PROFILER, PROBE_KEY } from './profile.js';
-import { EntrySchema, LATENCY_TABLE_VERSION, MAX_TABLE_ENTRIES, parseLatencyTable, type LatencyTable } from './table.js';
+import { fitOverhead } from './profile-run.js';
+import { EntrySchema, LATENCY_TABLE_VERSION, type LatencyTable, MAX_TABLE_ENTRIES, parseLatencyTable } from './table.js';
 import { TABLES_DIR } from './tables.js';
 
 /** A posted table larger than this is refused before parsing. */
@@ -77,7 +78,16 @@ function profilerBundle(): Promise<string> {
     // Run from dist/: bundle the TypeScript source when it is there, else the compiled module.
     const source = path.join(PROJECT_ROOT, 'src', 'latency-model', 'browser.ts');
     const entry = existsSync(source) ? source : path.join(here, 'browser.js');
-    const result = await build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2020', minify: true, logLevel: 'silent' });
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2020',
+      minify: true,
+      logLevel: 'silent',
+    });
     return result.outputFiles[0]!.text;
   })();
   return bundled;
@@ -145,7 +155,17 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
           schemaVersion: LATENCY_TABLE_VERSION,
           kind: 'latency-table',
           name,
-          device: { name: m.deviceName, runtime: 'tfjs-layers (browser)', backend: m.backend, threads: 1, cpu: `${m.cores} cores`, tfjsVersion: m.tfjsVersion, userAgent: m.userAgent, date: new Date().toISOString(), dispatchMs: m.dispatchMs },
+          device: {
+            name: m.deviceName,
+            runtime: 'tfjs-layers (browser)',
+            backend: m.backend,
+            threads: 1,
+            cpu: `${m.cores} cores`,
+            tfjsVersion: m.tfjsVersion,
+            userAgent: m.userAgent,
+            date: new Date().toISOString(),
+            dispatchMs: m.dispatchMs,
+          },
           profiler: settings,
           source: { command: `nas profile --serve (${job.ops.length} ops)` },
           resolutions: [job.resolution],
@@ -158,12 +178,18 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
         'posted table',
       );
       const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
-      table = fitOverhead(draft, job.calibration.filter((s) => measured.has(s.name)).map((s) => ({ spec: s, measuredMs: measured.get(s.name)! })));
+      table = fitOverhead(
+        draft,
+        job.calibration.filter((s) => measured.has(s.name)).map((s) => ({ spec: s, measuredMs: measured.get(s.name)! })),
+      );
     } catch (err) {
       return { status: 400, value: { error: (err as Error).message } };
     }
     await writeJsonAtomic(out, table);
-    log.info({ file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs }, 'wrote the posted table');
+    log.info(
+      { file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs },
+      'wrote the posted table',
+    );
     for (const listener of listeners) listener(out, table);
     return { status: 200, value: { file: out, entries: Object.keys(table.entries).length } };
   };
@@ -203,7 +229,11 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new NasError(`cannot listen on ${options.host}:${options.port} (${err.code === 'EADDRINUSE' ? 'the port is in use: pick another with --port' : err.message})`)),
+      reject(
+        new NasError(
+          `cannot listen on ${options.host}:${options.port} (${err.code === 'EADDRINUSE' ? 'the port is in use: pick another with --port' : err.message})`,
+        ),
+      ),
     );
     server.listen(options.port, options.host, () => resolve());
   });

@@ -32,7 +32,9 @@ function unitsMs(units: readonly Unit[], table: LatencyTable): number {
 /** The predicted latency of the fastest member of the space (including the table's overhead). */
 export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): number {
   const stem = space.stemUnit(resolution);
-  let frontier = new Map<string, { shape: Shape; ms: number }>([[stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }]]);
+  let frontier = new Map<string, { shape: Shape; ms: number }>([
+    [stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }],
+  ]);
   space.definition.stages.forEach((_, index) => {
     const next = new Map<string, { shape: Shape; ms: number }>();
     for (const { shape, ms } of frontier.values()) {

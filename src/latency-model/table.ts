@@ -79,7 +79,8 @@ export const LatencyTableSchema = z
   })
   .superRefine((table, ctx) => {
     const keys = Object.keys(table.entries);
-    if (keys.length > MAX_TABLE_ENTRIES) ctx.addIssue({ code: 'custom', path: ['entries'], message: `${keys.length} entries, more than the limit of ${MAX_TABLE_ENTRIES}` });
+    if (keys.length > MAX_TABLE_ENTRIES)
+      ctx.addIssue({ code: 'custom', path: ['entries'], message: `${keys.length} entries, more than the limit of ${MAX_TABLE_ENTRIES}` });
     for (const key of keys) {
       if (!parseOpKey(key)) {
         ctx.addIssue({ code: 'custom', path: ['entries', key], message: 'not a canonical op key (see src/latency-model/ops.ts)' });
@@ -91,7 +92,9 @@ export type LatencyTable = z.infer<typeof LatencyTableSchema>;
 
 export function parseLatencyTable(data: unknown, file: string): LatencyTable {
   if (data && typeof data === 'object' && (data as { kind?: unknown }).kind !== 'latency-table') {
-    throw new InputError(`${file}: not a latency table (kind is ${JSON.stringify((data as { kind?: unknown }).kind)}, expected "latency-table")`);
+    throw new InputError(
+      `${file}: not a latency table (kind is ${JSON.stringify((data as { kind?: unknown }).kind)}, expected "latency-table")`,
+    );
   }
   return parseWith(LatencyTableSchema, data, file);
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { PROJECT_ROOT } from '../common/version.js';
-import { readLatencyTable, type LatencyTable } from './table.js';
+import { type LatencyTable, readLatencyTable } from './table.js';
 
 export const TABLES_DIR = path.join(PROJECT_ROOT, 'tables');
 export const DEFAULT_TABLE = 'default';
@@ -17,7 +17,9 @@ export function loadTable(nameOrFile?: string): LatencyTable {
   const file = tablePath(nameOrFile);
   if (!existsSync(file)) {
     throw new InputError(
-      nameOrFile ? `${file}: no such latency table` : `the embedded table ${file} is missing: regenerate it with the command in README.md (nas profile ... --out tables/default.json)`,
+      nameOrFile
+        ? `${file}: no such latency table`
+        : `the embedded table ${file} is missing: regenerate it with the command in README.md (nas profile ... --out tables/default.json)`,
     );
   }
   return readLatencyTable(file);

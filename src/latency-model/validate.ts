@@ -3,16 +3,17 @@
  * whole on this machine (the table's own device, ./whole-model.ts); fidelity as the share within +-5% / +-10%, the
  * mean absolute percentage error and Kendall's rank correlation (what a search needs most).
  */
+
+import { cpus } from 'node:os';
 import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
-import type { ArchSpace } from '../search-space/space.js';
 import type { ArchSpec } from '../search-space/archspec.js';
+import type { ArchSpace } from '../search-space/space.js';
 import { currentBackend } from '../trainer/backend.js';
 import { predictLatency } from './predict.js';
 import { warmUp } from './profile.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeModels, type SpeedGate } from './whole-model.js';
 import type { LatencyTable, ProfilerSettings } from './table.js';
-import { cpus } from 'node:os';
+import { DEFAULT_SPEED_GATE, probeFor, type SpeedGate, timeModels } from './whole-model.js';
 
 export interface ValidationPoint {
   name: string;
@@ -71,9 +72,15 @@ export function summarisePoints(points: ValidationPoint[], table: string): Valid
   const predicted = points.map((p) => p.predictedMs);
   return {
     samples: points.length,
-    ...fidelity(predicted, points.map((p) => p.measuredMs)),
+    ...fidelity(
+      predicted,
+      points.map((p) => p.measuredMs),
+    ),
     table,
-    raw: fidelity(predicted, points.map((p) => p.rawMs)),
+    raw: fidelity(
+      predicted,
+      points.map((p) => p.rawMs),
+    ),
     points,
   };
 }
@@ -93,7 +100,9 @@ export async function validateTable(options: {
   const here = currentBackend();
   const cpu = cpus()[0]?.model ?? 'unknown';
   if (table.device.backend !== here.backend || table.device.cpu !== cpu) {
-    throw new InputError(`table ${table.name} was profiled on ${table.device.name}; validation measures on this machine (${cpu}, ${here.backend}): use a table profiled here`);
+    throw new InputError(
+      `table ${table.name} was profiled on ${table.device.name}; validation measures on this machine (${cpu}, ${here.backend}): use a table profiled here`,
+    );
   }
   const resolution = options.resolution ?? table.resolutions[0] ?? space.resolution;
   warmUp();
@@ -102,7 +111,9 @@ export async function validateTable(options: {
   const probe = probeFor(table, options.settings);
   try {
     const timings = await timeModels(specs, options.settings, probe, table.probe?.ms ?? null, gate, { onProgress: options.onProgress });
-    const points = specs.map((spec, i): ValidationPoint => ({ name: `${spec.name}#${i}`, predictedMs: predictLatency(spec, table).totalMs, ...timings[i]! }));
+    const points = specs.map(
+      (spec, i): ValidationPoint => ({ name: `${spec.name}#${i}`, predictedMs: predictLatency(spec, table).totalMs, ...timings[i]! }),
+    );
     return summarisePoints(points, table.name);
   } finally {
     probe?.dispose();

@@ -15,14 +15,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
-import { silentLogger, type Logger } from '../common/log.js';
+import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
-import { MissingKeysError, predictLatency } from '../latency-model/predict.js';
 import { LatencyOracle } from '../latency-model/oracle.js';
+import { MissingKeysError, predictLatency } from '../latency-model/predict.js';
 import { EntrySchema, type LatencyTable } from '../latency-model/table.js';
-import { ArchSpecSchema, parseArchSpec, type ArchSpec, type Block } from '../search-space/archspec.js';
+import { type ArchSpec, ArchSpecSchema, type Block, parseArchSpec } from '../search-space/archspec.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir } from '../trainer/checkpoint.js';
@@ -159,7 +159,9 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
   const log = request.log ?? silentLogger;
   const seedCkpt = loadCheckpoint(request.seedCheckpoint, (d) => d);
   if (specHash(seedCkpt.spec) !== specHash(seed)) {
-    throw new InputError(`${seedCkpt.dir}: the checkpoint belongs to ${seedCkpt.spec.name}, not to the seed spec ${seed.name}; pass the checkpoint trained from it`);
+    throw new InputError(
+      `${seedCkpt.dir}: the checkpoint belongs to ${seedCkpt.spec.name}, not to the seed spec ${seed.name}; pass the checkpoint trained from it`,
+    );
   }
   const historyFile = path.join(outDir, HISTORY_FILE);
   let history: History | null = null;
@@ -171,7 +173,11 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
     throw new InputError(`${outDir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
   }
   mkdirSync(outDir, { recursive: true });
-  const oracle = new LatencyOracle(request.table, { resolution: settings.latencyResolution, classes: settings.latencyClasses }, history?.measuredEntries ?? {});
+  const oracle = new LatencyOracle(
+    request.table,
+    { resolution: settings.latencyResolution, classes: settings.latencyClasses },
+    history?.measuredEntries ?? {},
+  );
 
   let seedLatencyMs: number;
   try {
@@ -181,9 +187,15 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
     throw err;
   }
   const targetMs = settings.targetMs ?? seedLatencyMs * settings.targetRatio!;
-  if (targetMs >= seedLatencyMs) throw new InputError(`the target ${targetMs.toFixed(3)} ms is not below the seed's ${seedLatencyMs.toFixed(3)} ms: NetAdapt only makes networks faster`);
+  if (targetMs >= seedLatencyMs)
+    throw new InputError(
+      `the target ${targetMs.toFixed(3)} ms is not below the seed's ${seedLatencyMs.toFixed(3)} ms: NetAdapt only makes networks faster`,
+    );
   const floorMs = oracle.latencyOf(smallestReachable(seed));
-  if (targetMs < floorMs) throw new InputError(`the target ${targetMs.toFixed(3)} ms is below what any proposal can reach (${floorMs.toFixed(3)} ms with every width at 8 and every removable layer gone)`);
+  if (targetMs < floorMs)
+    throw new InputError(
+      `the target ${targetMs.toFixed(3)} ms is below what any proposal can reach (${floorMs.toFixed(3)} ms with every width at 8 and every removable layer gone)`,
+    );
 
   history ??= {
     schemaVersion: 1,
@@ -209,7 +221,13 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
 
   let current = { spec: seed, checkpoint: seedCkpt.dir, latencyMs: seedLatencyMs, accuracy: history.seedAccuracy };
   const last = history.steps.at(-1);
-  if (last) current = { spec: last.spec, checkpoint: last.checkpoint, latencyMs: last.proposals[last.chosen]!.latencyMs, accuracy: last.proposals[last.chosen]!.accuracy };
+  if (last)
+    current = {
+      spec: last.spec,
+      checkpoint: last.checkpoint,
+      latencyMs: last.proposals[last.chosen]!.latencyMs,
+      accuracy: last.proposals[last.chosen]!.accuracy,
+    };
 
   while (current.latencyMs > targetMs) {
     const step = history.steps.length;
@@ -223,7 +241,9 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
     }
     if (!proposals.length) {
       await save();
-      throw new InputError(`no proposal can cut ${current.latencyMs.toFixed(3)} ms further toward the target ${targetMs.toFixed(3)} ms after ${step} steps; the history is kept in ${historyFile}`);
+      throw new InputError(
+        `no proposal can cut ${current.latencyMs.toFixed(3)} ms further toward the target ${targetMs.toFixed(3)} ms after ${step} steps; the history is kept in ${historyFile}`,
+      );
     }
     await save();
     const stepDir = path.join(outDir, 'steps', String(step + 1).padStart(3, '0'));
@@ -237,17 +257,37 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
           record = parseWith(ProposalRecordSchema, readJsonFile(resultFile), resultFile);
         } else {
           if (request.signal?.aborted) throw new InterruptedError('');
-          const evaluation = await request.evaluator.evaluate(p.spec, { inheritFrom: { spec: current.spec, checkpoint: current.checkpoint }, outDir: dir });
+          const evaluation = await request.evaluator.evaluate(p.spec, {
+            inheritFrom: { spec: current.spec, checkpoint: current.checkpoint },
+            outDir: dir,
+          });
           if (request.signal?.aborted) throw new InterruptedError('');
-          record = { kind: p.kind, target: p.target, description: p.description, latencyMs: p.latencyMs, accuracy: evaluation.accuracy, dir, error: evaluation.error };
+          record = {
+            kind: p.kind,
+            target: p.target,
+            description: p.description,
+            latencyMs: p.latencyMs,
+            accuracy: evaluation.accuracy,
+            dir,
+            error: evaluation.error,
+          };
           await writeJsonAtomic(resultFile, { ...record, spec: p.spec });
         }
-        request.onProgress?.({ step: step + 1, latencyMs: current.latencyMs, targetMs, accuracy: current.accuracy, proposalsDone: ++done, proposals: proposals.length });
+        request.onProgress?.({
+          step: step + 1,
+          latencyMs: current.latencyMs,
+          targetMs,
+          accuracy: current.accuracy,
+          proposalsDone: ++done,
+          proposals: proposals.length,
+        });
         return record;
       }),
     ).catch((err: unknown) => {
       if (err instanceof InterruptedError || request.signal?.aborted) {
-        throw new InterruptedError(`NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${outDir}; continue with --resume`);
+        throw new InterruptedError(
+          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${outDir}; continue with --resume`,
+        );
       }
       throw err;
     });
@@ -263,32 +303,77 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
       checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
     });
     await save();
-    current = { spec: pick.spec, checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR), latencyMs: records[chosen]!.latencyMs, accuracy: records[chosen]!.accuracy };
-    log.info({ step: step + 1, chosen: pick.description, latencyMs: current.latencyMs, accuracy: current.accuracy, proposals: records.length }, 'netadapt step');
+    current = {
+      spec: pick.spec,
+      checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
+      latencyMs: records[chosen]!.latencyMs,
+      accuracy: records[chosen]!.accuracy,
+    };
+    log.info(
+      { step: step + 1, chosen: pick.description, latencyMs: current.latencyMs, accuracy: current.accuracy, proposals: records.length },
+      'netadapt step',
+    );
   }
 
   history.finished = true;
   await save();
-  const final = parseArchSpec({ ...current.spec, name: `${seed.name}-netadapt`, provenance: { ...current.spec.provenance, command: 'nas netadapt', source: `NetAdapt of ${seed.name}: ${history.steps.length} steps to ${current.latencyMs.toFixed(3)} ms (target ${targetMs.toFixed(3)} ms) on ${request.table.name}` } }, 'NetAdapt result');
+  const final = parseArchSpec(
+    {
+      ...current.spec,
+      name: `${seed.name}-netadapt`,
+      provenance: {
+        ...current.spec.provenance,
+        command: 'nas netadapt',
+        source: `NetAdapt of ${seed.name}: ${history.steps.length} steps to ${current.latencyMs.toFixed(3)} ms (target ${targetMs.toFixed(3)} ms) on ${request.table.name}`,
+      },
+    },
+    'NetAdapt result',
+  );
   await writeJsonAtomic(path.join(outDir, 'final.json'), final);
   await writeFileAtomic(path.join(outDir, 'netadapt.svg'), historyPlot(history));
-  return { history, final, finalCheckpoint: resolveCheckpointDir(current.checkpoint), finalLatencyMs: current.latencyMs, finalAccuracy: current.accuracy };
+  return {
+    history,
+    final,
+    finalCheckpoint: resolveCheckpointDir(current.checkpoint),
+    finalLatencyMs: current.latencyMs,
+    finalAccuracy: current.accuracy,
+  };
 }
 
 /** The MobileNetV3 metric (max dAcc/|dLat|) or the original NetAdapt one (max accuracy). */
-export function choose(records: readonly ProposalRecord[], current: { latencyMs: number; accuracy: number }, metric: SelectionMetric): number {
+export function choose(
+  records: readonly ProposalRecord[],
+  current: { latencyMs: number; accuracy: number },
+  metric: SelectionMetric,
+): number {
   let best = 0;
   let bestScore = -Infinity;
   records.forEach((r, i) => {
     if (r.error) return;
-    const score = metric === 'accuracy' ? r.accuracy : (r.accuracy - current.accuracy) / Math.max(Math.abs(current.latencyMs - r.latencyMs), 1e-9);
+    const score =
+      metric === 'accuracy' ? r.accuracy : (r.accuracy - current.accuracy) / Math.max(Math.abs(current.latencyMs - r.latencyMs), 1e-9);
     if (score > bestScore) [best, bestScore] = [i, score];
   });
   return best;
 }
 
 function historyPlot(history: History): string {
-  const points = history.steps.flatMap((s) => s.proposals.map((p) => ({ x: p.latencyMs, y: 100 * p.accuracy, group: 'proposals', label: `step ${s.step}: ${p.description}` })));
-  const path = [{ x: history.seedLatencyMs, y: 100 * history.seedAccuracy, group: 'chosen path', label: 'seed' }, ...history.steps.map((s) => ({ x: s.proposals[s.chosen]!.latencyMs, y: 100 * s.proposals[s.chosen]!.accuracy, group: 'chosen path', label: `step ${s.step}: ${s.proposals[s.chosen]!.description}` }))];
-  return scatterPlot([...points, ...path], { title: `NetAdapt: accuracy vs latency (${history.steps.length} steps)`, xLabel: `latency on ${history.table} (ms)`, yLabel: 'validation top-1 after fine-tuning (%)', lines: ['chosen path'] });
+  const points = history.steps.flatMap((s) =>
+    s.proposals.map((p) => ({ x: p.latencyMs, y: 100 * p.accuracy, group: 'proposals', label: `step ${s.step}: ${p.description}` })),
+  );
+  const path = [
+    { x: history.seedLatencyMs, y: 100 * history.seedAccuracy, group: 'chosen path', label: 'seed' },
+    ...history.steps.map((s) => ({
+      x: s.proposals[s.chosen]!.latencyMs,
+      y: 100 * s.proposals[s.chosen]!.accuracy,
+      group: 'chosen path',
+      label: `step ${s.step}: ${s.proposals[s.chosen]!.description}`,
+    })),
+  ];
+  return scatterPlot([...points, ...path], {
+    title: `NetAdapt: accuracy vs latency (${history.steps.length} steps)`,
+    xLabel: `latency on ${history.table} (ms)`,
+    yLabel: 'validation top-1 after fine-tuning (%)',
+    lines: ['chosen path'],
+  });
 }

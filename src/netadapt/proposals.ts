@@ -8,7 +8,7 @@
  * Each width proposal takes the largest multiple of 8 below the current width whose latency is at
  * least delta under the current latency (none if even 8 channels are not enough).
  */
-import { parseArchSpec, type ArchSpec, type Block } from '../search-space/archspec.js';
+import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
 import { makeDivisible } from '../search-space/zoo/index.js';
 
 export type ProposalKind = 'expansion' | 'bottleneck' | 'remove-layer';
@@ -45,7 +45,9 @@ function withWidth(spec: ArchSpec, group: WidthGroup, width: number): ArchSpec {
   const blocks = spec.blocks.map((b, i) => (i === group.producer || group.members.includes(i) ? { ...b, out: width } : b)) as Block[];
   const stem = group.producer === 'stem' ? { ...spec.stem, out: width } : spec.stem;
   // A depthwise-separable member works at the group width: its SE squeeze cannot exceed it.
-  const fitted = blocks.map((b) => (b.type !== 'bneck' && b.se && b.se.squeeze > width ? { ...b, se: { ...b.se, squeeze: width } } : b)) as Block[];
+  const fitted = blocks.map((b) =>
+    b.type !== 'bneck' && b.se && b.se.squeeze > width ? { ...b, se: { ...b.se, squeeze: width } } : b,
+  ) as Block[];
   return { ...spec, stem, blocks: fitted };
 }
 
@@ -60,7 +62,12 @@ function withExpansion(spec: ArchSpec, index: number, exp: number): ArchSpec {
 }
 
 /** Largest multiple of 8 below `current` for which `latencyOf(make(w)) <= limit`, with its spec. */
-function largestWidthUnder(current: number, limit: number, make: (w: number) => ArchSpec, latencyOf: (s: ArchSpec) => number): { width: number; spec: ArchSpec; latencyMs: number } | null {
+function largestWidthUnder(
+  current: number,
+  limit: number,
+  make: (w: number) => ArchSpec,
+  latencyOf: (s: ArchSpec) => number,
+): { width: number; spec: ArchSpec; latencyMs: number } | null {
   for (let w = Math.floor((current - 1) / 8) * 8; w >= MIN_WIDTH; w -= 8) {
     const spec = make(w);
     const latencyMs = latencyOf(spec);
@@ -69,11 +76,23 @@ function largestWidthUnder(current: number, limit: number, make: (w: number) => 
   return null;
 }
 
-export function generateProposals(spec: ArchSpec, currentMs: number, deltaMs: number, latencyOf: (s: ArchSpec) => number, name: (kind: ProposalKind, target: string[]) => string): Proposal[] {
+export function generateProposals(
+  spec: ArchSpec,
+  currentMs: number,
+  deltaMs: number,
+  latencyOf: (s: ArchSpec) => number,
+  name: (kind: ProposalKind, target: string[]) => string,
+): Proposal[] {
   const limit = currentMs - deltaMs;
   const proposals: Proposal[] = [];
   const finish = (kind: ProposalKind, target: string[], description: string, draft: ArchSpec, latencyMs: number) =>
-    proposals.push({ kind, target, description, latencyMs, spec: parseArchSpec({ ...draft, name: name(kind, target) }, `NetAdapt proposal ${description}`) });
+    proposals.push({
+      kind,
+      target,
+      description,
+      latencyMs,
+      spec: parseArchSpec({ ...draft, name: name(kind, target) }, `NetAdapt proposal ${description}`),
+    });
 
   spec.blocks.forEach((block, i) => {
     if (block.type !== 'bneck') return;
@@ -82,7 +101,10 @@ export function generateProposals(spec: ArchSpec, currentMs: number, deltaMs: nu
   });
 
   for (const group of widthGroups(spec)) {
-    const ids = [group.producer === 'stem' ? spec.stem.id : spec.blocks[group.producer]!.id, ...group.members.map((m) => spec.blocks[m]!.id)];
+    const ids = [
+      group.producer === 'stem' ? spec.stem.id : spec.blocks[group.producer]!.id,
+      ...group.members.map((m) => spec.blocks[m]!.id),
+    ];
     const found = largestWidthUnder(group.width, limit, (w) => withWidth(spec, group, w), latencyOf);
     if (found) finish('bottleneck', ids, `${ids.join('+')} width ${group.width} -> ${found.width}`, found.spec, found.latencyMs);
   }

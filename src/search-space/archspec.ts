@@ -25,9 +25,7 @@ export const CLASSIFIER_ID = 'classifier';
 export const Activation = z.enum(ACTIVATIONS);
 export type Activation = z.infer<typeof Activation>;
 
-const LayerId = z
-  .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'expected an id of letters, digits, "_" or "-", starting with a letter');
+const LayerId = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'expected an id of letters, digits, "_" or "-", starting with a letter');
 const Width = z.int().positive().max(1_000_000);
 const Kernel = z.literal(KERNEL_SIZES);
 const Stride = z.literal(STRIDES);
@@ -118,7 +116,9 @@ export const Pooling = z.discriminatedUnion('type', [
 ]);
 export type Pooling = z.infer<typeof Pooling>;
 
-export const ClassificationTask = z.strictObject({ type: z.literal('classification') }).describe('Image classification through the head (the default).');
+export const ClassificationTask = z
+  .strictObject({ type: z.literal('classification') })
+  .describe('Image classification through the head (the default).');
 
 export const SegmentationTask = z
   .strictObject({
@@ -226,16 +226,24 @@ function taskIssues(spec: ArchSpec, strides: Set<number>, finalStride: number): 
   const task = spec.task;
   if (!task || task.type === 'classification') return [];
   const issues: PathIssue[] = [];
-  if (spec.head.preLogits) issues.push({ path: ['head', 'preLogits'], message: `a ${task.type} network has no pre-logits layer: set it to null` });
+  if (spec.head.preLogits)
+    issues.push({ path: ['head', 'preLogits'], message: `a ${task.type} network has no pre-logits layer: set it to null` });
   const have = `the backbone has output strides ${[...strides].sort((a, b) => a - b).join(', ')}`;
   if (task.type === 'segmentation') {
-    if (!strides.has(task.lowStride)) issues.push({ path: ['task', 'lowStride'], message: `no features at output stride ${task.lowStride}: ${have}` });
-    if (task.highStride !== finalStride) issues.push({ path: ['task', 'highStride'], message: `the backbone ends at output stride ${finalStride}, not ${task.highStride}` });
+    if (!strides.has(task.lowStride))
+      issues.push({ path: ['task', 'lowStride'], message: `no features at output stride ${task.lowStride}: ${have}` });
+    if (task.highStride !== finalStride)
+      issues.push({ path: ['task', 'highStride'], message: `the backbone ends at output stride ${finalStride}, not ${task.highStride}` });
   } else {
     task.taps.forEach((tap, i) => {
       const leaving = spec.blocks.some((b, j) => b.type === 'bneck' && b.stride === 2 && strideBefore(spec, j) === tap.stride);
-      if (!strides.has(tap.stride)) issues.push({ path: ['task', 'taps', i, 'stride'], message: `no features at output stride ${tap.stride}: ${have}` });
-      else if (tap.layer === 'expansion' && !leaving) issues.push({ path: ['task', 'taps', i, 'layer'], message: `no stride-2 bottleneck leaves output stride ${tap.stride}, so it has no expansion layer to tap` });
+      if (!strides.has(tap.stride))
+        issues.push({ path: ['task', 'taps', i, 'stride'], message: `no features at output stride ${tap.stride}: ${have}` });
+      else if (tap.layer === 'expansion' && !leaving)
+        issues.push({
+          path: ['task', 'taps', i, 'layer'],
+          message: `no stride-2 bottleneck leaves output stride ${tap.stride}, so it has no expansion layer to tap`,
+        });
     });
     if (task.minScale >= task.maxScale) issues.push({ path: ['task', 'minScale'], message: `must be below maxScale (${task.maxScale})` });
   }

@@ -28,12 +28,12 @@
 import { InputError } from '../common/errors.js';
 import { TOOL_NAME } from '../common/version.js';
 import {
-  ARCHSPEC_SCHEMA_VERSION,
-  parseArchSpec,
   type Activation,
+  ARCHSPEC_SCHEMA_VERSION,
   type ArchSpec,
   type Block,
   type BlockBody,
+  parseArchSpec,
   type SqueezeExcite,
 } from './archspec.js';
 import { makeDivisible } from './zoo/assemble.js';
@@ -140,9 +140,19 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
     const layerStride = n === 0 ? stride : 1;
     const exp = type === 'bneck' ? positiveInt(Math.round(channels * ratio!), 'expansion width') : undefined;
     const mid = type === 'bneck' ? exp! : type === 'dsconv' ? channels : out;
-    const se = squeeze !== undefined || seRatio !== undefined ? seFor(seRatio, squeeze, ctx.se.base === 'mid' ? mid : channels, ctx.se) : null;
+    const se =
+      squeeze !== undefined || seRatio !== undefined ? seFor(seRatio, squeeze, ctx.se.base === 'mid' ? mid : channels, ctx.se) : null;
     const residualDefault = type !== 'conv' && layerStride === 1 && channels === out;
-    const block = { type, kernel, stride: layerStride, out, activation, se, residual: tokens.skip ?? residualDefault, ...(dilation ? { dilation } : {}) };
+    const block = {
+      type,
+      kernel,
+      stride: layerStride,
+      out,
+      activation,
+      se,
+      residual: tokens.skip ?? residualDefault,
+      ...(dilation ? { dilation } : {}),
+    };
     blocks.push((type === 'bneck' ? { ...block, exp } : block) as BlockBody);
     channels = out;
   }
@@ -241,13 +251,24 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     `head: ${headItems.join(', ') || 'none'}`,
     ...(spec.task ? [`task: ${JSON.stringify(spec.task)}`] : []),
   ];
-  const ids = [spec.stem.id, ...spec.blocks.map((b) => b.id), ...(head.conv ? [head.conv.id] : []), ...(head.preLogits ? [head.preLogits.id] : [])];
-  if (ids.join(' ') !== canonicalIds(spec.blocks.length, head.conv !== null, head.preLogits !== null).join(' ')) lines.push(`ids: ${ids.join(' ')}`);
+  const ids = [
+    spec.stem.id,
+    ...spec.blocks.map((b) => b.id),
+    ...(head.conv ? [head.conv.id] : []),
+    ...(head.preLogits ? [head.preLogits.id] : []),
+  ];
+  if (ids.join(' ') !== canonicalIds(spec.blocks.length, head.conv !== null, head.preLogits !== null).join(' '))
+    lines.push(`ids: ${ids.join(' ')}`);
   return lines.join('\n') + '\n';
 }
 
 function canonicalIds(blocks: number, headConv: boolean, preLogits: boolean): string[] {
-  return ['stem', ...Array.from({ length: blocks }, (_, i) => canonicalBlockId(i)), ...(headConv ? ['head_conv'] : []), ...(preLogits ? ['head_prelogits'] : [])];
+  return [
+    'stem',
+    ...Array.from({ length: blocks }, (_, i) => canonicalBlockId(i)),
+    ...(headConv ? ['head_conv'] : []),
+    ...(preLogits ? ['head_prelogits'] : []),
+  ];
 }
 
 /** Groups blocks into stages (same output width) of repeated strings, checked against the decoder. */
@@ -303,7 +324,11 @@ function chooseSeRule(spec: ArchSpec, format: BlockStringFormat): SeRule {
   const first = withSe[0]?.se;
   const defaults = DEFAULT_SE_RULE[format];
   if (!first) return defaults;
-  const rules: SeRule[] = [defaults, DEFAULT_SE_RULE[format === 'timm' ? 'mnasnet' : 'timm']].map((r) => ({ ...r, gate: first.gate, activation: first.activation }));
+  const rules: SeRule[] = [defaults, DEFAULT_SE_RULE[format === 'timm' ? 'mnasnet' : 'timm']].map((r) => ({
+    ...r,
+    gate: first.gate,
+    activation: first.activation,
+  }));
   let channels = spec.stem.out;
   const misses = rules.map(() => 0);
   for (const block of spec.blocks) {
@@ -327,7 +352,8 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
   const need = (key: string) => get(key) ?? fail(0, `missing "${key}:" line`);
 
   const formatText = need('format').value;
-  if (!(BLOCK_STRING_FORMATS as readonly string[]).includes(formatText)) fail(need('format').line, `format must be timm or mnasnet, got "${formatText}"`);
+  if (!(BLOCK_STRING_FORMATS as readonly string[]).includes(formatText))
+    fail(need('format').line, `format must be timm or mnasnet, got "${formatText}"`);
   const format = formatText as BlockStringFormat;
   const inputField = need('input');
   const input = /^(\d+)x(\d+)x(\d+)$/.exec(inputField.value);
@@ -354,7 +380,10 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
   }
 
   const headField = need('head');
-  const head = { conv: null as null | { out: number; activation: Activation }, preLogits: null as null | { out: number; activation: Activation } };
+  const head = {
+    conv: null as null | { out: number; activation: Activation },
+    preLogits: null as null | { out: number; activation: Activation },
+  };
   for (const item of headField.value === 'none' ? [] : headField.value.split(/\s*,\s*/)) {
     decodeLine(item, headField.line, fail, () => {
       const t = tokenize(item);
@@ -394,7 +423,9 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
     },
     classes: number('classes', 1000),
     dropout: number('dropout', 0.2),
-    ...(get('task') ? { task: decodeLine(get('task')!.value, get('task')!.line, fail, () => JSON.parse(get('task')!.value) as unknown) } : {}),
+    ...(get('task')
+      ? { task: decodeLine(get('task')!.value, get('task')!.line, fail, () => JSON.parse(get('task')!.value) as unknown) }
+      : {}),
   };
   return parseArchSpec(spec, file);
 }

@@ -12,8 +12,18 @@ import { readJsonFile } from '../common/json-io.js';
 import type { Rng } from '../common/rng.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
-import { ACTIVATIONS, ARCHSPEC_SCHEMA_VERSION, KERNEL_SIZES, SE_GATES, parseArchSpec, type Activation, type ArchSpec, type Block, type SqueezeExcite } from './archspec.js';
-import { blockUnit, denseUnit, headConvUnit, poolUnit, stemUnit, type Shape, type Unit } from './resolve.js';
+import {
+  ACTIVATIONS,
+  type Activation,
+  ARCHSPEC_SCHEMA_VERSION,
+  type ArchSpec,
+  type Block,
+  KERNEL_SIZES,
+  parseArchSpec,
+  SE_GATES,
+  type SqueezeExcite,
+} from './archspec.js';
+import { blockUnit, denseUnit, headConvUnit, poolUnit, type Shape, stemUnit, type Unit } from './resolve.js';
 import type { ArchSpace } from './space.js';
 import { makeDivisible } from './zoo/index.js';
 
@@ -93,7 +103,12 @@ export class ChoiceSpace implements ArchSpace {
     this.description = definition.description;
     this.resolution = definition.input.resolution;
     this.choicePoints = definition.stages.flatMap((stage, i) =>
-      STAGE_FIELDS.filter((field) => isChoice(stage[field])).map((field) => ({ path: `stages[${i}].${field}`, stage: i, field, options: optionsOf(stage[field] as never) as unknown[] })),
+      STAGE_FIELDS.filter((field) => isChoice(stage[field])).map((field) => ({
+        path: `stages[${i}].${field}`,
+        stage: i,
+        field,
+        options: optionsOf(stage[field] as never) as unknown[],
+      })),
     );
   }
 
@@ -116,7 +131,9 @@ export class ChoiceSpace implements ArchSpace {
     if (choices.length !== this.choicePoints.length) {
       throw new InputError(`space ${this.name} has ${this.choicePoints.length} choice points, got a vector of ${choices.length}`);
     }
-    const values = this.definition.stages.map((stage) => Object.fromEntries(STAGE_FIELDS.map((f) => [f, isChoice(stage[f]) ? undefined : stage[f]])) as Record<StageField, unknown>);
+    const values = this.definition.stages.map(
+      (stage) => Object.fromEntries(STAGE_FIELDS.map((f) => [f, isChoice(stage[f]) ? undefined : stage[f]])) as Record<StageField, unknown>,
+    );
     this.choicePoints.forEach((c, i) => {
       const index = choices[i]!;
       if (!Number.isInteger(index) || index < 0 || index >= c.options.length) {
@@ -128,7 +145,10 @@ export class ChoiceSpace implements ArchSpace {
   }
 
   /** The plain ArchSpec of a choice vector. */
-  materialise(choices: readonly number[], options: { resolution?: number; classes?: number; name?: string; command?: string; seed?: number | string | null } = {}): ArchSpec {
+  materialise(
+    choices: readonly number[],
+    options: { resolution?: number; classes?: number; name?: string; command?: string; seed?: number | string | null } = {},
+  ): ArchSpec {
     const def = this.definition;
     let channels = def.stem.out;
     const blocks: Block[] = [];
@@ -146,7 +166,13 @@ export class ChoiceSpace implements ArchSpace {
       schemaVersion: ARCHSPEC_SCHEMA_VERSION,
       kind: 'archspec',
       name: options.name ?? `${this.name}-${choices.join('')}`,
-      provenance: { command: options.command ?? `space ${this.name}`, seed: options.seed ?? null, tool: TOOL_NAME, source: `space ${this.name}`, choices: [...choices] },
+      provenance: {
+        command: options.command ?? `space ${this.name}`,
+        seed: options.seed ?? null,
+        tool: TOOL_NAME,
+        source: `space ${this.name}`,
+        choices: [...choices],
+      },
       input: { resolution: options.resolution ?? this.resolution, channels: def.input.channels },
       stem: { id: 'stem', ...def.stem },
       blocks,
@@ -251,8 +277,19 @@ function layerBlock(def: SearchSpaceDefinition, v: StageValues, id: string, inpu
   const expansion = v.op.startsWith('mbconv') ? Number(v.op.slice('mbconv'.length)) : null;
   const exp = expansion === null ? null : Math.max(1, Math.round(input * expansion));
   const mid = exp ?? (v.op === 'dsconv' ? input : out);
-  const se: SqueezeExcite | null = v.seRatio > 0 ? { squeeze: squeezeWidth(def, v.seRatio, def.se.base === 'mid' ? mid : input), gate: def.se.gate, activation: def.se.activation } : null;
-  const common = { id, kernel: v.kernel, stride: stride as 1 | 2, out, activation: v.activation as Activation, se, residual: v.skip && stride === 1 && input === out };
+  const se: SqueezeExcite | null =
+    v.seRatio > 0
+      ? { squeeze: squeezeWidth(def, v.seRatio, def.se.base === 'mid' ? mid : input), gate: def.se.gate, activation: def.se.activation }
+      : null;
+  const common = {
+    id,
+    kernel: v.kernel,
+    stride: stride as 1 | 2,
+    out,
+    activation: v.activation as Activation,
+    se,
+    residual: v.skip && stride === 1 && input === out,
+  };
   if (exp !== null) return { type: 'bneck', ...common, exp };
   return { type: v.op as 'conv' | 'dsconv', ...common };
 }
@@ -274,4 +311,3 @@ function* combinations(stage: Stage): Iterable<StageValues> {
     if (i === lists.length) return;
   }
 }
-

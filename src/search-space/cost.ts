@@ -6,7 +6,7 @@
  * (BN moving statistics are not parameters), i.e. what training updates.
  */
 import type { ArchSpec } from './archspec.js';
-import { resolve, type Layer, type ResolvedNet, type Unit } from './resolve.js';
+import { type Layer, type ResolvedNet, resolve, type Unit } from './resolve.js';
 
 export interface Cost {
   madds: number;

@@ -70,7 +70,11 @@ function layerDetail(layer: Layer): string {
   switch (layer.op) {
     case 'conv': {
       const kind = layer.groups === 1 ? 'conv' : 'depthwise';
-      const extras = [layer.batchNorm ? 'BN' : null, layer.bias ? 'bias' : null, layer.activation ? NL_CODES[layer.activation] : null].filter(Boolean);
+      const extras = [
+        layer.batchNorm ? 'BN' : null,
+        layer.bias ? 'bias' : null,
+        layer.activation ? NL_CODES[layer.activation] : null,
+      ].filter(Boolean);
       const dilation = layer.dilation > 1 ? ` dilation ${layer.dilation}` : '';
       return `${kind} ${layer.kernel}x${layer.kernel}/${layer.stride}${dilation} ${layer.inChannels}->${layer.outChannels}${extras.length ? ` (${extras.join(', ')})` : ''}`;
     }
@@ -91,31 +95,59 @@ function layerDetail(layer: Layer): string {
 
 export function describeSpec(spec: ArchSpec): Description {
   const cost = specCost(spec);
-  const units = cost.units.map(({ unit, layers, madds, params }): DescribedUnit => ({
-    id: unit.id,
-    input: shapeText(unit.inShape),
-    operator: operatorText(unit),
-    exp: unit.exp,
-    out: unit.outShape[2],
-    se: unit.se,
-    nl: unit.activation ? NL_CODES[unit.activation] : null,
-    stride: unit.stride,
-    residual: unit.residual,
-    madds,
-    params,
-    layers: layers.map(({ layer, cost: c }) => ({ name: layer.name, op: layer.op, detail: layerDetail(layer), madds: c.madds, params: c.params })),
-  }));
+  const units = cost.units.map(
+    ({ unit, layers, madds, params }): DescribedUnit => ({
+      id: unit.id,
+      input: shapeText(unit.inShape),
+      operator: operatorText(unit),
+      exp: unit.exp,
+      out: unit.outShape[2],
+      se: unit.se,
+      nl: unit.activation ? NL_CODES[unit.activation] : null,
+      stride: unit.stride,
+      residual: unit.residual,
+      madds,
+      params,
+      layers: layers.map(({ layer, cost: c }) => ({
+        name: layer.name,
+        op: layer.op,
+        detail: layerDetail(layer),
+        madds: c.madds,
+        params: c.params,
+      })),
+    }),
+  );
   const { resolution, channels } = spec.input;
-  return { name: spec.name, input: `${resolution}x${resolution}x${channels}`, classes: spec.classes, madds: cost.madds, params: cost.params, units };
+  return {
+    name: spec.name,
+    input: `${resolution}x${resolution}x${channels}`,
+    classes: spec.classes,
+    madds: cost.madds,
+    params: cost.params,
+    units,
+  };
 }
 
 export function renderDescription(d: Description, options: { layers?: boolean } = {}): string {
   const header = ['id', 'input', 'operator', 'exp', 'out', 'SE', 'NL', 's', 'skip', 'MAdds', 'params'];
   const rows: string[][] = [];
   for (const u of d.units) {
-    rows.push([u.id, u.input, u.operator, u.exp === null ? '-' : String(u.exp), String(u.out), u.se ? 'yes' : '-', u.nl ?? '-', String(u.stride), u.residual ? 'yes' : '-', formatMillions(u.madds, 2), formatCount(u.params)]);
+    rows.push([
+      u.id,
+      u.input,
+      u.operator,
+      u.exp === null ? '-' : String(u.exp),
+      String(u.out),
+      u.se ? 'yes' : '-',
+      u.nl ?? '-',
+      String(u.stride),
+      u.residual ? 'yes' : '-',
+      formatMillions(u.madds, 2),
+      formatCount(u.params),
+    ]);
     if (options.layers) {
-      for (const l of u.layers) rows.push([`  ${l.name}`, '', l.detail, '', '', '', '', '', '', formatMillions(l.madds, 2), formatCount(l.params)]);
+      for (const l of u.layers)
+        rows.push([`  ${l.name}`, '', l.detail, '', '', '', '', '', '', formatMillions(l.madds, 2), formatCount(l.params)]);
     }
   }
   rows.push(['total', '', '', '', '', '', '', '', '', formatMillions(d.madds, 1), formatCount(d.params)]);

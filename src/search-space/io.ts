@@ -1,6 +1,6 @@
 /** Reading specs from disk and adapting them to another input size or class count. */
 import { readJsonFile } from '../common/json-io.js';
-import { parseArchSpec, type ArchSpec } from './archspec.js';
+import { type ArchSpec, parseArchSpec } from './archspec.js';
 
 export function readArchSpec(file: string): ArchSpec {
   return parseArchSpec(readJsonFile(file), file);

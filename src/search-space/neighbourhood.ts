@@ -9,7 +9,7 @@ import type { Rng } from '../common/rng.js';
 import type { Block } from './archspec.js';
 import { parseArchSpec } from './archspec.js';
 import { blockUnit, resolve, type Unit } from './resolve.js';
-import { registerSpace, type ArchSpace } from './space.js';
+import { type ArchSpace, registerSpace } from './space.js';
 import { makeDivisible, zooNames, zooSpec } from './zoo/index.js';
 
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[Math.floor(rng() * values.length)]!;
@@ -52,7 +52,10 @@ export const zooNeighbourhood: ArchSpace = {
   sample(rng, resolution) {
     const base = zooSpec(pick(rng, NEIGHBOURHOOD_BASES), { resolution });
     const blocks = base.blocks.map((b) => pick(rng, blockVariants(b)));
-    return parseArchSpec({ ...base, name: `${base.name}-variant`, blocks, provenance: { ...base.provenance, source: `zoo-neighbourhood of ${base.name}` } }, 'zoo-neighbourhood sample');
+    return parseArchSpec(
+      { ...base, name: `${base.name}-variant`, blocks, provenance: { ...base.provenance, source: `zoo-neighbourhood of ${base.name}` } },
+      'zoo-neighbourhood sample',
+    );
   },
   *units(resolution) {
     for (const name of NEIGHBOURHOOD_BASES) {

@@ -5,7 +5,18 @@
  * Convolutions use "same" padding: output size = ceil(input / stride), which equals PyTorch's
  * padding k//2 for the odd kernels the spec allows.
  */
-import { CLASSIFIER_ID, layerName, type Activation, type ArchSpec, type Block, type DetectionTask, type Pooling, type SegmentationTask, type SqueezeExcite, type Stem } from './archspec.js';
+import {
+  type Activation,
+  type ArchSpec,
+  type Block,
+  CLASSIFIER_ID,
+  type DetectionTask,
+  layerName,
+  type Pooling,
+  type SegmentationTask,
+  type SqueezeExcite,
+  type Stem,
+} from './archspec.js';
 
 /** Height, width, channels. */
 export type Shape = readonly [number, number, number];
@@ -172,12 +183,23 @@ export function lrasppUnit(task: SegmentationTask, high: Shape, low: Shape, clas
   const pooled: Shape =
     task.pooling.type === 'global'
       ? [1, 1, high[2]]
-      : [Math.floor((high[0] - task.pooling.kernel[0]) / task.pooling.stride[0]) + 1, Math.floor((high[1] - task.pooling.kernel[1]) / task.pooling.stride[1]) + 1, high[2]];
+      : [
+          Math.floor((high[0] - task.pooling.kernel[0]) / task.pooling.stride[0]) + 1,
+          Math.floor((high[1] - task.pooling.kernel[1]) / task.pooling.stride[1]) + 1,
+          high[2],
+        ];
   const cbr = conv(layerName(id, 'cbr'), high, inter, 1, 1, 1, 'relu');
   const pool: Layer =
     task.pooling.type === 'global'
       ? { op: 'global-avg-pool', name: layerName(id, 'pool'), inShape: high }
-      : { op: 'avg-pool', name: layerName(id, 'pool'), kernel: task.pooling.kernel, stride: task.pooling.stride, inShape: high, outShape: pooled };
+      : {
+          op: 'avg-pool',
+          name: layerName(id, 'pool'),
+          kernel: task.pooling.kernel,
+          stride: task.pooling.stride,
+          inShape: high,
+          outShape: pooled,
+        };
   const scale = conv(layerName(id, 'scale'), pooled, inter, 1, 1, 1, 'sigmoid', { batchNorm: false });
   const atLow: Shape = [low[0], low[1], inter];
   const layers: Layer[] = [
@@ -243,14 +265,38 @@ export function ssdHeadUnit(id: string, tap: Pick<Tap, 'name' | 'shape'>, anchor
     conv(layerName(id, 'box_dw'), s, s[2], 3, 1, s[2], 'relu6'),
     conv(layerName(id, 'box'), s, anchors * 4, 1, 1, 1, null, { batchNorm: false, bias: true }),
   ];
-  return { ...plain, id, kind: 'ssd-head', kernel: 3, stride: 1, inShape: s, outShape: [s[0], s[1], anchors * (classes + 4)], activation: 'relu6', layers, inputs: [tap.name], ssd: { anchors, classes } };
+  return {
+    ...plain,
+    id,
+    kind: 'ssd-head',
+    kernel: 3,
+    stride: 1,
+    inShape: s,
+    outShape: [s[0], s[1], anchors * (classes + 4)],
+    activation: 'relu6',
+    layers,
+    inputs: [tap.name],
+    ssd: { anchors, classes },
+  };
 }
 
 const plain = { exp: null, se: false, residual: false };
 
 export function stemUnit(stem: Stem, inShape: Shape): Unit {
   const c = conv(layerName(stem.id), inShape, stem.out, stem.kernel, stem.stride, 1, stem.activation);
-  return { exp: null, se: false, residual: false, id: stem.id, kind: 'stem', kernel: stem.kernel, stride: stem.stride, inShape, outShape: c.outShape, activation: stem.activation, layers: [c] };
+  return {
+    exp: null,
+    se: false,
+    residual: false,
+    id: stem.id,
+    kind: 'stem',
+    kernel: stem.kernel,
+    stride: stem.stride,
+    inShape,
+    outShape: c.outShape,
+    activation: stem.activation,
+    layers: [c],
+  };
 }
 
 export function blockUnit(block: Block, inShape: Shape): Unit {
@@ -272,19 +318,62 @@ export function blockUnit(block: Block, inShape: Shape): Unit {
 
 export function headConvUnit(id: string, out: number, activation: Activation, inShape: Shape): Unit {
   const c = conv(layerName(id), inShape, out, 1, 1, 1, activation);
-  return { exp: null, se: false, residual: false, id, kind: 'head-conv', kernel: 1, stride: 1, inShape, outShape: c.outShape, activation, layers: [c] };
+  return {
+    exp: null,
+    se: false,
+    residual: false,
+    id,
+    kind: 'head-conv',
+    kernel: 1,
+    stride: 1,
+    inShape,
+    outShape: c.outShape,
+    activation,
+    layers: [c],
+  };
 }
 
 export function poolUnit(inShape: Shape): Unit {
   const pool: PoolLayer = { op: 'global-avg-pool', name: 'pool', inShape };
-  return { exp: null, se: false, residual: false, id: 'pool', kind: 'pool', kernel: inShape[0], stride: 1, inShape, outShape: [1, 1, inShape[2]], activation: null, layers: [pool] };
+  return {
+    exp: null,
+    se: false,
+    residual: false,
+    id: 'pool',
+    kind: 'pool',
+    kernel: inShape[0],
+    stride: 1,
+    inShape,
+    outShape: [1, 1, inShape[2]],
+    activation: null,
+    layers: [pool],
+  };
 }
 
 /** A dense layer after pooling (pre-logits or classifier, the latter with its dropout). */
-export function denseUnit(kind: 'pre-logits' | 'classifier', id: string, inFeatures: number, out: number, activation: Activation | null, dropout = 0): Unit {
+export function denseUnit(
+  kind: 'pre-logits' | 'classifier',
+  id: string,
+  inFeatures: number,
+  out: number,
+  activation: Activation | null,
+  dropout = 0,
+): Unit {
   const layers: Layer[] = dropout > 0 ? [{ op: 'dropout', name: 'dropout', rate: dropout }] : [];
   layers.push(dense(layerName(id), inFeatures, out, activation));
-  return { exp: null, se: false, residual: false, id, kind, kernel: 1, stride: 1, inShape: [1, 1, inFeatures], outShape: [1, 1, out], activation, layers };
+  return {
+    exp: null,
+    se: false,
+    residual: false,
+    id,
+    kind,
+    kernel: 1,
+    stride: 1,
+    inShape: [1, 1, inFeatures],
+    outShape: [1, 1, out],
+    activation,
+    layers,
+  };
 }
 
 function blockLayers(block: Block, inShape: Shape): Layer[] {
@@ -328,7 +417,21 @@ function conv(
 ): ConvLayer {
   const outShape: Shape = [outSize(inShape[0], stride), outSize(inShape[1], stride), outChannels];
   const { dilation = 1, bias = false, batchNorm = true } = options;
-  return { op: 'conv', name, inChannels: inShape[2], outChannels, kernel, stride, dilation, groups, bias, batchNorm, activation, inShape, outShape };
+  return {
+    op: 'conv',
+    name,
+    inChannels: inShape[2],
+    outChannels,
+    kernel,
+    stride,
+    dilation,
+    groups,
+    bias,
+    batchNorm,
+    activation,
+    inShape,
+    outShape,
+  };
 }
 
 function se(name: string, shape: Shape, spec: SqueezeExcite): SeLayer {

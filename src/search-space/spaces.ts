@@ -8,14 +8,18 @@ import { InputError } from '../common/errors.js';
 import { PROJECT_ROOT } from '../common/version.js';
 import { ChoiceSpace, readSearchSpace } from './choice-space.js';
 import './neighbourhood.js';
-import { registerSpace, registeredSpace, registeredSpaceNames, type ArchSpace } from './space.js';
+import { type ArchSpace, registeredSpace, registeredSpaceNames, registerSpace } from './space.js';
 
 export type { ArchSpace } from './space.js';
 
 export const SPACES_DIR = path.join(PROJECT_ROOT, 'experiments', 'spaces');
 
 export function spaceNames(): string[] {
-  const files = existsSync(SPACES_DIR) ? readdirSync(SPACES_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : [];
+  const files = existsSync(SPACES_DIR)
+    ? readdirSync(SPACES_DIR)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+    : [];
   return [...new Set([...files, ...registeredSpaceNames()])];
 }
 
@@ -26,7 +30,11 @@ export function getSpace(nameOrFile: string): ArchSpace {
   const isFile = nameOrFile.endsWith('.json') || nameOrFile.includes('/');
   const file = isFile ? nameOrFile : path.join(SPACES_DIR, `${nameOrFile}.json`);
   if (!existsSync(file)) {
-    throw new InputError(isFile ? `${file}: no such search-space file` : `unknown space "${nameOrFile}": choose one of ${spaceNames().join(', ')} or give a search-space JSON file`);
+    throw new InputError(
+      isFile
+        ? `${file}: no such search-space file`
+        : `unknown space "${nameOrFile}": choose one of ${spaceNames().join(', ')} or give a search-space JSON file`,
+    );
   }
   const space = new ChoiceSpace(readSearchSpace(file));
   if (!isFile) registerSpace(space);
@@ -36,6 +44,9 @@ export function getSpace(nameOrFile: string): ArchSpace {
 /** A search space with choice points (not one of the zoo-derived spaces). */
 export function getChoiceSpace(nameOrFile: string): ChoiceSpace {
   const space = getSpace(nameOrFile);
-  if (!(space instanceof ChoiceSpace)) throw new InputError(`space "${nameOrFile}" has no choice points to search (it is for profiling): use mnasnet, mobilenetv3 or a search-space file`);
+  if (!(space instanceof ChoiceSpace))
+    throw new InputError(
+      `space "${nameOrFile}" has no choice points to search (it is for profiling): use mnasnet, mobilenetv3 or a search-space file`,
+    );
   return space;
 }

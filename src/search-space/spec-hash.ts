@@ -9,5 +9,8 @@ export function architectureOf(spec: ArchSpec) {
 
 /** A stable hash of the architecture (16 hex digits): equal networks, equal hashes. */
 export function specHash(spec: ArchSpec): string {
-  return createHash('sha256').update(JSON.stringify(architectureOf(spec))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(architectureOf(spec)))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -29,7 +29,8 @@ async function activate(name: BackendName): Promise<string | null> {
     return null;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return `${name === 'tensorflow' ? TFJS_NODE : name} is not installed`;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
+      return `${name === 'tensorflow' ? TFJS_NODE : name} is not installed`;
     return (err as Error).message;
   }
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { resolve, type ConvLayer, type Layer, type LayerActivation, type Shape, type Tap, type Unit } from '../search-space/resolve.js';
+import { type ConvLayer, type Layer, type LayerActivation, resolve, type Shape, type Tap, type Unit } from '../search-space/resolve.js';
 import { FastBatchNormalization } from './batch-norm.js';
 import { HardSwish, ResizeBilinear, SeededDropout, SqueezeExcite } from './layers.js';
 
@@ -31,7 +31,12 @@ type Sym = tf.SymbolicTensor;
  * named features it lists (when it is built alone they become extra model inputs). SSDLite
  * predictors give two outputs: class logits [N, boxes, classes] and box regressions [N, boxes, 4].
  */
-export function buildUnitsModel(units: readonly Unit[], name: string, options: BuildOptions = {}, taps: readonly Tap[] = []): tf.LayersModel {
+export function buildUnitsModel(
+  units: readonly Unit[],
+  name: string,
+  options: BuildOptions = {},
+  taps: readonly Tap[] = [],
+): tf.LayersModel {
   const { bnMomentum = 0.99, bnEpsilon = 1e-3 } = options;
   const rng = seedrandom(String(options.seed ?? 0));
   const nextSeed = () => Math.floor(rng() * 2 ** 31);
@@ -54,15 +59,24 @@ export function buildUnitsModel(units: readonly Unit[], name: string, options: B
     switch (layer.op) {
       case 'conv': {
         let y = convLayer(layer, nextSeed()).apply(x) as Sym;
-        if (layer.batchNorm) y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as Sym;
+        if (layer.batchNorm)
+          y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as Sym;
         return layer.activation ? (activationLayer(layer.activation, `${layer.name}_act`).apply(y) as Sym) : y;
       }
       case 'se':
-        return new SqueezeExcite({ name: layer.name, squeeze: layer.squeeze, activation: layer.activation, gate: layer.gate, seed: nextSeed() }).apply(x) as Sym;
+        return new SqueezeExcite({
+          name: layer.name,
+          squeeze: layer.squeeze,
+          activation: layer.activation,
+          gate: layer.gate,
+          seed: nextSeed(),
+        }).apply(x) as Sym;
       case 'global-avg-pool':
         return tf.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as Sym;
       case 'avg-pool':
-        return tf.layers.averagePooling2d({ name: layer.name, poolSize: [...layer.kernel], strides: [...layer.stride], padding: 'valid' }).apply(x) as Sym;
+        return tf.layers
+          .averagePooling2d({ name: layer.name, poolSize: [...layer.kernel], strides: [...layer.stride], padding: 'valid' })
+          .apply(x) as Sym;
       case 'resize':
         return new ResizeBilinear({ name: layer.name, height: layer.outShape[0], width: layer.outShape[1] }).apply(x) as Sym;
       case 'dropout':
@@ -120,7 +134,8 @@ export function buildUnitsModel(units: readonly Unit[], name: string, options: B
     for (const tap of taps) if (tap.unit === index && tap.layer === null) features.set(tap.name, x);
   });
   if (classLogits.length) {
-    const join = (parts: Sym[], what: string) => (parts.length === 1 ? parts[0]! : (tf.layers.concatenate({ name: what, axis: 1 }).apply(parts) as Sym));
+    const join = (parts: Sym[], what: string) =>
+      parts.length === 1 ? parts[0]! : (tf.layers.concatenate({ name: what, axis: 1 }).apply(parts) as Sym);
     return tf.model({ inputs, outputs: [join(classLogits, 'class_logits'), join(boxes, 'box_regression')], name });
   }
   return tf.model({ inputs, outputs: x, name });
@@ -129,7 +144,14 @@ export function buildUnitsModel(units: readonly Unit[], name: string, options: B
 /** He-normal (fan-out) initialisation, as the reference implementations use for convolutions. */
 function convLayer(layer: ConvLayer, seed: number): tf.layers.Layer {
   const initializer = tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal', seed });
-  const common = { name: layer.name, kernelSize: layer.kernel, strides: layer.stride, dilationRate: layer.dilation, padding: 'same' as const, useBias: layer.bias };
+  const common = {
+    name: layer.name,
+    kernelSize: layer.kernel,
+    strides: layer.stride,
+    dilationRate: layer.dilation,
+    padding: 'same' as const,
+    useBias: layer.bias,
+  };
   if (layer.groups === 1) return tf.layers.conv2d({ ...common, filters: layer.outChannels, kernelInitializer: initializer });
   if (layer.groups === layer.inChannels && layer.outChannels === layer.inChannels) {
     return tf.layers.depthwiseConv2d({ ...common, depthMultiplier: 1, depthwiseInitializer: initializer });

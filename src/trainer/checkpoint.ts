@@ -6,13 +6,14 @@
  * Saving writes a fresh sibling directory and swaps it in with renames, so a crash leaves the
  * previous checkpoint or the new one, never a mixture.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { InputError, NasError } from '../common/errors.js';
 import { describeFsError, parseJsonText, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { TOOL_NAME } from '../common/version.js';
-import { parseArchSpec, type ArchSpec } from '../search-space/archspec.js';
+import { type ArchSpec, parseArchSpec } from '../search-space/archspec.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const MODEL_JSON = 'model.json';
@@ -50,7 +51,8 @@ function fileSaveHandler(dir: string): tf.io.IOHandler {
   return {
     save: async (artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> => {
       const weightData = artifacts.weightData;
-      const buffer = weightData === undefined ? new ArrayBuffer(0) : Array.isArray(weightData) ? tf.io.concatenateArrayBuffers(weightData) : weightData;
+      const buffer =
+        weightData === undefined ? new ArrayBuffer(0) : Array.isArray(weightData) ? tf.io.concatenateArrayBuffers(weightData) : weightData;
       const modelJson = {
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
@@ -65,7 +67,13 @@ function fileSaveHandler(dir: string): tf.io.IOHandler {
   };
 }
 
-export async function saveCheckpoint<State>(runDir: string, model: tf.LayersModel, spec: ArchSpec, state: State, slots: readonly Float32Array[] = []): Promise<string> {
+export async function saveCheckpoint<State>(
+  runDir: string,
+  model: tf.LayersModel,
+  spec: ArchSpec,
+  state: State,
+  slots: readonly Float32Array[] = [],
+): Promise<string> {
   const target = path.join(runDir, CHECKPOINT_DIR);
   const fresh = path.join(runDir, `.${CHECKPOINT_DIR}.${process.pid}.tmp`);
   const old = path.join(runDir, `${CHECKPOINT_DIR}.old`);
@@ -82,7 +90,9 @@ export async function saveCheckpoint<State>(runDir: string, model: tf.LayersMode
     await fs.rm(old, { recursive: true, force: true });
   } catch (err) {
     await fs.rm(fresh, { recursive: true, force: true }).catch(() => undefined);
-    throw new NasError(`cannot write the checkpoint in ${runDir} (${describeFsError(err)}); the previous checkpoint is kept`, { cause: err });
+    throw new NasError(`cannot write the checkpoint in ${runDir} (${describeFsError(err)}); the previous checkpoint is kept`, {
+      cause: err,
+    });
   }
   return target;
 }
@@ -129,19 +139,27 @@ function readFile(file: string): Buffer {
 }
 
 /** Reads a checkpoint; `parseState` validates the state JSON. */
-export function loadCheckpoint<State>(dir: string, parseState: (data: unknown, file: string) => State): CheckpointContents<State> & { dir: string } {
+export function loadCheckpoint<State>(
+  dir: string,
+  parseState: (data: unknown, file: string) => State,
+): CheckpointContents<State> & { dir: string } {
   const ckpt = resolveCheckpointDir(dir);
   const specFile = path.join(ckpt, SPEC_JSON);
   const spec = parseArchSpec(parseJsonText(readFile(specFile).toString('utf8'), specFile), specFile);
   const stateFile = path.join(ckpt, STATE_JSON);
   const state = parseState(parseJsonText(readFile(stateFile).toString('utf8'), stateFile), stateFile);
   const modelFile = path.join(ckpt, MODEL_JSON);
-  const modelJson = parseJsonText(readFile(modelFile).toString('utf8'), modelFile) as { weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  const modelJson = parseJsonText(readFile(modelFile).toString('utf8'), modelFile) as {
+    weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  };
   const manifest = modelJson.weightsManifest?.[0];
   if (!manifest) throw new InputError(`${modelFile}: no weightsManifest`);
   const weightBytes = readFile(path.join(ckpt, manifest.paths[0] ?? WEIGHTS_BIN));
   const expected = manifest.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-  if (weightBytes.length !== expected) throw new InputError(`${path.join(ckpt, WEIGHTS_BIN)}: ${weightBytes.length} bytes, the manifest needs ${expected} (truncated or foreign file)`);
+  if (weightBytes.length !== expected)
+    throw new InputError(
+      `${path.join(ckpt, WEIGHTS_BIN)}: ${weightBytes.length} bytes, the manifest needs ${expected} (truncated or foreign file)`,
+    );
   const buffer = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length);
   let offset = 0;
   const weights = manifest.weights.map((w): NamedWeight => {
@@ -167,7 +185,9 @@ export function assignMatchingWeights(model: tf.LayersModel, weights: readonly N
     const saved = byName.get(variable.originalName);
     if (!saved) continue;
     if (saved.shape.join('x') !== (variable.shape as number[]).join('x')) {
-      throw new InputError(`${source}: weight ${variable.originalName} is ${saved.shape.join('x')}, the model needs ${(variable.shape as number[]).join('x')}`);
+      throw new InputError(
+        `${source}: weight ${variable.originalName} is ${saved.shape.join('x')}, the model needs ${(variable.shape as number[]).join('x')}`,
+      );
     }
     const t = tf.tensor(saved.values, saved.shape, 'float32');
     variable.write(t);
@@ -188,7 +208,9 @@ export function assignWeights(model: tf.LayersModel, weights: readonly NamedWeig
     const shape = variable.shape as number[];
     if (!saved) throw new InputError(`${source}: no weight ${variable.originalName}: the checkpoint belongs to another architecture`);
     if (saved.shape.join('x') !== shape.join('x')) {
-      throw new InputError(`${source}: weight ${variable.originalName} is ${saved.shape.join('x')}, the model needs ${shape.join('x')}: the checkpoint belongs to another architecture`);
+      throw new InputError(
+        `${source}: weight ${variable.originalName} is ${saved.shape.join('x')}, the model needs ${shape.join('x')}: the checkpoint belongs to another architecture`,
+      );
     }
     return tf.tensor(saved.values, saved.shape, 'float32');
   });

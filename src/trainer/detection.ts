@@ -16,9 +16,14 @@ export interface Detection {
 }
 
 /** Default boxes as [cx, cy, w, h] for feature maps of the given sizes. */
-export function defaultBoxes(task: Pick<DetectionTask, 'aspectRatios' | 'minScale' | 'maxScale'>, featureSizes: readonly [number, number][]): Float32Array {
+export function defaultBoxes(
+  task: Pick<DetectionTask, 'aspectRatios' | 'minScale' | 'maxScale'>,
+  featureSizes: readonly [number, number][],
+): Float32Array {
   const m = featureSizes.length;
-  const scales = Array.from({ length: m }, (_, k) => (m === 1 ? task.minScale : task.minScale + ((task.maxScale - task.minScale) * k) / (m - 1)));
+  const scales = Array.from({ length: m }, (_, k) =>
+    m === 1 ? task.minScale : task.minScale + ((task.maxScale - task.minScale) * k) / (m - 1),
+  );
   scales.push(1);
   const perLocation = 2 + 2 * task.aspectRatios.length;
   const total = featureSizes.reduce((n, [h, w]) => n + h * w * perLocation, 0);
@@ -111,7 +116,8 @@ export function postprocess(
     for (let k = 0; k < classes; k++) sum += Math.exp(classLogits[a * classes + k]! - max);
     for (let k = 1; k < classes; k++) {
       const score = Math.exp(classLogits[a * classes + k]! - max) / sum;
-      if (score > scoreThreshold) candidates.push({ box: decodeBox(boxDeltas.subarray(a * 4, a * 4 + 4), anchors.subarray(a * 4, a * 4 + 4)), label: k, score });
+      if (score > scoreThreshold)
+        candidates.push({ box: decodeBox(boxDeltas.subarray(a * 4, a * 4 + 4), anchors.subarray(a * 4, a * 4 + 4)), label: k, score });
     }
   }
   return nonMaxSuppression(candidates, iouThreshold, maxDetections);

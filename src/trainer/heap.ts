@@ -18,7 +18,11 @@ function wasmBackend(): WasmHeapBackend | null {
  * Creates a float32 tensor of `shape` whose values `fill` computes from views of `inputs`.
  * The views are only valid inside `fill`.
  */
-export function computeTensor(shape: number[], inputs: readonly tf.Tensor[], fill: (out: Float32Array, inputs: Float32Array[]) => void): tf.Tensor {
+export function computeTensor(
+  shape: number[],
+  inputs: readonly tf.Tensor[],
+  fill: (out: Float32Array, inputs: Float32Array[]) => void,
+): tf.Tensor {
   const wasm = wasmBackend();
   if (wasm) {
     const info = wasm.makeOutput(shape, 'float32');
@@ -28,7 +32,10 @@ export function computeTensor(shape: number[], inputs: readonly tf.Tensor[], fil
     return tf.engine().makeTensorFromTensorInfo(info);
   }
   const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  fill(out, inputs.map((t) => t.dataSync() as Float32Array));
+  fill(
+    out,
+    inputs.map((t) => t.dataSync() as Float32Array),
+  );
   return tf.tensor(out, shape, 'float32');
 }
 

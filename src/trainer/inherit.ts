@@ -13,7 +13,7 @@
  * to fresh initialisation.
  */
 import type { ArchSpec } from '../search-space/archspec.js';
-import { resolve, type Layer } from '../search-space/resolve.js';
+import { type Layer, resolve } from '../search-space/resolve.js';
 import { bnName } from './build-model.js';
 import type { NamedWeight } from './checkpoint.js';
 
@@ -29,7 +29,8 @@ interface WeightAxes {
 /** Every weight of the spec's model with the channel space of each axis. */
 export function weightLayout(spec: ArchSpec): WeightAxes[] {
   const weights: WeightAxes[] = [];
-  const add = (name: string, shape: number[], spaces: (string | null)[], producerAxis: number | null = null) => weights.push({ name, shape, spaces, producerAxis });
+  const add = (name: string, shape: number[], spaces: (string | null)[], producerAxis: number | null = null) =>
+    weights.push({ name, shape, spaces, producerAxis });
   const bn = (layer: string, channels: number, space: string) => {
     for (const w of ['gamma', 'beta', 'moving_mean', 'moving_variance']) add(`${bnName(layer)}/${w}`, [channels], [space]);
   };
@@ -172,7 +173,9 @@ export function inheritWeights(oldSpec: ArchSpec, oldWeights: readonly NamedWeig
     const compatible =
       old &&
       old.shape.length === w.shape.length &&
-      w.spaces.every((s, axis) => (s ? (oldSizes.get(s) ?? -1) >= w.shape[axis]! || old.shape[axis] === w.shape[axis] : old.shape[axis] === w.shape[axis]));
+      w.spaces.every((s, axis) =>
+        s ? (oldSizes.get(s) ?? -1) >= w.shape[axis]! || old.shape[axis] === w.shape[axis] : old.shape[axis] === w.shape[axis],
+      );
     if (!old || !compatible) {
       fresh.push(w.name);
       continue;
@@ -181,7 +184,11 @@ export function inheritWeights(oldSpec: ArchSpec, oldWeights: readonly NamedWeig
       if (!s || old.shape[axis] === w.shape[axis]) return null;
       return kept.get(s) ?? Int32Array.from({ length: w.shape[axis]! }, (_, i) => i);
     });
-    weights.push({ name: w.name, shape: w.shape, values: indices.every((i) => i === null) ? old.values : gather(old.values, old.shape, indices, w.shape) });
+    weights.push({
+      name: w.name,
+      shape: w.shape,
+      values: indices.every((i) => i === null) ? old.values : gather(old.values, old.shape, indices, w.shape),
+    });
   }
   return { weights, fresh, kept: Object.fromEntries([...kept].map(([s, idx]) => [s, Array.from(idx)])) };
 }

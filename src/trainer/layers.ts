@@ -43,7 +43,9 @@ export function applyActivation(x: tf.Tensor, activation: Activation | 'hsigmoid
 export function registeredLayerClass<Args>(className: string): new (args: Args) => tf.layers.Layer {
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
   if (!entry) throw new Error(`tfjs-layers ${className} is not registered`);
-  return entry[0] as unknown as new (args: Args) => tf.layers.Layer;
+  return entry[0] as unknown as new (
+    args: Args,
+  ) => tf.layers.Layer;
 }
 
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
@@ -105,7 +107,12 @@ export class SqueezeExcite extends tf.layers.Layer {
     const seed = this.seed;
     this.reduceKernel = this.addWeight('reduce_kernel', [channels, this.squeeze], 'float32', init(seed));
     this.reduceBias = this.addWeight('reduce_bias', [this.squeeze], 'float32', tf.initializers.zeros());
-    this.expandKernel = this.addWeight('expand_kernel', [this.squeeze, channels], 'float32', init(seed === undefined ? undefined : seed + 1));
+    this.expandKernel = this.addWeight(
+      'expand_kernel',
+      [this.squeeze, channels],
+      'float32',
+      init(seed === undefined ? undefined : seed + 1),
+    );
     this.expandBias = this.addWeight('expand_bias', [channels], 'float32', tf.initializers.zeros());
     this.built = true;
   }
@@ -114,7 +121,10 @@ export class SqueezeExcite extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor4D;
       const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
-      const reduced = applyActivation(tf.add(tf.matMul(pooled, this.reduceKernel.read() as tf.Tensor2D), this.reduceBias.read()), this.activation);
+      const reduced = applyActivation(
+        tf.add(tf.matMul(pooled, this.reduceKernel.read() as tf.Tensor2D), this.reduceBias.read()),
+        this.activation,
+      );
       const expanded = tf.add(tf.matMul(reduced as tf.Tensor2D, this.expandKernel.read() as tf.Tensor2D), this.expandBias.read());
       const scale = applyActivation(expanded, this.gate);
       return tf.mul(x, tf.reshape(scale, [-1, 1, 1, x.shape[3]]));

@@ -105,10 +105,12 @@ export class Optimizer {
   }
 
   importSlots(arrays: readonly Float32Array[]): void {
-    if (arrays.length !== this.slots.length * 2) throw new Error(`optimizer state has ${arrays.length / 2} variables, the model ${this.slots.length}`);
+    if (arrays.length !== this.slots.length * 2)
+      throw new Error(`optimizer state has ${arrays.length / 2} variables, the model ${this.slots.length}`);
     this.slots.forEach((s, i) => {
       const [ms, mom] = [arrays[2 * i]!, arrays[2 * i + 1]!];
-      if (ms.length !== s.meanSquare.length || mom.length !== s.momentum.length) throw new Error(`optimizer state of ${s.variable.originalName} has the wrong size`);
+      if (ms.length !== s.meanSquare.length || mom.length !== s.momentum.length)
+        throw new Error(`optimizer state of ${s.variable.originalName} has the wrong size`);
       s.meanSquare.set(ms);
       s.momentum.set(mom);
     });

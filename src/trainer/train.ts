@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
-import { silentLogger, type Logger } from '../common/log.js';
+import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -18,15 +18,15 @@ import { specCost } from '../search-space/cost.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { currentBackend } from './backend.js';
 import { buildModel, setDropoutStep } from './build-model.js';
-import { assignMatchingWeights, assignWeights, loadCheckpoint, saveCheckpoint, type NamedWeight } from './checkpoint.js';
-import { bnMomentumFor, learningRateAt, TrainConfigSchema, type TrainConfig } from './config.js';
-import { ImageBatcher, type Batcher } from './data/batches.js';
+import { assignMatchingWeights, assignWeights, loadCheckpoint, type NamedWeight, saveCheckpoint } from './checkpoint.js';
+import { bnMomentumFor, learningRateAt, type TrainConfig, TrainConfigSchema } from './config.js';
+import { type Batcher, ImageBatcher } from './data/batches.js';
 import type { SplitName } from './data/dataset.js';
 import type { TrainingData } from './data/index.js';
 import { MosaicDataset } from './data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
-import { Optimizer, DEFAULT_OPTIMIZER } from './optimizer.js';
+import { DEFAULT_OPTIMIZER, Optimizer } from './optimizer.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -126,7 +126,11 @@ export function trainingStep(model: tf.LayersModel, optimizer: Optimizer) {
         return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
       }, variables);
       const lossValue = value.dataSync()[0]!;
-      if (Number.isFinite(lossValue)) optimizer.apply(variables.map((v) => grads[v.name]!), learningRate);
+      if (Number.isFinite(lossValue))
+        optimizer.apply(
+          variables.map((v) => grads[v.name]!),
+          learningRate,
+        );
       return lossValue;
     });
     const values = logits!.dataSync() as Float32Array;
@@ -165,16 +169,37 @@ function addConfusion(confusion: Float64Array, logits: Float32Array, labels: Uin
 }
 
 /** The batchers of the spec's task. */
-export function batcherFor(spec: ArchSpec, dataset: TrainingData, split: SplitName, options: { augment: boolean; limit?: number | undefined; labelSmoothing?: number }): Batcher {
+export function batcherFor(
+  spec: ArchSpec,
+  dataset: TrainingData,
+  split: SplitName,
+  options: { augment: boolean; limit?: number | undefined; labelSmoothing?: number },
+): Batcher {
   const task = spec.task?.type ?? 'classification';
-  if (task === 'detection') throw new InputError(`${spec.name} is a detection network: training SSDLite is not supported yet (nas describe / latency / profile cover it)`);
+  if (task === 'detection')
+    throw new InputError(
+      `${spec.name} is a detection network: training SSDLite is not supported yet (nas describe / latency / profile cover it)`,
+    );
   if (task === 'segmentation') {
-    if (!(dataset instanceof MosaicDataset)) throw new InputError(`${spec.name} is a segmentation network: train it on --dataset fashion-mosaic (per-pixel labels), not ${dataset.name}`);
-    if (dataset.size !== spec.input.resolution) throw new InputError(`the mosaics are ${dataset.size}x${dataset.size} but the spec's input is ${spec.input.resolution}x${spec.input.resolution}`);
+    if (!(dataset instanceof MosaicDataset))
+      throw new InputError(
+        `${spec.name} is a segmentation network: train it on --dataset fashion-mosaic (per-pixel labels), not ${dataset.name}`,
+      );
+    if (dataset.size !== spec.input.resolution)
+      throw new InputError(
+        `the mosaics are ${dataset.size}x${dataset.size} but the spec's input is ${spec.input.resolution}x${spec.input.resolution}`,
+      );
     return new SegmentationBatcher(dataset, split, { channels: spec.input.channels, augment: options.augment, limit: options.limit });
   }
-  if (dataset instanceof MosaicDataset) throw new InputError(`${spec.name} is a classification network: fashion-mosaic is a segmentation task`);
-  return new ImageBatcher(dataset, split, { resolution: spec.input.resolution, channels: spec.input.channels, augment: options.augment, limit: options.limit, labelSmoothing: options.labelSmoothing });
+  if (dataset instanceof MosaicDataset)
+    throw new InputError(`${spec.name} is a classification network: fashion-mosaic is a segmentation task`);
+  return new ImageBatcher(dataset, split, {
+    resolution: spec.input.resolution,
+    channels: spec.input.channels,
+    augment: options.augment,
+    limit: options.limit,
+    labelSmoothing: options.labelSmoothing,
+  });
 }
 
 function countCorrect(logits: Float32Array, labels: Uint8Array, classes: number): number {
@@ -191,9 +216,15 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   const { spec, dataset, config, outDir } = request;
   const log = request.log ?? silentLogger;
   if (spec.classes !== dataset.classNames.length) {
-    throw new InputError(`the spec has ${spec.classes} classes but ${dataset.name} has ${dataset.classNames.length}: use --classes ${dataset.classNames.length}`);
+    throw new InputError(
+      `the spec has ${spec.classes} classes but ${dataset.name} has ${dataset.classNames.length}: use --classes ${dataset.classNames.length}`,
+    );
   }
-  const trainBatcher = batcherFor(spec, dataset, 'train', { augment: config.augment, limit: config.trainSamples ?? undefined, labelSmoothing: config.labelSmoothing });
+  const trainBatcher = batcherFor(spec, dataset, 'train', {
+    augment: config.augment,
+    limit: config.trainSamples ?? undefined,
+    labelSmoothing: config.labelSmoothing,
+  });
   const valBatcher = batcherFor(spec, dataset, 'validation', { augment: false, limit: config.validationSamples ?? undefined });
   const stepsPerEpoch = Math.floor(trainBatcher.count / config.batchSize);
   if (stepsPerEpoch < 1) throw new InputError(`batch size ${config.batchSize} is larger than the ${trainBatcher.count} training images`);
@@ -223,14 +254,23 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
     if (specHash(resumed.spec) !== specHash(spec)) {
       throw new InputError(`${resumed.dir}: the checkpoint belongs to another spec (${resumed.spec.name}); use a new --out directory`);
     }
-    if (resumed.state.dataset !== dataset.name) throw new InputError(`${resumed.dir}: the run trained on ${resumed.state.dataset}, not ${dataset.name}`);
-    state = { ...resumed.state, config: { ...resumed.state.config, epochs: config.epochs }, finished: resumed.state.finished && resumed.state.config.epochs >= config.epochs };
+    if (resumed.state.dataset !== dataset.name)
+      throw new InputError(`${resumed.dir}: the run trained on ${resumed.state.dataset}, not ${dataset.name}`);
+    state = {
+      ...resumed.state,
+      config: { ...resumed.state.config, epochs: config.epochs },
+      finished: resumed.state.finished && resumed.state.config.epochs >= config.epochs,
+    };
     log.info({ epoch: state.epoch, step: state.stepInEpoch, dir: resumed.dir }, 'resuming');
   }
   const runConfig = state.config;
 
   const model = buildModel(spec, { seed: runConfig.seed, bnMomentum: state.bnMomentum });
-  const optimizer = new Optimizer(model.trainableWeights, { ...DEFAULT_OPTIMIZER[runConfig.optimizer], momentum: runConfig.momentum, weightDecay: runConfig.weightDecay });
+  const optimizer = new Optimizer(model.trainableWeights, {
+    ...DEFAULT_OPTIMIZER[runConfig.optimizer],
+    momentum: runConfig.momentum,
+    weightDecay: runConfig.weightDecay,
+  });
   const step = trainingStep(model, optimizer);
   const ema = runConfig.ema === null ? null : new WeightAverage(model.trainableWeights, runConfig.ema);
   if (request.initialWeights && !resumed) assignMatchingWeights(model, request.initialWeights, 'initial weights');
@@ -248,7 +288,10 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
     let lastCheckpoint = performance.now();
     while (state.epoch < runConfig.epochs) {
       const epoch = state.epoch;
-      const order = shuffle(Int32Array.from({ length: trainBatcher.count }, (_, i) => i), derive(runConfig.seed, 'order', epoch)) as Int32Array;
+      const order = shuffle(
+        Int32Array.from({ length: trainBatcher.count }, (_, i) => i),
+        derive(runConfig.seed, 'order', epoch),
+      ) as Int32Array;
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
@@ -258,19 +301,28 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
         if (request.signal?.aborted) {
           state.stepInEpoch = s;
           const saved = await checkpoint();
-          throw new InterruptedError(`interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume` : ''}`);
+          throw new InterruptedError(
+            `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume` : ''}`,
+          );
         }
         learningRate = learningRateAt(runConfig, epoch + s / stepsPerEpoch);
         const stepStart = performance.now();
-        const batch = trainBatcher.batch(order.subarray(s * runConfig.batchSize, (s + 1) * runConfig.batchSize), derive(runConfig.seed, 'augment', epoch, s));
+        const batch = trainBatcher.batch(
+          order.subarray(s * runConfig.batchSize, (s + 1) * runConfig.batchSize),
+          derive(runConfig.seed, 'augment', epoch, s),
+        );
         setDropoutStep(model, state.globalStep);
         const { loss, logits: logitValues } = step(batch, learningRate);
         // Images, not labels: a segmentation batch has a label per pixel.
         const images = batch.x.shape[0]!;
         tf.dispose([batch.x, batch.y]);
         if (!Number.isFinite(loss)) {
-          const kept = state.history.length ? ` the checkpoint of epoch ${state.history.length} is kept in ${outDir ?? '(no run directory)'}` : '';
-          throw new DivergedError(`loss became ${loss} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${learningRate.toPrecision(3)}): lower --lr or raise --warmup-epochs;${kept}`);
+          const kept = state.history.length
+            ? ` the checkpoint of epoch ${state.history.length} is kept in ${outDir ?? '(no run directory)'}`
+            : '';
+          throw new DivergedError(
+            `loss became ${loss} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${learningRate.toPrecision(3)}): lower --lr or raise --warmup-epochs;${kept}`,
+          );
         }
         ema?.update(state.globalStep);
         state.trainSeconds += (performance.now() - stepStart) / 1000;
@@ -338,4 +390,3 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
     model.dispose();
   }
 }
-

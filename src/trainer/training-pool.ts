@@ -4,7 +4,7 @@
  * `parallel` at once; every worker loads the dataset once. The search uses it as its proxy
  * evaluator, NetAdapt for its short fine-tunes.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DivergedError, NasError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -50,7 +50,12 @@ export type WorkerReply =
  * One evaluation: inherit the parent's weights if asked, train, report validation top-1. A child
  * that cannot be trained (diverged, bad shape) gets accuracy 0 and the reason.
  */
-export async function trainForEvaluation(dataset: TrainingData, spec: ArchSpec, config: TrainConfig, options: EvaluateOptions): Promise<Evaluation> {
+export async function trainForEvaluation(
+  dataset: TrainingData,
+  spec: ArchSpec,
+  config: TrainConfig,
+  options: EvaluateOptions,
+): Promise<Evaluation> {
   const started = performance.now();
   try {
     let initialWeights;
@@ -154,7 +159,12 @@ export class TrainingPool implements Evaluator {
         this.dispatch();
       }
     });
-    child.send({ type: 'init', dataset: this.options.dataset, resolution: this.options.resolution, backend: this.options.backend ?? 'auto' } satisfies WorkerRequest);
+    child.send({
+      type: 'init',
+      dataset: this.options.dataset,
+      resolution: this.options.resolution,
+      backend: this.options.backend ?? 'auto',
+    } satisfies WorkerRequest);
     this.workers.push(worker);
     return worker;
   }
@@ -168,7 +178,14 @@ export class TrainingPool implements Evaluator {
       worker.job = job;
       const w = worker;
       w.ready.then(
-        () => w.process.send({ type: 'evaluate', id: job.id, spec: job.spec, config: this.options.config, ...job.options } satisfies WorkerRequest),
+        () =>
+          w.process.send({
+            type: 'evaluate',
+            id: job.id,
+            spec: job.spec,
+            config: this.options.config,
+            ...job.options,
+          } satisfies WorkerRequest),
         (err: Error) => {
           w.job = null;
           job.reject(err);

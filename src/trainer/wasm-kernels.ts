@@ -92,7 +92,7 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
   if (!transposeA && !transposeB) return baseKernel('BatchMatMul')(args) as TensorInfo;
   const size = (t: TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
-  const outSize = size(a) / a.shape[a.shape.length - (transposeA ? 2 : 1)]! * (b.shape[b.shape.length - (transposeB ? 2 : 1)]!);
+  const outSize = (size(a) / a.shape[a.shape.length - (transposeA ? 2 : 1)]!) * b.shape[b.shape.length - (transposeB ? 2 : 1)]!;
   const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
   const swapped = (transposeA ? 0 : size(a)) + (transposeB ? 0 : size(b)) + outSize;
   if (a.shape.length === 2 && b.shape.length === 2 && swapped < direct) {
@@ -114,12 +114,31 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
 function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-  const attrs = args.attrs as unknown as { strides: number | [number, number]; pad: Pad; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode: Rounding; filterShape: [number, number, number, number] };
+  const attrs = args.attrs as unknown as {
+    strides: number | [number, number];
+    pad: Pad;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode: Rounding;
+    filterShape: [number, number, number, number];
+  };
   if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
   const rows = info.batchSize * info.outHeight * info.outWidth;
   const cols = info.filterHeight * info.filterWidth * info.inChannels;
-  const pointwise = info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
+  const pointwise =
+    info.filterHeight === 1 &&
+    info.filterWidth === 1 &&
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0;
 
   // dW = patches^T . dy, with patches^T [fh*fw*inC, N*outH*outW] built directly.
   let patchesT: TensorInfo;
@@ -144,7 +163,17 @@ function im2colTransposed(backend: WasmBackend, x: TensorInfo, info: ConvInfo, r
   // Views are taken after every allocation: growing the wasm memory detaches older views.
   const dst = backend.typedArrayFromHeap(out);
   const src = backend.typedArrayFromHeap(x);
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
+  const {
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    filterHeight: FH,
+    filterWidth: FW,
+    strideHeight: SH,
+    strideWidth: SW,
+  } = info;
   const { top, left } = info.padInfo;
   for (let kh = 0; kh < FH; kh++) {
     for (let kw = 0; kw < FW; kw++) {
@@ -175,11 +204,18 @@ function im2colTransposed(backend: WasmBackend, x: TensorInfo, info: ConvInfo, r
 function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const backend = args.backend as WasmBackend;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-  const attrs = args.attrs as unknown as { strides: number | [number, number]; pad: Pad; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode: Rounding; inputShape: [number, number, number, number] };
+  const attrs = args.attrs as unknown as {
+    strides: number | [number, number];
+    pad: Pad;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode: Rounding;
+    inputShape: [number, number, number, number];
+  };
   const [fh, fw, inC, outC] = filter.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, [fh, fw, inC, outC], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   const pad = info.padInfo;
-  const pointwise = fh === 1 && fw === 1 && info.strideHeight === 1 && info.strideWidth === 1 && pad.top + pad.bottom + pad.left + pad.right === 0;
+  const pointwise =
+    fh === 1 && fw === 1 && info.strideHeight === 1 && info.strideWidth === 1 && pad.top + pad.bottom + pad.left + pad.right === 0;
   if (!pointwise || attrs.dataFormat === 'NCHW') return baseKernel('Conv2DBackpropInput')(args) as TensorInfo;
   const rows = info.batchSize * info.outHeight * info.outWidth;
   const w2 = reshape(backend, filter, [inC, outC]);
@@ -205,7 +241,15 @@ function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend:
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseAttrs & { filterShape: [number, number, number, number] };
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
   const out = backend.makeOutput([...attrs.filterShape], 'float32');
   const dw = backend.typedArrayFromHeap(out);
   const xs = backend.typedArrayFromHeap(x);
@@ -246,7 +290,15 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const backend = args.backend as WasmBackend;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseAttrs & { inputShape: [number, number, number, number] };
-  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const info = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
   const out = backend.makeOutput([...attrs.inputShape], 'float32');
   const dx = backend.typedArrayFromHeap(out);
   const dys = backend.typedArrayFromHeap(dy);
@@ -429,7 +481,10 @@ function concat(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?:
   const parts = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
   if (parts.length < 2 || parts[0]!.dtype === 'string') return baseKernel('Concat')(args) as TensorInfo;
   const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0]!.shape)[0]!;
-  const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+  const outShape = tf.backend_util.computeOutShape(
+    inputs.map((t) => t.shape),
+    axis,
+  );
   const out = backend.makeOutput(outShape, parts[0]!.dtype);
   const dst = backend.typedArrayFromHeap(out);
   const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
@@ -493,7 +548,13 @@ export function registerWasmTrainingKernels(): void {
       tf.unregisterKernel(kernelName, 'wasm');
     }
     // The original's setup (binding its wasm function) must still run when the backend starts.
-    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc, setupFunc: existing?.setupFunc, disposeFunc: existing?.disposeFunc });
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: kernelFunc as tf.KernelFunc,
+      setupFunc: existing?.setupFunc,
+      disposeFunc: existing?.disposeFunc,
+    });
   }
   registered = true;
 }

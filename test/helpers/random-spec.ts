@@ -1,6 +1,6 @@
 /** Random valid ArchSpecs for property tests: arbitrary widths, block types, SE, ids. */
 import seedrandom from 'seedrandom';
-import { ARCHSPEC_SCHEMA_VERSION, parseArchSpec, type ArchSpec, type Block } from '../../src/search-space/archspec.js';
+import { ARCHSPEC_SCHEMA_VERSION, type ArchSpec, type Block, parseArchSpec } from '../../src/search-space/archspec.js';
 
 export function randomSpec(seed: number, options: { canonicalIds?: boolean } = {}): ArchSpec {
   const rng = seedrandom(String(seed));

@@ -1,11 +1,12 @@
 /** A tiny search space, a synthetic table covering it, and a surrogate evaluator for fast search tests. */
+
+import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
 import type { LatencyTable } from '../../src/latency-model/table.js';
-import { latencyTable, maddsLatencies } from './tables.js';
+import type { ArchSpec } from '../../src/search-space/archspec.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
 import { specCost } from '../../src/search-space/cost.js';
-import type { ArchSpec } from '../../src/search-space/archspec.js';
 import type { Evaluation, Evaluator } from '../../src/trainer/training-pool.js';
-import { parseExperiment, type Experiment } from '../../src/controller/experiment.js';
+import { latencyTable, maddsLatencies } from './tables.js';
 
 export function tinySpaceDefinition(): SearchSpaceDefinition {
   const stage = (id: string, baseFilters: number, baseLayers: number, stride: 1 | 2) => ({

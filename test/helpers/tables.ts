@@ -1,7 +1,8 @@
 /** Latency tables for tests: given latencies, or latencies proportional to multiply-adds. */
-import { LATENCY_TABLE_VERSION, parseLatencyTable, type LatencyTable } from '../../src/latency-model/table.js';
+
 import { opKey, unitOp } from '../../src/latency-model/ops.js';
 import { DEFAULT_PROFILER } from '../../src/latency-model/profile.js';
+import { LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from '../../src/latency-model/table.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
 import { unitCost } from '../../src/search-space/cost.js';
 import { resolve, type Unit } from '../../src/search-space/resolve.js';

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../common/json-io.js';
-import { BLOCK_STRING_FORMATS, exportBlockStrings, type BlockStringFormat } from '../../search-space/block-strings.js';
+import { BLOCK_STRING_FORMATS, type BlockStringFormat, exportBlockStrings } from '../../search-space/block-strings.js';
 import { action, loadSpecArgument } from '../common.js';
 
 interface ConvertArgs {

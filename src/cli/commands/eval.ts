@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { parseWith } from '../../common/validate.js';
-import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { buildModel } from '../../trainer/build-model.js';
 import { assignWeights, loadCheckpoint } from '../../trainer/checkpoint.js';
 import { loadDataset } from '../../trainer/data/index.js';
@@ -34,10 +34,21 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     assignWeights(model, ckpt.weights, ckpt.dir);
     const batcher = batcherFor(ckpt.spec, dataset, args.split, { augment: false });
     const top1 = evaluate(model, batcher);
-    const result = { top1, split: args.split, images: batcher.count, dataset: dataset.name, spec: ckpt.spec.name, backend: backend.backend, checkpoint: ckpt.dir };
+    const result = {
+      top1,
+      split: args.split,
+      images: batcher.count,
+      dataset: dataset.name,
+      spec: ckpt.spec.name,
+      backend: backend.backend,
+      checkpoint: ckpt.dir,
+    };
     log.debug(result, 'evaluated');
     if (args.json) printJson(result);
-    else process.stdout.write(`${args.split} ${batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1'} ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`);
+    else
+      process.stdout.write(
+        `${args.split} ${batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1'} ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`,
+      );
     model.dispose();
   }),
 };

@@ -7,10 +7,10 @@ import { scatterPlot } from '../../common/svg.js';
 import { predictLatency } from '../../latency-model/predict.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
-import { validateTable, type Fidelity } from '../../latency-model/validate.js';
+import { type Fidelity, validateTable } from '../../latency-model/validate.js';
 import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/whole-model.js';
 import { getSpace } from '../../search-space/spaces.js';
-import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
@@ -29,8 +29,17 @@ interface PredictArgs {
 
 /** When whole models are timed (validation, calibration): see latency-model/whole-model.ts. */
 export const speedGateOptions = {
-  'min-speed': { type: 'number', default: DEFAULT_SPEED_GATE.minSpeed, describe: "time a model only while the machine runs at this fraction of its full speed (the table's, or on a slower host the fastest seen; speed probe)" },
-  'max-wait': { type: 'number', default: DEFAULT_SPEED_GATE.maxWaitSeconds, describe: 'seconds to wait for that per model before timing it anyway' },
+  'min-speed': {
+    type: 'number',
+    default: DEFAULT_SPEED_GATE.minSpeed,
+    describe:
+      "time a model only while the machine runs at this fraction of its full speed (the table's, or on a slower host the fastest seen; speed probe)",
+  },
+  'max-wait': {
+    type: 'number',
+    default: DEFAULT_SPEED_GATE.maxWaitSeconds,
+    describe: 'seconds to wait for that per model before timing it anyway',
+  },
 } as const;
 
 interface ValidateArgs {
@@ -50,11 +59,15 @@ const fidelityText = (f: Fidelity) =>
 
 const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate',
-  describe: 'Measure random architectures whole and compare with the table\'s predictions',
+  describe: "Measure random architectures whole and compare with the table's predictions",
   builder: (y) =>
     y
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
-      .option('space', { type: 'string', default: 'mobilenetv3', describe: 'where the architectures come from (a search space, or zoo-neighbourhood)' })
+      .option('space', {
+        type: 'string',
+        default: 'mobilenetv3',
+        describe: 'where the architectures come from (a search space, or zoo-neighbourhood)',
+      })
       .option('samples', { type: 'number', default: 100 })
       .option('seed', { type: 'number', default: 0 })
       .options(speedGateOptions)
@@ -74,19 +87,41 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         seed: args.seed,
         settings: table.profiler ?? DEFAULT_PROFILER,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
-        onProgress: (done, total) => progress.update({ fraction: done / total, text: `measured ${done}/${total} models`, fields: { done, total } }),
+        onProgress: (done, total) =>
+          progress.update({ fraction: done / total, text: `measured ${done}/${total} models`, fields: { done, total } }),
       });
     } finally {
       progress.done();
     }
-    const summary = { samples: report.samples, within5: report.within5, within10: report.within10, mape: report.mape, kendallTau: report.kendallTau, table: report.table, raw: report.raw, atFullSpeed: report.points.filter((p) => p.measuredMs >= args.minSpeed * p.rawMs).length };
+    const summary = {
+      samples: report.samples,
+      within5: report.within5,
+      within10: report.within10,
+      mape: report.mape,
+      kendallTau: report.kendallTau,
+      table: report.table,
+      raw: report.raw,
+      atFullSpeed: report.points.filter((p) => p.measuredMs >= args.minSpeed * p.rawMs).length,
+    };
     const svg = scatterPlot(
       report.points.map((p) => ({ x: p.measuredMs, y: p.predictedMs, label: p.name, group: p.name.split('-variant')[0] })),
-      { title: `Latency: predicted vs measured (${table.name}, ${report.samples} models)`, xLabel: 'measured (ms)', yLabel: 'predicted (ms)', diagonal: true },
+      {
+        title: `Latency: predicted vs measured (${table.name}, ${report.samples} models)`,
+        xLabel: 'measured (ms)',
+        yLabel: 'predicted (ms)',
+        diagonal: true,
+      },
     );
     const base = path.join(args.out, `latency-validation-${table.name}`);
     await writeFileAtomic(`${base}.svg`, svg);
-    await writeJsonAtomic(`${base}.json`, { schemaVersion: 1, kind: 'latency-validation', space: args.space, seed: args.seed, device: table.device, ...report });
+    await writeJsonAtomic(`${base}.json`, {
+      schemaVersion: 1,
+      kind: 'latency-validation',
+      space: args.space,
+      seed: args.seed,
+      device: table.device,
+      ...report,
+    });
     log.info({ ...summary, svg: `${base}.svg` }, 'validated');
     if (args.json) printJson(summary);
     else
@@ -98,7 +133,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
 
 export const latencyCommand: CommandModule<object, PredictArgs> = {
   command: 'latency',
-  describe: 'Predict a spec\'s latency from a table (nas latency validate: check the predictor)',
+  describe: "Predict a spec's latency from a table (nas latency validate: check the predictor)",
   builder: (y) =>
     y
       .command(validateCommand)
@@ -106,7 +141,10 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
       .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
       .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
-      .option('measure', { type: 'boolean', describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)' })
+      .option('measure', {
+        type: 'boolean',
+        describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)',
+      })
       .options(backendOption)
       .option('json', { type: 'boolean' })
       .options(specOverrideOptions) as never,
@@ -119,7 +157,8 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     let rawMs: number | undefined;
     if (args.measure) {
       const backend = await prepareBackend(args.backend);
-      if (backend.backend !== table.device.backend) log.warn({ table: table.device.backend, here: backend.backend }, 'measuring on another backend than the table\'s');
+      if (backend.backend !== table.device.backend)
+        log.warn({ table: table.device.backend, here: backend.backend }, "measuring on another backend than the table's");
       warmUp();
       const settings = table.profiler ?? DEFAULT_PROFILER;
       const probe = probeFor(table, settings);
@@ -132,7 +171,14 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       }
     }
     if (args.json) {
-      printJson({ spec: spec.name, latencyMs: prediction.totalMs, measuredMs, rawMs, ...prediction, ops: args.breakdown ? prediction.ops : undefined });
+      printJson({
+        spec: spec.name,
+        latencyMs: prediction.totalMs,
+        measuredMs,
+        rawMs,
+        ...prediction,
+        ops: args.breakdown ? prediction.ops : undefined,
+      });
       return;
     }
     if (args.breakdown) {
@@ -141,8 +187,10 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       process.stdout.write(`${textTable(['op', 'ms', 'note', 'key'], rows)}\n`);
     }
     const note = prediction.estimated.length ? ` (${prediction.estimated.length} op(s) estimated by interpolation: not measured)` : '';
-    const measured = measuredMs === undefined ? '' : `, measured ${measuredMs.toFixed(2)} ms here at the table's machine speed (${rawMs!.toFixed(2)} ms as timed)`;
+    const measured =
+      measuredMs === undefined
+        ? ''
+        : `, measured ${measuredMs.toFixed(2)} ms here at the table's machine speed (${rawMs!.toFixed(2)} ms as timed)`;
     process.stdout.write(`${spec.name}: ${prediction.totalMs.toFixed(2)} ms on ${table.device.name} [${table.name}]${measured}${note}\n`);
   }),
 };
-

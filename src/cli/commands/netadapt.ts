@@ -4,7 +4,7 @@ import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import { loadTable } from '../../latency-model/tables.js';
 import { runNetAdapt, type SelectionMetric } from '../../netadapt/netadapt.js';
-import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadCheckpoint } from '../../trainer/checkpoint.js';
 import { trainConfig } from '../../trainer/config.js';
 import { loadDataset } from '../../trainer/data/index.js';
@@ -45,14 +45,22 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
   builder: (y) =>
     y
       .option('arch', { type: 'string', demandOption: true, describe: 'the seed spec (what its checkpoint was trained from)' })
-      .option('checkpoint', { type: 'string', demandOption: true, describe: 'the seed\'s trained run or checkpoint directory' })
+      .option('checkpoint', { type: 'string', demandOption: true, describe: "the seed's trained run or checkpoint directory" })
       .option('table', { type: 'string', describe: 'latency table (default: the embedded one)' })
       .option('target-ms', { type: 'number', describe: 'latency target in ms' })
-      .option('target-ratio', { type: 'number', describe: 'latency target as a fraction of the seed\'s' })
-      .option('delta-ratio', { type: 'number', default: 0.01, describe: 'minimum latency cut per step, as a fraction of the seed\'s latency' })
+      .option('target-ratio', { type: 'number', describe: "latency target as a fraction of the seed's" })
+      .option('delta-ratio', {
+        type: 'number',
+        default: 0.01,
+        describe: "minimum latency cut per step, as a fraction of the seed's latency",
+      })
       .option('delta-decay', { type: 'number', default: 1, describe: 'per-step decay of delta (the original NetAdapt: 0.96)' })
       .option('finetune-steps', { type: 'number', default: 100, describe: 'short fine-tune of each proposal, in training steps' })
-      .option('metric', { choices: ['ratio', 'accuracy'] as const, default: 'ratio' as const, describe: 'ratio: max dAcc/|dLatency| (MobileNetV3); accuracy: max accuracy (NetAdapt)' })
+      .option('metric', {
+        choices: ['ratio', 'accuracy'] as const,
+        default: 'ratio' as const,
+        describe: 'ratio: max dAcc/|dLatency| (MobileNetV3); accuracy: max accuracy (NetAdapt)',
+      })
       .option('out', { type: 'string', demandOption: true })
       .option('resume', { type: 'boolean' })
       .option('json', { type: 'boolean' })
@@ -67,14 +75,32 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('seed', { type: 'number', default: 0 })
       .options(backendOption) as never,
   handler: action<NetAdaptArgs>(async (args, { log }) => {
-    if ((args.targetMs === undefined) === (args.targetRatio === undefined)) throw new InputError('give exactly one of --target-ms and --target-ratio');
-    if (args.targetRatio !== undefined && !(args.targetRatio > 0 && args.targetRatio < 1)) throw new InputError(`--target-ratio must be between 0 and 1, got ${args.targetRatio}`);
+    if ((args.targetMs === undefined) === (args.targetRatio === undefined))
+      throw new InputError('give exactly one of --target-ms and --target-ratio');
+    if (args.targetRatio !== undefined && !(args.targetRatio > 0 && args.targetRatio < 1))
+      throw new InputError(`--target-ratio must be between 0 and 1, got ${args.targetRatio}`);
     await prepareBackend(args.backend);
     const seed = loadSpecArgument(args.arch);
     const table = loadTable(args.table);
     const dataset = loadDataset(args.dataset, seed.input.resolution);
-    const finetune = trainConfig({ epochs: 1, trainSamples: args.finetuneSteps * 32, batchSize: 32, validationSamples: args.validationSamples, learningRate: args.lr ?? 0.01, warmupEpochs: 0, seed: args.seed, augment: false });
-    const pool = new TrainingPool({ dataset: args.dataset, resolution: seed.input.resolution, config: finetune, parallel: args.parallel, backend: args.backend, log });
+    const finetune = trainConfig({
+      epochs: 1,
+      trainSamples: args.finetuneSteps * 32,
+      batchSize: 32,
+      validationSamples: args.validationSamples,
+      learningRate: args.lr ?? 0.01,
+      warmupEpochs: 0,
+      seed: args.seed,
+      augment: false,
+    });
+    const pool = new TrainingPool({
+      dataset: args.dataset,
+      resolution: seed.input.resolution,
+      config: finetune,
+      parallel: args.parallel,
+      backend: args.backend,
+      log,
+    });
     const progress = new ProgressReporter(log);
     const started = Date.now();
     let result;
@@ -83,7 +109,15 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
         seed,
         seedCheckpoint: args.checkpoint,
         table,
-        settings: { targetMs: args.targetMs, targetRatio: args.targetRatio, deltaRatio: args.deltaRatio, deltaDecay: args.deltaDecay, metric: args.metric, latencyResolution: args.latencyResolution, latencyClasses: args.latencyClasses },
+        settings: {
+          targetMs: args.targetMs,
+          targetRatio: args.targetRatio,
+          deltaRatio: args.deltaRatio,
+          deltaDecay: args.deltaDecay,
+          metric: args.metric,
+          latencyResolution: args.latencyResolution,
+          latencyClasses: args.latencyClasses,
+        },
         dataset,
         finetune,
         evaluator: pool,
@@ -128,7 +162,17 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       finalAccuracy,
       spec: path.join(args.out, 'final.json'),
     };
-    await writeJsonAtomic(path.join(args.out, 'summary.json'), { schemaVersion: 1, kind: 'netadapt-summary', ...summary, targetMs: result.history.targetMs, finalCheckpoint, testTop1, metric: args.metric, seed: args.seed, wallSeconds: (Date.now() - started) / 1000 });
+    await writeJsonAtomic(path.join(args.out, 'summary.json'), {
+      schemaVersion: 1,
+      kind: 'netadapt-summary',
+      ...summary,
+      targetMs: result.history.targetMs,
+      finalCheckpoint,
+      testTop1,
+      metric: args.metric,
+      seed: args.seed,
+      wallSeconds: (Date.now() - started) / 1000,
+    });
     log.info({ ...summary, finalCheckpoint }, 'netadapt finished');
     if (args.json) printJson(summary);
     else

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
-import { getSpace, spaceNames } from '../../search-space/spaces.js';
 import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-model/job.js';
 import { DEFAULT_PROFILER } from '../../latency-model/profile.js';
 import { profileToTable } from '../../latency-model/profile-run.js';
-import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { getSpace, spaceNames } from '../../search-space/spaces.js';
+import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { speedGateOptions } from './latency.js';
@@ -30,7 +30,10 @@ interface ProfileArgs {
 function jobFromArgs(args: ProfileArgs): ProfileJobSpec {
   if (!args.space === !args.arch?.length) throw new InputError('give either --space NAME or --arch SPEC...');
   if (args.space) return jobForSpace(getSpace(args.space), { resolution: args.resolution, calibration: args.calibration });
-  return jobForSpecs(args.arch!.map((a) => loadSpecArgument(a, { resolution: args.resolution })), args.resolution);
+  return jobForSpecs(
+    args.arch!.map((a) => loadSpecArgument(a, { resolution: args.resolution })),
+    args.resolution,
+  );
 }
 
 export const profileCommand: CommandModule<object, ProfileArgs> = {
@@ -40,13 +43,13 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     y
       .option('space', { type: 'string', describe: `profile every op a space can produce: ${spaceNames().join(', ')}` })
       .option('arch', { type: 'string', array: true, describe: 'profile the ops of these specs (files or zoo names)' })
-      .option('resolution', { type: 'number', describe: 'input resolution (default: the space\'s or the spec\'s)' })
+      .option('resolution', { type: 'number', describe: "input resolution (default: the space's or the spec's)" })
       .options(backendOption)
       .option('threads', { type: 'number', default: 1, describe: 'threads (the wasm backend runs 1 in Node)' })
       .option('out', { type: 'string', describe: 'table file, e.g. tables/mine.json (an existing one is completed)' })
       .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
       .options(speedGateOptions)
-      .option('serve', { type: 'boolean', describe: 'serve the profiler page for a phone\'s browser' })
+      .option('serve', { type: 'boolean', describe: "serve the profiler page for a phone's browser" })
       .option('port', { type: 'number', default: 8377 })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 to let a phone on the LAN connect)' })
       .option('json', { type: 'boolean' }) as never,
@@ -54,12 +57,13 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     if (args.serve) {
       const { serveProfiler } = await import('../../latency-model/serve.js');
       const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
-      log.info({ url: server.url }, 'open this address in the phone\'s browser (Ctrl-C stops the server)');
+      log.info({ url: server.url }, "open this address in the phone's browser (Ctrl-C stops the server)");
       await server.closed;
       return;
     }
     if (!args.out) throw new InputError('--out is required (the table file to write)');
-    if (args.threads !== 1) throw new InputError('--threads: only 1 is supported (tfjs-wasm runs single-threaded in Node, as the paper measures on phones)');
+    if (args.threads !== 1)
+      throw new InputError('--threads: only 1 is supported (tfjs-wasm runs single-threaded in Node, as the paper measures on phones)');
     const backend = await prepareBackend(args.backend);
     const job = jobFromArgs(args);
     log.info({ backend: backend.backend, threads: backend.threads, ops: job.ops.length, resolution: job.resolution }, 'profiling');
@@ -86,9 +90,19 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     } finally {
       progress.done();
     }
-    const summary = { table: args.out, entries: Object.keys(result.table.entries).length, measured: result.measured, reused: result.reused, seconds: result.seconds, overheadMs: result.table.overheadMs };
+    const summary = {
+      table: args.out,
+      entries: Object.keys(result.table.entries).length,
+      measured: result.measured,
+      reused: result.reused,
+      seconds: result.seconds,
+      overheadMs: result.table.overheadMs,
+    };
     log.info(summary, 'profiled');
     if (args.json) printJson(summary);
-    else process.stdout.write(`${args.out}: ${summary.entries} entries (${summary.measured} measured now, ${summary.reused} kept) in ${formatDuration(summary.seconds)}, overhead ${summary.overheadMs.toFixed(3)} ms\n`);
+    else
+      process.stdout.write(
+        `${args.out}: ${summary.entries} entries (${summary.measured} measured now, ${summary.reused} kept) in ${formatDuration(summary.seconds)}, overhead ${summary.overheadMs.toFixed(3)} ms\n`,
+      );
   }),
 };

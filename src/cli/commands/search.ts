@@ -1,13 +1,13 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { readJsonFile } from '../../common/json-io.js';
-import { TrainingPool } from '../../trainer/training-pool.js';
-import { DEFAULT_EXPERIMENT_FILE, parseExperiment, readExperiment, type Experiment } from '../../controller/experiment.js';
-import { runSearch, setupSearch } from '../../controller/search.js';
 import { InputError } from '../../common/errors.js';
-import { prepareBackend, type BackendName } from '../../trainer/backend.js';
+import { readJsonFile } from '../../common/json-io.js';
+import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
+import { runSearch, setupSearch } from '../../controller/search.js';
+import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { trainConfig } from '../../trainer/config.js';
 import { loadDataset } from '../../trainer/data/index.js';
+import { TrainingPool } from '../../trainer/training-pool.js';
 import { action, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
@@ -32,7 +32,16 @@ function experimentFor(args: SearchArgs): Experiment {
   } else {
     experiment = readExperiment(args.experiment ?? DEFAULT_EXPERIMENT_FILE);
   }
-  return parseExperiment({ ...experiment, algorithm: args.algorithm ?? experiment.algorithm, budget: args.budget ?? experiment.budget, seed: args.seed ?? experiment.seed, parallel: args.parallel ?? experiment.parallel }, 'experiment with command-line overrides');
+  return parseExperiment(
+    {
+      ...experiment,
+      algorithm: args.algorithm ?? experiment.algorithm,
+      budget: args.budget ?? experiment.budget,
+      seed: args.seed ?? experiment.seed,
+      parallel: args.parallel ?? experiment.parallel,
+    },
+    'experiment with command-line overrides',
+  );
 }
 
 export const searchCommand: CommandModule<object, SearchArgs> = {
@@ -42,7 +51,10 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     y
       .option('experiment', { type: 'string', describe: 'experiment file (default: experiments/default.json)' })
       .option('budget', { type: 'number', describe: 'number of trials' })
-      .option('algorithm', { choices: ['ppo', 'reinforce', 'random'] as const, describe: 'override the experiment\'s algorithm (e.g. random search as a baseline)' })
+      .option('algorithm', {
+        choices: ['ppo', 'reinforce', 'random'] as const,
+        describe: "override the experiment's algorithm (e.g. random search as a baseline)",
+      })
       .option('seed', { type: 'number' })
       .option('out', { type: 'string', describe: 'run directory (default: runs/<experiment>-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the run in this directory' })
@@ -50,15 +62,35 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .options(backendOption)
       .option('json', { type: 'boolean' }) as never,
   handler: action<SearchArgs>(async (args, { log }) => {
-    if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume)) throw new InputError('--resume DIR is the run directory: drop --out');
+    if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
+      throw new InputError('--resume DIR is the run directory: drop --out');
     const experiment = experimentFor(args);
-    const runDir = args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+    const runDir =
+      args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
     await prepareBackend(args.backend);
     const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
     const setup = setupSearch(experiment, dataset.classNames.length);
-    log.info({ experiment: experiment.name, space: setup.space.name, algorithm: experiment.algorithm, budget: experiment.budget, targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)), fastestMs: Number(setup.fastestMs.toFixed(3)), runDir }, 'search');
+    log.info(
+      {
+        experiment: experiment.name,
+        space: setup.space.name,
+        algorithm: experiment.algorithm,
+        budget: experiment.budget,
+        targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)),
+        fastestMs: Number(setup.fastestMs.toFixed(3)),
+        runDir,
+      },
+      'search',
+    );
     const config = trainConfig({ ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed });
-    const evaluator = new TrainingPool({ dataset: experiment.proxy.dataset, resolution: experiment.proxy.resolution, config, parallel: experiment.parallel, backend: args.backend, log });
+    const evaluator = new TrainingPool({
+      dataset: experiment.proxy.dataset,
+      resolution: experiment.proxy.resolution,
+      config,
+      parallel: experiment.parallel,
+      backend: args.backend,
+      log,
+    });
     const progress = new ProgressReporter(log);
     const started = Date.now();
     let summary;
@@ -87,7 +119,16 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       progress.done();
       await evaluator.close();
     }
-    const result = { trials: summary.trials, best: summary.best && { accuracy: summary.best.accuracy, latencyMs: summary.best.latencyMs, reward: summary.best.reward, spec: summary.best.spec }, runDir };
+    const result = {
+      trials: summary.trials,
+      best: summary.best && {
+        accuracy: summary.best.accuracy,
+        latencyMs: summary.best.latencyMs,
+        reward: summary.best.reward,
+        spec: summary.best.spec,
+      },
+      runDir,
+    };
     log.info({ ...result, wallSeconds: summary.wallSeconds }, 'search finished');
     if (args.json) printJson(result);
     else if (summary.best)

@@ -11,7 +11,10 @@ interface DescribeArgs {
 const describeCommand: CommandModule<object, DescribeArgs> = {
   command: 'describe <name>',
   describe: 'Print the choice points of a search space and its size',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: `${spaceNames().join(', ')} or a search-space file` }).option('json', { type: 'boolean' }) as never,
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: `${spaceNames().join(', ')} or a search-space file` })
+      .option('json', { type: 'boolean' }) as never,
   handler: action<DescribeArgs>(async (args) => {
     const space = getChoiceSpace(args.name);
     const points = space.choicePoints.map((c) => ({ path: c.path, options: c.options }));
@@ -20,7 +23,12 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
       return;
     }
     process.stdout.write(`${space.name}: ${space.description}\n\n`);
-    process.stdout.write(`${textTable(['choice point', 'options'], points.map((p) => [p.path, p.options.map((o) => JSON.stringify(o)).join(' | ')]))}\n\n`);
+    process.stdout.write(
+      `${textTable(
+        ['choice point', 'options'],
+        points.map((p) => [p.path, p.options.map((o) => JSON.stringify(o)).join(' | ')]),
+      )}\n\n`,
+    );
     process.stdout.write(`${points.length} choice points, ${space.log10Size.toFixed(2)} = log10 of the number of architectures\n`);
   }),
 };

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { writeFileAtomic } from '../../common/json-io.js';
 import { formatCount, formatMillions, textTable } from '../../common/format.js';
-import { materialiseZoo, renderComparisonTable } from '../../search-space/zoo-report.js';
+import { writeFileAtomic } from '../../common/json-io.js';
 import { zooNames } from '../../search-space/zoo/index.js';
+import { materialiseZoo, renderComparisonTable } from '../../search-space/zoo-report.js';
 import { action, printJson, specOverrideOptions } from '../common.js';
 
 interface SpecsArgs {
@@ -40,7 +40,13 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
     } else {
       const table = textTable(
         ['name', 'params', 'MAdds', 'input', 'file'],
-        rows.map((r) => [r.name, formatCount(r.params), formatMillions(r.madds), `${r.resolution}x${r.resolution}, ${r.classes} cl.`, r.file]),
+        rows.map((r) => [
+          r.name,
+          formatCount(r.params),
+          formatMillions(r.madds),
+          `${r.resolution}x${r.resolution}, ${r.classes} cl.`,
+          r.file,
+        ]),
       );
       process.stdout.write(`${table}\n`);
     }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../common/json-io.js';
-import { IMPORT_FORMATS, importTable, type ImportFormat } from '../../latency-model/import.js';
+import { IMPORT_FORMATS, type ImportFormat, importTable } from '../../latency-model/import.js';
 import { TABLES_DIR } from '../../latency-model/tables.js';
 import { action, printJson } from '../common.js';
 

@@ -3,11 +3,11 @@ import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import { TOOL_NAME } from '../../common/version.js';
-import { BACKENDS, prepareBackend, type BackendName } from '../../trainer/backend.js';
-import { trainConfig, type TrainConfig } from '../../trainer/config.js';
+import { withInput } from '../../search-space/io.js';
+import { BACKENDS, type BackendName, prepareBackend } from '../../trainer/backend.js';
+import { type TrainConfig, trainConfig } from '../../trainer/config.js';
 import { DATASET_FORMS, loadDataset } from '../../trainer/data/index.js';
 import { train } from '../../trainer/train.js';
-import { withInput } from '../../search-space/io.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 
@@ -48,14 +48,20 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     y
       .option('arch', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
-      .option('dataset', { type: 'string', describe: `${DATASET_FORMS.join(' | ')} (default: fashion-mnist, or fashion-mosaic for segmentation)` })
-      .option('task', { choices: ['classification', 'segmentation'] as const, describe: 'what the spec predicts (checked against its head)' })
+      .option('dataset', {
+        type: 'string',
+        describe: `${DATASET_FORMS.join(' | ')} (default: fashion-mnist, or fashion-mosaic for segmentation)`,
+      })
+      .option('task', {
+        choices: ['classification', 'segmentation'] as const,
+        describe: 'what the spec predicts (checked against its head)',
+      })
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (checkpoint, result.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
       .options(backendOption)
-      .option('resolution', { type: 'number', describe: 'input resolution (default: the spec\'s)' })
-      .option('classes', { type: 'number', describe: 'classifier width (default: the dataset\'s class count)' })
+      .option('resolution', { type: 'number', describe: "input resolution (default: the spec's)" })
+      .option('classes', { type: 'number', describe: "classifier width (default: the dataset's class count)" })
       .option('epochs', { type: 'number' })
       .option('train-samples', { type: 'number', describe: 'use only the first N training images' })
       .option('validation-samples', { type: 'number', describe: 'validate on the first N validation images' })
@@ -94,7 +100,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const base = loadSpecArgument(args.arch, { resolution: args.resolution });
     const task = base.task?.type ?? 'classification';
     if (args.task && args.task !== task) {
-      throw new InputError(`${args.arch} is a ${task} network; --task ${args.task} needs a spec with ${args.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`);
+      throw new InputError(
+        `${args.arch} is a ${task} network; --task ${args.task} needs a spec with ${args.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`,
+      );
     }
     const dataset = loadDataset(args.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
     const classes = args.classes ?? dataset.classNames.length;
@@ -153,7 +161,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (args.json) printJson(summary);
     else {
       const metric = task === 'segmentation' ? 'mean IoU' : 'top-1';
-      process.stdout.write(`test ${metric} ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`);
+      process.stdout.write(
+        `test ${metric} ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`,
+      );
     }
   }),
 };

@@ -1,11 +1,11 @@
+import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
-import { readFileSync } from 'node:fs';
-import { specCost } from '../../search-space/cost.js';
-import { readLatencyTable } from '../../latency-model/table.js';
 import { readExperiment } from '../../controller/experiment.js';
+import { readLatencyTable } from '../../latency-model/table.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
+import { specCost } from '../../search-space/cost.js';
 import { getChoiceSpace } from '../../search-space/spaces.js';
 import { action, readSpecFile, reportError } from '../common.js';
 
@@ -44,7 +44,8 @@ function jsonKind(file: string): unknown {
 
 export const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <files..>',
-  describe: 'Check specs, latency tables, experiments and search spaces; exit 2 with the file, the field and what was expected when one is invalid',
+  describe:
+    'Check specs, latency tables, experiments and search spaces; exit 2 with the file, the field and what was expected when one is invalid',
   builder: (y) => y.positional('files', { type: 'string', array: true, demandOption: true }) as never,
   handler: action<ValidateArgs>(async (args) => {
     let failed = 0;

@@ -2,23 +2,28 @@
  * Turns a model drafted without ids into a validated ArchSpec: ids `stem`, `b1`..`bN`,
  * `head_conv`, `head_prelogits`; residuals default to "stride 1 and equal widths".
  */
+
+import { TOOL_NAME } from '../../common/version.js';
 import {
-  ARCHSPEC_SCHEMA_VERSION,
-  parseArchSpec,
   type Activation,
+  ARCHSPEC_SCHEMA_VERSION,
   type ArchSpec,
   type Block,
   type BneckBlock,
   type ConvBlock,
   type DsConvBlock,
   type Provenance,
+  parseArchSpec,
   type Stem,
   type Task,
 } from '../archspec.js';
-import { TOOL_NAME } from '../../common/version.js';
 
 /** A block before ids are assigned; the residual defaults to "stride 1 and equal widths". */
-export type BlockDraft = (Omit<ConvBlock, 'id' | 'residual'> | Omit<DsConvBlock, 'id' | 'residual'> | Omit<BneckBlock, 'id' | 'residual'>) & {
+export type BlockDraft = (
+  | Omit<ConvBlock, 'id' | 'residual'>
+  | Omit<DsConvBlock, 'id' | 'residual'>
+  | Omit<BneckBlock, 'id' | 'residual'>
+) & {
   residual?: boolean;
 };
 

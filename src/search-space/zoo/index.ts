@@ -6,8 +6,8 @@ import { mnasnetA1 } from './mnasnet.js';
 import { mobilenetV2 } from './mobilenetv2.js';
 import { MOBILENETV3_LARGE, MOBILENETV3_SMALL, mobilenetV3 } from './mobilenetv3.js';
 
-export { makeDivisible } from './assemble.js';
 export type { ZooOptions } from './assemble.js';
+export { makeDivisible } from './assemble.js';
 
 type Factory = (options: ZooOptions) => ArchSpec;
 
@@ -29,7 +29,14 @@ for (const [family, table] of [
   ZOO.set(reduced, (o) => mobilenetV3(table, { ...o, reducedTail: true, name: reduced }));
 }
 /** MobileNetV3 section 6: LR-ASPP (dilated last stage, as torchvision's lraspp_mobilenet_v3_large) and SSDLite (reduced tail). */
-const LRASPP: Task = { type: 'segmentation', decoder: 'lraspp', lowStride: 8, highStride: 16, interChannels: 128, pooling: { type: 'global' } };
+const LRASPP: Task = {
+  type: 'segmentation',
+  decoder: 'lraspp',
+  lowStride: 8,
+  highStride: 16,
+  interChannels: 128,
+  pooling: { type: 'global' },
+};
 const SSDLITE: Task = {
   type: 'detection',
   decoder: 'ssdlite',
@@ -50,7 +57,9 @@ for (const [family, table] of [
   ZOO.set(lraspp, (o) => mobilenetV3(table, { resolution: 520, classes: 21, ...o, dilated: true, task: LRASPP, name: lraspp }));
   // Half width: a backbone small enough to train on the mosaic task in minutes (results/dense.md).
   const lrasppHalf = `${lraspp}-0.5`;
-  ZOO.set(lrasppHalf, (o) => mobilenetV3(table, { resolution: 520, classes: 21, ...o, width: 0.5, dilated: true, task: LRASPP, name: lrasppHalf }));
+  ZOO.set(lrasppHalf, (o) =>
+    mobilenetV3(table, { resolution: 520, classes: 21, ...o, width: 0.5, dilated: true, task: LRASPP, name: lrasppHalf }),
+  );
   const ssdlite = `ssdlite-mobilenetv3-${family}`;
   ZOO.set(ssdlite, (o) => mobilenetV3(table, { resolution: 320, classes: 91, ...o, reducedTail: true, task: SSDLITE, name: ssdlite }));
 }

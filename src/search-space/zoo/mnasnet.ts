@@ -8,7 +8,7 @@ import { assemble, type BlockDraft, type ZooOptions } from './assemble.js';
 /** repeats, kernel, stride, expansion ratio, input, output, SE ratio, identity skip. */
 type Row = readonly [r: number, k: 3 | 5, s: 1 | 2, e: number, i: number, o: number, se: number, skip: boolean];
 
-// prettier-ignore
+// biome-ignore format: one row per layer, aligned like the paper's table
 export const MNASNET_A1_ROWS: readonly Row[] = [
   // r, k, s, e,   i,   o,   se,  skip
   [1, 3, 1, 1,  32,  16, 0,    false], // r1_k3_s11_e1_i32_o16_noskip

@@ -3,12 +3,12 @@
  * block outputs and the stem rounded to multiples of 8, expansion = round(t x rounded input),
  * last layer max(1, width) x 1280.
  */
-import { assemble, makeDivisible, type BlockDraft, type ZooOptions } from './assemble.js';
+import { assemble, type BlockDraft, makeDivisible, type ZooOptions } from './assemble.js';
 
 /** t (expansion factor), c (output channels), n (repeats), s (stride of the first repeat). */
 type Row = readonly [t: number, c: number, n: number, s: 1 | 2];
 
-// prettier-ignore
+// biome-ignore format: one row per layer, aligned like the paper's table
 export const MOBILENETV2_ROWS: readonly Row[] = [
   // t,   c, n, s
   [1,  16, 1, 1],

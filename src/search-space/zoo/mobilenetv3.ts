@@ -4,7 +4,7 @@
  * (no SE, ReLU only, 3x3 kernels) and reduced tail (last stage halved, for dense prediction).
  */
 import type { Activation, Task } from '../archspec.js';
-import { assemble, makeDivisible, type BlockDraft, type ZooOptions } from './assemble.js';
+import { assemble, type BlockDraft, makeDivisible, type ZooOptions } from './assemble.js';
 
 type NL = 'RE' | 'HS';
 /** One bneck row of the paper's table: kernel, exp, out, SE, NL, stride. */
@@ -18,7 +18,7 @@ interface V3Table {
   preLogits: number;
 }
 
-// prettier-ignore
+// biome-ignore format: one row per layer, aligned like the paper's table
 export const MOBILENETV3_LARGE: V3Table = {
   title: 'MobileNetV3-Large',
   stem: 16, // conv2d 3x3, stride 2, HS
@@ -44,7 +44,7 @@ export const MOBILENETV3_LARGE: V3Table = {
   preLogits: 1280, // after pooling: conv2d 1x1, no BN, HS
 };
 
-// prettier-ignore
+// biome-ignore format: one row per layer, aligned like the paper's table
 export const MOBILENETV3_SMALL: V3Table = {
   title: 'MobileNetV3-Small',
   stem: 16,
@@ -111,7 +111,14 @@ export function mobilenetV3(table: V3Table, options: V3Options = {}) {
 
   const lastConvRatio = table.lastConv / table.rows[table.rows.length - 1]![2];
   const preLogits = (reducedTail ? table.preLogits / 2 : table.preLogits) * Math.max(1, width);
-  const variant = [minimal ? 'minimal' : null, reducedTail ? 'reduced tail' : null, dilated ? 'dilated last stage' : null, options.task ? `${options.task.type} head` : null].filter(Boolean).join(', ');
+  const variant = [
+    minimal ? 'minimal' : null,
+    reducedTail ? 'reduced tail' : null,
+    dilated ? 'dilated last stage' : null,
+    options.task ? `${options.task.type} head` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
   const dense = options.task && options.task.type !== 'classification';
   return assemble({
     name: options.name ?? `${table.title.toLowerCase()}-${width}`,
@@ -130,7 +137,7 @@ export function mobilenetV3(table: V3Table, options: V3Options = {}) {
 /** Halves the widths of the last stage: outputs from its stride-2 block on, expansions after it. */
 function halveLastStage(rows: readonly Row[]): Row[] {
   const start = rows.map((row) => row[5]).lastIndexOf(2);
-  return rows.map(([k, exp, out, se, nl, s], i): Row =>
-    i < start ? [k, exp, out, se, nl, s] : [k, i > start ? exp / 2 : exp, out / 2, se, nl, s],
+  return rows.map(
+    ([k, exp, out, se, nl, s], i): Row => (i < start ? [k, exp, out, se, nl, s] : [k, i > start ? exp / 2 : exp, out / 2, se, nl, s]),
   );
 }

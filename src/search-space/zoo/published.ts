@@ -25,14 +25,21 @@ export const PUBLISHED: Readonly<Record<string, PublishedRow>> = {
   'mobilenetv3-large-minimal-1.0': { source: 'reference README', top1: 72.3, madds: 209, params: 3.9 },
   // The README counts Small's MAdds differently from the paper (66M for Small 1.0 where Table 3 has 56M),
   // so this 65M is not comparable with the paper's counting.
-  'mobilenetv3-small-minimal-1.0': { source: "reference README (its counting gives Small 1.0 66M, not the paper's 56M)", top1: 61.9, madds: 65, params: 2.0 },
+  'mobilenetv3-small-minimal-1.0': {
+    source: "reference README (its counting gives Small 1.0 66M, not the paper's 56M)",
+    top1: 61.9,
+    madds: 65,
+    params: 2.0,
+  },
 };
 
 /**
  * Exact counts of the reference PyTorch modules (params, MAdds in millions to 0.1) at 224x224 and
  * 1000 classes unless a row says otherwise.
  */
-export const REFERENCE_COUNTS: Readonly<Record<string, { params: number; madds: number | null; source: string; resolution?: number; classes?: number }>> = {
+export const REFERENCE_COUNTS: Readonly<
+  Record<string, { params: number; madds: number | null; source: string; resolution?: number; classes?: number }>
+> = {
   'mobilenetv3-large-1.0': { params: 5_483_032, madds: 216.6, source: 'torchvision mobilenet_v3_large' },
   'mobilenetv3-small-1.0': { params: 2_542_856, madds: 56.5, source: 'torchvision mobilenet_v3_small' },
   'mobilenetv3-large-0.75': { params: 3_993_528, madds: 154.6, source: 'torchvision blocks, TF-slim width rule' },
@@ -40,6 +47,18 @@ export const REFERENCE_COUNTS: Readonly<Record<string, { params: number; madds: 
   'mobilenetv2-1.0': { params: 3_504_872, madds: 300.8, source: 'torchvision mobilenet_v2' },
   'mobilenetv2-0.35': { params: 1_677_128, madds: 59.3, source: 'torchvision mobilenet_v2(width_mult=0.35)' },
   'mnasnet-a1': { params: 3_887_038, madds: 311.6, source: 'reference block strings, SE = int(0.25 x input)' },
-  'lraspp-mobilenetv3-large': { params: 3_221_538, madds: 2086, resolution: 520, classes: 21, source: 'torchvision lraspp_mobilenet_v3_large (dilated, global pooling)' },
-  'ssdlite-mobilenetv3-large': { params: 3_440_060, madds: null, resolution: 320, classes: 91, source: 'torchvision ssdlite320_mobilenet_v3_large (backbone 2,072,672 + head 1,367,388)' },
+  'lraspp-mobilenetv3-large': {
+    params: 3_221_538,
+    madds: 2086,
+    resolution: 520,
+    classes: 21,
+    source: 'torchvision lraspp_mobilenet_v3_large (dilated, global pooling)',
+  },
+  'ssdlite-mobilenetv3-large': {
+    params: 3_440_060,
+    madds: null,
+    resolution: 320,
+    classes: 91,
+    source: 'torchvision ssdlite320_mobilenet_v3_large (backbone 2,072,672 + head 1,367,388)',
+  },
 };

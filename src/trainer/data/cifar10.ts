@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../common/errors.js';
 import { derive, shuffle } from '../../common/rng.js';
-import { channelStats, takeSplit, type ImageDataset, type ImageSplit } from './dataset.js';
+import { channelStats, type ImageDataset, type ImageSplit, takeSplit } from './dataset.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const SIDE = 32;
@@ -48,14 +48,20 @@ function readBatches(files: string[]): ImageSplit {
 }
 
 export function loadCifar10(dir: string): ImageDataset {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`dataset cifar10:${dir}: no such directory (extract the CIFAR-10 binary archive there)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new InputError(`dataset cifar10:${dir}: no such directory (extract the CIFAR-10 binary archive there)`);
   const trainFiles = TRAIN_FILES.map((f) => path.join(dir, f)).filter((f) => existsSync(f));
   const testFile = path.join(dir, TEST_FILE);
   if (trainFiles.length === 0 || !existsSync(testFile)) {
-    throw new InputError(`dataset cifar10:${dir}: expected data_batch_1.bin ... data_batch_5.bin and test_batch.bin (the CIFAR-10 binary version)`);
+    throw new InputError(
+      `dataset cifar10:${dir}: expected data_batch_1.bin ... data_batch_5.bin and test_batch.bin (the CIFAR-10 binary version)`,
+    );
   }
   const all = readBatches(trainFiles);
-  const order = shuffle(Array.from({ length: all.count }, (_, i) => i), derive('cifar10-split-v1'));
+  const order = shuffle(
+    Array.from({ length: all.count }, (_, i) => i),
+    derive('cifar10-split-v1'),
+  );
   const validationCount = Math.min(VALIDATION_COUNT, Math.floor(all.count / 10));
   const train = takeSplit(all, order.slice(validationCount) as number[], 3 * PIXELS);
   return {

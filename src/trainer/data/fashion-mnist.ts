@@ -4,15 +4,27 @@
  * train 55,000 / validation 5,000 / test 10,000, stratified by class. The split does not depend on
  * the user's seed, so test and validation are always the same images.
  */
-import { createRequire } from 'node:module';
+
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { InputError } from '../../common/errors.js';
 import { derive, shuffle } from '../../common/rng.js';
 import { cacheDir } from './cache.js';
-import { channelStats, takeSplit, type ImageDataset, type ImageSplit } from './dataset.js';
+import { channelStats, type ImageDataset, type ImageSplit, takeSplit } from './dataset.js';
 
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 const SIZE = 28;
 const PIXELS = SIZE * SIZE;
 const PER_CLASS = { test: 1000, validation: 500 };
@@ -26,7 +38,11 @@ function loadAll(): ImageSplit {
     const bytes = readFileSync(cached);
     const count = bytes.length / (PIXELS + 1);
     if (Number.isInteger(count) && count > 0) {
-      return { labels: new Uint8Array(bytes.buffer, bytes.byteOffset, count), images: new Uint8Array(bytes.buffer, bytes.byteOffset + count, count * PIXELS), count };
+      return {
+        labels: new Uint8Array(bytes.buffer, bytes.byteOffset, count),
+        images: new Uint8Array(bytes.buffer, bytes.byteOffset + count, count * PIXELS),
+        count,
+      };
     }
   }
   const all = convertPackage();
@@ -77,7 +93,12 @@ export function loadFashionMnist(): ImageDataset {
     train.push(...indices.slice(PER_CLASS.test + PER_CLASS.validation));
   });
   // Interleave classes so that any prefix of a split is balanced.
-  for (const [name, indices] of [['train', train], ['validation', validation], ['test', test]] as const) shuffle(indices, derive(SPLIT_SEED, name));
+  for (const [name, indices] of [
+    ['train', train],
+    ['validation', validation],
+    ['test', test],
+  ] as const)
+    shuffle(indices, derive(SPLIT_SEED, name));
   const trainSplit = takeSplit(all, train, PIXELS);
   return {
     name: 'fashion-mnist',

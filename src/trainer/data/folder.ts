@@ -5,7 +5,7 @@
  * the channel count of the first image's kind (grey stays grey only if every image is grey) and
  * resized to a common square size (bilinear) at load time.
  */
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -90,19 +90,31 @@ function listImages(dir: string, classNames: string[]): { file: string; label: n
 
 export function loadFolder(dir: string, size: number): ImageDataset {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`dataset folder:${dir}: no such directory`);
-  const splitDirs = { train: path.join(dir, 'train'), validation: existsSync(path.join(dir, 'validation')) ? path.join(dir, 'validation') : path.join(dir, 'val'), test: path.join(dir, 'test') };
+  const splitDirs = {
+    train: path.join(dir, 'train'),
+    validation: existsSync(path.join(dir, 'validation')) ? path.join(dir, 'validation') : path.join(dir, 'val'),
+    test: path.join(dir, 'test'),
+  };
   const presplit = Object.values(splitDirs).every((d) => existsSync(d));
   const classNames = listClasses(presplit ? splitDirs.train : dir);
-  if (classNames.length < 2) throw new InputError(`dataset folder:${dir}: expected one subfolder per class (at least 2), found ${classNames.length}`);
+  if (classNames.length < 2)
+    throw new InputError(`dataset folder:${dir}: expected one subfolder per class (at least 2), found ${classNames.length}`);
 
   let files: Record<'train' | 'validation' | 'test', { file: string; label: number }[]>;
   if (presplit) {
-    files = { train: listImages(splitDirs.train, classNames), validation: listImages(splitDirs.validation, classNames), test: listImages(splitDirs.test, classNames) };
+    files = {
+      train: listImages(splitDirs.train, classNames),
+      validation: listImages(splitDirs.validation, classNames),
+      test: listImages(splitDirs.test, classNames),
+    };
   } else {
     files = { train: [], validation: [], test: [] };
     const all = listImages(dir, classNames);
     classNames.forEach((_, label) => {
-      const mine = shuffle(all.filter((f) => f.label === label), derive('folder-split-v1', label)) as typeof all;
+      const mine = shuffle(
+        all.filter((f) => f.label === label),
+        derive('folder-split-v1', label),
+      ) as typeof all;
       const tenth = Math.max(1, Math.round(mine.length / 10));
       files.test.push(...mine.slice(0, tenth));
       files.validation.push(...mine.slice(tenth, 2 * tenth));
@@ -113,7 +125,11 @@ export function loadFolder(dir: string, size: number): ImageDataset {
     if (list.length === 0) throw new InputError(`dataset folder:${dir}: the ${name} split has no PNG/JPEG images`);
   }
 
-  const decoded = { train: files.train.map((f) => decode(f.file)), validation: files.validation.map((f) => decode(f.file)), test: files.test.map((f) => decode(f.file)) };
+  const decoded = {
+    train: files.train.map((f) => decode(f.file)),
+    validation: files.validation.map((f) => decode(f.file)),
+    test: files.test.map((f) => decode(f.file)),
+  };
   const channels = Object.values(decoded).every((list) => list.every(isGrey)) ? 1 : 3;
   const toSplit = (list: Decoded[], entries: { label: number }[]): ImageSplit => {
     const images = new Uint8Array(list.length * size * size * channels);

@@ -1,7 +1,7 @@
 /** Dataset sources by name: `fashion-mnist`, `cifar10:PATH`, `folder:PATH`. */
 import { InputError } from '../../common/errors.js';
-import type { ImageDataset } from './dataset.js';
 import { loadCifar10 } from './cifar10.js';
+import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadFolder } from './folder.js';
 import { loadMosaics, type MosaicDataset } from './mosaic.js';

@@ -6,8 +6,8 @@
  * items of the matching Fashion-MNIST split, and mosaic i of a split is the same on every call.
  */
 import { derive } from '../../common/rng.js';
-import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import type { ImageDataset, SplitName } from './dataset.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 
 export const MOSAIC_CLASSES = ['background', ...FASHION_MNIST_CLASSES];
 const ITEM = 28;

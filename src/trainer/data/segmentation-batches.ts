@@ -20,7 +20,8 @@ export class SegmentationBatcher implements Batcher {
     private readonly split: SplitName,
     private readonly options: { channels: number; augment: boolean; limit?: number },
   ) {
-    if (options.channels !== 1 && options.channels !== 3) throw new InputError(`the model takes ${options.channels}-channel input; the mosaics are grey (1 channel, or 3 replicated)`);
+    if (options.channels !== 1 && options.channels !== 3)
+      throw new InputError(`the model takes ${options.channels}-channel input; the mosaics are grey (1 channel, or 3 replicated)`);
     this.count = Math.min(dataset.counts[split], options.limit ?? Infinity);
     this.classes = dataset.classNames.length;
   }
