@@ -51,7 +51,10 @@ async function main() {
           const latency = predictLatency(spec, table).totalMs;
           const hash = specHash(spec);
           let accuracy = memo.get(hash);
-          if (accuracy === undefined) memo.set(hash, (accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params)));
+          if (accuracy === undefined) {
+            accuracy = 0.5 + 0.04 * Math.log10(specCost(spec).params);
+            memo.set(hash, accuracy);
+          }
           return reward(accuracy, latency, target);
         });
         await policy.update(sampled, rewards);

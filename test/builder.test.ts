@@ -108,5 +108,7 @@ test('squeeze-and-excite computes pool, reduce, ReLU, expand, h-sigmoid, scale',
   const hidden = Math.max(0, 4 * 0.5 + 5 * -0.1 + 0.2); // 1.7
   const gate = [hidden * 1 + 0, hidden * -2 + 1].map((v) => Math.min(Math.max(v + 3, 0), 6) / 6);
   const expected = [1, 2, 3, 4, 5, 6, 7, 8].map((v, i) => v * gate[i % 2]!);
-  y.forEach((v, i) => t.true(Math.abs(v - expected[i]!) < 1e-5, `${i}: ${v} vs ${expected[i]}`));
+  y.forEach((v, i) => {
+    t.true(Math.abs(v - expected[i]!) < 1e-5, `${i}: ${v} vs ${expected[i]}`);
+  });
 });

@@ -79,7 +79,10 @@ test('sampling draws the tokens its log-probabilities describe, and the same see
   const net = new LstmNetwork({ optionCounts: counts, hidden: H, embedding: E }, seedrandom('init'));
   const sampled = net.sample(50, seedrandom('draw'));
   t.deepEqual(net.sample(50, seedrandom('draw')).tokens, sampled.tokens);
-  for (const seq of sampled.tokens) seq.forEach((token, step) => t.true(token >= 0 && token < counts[step]!));
+  for (const seq of sampled.tokens)
+    seq.forEach((token, step) => {
+      t.true(token >= 0 && token < counts[step]!);
+    });
   const trace = net.forward(sampled.tokens);
   t.true(relativeError(trace.logProb, sampled.logProb) < 1e-5);
   disposeTrace(trace);

@@ -34,7 +34,10 @@ for (const algorithm of ['ppo', 'reinforce'] as const) {
       const batch = await sharded.sample(2 * MIN_SHARD, 11);
       t.is(batch.choices.length, 2 * MIN_SHARD);
       t.deepEqual(await sharded.sample(2 * MIN_SHARD, 11), batch, 'the same seed draws the same sharded batch');
-      for (const seq of batch.choices) seq.forEach((token, step) => t.true(token >= 0 && token < counts[step]!));
+      for (const seq of batch.choices)
+        seq.forEach((token, step) => {
+          t.true(token >= 0 && token < counts[step]!);
+        });
       t.notDeepEqual(batch.choices.slice(0, MIN_SHARD), batch.choices.slice(MIN_SHARD), 'the shards draw different sequences');
       const rewards = batch.choices.map(score);
       const [a, b] = [await sharded.update(batch, rewards), await single.update(batch, rewards)];

@@ -110,7 +110,9 @@ test('box encoding and decoding are inverse; NMS keeps the best of overlapping b
   const anchor = [0.5, 0.5, 0.3, 0.2];
   const box: Box = [0.3, 0.35, 0.62, 0.7];
   const back = decodeBox(encodeBox(box, anchor), anchor);
-  back.forEach((v, i) => t.true(Math.abs(v - box[i]!) < 1e-6));
+  back.forEach((v, i) => {
+    t.true(Math.abs(v - box[i]!) < 1e-6);
+  });
   t.is(iou([0, 0, 1, 1], [0.5, 0, 1.5, 1]), 1 / 3);
   const kept = nonMaxSuppression(
     [

@@ -51,9 +51,15 @@ function silence(weights: NamedWeight[], producers: { name: string; axis: number
   for (const { name, axis } of producers) {
     const w = byName.get(name)!;
     const inner = w.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    w.values.forEach((_, i) => channels.includes(Math.floor(i / inner) % w.shape[axis]!) && (w.values[i] = 0));
+    w.values.forEach((_, i) => {
+      if (channels.includes(Math.floor(i / inner) % w.shape[axis]!)) w.values[i] = 0;
+    });
   }
-  for (const bn of bns) for (const p of ['beta', 'moving_mean']) channels.forEach((c) => (byName.get(`${bn}/${p}`)!.values[c] = 0));
+  for (const bn of bns)
+    for (const p of ['beta', 'moving_mean'])
+      channels.forEach((c) => {
+        byName.get(`${bn}/${p}`)!.values[c] = 0;
+      });
 }
 
 test.serial("inheritance keeps the strongest filters: dropping silent channels leaves the network's function unchanged", (t) => {
@@ -96,7 +102,9 @@ test.serial("inheritance keeps the strongest filters: dropping silent channels l
   const x = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 4);
   const a = (model.predict(x) as tf.Tensor).dataSync();
   const b = (small.predict(x) as tf.Tensor).dataSync();
-  a.forEach((v, i) => t.true(Math.abs(v - b[i]!) < 1e-4 * (1 + Math.abs(v)), `${i}: ${v} vs ${b[i]}`));
+  a.forEach((v, i) => {
+    t.true(Math.abs(v - b[i]!) < 1e-4 * (1 + Math.abs(v)), `${i}: ${v} vs ${b[i]}`);
+  });
   tf.dispose([x]);
   model.dispose();
   small.dispose();
@@ -188,7 +196,10 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const counting = new InProcessTrainer(dataset, finetune);
   let trained = 0;
   const evaluator = {
-    evaluate: (...a: Parameters<InProcessTrainer['evaluate']>) => (trained++, counting.evaluate(...a)),
+    evaluate: (...a: Parameters<InProcessTrainer['evaluate']>) => {
+      trained++;
+      return counting.evaluate(...a);
+    },
     close: async () => undefined,
   };
   const result = await runNetAdapt({ ...base, evaluator, outDir: out, resume: true });

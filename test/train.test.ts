@@ -79,7 +79,9 @@ test.serial('an interrupted run resumes to exactly the weights of an uninterrupt
   const b = loadCheckpoint(interrupted, parseState);
   t.is(b.state.globalStep, a.state.globalStep);
   t.is(a.weights.length, b.weights.length);
-  a.weights.forEach((w, i) => t.deepEqual(Array.from(b.weights[i]!.values), Array.from(w.values), w.name));
+  a.weights.forEach((w, i) => {
+    t.deepEqual(Array.from(b.weights[i]!.values), Array.from(w.values), w.name);
+  });
   t.deepEqual(
     b.slots.map((s) => Array.from(s)),
     a.slots.map((s) => Array.from(s)),

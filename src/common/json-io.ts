@@ -66,7 +66,7 @@ function jsonErrorOffset(text: string): number {
     skipSpace();
     const c = text[i];
     if (c === '{') {
-      return sequence('}', () => {
+      sequence('}', () => {
         skipSpace();
         if (text[i] !== '"') fail();
         string();
@@ -75,9 +75,16 @@ function jsonErrorOffset(text: string): number {
         i++;
         value();
       });
+      return;
     }
-    if (c === '[') return sequence(']', value);
-    if (c === '"') return string();
+    if (c === '[') {
+      sequence(']', value);
+      return;
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
     LITERAL.lastIndex = i;
     if (!LITERAL.test(text)) fail();
     i = LITERAL.lastIndex;

@@ -22,7 +22,7 @@ export interface PlotOptions {
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function niceTicks(lo: number, hi: number, count = 5): number[] {
   const span = hi - lo || 1;
@@ -51,7 +51,7 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escape(options.title)}</text>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`,
   ];
   for (const t of niceTicks(x0, x1)) {
     parts.push(`<line x1="${sx(t)}" y1="${margin.top}" x2="${sx(t)}" y2="${height - margin.bottom}" stroke="#eee"/>`);
@@ -64,8 +64,8 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
   parts.push(
     `<rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}" fill="none" stroke="#333"/>`,
   );
-  parts.push(`<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escape(options.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`);
+  parts.push(`<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`);
   if (options.diagonal) {
     const lo = Math.max(x0, y0);
     const hi = Math.min(x1, y1);
@@ -80,14 +80,14 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
   }
   for (const p of points) {
     parts.push(
-      `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${colour(p.group ?? '')}" fill-opacity="0.75">${p.label ? `<title>${escape(p.label)}</title>` : ''}</circle>`,
+      `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${colour(p.group ?? '')}" fill-opacity="0.75">${p.label ? `<title>${escapeXml(p.label)}</title>` : ''}</circle>`,
     );
   }
   if (groups.length > 1 || groups[0]) {
     groups.forEach((g, i) => {
       const y = margin.top + 14 + i * 16;
       parts.push(
-        `<circle cx="${margin.left + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${margin.left + 22}" y="${y}">${escape(g)}</text>`,
+        `<circle cx="${margin.left + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${margin.left + 22}" y="${y}">${escapeXml(g)}</text>`,
       );
     });
   }

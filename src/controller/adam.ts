@@ -52,7 +52,10 @@ export class Adam {
 
   private moment(moments: Map<string, Float64Array>, key: string, size: number): Float64Array {
     let values = moments.get(key);
-    if (!values) moments.set(key, (values = new Float64Array(size)));
+    if (!values) {
+      values = new Float64Array(size);
+      moments.set(key, values);
+    }
     return values;
   }
 

@@ -113,7 +113,10 @@ function headStep(
   const logits = new Float64Array(k);
   for (let j = 0; j < n; j++) {
     let max = -Infinity;
-    for (let c = 0; c < k; c++) max = Math.max(max, (logits[c] = logitsT[c * n + j]! + bias[c]!));
+    for (let c = 0; c < k; c++) {
+      logits[c] = logitsT[c * n + j]! + bias[c]!;
+      max = Math.max(max, logits[c]!);
+    }
     let sum = 0;
     for (let c = 0; c < k; c++) sum += Math.exp(logits[c]! - max);
     const logSum = max + Math.log(sum);
@@ -130,11 +133,13 @@ function headStep(
       const u = choose();
       let cumulative = 0;
       token = k - 1;
-      for (let c = 0; c < k - 1; c++)
-        if (u < (cumulative += head.p[j * k + c]!)) {
+      for (let c = 0; c < k - 1; c++) {
+        cumulative += head.p[j * k + c]!;
+        if (u < cumulative) {
           token = c;
           break;
         }
+      }
     } else token = choose[j]!;
     head.tokens[j] = token;
     head.entropy[j] = h;

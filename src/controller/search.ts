@@ -25,7 +25,7 @@ import { readArchSpec, withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
-import { trainConfig } from '../trainer/config.js';
+import { type TrainConfig, trainConfig } from '../trainer/config.js';
 import type { Evaluation, Evaluator } from '../trainer/training-pool.js';
 import { type Experiment, experimentHash } from './experiment.js';
 import { createPolicy, DEFAULT_CONTROLLER, type PolicyState, type SampledBatch } from './policy.js';
@@ -71,6 +71,14 @@ export interface SearchSetup {
   fastestMs: number;
   /** Classes of the proxy task (the trained children's classifier). */
   proxyClasses: number;
+}
+
+/** The training recipe of the proxy evaluator's children (the run's seed unless the experiment sets one). */
+export function proxyTrainConfig(experiment: Experiment): TrainConfig {
+  return trainConfig(
+    { ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed },
+    `${experiment.name}: proxy.train`,
+  );
 }
 
 function resolveTarget(experiment: Experiment, table: LatencyTable): number {
@@ -134,10 +142,6 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
-  const proxyConfig = trainConfig(
-    { ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed },
-    `${experiment.name}: proxy.train`,
-  );
   try {
     if (!request.resume) {
       await writeJsonAtomic(path.join(runDir, RUN_FILE), {
@@ -165,7 +169,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
       const first = batchIndex * experiment.batchSize;
       const size = Math.min(experiment.batchSize, experiment.budget - first);
       const sampled = await policy.sample(size, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
-      const trials = await evaluateBatch(request, setup, store, sampled, batchIndex, first, proxyConfig, (trial) => {
+      const trials = await evaluateBatch(request, setup, store, sampled, batchIndex, first, (trial) => {
         if (!best || trial.reward > best.reward) best = trial;
         request.onProgress?.({ trials: store.count(), budget: experiment.budget, best, last: trial });
       });
@@ -204,7 +208,6 @@ async function evaluateBatch(
   sampled: SampledBatch,
   batch: number,
   first: number,
-  proxyConfig: ReturnType<typeof trainConfig>,
   onTrial: (t: Trial) => void,
 ): Promise<Trial[]> {
   const { experiment } = request;
@@ -231,7 +234,10 @@ async function evaluateBatch(
     if (remembered === null) {
       // Two identical children in one batch are trained once.
       let shared = pending.get(hash);
-      if (!shared) pending.set(hash, (shared = request.evaluator.evaluate(spec)));
+      if (!shared) {
+        shared = request.evaluator.evaluate(spec);
+        pending.set(hash, shared);
+      }
       const evaluation = await shared;
       if (request.signal?.aborted) throw new InterruptedError('');
       ({ accuracy, error, seconds } = evaluation);

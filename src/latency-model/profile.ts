@@ -218,7 +218,11 @@ export function warmUp(ms = 2000): void {
   const inputs = models.map((model) => tf.zeros([1, ...(model.inputs[0]!.shape.slice(1) as number[])]));
   const start = performance.now();
   while (performance.now() - start < ms)
-    models.forEach((model, i) => tf.dispose(model.apply(inputs[i]!, { training: false }) as tf.Tensor));
+    models.forEach((model, i) => {
+      tf.dispose(model.apply(inputs[i]!, { training: false }) as tf.Tensor);
+    });
   tf.dispose(inputs);
-  models.forEach((model) => model.dispose());
+  models.forEach((model) => {
+    model.dispose();
+  });
 }

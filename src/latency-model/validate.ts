@@ -7,7 +7,6 @@
 import { cpus } from 'node:os';
 import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
-import type { ArchSpec } from '../search-space/archspec.js';
 import type { ArchSpace } from '../search-space/space.js';
 import { currentBackend } from '../trainer/backend.js';
 import { predictLatency } from './predict.js';

@@ -243,7 +243,9 @@ function detectionNet(spec: ArchSpec, task: DetectionTask, units: Unit[]): Resol
     shape = unit.outShape;
   });
   const anchors = anchorsPerLocation(task);
-  taps.forEach((tap, i) => units.push(ssdHeadUnit(`ssd_head${i + 1}`, tap, anchors, spec.classes)));
+  taps.forEach((tap, i) => {
+    units.push(ssdHeadUnit(`ssd_head${i + 1}`, tap, anchors, spec.classes));
+  });
   return { spec, units, taps };
 }
 

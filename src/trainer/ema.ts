@@ -44,7 +44,9 @@ export class WeightAverage {
     try {
       return fn();
     } finally {
-      this.variables.forEach((v, i) => v.write(this.saved![i]!));
+      this.variables.forEach((v, i) => {
+        v.write(this.saved![i]!);
+      });
       tf.dispose(this.saved);
       this.saved = null;
     }
@@ -56,6 +58,8 @@ export class WeightAverage {
 
   importSlots(slots: readonly Float32Array[]): void {
     if (slots.length !== this.shadows.length) throw new Error(`EMA state has ${slots.length} variables, the model ${this.shadows.length}`);
-    slots.forEach((s, i) => this.shadows[i]!.set(s));
+    slots.forEach((s, i) => {
+      this.shadows[i]!.set(s);
+    });
   }
 }

@@ -145,7 +145,10 @@ export function inheritWeights(oldSpec: ArchSpec, oldWeights: readonly NamedWeig
   const newLayout = weightLayout(newSpec);
   const sizeOf = (layout: WeightAxes[]) => {
     const sizes = new Map<string, number>();
-    for (const w of layout) w.spaces.forEach((s, axis) => s && sizes.set(s, w.shape[axis]!));
+    for (const w of layout)
+      w.spaces.forEach((s, axis) => {
+        if (s) sizes.set(s, w.shape[axis]!);
+      });
     return sizes;
   };
   const oldSizes = sizeOf(oldLayout);
@@ -160,7 +163,10 @@ export function inheritWeights(oldSpec: ArchSpec, oldWeights: readonly NamedWeig
     for (const w of oldLayout) {
       if (w.producerAxis === null || w.spaces[w.producerAxis] !== space) continue;
       const stored = values.get(w.name);
-      if (stored) normsAlong(stored.values, stored.shape, w.producerAxis).forEach((n, i) => (score[i]! += n));
+      if (stored)
+        normsAlong(stored.values, stored.shape, w.producerAxis).forEach((n, i) => {
+          score[i]! += n;
+        });
     }
     const order = Array.from(score.keys()).sort((a, b) => score[b]! - score[a]! || a - b);
     kept.set(space, Int32Array.from(order.slice(0, size).sort((a, b) => a - b)));

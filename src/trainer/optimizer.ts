@@ -6,7 +6,7 @@
  * L2 weight decay adds `weightDecay * w` to the gradient of decayed variables (conv and dense
  * kernels; not biases or BN parameters).
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { computeTensor } from './heap.js';
 
 export type OptimizerKind = 'rmsprop' | 'sgd';

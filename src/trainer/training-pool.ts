@@ -58,7 +58,7 @@ export async function trainForEvaluation(
 ): Promise<Evaluation> {
   const started = performance.now();
   try {
-    let initialWeights;
+    let initialWeights: ReturnType<typeof inheritWeights>['weights'] | undefined;
     if (options.inheritFrom) {
       const parent = loadCheckpoint(options.inheritFrom.checkpoint, (data) => data);
       initialWeights = inheritWeights(options.inheritFrom.spec, parent.weights, spec).weights;
@@ -135,7 +135,11 @@ export class TrainingPool implements Evaluator {
     const child = fork(WORKER_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: ['--enable-source-maps'] });
     let markReady!: () => void;
     let failReady!: (err: Error) => void;
-    const worker: Worker = { process: child, ready: new Promise<void>((res, rej) => ((markReady = res), (failReady = rej))), job: null };
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    const worker: Worker = { process: child, ready, job: null };
     child.on('message', (reply: WorkerReply) => {
       if (reply.type === 'ready') markReady();
       else if (reply.type === 'failed') failReady(new NasError(reply.message));

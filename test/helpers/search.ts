@@ -3,7 +3,7 @@
 import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
 import type { LatencyTable } from '../../src/latency-model/table.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
-import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
+import { type ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
 import { specCost } from '../../src/search-space/cost.js';
 import type { Evaluation, Evaluator } from '../../src/trainer/training-pool.js';
 import { latencyTable, maddsLatencies } from './tables.js';

@@ -78,7 +78,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
     const table = loadTable(args.table);
     await prepareBackend(args.backend);
     const progress = new ProgressReporter(log);
-    let report;
+    let report: Awaited<ReturnType<typeof validateTable>>;
     try {
       report = await validateTable({
         table,

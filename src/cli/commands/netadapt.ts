@@ -103,7 +103,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
     });
     const progress = new ProgressReporter(log);
     const started = Date.now();
-    let result;
+    let result: Awaited<ReturnType<typeof runNetAdapt>>;
     try {
       result = await runNetAdapt({
         seed,

@@ -68,7 +68,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     const job = jobFromArgs(args);
     log.info({ backend: backend.backend, threads: backend.threads, ops: job.ops.length, resolution: job.resolution }, 'profiling');
     const progress = new ProgressReporter(log);
-    let result;
+    let result: Awaited<ReturnType<typeof profileToTable>>;
     try {
       result = await profileToTable({
         name: path.basename(args.out).replace(/\.json$/, ''),

@@ -3,9 +3,8 @@ import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { readJsonFile } from '../../common/json-io.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
-import { runSearch, setupSearch } from '../../controller/search.js';
+import { proxyTrainConfig, runSearch, setupSearch } from '../../controller/search.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { trainConfig } from '../../trainer/config.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { TrainingPool } from '../../trainer/training-pool.js';
 import { action, printJson } from '../common.js';
@@ -82,7 +81,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       },
       'search',
     );
-    const config = trainConfig({ ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed });
+    const config = proxyTrainConfig(experiment);
     const evaluator = new TrainingPool({
       dataset: experiment.proxy.dataset,
       resolution: experiment.proxy.resolution,
@@ -93,7 +92,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     });
     const progress = new ProgressReporter(log);
     const started = Date.now();
-    let summary;
+    let summary: Awaited<ReturnType<typeof runSearch>>;
     try {
       summary = await runSearch(
         {

@@ -111,7 +111,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
 
     const progress = new ProgressReporter(log);
     const started = Date.now();
-    let result;
+    let result: Awaited<ReturnType<typeof train>>;
     try {
       result = await train({
         spec,

@@ -75,7 +75,9 @@ function convertPackage(): ImageSplit {
     }
   }
   const out = new Uint8Array(images.length * PIXELS);
-  images.forEach((image, i) => out.set(image, i * PIXELS));
+  images.forEach((image, i) => {
+    out.set(image, i * PIXELS);
+  });
   return { images: out, labels: Uint8Array.from(labels), count: images.length };
 }
 

@@ -133,7 +133,9 @@ export function loadFolder(dir: string, size: number): ImageDataset {
   const channels = Object.values(decoded).every((list) => list.every(isGrey)) ? 1 : 3;
   const toSplit = (list: Decoded[], entries: { label: number }[]): ImageSplit => {
     const images = new Uint8Array(list.length * size * size * channels);
-    list.forEach((img, i) => resizeInto(img, size, channels, images, i * size * size * channels));
+    list.forEach((img, i) => {
+      resizeInto(img, size, channels, images, i * size * size * channels);
+    });
     return { images, labels: Uint8Array.from(entries, (e) => e.label), count: list.length };
   };
   const train = toSplit(decoded.train, files.train);
