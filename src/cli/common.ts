@@ -1,7 +1,7 @@
 /** What every command shares: logging, error reporting with exit codes, spec arguments. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase } from 'yargs';
-import { InputError, NasError } from '../common/errors.js';
+import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { parseJsonText } from '../common/json-io.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -9,6 +9,7 @@ import { parseArchSpec } from '../search-space/archspec.js';
 import { importBlockStrings } from '../search-space/block-strings.js';
 import { withInput } from '../search-space/io.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
+import { interruptExitCode } from './progress.js';
 
 export interface GlobalOptions {
   verbose?: boolean;
@@ -35,7 +36,7 @@ export function reportError(err: unknown, verbose: boolean): void {
   if (err instanceof NasError) {
     process.stderr.write(`nas: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err.exitCode;
+    process.exitCode = err instanceof InterruptedError ? interruptExitCode() : err.exitCode;
     return;
   }
   const message = err instanceof Error ? err.message : String(err);

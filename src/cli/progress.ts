@@ -55,16 +55,35 @@ export function formatDuration(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+let interruptedBy: keyof typeof SIGNAL_EXIT_CODES | null = null;
+
+/** The exit code of an interrupted command: 130 after SIGINT (Ctrl-C), 143 after SIGTERM. */
+export function interruptExitCode(): number {
+  return SIGNAL_EXIT_CODES[interruptedBy ?? 'SIGINT'];
+}
+
 /**
- * An AbortSignal that fires on the first Ctrl-C (work saves and stops cleanly); a second Ctrl-C
- * exits at once.
+ * An AbortSignal that fires on the first SIGINT (Ctrl-C) or SIGTERM: the work saves what it has
+ * and stops. Saving takes a few seconds at most and its writes are atomic, so a second signal only
+ * says so; a third quits at once (the files already written stay whole).
  */
 export function interruptSignal(log: Logger): AbortSignal {
   const controller = new AbortController();
-  process.on('SIGINT', () => {
-    if (controller.signal.aborted) process.exit(130);
-    log.warn('interrupt: saving progress (press Ctrl-C again to quit at once)');
-    controller.abort();
-  });
+  let received = 0;
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES) => {
+    received++;
+    if (received === 1) {
+      interruptedBy = signal;
+      log.warn(`${signal}: stopping and saving progress`);
+      controller.abort();
+    } else if (received === 2) {
+      log.warn('still saving progress: it takes a few seconds (interrupt once more to quit without waiting)');
+    } else {
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    }
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   return controller.signal;
 }

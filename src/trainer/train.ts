@@ -298,6 +298,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
       const epochStart = performance.now();
       let learningRate = 0;
       for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
+        // A step is synchronous tfjs work: without this a signal handler would wait for the epoch's end.
+        if (request.signal) await yieldToEventLoop();
         if (request.signal?.aborted) {
           state.stepInEpoch = s;
           const saved = await checkpoint();
@@ -389,4 +391,9 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   } finally {
     model.dispose();
   }
+}
+
+/** Lets pending events (a Ctrl-C handler, IPC) run between two synchronous training steps. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
