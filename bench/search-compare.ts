@@ -15,7 +15,8 @@ import { readJsonFile, writeFileAtomic } from '../src/common/json-io.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { paretoFront } from '../src/controller/report.js';
-import { type Trial, TrialStore } from '../src/controller/store.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import type { Trial } from '../src/controller/store.js';
 import { argument, writeSection } from './report.js';
 
 const experiment = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'default.json'));
@@ -36,10 +37,11 @@ interface RunSummary {
 /** Runs (or finishes) one search; a run that already has its whole budget is only read. */
 function search(algorithm: string, seed: number): { dir: string; summary: RunSummary } {
   const dir = path.join(runsDir, `${algorithm}-${seed}`);
-  const summaryFile = path.join(dir, 'summary.json');
+  const run = new SearchRunDir(dir);
+  const summaryFile = run.file('summary');
   const done = existsSync(summaryFile) && (readJsonFile(summaryFile) as RunSummary).trials >= budget;
   if (!done) {
-    const resume = existsSync(path.join(dir, 'run.json'));
+    const resume = run.isRun();
     const args = resume
       ? ['--resume', dir]
       : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
@@ -53,7 +55,7 @@ function search(algorithm: string, seed: number): { dir: string; summary: RunSum
 }
 
 function trialsOf(dir: string): Trial[] {
-  const store = new TrialStore(dir);
+  const store = new SearchRunDir(dir).trialStore();
   try {
     return store.all();
   } finally {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
-import { TrialStore } from '../src/controller/store.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import type { TrialStore } from '../src/controller/store.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { NAS, nas } from './helpers/cli.js';
 import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
@@ -33,7 +34,7 @@ test('nas search trains children with proxy training; kill -9 loses no finished 
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
     if (!existsSync(path.join(runDir, 'trials.sqlite'))) continue;
-    const store = new TrialStore(runDir);
+    const store = new SearchRunDir(runDir).trialStore();
     before = store.all();
     store.close();
     if (before.length >= 1) break;
@@ -48,7 +49,7 @@ test('nas search trains children with proxy training; kill -9 loses no finished 
   t.is(result.trials, 6);
   t.deepEqual(Object.keys(result), ['trials', 'best', 'runDir']);
   t.deepEqual(Object.keys(result.best), ['accuracy', 'latencyMs', 'reward', 'spec']);
-  const store = new TrialStore(runDir);
+  const store = new SearchRunDir(runDir).trialStore();
   const after = store.all();
   store.close();
   t.is(after.length, 6);
@@ -67,7 +68,7 @@ test('nas search: bad experiment files and resuming a non-run exit 2', async (t)
   t.regex(res.stderr, /bad\.json.*\$\.algorithm/);
   const notRun = await nas('search', '--resume', dir);
   t.is(notRun.code, 2);
-  t.regex(notRun.stderr, /run\.json: cannot read/);
+  t.regex(notRun.stderr, /not a search run directory \(no run\.json\)/);
   const described = await nas('space', 'describe', 'mnasnet', '--json');
   t.is(JSON.parse(described.stdout).choicePoints.length, 42);
 });

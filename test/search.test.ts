@@ -6,8 +6,10 @@ import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { createPolicy, DEFAULT_CONTROLLER } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
-import { runSearch, setupSearch } from '../src/controller/search.js';
-import { TrialStore } from '../src/controller/store.js';
+import { runSearch } from '../src/controller/search.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import { setupSearch } from '../src/controller/setup.js';
+import type { TrialStore } from '../src/controller/store.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/ops.js';
 import { predictLatency } from '../src/latency-model/predict.js';
 import { fastestLatency } from '../src/latency-model/space-latency.js';
@@ -172,8 +174,8 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   const evaluator = new SurrogateEvaluator();
   await runSearch({ experiment, runDir: resumedDir, resume: true, evaluator, command: 'test' }, setup);
   t.true(evaluator.calls < 12, `the resumed run trained only the missing children (${evaluator.calls})`);
-  const a = new TrialStore(straightDir);
-  const b = new TrialStore(resumedDir);
+  const a = new SearchRunDir(straightDir).trialStore();
+  const b = new SearchRunDir(resumedDir).trialStore();
   const strip = (trials: ReturnType<TrialStore['all']>) =>
     trials.map(({ finishedAt: _f, trainSeconds: _s, memoised: _m, ...rest }) => rest);
   t.deepEqual(strip(b.all()), strip(a.all()));

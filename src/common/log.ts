@@ -9,7 +9,8 @@ export type { Logger };
 
 export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
   const level = options.level ?? 'info';
-  const usePretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  // Logs go to stderr, so stderr decides: `nas ... --json > out.json` at a terminal still reads as text.
+  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   if (!usePretty) return pino({ level }, pino.destination({ dest: 2, sync: true }));
   return pino(
     { level },

@@ -1,11 +1,11 @@
 /** The outputs of a search run: best.json, the Pareto front (JSON + SVG), the reward curve, summary.json. */
-import path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import type { Experiment } from './experiment.js';
-import type { SearchSetup } from './search.js';
+import type { SearchRunDir } from './search-run.js';
+import type { SearchSetup } from './setup.js';
 import type { Trial, TrialStore } from './store.js';
 
 export interface SearchSummary {
@@ -13,6 +13,11 @@ export interface SearchSummary {
   best: { trial: number; accuracy: number; latencyMs: number; reward: number; spec: string } | null;
   runDir: string;
   wallSeconds: number;
+}
+
+/** The trial with the highest reward (the first of equals), or null for none. */
+export function bestOf(trials: readonly Trial[]): Trial | null {
+  return trials.reduce<Trial | null>((best, t) => (!best || t.reward > best.reward ? t : best), null);
 }
 
 /** Trials no other trial beats on both accuracy (higher) and latency (lower), by latency. */
@@ -23,30 +28,67 @@ export function paretoFront(trials: readonly Trial[]): Trial[] {
   return front;
 }
 
-export async function writeSearchOutputs(options: {
-  runDir: string;
+interface SearchOutputs {
+  run: SearchRunDir;
   store: TrialStore;
   experiment: Experiment;
   setup: SearchSetup;
   wallSeconds: number;
   seed: number;
-}): Promise<SearchSummary> {
-  const { runDir, store, experiment, setup } = options;
+}
+
+/** Writes every output of a finished (or extended) run from its trial store. */
+export async function writeSearchOutputs(options: SearchOutputs): Promise<SearchSummary> {
+  const { run, store } = options;
   const trials = store.all();
-  const best = trials.reduce<Trial | null>((b, t) => (!b || t.reward > b.reward ? t : b), null);
+  const best = bestOf(trials);
   const front = paretoFront(trials);
-  const bestFile = path.join(runDir, 'best.json');
-  if (best) {
-    const spec = JSON.parse(best.spec) as ArchSpec;
-    await writeJsonAtomic(bestFile, {
-      ...spec,
-      name: `${experiment.name}-best`,
-      provenance: {
-        ...spec.provenance,
-        source: `search ${experiment.name}, trial ${best.trial}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${experiment.latency.resolution}x${experiment.latency.resolution} on ${setup.table.name}`,
-      },
-    });
-  }
+  if (best) await writeBestSpec(options, best);
+  await writeParetoFront(options, trials, front);
+  await writeRewardPlot(options, trials);
+  const summary: SearchSummary = {
+    trials: trials.length,
+    best: best && { trial: best.trial, accuracy: best.accuracy, latencyMs: best.latencyMs, reward: best.reward, spec: run.file('best') },
+    runDir: run.dir,
+    wallSeconds: options.wallSeconds,
+  };
+  const { experiment, setup } = options;
+  await writeJsonAtomic(run.file('summary'), {
+    schemaVersion: 1,
+    kind: 'search-summary',
+    tool: TOOL_NAME,
+    experiment: experiment.name,
+    algorithm: experiment.algorithm,
+    seed: options.seed,
+    table: setup.table.name,
+    targetMs: setup.rewardSettings.targetMs,
+    fastestMs: setup.fastestMs,
+    trained: trials.filter((t) => !t.memoised).length,
+    errors: trials.filter((t) => t.error).length,
+    paretoFront: front.length,
+    ...summary,
+  });
+  return summary;
+}
+
+async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: Trial): Promise<void> {
+  const spec = JSON.parse(best.spec) as ArchSpec;
+  const { resolution } = experiment.latency;
+  await writeJsonAtomic(run.file('best'), {
+    ...spec,
+    name: `${experiment.name}-best`,
+    provenance: {
+      ...spec.provenance,
+      source: `search ${experiment.name}, trial ${best.trial}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
+    },
+  });
+}
+
+async function writeParetoFront(
+  { run, experiment, setup }: SearchOutputs,
+  trials: readonly Trial[],
+  front: readonly Trial[],
+): Promise<void> {
   const describe = (t: Trial) => ({
     trial: t.trial,
     accuracy: t.accuracy,
@@ -55,7 +97,7 @@ export async function writeSearchOutputs(options: {
     choices: t.choices,
     specHash: t.specHash,
   });
-  await writeJsonAtomic(path.join(runDir, 'pareto.json'), {
+  await writeJsonAtomic(run.file('pareto'), {
     schemaVersion: 1,
     kind: 'pareto-front',
     tool: TOOL_NAME,
@@ -65,7 +107,7 @@ export async function writeSearchOutputs(options: {
   });
   const label = (t: Trial) => `trial ${t.trial}: ${(100 * t.accuracy).toFixed(2)}%, ${t.latencyMs.toFixed(2)} ms`;
   await writeFileAtomic(
-    path.join(runDir, 'pareto.svg'),
+    run.file('paretoPlot'),
     scatterPlot(
       [
         ...trials.map((t) => ({ x: t.latencyMs, y: 100 * t.accuracy, group: 'trials', label: label(t) })),
@@ -79,9 +121,12 @@ export async function writeSearchOutputs(options: {
       },
     ),
   );
+}
+
+async function writeRewardPlot({ run, experiment }: SearchOutputs, trials: readonly Trial[]): Promise<void> {
   let running = -Infinity;
   await writeFileAtomic(
-    path.join(runDir, 'reward.svg'),
+    run.file('rewardPlot'),
     scatterPlot(
       trials.flatMap((t) => {
         running = Math.max(running, t.reward);
@@ -98,26 +143,4 @@ export async function writeSearchOutputs(options: {
       },
     ),
   );
-  const summary: SearchSummary = {
-    trials: trials.length,
-    best: best && { trial: best.trial, accuracy: best.accuracy, latencyMs: best.latencyMs, reward: best.reward, spec: bestFile },
-    runDir,
-    wallSeconds: options.wallSeconds,
-  };
-  await writeJsonAtomic(path.join(runDir, 'summary.json'), {
-    schemaVersion: 1,
-    kind: 'search-summary',
-    tool: TOOL_NAME,
-    experiment: experiment.name,
-    algorithm: experiment.algorithm,
-    seed: options.seed,
-    table: setup.table.name,
-    targetMs: setup.rewardSettings.targetMs,
-    fastestMs: setup.fastestMs,
-    trained: trials.filter((t) => !t.memoised).length,
-    errors: trials.filter((t) => t.error).length,
-    paretoFront: front.length,
-    ...summary,
-  });
-  return summary;
 }

@@ -9,29 +9,20 @@
  * from (seed, b), so `--resume` re-draws the interrupted batch identically, takes its finished
  * trials from the store and trains only the rest: the same trajectory as an uninterrupted run.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { InputError, InterruptedError } from '../common/errors.js';
-import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
-import { TOOL_NAME } from '../common/version.js';
 import { predictLatency } from '../latency-model/predict.js';
-import { fastestLatency, missingSpaceKeys } from '../latency-model/space-latency.js';
-import type { LatencyTable } from '../latency-model/table.js';
-import { loadTable } from '../latency-model/tables.js';
-import type { ChoiceSpace } from '../search-space/choice-space.js';
-import { readArchSpec, withInput } from '../search-space/io.js';
-import { getChoiceSpace } from '../search-space/spaces.js';
+import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
-import { isZooName, zooSpec } from '../search-space/zoo/index.js';
-import { type TrainConfig, trainConfig } from '../trainer/config.js';
 import type { Evaluation, Evaluator } from '../trainer/training-pool.js';
-import { type Experiment, experimentHash } from './experiment.js';
-import { createPolicy, DEFAULT_CONTROLLER, type PolicyState, type SampledBatch } from './policy.js';
-import { type SearchSummary, writeSearchOutputs } from './report.js';
-import { type RewardSettings, reward } from './reward.js';
-import { type Trial, TrialStore } from './store.js';
+import type { Experiment } from './experiment.js';
+import { createPolicy, DEFAULT_CONTROLLER, type Policy, type SampledBatch } from './policy.js';
+import { bestOf, type SearchSummary, writeSearchOutputs } from './report.js';
+import { reward } from './reward.js';
+import { SearchRunDir } from './search-run.js';
+import type { SearchSetup } from './setup.js';
+import type { Trial, TrialStore } from './store.js';
 
 export interface SearchProgress {
   trials: number;
@@ -52,118 +43,19 @@ export interface SearchRequest {
   log?: Logger;
 }
 
-interface ControllerCheckpoint {
-  schemaVersion: 1;
-  kind: 'controller-checkpoint';
-  /** Batches whose update is in the state. */
-  batches: number;
-  state: PolicyState;
-}
-
-const RUN_FILE = 'run.json';
-const CONTROLLER_FILE = 'controller.json';
-
-/** Everything a run needs that is derived from the experiment and checked before any training. */
-export interface SearchSetup {
-  space: ChoiceSpace;
-  table: LatencyTable;
-  rewardSettings: RewardSettings;
-  fastestMs: number;
-  /** Classes of the proxy task (the trained children's classifier). */
-  proxyClasses: number;
-}
-
-/** The training recipe of the proxy evaluator's children (the run's seed unless the experiment sets one). */
-export function proxyTrainConfig(experiment: Experiment): TrainConfig {
-  return trainConfig(
-    { ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed },
-    `${experiment.name}: proxy.train`,
-  );
-}
-
-function resolveTarget(experiment: Experiment, table: LatencyTable): number {
-  const target = experiment.reward.targetMs;
-  if (typeof target === 'number') return target;
-  const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
-  const { resolution, classes } = experiment.latency;
-  return predictLatency(withInput(spec, { resolution, classes }), table).totalMs * target.scale;
-}
-
-export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
-  const space = getChoiceSpace(experiment.space);
-  const table = loadTable(experiment.latency.table);
-  const { resolution, classes } = experiment.latency;
-  const missing = missingSpaceKeys(space, table, resolution, classes);
-  if (missing.length) {
-    throw new InputError(
-      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}`,
-    );
-  }
-  const targetMs = resolveTarget(experiment, table);
-  const fastestMs = fastestLatency(space, table, resolution, classes);
-  if (targetMs < fastestMs) {
-    throw new InputError(
-      `no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`,
-    );
-  }
-  return {
-    space,
-    table,
-    rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w },
-    fastestMs,
-    proxyClasses,
-  };
-}
-
-function prepareRunDir(request: SearchRequest): TrialStore {
-  const { runDir, experiment } = request;
-  const hash = experimentHash(experiment);
-  const runFile = path.join(runDir, RUN_FILE);
-  if (request.resume) {
-    if (!existsSync(runFile))
-      throw new InputError(`${runDir}: not a search run directory (no ${RUN_FILE}); drop --resume to start a new run there`);
-    const run = readJsonFile(runFile) as { experimentHash?: string; experiment?: { name?: string } };
-    if (run.experimentHash !== hash) {
-      throw new InputError(
-        `${runDir} belongs to another experiment (${run.experiment?.name ?? 'unknown'}); resume it with its own experiment file or choose a new --out`,
-      );
-    }
-  } else if (existsSync(runFile)) {
-    throw new InputError(`${runDir} already holds a search run: continue it with --resume or choose a new --out`);
-  }
-  mkdirSync(runDir, { recursive: true });
-  return new TrialStore(runDir);
-}
-
 export async function runSearch(request: SearchRequest, setup: SearchSetup): Promise<SearchSummary> {
-  const { experiment, runDir } = request;
+  const { experiment } = request;
   const log = request.log ?? silentLogger;
-  const store = prepareRunDir(request);
+  const run = new SearchRunDir(request.runDir);
+  const store = run.open(experiment, Boolean(request.resume));
   const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
   try {
     if (!request.resume) {
-      await writeJsonAtomic(path.join(runDir, RUN_FILE), {
-        schemaVersion: 1,
-        kind: 'search-run',
-        tool: TOOL_NAME,
-        command: request.command,
-        experimentHash: experimentHash(experiment),
-        experiment,
-        targetMs: setup.rewardSettings.targetMs,
-        fastestMs: setup.fastestMs,
-        createdAt: new Date().toISOString(),
-      });
+      await run.writeRecord({ command: request.command, experiment, targetMs: setup.rewardSettings.targetMs, fastestMs: setup.fastestMs });
     }
-    let batchIndex = 0;
-    const controllerFile = path.join(runDir, CONTROLLER_FILE);
-    if (request.resume && existsSync(controllerFile)) {
-      const saved = readJsonFile(controllerFile) as ControllerCheckpoint;
-      await policy.setState(saved.state);
-      batchIndex = saved.batches;
-      log.info({ batches: batchIndex, trials: store.count() }, 'resuming search');
-    }
+    let batchIndex = await restoreController(run, policy, store, log);
     let best = bestOf(store.all());
     while (batchIndex * experiment.batchSize < experiment.budget) {
       const first = batchIndex * experiment.batchSize;
@@ -178,17 +70,11 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
         trials.map((t) => t.reward),
       );
       batchIndex++;
-      const checkpoint: ControllerCheckpoint = {
-        schemaVersion: 1,
-        kind: 'controller-checkpoint',
-        batches: batchIndex,
-        state: await policy.getState(),
-      };
-      await writeJsonAtomic(controllerFile, checkpoint);
+      await run.writeControllerCheckpoint(batchIndex, await policy.getState());
       log.debug({ batch: batchIndex, ...stats }, 'controller updated');
     }
     return await writeSearchOutputs({
-      runDir,
+      run,
       store,
       experiment,
       setup,
@@ -199,6 +85,15 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
     policy.dispose();
     store.close();
   }
+}
+
+/** Puts the controller back in its state after the last finished batch; returns the batches done. */
+async function restoreController(run: SearchRunDir, policy: Policy, store: TrialStore, log: Logger): Promise<number> {
+  const saved = run.readControllerCheckpoint();
+  if (!saved) return 0;
+  await policy.setState(saved.state);
+  log.info({ batches: saved.batches, trials: store.count() }, 'resuming search');
+  return saved.batches;
 }
 
 async function evaluateBatch(
@@ -267,14 +162,10 @@ async function evaluateBatch(
   if (failure) {
     if (failure.reason instanceof InterruptedError || request.signal?.aborted) {
       throw new InterruptedError(
-        `search interrupted: ${store.count()} finished trials are kept in ${path.join(request.runDir, 'trials.sqlite')}; continue with nas search --resume ${request.runDir}`,
+        `search interrupted: ${store.count()} finished trials are kept in ${new SearchRunDir(request.runDir).file('trials')}; continue with nas search --resume ${request.runDir}`,
       );
     }
     throw failure.reason;
   }
   return settled.map((s) => (s as PromiseFulfilledResult<Trial>).value);
-}
-
-export function bestOf(trials: readonly Trial[]): Trial | null {
-  return trials.reduce<Trial | null>((best, t) => (!best || t.reward > best.reward ? t : best), null);
 }

@@ -3,7 +3,6 @@
  * moment it finishes (WAL journal), so killing the process at any time loses no finished trial.
  */
 
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { InputError } from '../common/errors.js';
 
@@ -59,13 +58,11 @@ const fromRow = (r: Row): Trial => ({
   finishedAt: r.finished_at,
 });
 
-export const STORE_FILE = 'trials.sqlite';
-
 export class TrialStore {
   private readonly db: Database.Database;
 
-  constructor(runDir: string) {
-    const file = path.join(runDir, STORE_FILE);
+  /** Opens (creating if needed) the store in `file`; a run's store is reached through SearchRunDir. */
+  constructor(file: string) {
     try {
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');

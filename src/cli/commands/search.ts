@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
-import { readJsonFile } from '../../common/json-io.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
-import { proxyTrainConfig, runSearch, setupSearch } from '../../controller/search.js';
+import { runSearch } from '../../controller/search.js';
+import { SearchRunDir } from '../../controller/search-run.js';
+import { proxyTrainConfig, setupSearch } from '../../controller/setup.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { TrainingPool } from '../../trainer/training-pool.js';
@@ -26,8 +27,7 @@ interface SearchArgs {
 function experimentFor(args: SearchArgs): Experiment {
   let experiment: Experiment;
   if (args.resume && !args.experiment) {
-    const run = readJsonFile(path.join(args.resume, 'run.json')) as { experiment?: unknown };
-    experiment = parseExperiment(run.experiment, path.join(args.resume, 'run.json'));
+    experiment = new SearchRunDir(args.resume).readRecord().experiment;
   } else {
     experiment = readExperiment(args.experiment ?? DEFAULT_EXPERIMENT_FILE);
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
@@ -5,13 +6,18 @@ import { writeJsonAtomic } from '../../common/json-io.js';
 import { TOOL_NAME } from '../../common/version.js';
 import { withInput } from '../../search-space/io.js';
 import { BACKENDS, type BackendName, prepareBackend } from '../../trainer/backend.js';
+import { CHECKPOINT_DIR } from '../../trainer/checkpoint.js';
 import { type TrainConfig, trainConfig } from '../../trainer/config.js';
 import { DATASET_FORMS, loadDataset } from '../../trainer/data/index.js';
 import { train } from '../../trainer/train.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 
+/** The CLI's summary of a finished training run, beside its checkpoint. */
+const RESULT_FILE = 'result.json';
+
 interface TrainArgs {
+  force?: boolean;
   arch: string;
   dataset?: string;
   task?: 'classification' | 'segmentation';
@@ -58,6 +64,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       })
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (checkpoint, result.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
+      .option('force', { type: 'boolean', describe: 'start over in an --out that already holds a run (its checkpoint is replaced)' })
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
       .options(backendOption)
       .option('resolution', { type: 'number', describe: "input resolution (default: the spec's)" })
@@ -78,6 +85,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('ema', { type: 'number', describe: 'weight EMA decay for evaluation (off by default)' })
       .option('augment', { type: 'boolean', describe: 'random shifts and flips (--no-augment to turn off)' }) as never,
   handler: action<TrainArgs>(async (args, { log }) => {
+    refuseExistingRun(args);
     const backend = await prepareBackend(args.backend);
     log.info(backend, 'backend');
     const config = trainConfig({
@@ -143,7 +151,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       madds: result.madds,
       checkpoint: result.checkpoint,
     };
-    await writeJsonAtomic(path.join(args.out, 'result.json'), {
+    await writeJsonAtomic(path.join(args.out, RESULT_FILE), {
       schemaVersion: 1,
       kind: 'train-result',
       tool: TOOL_NAME,
@@ -167,3 +175,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     }
   }),
 };
+
+/** A second `nas train --out X` would silently replace X's checkpoint: continue or overwrite only when asked. */
+function refuseExistingRun(args: TrainArgs): void {
+  if (args.resume || args.force) return;
+  if (existsSync(path.join(args.out, CHECKPOINT_DIR)) || existsSync(path.join(args.out, RESULT_FILE))) {
+    throw new InputError(
+      `${args.out} already holds a training run: continue it with --resume, start over with --force, or choose a new --out`,
+    );
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The search run directory, owned here and nowhere else: its file names, the `run.json` record
+ * (validated on read), the controller checkpoint and the trial store. The search loop
+ * (search.ts) and its outputs (report.ts) reach every file through a SearchRunDir.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../common/errors.js';
+import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { parseWith } from '../common/validate.js';
+import { TOOL_NAME } from '../common/version.js';
+import { type Experiment, ExperimentSchema, experimentHash } from './experiment.js';
+import type { PolicyState } from './policy.js';
+import { TrialStore } from './store.js';
+
+/** Every file a search run directory holds. */
+export const SEARCH_RUN_FILES = {
+  run: 'run.json',
+  controller: 'controller.json',
+  trials: 'trials.sqlite',
+  best: 'best.json',
+  pareto: 'pareto.json',
+  paretoPlot: 'pareto.svg',
+  rewardPlot: 'reward.svg',
+  summary: 'summary.json',
+} as const;
+
+export type SearchRunFile = keyof typeof SEARCH_RUN_FILES;
+
+const SearchRunRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  kind: z.literal('search-run'),
+  tool: z.string(),
+  command: z.string(),
+  experimentHash: z.string(),
+  experiment: ExperimentSchema,
+  targetMs: z.number(),
+  fastestMs: z.number(),
+  createdAt: z.string(),
+});
+
+/** `run.json`: what started the run, so `--resume` can check it continues the same experiment. */
+export type SearchRunRecord = z.infer<typeof SearchRunRecordSchema>;
+
+interface ControllerCheckpoint {
+  schemaVersion: 1;
+  kind: 'controller-checkpoint';
+  /** Batches whose update is in the state. */
+  batches: number;
+  state: PolicyState;
+}
+
+export class SearchRunDir {
+  constructor(readonly dir: string) {}
+
+  file(name: SearchRunFile): string {
+    return path.join(this.dir, SEARCH_RUN_FILES[name]);
+  }
+
+  isRun(): boolean {
+    return existsSync(this.file('run'));
+  }
+
+  /** The run record, validated; a directory without one is not a search run. */
+  readRecord(): SearchRunRecord {
+    const file = this.file('run');
+    if (!existsSync(file)) throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run})`);
+    return parseWith(SearchRunRecordSchema, readJsonFile(file), file);
+  }
+
+  async writeRecord(record: Omit<SearchRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'experimentHash' | 'createdAt'>): Promise<void> {
+    const full: SearchRunRecord = {
+      schemaVersion: 1,
+      kind: 'search-run',
+      tool: TOOL_NAME,
+      command: record.command,
+      experimentHash: experimentHash(record.experiment),
+      experiment: record.experiment,
+      targetMs: record.targetMs,
+      fastestMs: record.fastestMs,
+      createdAt: new Date().toISOString(),
+    };
+    await writeJsonAtomic(this.file('run'), full);
+  }
+
+  /**
+   * Opens the trial store of a new run (refusing a directory that already holds one) or of the run
+   * being resumed (refusing one that belongs to another experiment).
+   */
+  open(experiment: Experiment, resume: boolean): TrialStore {
+    if (resume) {
+      if (!this.isRun())
+        throw new InputError(
+          `${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}); drop --resume to start a new run there`,
+        );
+      const record = this.readRecord();
+      if (record.experimentHash !== experimentHash(experiment)) {
+        throw new InputError(
+          `${this.dir} belongs to another experiment (${record.experiment.name}); resume it with its own experiment file or choose a new --out`,
+        );
+      }
+    } else if (this.isRun()) {
+      throw new InputError(`${this.dir} already holds a search run: continue it with --resume or choose a new --out`);
+    }
+    mkdirSync(this.dir, { recursive: true });
+    return this.trialStore();
+  }
+
+  /** The run's trial store, for reading a run (or writing to one already opened with `open`). */
+  trialStore(): TrialStore {
+    return new TrialStore(this.file('trials'));
+  }
+
+  /** The controller state after the last finished batch, or null before the first update. */
+  readControllerCheckpoint(): { batches: number; state: PolicyState } | null {
+    const file = this.file('controller');
+    if (!existsSync(file)) return null;
+    const saved = readJsonFile(file) as Partial<ControllerCheckpoint>;
+    if (saved.kind !== 'controller-checkpoint' || saved.schemaVersion !== 1 || typeof saved.batches !== 'number' || !saved.state) {
+      throw new InputError(`${file}: not a controller checkpoint of schema version 1`);
+    }
+    return { batches: saved.batches, state: saved.state };
+  }
+
+  async writeControllerCheckpoint(batches: number, state: PolicyState): Promise<void> {
+    const checkpoint: ControllerCheckpoint = { schemaVersion: 1, kind: 'controller-checkpoint', batches, state };
+    await writeJsonAtomic(this.file('controller'), checkpoint);
+  }
+}

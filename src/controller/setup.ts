@@ -1,0 +1,71 @@
+/**
+ * What a search needs before any training, derived from its experiment and checked up front: the
+ * space, the latency table that prices it (every op of the space present), the reward's target
+ * (resolved from a zoo model if given as one) and the fastest member (so an unreachable target
+ * fails at once).
+ */
+import { existsSync } from 'node:fs';
+import { InputError } from '../common/errors.js';
+import { predictLatency } from '../latency-model/predict.js';
+import { fastestLatency, missingSpaceKeys } from '../latency-model/space-latency.js';
+import type { LatencyTable } from '../latency-model/table.js';
+import { loadTable } from '../latency-model/tables.js';
+import type { ChoiceSpace } from '../search-space/choice-space.js';
+import { readArchSpec, withInput } from '../search-space/io.js';
+import { getChoiceSpace } from '../search-space/spaces.js';
+import { isZooName, zooSpec } from '../search-space/zoo/index.js';
+import { type TrainConfig, trainConfig } from '../trainer/config.js';
+import type { Experiment } from './experiment.js';
+import type { RewardSettings } from './reward.js';
+
+/** Everything a run needs that is derived from the experiment and checked before any training. */
+export interface SearchSetup {
+  space: ChoiceSpace;
+  table: LatencyTable;
+  rewardSettings: RewardSettings;
+  fastestMs: number;
+  /** Classes of the proxy task (the trained children's classifier). */
+  proxyClasses: number;
+}
+
+/** The training recipe of the proxy evaluator's children (the run's seed unless the experiment sets one). */
+export function proxyTrainConfig(experiment: Experiment): TrainConfig {
+  return trainConfig(
+    { ...experiment.proxy.train, seed: experiment.proxy.train.seed ?? experiment.seed },
+    `${experiment.name}: proxy.train`,
+  );
+}
+
+function resolveTarget(experiment: Experiment, table: LatencyTable): number {
+  const target = experiment.reward.targetMs;
+  if (typeof target === 'number') return target;
+  const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
+  const { resolution, classes } = experiment.latency;
+  return predictLatency(withInput(spec, { resolution, classes }), table).totalMs * target.scale;
+}
+
+export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
+  const space = getChoiceSpace(experiment.space);
+  const table = loadTable(experiment.latency.table);
+  const { resolution, classes } = experiment.latency;
+  const missing = missingSpaceKeys(space, table, resolution, classes);
+  if (missing.length) {
+    throw new InputError(
+      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}`,
+    );
+  }
+  const targetMs = resolveTarget(experiment, table);
+  const fastestMs = fastestLatency(space, table, resolution, classes);
+  if (targetMs < fastestMs) {
+    throw new InputError(
+      `no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`,
+    );
+  }
+  return {
+    space,
+    table,
+    rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w },
+    fastestMs,
+    proxyClasses,
+  };
+}
