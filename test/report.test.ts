@@ -4,8 +4,9 @@ import path from 'node:path';
 import test from 'ava';
 import { TOOL_NAME } from '../src/common/version.js';
 import type { Experiment } from '../src/controller/experiment.js';
-import { paretoFront, writeSearchOutputs } from '../src/controller/report.js';
-import type { SearchSetup } from '../src/controller/search.js';
+import { bestOf, paretoFront, writeSearchOutputs } from '../src/controller/report.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import type { SearchSetup } from '../src/controller/setup.js';
 import { type Trial, TrialStore } from '../src/controller/store.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -57,12 +58,20 @@ test('paretoFront ties: equal latency keeps the more accurate; equal accuracy ke
   t.deepEqual(ids(paretoFront([trial(0, 0.6, 10), trial(1, 0.6, 10), trial(2, 0.7, 11)])), [0, 2]);
 });
 
+test('bestOf: the highest reward, the first of equals, null for none', (t) => {
+  t.is(bestOf([]), null);
+  const trials = [trial(0, 0.5, 10), trial(1, 0.7, 25), trial(2, 0.7, 25), trial(3, 0.9, 100)]; // rewards 0.4, 0.45, 0.45, -0.1
+  t.is(bestOf(trials)!.trial, 1);
+  t.is(bestOf([trial(0, 0, 0, { reward: -5 }), trial(1, 0, 0, { reward: -2 })])!.trial, 1);
+});
+
 const experiment = { name: 'unit', algorithm: 'random', latency: { resolution: 224 } } as unknown as Experiment;
 const setup = { table: { name: 'fake-table' }, rewardSettings: { targetMs: 20 }, fastestMs: 4.5 } as unknown as SearchSetup;
 
 test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVGs from a real trial store', async (t) => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'nas-report-'));
-  const store = new TrialStore(runDir);
+  const run = new SearchRunDir(runDir);
+  const store = new TrialStore(run.file('trials'));
   t.teardown(() => store.close());
   const trials = [
     trial(0, 0.5, 10), // reward 0.4, front
@@ -73,7 +82,7 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
   ];
   for (const tr of trials) store.add(tr);
 
-  const summary = await writeSearchOutputs({ runDir, store, experiment, setup, wallSeconds: 12.5, seed: 7 });
+  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 12.5, seed: 7 });
 
   const bestFile = path.join(runDir, 'best.json');
   t.deepEqual(summary, {
@@ -122,9 +131,10 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
 
 test('writeSearchOutputs with no trials writes no best.json and a null best', async (t) => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'nas-report-'));
-  const store = new TrialStore(runDir);
+  const run = new SearchRunDir(runDir);
+  const store = new TrialStore(run.file('trials'));
   t.teardown(() => store.close());
-  const summary = await writeSearchOutputs({ runDir, store, experiment, setup, wallSeconds: 0, seed: 1 });
+  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 0, seed: 1 });
   t.is(summary.best, null);
   t.false(readdirSync(runDir).includes('best.json'));
   const pareto = JSON.parse(readFileSync(path.join(runDir, 'pareto.json'), 'utf8'));
