@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, NasError } from './errors.js';
 
@@ -109,7 +109,9 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 
 export async function writeFileAtomic(file: string, contents: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.${++tmpCounter}.tmp`);
+  pendingTemps.add(tmp);
+  installExitCleanup();
   try {
     await fs.mkdir(dir, { recursive: true });
     const handle = await fs.open(tmp, 'w');
@@ -120,9 +122,48 @@ export async function writeFileAtomic(file: string, contents: string | Uint8Arra
       await handle.close();
     }
     await fs.rename(tmp, file);
+    await syncDirectory(dir);
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw new NasError(`cannot write ${file} (${describeFsError(err)})`, { cause: err });
+  } finally {
+    pendingTemps.delete(tmp);
+  }
+}
+
+/** Temp files being written; removed synchronously if the process exits before they are renamed. */
+const pendingTemps = new Set<string>();
+let tmpCounter = 0;
+let exitCleanupInstalled = false;
+
+function installExitCleanup(): void {
+  if (exitCleanupInstalled) return;
+  exitCleanupInstalled = true;
+  process.once('exit', () => {
+    for (const tmp of pendingTemps) {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // Best effort: the process is exiting.
+      }
+    }
+    pendingTemps.clear();
+  });
+}
+
+/** Platforms that cannot fsync a directory (Windows, some file systems) report one of these. */
+const DIR_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
+
+/** Makes the rename durable: fsyncs the directory entry. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    if (!DIR_SYNC_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await handle?.close();
   }
 }
 
