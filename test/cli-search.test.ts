@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,24 @@ import type { TrialStore } from '../src/controller/store.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { NAS, nas } from './helpers/cli.js';
 import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
+
+/** Process ids of the direct children of `pid` (the search's training workers). */
+function childPids(pid: number): number[] {
+  const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
+  return out
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((n) => n > 0);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function files() {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-search-'));
@@ -39,9 +57,16 @@ test('nas search trains children with proxy training; kill -9 loses no finished 
     store.close();
     if (before.length >= 1) break;
   }
+  const workers = childPids(child.pid!);
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
+  const killedAt = performance.now();
   t.true(before.length >= 1, 'a trial finished before the kill');
+  t.true(workers.length > 0, 'the search had training workers');
+  while (workers.some(isAlive) && performance.now() - killedAt < 10_000) await new Promise((r) => setTimeout(r, 50));
+  const orphanSeconds = (performance.now() - killedAt) / 1000;
+  t.log(`training workers gone ${orphanSeconds.toFixed(2)} s after kill -9 of the search`);
+  t.true(orphanSeconds < 2, 'workers exit when their parent goes away, not when their child finishes');
 
   const resumed = await nas('search', '--resume', runDir, '--json');
   t.is(resumed.code, 0, resumed.stderr);

@@ -298,8 +298,9 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
       const epochStart = performance.now();
       let learningRate = 0;
       for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
-        // A step is synchronous tfjs work: without this a signal handler would wait for the epoch's end.
-        if (request.signal) await yieldToEventLoop();
+        // A step is synchronous tfjs work: without this a signal handler (or a pool worker's
+        // parent-gone handler) would wait for the epoch's end.
+        await yieldToEventLoop();
         if (request.signal?.aborted) {
           state.stepInEpoch = s;
           const saved = await checkpoint();
