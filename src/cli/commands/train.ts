@@ -3,13 +3,15 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
+import type { Logger } from '../../common/log.js';
 import { TOOL_NAME } from '../../common/version.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
 import { withInput } from '../../search-space/io.js';
 import { BACKENDS, type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { CHECKPOINT_DIR } from '../../trainer/checkpoint.js';
 import { type TrainConfig, trainConfig } from '../../trainer/config.js';
 import { DATASET_FORMS, loadDataset } from '../../trainer/data/index.js';
-import { train } from '../../trainer/train.js';
+import { type TrainProgress, train } from '../../trainer/train.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 
@@ -67,7 +69,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('force', { type: 'boolean', describe: 'start over in an --out that already holds a run (its checkpoint is replaced)' })
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
       .options(backendOption)
-      .option('resolution', { type: 'number', describe: "input resolution (default: the spec's)" })
+      .option('resolution', {
+        type: 'number',
+        describe: "input resolution (default: 32 for fashion-mnist and cifar10, whose images are 28 and 32 px; the spec's otherwise)",
+      })
       .option('classes', { type: 'number', describe: "classifier width (default: the dataset's class count)" })
       .option('epochs', { type: 'number' })
       .option('train-samples', { type: 'number', describe: 'use only the first N training images' })
@@ -105,7 +110,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       ema: args.ema,
       augment: args.augment,
     });
-    const base = loadSpecArgument(args.arch, { resolution: args.resolution });
+    const base = atTrainingResolution(loadSpecArgument(args.arch, { resolution: args.resolution }), args, log);
     const task = base.task?.type ?? 'classification';
     if (args.task && args.task !== task) {
       throw new InputError(
@@ -130,12 +135,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         evaluateTest: true,
         log,
         signal: interruptSignal(log),
-        onProgress: (p) =>
+        onProgress: (p) => {
+          warnOfLongRun(p, log);
           progress.update({
             fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
             text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
             fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
-          }),
+          });
+        },
       });
     } finally {
       progress.done();
@@ -184,4 +191,38 @@ function refuseExistingRun(args: TrainArgs): void {
       `${args.out} already holds a training run: continue it with --resume, start over with --force, or choose a new --out`,
     );
   }
+}
+
+/**
+ * The input size when --resolution is not given, for datasets of small images: their own size
+ * rounded up to the network's total stride of 32 (Fashion-MNIST's 28 px and CIFAR-10's 32 px train
+ * at 32). A zoo spec's 224 is its ImageNet deployment size; upscaling 28 px images to it makes a
+ * run about 50 times slower and no more accurate.
+ */
+const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
+
+function atTrainingResolution(spec: ArchSpec, args: TrainArgs, log: Logger): ArchSpec {
+  if (args.resolution !== undefined || spec.task) return spec;
+  const source = (args.dataset ?? 'fashion-mnist').split(':')[0]!;
+  const natural = NATURAL_RESOLUTION[source];
+  if (natural === undefined || spec.input.resolution <= natural) return spec;
+  log.info(
+    `training at ${natural}x${natural}, the size of ${source}'s images (the spec says ${spec.input.resolution}: pass --resolution ${spec.input.resolution} to train at it)`,
+  );
+  return withInput(spec, { resolution: natural }, args.arch);
+}
+
+/** Hours beyond which a run's estimated time is worth a warning before the user walks away. */
+const LONG_RUN_HOURS = 3;
+/** Steps timed before the estimate is trusted (the first ones include warm-up). */
+const ESTIMATE_AFTER_STEPS = 20;
+let warnedOfLongRun = false;
+
+function warnOfLongRun(p: TrainProgress, log: Logger): void {
+  const done = (p.epoch - 1) * p.stepsPerEpoch + p.step;
+  if (warnedOfLongRun || done < ESTIMATE_AFTER_STEPS || p.etaSeconds < LONG_RUN_HOURS * 3600) return;
+  warnedOfLongRun = true;
+  log.warn(
+    `this run needs about ${formatDuration(p.etaSeconds)} more at ${p.imagesPerSec.toFixed(0)} img/s: lower --epochs, --train-samples or --resolution for a shorter one (Ctrl-C saves it; --resume continues)`,
+  );
 }
