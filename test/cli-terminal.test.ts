@@ -29,3 +29,39 @@ test('nas train refuses an --out that already holds a run unless --resume or --f
   t.regex(res.stderr, /already holds a training run: continue it with --resume, start over with --force/);
   t.deepEqual(readdirSync(dir), ['checkpoint'], 'nothing in the directory was touched');
 });
+
+test('nas train on Fashion-MNIST trains a 224 px zoo spec at 32 px unless --resolution is given', async (t) => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'nas-train-res-')), 'run');
+  const args = ['--arch', 'mobilenetv3-small-0.35', '--epochs', '1', '--train-samples', '64', '--validation-samples', '64'];
+  const res = await nas('train', ...args, '--batch-size', '32', '--out', out, '--json');
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stderr, /training at 32x32, the size of fashion-mnist's images \(the spec says 224: pass --resolution 224/);
+  const spec = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'spec.json'), 'utf8'));
+  t.is(spec.input.resolution, 32);
+});
+
+const CLEAR_LINE_CODE = `${String.fromCharCode(27)}[2K`;
+
+/** What a terminal shows of each row: the text after its last carriage return, without the clear-line code. */
+function visibleRows(raw: string): string[] {
+  // The terminal ends each row with \r\n; the carriage returns that matter come before.
+  return raw.split('\n').map((row) => (row.replace(/\r$/, '').split('\r').pop() ?? '').replaceAll(CLEAR_LINE_CODE, ''));
+}
+
+test('log lines are written above the progress bar, never on its row', async (t) => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'nas-bar-')), 'run');
+  const args = ['train', '--arch', 'mobilenetv3-small-0.35', '--epochs', '2', '--train-samples', '256', '--validation-samples', '64'];
+  const command = [process.execPath, NAS, ...args, '--out', out].map((a) => JSON.stringify(a)).join(' ');
+  const { stdout: terminal } = await run('script', ['-qec', command, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
+  const rows = visibleRows(terminal);
+  t.true(
+    rows.some((row) => /INFO.*epoch 1\/2/.test(row)),
+    'the epoch log line is on screen',
+  );
+  t.true(
+    rows.some((row) => /\[#*\.*\] epoch 2\/2/.test(row)),
+    'the bar is on screen',
+  );
+  const shared = rows.filter((row) => /ETA/.test(row) && /INFO/.test(row));
+  t.deepEqual(shared, [], 'no row holds both the bar and a log line');
+});

@@ -3,6 +3,7 @@
  * few seconds otherwise (CI logs, pipes).
  */
 import type { Logger } from '../common/log.js';
+import { endStatus, showStatus } from '../common/status-line.js';
 
 export interface ProgressLine {
   /** 0..1 */
@@ -14,7 +15,6 @@ export interface ProgressLine {
 
 export class ProgressReporter {
   private lastLog = 0;
-  private drawn = false;
   private readonly interactive = Boolean(process.stderr.isTTY);
 
   constructor(
@@ -28,8 +28,7 @@ export class ProgressReporter {
       const filled = Math.round(Math.min(1, Math.max(0, line.fraction)) * width);
       const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
       const columns = process.stderr.columns ?? 120;
-      process.stderr.write(`\r${`${bar} ${line.text}`.slice(0, columns - 1).padEnd(columns - 1)}`);
-      this.drawn = true;
+      showStatus(`${bar} ${line.text}`.slice(0, columns - 1));
       return;
     }
     const now = Date.now();
@@ -41,8 +40,7 @@ export class ProgressReporter {
 
   /** Ends the redrawn line so following output starts on a fresh one. */
   done(): void {
-    if (this.drawn) process.stderr.write('\n');
-    this.drawn = false;
+    endStatus();
   }
 }
 

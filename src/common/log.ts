@@ -3,7 +3,8 @@
  * when the terminal is interactive, JSON lines otherwise.
  */
 import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
+import { writeAboveStatus } from './status-line.js';
 
 export type { Logger };
 
@@ -12,10 +13,9 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   // Logs go to stderr, so stderr decides: `nas ... --json > out.json` at a terminal still reads as text.
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   if (!usePretty) return pino({ level }, pino.destination({ dest: 2, sync: true }));
-  return pino(
-    { level },
-    pretty({ destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }),
-  );
+  const format = prettyFactory({ colorize: Boolean(process.stderr.isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
+  // Formatted synchronously and written above the progress bar, so a log line never lands on the bar's row.
+  return pino({ level }, { write: (line: string) => writeAboveStatus(format(line)) });
 }
 
 /** A logger that drops everything, for library callers that pass none. */
