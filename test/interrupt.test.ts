@@ -1,14 +1,17 @@
 /**
  * Ctrl-C and SIGTERM during a training run: the run stops within seconds, keeps a checkpoint at
  * the step it reached (not only at an epoch end), exits 130 / 143, and a resume finishes with the
- * same number of steps as an uninterrupted run.
+ * same number of steps as an uninterrupted run. A search stops without waiting for the child in
+ * training and keeps its finished trials.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { NAS, nas } from './helpers/cli.js';
+import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
 
 const TRAIN_SAMPLES = 2048;
 const BATCH = 32;
@@ -74,3 +77,46 @@ for (const [signal, exitCode] of [
     t.is(savedState(out).globalStep, TOTAL_STEPS, 'the resumed run trains exactly the steps that were left');
   });
 }
+
+test.serial(
+  'SIGINT during a search: stops within 2 s without waiting for the child in training; --resume completes the budget',
+  async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'nas-interrupt-search-'));
+    const spaceFile = path.join(dir, 'space.json');
+    writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
+    const tableFile = path.join(dir, 'table.json');
+    writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
+    const experimentFile = path.join(dir, 'experiment.json');
+    // Children long enough (many epochs of 64 images) that waiting for one would show.
+    const proxy = {
+      dataset: 'fashion-mnist',
+      resolution: 16,
+      train: { epochs: 60, trainSamples: 64, validationSamples: 32, batchSize: 16 },
+    };
+    writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { budget: 2, batchSize: 2, parallel: 1, proxy })));
+    const runDir = path.join(dir, 'run');
+    const child = spawn(process.execPath, [NAS, 'search', '--experiment', experimentFile, '--out', runDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    while (!existsSync(path.join(runDir, 'run.json'))) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500));
+    const sentAt = performance.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    const stopSeconds = (performance.now() - sentAt) / 1000;
+    t.log(`search: stopped ${stopSeconds.toFixed(2)} s after SIGINT`);
+    t.is(code, 130, stderr);
+    // The issue allows 10 s; 2 s fails a search that waits for its child (about 4 s of training left here).
+    t.true(stopSeconds < 2, `stopped ${stopSeconds.toFixed(2)} s after SIGINT`);
+    t.regex(stderr, /continue with nas search --resume/);
+    const resumed = await nas('search', '--resume', runDir, '--json');
+    t.is(resumed.code, 0, resumed.stderr);
+    t.is(JSON.parse(resumed.stdout.trim().split('\n').pop()!).trials, 2);
+    const resumeSeconds = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')).wallSeconds as number;
+    t.log(`the resumed search took ${resumeSeconds.toFixed(1)} s for its 2 children`);
+  },
+);

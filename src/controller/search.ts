@@ -133,8 +133,7 @@ async function evaluateBatch(
         shared = request.evaluator.evaluate(spec);
         pending.set(hash, shared);
       }
-      const evaluation = await shared;
-      if (request.signal?.aborted) throw new InterruptedError('');
+      const evaluation = await untilAborted(shared, request.signal);
       ({ accuracy, error, seconds } = evaluation);
     }
     const trial: Trial = {
@@ -168,4 +167,30 @@ async function evaluateBatch(
     throw failure.reason;
   }
   return settled.map((s) => (s as PromiseFulfilledResult<Trial>).value);
+}
+
+/**
+ * The promise's value, or an InterruptedError as soon as the signal fires: a child still in
+ * training is abandoned (the evaluator is closed next) and trained again on resume.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new InterruptedError(''));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
