@@ -1,14 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import type { TrialStore } from '../src/controller/store.js';
-import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { NAS, nas } from './helpers/cli.js';
-import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
+import { tinyExperiment, tinySearchFiles } from './helpers/search.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
 function childPids(pid: number): number[] {
@@ -29,14 +27,7 @@ function isAlive(pid: number): boolean {
 }
 
 function files() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-search-'));
-  const spaceFile = path.join(dir, 'space.json');
-  writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
-  const tableFile = path.join(dir, 'table.json');
-  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
-  const experimentFile = path.join(dir, 'experiment.json');
-  writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { budget: 6, batchSize: 3, parallel: 2 })));
-  return { dir, experimentFile };
+  return tinySearchFiles({ budget: 6, batchSize: 3, parallel: 2 });
 }
 
 test('nas search trains children with proxy training; kill -9 loses no finished trial and --resume completes the run', async (t) => {

@@ -5,13 +5,12 @@
  * training and keeps its finished trials.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { NAS, nas } from './helpers/cli.js';
-import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
+import { tinySearchFiles } from './helpers/search.js';
 
 const TRAIN_SAMPLES = 2048;
 const BATCH = 32;
@@ -81,19 +80,13 @@ for (const [signal, exitCode] of [
 test.serial(
   'SIGINT during a search: stops within 2 s without waiting for the child in training; --resume completes the budget',
   async (t) => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'nas-interrupt-search-'));
-    const spaceFile = path.join(dir, 'space.json');
-    writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
-    const tableFile = path.join(dir, 'table.json');
-    writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
-    const experimentFile = path.join(dir, 'experiment.json');
     // Children long enough (many epochs of 64 images) that waiting for one would show.
     const proxy = {
       dataset: 'fashion-mnist',
       resolution: 16,
       train: { epochs: 60, trainSamples: 64, validationSamples: 32, batchSize: 16 },
     };
-    writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { budget: 2, batchSize: 2, parallel: 1, proxy })));
+    const { dir, experimentFile } = tinySearchFiles({ budget: 2, batchSize: 2, parallel: 1, proxy });
     const runDir = path.join(dir, 'run');
     const child = spawn(process.execPath, [NAS, 'search', '--experiment', experimentFile, '--out', runDir], {
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,9 +1,11 @@
 /** A tiny search space, a synthetic table covering it, and a surrogate evaluator for fast search tests. */
-
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
 import type { LatencyTable } from '../../src/latency-model/table.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
-import { type ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
+import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
 import { specCost } from '../../src/search-space/cost.js';
 import type { Evaluation, Evaluator } from '../../src/trainer/training-pool.js';
 import { latencyTable, maddsLatencies } from './tables.js';
@@ -76,4 +78,16 @@ export function tinyExperiment(spaceFile: string, tableFile: string, overrides: 
     },
     'tiny experiment',
   );
+}
+
+/** A temp directory with the tiny space, its synthetic table and a tiny experiment over them, as files for the CLI. */
+export function tinySearchFiles(overrides: Partial<Experiment> = {}): { dir: string; experimentFile: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-tiny-search-'));
+  const spaceFile = path.join(dir, 'space.json');
+  writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
+  const tableFile = path.join(dir, 'table.json');
+  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
+  const experimentFile = path.join(dir, 'experiment.json');
+  writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, overrides)));
+  return { dir, experimentFile };
 }
