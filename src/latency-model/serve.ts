@@ -110,13 +110,18 @@ function readBody(req: IncomingMessage): Promise<string> {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) return reject(new BodyTooLarge());
     let size = 0;
+    let tooLarge = false;
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (!tooLarge) {
+        tooLarge = true;
+        // Over the limit without a declared length (chunked): answer 413 at once and read the
+        // rest into nothing, so the client gets the answer instead of a reset connection.
+        chunks.length = 0;
         reject(new BodyTooLarge());
-      } else chunks.push(chunk);
+      }
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
@@ -212,7 +217,10 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
           try {
             body = await readBody(req);
           } catch (err) {
-            if (err instanceof BodyTooLarge) return json(res, 413, { error: `the table is larger than ${MAX_BODY_BYTES} bytes` });
+            if (err instanceof BodyTooLarge) {
+              res.setHeader('connection', 'close');
+              return json(res, 413, { error: `the table is larger than ${MAX_BODY_BYTES} bytes` });
+            }
             throw err;
           }
           const { status, value } = await receive(body);
