@@ -55,7 +55,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
     if (!request.resume) {
       await run.writeRecord({ command: request.command, experiment, targetMs: setup.rewardSettings.targetMs, fastestMs: setup.fastestMs });
     }
-    let batchIndex = await restoreController(run, policy, store, log);
+    let batchIndex = request.resume ? await restoreController(run, policy, store, log) : 0;
     let best = bestOf(store.all());
     while (batchIndex * experiment.batchSize < experiment.budget) {
       const first = batchIndex * experiment.batchSize;

@@ -136,9 +136,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         log,
         signal: interruptSignal(log),
         onProgress: (p) => {
-          warnOfLongRun(p, log);
+          const stepsDone = (p.epoch - 1) * p.stepsPerEpoch + p.step;
+          warnOfLongRun(p, stepsDone, log);
           progress.update({
-            fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+            fraction: stepsDone / (p.epochs * p.stepsPerEpoch),
             text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
             fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
           });
@@ -218,9 +219,8 @@ const LONG_RUN_HOURS = 3;
 const ESTIMATE_AFTER_STEPS = 20;
 let warnedOfLongRun = false;
 
-function warnOfLongRun(p: TrainProgress, log: Logger): void {
-  const done = (p.epoch - 1) * p.stepsPerEpoch + p.step;
-  if (warnedOfLongRun || done < ESTIMATE_AFTER_STEPS || p.etaSeconds < LONG_RUN_HOURS * 3600) return;
+function warnOfLongRun(p: TrainProgress, stepsDone: number, log: Logger): void {
+  if (warnedOfLongRun || stepsDone < ESTIMATE_AFTER_STEPS || p.etaSeconds < LONG_RUN_HOURS * 3600) return;
   warnedOfLongRun = true;
   log.warn(
     `this run needs about ${formatDuration(p.etaSeconds)} more at ${p.imagesPerSec.toFixed(0)} img/s: lower --epochs, --train-samples or --resolution for a shorter one (Ctrl-C saves it; --resume continues)`,
