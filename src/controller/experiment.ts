@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
+import { SupernetSettingsSchema } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
 import { ControllerSettingsSchema } from './policy.js';
 
@@ -28,17 +29,33 @@ export const ExperimentSchema = z.strictObject({
   /** A space name (experiments/spaces/NAME.json) or a search-space file. */
   space: z.string().min(1),
   algorithm: z.enum(['ppo', 'reinforce', 'random']),
-  /** Number of trials (sampled architectures) in the run. */
+  /**
+   * How a sampled architecture gets its accuracy: `proxy` (the default) trains each child on the
+   * proxy task; `supernet` trains one weight-sharing supernet jointly with the controller.
+   */
+  evaluator: z.enum(['proxy', 'supernet']).optional(),
+  /**
+   * Number of trials (sampled, rewarded architectures) in the run. With the supernet evaluator one
+   * trial per training step after the warm-up, so the run trains budget / (1 - warmup) steps.
+   */
   budget: z.int().positive(),
   /** Architectures per controller update. */
   batchSize: z.int().positive(),
   seed: z.int().min(0),
-  reward: z.strictObject({
-    targetMs: TargetSchema,
-    constraint: z.enum(['soft', 'hard']),
-    /** Soft-constraint exponent: -0.07 (large models) or -0.15 (small). */
-    w: z.number().max(0),
-  }),
+  reward: z
+    .strictObject({
+      targetMs: TargetSchema,
+      /** soft / hard: MnasNet's ACC * (LAT/TAR)^w; absolute: TuNAS's ACC + beta * |LAT/TAR - 1|. */
+      constraint: z.enum(['soft', 'hard', 'absolute']),
+      /** Soft-constraint exponent: -0.07 (large models) or -0.15 (small). */
+      w: z.number().max(0),
+      /** Absolute reward: the (negative) weight of the relative distance to the target. */
+      beta: z.number().lt(0).optional(),
+    })
+    .refine((r) => r.constraint !== 'absolute' || r.beta !== undefined, {
+      message: 'the absolute reward needs beta (e.g. -0.5)',
+      path: ['beta'],
+    }),
   latency: z.strictObject({
     /** Table file or name in tables/ (`default`: the embedded table). */
     table: z.string().min(1),
@@ -53,6 +70,8 @@ export const ExperimentSchema = z.strictObject({
     train: TrainConfigSchema.partial(),
   }),
   controller: ControllerSettingsSchema.partial(),
+  /** Settings of the supernet evaluator (defaults fill the rest). */
+  supernet: SupernetSettingsSchema.partial().optional(),
   /** Children trained at once, each in its own process. */
   parallel: z.int().min(1).max(64),
 });

@@ -99,7 +99,7 @@ function headStep(
   bias: Float32Array,
   k: number,
   n: number,
-  choose: (() => number) | Int32Array,
+  choose: (() => number) | Int32Array | 'argmax',
   logProb: Float64Array,
   entropy: Float64Array,
 ): HeadStep {
@@ -140,6 +140,9 @@ function headStep(
           break;
         }
       }
+    } else if (choose === 'argmax') {
+      token = 0;
+      for (let c = 1; c < k; c++) if (head.p[j * k + c]! > head.p[j * k + token]!) token = c;
     } else token = choose[j]!;
     head.tokens[j] = token;
     head.entropy[j] = h;
@@ -277,6 +280,12 @@ export class LstmNetwork {
     return { tokens: result.tokens, logProb: result.logProb, trace: result.trace! };
   }
 
+  /** The most likely sequence, choosing each step's likeliest option (greedy decoding). */
+  mostLikely(): SampledSequences {
+    const { tokens, logProb } = this.pass({ draw: 1, rng: 'argmax' }, false);
+    return { tokens, logProb };
+  }
+
   /** Follows the given token sequences, keeping what the backward pass needs (dispose it after). */
   forward(tokens: readonly (readonly number[])[]): LstmTrace {
     return this.pass({ follow: tokens }, true).trace!;
@@ -284,7 +293,7 @@ export class LstmNetwork {
 
   /** One pass over the steps, drawing each token or following the given ones. */
   private pass(
-    input: { draw: number; rng: () => number } | { follow: readonly (readonly number[])[] },
+    input: { draw: number; rng: (() => number) | 'argmax' } | { follow: readonly (readonly number[])[] },
     keepTrace: boolean,
   ): SampledSequences & { trace: Trace | null } {
     const { optionCounts } = this.shape;

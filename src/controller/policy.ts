@@ -75,6 +75,8 @@ export interface Policy {
   readonly algorithm: Algorithm;
   sample(count: number, seed: number): Promise<SampledBatch>;
   update(batch: SampledBatch, rewards: readonly number[]): Promise<UpdateStats>;
+  /** The policy's most likely architecture (greedy decoding); null for a policy with no preference. */
+  mostLikely(): number[] | null;
   getState(): Promise<PolicyState>;
   setState(state: PolicyState): Promise<void>;
   dispose(): void;
@@ -99,6 +101,10 @@ export class RandomPolicy implements Policy {
     this.updates++;
     const meanReward = rewards.reduce((s, r) => s + r, 0) / Math.max(rewards.length, 1);
     return { loss: 0, entropy: this.optionCounts.reduce((s, k) => s + Math.log(k), 0), baseline: meanReward, meanReward };
+  }
+
+  mostLikely(): null {
+    return null;
   }
 
   async getState(): Promise<PolicyState> {
@@ -180,6 +186,10 @@ export class LstmPolicy implements Policy {
     const batch = { choices: parts.flatMap((p) => p.tokens), logProbs: parts.flatMap((p) => Array.from(p.logProb)) };
     this.sampled = { batch, trace: local.trace, onWorkers };
     return batch;
+  }
+
+  mostLikely(): number[] {
+    return this.network.mostLikely().tokens[0]!;
   }
 
   private dropSampled(): void {

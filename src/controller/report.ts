@@ -10,7 +10,8 @@ import type { Trial, TrialStore } from './store.js';
 
 export interface SearchSummary {
   trials: number;
-  best: { trial: number; accuracy: number; latencyMs: number; reward: number; spec: string } | null;
+  /** The chosen architecture; `trial` is null when it was not a trial (a supernet run's ranked candidate). */
+  best: { trial: number | null; accuracy: number; latencyMs: number; reward: number; spec: string } | null;
   runDir: string;
   wallSeconds: number;
 }
@@ -28,6 +29,16 @@ export function paretoFront(trials: readonly Trial[]): Trial[] {
   return front;
 }
 
+/** The architecture a run settles on when it is not simply its best trial. */
+export interface ChosenArchitecture {
+  spec: ArchSpec;
+  accuracy: number;
+  latencyMs: number;
+  reward: number;
+  /** How it was chosen, for the spec's provenance. */
+  source: string;
+}
+
 interface SearchOutputs {
   run: SearchRunDir;
   store: TrialStore;
@@ -35,20 +46,31 @@ interface SearchOutputs {
   setup: SearchSetup;
   wallSeconds: number;
   seed: number;
+  /** best.json (default: the trial with the highest reward). */
+  chosen?: ChosenArchitecture;
+  /** Extra fields of summary.json. */
+  extra?: Record<string, unknown>;
 }
 
 /** Writes every output of a finished (or extended) run from its trial store. */
 export async function writeSearchOutputs(options: SearchOutputs): Promise<SearchSummary> {
   const { run, store } = options;
   const trials = store.all();
-  const best = bestOf(trials);
+  const bestTrial = bestOf(trials);
   const front = paretoFront(trials);
-  if (best) await writeBestSpec(options, best);
+  const chosen = options.chosen ?? (bestTrial && trialChoice(options.experiment, bestTrial));
+  if (chosen) await writeBestSpec(options, chosen);
   await writeParetoFront(options, trials, front);
   await writeRewardPlot(options, trials);
   const summary: SearchSummary = {
     trials: trials.length,
-    best: best && { trial: best.trial, accuracy: best.accuracy, latencyMs: best.latencyMs, reward: best.reward, spec: run.file('best') },
+    best: chosen && {
+      trial: options.chosen ? null : bestTrial!.trial,
+      accuracy: chosen.accuracy,
+      latencyMs: chosen.latencyMs,
+      reward: chosen.reward,
+      spec: run.file('best'),
+    },
     runDir: run.dir,
     wallSeconds: options.wallSeconds,
   };
@@ -66,20 +88,30 @@ export async function writeSearchOutputs(options: SearchOutputs): Promise<Search
     trained: trials.filter((t) => !t.memoised).length,
     errors: trials.filter((t) => t.error).length,
     paretoFront: front.length,
+    ...options.extra,
     ...summary,
   });
   return summary;
 }
 
-async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: Trial): Promise<void> {
-  const spec = JSON.parse(best.spec) as ArchSpec;
+function trialChoice(experiment: Experiment, trial: Trial): ChosenArchitecture {
+  return {
+    spec: JSON.parse(trial.spec) as ArchSpec,
+    accuracy: trial.accuracy,
+    latencyMs: trial.latencyMs,
+    reward: trial.reward,
+    source: `search ${experiment.name}, trial ${trial.trial}`,
+  };
+}
+
+async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: ChosenArchitecture): Promise<void> {
   const { resolution } = experiment.latency;
   await writeJsonAtomic(run.file('best'), {
-    ...spec,
+    ...best.spec,
     name: `${experiment.name}-best`,
     provenance: {
-      ...spec.provenance,
-      source: `search ${experiment.name}, trial ${best.trial}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
+      ...best.spec.provenance,
+      source: `${best.source}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
     },
   });
 }

@@ -64,7 +64,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
   return {
     space,
     table,
-    rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w },
+    rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w, beta: experiment.reward.beta },
     fastestMs,
     proxyClasses,
   };

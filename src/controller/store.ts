@@ -114,6 +114,11 @@ export class TrialStore {
     return (this.db.prepare('SELECT * FROM trials ORDER BY trial').all() as Row[]).map(fromRow);
   }
 
+  /** Removes trials from `trial` on (work done after the checkpoint a resumed run restarts from). */
+  deleteFrom(trial: number): number {
+    return this.db.prepare('DELETE FROM trials WHERE trial >= ?').run(trial).changes;
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM trials').get() as { n: number }).n;
   }

@@ -113,7 +113,8 @@ function encodeSlots(slots: readonly Float32Array[]): Uint8Array {
 }
 
 function decodeSlots(bytes: Uint8Array, file: string): Float32Array[] {
-  const copy = bytes.slice().buffer;
+  // A copy with its own ArrayBuffer: a small Buffer from readFileSync is a view into a shared pool.
+  const copy = new Uint8Array(bytes).buffer;
   const view = new DataView(copy);
   const fail = () => new InputError(`${file}: corrupt slots file`);
   if (copy.byteLength < 4) throw fail();

@@ -36,8 +36,16 @@ export interface OptimizerState {
   slots: Record<string, number[][]>;
 }
 
+/** What the optimizer updates: a tfjs-layers weight, or anything that reads and writes like one. */
+export interface OptimizedVariable {
+  readonly originalName: string;
+  readonly shape: readonly (number | null)[];
+  read(): tf.Tensor;
+  write(value: tf.Tensor): void;
+}
+
 interface Slot {
-  variable: tf.LayerVariable;
+  variable: OptimizedVariable;
   decay: number;
   meanSquare: Float32Array;
   momentum: Float32Array;
@@ -47,7 +55,7 @@ export class Optimizer {
   private readonly slots: Slot[];
 
   constructor(
-    variables: readonly tf.LayerVariable[],
+    variables: readonly OptimizedVariable[],
     readonly settings: OptimizerSettings,
   ) {
     this.slots = variables.map((variable) => {
@@ -61,11 +69,16 @@ export class Optimizer {
     });
   }
 
-  /** Applies one update; `grads[i]` is the gradient of the i-th variable. */
-  apply(grads: readonly tf.Tensor[], learningRate: number): void {
+  /**
+   * Applies one update; `grads[i]` is the gradient of the i-th variable. A variable without a
+   * gradient (a weight the step did not use, e.g. another path of a supernet) is left as it is,
+   * its slots too.
+   */
+  apply(grads: readonly (tf.Tensor | undefined)[], learningRate: number): void {
     const { kind, momentum: mu, rho, epsilon } = this.settings;
     this.slots.forEach((slot, i) => {
-      const grad = grads[i]!;
+      const grad = grads[i];
+      if (!grad) return;
       const current = slot.variable.read();
       const { decay, meanSquare, momentum } = slot;
       const updated = computeTensor([...grad.shape], [current, grad], (w, [w0, g]) => {

@@ -1,10 +1,12 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import { runSearch } from '../../controller/search.js';
 import { SearchRunDir } from '../../controller/search-run.js';
-import { proxyTrainConfig, setupSearch } from '../../controller/setup.js';
+import { proxyTrainConfig, type SearchSetup, setupSearch } from '../../controller/setup.js';
+import { runSupernetSearch } from '../../supernet/search.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { TrainingPool } from '../../trainer/training-pool.js';
@@ -81,43 +83,18 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       },
       'search',
     );
-    const config = proxyTrainConfig(experiment);
-    const evaluator = new TrainingPool({
-      dataset: experiment.proxy.dataset,
-      resolution: experiment.proxy.resolution,
-      config,
-      parallel: experiment.parallel,
-      backend: args.backend,
+    const request = {
+      experiment,
+      runDir,
+      resume: Boolean(args.resume),
+      command: ['nas', ...process.argv.slice(2)].join(' '),
       log,
-    });
-    const progress = new ProgressReporter(log);
-    const started = Date.now();
-    let summary: Awaited<ReturnType<typeof runSearch>>;
-    try {
-      summary = await runSearch(
-        {
-          experiment,
-          runDir,
-          resume: Boolean(args.resume),
-          evaluator,
-          command: ['nas', ...process.argv.slice(2)].join(' '),
-          log,
-          signal: interruptSignal(log),
-          onProgress: ({ trials, budget, best, last }) => {
-            const elapsed = (Date.now() - started) / 1000;
-            progress.update({
-              fraction: trials / budget,
-              text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)}`,
-              fields: { trials, bestReward: best!.reward, bestAccuracy: best!.accuracy, bestLatencyMs: best!.latencyMs },
-            });
-          },
-        },
-        setup,
-      );
-    } finally {
-      progress.done();
-      await evaluator.close();
-    }
+      signal: interruptSignal(log),
+    };
+    const summary =
+      experiment.evaluator === 'supernet'
+        ? await supernetSearch(request, setup, log)
+        : await proxySearch(request, setup, { backend: args.backend, log });
     const result = {
       trials: summary.trials,
       best: summary.best && {
@@ -132,7 +109,75 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     if (args.json) printJson(result);
     else if (summary.best)
       process.stdout.write(
-        `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n`,
+        `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
+          `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n`,
       );
   }),
 };
+
+type RunRequest = Omit<Parameters<typeof runSearch>[0], 'evaluator' | 'onProgress'>;
+
+/** Today's evaluator: each child trained on the proxy task in a pool of processes. */
+async function proxySearch(request: RunRequest, setup: SearchSetup, options: { backend: BackendName | 'auto'; log: Logger }) {
+  const { experiment } = request;
+  const evaluator = new TrainingPool({
+    dataset: experiment.proxy.dataset,
+    resolution: experiment.proxy.resolution,
+    config: proxyTrainConfig(experiment),
+    parallel: experiment.parallel,
+    backend: options.backend,
+    log: options.log,
+  });
+  const progress = new ProgressReporter(options.log);
+  const started = Date.now();
+  try {
+    return await runSearch(
+      {
+        ...request,
+        evaluator,
+        onProgress: ({ trials, budget, best, last }) => {
+          const elapsed = (Date.now() - started) / 1000;
+          const eta = (elapsed / trials) * (budget - trials);
+          progress.update({
+            fraction: trials / budget,
+            text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`,
+            fields: { trials, bestReward: best!.reward, bestAccuracy: best!.accuracy, bestLatencyMs: best!.latencyMs },
+          });
+        },
+      },
+      setup,
+    );
+  } finally {
+    progress.done();
+    await evaluator.close();
+  }
+}
+
+/** The weight-sharing evaluator: one supernet trained with the controller, in this process. */
+async function supernetSearch(request: RunRequest, setup: SearchSetup, log: Logger) {
+  const progress = new ProgressReporter(log);
+  try {
+    return await runSupernetSearch(
+      {
+        ...request,
+        onProgress: (p) => {
+          const done = p.phase === 'ranking' && p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
+          const last = p.last ? ` last ${(100 * p.last.accuracy).toFixed(0)}% ${p.last.latencyMs.toFixed(1)} ms` : '';
+          const guess = p.bestGuessMs === null ? '' : ` controller's pick ${p.bestGuessMs.toFixed(1)} ms`;
+          const text =
+            p.phase === 'ranking' && p.ranked
+              ? `ranking candidate ${p.ranked.done}/${p.ranked.of}`
+              : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
+          progress.update({
+            fraction: done,
+            text,
+            fields: { phase: p.phase, step: p.step, trials: p.trials, loss: p.loss, bestGuessMs: p.bestGuessMs },
+          });
+        },
+      },
+      setup,
+    );
+  } finally {
+    progress.done();
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * Evaluator fidelity: does an evaluator rank architectures as standalone training does?
+ *
+ * N random members of a space (default 20 of `mobilenetv3`) are each
+ *   - trained standalone with one recipe (default: 3 epochs of 10,000 Fashion-MNIST images at
+ *     32x32, seed 1) and scored on the test split: the reference ranking;
+ *   - scored by the proxy evaluator at the default experiment's budget (one short training each);
+ *   - scored by one trained supernet (the supernet experiment's run) with inherited weights.
+ * Kendall's tau between the reference and each evaluator, and the CPU-seconds each spent, go to
+ * results/fidelity.md. Every finished part is a JSON file under results/fidelity/ and is skipped
+ * when the bench runs again, so the bench continues where it stopped (on another machine too,
+ * except the supernet run, which lives in --runs and is retrained if lost).
+ *
+ *   node dist/bench/evaluator-fidelity.js [--members 20] [--supernet-experiment experiments/supernet.json]
+ *       [--runs runs/fidelity] [--only standalone|proxy|supernet]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { markdownTable } from '../src/common/format.js';
+import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
+import { derive } from '../src/common/rng.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { readExperiment } from '../src/controller/experiment.js';
+import { proxyTrainConfig } from '../src/controller/setup.js';
+import type { ArchSpec } from '../src/search-space/archspec.js';
+import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { SupernetRunDir } from '../src/supernet/supernet-run.js';
+import { openTrainedSupernet } from '../src/supernet/trained.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { trainConfig } from '../src/trainer/config.js';
+import { loadDataset } from '../src/trainer/data/index.js';
+import { train } from '../src/trainer/train.js';
+import { trainForEvaluation } from '../src/trainer/training-pool.js';
+import { argument, writeSection } from './report.js';
+
+const MEMBERS = Number(argument('members', '20'));
+const SPACE = argument('space', 'mobilenetv3');
+const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity');
+const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'fidelity'));
+const SUPERNET_EXPERIMENT = argument('supernet-experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
+const ONLY = argument('only', 'all');
+const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
+const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
+const RESOLUTION = 32;
+
+interface Part {
+  member: number;
+  choices: number[];
+  accuracy: number;
+  cpuSeconds: number;
+  /** Standalone runs: validation top-1 beside the test top-1. */
+  valTop1?: number;
+}
+
+/** CPU seconds (user + system) of this process while `work` runs. */
+async function cpuSecondsOf<T>(work: () => Promise<T>): Promise<{ value: T; cpuSeconds: number }> {
+  const before = process.cpuUsage();
+  const value = await work();
+  const used = process.cpuUsage(before);
+  return { value, cpuSeconds: (used.user + used.system) / 1e6 };
+}
+
+async function members(): Promise<number[][]> {
+  const file = path.join(PARTS, 'members.json');
+  if (existsSync(file)) return (readJsonFile(file) as { members: number[][] }).members;
+  const space = getChoiceSpace(SPACE);
+  const rng = derive(2026, 'fidelity-members');
+  const drawn = Array.from({ length: MEMBERS }, () => space.randomChoices(rng));
+  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'fidelity-members', space: SPACE, seed: 2026, members: drawn });
+  return drawn;
+}
+
+function specOf(choices: number[], i: number): ArchSpec {
+  return getChoiceSpace(SPACE).materialise(choices, { resolution: RESOLUTION, classes: 10, name: `fidelity-member${i}` });
+}
+
+/** Runs `score` for every member whose part file is missing, writing each part as it finishes. */
+async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec, i: number) => Promise<Omit<Part, 'member' | 'choices'>>) {
+  mkdirSync(path.join(PARTS, kind), { recursive: true });
+  for (const [i, choices] of all.entries()) {
+    const file = path.join(PARTS, kind, `member-${String(i).padStart(2, '0')}.json`);
+    if (existsSync(file)) continue;
+    const part = await score(specOf(choices, i), i);
+    await writeJsonAtomic(file, {
+      schemaVersion: 1,
+      kind: `fidelity-${kind}`,
+      member: i,
+      choices,
+      ...part,
+      date: new Date().toISOString(),
+    });
+    process.stderr.write(`${kind} member ${i}: ${(100 * part.accuracy).toFixed(2)}% (${part.cpuSeconds.toFixed(0)} CPU-s)\n`);
+  }
+}
+
+function readParts(kind: string, count: number): (Part | null)[] {
+  return Array.from({ length: count }, (_, i) => {
+    const file = path.join(PARTS, kind, `member-${String(i).padStart(2, '0')}.json`);
+    return existsSync(file) ? (readJsonFile(file) as Part) : null;
+  });
+}
+
+async function standalone(all: number[][]): Promise<void> {
+  const dataset = loadDataset('fashion-mnist', RESOLUTION);
+  const config = trainConfig(RECIPE, 'fidelity recipe');
+  await eachMissing('standalone', all, async (spec) => {
+    const { value, cpuSeconds } = await cpuSecondsOf(() => train({ spec, dataset, config, evaluateTest: true }));
+    return { accuracy: value.top1!, cpuSeconds, valTop1: value.valTop1 };
+  });
+}
+
+async function proxy(all: number[][]): Promise<void> {
+  const experiment = readExperiment();
+  const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
+  const config = proxyTrainConfig(experiment);
+  await eachMissing('proxy', all, async (spec) => {
+    const { value, cpuSeconds } = await cpuSecondsOf(() => trainForEvaluation(dataset, spec, config, {}));
+    return { accuracy: value.accuracy, cpuSeconds };
+  });
+}
+
+/** Trains (or finishes) the supernet run in a child process, records its CPU time, then scores every member. */
+async function supernet(all: number[][]): Promise<void> {
+  const runDir = path.join(RUNS, 'supernet');
+  const trainingFile = path.join(PARTS, 'supernet-training.json');
+  if (!existsSync(trainingFile)) {
+    const resume = new SupernetRunDir(runDir).isRun();
+    const args = resume ? ['--resume', runDir] : ['--experiment', SUPERNET_EXPERIMENT, '--out', runDir];
+    const started = Date.now();
+    const child = spawnSync(
+      '/usr/bin/time',
+      ['-f', '%U %S', process.execPath, path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+      },
+    );
+    if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}: ${child.stderr.slice(-2000)}`);
+    const [user, system] = child.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+    await writeJsonAtomic(trainingFile, {
+      schemaVersion: 1,
+      kind: 'fidelity-supernet-training',
+      experiment: SUPERNET_EXPERIMENT,
+      cpuSeconds: user! + system!,
+      wallSeconds: (Date.now() - started) / 1000,
+      resumed: resume,
+      summary: JSON.parse(child.stdout.trim().split('\n').pop()!),
+    });
+  }
+  const trained = openTrainedSupernet(runDir);
+  try {
+    await eachMissing('supernet', all, async (_spec, i) => {
+      const { value, cpuSeconds } = await cpuSecondsOf(async () => trained.evaluate(all[i]!));
+      return { accuracy: value.accuracy, cpuSeconds };
+    });
+  } finally {
+    trained.dispose();
+  }
+}
+
+/** Kendall's tau-b of two paired samples. */
+export function kendallTau(a: readonly number[], b: readonly number[]): number {
+  let concordant = 0;
+  let discordant = 0;
+  let tiesA = 0;
+  let tiesB = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i + 1; j < a.length; j++) {
+      const da = Math.sign(a[i]! - a[j]!);
+      const db = Math.sign(b[i]! - b[j]!);
+      if (da === 0 && db === 0) continue;
+      if (da === 0) tiesA++;
+      else if (db === 0) tiesB++;
+      else if (da === db) concordant++;
+      else discordant++;
+    }
+  }
+  const denominator = Math.sqrt((concordant + discordant + tiesA) * (concordant + discordant + tiesB));
+  return denominator === 0 ? 0 : (concordant - discordant) / denominator;
+}
+
+async function report(all: number[][]): Promise<void> {
+  const reference = readParts('standalone', all.length);
+  const evaluators = ['proxy', 'supernet'].map((kind) => ({ kind, parts: readParts(kind, all.length) }));
+  const rows = all.map((choices, i) => [
+    String(i),
+    choices.join(''),
+    reference[i] ? (100 * reference[i]!.accuracy).toFixed(2) : '-',
+    ...evaluators.map((e) => (e.parts[i] ? (100 * e.parts[i]!.accuracy).toFixed(2) : '-')),
+  ]);
+  const taus = evaluators.map(({ kind, parts }) => {
+    const paired = all
+      .map((_, i) => [reference[i]?.accuracy, parts[i]?.accuracy])
+      .filter(([r, p]) => r !== undefined && p !== undefined) as [number, number][];
+    const cpu = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
+    return {
+      kind,
+      pairs: paired.length,
+      tau: kendallTau(
+        paired.map((p) => p[0]),
+        paired.map((p) => p[1]),
+      ),
+      cpu,
+    };
+  });
+  const trainingFile = path.join(PARTS, 'supernet-training.json');
+  const supernetTraining = existsSync(trainingFile) ? (readJsonFile(trainingFile) as { cpuSeconds: number; wallSeconds: number }) : null;
+  const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
+  const section = [
+    '## Evaluator fidelity',
+    '',
+    `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
+    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernet: ${path.relative(PROJECT_ROOT, SUPERNET_EXPERIMENT)} trained once, each member's inherited weights with batch norm recalibrated, validation top-1.`,
+    '',
+    markdownTable(
+      ['evaluator', 'members scored', 'Kendall tau vs standalone', 'CPU-seconds'],
+      [
+        ['standalone (reference)', String(reference.filter(Boolean).length), '1', standaloneCpu.toFixed(0)],
+        ...taus.map((t) => [
+          t.kind,
+          String(t.pairs),
+          t.tau.toFixed(3),
+          t.kind === 'supernet' && supernetTraining
+            ? `${(t.cpu + supernetTraining.cpuSeconds).toFixed(0)} (training ${supernetTraining.cpuSeconds.toFixed(0)}, scoring ${t.cpu.toFixed(0)})`
+            : t.cpu.toFixed(0),
+        ]),
+      ],
+    ),
+    '',
+    markdownTable(['member', 'choices', 'standalone test top-1 %', 'proxy val top-1 %', 'supernet val top-1 %'], rows),
+  ].join('\n');
+  await writeSection(section, FIDELITY_MD);
+  process.stderr.write(`${section}\n`);
+}
+
+async function main(): Promise<void> {
+  await prepareBackend('auto');
+  mkdirSync(PARTS, { recursive: true });
+  const all = await members();
+  if (ONLY === 'all' || ONLY === 'supernet') await supernet(all);
+  if (ONLY === 'all' || ONLY === 'proxy') await proxy(all);
+  if (ONLY === 'all' || ONLY === 'standalone') await standalone(all);
+  await report(all);
+}
+
+await main();

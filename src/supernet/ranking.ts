@@ -1,0 +1,208 @@
+/**
+ * The end of a supernet search: rank members by their accuracy with inherited weights, and write
+ * them out.
+ *
+ * Candidates are the controller's most likely member and members it draws (deduplicated). Each is
+ * judged fairly against the others: its batch-norm statistics are re-estimated on a few training
+ * batches (a shared set of BN statistics fits no member), then it is evaluated on the first
+ * `rankingSamples` validation images, and rewarded with its table latency.
+ */
+import { mkdirSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { InterruptedError } from '../common/errors.js';
+import { writeJsonAtomic } from '../common/json-io.js';
+import { derive, nextSeed, type Rng } from '../common/rng.js';
+import { TOOL_NAME } from '../common/version.js';
+import type { Experiment } from '../controller/experiment.js';
+import type { Policy } from '../controller/policy.js';
+import { type SearchSummary, writeSearchOutputs } from '../controller/report.js';
+import { reward } from '../controller/reward.js';
+import type { SearchSetup } from '../controller/setup.js';
+import type { TrialStore } from '../controller/store.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { buildModel } from '../trainer/build-model.js';
+import { assignWeights, saveCheckpoint } from '../trainer/checkpoint.js';
+import type { ImageBatcher } from '../trainer/data/batches.js';
+import { type SupernetSettings, supernetSettings } from './settings.js';
+import { BatchNormStats, type Supernet } from './supernet.js';
+import type { SupernetRunDir } from './supernet-run.js';
+
+export interface RankedCandidate {
+  choices: number[];
+  accuracy: number;
+  latencyMs: number;
+  reward: number;
+  /** The controller's most likely member. */
+  mostLikely: boolean;
+  stats: BatchNormStats;
+}
+
+export interface RankingRequest {
+  supernet: Supernet;
+  policy: Policy;
+  experiment: Experiment;
+  setup: SearchSetup;
+  settings: SupernetSettings;
+  train: ImageBatcher;
+  validation: ImageBatcher;
+  latencyOf: (choices: readonly number[]) => number;
+  onProgress?: (done: number, of: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Candidates ranked by reward, best first. */
+export async function rankCandidates(request: RankingRequest): Promise<RankedCandidate[]> {
+  const candidates = await drawCandidates(request);
+  const ranked: RankedCandidate[] = [];
+  for (const [i, { choices, mostLikely }] of candidates.entries()) {
+    if (request.signal?.aborted)
+      throw new InterruptedError('supernet search interrupted while ranking: the trained supernet is kept; continue with --resume');
+    // The same calibration batches for every candidate.
+    const rng = derive(request.experiment.seed, 'recalibrate');
+    const stats = recalibrate(request.supernet, request.train, request.settings.recalibrationBatches, rng, choices);
+    const accuracy = evaluateMember(request.supernet, choices, stats, request.validation, request.settings.rankingSamples);
+    const latencyMs = request.latencyOf(choices);
+    ranked.push({ choices, accuracy, latencyMs, reward: reward(accuracy, latencyMs, request.setup.rewardSettings), mostLikely, stats });
+    request.onProgress?.(i + 1, candidates.length);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return ranked.sort((a, b) => b.reward - a.reward);
+}
+
+async function drawCandidates({ policy, experiment, settings }: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
+  const seen = new Set<string>();
+  const out: { choices: number[]; mostLikely: boolean }[] = [];
+  const add = (choices: number[], mostLikely: boolean) => {
+    const key = choices.join(',');
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ choices, mostLikely });
+  };
+  const likeliest = policy.mostLikely();
+  if (likeliest) add(likeliest, true);
+  const drawn = await policy.sample(settings.candidates, nextSeed(derive(experiment.seed, 'candidates')));
+  for (const choices of drawn.choices) add(choices, false);
+  return out;
+}
+
+/** Batch-norm statistics of one member, averaged over `batches` training batches drawn from `rng`. */
+export function recalibrate(
+  supernet: Supernet,
+  train: ImageBatcher,
+  batches: number,
+  rng: Rng,
+  choices: readonly number[],
+): BatchNormStats {
+  const stats = new BatchNormStats();
+  const size = Math.min(64, train.count);
+  for (let b = 0; b < batches; b++) {
+    const indices = Int32Array.from({ length: size }, () => Math.floor(rng() * train.count));
+    const batch = train.batch(indices);
+    tf.tidy(() => supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'calibrate', stats }));
+    tf.dispose([batch.x, batch.y]);
+  }
+  return stats;
+}
+
+/** Top-1 of a member with fixed (recalibrated) statistics on the first `samples` images of a split. */
+export function evaluateMember(
+  supernet: Supernet,
+  choices: readonly number[],
+  stats: BatchNormStats,
+  split: ImageBatcher,
+  samples: number,
+): number {
+  const n = Math.min(samples, split.count);
+  let correct = 0;
+  for (let start = 0; start < n; start += 250) {
+    const indices = Int32Array.from({ length: Math.min(250, n - start) }, (_, i) => start + i);
+    const batch = split.batch(indices);
+    const predicted = tf.tidy(() => tf.argMax(supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'fixed', stats }), 1).dataSync());
+    for (let i = 0; i < indices.length; i++) if (predicted[i] === batch.labels[i]) correct++;
+    tf.dispose([batch.x, batch.y]);
+  }
+  return correct / n;
+}
+
+export interface RankingOutputs {
+  run: SupernetRunDir;
+  store: TrialStore;
+  experiment: Experiment;
+  setup: SearchSetup;
+  ranking: RankedCandidate[];
+  supernet: Supernet;
+  command: string;
+  wallSeconds: number;
+}
+
+/**
+ * candidates.json, the top-k specs, the controller's most likely member, best.json (the first
+ * ranked) with its inherited weights as a checkpoint, and the search outputs of every run.
+ */
+export async function writeRankingOutputs(options: RankingOutputs): Promise<SearchSummary> {
+  const { run, experiment, setup, ranking, supernet } = options;
+  const { topK, rankingSamples } = supernetSettings(experiment.supernet);
+  const specOf = (c: RankedCandidate, name: string): ArchSpec => {
+    const spec = supernet.member(c.choices, name);
+    return { ...spec, provenance: { ...spec.provenance, command: options.command, seed: experiment.seed } };
+  };
+  mkdirSync(run.supernetFile('candidateSpecs'), { recursive: true });
+  const listed = [];
+  for (const [i, c] of ranking.entries()) {
+    const rank = i + 1;
+    const file = rank <= topK ? run.candidateSpecFile(rank) : null;
+    if (file) await writeJsonAtomic(file, specOf(c, `${experiment.name}-rank${rank}`));
+    listed.push({
+      rank,
+      choices: c.choices,
+      accuracy: c.accuracy,
+      latencyMs: c.latencyMs,
+      reward: c.reward,
+      mostLikely: c.mostLikely,
+      spec: file,
+    });
+  }
+  const likeliest = ranking.find((c) => c.mostLikely);
+  if (likeliest) await writeJsonAtomic(run.supernetFile('controllerBest'), specOf(likeliest, `${experiment.name}-controller-best`));
+  await writeJsonAtomic(run.supernetFile('candidates'), {
+    schemaVersion: 1,
+    kind: 'supernet-candidates',
+    tool: TOOL_NAME,
+    seed: experiment.seed,
+    table: setup.table.name,
+    targetMs: setup.rewardSettings.targetMs,
+    accuracy: `top-1 on the first ${rankingSamples} validation images with inherited weights, batch norm recalibrated`,
+    candidates: listed,
+  });
+  const best = ranking[0]!;
+  const bestSpec = specOf(best, `${experiment.name}-best`);
+  await writeInheritedCheckpoint(run.supernetFile('bestWeights'), supernet, best, bestSpec);
+  return writeSearchOutputs({
+    run,
+    store: options.store,
+    experiment,
+    setup,
+    wallSeconds: options.wallSeconds,
+    seed: experiment.seed,
+    chosen: {
+      spec: bestSpec,
+      accuracy: best.accuracy,
+      latencyMs: best.latencyMs,
+      reward: best.reward,
+      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights)`,
+    },
+    extra: { evaluator: 'supernet', candidates: ranking.length, controllerBest: likeliest ? run.supernetFile('controllerBest') : null },
+  });
+}
+
+/** A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt). */
+export async function writeInheritedCheckpoint(dir: string, supernet: Supernet, member: RankedCandidate, spec: ArchSpec): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const model = buildModel(spec);
+  try {
+    assignWeights(model, supernet.memberWeights(member.choices, member.stats), 'supernet member');
+    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, validationTop1: member.accuracy });
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,36 @@
+/** The settings of the weight-sharing evaluator (an experiment's `supernet` section). */
+import { z } from 'zod';
+
+export const SupernetSettingsSchema = z.strictObject({
+  /** Share of the run's steps that train the shared weights on uniformly sampled members before the controller learns. */
+  warmup: z.number().min(0).lt(1),
+  /** Validation images each sampled member's reward is measured on (one batch). */
+  validationBatch: z.int().positive(),
+  /** The controller's learning rate (absent: the experiment's controller.learningRate). */
+  controllerLearningRate: z.number().positive().optional(),
+  /** Training batches that re-estimate a member's batch-norm statistics before it is ranked. */
+  recalibrationBatches: z.int().positive(),
+  /** Members drawn from the final controller (plus its most likely one) and ranked on the validation split. */
+  candidates: z.int().positive(),
+  /** How many of the ranked members are written as specs. */
+  topK: z.int().positive(),
+  /** Validation images a candidate is ranked on. */
+  rankingSamples: z.int().positive(),
+  /** A checkpoint of the shared weights, optimizer and controller at least this often. */
+  checkpointMinutes: z.number().positive(),
+});
+export type SupernetSettings = z.infer<typeof SupernetSettingsSchema>;
+
+export const DEFAULT_SUPERNET: SupernetSettings = {
+  warmup: 0.25,
+  validationBatch: 64,
+  recalibrationBatches: 10,
+  candidates: 30,
+  topK: 5,
+  rankingSamples: 1000,
+  checkpointMinutes: 2,
+};
+
+export function supernetSettings(partial: Partial<SupernetSettings> | undefined): SupernetSettings {
+  return { ...DEFAULT_SUPERNET, ...partial };
+}

@@ -1,0 +1,54 @@
+/**
+ * A trained supernet reopened from its run directory: any member of its space evaluated in seconds
+ * with inherited weights (batch norm recalibrated), as Once-for-All searches a trained network.
+ */
+import { InputError } from '../common/errors.js';
+import { derive } from '../common/rng.js';
+import { setupSearch } from '../controller/setup.js';
+import { predictLatency } from '../latency-model/predict.js';
+import { withInput } from '../search-space/io.js';
+import { getChoiceSpace } from '../search-space/spaces.js';
+import { evaluateMember, recalibrate } from './ranking.js';
+import { proxyBatchers } from './search.js';
+import { supernetSettings } from './settings.js';
+import { Supernet } from './supernet.js';
+import { SupernetRunDir } from './supernet-run.js';
+
+export interface MemberEvaluation {
+  /** Validation top-1 with inherited weights, batch norm recalibrated. */
+  accuracy: number;
+  latencyMs: number;
+}
+
+export interface TrainedSupernet {
+  readonly supernet: Supernet;
+  evaluate(choices: readonly number[]): MemberEvaluation;
+  dispose(): void;
+}
+
+/** Opens the supernet of a (finished or interrupted) supernet search run at its last checkpoint. */
+export function openTrainedSupernet(runDir: string): TrainedSupernet {
+  const run = new SupernetRunDir(runDir);
+  const { experiment } = run.readRecord();
+  if (experiment.evaluator !== 'supernet')
+    throw new InputError(`${runDir} is a ${experiment.evaluator ?? 'proxy'} search run, not a supernet run`);
+  const checkpoint = run.readCheckpoint();
+  if (!checkpoint) throw new InputError(`${runDir}: no supernet checkpoint yet`);
+  const { train, validation } = proxyBatchers(experiment, getChoiceSpace(experiment.space));
+  const setup = setupSearch(experiment, train.classes);
+  const supernet = new Supernet(setup.space, { resolution: experiment.proxy.resolution, classes: train.classes, seed: experiment.seed });
+  supernet.loadArrays(checkpoint.arrays, run.supernetFile('checkpointState'));
+  const settings = supernetSettings(experiment.supernet);
+  const { resolution, classes } = experiment.latency;
+  return {
+    supernet,
+    evaluate(choices) {
+      const stats = recalibrate(supernet, train, settings.recalibrationBatches, derive(experiment.seed, 'recalibrate'), choices);
+      return {
+        accuracy: evaluateMember(supernet, choices, stats, validation, settings.rankingSamples),
+        latencyMs: predictLatency(withInput(supernet.member(choices), { resolution, classes }), setup.table).totalMs,
+      };
+    },
+    dispose: () => supernet.dispose(),
+  };
+}

@@ -1,0 +1,196 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import test from 'ava';
+import { InterruptedError } from '../src/common/errors.js';
+import { readJsonFile } from '../src/common/json-io.js';
+import { derive } from '../src/common/rng.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import { setupSearch } from '../src/controller/setup.js';
+import { ChoiceSpace } from '../src/search-space/choice-space.js';
+import { readArchSpec } from '../src/search-space/io.js';
+import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { runSupernetSearch } from '../src/supernet/search.js';
+import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
+import { SUPERNET_RUN_FILES } from '../src/supernet/supernet-run.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { buildModel } from '../src/trainer/build-model.js';
+import { assignWeights, loadCheckpoint, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
+import { tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
+
+test.before(async () => {
+  await prepareBackend('auto');
+});
+
+function randomBatch(seed: number, n: number, resolution: number, channels: number): tf.Tensor4D {
+  return tf.randomNormal([n, resolution, resolution, channels], 0, 1, 'float32', seed) as tf.Tensor4D;
+}
+
+/** Calibrates a member on two batches, then compares its fixed-BN logits with its built model's. */
+function parity(supernet: Supernet, choices: number[], channels: number) {
+  const { resolution } = supernet.options;
+  const stats = new BatchNormStats();
+  for (const seed of [1, 2])
+    tf.tidy(() => supernet.forward(choices, randomBatch(seed, 8, resolution, channels), { kind: 'calibrate', stats }));
+  const x = randomBatch(3, 4, resolution, channels);
+  const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
+  const spec = supernet.member(choices);
+  const model = buildModel(spec);
+  assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
+  const fromModel = model.predict(x) as tf.Tensor;
+  const diff = tf.max(tf.abs(tf.sub(fromSupernet, fromModel))).dataSync()[0]!;
+  const scale = tf.max(tf.abs(fromModel)).dataSync()[0]!;
+  tf.dispose([x, fromSupernet, fromModel]);
+  model.dispose();
+  return { diff, scale, blocks: spec.blocks.length };
+}
+
+test('a member of the tiny space computes the same logits in the supernet and as a model built from its spec with inherited weights', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 7 });
+  const rng = derive(1, 'members');
+  for (let i = 0; i < 6; i++) {
+    const choices = space.randomChoices(rng);
+    const { diff, scale } = parity(supernet, choices, 1);
+    t.true(diff <= 1e-4 * Math.max(1, scale), `member ${choices.join('')}: max |difference| ${diff} (logit scale ${scale})`);
+  }
+  supernet.dispose();
+});
+
+test('the mobilenetv3 space: the widest and a random member match their built models', (t) => {
+  const space = getChoiceSpace('mobilenetv3');
+  const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 3 });
+  const widest = space.choicePoints.map((c) => c.options.length - 1);
+  for (const choices of [widest, space.randomChoices(derive(5, 'v3'))]) {
+    const { diff, scale, blocks } = parity(supernet, choices, 3);
+    t.log(`member ${choices.join('')} (${blocks} blocks): max |difference| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
+    t.true(diff <= 1e-4 * Math.max(1, scale));
+  }
+  supernet.dispose();
+});
+
+test('members share weights: a kernel-3 member reads the centre of the kernel-5 slot, narrower widths the leading channels', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 7 });
+  const kernelPoint = space.choicePoints.findIndex((c) => c.path === 'stages[0].kernel');
+  const widthPoint = space.choicePoints.findIndex((c) => c.path === 'stages[0].filterMultiplier');
+  const base = space.choicePoints.map(() => 0);
+  base[space.choicePoints.findIndex((c) => c.path === 'stages[0].op')] = 1; // mbconv3
+  const stats = new BatchNormStats();
+  const x = randomBatch(1, 4, 16, 1);
+  const weightOf = (choices: number[], name: string) => {
+    tf.tidy(() => supernet.forward(choices, x, { kind: 'calibrate', stats }));
+    return supernet.memberWeights(choices, stats).find((w) => w.name === name)!;
+  };
+  const k3 = weightOf(base, 'b1.dw/depthwise_kernel');
+  const k5choices = [...base];
+  k5choices[kernelPoint] = 1;
+  const k5 = weightOf(k5choices, 'b1.dw/depthwise_kernel');
+  t.deepEqual(k3.shape.slice(0, 2), [3, 3]);
+  t.deepEqual(k5.shape.slice(0, 2), [5, 5]);
+  const channels = k3.shape[2]!;
+  // k3[i][j][c] == k5[i+1][j+1][c]
+  for (const [i, j, c] of [
+    [0, 0, 0],
+    [1, 2, channels - 1],
+    [2, 1, 3],
+  ] as const) {
+    t.is(k3.values[(i * 3 + j) * channels + c], k5.values[((i + 1) * 5 + (j + 1)) * k5.shape[2]! + c]);
+  }
+  const wide = [...base];
+  wide[widthPoint] = 1;
+  const narrowProject = weightOf(base, 'b1.project/kernel');
+  const wideProject = weightOf(wide, 'b1.project/kernel');
+  const [, , cin, cout] = narrowProject.shape as [number, number, number, number];
+  t.true(wideProject.shape[3]! > cout);
+  t.is(narrowProject.values[cout - 1], wideProject.values[cout - 1]);
+  t.is(narrowProject.values[(cin - 1) * cout], wideProject.values[(cin - 1) * wideProject.shape[3]!]);
+  tf.dispose(x);
+  supernet.dispose();
+});
+
+async function supernetRun(
+  runDir: string,
+  experiment: ReturnType<typeof tinyExperiment>,
+  options: { resume?: boolean; stopAfterSteps?: number } = {},
+) {
+  const setup = setupSearch(experiment, 10);
+  const abort = new AbortController();
+  return runSupernetSearch(
+    {
+      experiment,
+      runDir,
+      resume: options.resume,
+      command: 'test',
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (options.stopAfterSteps !== undefined && p.step >= options.stopAfterSteps) abort.abort();
+      },
+    },
+    setup,
+  );
+}
+
+function tinySupernetExperiment() {
+  const { dir } = tinySearchFiles();
+  return {
+    dir,
+    experiment: tinyExperiment(path.join(dir, 'space.json'), path.join(dir, 'table.json'), {
+      evaluator: 'supernet',
+      budget: 12,
+      batchSize: 4,
+      reward: { targetMs: 0.5, constraint: 'absolute', w: -0.15, beta: -0.5 },
+      proxy: {
+        dataset: 'fashion-mnist',
+        resolution: 16,
+        train: { trainSamples: 256, validationSamples: 128, batchSize: 16, augment: false },
+      },
+      supernet: { warmup: 0.25, validationBatch: 32, recalibrationBatches: 2, candidates: 4, topK: 2, rankingSamples: 64 },
+    }),
+  };
+}
+
+test('a supernet search trains, rewards one member per step after the warm-up, and writes the ranked members, best.json and its inherited weights', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const runDir = path.join(dir, 'run');
+  const summary = await supernetRun(runDir, experiment);
+  t.is(summary.trials, 12);
+  const store = new SearchRunDir(runDir).trialStore();
+  const trials = store.all();
+  store.close();
+  t.deepEqual(
+    trials.map((tr) => [tr.batch, tr.slot]),
+    Array.from({ length: 12 }, (_, i) => [Math.floor(i / 4), i % 4]),
+  );
+  const candidates = readJsonFile(path.join(runDir, SUPERNET_RUN_FILES.candidates)) as {
+    candidates: { rank: number; reward: number; spec: string | null }[];
+  };
+  t.true(candidates.candidates.length >= 2);
+  t.true(candidates.candidates.every((c, i, all) => i === 0 || all[i - 1]!.reward >= c.reward));
+  const best = readArchSpec(summary.best!.spec);
+  t.deepEqual(best.blocks, readArchSpec(candidates.candidates[0]!.spec!).blocks);
+  t.true(existsSync(path.join(runDir, SUPERNET_RUN_FILES.controllerBest)));
+  // The inherited weights load into the model of best.json.
+  const saved = loadCheckpoint(resolveCheckpointDir(path.join(runDir, SUPERNET_RUN_FILES.bestWeights)), (d) => d);
+  const model = buildModel(best);
+  t.notThrows(() => assignWeights(model, saved.weights, 'best-weights'));
+  model.dispose();
+});
+
+test('a supernet search interrupted mid-run resumes from its checkpoint and ends with the trials of an uninterrupted run', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const whole = path.join(dir, 'whole');
+  await supernetRun(whole, experiment);
+  const split = path.join(dir, 'split');
+  const error = await t.throwsAsync(supernetRun(split, experiment, { stopAfterSteps: 9 }));
+  t.true(error instanceof InterruptedError, String(error));
+  t.regex(error!.message, /--resume/);
+  await supernetRun(split, experiment, { resume: true });
+  const rewards = (runDir: string) => {
+    const store = new SearchRunDir(runDir).trialStore();
+    const all = store.all().map((tr) => [tr.choices.join(''), tr.accuracy, tr.reward]);
+    store.close();
+    return all;
+  };
+  t.deepEqual(rewards(split), rewards(whole));
+});
