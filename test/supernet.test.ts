@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
-import { InterruptedError } from '../src/common/errors.js';
+import { DivergedError, InputError, InterruptedError } from '../src/common/errors.js';
 import { readJsonFile } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
@@ -12,7 +12,7 @@ import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { runSupernetSearch } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
-import { SUPERNET_RUN_FILES } from '../src/supernet/supernet-run.js';
+import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { assignWeights, loadCheckpoint, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
@@ -193,4 +193,37 @@ test('a supernet search interrupted mid-run resumes from its checkpoint and ends
     return all;
   };
   t.deepEqual(rewards(split), rewards(whole));
+});
+
+test('a NaN loss stops the supernet search with a clear error and keeps the last good checkpoint', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const runDir = path.join(dir, 'run');
+  const diverging = { ...experiment, proxy: { ...experiment.proxy, train: { ...experiment.proxy.train, learningRate: 1e12 } } };
+  const error = await t.throwsAsync(supernetRun(runDir, diverging));
+  t.true(error instanceof DivergedError, String(error));
+  t.regex(error!.message, /last good checkpoint/);
+  const saved = new SupernetRunDir(runDir).readCheckpoint();
+  t.true(
+    saved === null ||
+      saved.arrays
+        .values()
+        .next()
+        .value!.every((v: number) => Number.isFinite(v)),
+  );
+});
+
+test('resuming a supernet run with another evaluator or space is refused (exit 2) and the run is left as it was', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const runDir = path.join(dir, 'run');
+  await t.throwsAsync(supernetRun(runDir, experiment, { stopAfterSteps: 2 }), { instanceOf: InterruptedError });
+  const before = new SupernetRunDir(runDir).readCheckpoint()!.state.step;
+  for (const other of [
+    { ...experiment, evaluator: 'proxy' as const },
+    { ...experiment, supernet: { ...experiment.supernet, warmup: 0.5 } },
+  ]) {
+    const error = await t.throwsAsync(supernetRun(runDir, other, { resume: true }));
+    t.true(error instanceof InputError && error.exitCode === 2, String(error));
+    t.regex(error!.message, /belongs to another experiment/);
+  }
+  t.is(new SupernetRunDir(runDir).readCheckpoint()!.state.step, before);
 });
