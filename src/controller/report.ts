@@ -111,6 +111,7 @@ async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: Ch
     name: `${experiment.name}-best`,
     provenance: {
       ...best.spec.provenance,
+      deployment: { resolution, classes: experiment.latency.classes },
       source: `${best.source}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
     },
   });

@@ -12,6 +12,7 @@
 import { InputError } from '../common/errors.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { unitCost } from '../search-space/cost.js';
+import { deploymentInput, withInput } from '../search-space/io.js';
 import { type OpDescriptor, opUnit, parseOpKey, specOps } from './ops.js';
 import { entryMs, type LatencyTable } from './table.js';
 
@@ -54,6 +55,22 @@ export function checkResolution(spec: ArchSpec, table: LatencyTable): void {
       `table ${table.name} was profiled at ${table.resolutions.map((x) => `${x}x${x}`).join(', ')}, the spec is ${r}x${r}: use a table profiled at ${r} (nas profile --resolution ${r})`,
     );
   }
+}
+
+/**
+ * The spec as the table can price it: itself, or (when the table lacks its resolution) the spec at
+ * the deployment input its provenance records, with a note saying so.
+ */
+export function atTableInput(spec: ArchSpec, table: LatencyTable): { spec: ArchSpec; note: string | null } {
+  const r = spec.input.resolution;
+  const deployment = deploymentInput(spec);
+  if (!table.resolutions.length || table.resolutions.includes(r) || !deployment || !table.resolutions.includes(deployment.resolution)) {
+    return { spec, note: null };
+  }
+  return {
+    spec: withInput(spec, deployment),
+    note: `priced at its deployment input ${deployment.resolution}x${deployment.resolution}, ${deployment.classes} classes (provenance.deployment; the spec itself is ${r}x${r}, ${spec.classes} classes)`,
+  };
 }
 
 export function predictLatency(spec: ArchSpec, table: LatencyTable, options: { interpolate?: boolean } = {}): Prediction {

@@ -4,7 +4,7 @@ import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
-import { predictLatency } from '../../latency-model/predict.js';
+import { atTableInput, predictLatency } from '../../latency-model/predict.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
 import { loadTable } from '../../latency-model/tables.js';
 import { type Fidelity, validateTable } from '../../latency-model/validate.js';
@@ -151,7 +151,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
   handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
     const table = loadTable(args.table);
-    const spec = loadSpecArgument(args.arch, args);
+    const priced = atTableInput(loadSpecArgument(args.arch, args), table);
+    if (priced.note) log.info(priced.note);
+    const spec = priced.spec;
     const prediction = predictLatency(spec, table, { interpolate: args.interpolate });
     let measuredMs: number | undefined;
     let rawMs: number | undefined;

@@ -1,0 +1,259 @@
+/**
+ * Does the search beat the hand-designed zoo at equal latency?
+ *
+ * For three latency targets (the embedded table's latency of mobilenetv3-small-0.75,
+ * mobilenetv3-small-1.0 and mobilenetv3-large-0.75, 224x224, 1000 classes) a search (default:
+ * experiments/supernet.json with the target swapped in) finds an architecture; then the found
+ * architectures and every zoo classifier within 5% of a target or below it are trained with one
+ * recipe (default: 5 epochs of the whole Fashion-MNIST training split at 32x32, seeds 1 and 2) and
+ * scored on the test split. results/search-vs-zoo.md gets the tables and results/search-vs-zoo.svg
+ * the plot (accuracy against predicted latency).
+ *
+ * Hours of work on 2 cores, so it runs in parts: each search's outcome and each training's result
+ * is a JSON file under results/search-vs-zoo/, skipped when present; a training interrupted midway
+ * resumes from its checkpoint in --runs (on the same machine).
+ *
+ *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--epochs 5]
+ *       [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only]
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { markdownTable } from '../src/common/format.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
+import { scatterPlot } from '../src/common/svg.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { readExperiment } from '../src/controller/experiment.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
+import { predictLatency } from '../src/latency-model/predict.js';
+import { loadTable } from '../src/latency-model/tables.js';
+import type { ArchSpec } from '../src/search-space/archspec.js';
+import { readArchSpec, withInput } from '../src/search-space/io.js';
+import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { trainConfig } from '../src/trainer/config.js';
+import { loadDataset } from '../src/trainer/data/index.js';
+import { train } from '../src/trainer/train.js';
+import { argument } from './report.js';
+
+const EXPERIMENT = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
+const EPOCHS = Number(argument('epochs', '5'));
+const SEEDS = argument('seeds', '1,2').split(',').map(Number);
+const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'));
+const MAX_TRAININGS = Number(argument('max-trainings', 'Infinity'));
+const REPORT_ONLY = process.argv.includes('--report-only');
+const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
+const TARGET_MODELS = ['mobilenetv3-small-0.75', 'mobilenetv3-small-1.0', 'mobilenetv3-large-0.75'];
+const RESOLUTION = 32;
+const TOLERANCE = 0.05;
+
+interface Target {
+  model: string;
+  targetMs: number;
+}
+
+interface Found {
+  target: string;
+  targetMs: number;
+  latencyMs: number;
+  withinTolerance: boolean;
+  /** Validation top-1 with inherited supernet weights (the search's own ranking). */
+  inheritedTop1: number;
+  spec: string;
+  wallSeconds: number;
+}
+
+interface Trained {
+  model: string;
+  seed: number;
+  latencyMs: number;
+  testTop1: number;
+  valTop1: number;
+  epochs: number;
+  cpuSeconds: number;
+}
+
+const experiment = readExperiment(EXPERIMENT);
+const table = loadTable(experiment.latency.table);
+const deployed = (spec: ArchSpec) =>
+  predictLatency(withInput(spec, { resolution: experiment.latency.resolution, classes: experiment.latency.classes }), table).totalMs;
+
+function targets(): Target[] {
+  return TARGET_MODELS.map((model) => ({ model, targetMs: deployed(zooSpec(model)) }));
+}
+
+/** Zoo classifiers priced on the table (segmentation and detection models are not in the comparison). */
+function zooLatencies(): { model: string; latencyMs: number }[] {
+  return zooNames()
+    .map((model) => ({ model, spec: zooSpec(model) }))
+    .filter(({ spec }) => (spec.task?.type ?? 'classification') === 'classification')
+    .map(({ model, spec }) => ({ model, latencyMs: deployed(spec) }));
+}
+
+/** Runs (or finishes) the search for one target and records what it found. */
+async function search(target: Target): Promise<Found> {
+  const file = path.join(PARTS, `found-${target.model}.json`);
+  if (existsSync(file)) return readJsonFile(file) as Found;
+  mkdirSync(RUNS, { recursive: true });
+  const experimentFile = path.join(RUNS, `experiment-${target.model}.json`);
+  writeFileSync(
+    experimentFile,
+    JSON.stringify({
+      ...experiment,
+      name: `${experiment.name}-${target.model}`,
+      reward: { ...experiment.reward, targetMs: { spec: target.model, scale: 1 } },
+    }),
+  );
+  const runDir = path.join(RUNS, `search-${target.model}`);
+  const resume = new SearchRunDir(runDir).isRun();
+  const args = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
+  process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
+  const started = Date.now();
+  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}`);
+  const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
+  const spec = path.join(PARTS, `found-${target.model}.spec.json`);
+  copyFileSync(summary.best.spec, spec);
+  const found: Found = {
+    target: target.model,
+    targetMs: target.targetMs,
+    latencyMs: summary.best.latencyMs,
+    withinTolerance: Math.abs(summary.best.latencyMs / target.targetMs - 1) <= TOLERANCE,
+    inheritedTop1: summary.best.accuracy,
+    spec: path.relative(PROJECT_ROOT, spec),
+    wallSeconds: (Date.now() - started) / 1000,
+  };
+  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'search-vs-zoo-found', ...found });
+  return found;
+}
+
+/** Trains one model with one seed (resuming an interrupted training), unless its result is recorded. */
+async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: ReturnType<typeof loadDataset>): Promise<Trained> {
+  const file = path.join(PARTS, `train-${model}-seed${seed}.json`);
+  if (existsSync(file)) return readJsonFile(file) as Trained;
+  const outDir = path.join(RUNS, `train-${model}-seed${seed}`);
+  const config = trainConfig({ epochs: EPOCHS, seed }, 'search-vs-zoo recipe');
+  process.stderr.write(`training ${model} seed ${seed} (${EPOCHS} epochs): ${outDir}\n`);
+  const before = process.cpuUsage();
+  const result = await train({ spec, dataset, config, outDir, resume: existsSync(path.join(outDir, 'checkpoint')), evaluateTest: true });
+  const used = process.cpuUsage(before);
+  const trained: Trained = {
+    model,
+    seed,
+    latencyMs: deployed(spec),
+    testTop1: result.top1!,
+    valTop1: result.valTop1,
+    epochs: result.epochs,
+    cpuSeconds: (used.user + used.system) / 1e6,
+  };
+  await writeJsonAtomic(file, {
+    schemaVersion: 1,
+    kind: 'search-vs-zoo-training',
+    recipe: { epochs: EPOCHS, resolution: RESOLUTION, dataset: 'fashion-mnist', trainSamples: 'all' },
+    ...trained,
+    date: new Date().toISOString(),
+  });
+  return trained;
+}
+
+function readTrained(model: string): Trained[] {
+  return SEEDS.map((seed) => path.join(PARTS, `train-${model}-seed${seed}.json`))
+    .filter((f) => existsSync(f))
+    .map((f) => readJsonFile(f) as Trained);
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+async function report(all: Target[], zoo: { model: string; latencyMs: number }[]): Promise<void> {
+  const sections: string[] = [
+    '# Search against the zoo',
+    '',
+    `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
+    `Search: ${path.relative(PROJECT_ROOT, EXPERIMENT)} with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, seeds ${SEEDS.join(', ')}; test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
+    '',
+  ];
+  const points: { x: number; y: number; group: string; label: string }[] = [];
+  for (const target of all) {
+    const foundFile = path.join(PARTS, `found-${target.model}.json`);
+    const found = existsSync(foundFile) ? (readJsonFile(foundFile) as Found) : null;
+    const rows: string[][] = [];
+    const foundName = `found-${target.model}`;
+    const foundRuns = readTrained(foundName);
+    if (found) {
+      rows.push([
+        `**found** (${found.spec})`,
+        found.latencyMs.toFixed(2),
+        `${(100 * (found.latencyMs / target.targetMs - 1)).toFixed(1)}%${found.withinTolerance ? '' : ' (outside +-5%)'}`,
+        foundRuns.length ? `${(100 * mean(foundRuns.map((r) => r.testTop1))).toFixed(2)} (${foundRuns.length} seeds)` : 'not trained yet',
+        `${(100 * found.inheritedTop1).toFixed(2)} (inherited weights, validation)`,
+      ]);
+      if (foundRuns.length)
+        points.push({ x: found.latencyMs, y: 100 * mean(foundRuns.map((r) => r.testTop1)), group: 'found', label: foundName });
+    }
+    for (const z of zoo.filter((m) => m.latencyMs <= target.targetMs * (1 + TOLERANCE))) {
+      const runs = readTrained(z.model);
+      rows.push([
+        z.model,
+        z.latencyMs.toFixed(2),
+        '',
+        runs.length ? `${(100 * mean(runs.map((r) => r.testTop1))).toFixed(2)} (${runs.length} seeds)` : 'not trained yet',
+        '',
+      ]);
+    }
+    sections.push(
+      `## Target ${target.model}: ${target.targetMs.toFixed(2)} ms`,
+      '',
+      markdownTable(['model', 'latency ms', 'vs target', 'mean test top-1 %', 'note'], rows),
+      '',
+    );
+  }
+  for (const z of zoo) {
+    const runs = readTrained(z.model);
+    if (runs.length) points.push({ x: z.latencyMs, y: 100 * mean(runs.map((r) => r.testTop1)), group: 'zoo', label: z.model });
+  }
+  await writeFileAtomic(path.join(PROJECT_ROOT, 'results', 'search-vs-zoo.md'), `${sections.join('\n')}\n`);
+  await writeFileAtomic(
+    path.join(PROJECT_ROOT, 'results', 'search-vs-zoo.svg'),
+    scatterPlot(points, {
+      title: 'Found and zoo models: test top-1 against predicted latency',
+      xLabel: `latency on ${table.name} (ms)`,
+      yLabel: 'Fashion-MNIST test top-1 (%)',
+      lines: [],
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  mkdirSync(PARTS, { recursive: true });
+  const all = targets();
+  const zoo = zooLatencies();
+  if (!REPORT_ONLY) {
+    const found: Found[] = [];
+    for (const target of all) found.push(await search(target));
+    await prepareBackend('auto');
+    const dataset = loadDataset('fashion-mnist', RESOLUTION);
+    const jobs: { model: string; spec: ArchSpec }[] = [
+      ...found.map((f) => ({ model: `found-${f.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, f.spec)) })),
+      ...zoo
+        .filter((z) => all.some((t) => z.latencyMs <= t.targetMs * (1 + TOLERANCE)))
+        .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) })),
+    ];
+    let trainings = 0;
+    for (const seed of SEEDS) {
+      for (const job of jobs) {
+        if (trainings >= MAX_TRAININGS) break;
+        if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
+        await trainOnce(job.model, job.spec, seed, dataset);
+        trainings++;
+        await report(all, zoo);
+      }
+    }
+  }
+  await report(all, zoo);
+}
+
+await main();
