@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ValidationError } from '../src/common/errors.js';
-import { opKey, parseOpKey, specOps } from '../src/latency-model/ops.js';
+import { opKey, parseOpKey, specOps } from '../src/latency-model/predict/ops.js';
 import { parseArchSpec } from '../src/search-space/archspec.js';
 import { specCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';

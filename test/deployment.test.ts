@@ -1,6 +1,6 @@
 import test from 'ava';
-import { atTableInput, predictLatency } from '../src/latency-model/predict.js';
-import { loadTable } from '../src/latency-model/tables.js';
+import { loadTable } from '../src/latency-model/predict/load-table.js';
+import { atTableInput, predictLatency } from '../src/latency-model/predict/predict.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 

@@ -1,10 +1,10 @@
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
-import { opKey, unitOp } from '../src/latency-model/ops.js';
-import { LatencyOracle } from '../src/latency-model/oracle.js';
-import { DEFAULT_PROFILER } from '../src/latency-model/profile.js';
-import type { LatencyTable } from '../src/latency-model/table.js';
+import { DEFAULT_PROFILER } from '../src/latency-model/measure/profile.js';
+import { opKey, unitOp } from '../src/latency-model/predict/ops.js';
+import { LatencyOracle } from '../src/latency-model/predict/oracle.js';
+import type { LatencyTable } from '../src/latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { unitCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';

@@ -4,9 +4,9 @@ import path from 'node:path';
 import test from 'ava';
 import { chromium } from 'playwright-core';
 import { silentLogger } from '../src/common/log.js';
-import { jobForSpecs } from '../src/latency-model/job.js';
-import { MAX_BODY_BYTES, serveProfiler } from '../src/latency-model/serve.js';
-import { readLatencyTable } from '../src/latency-model/table.js';
+import { jobForSpecs } from '../src/latency-model/measure/job.js';
+import { MAX_BODY_BYTES, serveProfiler } from '../src/latency-model/measure/serve.js';
+import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { settled } from '../src/latency-model/whole-model.js';
+import { settled } from '../src/latency-model/measure/whole-model.js';
 
 const at = (measuredMs: number, speed = 1) => ({ measuredMs, rawMs: measuredMs / speed });
 

@@ -12,7 +12,7 @@
 import { InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
-import { predictLatency } from '../latency-model/predict.js';
+import { predictLatency } from '../latency-model/predict/predict.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import type { Evaluation, Evaluator } from '../trainer/training-pool.js';

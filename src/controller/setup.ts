@@ -6,10 +6,10 @@
  */
 import { existsSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
-import { predictLatency } from '../latency-model/predict.js';
-import { fastestLatency, missingSpaceKeys } from '../latency-model/space-latency.js';
-import type { LatencyTable } from '../latency-model/table.js';
-import { loadTable } from '../latency-model/tables.js';
+import { loadTable } from '../latency-model/predict/load-table.js';
+import { predictLatency } from '../latency-model/predict/predict.js';
+import { fastestLatency, missingSpaceKeys } from '../latency-model/predict/space-latency.js';
+import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';

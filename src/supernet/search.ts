@@ -24,7 +24,7 @@ import { reward } from '../controller/reward.js';
 import type { SearchRequest } from '../controller/search.js';
 import { proxyTrainConfig, type SearchSetup } from '../controller/setup.js';
 import type { TrialStore } from '../controller/store.js';
-import { predictLatency } from '../latency-model/predict.js';
+import { predictLatency } from '../latency-model/predict/predict.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';

@@ -5,7 +5,7 @@
 import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
 import { setupSearch } from '../controller/setup.js';
-import { predictLatency } from '../latency-model/predict.js';
+import { predictLatency } from '../latency-model/predict/predict.js';
 import { withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { evaluateMember, recalibrate } from './ranking.js';

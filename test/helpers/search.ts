@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
-import type { LatencyTable } from '../../src/latency-model/table.js';
+import type { LatencyTable } from '../../src/latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
 import { specCost } from '../../src/search-space/cost.js';

@@ -1,8 +1,8 @@
 /** Latency tables for tests: given latencies, or latencies proportional to multiply-adds. */
 
-import { opKey, unitOp } from '../../src/latency-model/ops.js';
-import { DEFAULT_PROFILER } from '../../src/latency-model/profile.js';
-import { LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from '../../src/latency-model/table.js';
+import { DEFAULT_PROFILER } from '../../src/latency-model/measure/profile.js';
+import { opKey, unitOp } from '../../src/latency-model/predict/ops.js';
+import { LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from '../../src/latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
 import { unitCost } from '../../src/search-space/cost.js';
 import { resolve, type Unit } from '../../src/search-space/resolve.js';

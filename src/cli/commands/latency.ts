@@ -4,11 +4,11 @@ import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
-import { atTableInput, predictLatency } from '../../latency-model/predict.js';
-import { DEFAULT_PROFILER, warmUp } from '../../latency-model/profile.js';
-import { loadTable } from '../../latency-model/tables.js';
-import { type Fidelity, validateTable } from '../../latency-model/validate.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/whole-model.js';
+import { DEFAULT_PROFILER, warmUp } from '../../latency-model/measure/profile.js';
+import { type Fidelity, validateTable } from '../../latency-model/measure/validation.js';
+import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
+import { loadTable } from '../../latency-model/predict/load-table.js';
+import { atTableInput, predictLatency } from '../../latency-model/predict/predict.js';
 import { getSpace } from '../../search-space/spaces.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
@@ -27,7 +27,7 @@ interface PredictArgs {
   classes?: number;
 }
 
-/** When whole models are timed (validation, calibration): see latency-model/whole-model.ts. */
+/** When whole models are timed (validation, calibration): see latency-model/measure/whole-model.ts. */
 export const speedGateOptions = {
   'min-speed': {
     type: 'number',

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
-import { loadTable } from '../../latency-model/tables.js';
+import { loadTable } from '../../latency-model/predict/load-table.js';
 import { runNetAdapt, type SelectionMetric } from '../../netadapt/netadapt.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadCheckpoint } from '../../trainer/checkpoint.js';

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
-import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-model/job.js';
-import { DEFAULT_PROFILER } from '../../latency-model/profile.js';
-import { profileToTable } from '../../latency-model/profile-run.js';
+import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-model/measure/job.js';
+import { DEFAULT_PROFILER } from '../../latency-model/measure/profile.js';
+import { profileToTable } from '../../latency-model/measure/profile-run.js';
 import { getSpace, spaceNames } from '../../search-space/spaces.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
@@ -55,7 +55,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .option('json', { type: 'boolean' }) as never,
   handler: action<ProfileArgs>(async (args, { log }) => {
     if (args.serve) {
-      const { serveProfiler } = await import('../../latency-model/serve.js');
+      const { serveProfiler } = await import('../../latency-model/measure/serve.js');
       const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
       log.info({ url: server.url }, "open this address in the phone's browser (Ctrl-C stops the server)");
       await server.closed;

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../common/json-io.js';
-import { IMPORT_FORMATS, type ImportFormat, importTable } from '../../latency-model/import.js';
-import { TABLES_DIR } from '../../latency-model/tables.js';
+import { IMPORT_FORMATS, type ImportFormat, importTable } from '../../latency-model/predict/import.js';
+import { TABLES_DIR } from '../../latency-model/predict/load-table.js';
 import { action, printJson } from '../common.js';
 
 interface ImportArgs {

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
 import { readExperiment } from '../../controller/experiment.js';
-import { readLatencyTable } from '../../latency-model/table.js';
+import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
 import { specCost } from '../../search-space/cost.js';
 import { getChoiceSpace } from '../../search-space/spaces.js';

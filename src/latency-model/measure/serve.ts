@@ -13,18 +13,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { z } from 'zod';
-import { NasError } from '../common/errors.js';
-import { writeJsonAtomic } from '../common/json-io.js';
-import type { Logger } from '../common/log.js';
-import { parseWith } from '../common/validate.js';
-import { PROJECT_ROOT } from '../common/version.js';
+import { NasError } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/json-io.js';
+import type { Logger } from '../../common/log.js';
+import { parseWith } from '../../common/validate.js';
+import { PROJECT_ROOT } from '../../common/version.js';
+import { TABLES_DIR } from '../predict/load-table.js';
+import { opKey } from '../predict/ops.js';
+import { EntrySchema, LATENCY_TABLE_VERSION, type LatencyTable, MAX_TABLE_ENTRIES, parseLatencyTable } from '../predict/table-schema.js';
 import type { ProfileJob } from './browser.js';
 import type { ProfileJobSpec } from './job.js';
-import { opKey } from './ops.js';
 import { DEFAULT_PROFILER, PROBE_KEY } from './profile.js';
 import { fitOverhead } from './profile-run.js';
-import { EntrySchema, LATENCY_TABLE_VERSION, type LatencyTable, MAX_TABLE_ENTRIES, parseLatencyTable } from './table.js';
-import { TABLES_DIR } from './tables.js';
 
 /** A posted table larger than this is refused before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -71,12 +71,12 @@ const PAGE = `<!doctype html>
 
 let bundled: Promise<string> | null = null;
 
-/** The browser script: src/latency-model/browser.ts and what it imports, as one ES module. */
+/** The browser script: src/latency-model/measure/browser.ts and what it imports, as one ES module. */
 function profilerBundle(): Promise<string> {
   bundled ??= (async () => {
     const here = path.dirname(fileURLToPath(import.meta.url));
     // Run from dist/: bundle the TypeScript source when it is there, else the compiled module.
-    const source = path.join(PROJECT_ROOT, 'src', 'latency-model', 'browser.ts');
+    const source = path.join(PROJECT_ROOT, 'src', 'latency-model', 'measure', 'browser.ts');
     const entry = existsSync(source) ? source : path.join(here, 'browser.js');
     const result = await build({
       entryPoints: [entry],

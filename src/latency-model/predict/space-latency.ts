@@ -3,10 +3,10 @@
  * cover the space, and how fast is the space's fastest member (a dynamic programme over stages,
  * since latency is additive over ops and a stage's ops depend only on its input width).
  */
-import type { ChoiceSpace } from '../search-space/choice-space.js';
-import type { Shape, Unit } from '../search-space/resolve.js';
+import type { ChoiceSpace } from '../../search-space/choice-space.js';
+import type { Shape, Unit } from '../../search-space/resolve.js';
 import { opKey, unitOp } from './ops.js';
-import { entryMs, type LatencyTable } from './table.js';
+import { entryMs, type LatencyTable } from './table-schema.js';
 
 /** Keys of the space's ops (at `resolution`, with a `classes`-wide classifier) missing from the table. */
 export function missingSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): string[] {

@@ -5,13 +5,13 @@
  */
 
 import { cpus } from 'node:os';
-import { InputError } from '../common/errors.js';
-import { derive } from '../common/rng.js';
-import type { ArchSpace } from '../search-space/space.js';
-import { currentBackend } from '../trainer/backend.js';
-import { predictLatency } from './predict.js';
+import { InputError } from '../../common/errors.js';
+import { derive } from '../../common/rng.js';
+import type { ArchSpace } from '../../search-space/space.js';
+import { currentBackend } from '../../trainer/backend.js';
+import { predictLatency } from '../predict/predict.js';
+import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { warmUp } from './profile.js';
-import type { LatencyTable, ProfilerSettings } from './table.js';
 import { DEFAULT_SPEED_GATE, probeFor, type SpeedGate, timeModels } from './whole-model.js';
 
 export interface ValidationPoint {

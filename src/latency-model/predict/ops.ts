@@ -10,8 +10,8 @@
  * classifier layers are `dense-in:C-out:K[-act:A]`.
  */
 
-import type { ArchSpec } from '../search-space/archspec.js';
-import { ACTIVATIONS, type Activation, type Block, type Pooling, SE_GATES, type SqueezeExcite } from '../search-space/archspec.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { ACTIVATIONS, type Activation, type Block, type Pooling, SE_GATES, type SqueezeExcite } from '../../search-space/archspec.js';
 import {
   blockUnit,
   denseUnit,
@@ -22,7 +22,7 @@ import {
   ssdExtraUnit,
   ssdHeadUnit,
   type Unit,
-} from '../search-space/resolve.js';
+} from '../../search-space/resolve.js';
 
 export type OpKind = 'conv' | 'dsconv' | 'bneck' | 'pool' | 'dense' | 'lraspp' | 'ssdextra' | 'ssdhead';
 

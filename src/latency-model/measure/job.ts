@@ -1,9 +1,9 @@
 /** What to profile: the unique ops of a space (or of specs) and whole models to fit the overhead. */
-import { derive } from '../common/rng.js';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { withInput } from '../search-space/io.js';
-import type { ArchSpace } from '../search-space/space.js';
-import { type OpDescriptor, opKey, specOps, unitOp } from './ops.js';
+import { derive } from '../../common/rng.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { withInput } from '../../search-space/io.js';
+import type { ArchSpace } from '../../search-space/space.js';
+import { type OpDescriptor, opKey, specOps, unitOp } from '../predict/ops.js';
 
 export interface ProfileJobSpec {
   ops: OpDescriptor[];

@@ -9,12 +9,12 @@
  * linearly in multiply-adds between the two nearest measured neighbours (scaled from the nearest
  * one when it lies outside them), and the prediction says which ops were estimated.
  */
-import { InputError } from '../common/errors.js';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { unitCost } from '../search-space/cost.js';
-import { deploymentInput, withInput } from '../search-space/io.js';
+import { InputError } from '../../common/errors.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { unitCost } from '../../search-space/cost.js';
+import { deploymentInput, withInput } from '../../search-space/io.js';
 import { type OpDescriptor, opUnit, parseOpKey, specOps } from './ops.js';
-import { entryMs, type LatencyTable } from './table.js';
+import { entryMs, type LatencyTable } from './table-schema.js';
 
 export type OpSource = 'measured' | 'interpolated' | 'extrapolated';
 

@@ -5,14 +5,14 @@
  * kept and can be saved with the run.
  */
 import { cpus } from 'node:os';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { withInput } from '../search-space/io.js';
-import { currentBackend } from '../trainer/backend.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { withInput } from '../../search-space/io.js';
+import { currentBackend } from '../../trainer/backend.js';
+import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from '../measure/profile.js';
+import { machineSpeed } from '../measure/whole-model.js';
 import { specOps } from './ops.js';
 import { type Prediction, predictLatency } from './predict.js';
-import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from './profile.js';
-import type { Entry, LatencyTable } from './table.js';
-import { machineSpeed } from './whole-model.js';
+import type { Entry, LatencyTable } from './table-schema.js';
 
 export interface OracleOptions {
   /** Resolution and classifier width of the deployed model whose latency counts. */

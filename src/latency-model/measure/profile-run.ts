@@ -9,14 +9,21 @@
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { InputError, InterruptedError } from '../common/errors.js';
-import { writeJsonAtomic } from '../common/json-io.js';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { currentBackend } from '../trainer/backend.js';
-import { type OpDescriptor, opKey } from './ops.js';
-import { predictLatency } from './predict.js';
+import { InputError, InterruptedError } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/json-io.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { currentBackend } from '../../trainer/backend.js';
+import { type OpDescriptor, opKey } from '../predict/ops.js';
+import { predictLatency } from '../predict/predict.js';
+import {
+  type Device,
+  type Entry,
+  LATENCY_TABLE_VERSION,
+  type LatencyTable,
+  type ProfilerSettings,
+  readLatencyTable,
+} from '../predict/table-schema.js';
 import { atReferenceSpeed, measureDispatchMs, PROBE_KEY, profileOp, SpeedProbe, warmUp } from './profile.js';
-import { type Device, type Entry, LATENCY_TABLE_VERSION, type LatencyTable, type ProfilerSettings, readLatencyTable } from './table.js';
 import { DEFAULT_SPEED_GATE, type SpeedGate, timeModels } from './whole-model.js';
 
 export interface ProfileProgress {

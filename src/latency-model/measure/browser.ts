@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { type OpDescriptor, opKey } from './ops.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { type OpDescriptor, opKey } from '../predict/ops.js';
+import type { Entry, ProfilerSettings } from '../predict/table-schema.js';
 import { atReferenceSpeed, measureDispatchMs, measureSpec, profileOp, SpeedProbe, warmUp } from './profile.js';
-import type { Entry, ProfilerSettings } from './table.js';
 
 export interface ProfileJob {
   name: string;

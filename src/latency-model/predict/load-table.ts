@@ -1,9 +1,9 @@
 /** Where tables live: a path, or a name in the project's tables/ folder; `default` is embedded. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../common/errors.js';
-import { PROJECT_ROOT } from '../common/version.js';
-import { type LatencyTable, readLatencyTable } from './table.js';
+import { InputError } from '../../common/errors.js';
+import { PROJECT_ROOT } from '../../common/version.js';
+import { type LatencyTable, readLatencyTable } from './table-schema.js';
 
 export const TABLES_DIR = path.join(PROJECT_ROOT, 'tables');
 export const DEFAULT_TABLE = 'default';

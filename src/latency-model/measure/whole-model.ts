@@ -13,9 +13,9 @@
  * table (another VM of the same kind can run 10% slower for hours), the fastest this process has
  * seen the probe run: waiting for a speed the host never reaches would only stall every model.
  */
-import type { ArchSpec } from '../search-space/archspec.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { measureSpec, PROBE_KEY, SpeedProbe } from './profile.js';
-import type { LatencyTable, ProfilerSettings } from './table.js';
 
 export interface SpeedGate {
   /** Time a model only when the machine runs at least this fraction of its full speed. */

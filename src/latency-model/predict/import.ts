@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { InputError } from '../common/errors.js';
-import type { Activation, SqueezeExcite } from '../search-space/archspec.js';
-import { makeDivisible } from '../search-space/zoo/index.js';
+import { InputError } from '../../common/errors.js';
+import type { Activation, SqueezeExcite } from '../../search-space/archspec.js';
+import { makeDivisible } from '../../search-space/zoo/index.js';
 import { type OpDescriptor, opKey } from './ops.js';
-import { type Entry, LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from './table.js';
+import { type Entry, LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from './table-schema.js';
 
 export const IMPORT_FORMATS = ['ofa', 'proxyless'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];

@@ -4,9 +4,9 @@
  * overhead of a whole model, and the entries.
  */
 import { z } from 'zod';
-import { InputError } from '../common/errors.js';
-import { readJsonFile } from '../common/json-io.js';
-import { parseWith } from '../common/validate.js';
+import { InputError } from '../../common/errors.js';
+import { readJsonFile } from '../../common/json-io.js';
+import { parseWith } from '../../common/validate.js';
 import { parseOpKey } from './ops.js';
 
 export const LATENCY_TABLE_VERSION = 1;
@@ -69,7 +69,7 @@ export const LatencyTableSchema = z
      */
     scale: z.number().positive().default(1),
     /**
-     * The speed probe (src/latency-model/profile.ts) at the table's reference machine speed:
+     * The speed probe (src/latency-model/measure/profile.ts) at the table's reference machine speed:
      * entries and calibration models are scaled to it. Absent in imported tables.
      */
     probe: z.strictObject({ key: z.string(), ms: z.number().positive() }).optional(),
@@ -83,7 +83,7 @@ export const LatencyTableSchema = z
       ctx.addIssue({ code: 'custom', path: ['entries'], message: `${keys.length} entries, more than the limit of ${MAX_TABLE_ENTRIES}` });
     for (const key of keys) {
       if (!parseOpKey(key)) {
-        ctx.addIssue({ code: 'custom', path: ['entries', key], message: 'not a canonical op key (see src/latency-model/ops.ts)' });
+        ctx.addIssue({ code: 'custom', path: ['entries', key], message: 'not a canonical op key (see src/latency-model/predict/ops.ts)' });
         break;
       }
     }

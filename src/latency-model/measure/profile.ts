@@ -12,10 +12,10 @@
  * pays once: it is measured on an empty model and subtracted from each op.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ArchSpec } from '../search-space/archspec.js';
-import { buildModel, buildUnitsModel } from '../trainer/build-model.js';
-import { type OpDescriptor, opUnit, parseOpKey } from './ops.js';
-import type { Entry, ProfilerSettings } from './table.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { buildModel, buildUnitsModel } from '../../trainer/build-model.js';
+import { type OpDescriptor, opUnit, parseOpKey } from '../predict/ops.js';
+import type { Entry, ProfilerSettings } from '../predict/table-schema.js';
 
 export const DEFAULT_PROFILER: ProfilerSettings = {
   warmupRuns: 3,
