@@ -77,9 +77,10 @@ test('--interpolate estimates a missing width between measured neighbours and sa
   const ops = specOps(spec);
   const entries: Record<string, number> = Object.fromEntries(ops.map((o) => [o.key, 1]));
   const target = ops.find((o) => o.id === 'b2')!;
+  if (target.op.op !== 'bneck') return t.fail(`b2 is a ${target.op.op}, not a bneck`);
   delete entries[target.key];
-  const narrow = { ...target.op, exp: target.op.exp! / 2 };
-  const wide = { ...target.op, exp: target.op.exp! * 2 };
+  const narrow = { ...target.op, exp: target.op.exp / 2 };
+  const wide = { ...target.op, exp: target.op.exp * 2 };
   entries[opKey(narrow)] = 2;
   entries[opKey(wide)] = 6;
   const p = predictLatency(spec, fakeTable(entries), { interpolate: true });

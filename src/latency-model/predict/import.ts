@@ -49,13 +49,13 @@ function convertKey(key: string, format: ImportFormat): OpDescriptor[] {
     case 'Conv_1':
       return [{ ...plain, op: 'conv', in: input, out: output[2], kernel: 1, stride: 1, act: headAct }];
     case 'AvgPool2D':
-      return [{ ...plain, op: 'pool', in: input, out: input[2], kernel: input[0], stride: 1, act: null }];
+      return [{ op: 'pool', in: input }];
     case 'Conv_2':
-      return [{ ...plain, op: 'dense', in: [1, 1, input[2]], out: output[2], kernel: 1, stride: 1, act: headAct }];
+      return [{ op: 'dense', in: [1, 1, input[2]], out: output[2], act: headAct }];
     case 'Logits': {
-      const dense: OpDescriptor = { ...plain, op: 'dense', in: [1, 1, input[2]], out: output[2], kernel: 1, stride: 1, act: null };
+      const dense: OpDescriptor = { op: 'dense', in: [1, 1, input[2]], out: output[2], act: null };
       // ProxylessNAS measures pooling and the classifier together from the 7x7 features.
-      return input[0] > 1 ? [{ ...plain, op: 'pool', in: input, out: input[2], kernel: input[0], stride: 1, act: null }, dense] : [dense];
+      return input[0] > 1 ? [{ op: 'pool', in: input }, dense] : [dense];
     }
     case 'expanded_conv': {
       const kernel = Number(fields.get('kernel'));

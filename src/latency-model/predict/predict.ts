@@ -98,9 +98,21 @@ export function predictLatency(spec: ArchSpec, table: LatencyTable, options: { i
   };
 }
 
-/** Family of an op: everything but its channel counts. */
+/**
+ * Family of an op: everything but its channel counts (a convolution's kind, input size, kernel,
+ * stride, activation, SE gate and shortcut; a dense layer's activation; the input size of the rest).
+ */
 function familyOf(d: OpDescriptor): string {
-  return [d.op, d.in[0], d.in[1], d.kernel, d.stride, d.act, d.se ? `${d.se.gate}.${d.se.activation}` : 'nose', d.residual].join('|');
+  switch (d.op) {
+    case 'conv':
+    case 'dsconv':
+    case 'bneck':
+      return [d.op, d.in[0], d.in[1], d.kernel, d.stride, d.act, d.se ? `${d.se.gate}.${d.se.activation}` : 'nose', d.residual].join('|');
+    case 'dense':
+      return [d.op, d.act].join('|');
+    default:
+      return [d.op, d.in[0], d.in[1]].join('|');
+  }
 }
 
 function opMadds(d: OpDescriptor): number {

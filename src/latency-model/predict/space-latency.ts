@@ -14,7 +14,7 @@ export function missingSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolu
   for (const unit of space.units(resolution)) {
     // The space lists classifiers for each of its class counts; the run needs the one it deploys.
     const op = unitOp(unit);
-    keys.add(opKey(unit.kind === 'classifier' ? { ...op, out: classes } : op));
+    keys.add(opKey(unit.kind === 'classifier' && op.op === 'dense' ? { ...op, out: classes } : op));
   }
   return [...keys].filter((k) => !table.entries[k]);
 }
