@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -8,12 +8,14 @@ import { jobForSpecs } from '../src/latency-model/measure/job.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-model/measure/profile.js';
 import { fitCorrection, profileToTable } from '../src/latency-model/measure/profile-run.js';
 import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/measure/validation.js';
+import { runLatencyValidation, ValidationRunDir, validationSummary } from '../src/latency-model/measure/validation-run.js';
 import { importTable } from '../src/latency-model/predict/import.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
 import { type LatencyTable, readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { ARCHSPEC_SCHEMA_VERSION, type Block, parseArchSpec } from '../src/search-space/archspec.js';
 import { resolve } from '../src/search-space/resolve.js';
+import { registerSpace } from '../src/search-space/space.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { latencyTable } from './helpers/tables.js';
@@ -226,6 +228,35 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   for (const point of report.points)
     t.true(point.rawMs > 0 && point.measuredMs > 0 && Math.abs(point.predictedMs - p.totalMs) < 1e-9, JSON.stringify(point));
   t.true(report.kendallTau >= -1 && report.raw.mape >= 0);
+
+  // The validation run: the same, with its record and plot written to its directory.
+  registerSpace({ ...space, name: 'latency-test-one-model' });
+  const dir = path.join(tmp(), 'out');
+  const run = await runLatencyValidation({ table: result.table, space: 'latency-test-one-model', samples: 2, seed: 0, dir, gate });
+  t.deepEqual(run.files, {
+    record: path.join(dir, 'latency-validation-resume.json'),
+    plot: path.join(dir, 'latency-validation-resume.svg'),
+  });
+  const record = new ValidationRunDir(dir, 'resume').readRecord();
+  t.like(record, { schemaVersion: 1, kind: 'latency-validation', space: 'latency-test-one-model', seed: 0, samples: 2, table: 'resume' });
+  t.deepEqual(record.points, run.report.points);
+  t.is(run.summary.mape, record.mape);
+  t.regex(readFileSync(run.files.plot, 'utf8'), /^<svg[\s\S]*predicted vs measured \(resume, 2 models\)[\s\S]*<\/svg>\n?$/);
+});
+
+test('the validation run: its file names, the record (the committed results/ one validates) and the --json summary', (t) => {
+  const results = new ValidationRunDir(path.join(PROJECT_ROOT, 'results'), 'default');
+  t.is(results.file('record'), path.join(PROJECT_ROOT, 'results', 'latency-validation-default.json'));
+  t.is(results.file('plot'), path.join(PROJECT_ROOT, 'results', 'latency-validation-default.svg'));
+  const record = results.readRecord();
+  t.is(record.points.length, record.samples);
+  const summary = validationSummary(record, 0.95);
+  t.deepEqual(Object.keys(summary), ['samples', 'within5', 'within10', 'mape', 'kendallTau', 'table', 'raw', 'atFullSpeed']);
+  t.is(summary.atFullSpeed, record.points.filter((p) => p.measuredMs >= 0.95 * p.rawMs).length);
+  t.throws(() => new ValidationRunDir(tmp(), 'default').readRecord(), {
+    instanceOf: InputError,
+    message: /no validation of table default \(no latency-validation-default\.json\)/,
+  });
 });
 
 test('the correction fit recovers scale and overhead, and falls back to a median overhead', (t) => {

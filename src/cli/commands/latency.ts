@@ -1,15 +1,12 @@
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
-import { scatterPlot } from '../../common/svg.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/measure/profile.js';
-import { type Fidelity, validateTable } from '../../latency-model/measure/validation.js';
+import type { Fidelity } from '../../latency-model/measure/validation.js';
+import { runLatencyValidation, type ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, predictLatency } from '../../latency-model/predict/predict.js';
-import { getSpace } from '../../search-space/spaces.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { ProgressReporter } from '../progress.js';
@@ -72,20 +69,20 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .option('seed', { type: 'number', default: 0 })
       .options(speedGateOptions)
       .options(backendOption)
-      .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation.{json,svg}' })
+      .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation-<table>.{json,svg}' })
       .option('json', { type: 'boolean' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
     await prepareBackend(args.backend);
     const progress = new ProgressReporter(log);
-    let report: Awaited<ReturnType<typeof validateTable>>;
+    let run: ValidationRunResult;
     try {
-      report = await validateTable({
+      run = await runLatencyValidation({
         table,
-        space: getSpace(args.space),
+        space: args.space,
         samples: args.samples,
         seed: args.seed,
-        settings: table.profiler ?? DEFAULT_PROFILER,
+        dir: args.out,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         onProgress: (done, total) =>
           progress.update({ fraction: done / total, text: `measured ${done}/${total} models`, fields: { done, total } }),
@@ -93,40 +90,12 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
     } finally {
       progress.done();
     }
-    const summary = {
-      samples: report.samples,
-      within5: report.within5,
-      within10: report.within10,
-      mape: report.mape,
-      kendallTau: report.kendallTau,
-      table: report.table,
-      raw: report.raw,
-      atFullSpeed: report.points.filter((p) => p.measuredMs >= args.minSpeed * p.rawMs).length,
-    };
-    const svg = scatterPlot(
-      report.points.map((p) => ({ x: p.measuredMs, y: p.predictedMs, label: p.name, group: p.name.split('-variant')[0] })),
-      {
-        title: `Latency: predicted vs measured (${table.name}, ${report.samples} models)`,
-        xLabel: 'measured (ms)',
-        yLabel: 'predicted (ms)',
-        diagonal: true,
-      },
-    );
-    const base = path.join(args.out, `latency-validation-${table.name}`);
-    await writeFileAtomic(`${base}.svg`, svg);
-    await writeJsonAtomic(`${base}.json`, {
-      schemaVersion: 1,
-      kind: 'latency-validation',
-      space: args.space,
-      seed: args.seed,
-      device: table.device,
-      ...report,
-    });
-    log.info({ ...summary, svg: `${base}.svg` }, 'validated');
+    const { summary, files } = run;
+    log.info({ ...summary, svg: files.plot }, 'validated');
     if (args.json) printJson(summary);
     else
       process.stdout.write(
-        `${report.samples} models (${summary.atFullSpeed} timed at full machine speed): ${fidelityText(report)} at the table's machine speed; as timed: ${fidelityText(report.raw)} (plot ${base}.svg)\n`,
+        `${summary.samples} models (${summary.atFullSpeed} timed at full machine speed): ${fidelityText(summary)} at the table's machine speed; as timed: ${fidelityText(summary.raw)} (plot ${files.plot})\n`,
       );
   }),
 };

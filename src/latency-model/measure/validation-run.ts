@@ -1,0 +1,164 @@
+/**
+ * The latency validation run (`nas latency validate`), owned here and nowhere else: the files it
+ * writes in its output directory (named after the table, so validations of several tables share a
+ * directory such as results/), the record (the report with the space, seed and device, validated on
+ * read), the predicted-vs-measured plot, and the summary the CLI prints.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../../common/errors.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
+import { scatterPlot } from '../../common/svg.js';
+import { parseWith } from '../../common/validate.js';
+import { getSpace } from '../../search-space/spaces.js';
+import { DeviceSchema, type LatencyTable } from '../predict/table-schema.js';
+import { DEFAULT_PROFILER } from './profile.js';
+import { type Fidelity, type ValidationReport, validateTable } from './validation.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate } from './whole-model.js';
+
+/** Every file a validation run writes: `latency-validation-<table>` with these extensions. */
+export const VALIDATION_RUN_FILES = {
+  record: '.json',
+  plot: '.svg',
+} as const;
+
+export type ValidationRunFile = keyof typeof VALIDATION_RUN_FILES;
+
+const FILE_STEM = 'latency-validation';
+
+const FidelitySchema = z.strictObject({
+  within5: z.number(),
+  within10: z.number(),
+  mape: z.number(),
+  kendallTau: z.number(),
+});
+
+const ValidationRecordSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  kind: z.literal('latency-validation'),
+  /** The space as given (a name or a search-space file). */
+  space: z.string(),
+  seed: z.number(),
+  device: DeviceSchema,
+  samples: z.int().min(0),
+  ...FidelitySchema.shape,
+  table: z.string(),
+  /** The same measures on the timings as taken (not scaled to the table's machine speed). */
+  raw: FidelitySchema,
+  points: z.array(
+    z.strictObject({
+      name: z.string(),
+      predictedMs: z.number(),
+      rawMs: z.number(),
+      measuredMs: z.number(),
+      speedBefore: z.number().optional(),
+    }),
+  ),
+});
+
+/** `latency-validation-<table>.json`: the validation report and what it validated. */
+export type ValidationRecord = z.infer<typeof ValidationRecordSchema>;
+
+/** What `nas latency validate` prints (its --json line): the fidelity, and how many models were timed at full speed. */
+export interface ValidationSummary extends Fidelity {
+  samples: number;
+  table: string;
+  raw: Fidelity;
+  atFullSpeed: number;
+}
+
+export class ValidationRunDir {
+  constructor(
+    readonly dir: string,
+    /** The validated table's name. */
+    readonly table: string,
+  ) {}
+
+  file(name: ValidationRunFile): string {
+    return path.join(this.dir, `${FILE_STEM}-${this.table}${VALIDATION_RUN_FILES[name]}`);
+  }
+
+  /** The record, validated. */
+  readRecord(): ValidationRecord {
+    const file = this.file('record');
+    if (!existsSync(file)) throw new InputError(`${this.dir}: no validation of table ${this.table} (no ${path.basename(file)})`);
+    return parseWith(ValidationRecordSchema, readJsonFile(file), file);
+  }
+
+  async writeRecord(record: Omit<ValidationRecord, 'schemaVersion' | 'kind'>): Promise<void> {
+    const full: ValidationRecord = { schemaVersion: 1, kind: 'latency-validation', ...record };
+    await writeJsonAtomic(this.file('record'), full);
+  }
+
+  async writePlot(report: ValidationReport): Promise<void> {
+    await writeFileAtomic(this.file('plot'), validationPlot(report));
+  }
+}
+
+/** Predicted against measured latency, one point per model, with the diagonal. */
+export function validationPlot(report: ValidationReport): string {
+  return scatterPlot(
+    report.points.map((p) => ({ x: p.measuredMs, y: p.predictedMs, label: p.name, group: p.name.split('-variant')[0] })),
+    {
+      title: `Latency: predicted vs measured (${report.table}, ${report.samples} models)`,
+      xLabel: 'measured (ms)',
+      yLabel: 'predicted (ms)',
+      diagonal: true,
+    },
+  );
+}
+
+/** The summary of a report; a model counts as timed at full speed when its scaled time is at least minSpeed of its raw time. */
+export function validationSummary(report: ValidationReport, minSpeed: number): ValidationSummary {
+  return {
+    samples: report.samples,
+    within5: report.within5,
+    within10: report.within10,
+    mape: report.mape,
+    kendallTau: report.kendallTau,
+    table: report.table,
+    raw: report.raw,
+    atFullSpeed: report.points.filter((p) => p.measuredMs >= minSpeed * p.rawMs).length,
+  };
+}
+
+export interface ValidationRunRequest {
+  /** A table profiled on this machine (validation times models here). */
+  table: LatencyTable;
+  /** Where the architectures come from: a space name or a search-space file (recorded as given). */
+  space: string;
+  samples: number;
+  seed: number;
+  /** The output directory. */
+  dir: string;
+  /** When to time a model (default DEFAULT_SPEED_GATE). */
+  gate?: SpeedGate;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ValidationRunResult {
+  summary: ValidationSummary;
+  report: ValidationReport;
+  /** The files written, by name. */
+  files: Record<ValidationRunFile, string>;
+}
+
+/** Validates the table on random members of the space and writes the plot, then the record. */
+export async function runLatencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
+  const { table } = request;
+  const gate = request.gate ?? DEFAULT_SPEED_GATE;
+  const report = await validateTable({
+    table,
+    space: getSpace(request.space),
+    samples: request.samples,
+    seed: request.seed,
+    settings: table.profiler ?? DEFAULT_PROFILER,
+    gate,
+    onProgress: request.onProgress,
+  });
+  const run = new ValidationRunDir(request.dir, table.name);
+  await run.writePlot(report);
+  await run.writeRecord({ space: request.space, seed: request.seed, device: table.device, ...report });
+  return { summary: validationSummary(report, gate.minSpeed), report, files: { record: run.file('record'), plot: run.file('plot') } };
+}
