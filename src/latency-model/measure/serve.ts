@@ -7,7 +7,7 @@
  */
 
 import { createReadStream, existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,128 +130,166 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 class BodyTooLarge extends Error {}
 
+/** What the server's steps share: the table being served for, the job, where the table goes. */
+interface ServeContext {
+  name: string;
+  out: string;
+  job: ProfileJobSpec;
+  /** The job as the page gets it. */
+  jobBody: ProfileJob;
+  expectedKeys: Set<string>;
+  wasm: string;
+  log: Logger;
+  listeners: ((file: string, table: LatencyTable) => void)[];
+}
+
+type Measurements = z.infer<typeof MeasurementsSchema>;
+
 export async function serveProfiler(options: ServeOptions): Promise<ProfilerServer> {
-  const { job, log } = options;
-  const name = options.out ? path.basename(options.out).replace(/\.json$/, '') : `phone-${new Date().toISOString().slice(0, 10)}`;
-  const out = options.out ?? path.join(TABLES_DIR, `${name}.json`);
-  const settings = DEFAULT_PROFILER;
-  const jobBody: ProfileJob = { name, ops: job.ops, calibration: job.calibration, settings };
-  const expectedKeys = new Set(job.ops.map(opKey));
-  const listeners: ((file: string, table: LatencyTable) => void)[] = [];
-  const wasm = wasmDir();
-
-  const receive = async (body: string): Promise<{ status: number; value: unknown }> => {
-    let data: unknown;
-    try {
-      data = JSON.parse(body);
-    } catch {
-      return { status: 400, value: { error: 'the body is not JSON' } };
-    }
-    let table: LatencyTable;
-    try {
-      const m = parseWith(MeasurementsSchema, data, 'posted measurements');
-      if (Object.keys(m.entries).length > MAX_TABLE_ENTRIES) throw new NasError(`more than ${MAX_TABLE_ENTRIES} entries`);
-      const missing = [...expectedKeys].filter((k) => !m.entries[k]);
-      if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
-      const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
-      if (extra.length) throw new NasError(`${extra.length} entries are not ops of the job, e.g. ${extra[0]}`);
-      const draft = parseLatencyTable(
-        {
-          schemaVersion: LATENCY_TABLE_VERSION,
-          kind: 'latency-table',
-          name,
-          device: {
-            name: m.deviceName,
-            runtime: 'tfjs-layers (browser)',
-            backend: m.backend,
-            threads: 1,
-            cpu: `${m.cores} cores`,
-            tfjsVersion: m.tfjsVersion,
-            userAgent: m.userAgent,
-            date: new Date().toISOString(),
-            dispatchMs: m.dispatchMs,
-          },
-          profiler: settings,
-          source: { command: `nas profile --serve (${job.ops.length} ops)` },
-          resolutions: [job.resolution],
-          scale: 1,
-          probe: { key: PROBE_KEY, ms: m.probeMs },
-          overheadMs: 0,
-          overheadFit: null,
-          entries: m.entries,
-        },
-        'posted table',
-      );
-      const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
-      table = fitOverhead(
-        draft,
-        job.calibration.filter((s) => measured.has(s.name)).map((s) => ({ spec: s, measuredMs: measured.get(s.name)! })),
-      );
-    } catch (err) {
-      return { status: 400, value: { error: (err as Error).message } };
-    }
-    await writeJsonAtomic(out, table);
-    log.info(
-      { file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs },
-      'wrote the posted table',
-    );
-    for (const listener of listeners) listener(out, table);
-    return { status: 200, value: { file: out, entries: Object.keys(table.entries).length } };
-  };
-
+  const context = serveContext(options);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    void (async () => {
-      try {
-        if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', PAGE);
-        if (req.method === 'GET' && url.pathname === '/profiler.js') return send(res, 200, 'text/javascript', await profilerBundle());
-        if (req.method === 'GET' && url.pathname === '/job') return json(res, 200, jobBody);
-        if (req.method === 'GET' && /^\/wasm\/[\w-]+\.wasm$/.test(url.pathname)) {
-          const file = path.join(wasm, path.basename(url.pathname));
-          if (!existsSync(file)) return send(res, 404, 'text/plain', 'not found');
-          res.writeHead(200, { 'content-type': 'application/wasm' });
-          return void createReadStream(file).pipe(res);
-        }
-        if (req.method === 'POST' && url.pathname === '/table') {
-          let body: string;
-          try {
-            body = await readBody(req);
-          } catch (err) {
-            if (err instanceof BodyTooLarge) {
-              res.setHeader('connection', 'close');
-              return json(res, 413, { error: `the table is larger than ${MAX_BODY_BYTES} bytes` });
-            }
-            throw err;
-          }
-          const { status, value } = await receive(body);
-          if (status !== 200) log.warn({ error: (value as { error: string }).error }, 'refused a posted table');
-          return json(res, status, value);
-        }
-        send(res, 404, 'text/plain', 'not found');
-      } catch (err) {
-        log.error({ err }, 'request failed');
-        if (!res.headersSent) json(res, 500, { error: (err as Error).message });
-      }
-    })();
+    void handleRequest(req, res, url, context);
   });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new NasError(
-          `cannot listen on ${options.host}:${options.port} (${err.code === 'EADDRINUSE' ? 'the port is in use: pick another with --port' : err.message})`,
-        ),
-      ),
-    );
-    server.listen(options.port, options.host, () => resolve());
-  });
+  await listen(server, options.host, options.port);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   return {
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`,
-    onTable: (listener) => listeners.push(listener),
+    onTable: (listener) => context.listeners.push(listener),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     closed,
   };
+}
+
+function serveContext(options: ServeOptions): ServeContext {
+  const { job, log } = options;
+  const name = options.out ? path.basename(options.out).replace(/\.json$/, '') : `phone-${new Date().toISOString().slice(0, 10)}`;
+  const out = options.out ?? path.join(TABLES_DIR, `${name}.json`);
+  const jobBody: ProfileJob = { name, ops: job.ops, calibration: job.calibration, settings: DEFAULT_PROFILER };
+  return { name, out, job, jobBody, expectedKeys: new Set(job.ops.map(opKey)), wasm: wasmDir(), log, listeners: [] };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new NasError(
+          `cannot listen on ${host}:${port} (${err.code === 'EADDRINUSE' ? 'the port is in use: pick another with --port' : err.message})`,
+        ),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** Answers one request; a failure is logged and answered 500. */
+async function handleRequest(req: IncomingMessage, res: ServerResponse, url: URL, context: ServeContext): Promise<void> {
+  try {
+    if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', PAGE);
+    if (req.method === 'GET' && url.pathname === '/profiler.js') return send(res, 200, 'text/javascript', await profilerBundle());
+    if (req.method === 'GET' && url.pathname === '/job') return json(res, 200, context.jobBody);
+    if (req.method === 'GET' && /^\/wasm\/[\w-]+\.wasm$/.test(url.pathname))
+      return sendWasm(res, path.join(context.wasm, path.basename(url.pathname)));
+    if (req.method === 'POST' && url.pathname === '/table') return await postTable(req, res, context);
+    send(res, 404, 'text/plain', 'not found');
+  } catch (err) {
+    context.log.error({ err }, 'request failed');
+    if (!res.headersSent) json(res, 500, { error: (err as Error).message });
+  }
+}
+
+function sendWasm(res: ServerResponse, file: string): void {
+  if (!existsSync(file)) {
+    send(res, 404, 'text/plain', 'not found');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/wasm' });
+  createReadStream(file).pipe(res);
+}
+
+async function postTable(req: IncomingMessage, res: ServerResponse, context: ServeContext): Promise<void> {
+  let body: string;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      res.setHeader('connection', 'close');
+      return json(res, 413, { error: `the table is larger than ${MAX_BODY_BYTES} bytes` });
+    }
+    throw err;
+  }
+  const { status, value } = await receiveTable(body, context);
+  if (status !== 200) context.log.warn({ error: (value as { error: string }).error }, 'refused a posted table');
+  return json(res, status, value);
+}
+
+/** Checks a posted body and writes its table; the status and body of the answer. */
+async function receiveTable(body: string, context: ServeContext): Promise<{ status: number; value: unknown }> {
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch {
+    return { status: 400, value: { error: 'the body is not JSON' } };
+  }
+  let table: LatencyTable;
+  try {
+    table = tableFromMeasurements(parseWith(MeasurementsSchema, data, 'posted measurements'), context);
+  } catch (err) {
+    return { status: 400, value: { error: (err as Error).message } };
+  }
+  const { out, log } = context;
+  await writeJsonAtomic(out, table);
+  log.info(
+    { file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs },
+    'wrote the posted table',
+  );
+  for (const listener of context.listeners) listener(out, table);
+  return { status: 200, value: { file: out, entries: Object.keys(table.entries).length } };
+}
+
+/** The table of posted measurements: exactly the job's ops, the schema, the overhead fitted on the posted whole models. */
+function tableFromMeasurements(m: Measurements, context: ServeContext): LatencyTable {
+  const { expectedKeys, job } = context;
+  if (Object.keys(m.entries).length > MAX_TABLE_ENTRIES) throw new NasError(`more than ${MAX_TABLE_ENTRIES} entries`);
+  const missing = [...expectedKeys].filter((k) => !m.entries[k]);
+  if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
+  const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
+  if (extra.length) throw new NasError(`${extra.length} entries are not ops of the job, e.g. ${extra[0]}`);
+  const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
+  return fitOverhead(
+    draftTable(m, context),
+    job.calibration.filter((s) => measured.has(s.name)).map((s) => ({ spec: s, measuredMs: measured.get(s.name)! })),
+  );
+}
+
+function draftTable(m: Measurements, { name, job, jobBody }: ServeContext): LatencyTable {
+  return parseLatencyTable(
+    {
+      schemaVersion: LATENCY_TABLE_VERSION,
+      kind: 'latency-table',
+      name,
+      device: {
+        name: m.deviceName,
+        runtime: 'tfjs-layers (browser)',
+        backend: m.backend,
+        threads: 1,
+        cpu: `${m.cores} cores`,
+        tfjsVersion: m.tfjsVersion,
+        userAgent: m.userAgent,
+        date: new Date().toISOString(),
+        dispatchMs: m.dispatchMs,
+      },
+      profiler: jobBody.settings,
+      source: { command: `nas profile --serve (${job.ops.length} ops)` },
+      resolutions: [job.resolution],
+      scale: 1,
+      probe: { key: PROBE_KEY, ms: m.probeMs },
+      overheadMs: 0,
+      overheadFit: null,
+      entries: m.entries,
+    },
+    'posted table',
+  );
 }
