@@ -87,105 +87,148 @@ export async function profileToTable(request: ProfileRequest): Promise<ProfileRe
   warmUp();
   const unique = new Map<string, OpDescriptor>();
   for (const op of request.ops) unique.set(opKey(op), op);
-
-  let entries: Record<string, Entry> = {};
-  let earlierModels: { name: string; measuredMs: number; sumMs: number }[] = [];
-  let earlierFit: Pick<LatencyTable, 'scale' | 'overheadMs' | 'overheadFit'> = { scale: 1, overheadMs: 0, overheadFit: null };
-  let dispatchMs: number;
-  let device: Device;
-  let referenceMs: number | undefined;
-  if (existsSync(request.out)) {
-    const existing = readLatencyTable(request.out);
-    if (existing.probe?.key === PROBE_KEY) referenceMs = existing.probe.ms;
-    dispatchMs = Number(existing.device['dispatchMs'] ?? measureDispatchMs(request.settings));
-    device = thisDevice(dispatchMs);
-    const conflict = compatible(existing, device, request.settings);
-    if (conflict) throw new InputError(`${request.out} exists and ${conflict}: choose another --out or delete it`);
-    entries = { ...existing.entries };
-    // Whole models measured by earlier runs into this table still count for the overhead
-    // (their ops' entries are kept as they were, so their sums hold).
-    earlierModels = existing.overheadFit?.models ?? [];
-    earlierFit = { scale: existing.scale, overheadMs: existing.overheadMs, overheadFit: existing.overheadFit };
-  } else {
-    dispatchMs = measureDispatchMs(request.settings);
-    device = thisDevice(dispatchMs);
-  }
-  const reused = [...unique.keys()].filter((k) => entries[k]).length;
+  const start = startFrom(request);
+  const reused = [...unique.keys()].filter((k) => start.entries[k]).length;
   const probe = new SpeedProbe(request.settings);
   try {
     // Entries are kept at the table's reference speed: the probe's first reading, or the reading an
     // earlier run of this table recorded, so that ops profiled across runs add up.
-    const probeMs = referenceMs ?? Math.min(probe.measure(), probe.measure(), probe.measure());
-    const speedNow = () => probeMs / probe.measure();
-
-    const table = (): LatencyTable => ({
-      schemaVersion: LATENCY_TABLE_VERSION,
-      kind: 'latency-table',
-      name: request.name,
-      device,
-      profiler: request.settings,
-      source: { command: request.command },
-      resolutions: request.resolutions,
-      probe: { key: PROBE_KEY, ms: probeMs },
-      // Until this run's calibration, an interrupted save keeps the table's earlier fit.
-      ...earlierFit,
-      entries,
-    });
-
-    const todo = [...unique.entries()].filter(([key]) => !entries[key]);
-    let lastSave = performance.now();
-    let lastProbe = performance.now();
-    let speed = speedNow();
-    for (const [i, [key, op]] of todo.entries()) {
-      if (request.signal?.aborted) {
-        await writeJsonAtomic(request.out, table());
-        throw new InterruptedError(
-          `profiling interrupted after ${Object.keys(entries).length} of ${unique.size} ops: kept in ${request.out}; run the same command again to finish`,
-        );
-      }
-      if (performance.now() - lastProbe > 1000) {
-        speed = speedNow();
-        lastProbe = performance.now();
-      }
-      entries[key] = atReferenceSpeed(profileOp(op, request.settings, dispatchMs), speed);
-      const done = i + 1;
-      request.onProgress?.({
-        done,
-        total: todo.length,
-        key,
-        elapsedSeconds: elapsed(),
-        etaSeconds: (elapsed() / done) * (todo.length - done),
-        phase: 'ops',
-      });
-      if (performance.now() - lastSave > 3000) {
-        await writeJsonAtomic(request.out, table());
-        lastSave = performance.now();
-      }
-    }
-
-    // Timed as validation times them (./whole-model.ts), so the fit and the check agree.
-    const timings = await timeModels(request.calibration, request.settings, probe, probeMs, request.gate ?? DEFAULT_SPEED_GATE, {
-      onProgress: (done, total) =>
-        request.onProgress?.({
-          done,
-          total,
-          key: request.calibration[(done - 1) % request.calibration.length]!.name,
-          elapsedSeconds: elapsed(),
-          etaSeconds: 0,
-          phase: 'calibration',
-        }),
-    });
-    const models = request.calibration.map((spec, i) => ({ spec, measuredMs: timings[i]!.measuredMs }));
-    const final = fitOverhead(
-      table(),
-      models,
-      earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)),
-    );
+    const probeMs = start.referenceMs ?? Math.min(probe.measure(), probe.measure(), probe.measure());
+    const run: ProfileRun = { request, start, probe, probeMs, elapsed, table: () => tableSoFar(request, start, probeMs) };
+    const todo = [...unique.entries()].filter(([key]) => !start.entries[key]);
+    await profileOps(run, todo, unique.size);
+    const final = await calibrate(run);
     await writeJsonAtomic(request.out, final);
     return { table: final, measured: todo.length, reused, seconds: elapsed() };
   } finally {
     probe.dispose();
   }
+}
+
+/** Where a run starts: the table at --out when it exists (a resumed run), else nothing; this machine. */
+interface Start {
+  /** The table's entries; the run adds to them. */
+  entries: Record<string, Entry>;
+  /** Whole models measured by earlier runs into this table. */
+  earlierModels: { name: string; measuredMs: number; sumMs: number }[];
+  earlierFit: Pick<LatencyTable, 'scale' | 'overheadMs' | 'overheadFit'>;
+  dispatchMs: number;
+  device: Device;
+  /** The probe's latency at the table's reference speed, as the existing table recorded it. */
+  referenceMs: number | undefined;
+}
+
+function startFrom(request: ProfileRequest): Start {
+  if (!existsSync(request.out)) {
+    const dispatchMs = measureDispatchMs(request.settings);
+    const earlierFit = { scale: 1, overheadMs: 0, overheadFit: null };
+    return { entries: {}, earlierModels: [], earlierFit, dispatchMs, device: thisDevice(dispatchMs), referenceMs: undefined };
+  }
+  const existing = readLatencyTable(request.out);
+  const referenceMs = existing.probe?.key === PROBE_KEY ? existing.probe.ms : undefined;
+  const dispatchMs = Number(existing.device['dispatchMs'] ?? measureDispatchMs(request.settings));
+  const device = thisDevice(dispatchMs);
+  const conflict = compatible(existing, device, request.settings);
+  if (conflict) throw new InputError(`${request.out} exists and ${conflict}: choose another --out or delete it`);
+  return {
+    entries: { ...existing.entries },
+    // Whole models measured by earlier runs into this table still count for the overhead
+    // (their ops' entries are kept as they were, so their sums hold).
+    earlierModels: existing.overheadFit?.models ?? [],
+    earlierFit: { scale: existing.scale, overheadMs: existing.overheadMs, overheadFit: existing.overheadFit },
+    dispatchMs,
+    device,
+    referenceMs,
+  };
+}
+
+/** What the steps of a profiling run share. */
+interface ProfileRun {
+  request: ProfileRequest;
+  start: Start;
+  probe: SpeedProbe;
+  /** The probe's latency at the table's reference speed. */
+  probeMs: number;
+  elapsed: () => number;
+  /** The table with the entries so far. */
+  table: () => LatencyTable;
+}
+
+function tableSoFar(request: ProfileRequest, start: Start, probeMs: number): LatencyTable {
+  return {
+    schemaVersion: LATENCY_TABLE_VERSION,
+    kind: 'latency-table',
+    name: request.name,
+    device: start.device,
+    profiler: request.settings,
+    source: { command: request.command },
+    resolutions: request.resolutions,
+    probe: { key: PROBE_KEY, ms: probeMs },
+    // Until this run's calibration, an interrupted save keeps the table's earlier fit.
+    ...start.earlierFit,
+    entries: start.entries,
+  };
+}
+
+/**
+ * Times the ops the table lacks, each scaled to the reference speed by the probe (read at most once
+ * a second), saving the table every few seconds; an abort saves it and throws.
+ */
+async function profileOps(run: ProfileRun, todo: readonly [string, OpDescriptor][], uniqueOps: number): Promise<void> {
+  const { request, start, probe, probeMs, elapsed } = run;
+  const speedNow = () => probeMs / probe.measure();
+  let lastSave = performance.now();
+  let lastProbe = performance.now();
+  let speed = speedNow();
+  for (const [i, [key, op]] of todo.entries()) {
+    if (request.signal?.aborted) {
+      await writeJsonAtomic(request.out, run.table());
+      throw new InterruptedError(
+        `profiling interrupted after ${Object.keys(start.entries).length} of ${uniqueOps} ops: kept in ${request.out}; run the same command again to finish`,
+      );
+    }
+    if (performance.now() - lastProbe > 1000) {
+      speed = speedNow();
+      lastProbe = performance.now();
+    }
+    start.entries[key] = atReferenceSpeed(profileOp(op, request.settings, start.dispatchMs), speed);
+    const done = i + 1;
+    request.onProgress?.({
+      done,
+      total: todo.length,
+      key,
+      elapsedSeconds: elapsed(),
+      etaSeconds: (elapsed() / done) * (todo.length - done),
+      phase: 'ops',
+    });
+    if (performance.now() - lastSave > 3000) {
+      await writeJsonAtomic(request.out, run.table());
+      lastSave = performance.now();
+    }
+  }
+}
+
+/** Times the calibration models and fits the table's scale and overhead on them and on the earlier runs' models. */
+async function calibrate(run: ProfileRun): Promise<LatencyTable> {
+  const { request, elapsed } = run;
+  // Timed as validation times them (./whole-model.ts), so the fit and the check agree.
+  const timings = await timeModels(request.calibration, request.settings, run.probe, run.probeMs, request.gate ?? DEFAULT_SPEED_GATE, {
+    onProgress: (done, total) =>
+      request.onProgress?.({
+        done,
+        total,
+        key: request.calibration[(done - 1) % request.calibration.length]!.name,
+        elapsedSeconds: elapsed(),
+        etaSeconds: 0,
+        phase: 'calibration',
+      }),
+  });
+  const models = request.calibration.map((spec, i) => ({ spec, measuredMs: timings[i]!.measuredMs }));
+  return fitOverhead(
+    run.table(),
+    models,
+    run.start.earlierModels.filter((m) => !models.some((n) => n.spec.name === m.name)),
+  );
 }
 
 /**
