@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { InputError } from '../src/common/errors.js';
+import { InputError, InterruptedError } from '../src/common/errors.js';
 import { type NetAdaptJobProgress, type NetAdaptJobRequest, runNetAdaptJob } from '../src/netadapt/netadapt-job.js';
 import { NETADAPT_RUN_FILES, NetAdaptRunDir, type ProposalRecord } from '../src/netadapt/netadapt-run.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -22,7 +22,8 @@ test.before(async () => {
   await prepareBackend('auto');
 });
 
-test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and writes summary.json', async (t) => {
+/** A trained seed on a tiny image folder, its latency table, and a job request on them. */
+async function seedJob(): Promise<{ request: NetAdaptJobRequest; out: string; phases: string[] }> {
   const dir = tmp();
   const folder = tinyImageFolder();
   const seed = tinySpec({ resolution: 16, channels: 1, classes: 2, name: 'seed' });
@@ -40,7 +41,7 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
   const tableFile = path.join(dir, 'table.json');
   writeFileSync(tableFile, JSON.stringify(specTable(seed)));
   const out = path.join(dir, 'na');
-  const phases = new Set<string>();
+  const phases: string[] = [];
   const request: NetAdaptJobRequest = {
     seed,
     seedCheckpoint: seedRun,
@@ -51,11 +52,18 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
     final: { epochs: 1 },
     backend: 'auto',
     outDir: out,
-    onProgress: (p: NetAdaptJobProgress) => phases.add(p.phase),
+    onProgress: (p: NetAdaptJobProgress) => {
+      if (phases.at(-1) !== p.phase) phases.push(p.phase);
+    },
   };
+  return { request, out, phases };
+}
+
+test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and writes summary.json', async (t) => {
+  const { request, out, phases } = await seedJob();
   const summary = await runNetAdaptJob(request);
   t.deepEqual(Object.keys(summary), ['steps', 'seedLatencyMs', 'finalLatencyMs', 'seedAccuracy', 'finalAccuracy', 'spec']);
-  t.deepEqual([...phases], ['netadapt', 'final-training']);
+  t.deepEqual(phases, ['netadapt', 'final-training']);
   const run = new NetAdaptRunDir(out);
   t.is(summary.spec, run.file('final'));
   t.true(summary.finalLatencyMs <= 0.8 * summary.seedLatencyMs + 1e-9);
@@ -73,6 +81,37 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
     instanceOf: InputError,
     message: /--target-ratio must be between 0 and 1, got 1\.5/,
   });
+});
+
+test.serial('an interrupted final training is saved at its step and continued by a resumed job', async (t) => {
+  const { request, out } = await seedJob();
+  const controller = new AbortController();
+  await t.throwsAsync(
+    runNetAdaptJob({
+      ...request,
+      final: { epochs: 2 },
+      signal: controller.signal,
+      onProgress: (p) => p.phase === 'final-training' && controller.abort(),
+    }),
+    { instanceOf: InterruptedError, message: /progress saved in .*final.*checkpoint; continue with --resume/ },
+  );
+  const finalRun = new TrainRunDir(path.join(out, NETADAPT_RUN_FILES.finalTraining));
+  const saved = finalRun.readCheckpoint().state;
+  t.is(saved.epoch, 1);
+  let steps = 0;
+  const summary = await runNetAdaptJob({
+    ...request,
+    final: { epochs: 2 },
+    resume: true,
+    onProgress: (p) => {
+      if (p.phase === 'final-training') steps++;
+    },
+  });
+  const state = finalRun.readCheckpoint().state;
+  t.is(steps, state.globalStep - saved.globalStep, 'the resumed job trains only the steps that were left');
+  t.deepEqual(state.history[0], saved.history[0]);
+  t.is(state.epoch, 2);
+  t.is(summary.finalAccuracy, state.history[1]!.valTop1);
 });
 
 test('NetAdaptRunDir: layout, proposals, and validated reads that name the file and the JSON path', async (t) => {

@@ -54,6 +54,7 @@ test.serial(
     t.is(result.seed, 4);
     t.is(result.history.length, 1);
     t.like(result, summary);
+    t.true(run.hasCheckpoint());
     t.is(run.readCheckpoint().state.globalStep, result.history.length * Math.floor(48 / 16));
 
     await t.throwsAsync(runTrainJob(jobRequest(out, folder)), { instanceOf: InputError, message: /already holds a training run/ });
@@ -106,6 +107,7 @@ test('TrainRunDir: reads are validated and name the file and the JSON path', (t)
   t.throws(() => run.readRecord(), { instanceOf: InputError, message: /run\.json: .*\$\.schemaVersion/ });
 
   mkdirSync(run.file('checkpoint'));
+  t.false(run.hasCheckpoint());
   t.throws(() => run.readCheckpoint(), { instanceOf: InputError, message: /no checkpoint here/ });
 });
 

@@ -145,7 +145,8 @@ async function adapt(
 
 /**
  * The result's long training when asked for (its accuracy and checkpoint replace the short
- * fine-tune's, and it is scored on the test split); otherwise the adaptation's result.
+ * fine-tune's, and it is scored on the test split); otherwise the adaptation's result. An abort
+ * saves it at the current step; a resumed job continues it from there.
  */
 async function trainFinal(
   request: NetAdaptJobRequest,
@@ -156,15 +157,19 @@ async function trainFinal(
 ): Promise<{ accuracy: number; checkpoint: string; testTop1: number | null }> {
   const { final, finetune } = request;
   if (!(final.epochs > 0)) return { accuracy: result.finalAccuracy, checkpoint: result.finalCheckpoint, testTop1: null };
-  const inherited = final.fromScratch ? undefined : loadCheckpoint(result.finalCheckpoint, (d) => d).weights;
+  const finalRun = run.finalTraining();
+  const resume = Boolean(request.resume) && finalRun.hasCheckpoint();
+  const inherited = final.fromScratch || resume ? undefined : loadCheckpoint(result.finalCheckpoint, (d) => d).weights;
   const long = await train({
     spec: result.final,
     dataset,
     config: trainConfig({ epochs: final.epochs, seed: finetune.seed, validationSamples: finetune.validationSamples }),
-    outDir: run.finalTraining().dir,
+    outDir: finalRun.dir,
+    resume,
     initialWeights: inherited,
     evaluateTest: true,
     log,
+    signal: request.signal,
     onProgress: (p) => request.onProgress?.({ phase: 'final-training', ...p }),
   });
   return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1 };

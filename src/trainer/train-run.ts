@@ -15,7 +15,7 @@ import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { CHECKPOINT_DIR, type CheckpointContents, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { CHECKPOINT_DIR, type CheckpointContents, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.js';
 import { TrainConfigSchema } from './config.js';
 
 /** Every file a training run directory holds. */
@@ -146,6 +146,17 @@ export class TrainRunDir {
       createdAt: new Date().toISOString(),
     };
     await writeJsonAtomic(this.file('run'), full);
+  }
+
+  /** Whether there is a checkpoint to resume from. */
+  hasCheckpoint(): boolean {
+    try {
+      resolveCheckpointDir(this.dir);
+      return true;
+    } catch (err) {
+      if (err instanceof InputError) return false;
+      throw err;
+    }
   }
 
   /** The checkpoint with its trainer state validated (the run directory's, or its `.old` one after a crash mid-save). */
