@@ -5,24 +5,20 @@
  * validation split and keeps the one that maximises dAcc / |dLatency| (or, as the original
  * NetAdapt, the most accurate one), until the latency target is met.
  *
- * The output directory is the durable state: history.json lists every finished step (all
- * proposals with latency and accuracy, the chosen one) and is rewritten atomically after each;
- * each proposal trains into its own directory and is reused when present. A killed run resumes at
- * the first unfinished step, and inside it trains only the proposals without a result.
+ * The output directory (netadapt-run.ts) is the durable state: history.json lists every finished
+ * step (all proposals with latency and accuracy, the chosen one) and is rewritten atomically after
+ * each; each proposal trains into its own directory and is reused when present. A killed run
+ * resumes at the first unfinished step, and inside it trains only the proposals without a result.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { InputError, InterruptedError } from '../common/errors.js';
-import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
-import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { LatencyOracle } from '../latency-model/predict/oracle.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
-import { EntrySchema, type LatencyTable } from '../latency-model/predict/table-schema.js';
-import { type ArchSpec, ArchSpecSchema, type Block, parseArchSpec } from '../search-space/archspec.js';
+import type { LatencyTable } from '../latency-model/predict/table-schema.js';
+import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir } from '../trainer/checkpoint.js';
@@ -30,7 +26,8 @@ import type { TrainConfig } from '../trainer/config.js';
 import type { TrainingData } from '../trainer/data/index.js';
 import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
-import { generateProposals, type ProposalKind } from './proposals.js';
+import { type History, NetAdaptRunDir, type ProposalRecord } from './netadapt-run.js';
+import { generateProposals, type Proposal, type ProposalKind } from './proposals.js';
 
 export type SelectionMetric = 'ratio' | 'accuracy';
 
@@ -46,45 +43,8 @@ export interface NetAdaptSettings {
   latencyClasses: number;
 }
 
-const ProposalRecordSchema = z.object({
-  kind: z.enum(['expansion', 'bottleneck', 'remove-layer']),
-  target: z.array(z.string()),
-  description: z.string(),
-  latencyMs: z.number(),
-  accuracy: z.number(),
-  dir: z.string(),
-  error: z.string().nullable(),
-});
-export type ProposalRecord = z.infer<typeof ProposalRecordSchema>;
-
-const StepRecordSchema = z.object({
-  step: z.int(),
-  deltaMs: z.number(),
-  before: z.object({ latencyMs: z.number(), accuracy: z.number() }),
-  proposals: z.array(ProposalRecordSchema),
-  chosen: z.int(),
-  spec: ArchSpecSchema,
-  checkpoint: z.string(),
-});
-export type StepRecord = z.infer<typeof StepRecordSchema>;
-
-const HistorySchema = z.object({
-  schemaVersion: z.literal(1),
-  kind: z.literal('netadapt-history'),
-  tool: z.string(),
-  seedSpec: z.string(),
-  seedCheckpoint: z.string(),
-  seedLatencyMs: z.number(),
-  seedAccuracy: z.number(),
-  targetMs: z.number(),
-  settings: z.unknown(),
-  table: z.string(),
-  steps: z.array(StepRecordSchema),
-  /** Latencies measured on this machine for ops the table lacked. */
-  measuredEntries: z.record(z.string(), EntrySchema),
-  finished: z.boolean(),
-});
-export type History = z.infer<typeof HistorySchema>;
+/** The history and its records are the run directory's (netadapt-run.ts). */
+export type { History, ProposalRecord, StepRecord } from './netadapt-run.js';
 
 export interface NetAdaptProgress {
   step: number;
@@ -119,8 +79,6 @@ export interface NetAdaptResult {
   finalAccuracy: number;
 }
 
-const HISTORY_FILE = 'history.json';
-
 /** Validation top-1 of a checkpoint (the seed's accuracy, measured as proposals are). */
 export function validationAccuracy(spec: ArchSpec, checkpoint: string, dataset: TrainingData, config: TrainConfig): number {
   const ckpt = loadCheckpoint(checkpoint, (d) => d);
@@ -154,31 +112,39 @@ export function smallestReachable(spec: ArchSpec): ArchSpec {
   return parseArchSpec({ ...current, stem, blocks }, 'smallest reachable network');
 }
 
+/**
+ * Adapts the seed step by step until its predicted latency meets the target; returns the result's
+ * spec (also in final.json), its checkpoint, latency and validation accuracy, and the history.
+ */
 export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptResult> {
-  const { seed, settings, outDir, dataset } = request;
-  const log = request.log ?? silentLogger;
+  const adaptation = await Adaptation.start(request);
+  while (adaptation.current.latencyMs > adaptation.targetMs) await adaptation.step();
+  return adaptation.finish();
+}
+
+/** Where the adaptation stands: the last chosen network (the seed before the first step). */
+interface Current {
+  spec: ArchSpec;
+  checkpoint: string;
+  latencyMs: number;
+  accuracy: number;
+}
+
+/** The seed's checkpoint, checked to be the seed spec's. */
+function loadSeedCheckpoint(request: NetAdaptRequest) {
+  const { seed } = request;
   const seedCkpt = loadCheckpoint(request.seedCheckpoint, (d) => d);
   if (specHash(seedCkpt.spec) !== specHash(seed)) {
     throw new InputError(
       `${seedCkpt.dir}: the checkpoint belongs to ${seedCkpt.spec.name}, not to the seed spec ${seed.name}; pass the checkpoint trained from it`,
     );
   }
-  const historyFile = path.join(outDir, HISTORY_FILE);
-  let history: History | null = null;
-  if (request.resume) {
-    if (!existsSync(historyFile)) throw new InputError(`${outDir}: no ${HISTORY_FILE} to resume from; drop --resume`);
-    history = parseWith(HistorySchema, readJsonFile(historyFile), historyFile);
-    if (history.seedSpec !== specHash(seed)) throw new InputError(`${outDir} holds a NetAdapt run of another seed; choose a new --out`);
-  } else if (existsSync(historyFile)) {
-    throw new InputError(`${outDir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
-  }
-  mkdirSync(outDir, { recursive: true });
-  const oracle = new LatencyOracle(
-    request.table,
-    { resolution: settings.latencyResolution, classes: settings.latencyClasses },
-    history?.measuredEntries ?? {},
-  );
+  return seedCkpt;
+}
 
+/** The seed's predicted latency and the target, checked to be below it and reachable. */
+function latencyTarget(request: NetAdaptRequest, oracle: LatencyOracle): { seedLatencyMs: number; targetMs: number } {
+  const { seed, settings } = request;
   let seedLatencyMs: number;
   try {
     seedLatencyMs = predictLatency(oracle.deployed(seed), request.table).totalMs;
@@ -196,102 +162,78 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
     throw new InputError(
       `the target ${targetMs.toFixed(3)} ms is below what any proposal can reach (${floorMs.toFixed(3)} ms with every width at 8 and every removable layer gone)`,
     );
+  return { seedLatencyMs, targetMs };
+}
 
-  history ??= {
-    schemaVersion: 1,
-    kind: 'netadapt-history',
-    tool: TOOL_NAME,
-    seedSpec: specHash(seed),
-    seedCheckpoint: seedCkpt.dir,
-    seedLatencyMs,
-    seedAccuracy: validationAccuracy(seed, seedCkpt.dir, dataset, request.finetune),
-    targetMs,
-    settings: { ...settings, finetuneSamples: request.finetune.trainSamples },
-    table: request.table.name,
-    steps: [],
-    measuredEntries: {},
-    finished: false,
-  };
-  const save = async () => {
-    history!.measuredEntries = oracle.measured();
-    await writeJsonAtomic(historyFile, history);
-  };
-  await save();
-  log.info({ seedLatencyMs, targetMs, seedAccuracy: history.seedAccuracy }, 'netadapt');
+/** One NetAdapt run in progress: its directory, history, latency oracle and current network. */
+class Adaptation {
+  private constructor(
+    private readonly request: NetAdaptRequest,
+    private readonly log: Logger,
+    private readonly run: NetAdaptRunDir,
+    private readonly oracle: LatencyOracle,
+    private readonly history: History,
+    /** The seed's latency and the target as this run's settings and table give them (a resume computes them again). */
+    private readonly seedLatencyMs: number,
+    readonly targetMs: number,
+    public current: Current,
+  ) {}
 
-  let current = { spec: seed, checkpoint: seedCkpt.dir, latencyMs: seedLatencyMs, accuracy: history.seedAccuracy };
-  const last = history.steps.at(-1);
-  if (last)
-    current = {
-      spec: last.spec,
-      checkpoint: last.checkpoint,
-      latencyMs: last.proposals[last.chosen]!.latencyMs,
-      accuracy: last.proposals[last.chosen]!.accuracy,
+  /** Opens the run directory (new or resumed), checks the seed and the target, and writes the history. */
+  static async start(request: NetAdaptRequest): Promise<Adaptation> {
+    const { seed, settings } = request;
+    const log = request.log ?? silentLogger;
+    const seedCkpt = loadSeedCheckpoint(request);
+    const run = new NetAdaptRunDir(request.outDir);
+    const resumed = run.open(specHash(seed), Boolean(request.resume));
+    const oracle = new LatencyOracle(
+      request.table,
+      { resolution: settings.latencyResolution, classes: settings.latencyClasses },
+      resumed?.measuredEntries ?? {},
+    );
+    const { seedLatencyMs, targetMs } = latencyTarget(request, oracle);
+    const history = resumed ?? {
+      schemaVersion: 1,
+      kind: 'netadapt-history',
+      tool: TOOL_NAME,
+      seedSpec: specHash(seed),
+      seedCheckpoint: seedCkpt.dir,
+      seedLatencyMs,
+      seedAccuracy: validationAccuracy(seed, seedCkpt.dir, request.dataset, request.finetune),
+      targetMs,
+      settings: { ...settings, finetuneSamples: request.finetune.trainSamples },
+      table: request.table.name,
+      steps: [],
+      measuredEntries: {},
+      finished: false,
     };
-
-  while (current.latencyMs > targetMs) {
-    const step = history.steps.length;
-    let deltaMs = settings.deltaRatio * seedLatencyMs * settings.deltaDecay ** step;
-    const name = (kind: ProposalKind, target: string[]) => `${seed.name}-na${step + 1}-${kind}-${target[0]}`;
-    let proposals = generateProposals(current.spec, current.latencyMs, deltaMs, (s) => oracle.latencyOf(s), name);
-    // Near the end no single change may save a whole delta: accept smaller steps before giving up.
-    for (let tries = 0; !proposals.length && tries < 4; tries++) {
-      deltaMs /= 2;
-      proposals = generateProposals(current.spec, current.latencyMs, deltaMs, (s) => oracle.latencyOf(s), name);
-    }
-    if (!proposals.length) {
-      await save();
-      throw new InputError(
-        `no proposal can cut ${current.latencyMs.toFixed(3)} ms further toward the target ${targetMs.toFixed(3)} ms after ${step} steps; the history is kept in ${historyFile}`,
-      );
-    }
-    await save();
-    const stepDir = path.join(outDir, 'steps', String(step + 1).padStart(3, '0'));
-    let done = 0;
-    const records = await Promise.all(
-      proposals.map(async (p, i): Promise<ProposalRecord> => {
-        const dir = path.join(stepDir, `proposal-${String(i + 1).padStart(2, '0')}`);
-        const resultFile = path.join(dir, 'proposal.json');
-        let record: ProposalRecord;
-        if (existsSync(resultFile)) {
-          record = parseWith(ProposalRecordSchema, readJsonFile(resultFile), resultFile);
-        } else {
-          if (request.signal?.aborted) throw new InterruptedError('');
-          const evaluation = await request.evaluator.evaluate(p.spec, {
-            inheritFrom: { spec: current.spec, checkpoint: current.checkpoint },
-            outDir: dir,
-          });
-          if (request.signal?.aborted) throw new InterruptedError('');
-          record = {
-            kind: p.kind,
-            target: p.target,
-            description: p.description,
-            latencyMs: p.latencyMs,
-            accuracy: evaluation.accuracy,
-            dir,
-            error: evaluation.error,
-          };
-          await writeJsonAtomic(resultFile, { ...record, spec: p.spec });
+    const last = history.steps.at(-1);
+    const current: Current = last
+      ? {
+          spec: last.spec,
+          checkpoint: last.checkpoint,
+          latencyMs: last.proposals[last.chosen]!.latencyMs,
+          accuracy: last.proposals[last.chosen]!.accuracy,
         }
-        request.onProgress?.({
-          step: step + 1,
-          latencyMs: current.latencyMs,
-          targetMs,
-          accuracy: current.accuracy,
-          proposalsDone: ++done,
-          proposals: proposals.length,
-        });
-        return record;
-      }),
-    ).catch((err: unknown) => {
-      if (err instanceof InterruptedError || request.signal?.aborted) {
-        throw new InterruptedError(
-          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${outDir}; continue with --resume`,
-        );
-      }
-      throw err;
-    });
-    const chosen = choose(records, current, settings.metric);
+      : { spec: seed, checkpoint: seedCkpt.dir, latencyMs: seedLatencyMs, accuracy: history.seedAccuracy };
+    const adaptation = new Adaptation(request, log, run, oracle, history, seedLatencyMs, targetMs, current);
+    await adaptation.save();
+    log.info({ seedLatencyMs, targetMs, seedAccuracy: history.seedAccuracy }, 'netadapt');
+    return adaptation;
+  }
+
+  private async save(): Promise<void> {
+    this.history.measuredEntries = this.oracle.measured();
+    await this.run.writeHistory(this.history);
+  }
+
+  /** One step: every proposal that cuts enough latency, each fine-tuned from the current weights; the best one kept. */
+  async step(): Promise<void> {
+    const step = this.history.steps.length;
+    const { deltaMs, proposals } = await this.propose(step);
+    const records = await this.evaluateAll(step, proposals);
+    const { current, history } = this;
+    const chosen = choose(records, current, this.request.settings.metric);
     const pick = proposals[chosen]!;
     history.steps.push({
       step: step + 1,
@@ -302,42 +244,127 @@ export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptRes
       spec: pick.spec,
       checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
     });
-    await save();
-    current = {
+    await this.save();
+    this.current = {
       spec: pick.spec,
       checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
       latencyMs: records[chosen]!.latencyMs,
       accuracy: records[chosen]!.accuracy,
     };
-    log.info(
-      { step: step + 1, chosen: pick.description, latencyMs: current.latencyMs, accuracy: current.accuracy, proposals: records.length },
+    this.log.info(
+      {
+        step: step + 1,
+        chosen: pick.description,
+        latencyMs: this.current.latencyMs,
+        accuracy: this.current.accuracy,
+        proposals: records.length,
+      },
       'netadapt step',
     );
   }
 
-  history.finished = true;
-  await save();
-  const final = parseArchSpec(
-    {
-      ...current.spec,
-      name: `${seed.name}-netadapt`,
-      provenance: {
-        ...current.spec.provenance,
-        command: 'nas netadapt',
-        source: `NetAdapt of ${seed.name}: ${history.steps.length} steps to ${current.latencyMs.toFixed(3)} ms (target ${targetMs.toFixed(3)} ms) on ${request.table.name}`,
+  /** The proposals of step `step` (0-based): delta, halved up to four times near the end when no change saves a whole one. */
+  private async propose(step: number): Promise<{ deltaMs: number; proposals: Proposal[] }> {
+    const { settings, seed } = this.request;
+    const { current } = this;
+    let deltaMs = settings.deltaRatio * this.seedLatencyMs * settings.deltaDecay ** step;
+    const name = (kind: ProposalKind, target: string[]) => `${seed.name}-na${step + 1}-${kind}-${target[0]}`;
+    const latencyOf = (s: ArchSpec) => this.oracle.latencyOf(s);
+    let proposals = generateProposals(current.spec, current.latencyMs, deltaMs, latencyOf, name);
+    // Near the end no single change may save a whole delta: accept smaller steps before giving up.
+    for (let tries = 0; !proposals.length && tries < 4; tries++) {
+      deltaMs /= 2;
+      proposals = generateProposals(current.spec, current.latencyMs, deltaMs, latencyOf, name);
+    }
+    await this.save();
+    if (!proposals.length) {
+      throw new InputError(
+        `no proposal can cut ${current.latencyMs.toFixed(3)} ms further toward the target ${this.targetMs.toFixed(3)} ms after ${step} steps; the history is kept in ${this.run.file('history')}`,
+      );
+    }
+    return { deltaMs, proposals };
+  }
+
+  /** Every proposal's result, trained at once (as the evaluator allows); an abort keeps the finished ones. */
+  private async evaluateAll(step: number, proposals: readonly Proposal[]): Promise<ProposalRecord[]> {
+    let done = 0;
+    const progress = () =>
+      this.request.onProgress?.({
+        step: step + 1,
+        latencyMs: this.current.latencyMs,
+        targetMs: this.targetMs,
+        accuracy: this.current.accuracy,
+        proposalsDone: ++done,
+        proposals: proposals.length,
+      });
+    return Promise.all(
+      proposals.map(async (p, i) => {
+        const record = await this.evaluate(p, this.run.proposalDir(step + 1, i));
+        progress();
+        return record;
+      }),
+    ).catch((err: unknown) => {
+      if (err instanceof InterruptedError || this.request.signal?.aborted) {
+        throw new InterruptedError(
+          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with --resume`,
+        );
+      }
+      throw err;
+    });
+  }
+
+  /** A proposal's result: the one saved in `dir`, or a fine-tune from the current network's weights. */
+  private async evaluate(p: Proposal, dir: string): Promise<ProposalRecord> {
+    const saved = this.run.readProposal(dir);
+    if (saved) return saved;
+    const { signal, evaluator } = this.request;
+    if (signal?.aborted) throw new InterruptedError('');
+    const evaluation = await evaluator.evaluate(p.spec, {
+      inheritFrom: { spec: this.current.spec, checkpoint: this.current.checkpoint },
+      outDir: dir,
+    });
+    if (signal?.aborted) throw new InterruptedError('');
+    const record: ProposalRecord = {
+      kind: p.kind,
+      target: p.target,
+      description: p.description,
+      latencyMs: p.latencyMs,
+      accuracy: evaluation.accuracy,
+      dir,
+      error: evaluation.error,
+    };
+    await this.run.writeProposal(record, p.spec);
+    return record;
+  }
+
+  /** Marks the run finished and writes the result's spec and the plot. */
+  async finish(): Promise<NetAdaptResult> {
+    const { history, current, request } = this;
+    const { seed } = request;
+    history.finished = true;
+    await this.save();
+    const final = parseArchSpec(
+      {
+        ...current.spec,
+        name: `${seed.name}-netadapt`,
+        provenance: {
+          ...current.spec.provenance,
+          command: 'nas netadapt',
+          source: `NetAdapt of ${seed.name}: ${history.steps.length} steps to ${current.latencyMs.toFixed(3)} ms (target ${this.targetMs.toFixed(3)} ms) on ${request.table.name}`,
+        },
       },
-    },
-    'NetAdapt result',
-  );
-  await writeJsonAtomic(path.join(outDir, 'final.json'), final);
-  await writeFileAtomic(path.join(outDir, 'netadapt.svg'), historyPlot(history));
-  return {
-    history,
-    final,
-    finalCheckpoint: resolveCheckpointDir(current.checkpoint),
-    finalLatencyMs: current.latencyMs,
-    finalAccuracy: current.accuracy,
-  };
+      'NetAdapt result',
+    );
+    await this.run.writeFinal(final);
+    await this.run.writePlot(historyPlot(history));
+    return {
+      history,
+      final,
+      finalCheckpoint: resolveCheckpointDir(current.checkpoint),
+      finalLatencyMs: current.latencyMs,
+      finalAccuracy: current.accuracy,
+    };
+  }
 }
 
 /** The MobileNetV3 metric (max dAcc/|dLat|) or the original NetAdapt one (max accuracy). */

@@ -344,76 +344,20 @@ function chooseSeRule(spec: ArchSpec, format: BlockStringFormat): SeRule {
 
 /** Parses a block-string document back into a validated ArchSpec. */
 export function importBlockStrings(text: string, file = '<block strings>', command = 'nas convert'): ArchSpec {
-  const doc = parseDocument(text, file);
-  const fail = (line: number, message: string): never => {
-    throw new InputError(`${file}: ${line ? `line ${line}: ` : ''}${message}`);
-  };
-  const get = (key: string) => doc.fields.get(key);
-  const need = (key: string) => get(key) ?? fail(0, `missing "${key}:" line`);
-
-  const formatText = need('format').value;
-  if (!(BLOCK_STRING_FORMATS as readonly string[]).includes(formatText))
-    fail(need('format').line, `format must be timm or mnasnet, got "${formatText}"`);
-  const format = formatText as BlockStringFormat;
-  const inputField = need('input');
-  const input = /^(\d+)x(\d+)x(\d+)$/.exec(inputField.value);
-  if (!input || input[1] !== input[2]) fail(inputField.line, `input must be RxRxC with a square resolution, got "${inputField.value}"`);
-  const act = parseActivation(get('act')?.value ?? 'relu', get('act')?.line ?? 0, fail);
-  const se = get('se') ? parseSeRule(get('se')!.value, get('se')!.line, format, fail) : DEFAULT_SE_RULE[format];
-  const ctx: Context = { format, act, se };
-
-  const stemField = need('stem');
-  const stem = decodeLine(stemField.value, stemField.line, fail, () => {
-    const t = tokenize(stemField.value);
-    const out = required(t, format === 'timm' ? 'c' : 'o', 'output width');
-    return { kernel: required(t, 'k', 'kernel'), stride: t.values.get('s') ?? 1, out, activation: t.act ?? act };
-  });
-
-  let channels = stem.out;
-  const blocks: BlockBody[] = [];
-  for (const { line, strings } of doc.stages) {
-    for (const s of strings) {
-      const decoded = decodeLine(s, line, fail, () => decodeBlockString(s, channels, ctx));
-      blocks.push(...decoded);
-      channels = decoded[decoded.length - 1]!.out;
-    }
-  }
-
-  const headField = need('head');
-  const head = {
-    conv: null as null | { out: number; activation: Activation },
-    preLogits: null as null | { out: number; activation: Activation },
-  };
-  for (const item of headField.value === 'none' ? [] : headField.value.split(/\s*,\s*/)) {
-    decodeLine(item, headField.line, fail, () => {
-      const t = tokenize(item);
-      const layer = { out: required(t, format === 'timm' ? 'c' : 'o', 'output width'), activation: t.act ?? act };
-      if (t.type === 'cn') head.conv = layer;
-      else if (t.type === 'fc') head.preLogits = layer;
-      else throw new Error(`head items are cn_... (1x1 conv before pooling) or fc_... (pre-logits), got "${item}"`);
-    });
-  }
-
-  const idsField = get('ids');
-  const ids = idsField ? idsField.value.split(/\s+/) : canonicalIds(blocks.length, head.conv !== null, head.preLogits !== null);
-  const expectedIds = 1 + blocks.length + (head.conv ? 1 : 0) + (head.preLogits ? 1 : 0);
-  if (ids.length !== expectedIds) fail(idsField?.line ?? 0, `ids lists ${ids.length} ids, the model has ${expectedIds} layers with ids`);
-  let next = 0;
-  const takeId = () => ids[next++]!;
-
-  const number = (key: string, fallback: number) => {
-    const field = get(key);
-    if (!field) return fallback;
-    const value = Number(field.value);
-    if (!Number.isFinite(value)) fail(field.line, `${key} must be a number, got "${field.value}"`);
-    return value;
-  };
+  const doc = new DocumentReader(parseDocument(text, file), file);
+  const ctx = readContext(doc);
+  const input = readInput(doc);
+  const stem = readStem(doc, ctx);
+  const blocks = readBlocks(doc, ctx, stem.out);
+  const head = readHead(doc, ctx);
+  const takeId = idSource(doc, blocks.length, head);
+  const task = doc.get('task');
   const spec = {
     schemaVersion: ARCHSPEC_SCHEMA_VERSION,
     kind: 'archspec',
-    name: get('name')?.value ?? 'imported',
-    provenance: { command, seed: null, tool: TOOL_NAME, source: `${format} block strings` },
-    input: { resolution: Number(input![1]), channels: Number(input![3]) },
+    name: doc.get('name')?.value ?? 'imported',
+    provenance: { command, seed: null, tool: TOOL_NAME, source: `${ctx.format} block strings` },
+    input,
     stem: { id: takeId(), ...stem },
     blocks: blocks.map((b) => ({ id: takeId(), ...b })),
     head: {
@@ -421,16 +365,114 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
       pool: 'avg',
       preLogits: head.preLogits && { id: takeId(), ...head.preLogits },
     },
-    classes: number('classes', 1000),
-    dropout: number('dropout', 0.2),
-    ...(get('task')
-      ? { task: decodeLine(get('task')!.value, get('task')!.line, fail, () => JSON.parse(get('task')!.value) as unknown) }
-      : {}),
+    classes: doc.number('classes', 1000),
+    dropout: doc.number('dropout', 0.2),
+    ...(task ? { task: decodeLine(task.value, task.line, doc.fail, () => JSON.parse(task.value) as unknown) } : {}),
   };
   return parseArchSpec(spec, file);
 }
 
-function decodeLine<T>(text: string, line: number, fail: (line: number, message: string) => never, decode: () => T): T {
+type Fail = (line: number, message: string) => never;
+interface HeadLayers {
+  conv: null | { out: number; activation: Activation };
+  preLogits: null | { out: number; activation: Activation };
+}
+
+/** The fields of a parsed document, with errors that name the file and line. */
+class DocumentReader {
+  constructor(
+    readonly doc: ParsedDocument,
+    readonly file: string,
+  ) {}
+
+  readonly fail: Fail = (line, message) => {
+    throw new InputError(`${this.file}: ${line ? `line ${line}: ` : ''}${message}`);
+  };
+
+  get(key: string) {
+    return this.doc.fields.get(key);
+  }
+
+  need(key: string) {
+    return this.get(key) ?? this.fail(0, `missing "${key}:" line`);
+  }
+
+  number(key: string, fallback: number): number {
+    const field = this.get(key);
+    if (!field) return fallback;
+    const value = Number(field.value);
+    if (!Number.isFinite(value)) this.fail(field.line, `${key} must be a number, got "${field.value}"`);
+    return value;
+  }
+}
+
+function readContext(doc: DocumentReader): Context {
+  const formatField = doc.need('format');
+  if (!(BLOCK_STRING_FORMATS as readonly string[]).includes(formatField.value))
+    doc.fail(formatField.line, `format must be timm or mnasnet, got "${formatField.value}"`);
+  const format = formatField.value as BlockStringFormat;
+  const actField = doc.get('act');
+  const act = parseActivation(actField?.value ?? 'relu', actField?.line ?? 0, doc.fail);
+  const seField = doc.get('se');
+  const se = seField ? parseSeRule(seField.value, seField.line, format, doc.fail) : DEFAULT_SE_RULE[format];
+  return { format, act, se };
+}
+
+function readInput(doc: DocumentReader): { resolution: number; channels: number } {
+  const field = doc.need('input');
+  const input = /^(\d+)x(\d+)x(\d+)$/.exec(field.value);
+  if (!input || input[1] !== input[2]) doc.fail(field.line, `input must be RxRxC with a square resolution, got "${field.value}"`);
+  return { resolution: Number(input![1]), channels: Number(input![3]) };
+}
+
+function readStem(doc: DocumentReader, ctx: Context) {
+  const field = doc.need('stem');
+  return decodeLine(field.value, field.line, doc.fail, () => {
+    const t = tokenize(field.value);
+    const out = required(t, ctx.format === 'timm' ? 'c' : 'o', 'output width');
+    return { kernel: required(t, 'k', 'kernel'), stride: t.values.get('s') ?? 1, out, activation: t.act ?? ctx.act };
+  });
+}
+
+function readBlocks(doc: DocumentReader, ctx: Context, stemOut: number): BlockBody[] {
+  let channels = stemOut;
+  const blocks: BlockBody[] = [];
+  for (const { line, strings } of doc.doc.stages) {
+    for (const s of strings) {
+      const decoded = decodeLine(s, line, doc.fail, () => decodeBlockString(s, channels, ctx));
+      blocks.push(...decoded);
+      channels = decoded[decoded.length - 1]!.out;
+    }
+  }
+  return blocks;
+}
+
+function readHead(doc: DocumentReader, ctx: Context): HeadLayers {
+  const field = doc.need('head');
+  const head: HeadLayers = { conv: null, preLogits: null };
+  for (const item of field.value === 'none' ? [] : field.value.split(/\s*,\s*/)) {
+    decodeLine(item, field.line, doc.fail, () => {
+      const t = tokenize(item);
+      const layer = { out: required(t, ctx.format === 'timm' ? 'c' : 'o', 'output width'), activation: t.act ?? ctx.act };
+      if (t.type === 'cn') head.conv = layer;
+      else if (t.type === 'fc') head.preLogits = layer;
+      else throw new Error(`head items are cn_... (1x1 conv before pooling) or fc_... (pre-logits), got "${item}"`);
+    });
+  }
+  return head;
+}
+
+/** Hands out the layer ids in order: the document's `ids:` line, or the canonical ones. */
+function idSource(doc: DocumentReader, blockCount: number, head: HeadLayers): () => string {
+  const field = doc.get('ids');
+  const ids = field ? field.value.split(/\s+/) : canonicalIds(blockCount, head.conv !== null, head.preLogits !== null);
+  const expected = 1 + blockCount + (head.conv ? 1 : 0) + (head.preLogits ? 1 : 0);
+  if (ids.length !== expected) doc.fail(field?.line ?? 0, `ids lists ${ids.length} ids, the model has ${expected} layers with ids`);
+  let next = 0;
+  return () => ids[next++]!;
+}
+
+function decodeLine<T>(text: string, line: number, fail: Fail, decode: () => T): T {
   try {
     return decode();
   } catch (err) {

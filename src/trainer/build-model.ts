@@ -37,30 +37,85 @@ export function buildUnitsModel(
   options: BuildOptions = {},
   taps: readonly Tap[] = [],
 ): tf.LayersModel {
-  const { bnMomentum = 0.99, bnEpsilon = 1e-3 } = options;
-  const rng = seedrandom(String(options.seed ?? 0));
-  const nextSeed = () => Math.floor(rng() * 2 ** 31);
   const first = units[0];
   if (!first) throw new Error('a model needs at least one unit');
-  const afterPooling = first.kind === 'pre-logits' || first.kind === 'classifier';
-  const input = tf.input({ shape: afterPooling ? [first.inShape[2]] : [...first.inShape], name: 'input' });
-  const inputs: Sym[] = [input];
-  const features = new Map<string, Sym>();
-  if (first.kind === 'lraspp') features.set('low', addInput('low', first.lraspp!.low));
-  if (first.kind === 'ssd-head') features.set(first.inputs![0]!, input);
+  const builder = new UnitsModelBuilder(first, options);
+  let x = builder.input;
+  units.forEach((unit, index) => {
+    x = builder.addUnit(unit, index, x, taps);
+  });
+  return builder.model(x, name);
+}
 
-  function addInput(inputName: string, shape: Shape): Sym {
+/**
+ * The state of one build: the seeded initialisers (drawn in layer order, so a seed gives the same
+ * weights), the model inputs, the named features decoders read, and the SSDLite predictor outputs.
+ */
+class UnitsModelBuilder {
+  readonly input: Sym;
+  private readonly inputs: Sym[];
+  private readonly features = new Map<string, Sym>();
+  private readonly classLogits: Sym[] = [];
+  private readonly boxes: Sym[] = [];
+  private readonly rng: seedrandom.PRNG;
+  private readonly bnMomentum: number;
+  private readonly bnEpsilon: number;
+
+  constructor(first: Unit, options: BuildOptions) {
+    this.bnMomentum = options.bnMomentum ?? 0.99;
+    this.bnEpsilon = options.bnEpsilon ?? 1e-3;
+    this.rng = seedrandom(String(options.seed ?? 0));
+    const afterPooling = first.kind === 'pre-logits' || first.kind === 'classifier';
+    this.input = tf.input({ shape: afterPooling ? [first.inShape[2]] : [...first.inShape], name: 'input' });
+    this.inputs = [this.input];
+    if (first.kind === 'lraspp') this.features.set('low', this.addInput('low', first.lraspp!.low));
+    if (first.kind === 'ssd-head') this.features.set(first.inputs![0]!, this.input);
+  }
+
+  private nextSeed(): number {
+    return Math.floor(this.rng() * 2 ** 31);
+  }
+
+  private addInput(inputName: string, shape: Shape): Sym {
     const extra = tf.input({ shape: [...shape], name: inputName });
-    inputs.push(extra);
+    this.inputs.push(extra);
     return extra;
   }
 
-  const apply = (layer: Layer, x: Sym): Sym => {
+  /** Adds unit `index` after `x`; returns its output (an SSDLite predictor's input passes through). */
+  addUnit(unit: Unit, index: number, x: Sym, taps: readonly Tap[]): Sym {
+    const unitInput = x;
+    if (unit.kind === 'lraspp') {
+      x = this.lraspp(unit, x, this.features.get('low')!);
+    } else if (unit.kind === 'ssd-head') {
+      this.ssdHead(unit, this.features.get(unit.inputs![0]!)!);
+    } else {
+      unit.layers.forEach((layer, j) => {
+        x = this.apply(layer, x);
+        for (const tap of taps) if (tap.unit === index && tap.layer === j) this.features.set(tap.name, x);
+      });
+      if (unit.residual) x = tf.layers.add({ name: `${unit.id}.add` }).apply([unitInput, x]) as Sym;
+    }
+    for (const tap of taps) if (tap.unit === index && tap.layer === null) this.features.set(tap.name, x);
+    return x;
+  }
+
+  /** The model: `x` as its output, or the joined SSDLite predictions when there are any. */
+  model(x: Sym, name: string): tf.LayersModel {
+    if (this.classLogits.length) {
+      const join = (parts: Sym[], what: string) =>
+        parts.length === 1 ? parts[0]! : (tf.layers.concatenate({ name: what, axis: 1 }).apply(parts) as Sym);
+      return tf.model({ inputs: this.inputs, outputs: [join(this.classLogits, 'class_logits'), join(this.boxes, 'box_regression')], name });
+    }
+    return tf.model({ inputs: this.inputs, outputs: x, name });
+  }
+
+  private apply(layer: Layer, x: Sym): Sym {
     switch (layer.op) {
       case 'conv': {
-        let y = convLayer(layer, nextSeed()).apply(x) as Sym;
+        let y = convLayer(layer, this.nextSeed()).apply(x) as Sym;
         if (layer.batchNorm)
-          y = new FastBatchNormalization({ name: bnName(layer.name), momentum: bnMomentum, epsilon: bnEpsilon }).apply(y) as Sym;
+          y = new FastBatchNormalization({ name: bnName(layer.name), momentum: this.bnMomentum, epsilon: this.bnEpsilon }).apply(y) as Sym;
         return layer.activation ? (activationLayer(layer.activation, `${layer.name}_act`).apply(y) as Sym) : y;
       }
       case 'se':
@@ -69,7 +124,7 @@ export function buildUnitsModel(
           squeeze: layer.squeeze,
           activation: layer.activation,
           gate: layer.gate,
-          seed: nextSeed(),
+          seed: this.nextSeed(),
         }).apply(x) as Sym;
       case 'global-avg-pool':
         return tf.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as Sym;
@@ -80,65 +135,45 @@ export function buildUnitsModel(
       case 'resize':
         return new ResizeBilinear({ name: layer.name, height: layer.outShape[0], width: layer.outShape[1] }).apply(x) as Sym;
       case 'dropout':
-        return new SeededDropout({ name: layer.name, rate: layer.rate, seed: nextSeed() }).apply(x) as Sym;
+        return new SeededDropout({ name: layer.name, rate: layer.rate, seed: this.nextSeed() }).apply(x) as Sym;
       case 'dense': {
-        const kernelInitializer = tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: nextSeed() });
+        const kernelInitializer = tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: this.nextSeed() });
         const y = tf.layers.dense({ name: layer.name, units: layer.outFeatures, useBias: true, kernelInitializer }).apply(x) as Sym;
         return layer.activation ? (activationLayer(layer.activation, `${layer.name}_act`).apply(y) as Sym) : y;
       }
     }
-  };
-  const byName = (unit: Unit, layerName: string) => unit.layers.find((l) => l.name.endsWith(`.${layerName}`))!;
+  }
 
   /** LR-ASPP: relu(bn(conv(high))) * sigmoid(conv(pool(high))), upsampled, classified, plus the low skip. */
-  const lraspp = (unit: Unit, high: Sym, low: Sym): Sym => {
-    const a = apply(byName(unit, 'cbr'), high);
+  private lraspp(unit: Unit, high: Sym, low: Sym): Sym {
+    const a = this.apply(layerNamed(unit, 'cbr'), high);
     const global = unit.lraspp!.pooling.type === 'global';
-    let pooled = apply(byName(unit, 'pool'), high);
+    let pooled = this.apply(layerNamed(unit, 'pool'), high);
     if (global) pooled = tf.layers.reshape({ name: `${unit.id}.pooled`, targetShape: [1, 1, unit.inShape[2]] }).apply(pooled) as Sym;
-    let gate = apply(byName(unit, 'scale'), pooled);
+    let gate = this.apply(layerNamed(unit, 'scale'), pooled);
     // A global gate broadcasts over the features; a windowed one is resized onto them.
     if (!global) gate = new ResizeBilinear({ name: `${unit.id}.gate`, height: a.shape[1]!, width: a.shape[2]! }).apply(gate) as Sym;
     const attended = tf.layers.multiply({ name: `${unit.id}.attend` }).apply([a, gate]) as Sym;
-    const high8 = apply(byName(unit, 'high_classifier'), apply(byName(unit, 'up'), attended));
-    const low8 = apply(byName(unit, 'low_classifier'), low);
+    const high8 = this.apply(layerNamed(unit, 'high_classifier'), this.apply(layerNamed(unit, 'up'), attended));
+    const low8 = this.apply(layerNamed(unit, 'low_classifier'), low);
     const sum = tf.layers.add({ name: `${unit.id}.sum` }).apply([high8, low8]) as Sym;
-    return apply(byName(unit, 'out'), sum);
-  };
+    return this.apply(layerNamed(unit, 'out'), sum);
+  }
 
-  const classLogits: Sym[] = [];
-  const boxes: Sym[] = [];
-  const ssdHead = (unit: Unit, x: Sym) => {
+  /** An SSDLite predictor: depthwise-separable class and box convolutions, flattened per anchor. */
+  private ssdHead(unit: Unit, x: Sym): void {
     const { anchors, classes } = unit.ssd!;
     const locations = unit.inShape[0] * unit.inShape[1] * anchors;
-    const cls = apply(byName(unit, 'cls'), apply(byName(unit, 'cls_dw'), x));
-    const box = apply(byName(unit, 'box'), apply(byName(unit, 'box_dw'), x));
-    classLogits.push(tf.layers.reshape({ name: `${unit.id}.cls_flat`, targetShape: [locations, classes] }).apply(cls) as Sym);
-    boxes.push(tf.layers.reshape({ name: `${unit.id}.box_flat`, targetShape: [locations, 4] }).apply(box) as Sym);
-  };
-
-  let x: Sym = input;
-  units.forEach((unit, index) => {
-    const unitInput = x;
-    if (unit.kind === 'lraspp') {
-      x = lraspp(unit, x, features.get('low')!);
-    } else if (unit.kind === 'ssd-head') {
-      ssdHead(unit, features.get(unit.inputs![0]!)!);
-    } else {
-      unit.layers.forEach((layer, j) => {
-        x = apply(layer, x);
-        for (const tap of taps) if (tap.unit === index && tap.layer === j) features.set(tap.name, x);
-      });
-      if (unit.residual) x = tf.layers.add({ name: `${unit.id}.add` }).apply([unitInput, x]) as Sym;
-    }
-    for (const tap of taps) if (tap.unit === index && tap.layer === null) features.set(tap.name, x);
-  });
-  if (classLogits.length) {
-    const join = (parts: Sym[], what: string) =>
-      parts.length === 1 ? parts[0]! : (tf.layers.concatenate({ name: what, axis: 1 }).apply(parts) as Sym);
-    return tf.model({ inputs, outputs: [join(classLogits, 'class_logits'), join(boxes, 'box_regression')], name });
+    const cls = this.apply(layerNamed(unit, 'cls'), this.apply(layerNamed(unit, 'cls_dw'), x));
+    const box = this.apply(layerNamed(unit, 'box'), this.apply(layerNamed(unit, 'box_dw'), x));
+    this.classLogits.push(tf.layers.reshape({ name: `${unit.id}.cls_flat`, targetShape: [locations, classes] }).apply(cls) as Sym);
+    this.boxes.push(tf.layers.reshape({ name: `${unit.id}.box_flat`, targetShape: [locations, 4] }).apply(box) as Sym);
   }
-  return tf.model({ inputs, outputs: x, name });
+}
+
+/** The layer of a decoder or predictor unit with the given name suffix. */
+function layerNamed(unit: Unit, layerName: string): Layer {
+  return unit.layers.find((l) => l.name.endsWith(`.${layerName}`))!;
 }
 
 /** He-normal (fan-out) initialisation, as the reference implementations use for convolutions. */

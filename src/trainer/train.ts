@@ -4,22 +4,21 @@
  * A run is a loop over durable state: every epoch end (and every few minutes, and on interrupt)
  * writes a checkpoint with the weights, optimizer slots and the position in the run; resuming
  * rebuilds the model from the spec, loads the checkpoint and replays the same data order and
- * augmentation from seeds derived from (seed, epoch, step).
+ * augmentation from seeds derived from (seed, epoch, step). The checkpoint lives in the run
+ * directory (train-run.ts) when there is one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
-import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { currentBackend } from './backend.js';
 import { buildModel, setDropoutStep } from './build-model.js';
-import { assignMatchingWeights, assignWeights, loadCheckpoint, type NamedWeight, saveCheckpoint } from './checkpoint.js';
-import { bnMomentumFor, learningRateAt, type TrainConfig, TrainConfigSchema } from './config.js';
+import { assignMatchingWeights, assignWeights, type NamedWeight } from './checkpoint.js';
+import { bnMomentumFor, learningRateAt, type TrainConfig } from './config.js';
 import { type Batcher, ImageBatcher } from './data/batches.js';
 import type { SplitName } from './data/dataset.js';
 import type { TrainingData } from './data/index.js';
@@ -27,6 +26,7 @@ import { MosaicDataset } from './data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from './optimizer.js';
+import { type EpochRecord, type TrainerState, TrainRunDir } from './train-run.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -40,44 +40,8 @@ export interface TrainProgress {
   etaSeconds: number;
 }
 
-export interface EpochRecord {
-  epoch: number;
-  trainLoss: number;
-  trainTop1: number;
-  valTop1: number;
-  learningRate: number;
-  imagesPerSec: number;
-  seconds: number;
-}
-
-const EpochRecordSchema = z.object({
-  epoch: z.int(),
-  trainLoss: z.number(),
-  trainTop1: z.number(),
-  valTop1: z.number(),
-  learningRate: z.number(),
-  imagesPerSec: z.number(),
-  seconds: z.number(),
-});
-
-export const TrainerStateSchema = z.object({
-  schemaVersion: z.literal(1),
-  kind: z.literal('trainer-state'),
-  tool: z.string(),
-  dataset: z.string(),
-  config: TrainConfigSchema,
-  bnMomentum: z.number(),
-  /** Completed epochs, and steps completed in the current one. */
-  epoch: z.int().min(0),
-  stepInEpoch: z.int().min(0),
-  globalStep: z.int().min(0),
-  trainSeconds: z.number().min(0),
-  trainImages: z.int().min(0),
-  history: z.array(EpochRecordSchema),
-  backend: z.object({ backend: z.string(), threads: z.int() }),
-  finished: z.boolean(),
-});
-export type TrainerState = z.infer<typeof TrainerStateSchema>;
+/** The checkpoint's trainer state is one of the run directory's records (train-run.ts). */
+export { type EpochRecord, type TrainerState, TrainerStateSchema } from './train-run.js';
 
 export interface TrainRequest {
   spec: ArchSpec;
@@ -212,9 +176,24 @@ function countCorrect(logits: Float32Array, labels: Uint8Array, classes: number)
   return correct;
 }
 
+/**
+ * Trains `request.spec`: from fresh (or given) weights, or on `resume` from the run directory's
+ * checkpoint, to `config.epochs`; checkpoints at every epoch end, every `checkpointMinutes` and on
+ * abort. Returns the metrics of the last epoch (and the test split's when asked).
+ */
 export async function train(request: TrainRequest): Promise<TrainResult> {
-  const { spec, dataset, config, outDir } = request;
-  const log = request.log ?? silentLogger;
+  const session = TrainingSession.open(request);
+  try {
+    while (session.state.epoch < session.config.epochs) await session.runEpoch();
+    return await session.finish();
+  } finally {
+    session.dispose();
+  }
+}
+
+/** The batchers of a run and its length, checked against the dataset. */
+function prepareData(request: TrainRequest) {
+  const { spec, dataset, config } = request;
   if (spec.classes !== dataset.classNames.length) {
     throw new InputError(
       `the spec has ${spec.classes} classes but ${dataset.name} has ${dataset.classNames.length}: use --classes ${dataset.classNames.length}`,
@@ -228,14 +207,17 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   const valBatcher = batcherFor(spec, dataset, 'validation', { augment: false, limit: config.validationSamples ?? undefined });
   const stepsPerEpoch = Math.floor(trainBatcher.count / config.batchSize);
   if (stepsPerEpoch < 1) throw new InputError(`batch size ${config.batchSize} is larger than the ${trainBatcher.count} training images`);
-  const totalSteps = stepsPerEpoch * config.epochs;
-  const backend = currentBackend();
+  return { trainBatcher, valBatcher, stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs };
+}
 
-  let state: TrainerState = {
+/** The state of a run that starts now. */
+function freshState(request: TrainRequest, totalSteps: number, backend: { backend: string; threads: number }): TrainerState {
+  const { config } = request;
+  return {
     schemaVersion: 1,
     kind: 'trainer-state',
     tool: TOOL_NAME,
-    dataset: dataset.name,
+    dataset: request.dataset.name,
     config,
     bnMomentum: config.bnMomentum ?? bnMomentumFor(totalSteps),
     epoch: 0,
@@ -247,150 +229,230 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
     backend: { backend: backend.backend, threads: backend.threads },
     finished: false,
   };
-  let resumed: ReturnType<typeof loadCheckpoint<TrainerState>> | null = null;
-  if (request.resume) {
-    if (!outDir) throw new InputError('--resume needs --out DIR (the run directory to continue)');
-    resumed = loadCheckpoint(outDir, (data, file) => parseWith(TrainerStateSchema, data, file));
-    if (specHash(resumed.spec) !== specHash(spec)) {
-      throw new InputError(`${resumed.dir}: the checkpoint belongs to another spec (${resumed.spec.name}); use a new --out directory`);
+}
+
+type Resumed = ReturnType<TrainRunDir['readCheckpoint']>;
+
+/** The checkpoint a resumed run continues from, checked against the request, and its state (with the requested epochs). */
+function resumeFrom(request: TrainRequest, run: TrainRunDir | null, log: Logger): { resumed: Resumed; state: TrainerState } {
+  if (!run) throw new InputError('--resume needs --out DIR (the run directory to continue)');
+  const { spec, dataset, config } = request;
+  const resumed = run.readCheckpoint();
+  if (specHash(resumed.spec) !== specHash(spec)) {
+    throw new InputError(`${resumed.dir}: the checkpoint belongs to another spec (${resumed.spec.name}); use a new --out directory`);
+  }
+  if (resumed.state.dataset !== dataset.name)
+    throw new InputError(`${resumed.dir}: the run trained on ${resumed.state.dataset}, not ${dataset.name}`);
+  const state = {
+    ...resumed.state,
+    config: { ...resumed.state.config, epochs: config.epochs },
+    finished: resumed.state.finished && resumed.state.config.epochs >= config.epochs,
+  };
+  log.info({ epoch: state.epoch, step: state.stepInEpoch, dir: resumed.dir }, 'resuming');
+  return { resumed, state };
+}
+
+/** Loss and correct predictions of the epoch's steps so far (the progress line and the epoch record). */
+interface EpochTotals {
+  lossSum: number;
+  correct: number;
+  seen: number;
+  learningRate: number;
+}
+
+/**
+ * One training run in memory: the model, optimizer, EMA and batchers, the durable state and the run
+ * directory its checkpoints go to (none without `outDir`).
+ */
+class TrainingSession {
+  private readonly step: ReturnType<typeof trainingStep>;
+  private lastCheckpoint = performance.now();
+
+  private constructor(
+    private readonly request: TrainRequest,
+    private readonly log: Logger,
+    private readonly run: TrainRunDir | null,
+    private readonly data: ReturnType<typeof prepareData>,
+    private readonly backend: { backend: string; threads: number },
+    readonly state: TrainerState,
+    private readonly model: tf.LayersModel,
+    private readonly optimizer: Optimizer,
+    private readonly ema: WeightAverage | null,
+  ) {
+    this.step = trainingStep(model, optimizer);
+  }
+
+  /** Builds the model and restores the checkpoint (on resume) or the initial weights. */
+  static open(request: TrainRequest): TrainingSession {
+    const log = request.log ?? silentLogger;
+    const data = prepareData(request);
+    const backend = currentBackend();
+    const run = request.outDir ? new TrainRunDir(request.outDir) : null;
+    let state = freshState(request, data.totalSteps, backend);
+    let resumed: Resumed | null = null;
+    if (request.resume) ({ resumed, state } = resumeFrom(request, run, log));
+    const runConfig = state.config;
+    const model = buildModel(request.spec, { seed: runConfig.seed, bnMomentum: state.bnMomentum });
+    const optimizer = new Optimizer(model.trainableWeights, {
+      ...DEFAULT_OPTIMIZER[runConfig.optimizer],
+      momentum: runConfig.momentum,
+      weightDecay: runConfig.weightDecay,
+    });
+    const ema = runConfig.ema === null ? null : new WeightAverage(model.trainableWeights, runConfig.ema);
+    const session = new TrainingSession(request, log, run, data, backend, state, model, optimizer, ema);
+    if (request.initialWeights && !resumed) assignMatchingWeights(model, request.initialWeights, 'initial weights');
+    if (resumed) {
+      assignWeights(model, resumed.weights, resumed.dir);
+      const optimizerSlots = resumed.slots.slice(0, 2 * model.trainableWeights.length);
+      optimizer.importSlots(optimizerSlots);
+      ema?.importSlots(resumed.slots.slice(optimizerSlots.length));
     }
-    if (resumed.state.dataset !== dataset.name)
-      throw new InputError(`${resumed.dir}: the run trained on ${resumed.state.dataset}, not ${dataset.name}`);
-    state = {
-      ...resumed.state,
-      config: { ...resumed.state.config, epochs: config.epochs },
-      finished: resumed.state.finished && resumed.state.config.epochs >= config.epochs,
-    };
-    log.info({ epoch: state.epoch, step: state.stepInEpoch, dir: resumed.dir }, 'resuming');
+    return session;
   }
-  const runConfig = state.config;
 
-  const model = buildModel(spec, { seed: runConfig.seed, bnMomentum: state.bnMomentum });
-  const optimizer = new Optimizer(model.trainableWeights, {
-    ...DEFAULT_OPTIMIZER[runConfig.optimizer],
-    momentum: runConfig.momentum,
-    weightDecay: runConfig.weightDecay,
-  });
-  const step = trainingStep(model, optimizer);
-  const ema = runConfig.ema === null ? null : new WeightAverage(model.trainableWeights, runConfig.ema);
-  if (request.initialWeights && !resumed) assignMatchingWeights(model, request.initialWeights, 'initial weights');
-  if (resumed) {
-    assignWeights(model, resumed.weights, resumed.dir);
-    const optimizerSlots = resumed.slots.slice(0, 2 * model.trainableWeights.length);
-    optimizer.importSlots(optimizerSlots);
-    ema?.importSlots(resumed.slots.slice(optimizerSlots.length));
+  /** The run's settings (the requested ones, or the resumed run's with the requested epochs). */
+  get config(): TrainConfig {
+    return this.state.config;
   }
-  const cost = specCost(spec);
-  const slots = () => [...optimizer.exportSlots(), ...(ema?.exportSlots() ?? [])];
-  const checkpoint = async () => (outDir ? saveCheckpoint(outDir, model, spec, state, slots()) : null);
 
-  try {
-    let lastCheckpoint = performance.now();
-    while (state.epoch < runConfig.epochs) {
-      const epoch = state.epoch;
-      const order = shuffle(
-        Int32Array.from({ length: trainBatcher.count }, (_, i) => i),
-        derive(runConfig.seed, 'order', epoch),
-      ) as Int32Array;
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      const epochStart = performance.now();
-      let learningRate = 0;
-      for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
-        // A step is synchronous tfjs work: without this a signal handler (or a pool worker's
-        // parent-gone handler) would wait for the epoch's end.
-        await yieldToEventLoop();
-        if (request.signal?.aborted) {
-          state.stepInEpoch = s;
-          const saved = await checkpoint();
-          throw new InterruptedError(
-            `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume` : ''}`,
-          );
-        }
-        learningRate = learningRateAt(runConfig, epoch + s / stepsPerEpoch);
-        const stepStart = performance.now();
-        const batch = trainBatcher.batch(
-          order.subarray(s * runConfig.batchSize, (s + 1) * runConfig.batchSize),
-          derive(runConfig.seed, 'augment', epoch, s),
-        );
-        setDropoutStep(model, state.globalStep);
-        const { loss, logits: logitValues } = step(batch, learningRate);
-        // Images, not labels: a segmentation batch has a label per pixel.
-        const images = batch.x.shape[0]!;
-        tf.dispose([batch.x, batch.y]);
-        if (!Number.isFinite(loss)) {
-          const kept = state.history.length
-            ? ` the checkpoint of epoch ${state.history.length} is kept in ${outDir ?? '(no run directory)'}`
-            : '';
-          throw new DivergedError(
-            `loss became ${loss} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${learningRate.toPrecision(3)}): lower --lr or raise --warmup-epochs;${kept}`,
-          );
-        }
-        ema?.update(state.globalStep);
-        state.trainSeconds += (performance.now() - stepStart) / 1000;
-        state.trainImages += images;
-        state.globalStep++;
-        state.stepInEpoch = s + 1;
-        lossSum += loss * batch.labels.length;
-        correct += countCorrect(logitValues, batch.labels, spec.classes);
-        seen += batch.labels.length;
-        const imagesPerSec = state.trainImages / Math.max(state.trainSeconds, 1e-9);
-        request.onProgress?.({
-          epoch: epoch + 1,
-          epochs: runConfig.epochs,
-          step: s + 1,
-          stepsPerEpoch,
-          loss: lossSum / seen,
-          accuracy: correct / seen,
-          learningRate,
-          imagesPerSec,
-          etaSeconds: ((totalSteps - state.globalStep) * runConfig.batchSize) / imagesPerSec,
-        });
-        if (outDir && performance.now() - lastCheckpoint > runConfig.checkpointMinutes * 60_000) {
-          await checkpoint();
-          lastCheckpoint = performance.now();
-        }
+  private async checkpoint(): Promise<string | null> {
+    if (!this.run) return null;
+    const slots = [...this.optimizer.exportSlots(), ...(this.ema?.exportSlots() ?? [])];
+    return this.run.writeCheckpoint(this.model, this.request.spec, this.state, slots);
+  }
+
+  /** Trains the rest of the current epoch, evaluates on validation and checkpoints. */
+  async runEpoch(): Promise<void> {
+    const { state, config } = this;
+    const epoch = state.epoch;
+    const order = shuffle(
+      Int32Array.from({ length: this.data.trainBatcher.count }, (_, i) => i),
+      derive(config.seed, 'order', epoch),
+    ) as Int32Array;
+    const totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0, learningRate: 0 };
+    const epochStart = performance.now();
+    for (let s = state.stepInEpoch; s < this.data.stepsPerEpoch; s++) {
+      // A step is synchronous tfjs work: without this a signal handler (or a pool worker's
+      // parent-gone handler) would wait for the epoch's end.
+      await yieldToEventLoop();
+      if (this.request.signal?.aborted) await this.stop(epoch, s);
+      this.trainStep(epoch, s, order, totals);
+      if (this.run && performance.now() - this.lastCheckpoint > config.checkpointMinutes * 60_000) {
+        await this.checkpoint();
+        this.lastCheckpoint = performance.now();
       }
-      const valTop1 = ema ? ema.withAverage(() => evaluate(model, valBatcher)) : evaluate(model, valBatcher);
-      const record: EpochRecord = {
-        epoch: epoch + 1,
-        trainLoss: seen ? lossSum / seen : NaN,
-        trainTop1: seen ? correct / seen : NaN,
-        valTop1,
-        learningRate,
-        imagesPerSec: state.trainImages / Math.max(state.trainSeconds, 1e-9),
-        seconds: (performance.now() - epochStart) / 1000,
-      };
-      state.history.push(record);
-      log.info(record, `epoch ${epoch + 1}/${runConfig.epochs}`);
-      state.epoch = epoch + 1;
-      state.stepInEpoch = 0;
-      await checkpoint();
-      lastCheckpoint = performance.now();
     }
+    await this.endEpoch(epoch, totals, epochStart);
+  }
+
+  /** Saves the run at step `s` and throws the InterruptedError that says so. */
+  private async stop(epoch: number, s: number): Promise<never> {
+    this.state.stepInEpoch = s;
+    const saved = await this.checkpoint();
+    throw new InterruptedError(
+      `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume` : ''}`,
+    );
+  }
+
+  /** Step `s` of `epoch`: one optimisation step on its batch, the state and totals advanced, progress reported. */
+  private trainStep(epoch: number, s: number, order: Int32Array, totals: EpochTotals): void {
+    const { state, config } = this;
+    const { stepsPerEpoch, totalSteps } = this.data;
+    const learningRate = learningRateAt(config, epoch + s / stepsPerEpoch);
+    totals.learningRate = learningRate;
+    const stepStart = performance.now();
+    const batch = this.data.trainBatcher.batch(
+      order.subarray(s * config.batchSize, (s + 1) * config.batchSize),
+      derive(config.seed, 'augment', epoch, s),
+    );
+    setDropoutStep(this.model, state.globalStep);
+    const { loss, logits: logitValues } = this.step(batch, learningRate);
+    // Images, not labels: a segmentation batch has a label per pixel.
+    const images = batch.x.shape[0]!;
+    tf.dispose([batch.x, batch.y]);
+    if (!Number.isFinite(loss)) this.diverged(loss, epoch, s, learningRate);
+    this.ema?.update(state.globalStep);
+    state.trainSeconds += (performance.now() - stepStart) / 1000;
+    state.trainImages += images;
+    state.globalStep++;
+    state.stepInEpoch = s + 1;
+    totals.lossSum += loss * batch.labels.length;
+    totals.correct += countCorrect(logitValues, batch.labels, this.request.spec.classes);
+    totals.seen += batch.labels.length;
+    const imagesPerSec = state.trainImages / Math.max(state.trainSeconds, 1e-9);
+    this.request.onProgress?.({
+      epoch: epoch + 1,
+      epochs: config.epochs,
+      step: s + 1,
+      stepsPerEpoch,
+      loss: totals.lossSum / totals.seen,
+      accuracy: totals.correct / totals.seen,
+      learningRate,
+      imagesPerSec,
+      etaSeconds: ((totalSteps - state.globalStep) * config.batchSize) / imagesPerSec,
+    });
+  }
+
+  private diverged(loss: number, epoch: number, s: number, learningRate: number): never {
+    const kept = this.state.history.length
+      ? ` the checkpoint of epoch ${this.state.history.length} is kept in ${this.request.outDir ?? '(no run directory)'}`
+      : '';
+    throw new DivergedError(
+      `loss became ${loss} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${learningRate.toPrecision(3)}): lower --lr or raise --warmup-epochs;${kept}`,
+    );
+  }
+
+  /** The epoch's record (validation metric with the EMA weights when on), then a checkpoint. */
+  private async endEpoch(epoch: number, totals: EpochTotals, epochStart: number): Promise<void> {
+    const { state, ema, model } = this;
+    const valBatcher = this.data.valBatcher;
+    const valTop1 = ema ? ema.withAverage(() => evaluate(model, valBatcher)) : evaluate(model, valBatcher);
+    const { lossSum, correct, seen } = totals;
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      trainLoss: seen ? lossSum / seen : NaN,
+      trainTop1: seen ? correct / seen : NaN,
+      valTop1,
+      learningRate: totals.learningRate,
+      imagesPerSec: state.trainImages / Math.max(state.trainSeconds, 1e-9),
+      seconds: (performance.now() - epochStart) / 1000,
+    };
+    state.history.push(record);
+    this.log.info(record, `epoch ${epoch + 1}/${this.config.epochs}`);
+    state.epoch = epoch + 1;
+    state.stepInEpoch = 0;
+    await this.checkpoint();
+    this.lastCheckpoint = performance.now();
+  }
+
+  /** Marks the run finished (EMA weights swapped in), checkpoints it and reports its metrics. */
+  async finish(): Promise<TrainResult> {
+    const { state, model, request } = this;
     state.finished = true;
-    if (ema) ema.swapIn();
-    const saved = await checkpoint();
+    if (this.ema) this.ema.swapIn();
+    const saved = await this.checkpoint();
     let top1: number | null = null;
     if (request.evaluateTest ?? true) {
-      top1 = evaluate(model, batcherFor(spec, dataset, 'test', { augment: false }));
+      top1 = evaluate(model, batcherFor(request.spec, request.dataset, 'test', { augment: false }));
     }
+    const cost = specCost(request.spec);
     return {
       top1,
-      valTop1: state.history.at(-1)?.valTop1 ?? evaluate(model, valBatcher),
+      valTop1: state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher),
       epochs: state.epoch,
       steps: state.globalStep,
       imagesPerSec: state.trainImages / Math.max(state.trainSeconds, 1e-9),
-      backend: backend.backend,
-      threads: backend.threads,
+      backend: this.backend.backend,
+      threads: this.backend.threads,
       params: cost.params,
       madds: cost.madds,
       checkpoint: saved,
       history: state.history,
     };
-  } finally {
-    model.dispose();
+  }
+
+  dispose(): void {
+    this.model.dispose();
   }
 }
 

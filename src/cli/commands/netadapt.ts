@@ -1,17 +1,10 @@
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { InputError } from '../../common/errors.js';
-import { writeJsonAtomic } from '../../common/json-io.js';
-import { loadTable } from '../../latency-model/predict/load-table.js';
-import { runNetAdapt, type SelectionMetric } from '../../netadapt/netadapt.js';
-import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { loadCheckpoint } from '../../trainer/checkpoint.js';
-import { trainConfig } from '../../trainer/config.js';
-import { loadDataset } from '../../trainer/data/index.js';
-import { train } from '../../trainer/train.js';
-import { TrainingPool } from '../../trainer/training-pool.js';
+import type { SelectionMetric } from '../../netadapt/netadapt.js';
+import { type NetAdaptJobProgress, runNetAdaptJob } from '../../netadapt/netadapt-job.js';
+import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
+import type { BackendName } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
-import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
 interface NetAdaptArgs {
@@ -75,40 +68,14 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('seed', { type: 'number', default: 0 })
       .options(backendOption) as never,
   handler: action<NetAdaptArgs>(async (args, { log }) => {
-    if ((args.targetMs === undefined) === (args.targetRatio === undefined))
-      throw new InputError('give exactly one of --target-ms and --target-ratio');
-    if (args.targetRatio !== undefined && !(args.targetRatio > 0 && args.targetRatio < 1))
-      throw new InputError(`--target-ratio must be between 0 and 1, got ${args.targetRatio}`);
-    await prepareBackend(args.backend);
-    const seed = loadSpecArgument(args.arch);
-    const table = loadTable(args.table);
-    const dataset = loadDataset(args.dataset, seed.input.resolution);
-    const finetune = trainConfig({
-      epochs: 1,
-      trainSamples: args.finetuneSteps * 32,
-      batchSize: 32,
-      validationSamples: args.validationSamples,
-      learningRate: args.lr ?? 0.01,
-      warmupEpochs: 0,
-      seed: args.seed,
-      augment: false,
-    });
-    const pool = new TrainingPool({
-      dataset: args.dataset,
-      resolution: seed.input.resolution,
-      config: finetune,
-      parallel: args.parallel,
-      backend: args.backend,
-      log,
-    });
     const progress = new ProgressReporter(log);
     const started = Date.now();
-    let result: Awaited<ReturnType<typeof runNetAdapt>>;
+    let summary: NetAdaptSummary;
     try {
-      result = await runNetAdapt({
-        seed,
+      summary = await runNetAdaptJob({
+        seed: loadSpecArgument(args.arch),
         seedCheckpoint: args.checkpoint,
-        table,
+        table: args.table,
         settings: {
           targetMs: args.targetMs,
           targetRatio: args.targetRatio,
@@ -118,66 +85,44 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
           latencyResolution: args.latencyResolution,
           latencyClasses: args.latencyClasses,
         },
-        dataset,
-        finetune,
-        evaluator: pool,
+        dataset: args.dataset,
+        finetune: {
+          steps: args.finetuneSteps,
+          validationSamples: args.validationSamples,
+          learningRate: args.lr,
+          seed: args.seed,
+          parallel: args.parallel,
+        },
+        final: { epochs: args.finalEpochs, fromScratch: args.fromScratch },
+        backend: args.backend,
         outDir: args.out,
         resume: args.resume,
         log,
         signal: interruptSignal(log),
-        onProgress: (p) =>
-          progress.update({
-            fraction: p.proposalsDone / p.proposals,
-            text: `step ${p.step}: ${p.latencyMs.toFixed(2)} -> ${p.targetMs.toFixed(2)} ms, accuracy ${(100 * p.accuracy).toFixed(1)}%, proposals ${p.proposalsDone}/${p.proposals} ${formatDuration((Date.now() - started) / 1000)}`,
-            fields: { step: p.step, latencyMs: p.latencyMs, proposalsDone: p.proposalsDone },
-          }),
+        onProgress: (p) => progress.update(progressLine(p, started)),
       });
     } finally {
       progress.done();
-      await pool.close();
     }
-    let finalAccuracy = result.finalAccuracy;
-    let finalCheckpoint = result.finalCheckpoint;
-    let testTop1: number | null = null;
-    if (args.finalEpochs > 0) {
-      const inherited = args.fromScratch ? undefined : loadCheckpoint(result.finalCheckpoint, (d) => d).weights;
-      const long = await train({
-        spec: result.final,
-        dataset,
-        config: trainConfig({ epochs: args.finalEpochs, seed: args.seed, validationSamples: args.validationSamples }),
-        outDir: path.join(args.out, 'final'),
-        initialWeights: inherited,
-        evaluateTest: true,
-        log,
-      });
-      finalAccuracy = long.valTop1;
-      finalCheckpoint = long.checkpoint!;
-      testTop1 = long.top1;
-    }
-    const summary = {
-      steps: result.history.steps.length,
-      seedLatencyMs: result.history.seedLatencyMs,
-      finalLatencyMs: result.finalLatencyMs,
-      seedAccuracy: result.history.seedAccuracy,
-      finalAccuracy,
-      spec: path.join(args.out, 'final.json'),
-    };
-    await writeJsonAtomic(path.join(args.out, 'summary.json'), {
-      schemaVersion: 1,
-      kind: 'netadapt-summary',
-      ...summary,
-      targetMs: result.history.targetMs,
-      finalCheckpoint,
-      testTop1,
-      metric: args.metric,
-      seed: args.seed,
-      wallSeconds: (Date.now() - started) / 1000,
-    });
-    log.info({ ...summary, finalCheckpoint }, 'netadapt finished');
     if (args.json) printJson(summary);
     else
       process.stdout.write(
-        `${summary.steps} steps: ${summary.seedLatencyMs.toFixed(2)} -> ${summary.finalLatencyMs.toFixed(2)} ms, validation top-1 ${(100 * summary.seedAccuracy).toFixed(2)}% -> ${(100 * finalAccuracy).toFixed(2)}%; ${summary.spec}\n`,
+        `${summary.steps} steps: ${summary.seedLatencyMs.toFixed(2)} -> ${summary.finalLatencyMs.toFixed(2)} ms, validation top-1 ${(100 * summary.seedAccuracy).toFixed(2)}% -> ${(100 * summary.finalAccuracy).toFixed(2)}%; ${summary.spec}\n`,
       );
   }),
 };
+
+function progressLine(p: NetAdaptJobProgress, started: number): ProgressLine {
+  if (p.phase === 'final-training') {
+    return {
+      fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+      text: `final training: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% ETA ${formatDuration(p.etaSeconds)}`,
+      fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy },
+    };
+  }
+  return {
+    fraction: p.proposalsDone / p.proposals,
+    text: `step ${p.step}: ${p.latencyMs.toFixed(2)} -> ${p.targetMs.toFixed(2)} ms, accuracy ${(100 * p.accuracy).toFixed(1)}%, proposals ${p.proposalsDone}/${p.proposals} ${formatDuration((Date.now() - started) / 1000)}`,
+    fields: { step: p.step, latencyMs: p.latencyMs, proposalsDone: p.proposalsDone },
+  };
+}

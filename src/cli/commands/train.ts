@@ -1,22 +1,13 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { InputError } from '../../common/errors.js';
-import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Logger } from '../../common/log.js';
-import { TOOL_NAME } from '../../common/version.js';
-import type { ArchSpec } from '../../search-space/archspec.js';
-import { withInput } from '../../search-space/io.js';
-import { BACKENDS, type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { CHECKPOINT_DIR } from '../../trainer/checkpoint.js';
-import { type TrainConfig, trainConfig } from '../../trainer/config.js';
-import { DATASET_FORMS, loadDataset } from '../../trainer/data/index.js';
-import { type TrainProgress, train } from '../../trainer/train.js';
+import { BACKENDS, type BackendName } from '../../trainer/backend.js';
+import type { TrainConfig } from '../../trainer/config.js';
+import { DATASET_FORMS } from '../../trainer/data/index.js';
+import type { TrainProgress } from '../../trainer/train.js';
+import { runTrainJob } from '../../trainer/train-job.js';
+import type { TrainSummary } from '../../trainer/train-run.js';
 import { action, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
-
-/** The CLI's summary of a finished training run, beside its checkpoint. */
-const RESULT_FILE = 'result.json';
 
 interface TrainArgs {
   force?: boolean;
@@ -90,127 +81,68 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('ema', { type: 'number', describe: 'weight EMA decay for evaluation (off by default)' })
       .option('augment', { type: 'boolean', describe: 'random shifts and flips (--no-augment to turn off)' }) as never,
   handler: action<TrainArgs>(async (args, { log }) => {
-    refuseExistingRun(args);
-    const backend = await prepareBackend(args.backend);
-    log.info(backend, 'backend');
-    const config = trainConfig({
-      epochs: args.epochs,
-      batchSize: args.batchSize,
-      trainSamples: args.trainSamples,
-      validationSamples: args.validationSamples,
-      seed: args.seed,
-      optimizer: args.optimizer,
-      learningRate: args.lr,
-      warmupEpochs: args.warmupEpochs,
-      schedule: args.schedule,
-      momentum: args.momentum,
-      weightDecay: args.weightDecay,
-      labelSmoothing: args.labelSmoothing,
-      bnMomentum: args.bnMomentum,
-      ema: args.ema,
-      augment: args.augment,
-    });
-    const base = atTrainingResolution(loadSpecArgument(args.arch, { resolution: args.resolution }), args, log);
-    const task = base.task?.type ?? 'classification';
-    if (args.task && args.task !== task) {
-      throw new InputError(
-        `${args.arch} is a ${task} network; --task ${args.task} needs a spec with ${args.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`,
-      );
-    }
-    const dataset = loadDataset(args.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
-    const classes = args.classes ?? dataset.classNames.length;
-    const spec = classes === base.classes ? base : withInput(base, { classes }, args.arch);
-    log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
-
     const progress = new ProgressReporter(log);
-    const started = Date.now();
-    let result: Awaited<ReturnType<typeof train>>;
+    let summary: TrainSummary;
     try {
-      result = await train({
-        spec,
-        dataset,
-        config,
+      summary = await runTrainJob({
+        spec: loadSpecArgument(args.arch, { resolution: args.resolution }),
+        source: args.arch,
+        dataset: args.dataset,
+        task: args.task,
+        resolution: args.resolution,
+        classes: args.classes,
+        config: configOptions(args),
         outDir: args.out,
         resume: args.resume,
-        evaluateTest: true,
+        force: args.force,
+        backend: args.backend,
+        command: ['nas', ...process.argv.slice(2)].join(' '),
         log,
         signal: interruptSignal(log),
-        onProgress: (p) => {
-          const stepsDone = (p.epoch - 1) * p.stepsPerEpoch + p.step;
-          warnOfLongRun(p, stepsDone, log);
-          progress.update({
-            fraction: stepsDone / (p.epochs * p.stepsPerEpoch),
-            text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
-            fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
-          });
-        },
+        onProgress: (p) => showProgress(progress, p, log),
       });
     } finally {
       progress.done();
     }
-    const summary = {
-      ...(task === 'segmentation' ? { metric: 'mean IoU' } : {}),
-      top1: result.top1,
-      valTop1: result.valTop1,
-      epochs: result.epochs,
-      imagesPerSec: result.imagesPerSec,
-      backend: result.backend,
-      params: result.params,
-      madds: result.madds,
-      checkpoint: result.checkpoint,
-    };
-    await writeJsonAtomic(path.join(args.out, RESULT_FILE), {
-      schemaVersion: 1,
-      kind: 'train-result',
-      tool: TOOL_NAME,
-      command: ['nas', ...process.argv.slice(2)].join(' '),
-      seed: config.seed,
-      spec: spec.name,
-      dataset: dataset.name,
-      config,
-      threads: result.threads,
-      wallSeconds: (Date.now() - started) / 1000,
-      ...summary,
-      history: result.history,
-    });
-    log.info(summary, 'trained');
     if (args.json) printJson(summary);
     else {
-      const metric = task === 'segmentation' ? 'mean IoU' : 'top-1';
+      const metric = summary.metric ?? 'top-1';
       process.stdout.write(
-        `test ${metric} ${(100 * (result.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * result.valTop1).toFixed(2)}%, ${result.imagesPerSec.toFixed(0)} img/s on ${result.backend}; checkpoint ${result.checkpoint}\n`,
+        `test ${metric} ${(100 * (summary.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * summary.valTop1).toFixed(2)}%, ${summary.imagesPerSec.toFixed(0)} img/s on ${summary.backend}; checkpoint ${summary.checkpoint}\n`,
       );
     }
   }),
 };
 
-/** A second `nas train --out X` would silently replace X's checkpoint: continue or overwrite only when asked. */
-function refuseExistingRun(args: TrainArgs): void {
-  if (args.resume || args.force) return;
-  if (existsSync(path.join(args.out, CHECKPOINT_DIR)) || existsSync(path.join(args.out, RESULT_FILE))) {
-    throw new InputError(
-      `${args.out} already holds a training run: continue it with --resume, start over with --force, or choose a new --out`,
-    );
-  }
+/** The training settings given on the command line (the rest keep their defaults). */
+function configOptions(args: TrainArgs): Partial<TrainConfig> {
+  return {
+    epochs: args.epochs,
+    batchSize: args.batchSize,
+    trainSamples: args.trainSamples,
+    validationSamples: args.validationSamples,
+    seed: args.seed,
+    optimizer: args.optimizer,
+    learningRate: args.lr,
+    warmupEpochs: args.warmupEpochs,
+    schedule: args.schedule,
+    momentum: args.momentum,
+    weightDecay: args.weightDecay,
+    labelSmoothing: args.labelSmoothing,
+    bnMomentum: args.bnMomentum,
+    ema: args.ema,
+    augment: args.augment,
+  };
 }
 
-/**
- * The input size when --resolution is not given, for datasets of small images: their own size
- * rounded up to the network's total stride of 32 (Fashion-MNIST's 28 px and CIFAR-10's 32 px train
- * at 32). A zoo spec's 224 is its ImageNet deployment size; upscaling 28 px images to it makes a
- * run about 50 times slower and no more accurate.
- */
-const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
-
-function atTrainingResolution(spec: ArchSpec, args: TrainArgs, log: Logger): ArchSpec {
-  if (args.resolution !== undefined || spec.task) return spec;
-  const source = (args.dataset ?? 'fashion-mnist').split(':')[0]!;
-  const natural = NATURAL_RESOLUTION[source];
-  if (natural === undefined || spec.input.resolution <= natural) return spec;
-  log.info(
-    `training at ${natural}x${natural}, the size of ${source}'s images (the spec says ${spec.input.resolution}: pass --resolution ${spec.input.resolution} to train at it)`,
-  );
-  return withInput(spec, { resolution: natural }, args.arch);
+function showProgress(progress: ProgressReporter, p: TrainProgress, log: Logger): void {
+  const stepsDone = (p.epoch - 1) * p.stepsPerEpoch + p.step;
+  warnOfLongRun(p, stepsDone, log);
+  progress.update({
+    fraction: stepsDone / (p.epochs * p.stepsPerEpoch),
+    text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
+    fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
+  });
 }
 
 /** Hours beyond which a run's estimated time is worth a warning before the user walks away. */

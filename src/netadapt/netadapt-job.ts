@@ -1,0 +1,176 @@
+/**
+ * The `nas netadapt` job: check the target, pick the backend, load the table and the dataset,
+ * adapt the seed with short fine-tunes in worker processes (netadapt.ts), optionally train the
+ * result longer (fine-tuned from its weights, or from scratch), and write the summary. The
+ * directory's files are NetAdaptRunDir's (netadapt-run.ts).
+ */
+import { InputError } from '../common/errors.js';
+import { type Logger, silentLogger } from '../common/log.js';
+import { loadTable } from '../latency-model/predict/load-table.js';
+import type { LatencyTable } from '../latency-model/predict/table-schema.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { type BackendName, prepareBackend } from '../trainer/backend.js';
+import { loadCheckpoint } from '../trainer/checkpoint.js';
+import { type TrainConfig, trainConfig } from '../trainer/config.js';
+import { loadDataset, type TrainingData } from '../trainer/data/index.js';
+import { type TrainProgress, train } from '../trainer/train.js';
+import { TrainingPool } from '../trainer/training-pool.js';
+import { type NetAdaptProgress, type NetAdaptResult, type NetAdaptSettings, runNetAdapt } from './netadapt.js';
+import { NetAdaptRunDir, type NetAdaptSummary } from './netadapt-run.js';
+
+export interface NetAdaptJobRequest {
+  /** The seed spec, and its trained run or checkpoint directory. */
+  seed: ArchSpec;
+  seedCheckpoint: string;
+  /** A latency table file or name (default: the embedded one). */
+  table?: string | undefined;
+  /** Exactly one of targetMs and targetRatio. */
+  settings: NetAdaptSettings;
+  /** The dataset form proposals are fine-tuned and scored on. */
+  dataset: string;
+  finetune: {
+    /** Training steps (batches of 32) of each proposal's fine-tune. */
+    steps: number;
+    /** Validation images scoring each proposal. */
+    validationSamples: number;
+    /** Default: 0.01 (SGD). */
+    learningRate?: number | undefined;
+    seed: number;
+    /** Proposals fine-tuned at once (worker processes). */
+    parallel: number;
+  };
+  /** The result's long training: epochs on the full training split (0: none), from scratch or from its weights. */
+  final: { epochs: number; fromScratch?: boolean | undefined };
+  backend: BackendName | 'auto';
+  outDir: string;
+  resume?: boolean | undefined;
+  onProgress?: (p: NetAdaptJobProgress) => void;
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+/** Progress of the adaptation's steps, then of the result's final training. */
+export type NetAdaptJobProgress = ({ phase: 'netadapt' } & NetAdaptProgress) | ({ phase: 'final-training' } & TrainProgress);
+
+/** Runs a whole `nas netadapt` job and returns its summary (also in the run's summary.json). */
+export async function runNetAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary> {
+  checkTarget(request.settings);
+  const log = request.log ?? silentLogger;
+  const run = new NetAdaptRunDir(request.outDir);
+  await prepareBackend(request.backend);
+  const table = loadTable(request.table);
+  const dataset = loadDataset(request.dataset, request.seed.input.resolution);
+  const finetune = finetuneConfig(request);
+  const started = Date.now();
+  const result = await adapt(request, table, dataset, finetune, log);
+  const final = await trainFinal(request, run, result, dataset, log);
+  const summary: NetAdaptSummary = {
+    steps: result.history.steps.length,
+    seedLatencyMs: result.history.seedLatencyMs,
+    finalLatencyMs: result.finalLatencyMs,
+    seedAccuracy: result.history.seedAccuracy,
+    finalAccuracy: final.accuracy,
+    spec: run.file('final'),
+  };
+  await run.writeSummary({
+    ...summary,
+    targetMs: result.history.targetMs,
+    finalCheckpoint: final.checkpoint,
+    testTop1: final.testTop1,
+    metric: request.settings.metric,
+    seed: request.finetune.seed,
+    wallSeconds: (Date.now() - started) / 1000,
+  });
+  log.info({ ...summary, finalCheckpoint: final.checkpoint }, 'netadapt finished');
+  return summary;
+}
+
+function checkTarget(settings: NetAdaptSettings): void {
+  if ((settings.targetMs === undefined) === (settings.targetRatio === undefined))
+    throw new InputError('give exactly one of --target-ms and --target-ratio');
+  if (settings.targetRatio !== undefined && !(settings.targetRatio > 0 && settings.targetRatio < 1))
+    throw new InputError(`--target-ratio must be between 0 and 1, got ${settings.targetRatio}`);
+}
+
+/** Each proposal's short fine-tune: one pass over `steps` batches of 32, no warm-up or augmentation. */
+function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
+  const { finetune } = request;
+  return trainConfig({
+    epochs: 1,
+    trainSamples: finetune.steps * 32,
+    batchSize: 32,
+    validationSamples: finetune.validationSamples,
+    learningRate: finetune.learningRate ?? 0.01,
+    warmupEpochs: 0,
+    seed: finetune.seed,
+    augment: false,
+  });
+}
+
+/** The adaptation, its proposals fine-tuned in a pool of worker processes. */
+async function adapt(
+  request: NetAdaptJobRequest,
+  table: LatencyTable,
+  dataset: TrainingData,
+  finetune: TrainConfig,
+  log: Logger,
+): Promise<NetAdaptResult> {
+  const pool = new TrainingPool({
+    dataset: request.dataset,
+    resolution: request.seed.input.resolution,
+    config: finetune,
+    parallel: request.finetune.parallel,
+    backend: request.backend,
+    log,
+  });
+  try {
+    return await runNetAdapt({
+      seed: request.seed,
+      seedCheckpoint: request.seedCheckpoint,
+      table,
+      settings: request.settings,
+      dataset,
+      finetune,
+      evaluator: pool,
+      outDir: request.outDir,
+      resume: request.resume,
+      log,
+      signal: request.signal,
+      onProgress: (p) => request.onProgress?.({ phase: 'netadapt', ...p }),
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * The result's long training when asked for (its accuracy and checkpoint replace the short
+ * fine-tune's, and it is scored on the test split); otherwise the adaptation's result. An abort
+ * saves it at the current step; a resumed job continues it from there.
+ */
+async function trainFinal(
+  request: NetAdaptJobRequest,
+  run: NetAdaptRunDir,
+  result: NetAdaptResult,
+  dataset: TrainingData,
+  log: Logger,
+): Promise<{ accuracy: number; checkpoint: string; testTop1: number | null }> {
+  const { final, finetune } = request;
+  if (!(final.epochs > 0)) return { accuracy: result.finalAccuracy, checkpoint: result.finalCheckpoint, testTop1: null };
+  const finalRun = run.finalTraining();
+  const resume = Boolean(request.resume) && finalRun.hasCheckpoint();
+  const inherited = final.fromScratch || resume ? undefined : loadCheckpoint(result.finalCheckpoint, (d) => d).weights;
+  const long = await train({
+    spec: result.final,
+    dataset,
+    config: trainConfig({ epochs: final.epochs, seed: finetune.seed, validationSamples: finetune.validationSamples }),
+    outDir: finalRun.dir,
+    resume,
+    initialWeights: inherited,
+    evaluateTest: true,
+    log,
+    signal: request.signal,
+    onProgress: (p) => request.onProgress?.({ phase: 'final-training', ...p }),
+  });
+  return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1 };
+}

@@ -1,0 +1,181 @@
+/**
+ * The NetAdapt run directory, owned here and nowhere else: its file names, `history.json` (the
+ * run's record and durable state: the seed, the target, every finished step), the proposals'
+ * directories and results, the outputs (`final.json`, `netadapt.svg`), the final training's run
+ * directory and `summary.json`, each validated on read. The adaptation loop (netadapt.ts) and the
+ * `nas netadapt` job (netadapt-job.ts) reach every file through a NetAdaptRunDir.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../common/errors.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
+import { parseWith } from '../common/validate.js';
+import { EntrySchema } from '../latency-model/predict/table-schema.js';
+import { type ArchSpec, ArchSpecSchema } from '../search-space/archspec.js';
+import { TrainRunDir } from '../trainer/train-run.js';
+
+/** Every file a NetAdapt run directory holds at its top level. */
+export const NETADAPT_RUN_FILES = {
+  history: 'history.json',
+  /** One directory per step (`steps/001`), one per proposal in it (`proposal-01`, a training run directory). */
+  steps: 'steps',
+  final: 'final.json',
+  plot: 'netadapt.svg',
+  /** The training run directory of the result's long fine-tune (`--final-epochs`). */
+  finalTraining: 'final',
+  summary: 'summary.json',
+} as const;
+
+export type NetAdaptRunFile = keyof typeof NETADAPT_RUN_FILES;
+
+/** A proposal's result, in its directory beside its checkpoint. */
+const PROPOSAL_FILE = 'proposal.json';
+
+const ProposalRecordSchema = z.object({
+  kind: z.enum(['expansion', 'bottleneck', 'remove-layer']),
+  target: z.array(z.string()),
+  description: z.string(),
+  latencyMs: z.number(),
+  accuracy: z.number(),
+  dir: z.string(),
+  error: z.string().nullable(),
+});
+export type ProposalRecord = z.infer<typeof ProposalRecordSchema>;
+
+const StepRecordSchema = z.object({
+  step: z.int(),
+  deltaMs: z.number(),
+  before: z.object({ latencyMs: z.number(), accuracy: z.number() }),
+  proposals: z.array(ProposalRecordSchema),
+  chosen: z.int(),
+  spec: ArchSpecSchema,
+  checkpoint: z.string(),
+});
+export type StepRecord = z.infer<typeof StepRecordSchema>;
+
+const HistorySchema = z.object({
+  schemaVersion: z.literal(1),
+  kind: z.literal('netadapt-history'),
+  tool: z.string(),
+  seedSpec: z.string(),
+  seedCheckpoint: z.string(),
+  seedLatencyMs: z.number(),
+  seedAccuracy: z.number(),
+  targetMs: z.number(),
+  settings: z.unknown(),
+  table: z.string(),
+  steps: z.array(StepRecordSchema),
+  /** Latencies measured on this machine for ops the table lacked. */
+  measuredEntries: z.record(z.string(), EntrySchema),
+  finished: z.boolean(),
+});
+export type History = z.infer<typeof HistorySchema>;
+
+const NetAdaptSummarySchema = z.object({
+  steps: z.int(),
+  seedLatencyMs: z.number(),
+  finalLatencyMs: z.number(),
+  seedAccuracy: z.number(),
+  finalAccuracy: z.number(),
+  /** The result's spec file (final.json). */
+  spec: z.string(),
+});
+
+/** What `nas netadapt` reports of a finished run (its `--json` line, and the head of `summary.json`). */
+export type NetAdaptSummary = z.infer<typeof NetAdaptSummarySchema>;
+
+const NetAdaptSummaryRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  kind: z.literal('netadapt-summary'),
+  ...NetAdaptSummarySchema.shape,
+  targetMs: z.number(),
+  finalCheckpoint: z.string(),
+  /** Test top-1 after the final training (null without one). */
+  testTop1: z.number().nullable(),
+  metric: z.enum(['ratio', 'accuracy']),
+  /** The training seed. */
+  seed: z.int(),
+  wallSeconds: z.number(),
+});
+
+/** `summary.json`: the summary with the target, the final checkpoint and the settings that matter. */
+export type NetAdaptSummaryRecord = z.infer<typeof NetAdaptSummaryRecordSchema>;
+
+export class NetAdaptRunDir {
+  constructor(readonly dir: string) {}
+
+  file(name: NetAdaptRunFile): string {
+    return path.join(this.dir, NETADAPT_RUN_FILES[name]);
+  }
+
+  isRun(): boolean {
+    return existsSync(this.file('history'));
+  }
+
+  /**
+   * Opens a new run (refusing a directory that already holds one) or the run being resumed
+   * (refusing one of another seed): returns the history to continue, or null for a new run.
+   */
+  open(seedHash: string, resume: boolean): History | null {
+    let history: History | null = null;
+    if (resume) {
+      if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
+      history = this.readHistory();
+      if (history.seedSpec !== seedHash) throw new InputError(`${this.dir} holds a NetAdapt run of another seed; choose a new --out`);
+    } else if (this.isRun()) {
+      throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
+    }
+    mkdirSync(this.dir, { recursive: true });
+    return history;
+  }
+
+  readHistory(): History {
+    const file = this.file('history');
+    return parseWith(HistorySchema, readJsonFile(file), file);
+  }
+
+  async writeHistory(history: History): Promise<void> {
+    await writeJsonAtomic(this.file('history'), history);
+  }
+
+  /** The directory proposal `index` (0-based) of step `step` (1-based) trains into. */
+  proposalDir(step: number, index: number): string {
+    return path.join(this.file('steps'), String(step).padStart(3, '0'), `proposal-${String(index + 1).padStart(2, '0')}`);
+  }
+
+  /** The result of a proposal trained before (a resumed step reuses it), or null. */
+  readProposal(dir: string): ProposalRecord | null {
+    const file = path.join(dir, PROPOSAL_FILE);
+    if (!existsSync(file)) return null;
+    return parseWith(ProposalRecordSchema, readJsonFile(file), file);
+  }
+
+  async writeProposal(record: ProposalRecord, spec: ArchSpec): Promise<void> {
+    await writeJsonAtomic(path.join(record.dir, PROPOSAL_FILE), { ...record, spec });
+  }
+
+  async writeFinal(spec: ArchSpec): Promise<void> {
+    await writeJsonAtomic(this.file('final'), spec);
+  }
+
+  async writePlot(svg: string): Promise<void> {
+    await writeFileAtomic(this.file('plot'), svg);
+  }
+
+  /** Where the result's long fine-tune trains. */
+  finalTraining(): TrainRunDir {
+    return new TrainRunDir(this.file('finalTraining'));
+  }
+
+  readSummary(): NetAdaptSummaryRecord {
+    const file = this.file('summary');
+    if (!existsSync(file)) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.summary} (the run has not finished)`);
+    return parseWith(NetAdaptSummaryRecordSchema, readJsonFile(file), file);
+  }
+
+  async writeSummary(record: Omit<NetAdaptSummaryRecord, 'schemaVersion' | 'kind'>): Promise<void> {
+    const full: NetAdaptSummaryRecord = { schemaVersion: 1, kind: 'netadapt-summary', ...record };
+    await writeJsonAtomic(this.file('summary'), full);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The `nas train` job: check the run directory, pick the backend, settle the spec's input size,
+ * task and classes against the dataset, record the run, train (or continue) it, and write its
+ * result. The directory's files are TrainRunDir's (train-run.ts).
+ */
+import { InputError, InterruptedError } from '../common/errors.js';
+import { type Logger, silentLogger } from '../common/log.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { withInput } from '../search-space/io.js';
+import { specHash } from '../search-space/spec-hash.js';
+import { type BackendName, prepareBackend } from './backend.js';
+import { type TrainConfig, trainConfig } from './config.js';
+import { loadDataset, type TrainingData } from './data/index.js';
+import { type TrainProgress, train } from './train.js';
+import { TrainRunDir, type TrainSummary } from './train-run.js';
+
+export interface TrainJobRequest {
+  /** The spec to train (with the resolution the user asked for already applied). */
+  spec: ArchSpec;
+  /** Where the spec came from (a file or a zoo name), for messages. */
+  source: string;
+  /** A dataset form of DATASET_FORMS (default: fashion-mnist, or fashion-mosaic for a segmentation spec). */
+  dataset?: string | undefined;
+  /** The task the user expects the spec to have (checked against its head). */
+  task?: 'classification' | 'segmentation' | undefined;
+  /** The input resolution the user asked for; without one, small-image datasets train at their own size. */
+  resolution?: number | undefined;
+  /** Classifier width (default: the dataset's class count). */
+  classes?: number | undefined;
+  /** Training settings over the defaults (validated here). */
+  config: Partial<TrainConfig>;
+  outDir: string;
+  /** Continue the run in outDir. */
+  resume?: boolean | undefined;
+  /** Start over in an outDir that already holds a run. */
+  force?: boolean | undefined;
+  backend: BackendName | 'auto';
+  /** The command line, for the run record and the result. */
+  command: string;
+  onProgress?: (progress: TrainProgress) => void;
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+/**
+ * Runs a `nas train` job to the end and returns its summary (also in the run's result.json). A run
+ * already in outDir is refused unless `resume` or `force`; an abort saves a checkpoint at the
+ * current step and throws InterruptedError.
+ */
+export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummary> {
+  const log = request.log ?? silentLogger;
+  const run = new TrainRunDir(request.outDir);
+  run.refuseExistingRun(request);
+  const backend = await prepareBackend(request.backend);
+  log.info(backend, 'backend');
+  const config = trainConfig(request.config);
+  const { spec, dataset } = specAndData(request, log);
+  log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
+  // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (request.signal?.aborted) throw new InterruptedError(`interrupted before training started; nothing was written to ${request.outDir}`);
+  if (!request.resume) {
+    await run.writeRecord({ command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config });
+  }
+  const started = Date.now();
+  const result = await train({
+    spec,
+    dataset,
+    config,
+    outDir: request.outDir,
+    resume: request.resume,
+    evaluateTest: true,
+    log,
+    signal: request.signal,
+    onProgress: request.onProgress,
+  });
+  const summary: TrainSummary = {
+    ...(spec.task?.type === 'segmentation' ? { metric: 'mean IoU' as const } : {}),
+    top1: result.top1,
+    valTop1: result.valTop1,
+    epochs: result.epochs,
+    imagesPerSec: result.imagesPerSec,
+    backend: result.backend,
+    params: result.params,
+    madds: result.madds,
+    checkpoint: result.checkpoint,
+  };
+  await run.writeResult({
+    command: request.command,
+    seed: config.seed,
+    spec: spec.name,
+    dataset: dataset.name,
+    config,
+    threads: result.threads,
+    wallSeconds: (Date.now() - started) / 1000,
+    ...summary,
+    history: result.history,
+  });
+  log.info(summary, 'trained');
+  return summary;
+}
+
+/** The spec at its training resolution, checked against the task, with the dataset's class count; and the dataset. */
+function specAndData(request: TrainJobRequest, log: Logger): { spec: ArchSpec; dataset: TrainingData } {
+  const base = atTrainingResolution(request, log);
+  const task = base.task?.type ?? 'classification';
+  if (request.task && request.task !== task) {
+    throw new InputError(
+      `${request.source} is a ${task} network; --task ${request.task} needs a spec with ${request.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`,
+    );
+  }
+  const dataset = loadDataset(request.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
+  const classes = request.classes ?? dataset.classNames.length;
+  const spec = classes === base.classes ? base : withInput(base, { classes }, request.source);
+  return { spec, dataset };
+}
+
+/**
+ * The input size when no resolution is given, for datasets of small images: their own size
+ * rounded up to the network's total stride of 32 (Fashion-MNIST's 28 px and CIFAR-10's 32 px train
+ * at 32). A zoo spec's 224 is its ImageNet deployment size; upscaling 28 px images to it makes a
+ * run about 50 times slower and no more accurate.
+ */
+const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
+
+function atTrainingResolution(request: TrainJobRequest, log: Logger): ArchSpec {
+  const { spec } = request;
+  if (request.resolution !== undefined || spec.task) return spec;
+  const source = (request.dataset ?? 'fashion-mnist').split(':')[0]!;
+  const natural = NATURAL_RESOLUTION[source];
+  if (natural === undefined || spec.input.resolution <= natural) return spec;
+  log.info(
+    `training at ${natural}x${natural}, the size of ${source}'s images (the spec says ${spec.input.resolution}: pass --resolution ${spec.input.resolution} to train at it)`,
+  );
+  return withInput(spec, { resolution: natural }, request.source);
+}

@@ -1,0 +1,145 @@
+/**
+ * The NetAdapt run directory (NetAdaptRunDir) and the whole `nas netadapt` job (runNetAdaptJob):
+ * the adaptation, the result's final training in the run's `final/` directory, summary.json.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { InputError, InterruptedError } from '../src/common/errors.js';
+import { type NetAdaptJobProgress, type NetAdaptJobRequest, runNetAdaptJob } from '../src/netadapt/netadapt-job.js';
+import { NETADAPT_RUN_FILES, NetAdaptRunDir, type ProposalRecord } from '../src/netadapt/netadapt-run.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { runTrainJob } from '../src/trainer/train-job.js';
+import { TRAIN_RUN_FILES, TrainRunDir } from '../src/trainer/train-run.js';
+import { tinyImageFolder } from './helpers/folder.js';
+import { specTable } from './helpers/tables.js';
+import { tinySpec } from './helpers/tiny.js';
+
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-netadapt-run-'));
+
+test.before(async () => {
+  await prepareBackend('auto');
+});
+
+/** A trained seed on a tiny image folder, its latency table, and a job request on them. */
+async function seedJob(): Promise<{ request: NetAdaptJobRequest; out: string; phases: string[] }> {
+  const dir = tmp();
+  const folder = tinyImageFolder();
+  const seed = tinySpec({ resolution: 16, channels: 1, classes: 2, name: 'seed' });
+  const seedRun = path.join(dir, 'seed');
+  const dataset = `folder:${folder}`;
+  await runTrainJob({
+    spec: seed,
+    source: 'seed',
+    dataset,
+    config: { epochs: 1, batchSize: 16 },
+    outDir: seedRun,
+    backend: 'auto',
+    command: 'test',
+  });
+  const tableFile = path.join(dir, 'table.json');
+  writeFileSync(tableFile, JSON.stringify(specTable(seed)));
+  const out = path.join(dir, 'na');
+  const phases: string[] = [];
+  const request: NetAdaptJobRequest = {
+    seed,
+    seedCheckpoint: seedRun,
+    table: tableFile,
+    settings: { targetRatio: 0.8, deltaRatio: 0.05, deltaDecay: 1, metric: 'accuracy', latencyResolution: 16, latencyClasses: 2 },
+    dataset,
+    finetune: { steps: 1, validationSamples: 8, seed: 2, parallel: 1 },
+    final: { epochs: 1 },
+    backend: 'auto',
+    outDir: out,
+    onProgress: (p: NetAdaptJobProgress) => {
+      if (phases.at(-1) !== p.phase) phases.push(p.phase);
+    },
+  };
+  return { request, out, phases };
+}
+
+test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and writes summary.json', async (t) => {
+  const { request, out, phases } = await seedJob();
+  const summary = await runNetAdaptJob(request);
+  t.deepEqual(Object.keys(summary), ['steps', 'seedLatencyMs', 'finalLatencyMs', 'seedAccuracy', 'finalAccuracy', 'spec']);
+  t.deepEqual(phases, ['netadapt', 'final-training']);
+  const run = new NetAdaptRunDir(out);
+  t.is(summary.spec, run.file('final'));
+  t.true(summary.finalLatencyMs <= 0.8 * summary.seedLatencyMs + 1e-9);
+  const record = run.readSummary();
+  t.like(record, { ...summary, kind: 'netadapt-summary', metric: 'accuracy', seed: 2 });
+  t.is(record.targetMs, run.readHistory().targetMs);
+  const finalRun = new TrainRunDir(path.join(out, NETADAPT_RUN_FILES.finalTraining));
+  t.is(record.finalCheckpoint, finalRun.file('checkpoint'));
+  t.is(typeof record.testTop1, 'number');
+  t.is(finalRun.readCheckpoint().state.epoch, 1);
+  t.is(record.finalAccuracy, finalRun.readCheckpoint().state.history[0]!.valTop1);
+
+  await t.throwsAsync(runNetAdaptJob(request), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
+  await t.throwsAsync(runNetAdaptJob({ ...request, settings: { ...request.settings, targetRatio: 1.5 } }), {
+    instanceOf: InputError,
+    message: /--target-ratio must be between 0 and 1, got 1\.5/,
+  });
+});
+
+test.serial('an interrupted final training is saved at its step and continued by a resumed job', async (t) => {
+  const { request, out } = await seedJob();
+  const controller = new AbortController();
+  await t.throwsAsync(
+    runNetAdaptJob({
+      ...request,
+      final: { epochs: 2 },
+      signal: controller.signal,
+      onProgress: (p) => p.phase === 'final-training' && controller.abort(),
+    }),
+    { instanceOf: InterruptedError, message: /progress saved in .*final.*checkpoint; continue with --resume/ },
+  );
+  const finalRun = new TrainRunDir(path.join(out, NETADAPT_RUN_FILES.finalTraining));
+  const saved = finalRun.readCheckpoint().state;
+  t.is(saved.epoch, 1);
+  let steps = 0;
+  const summary = await runNetAdaptJob({
+    ...request,
+    final: { epochs: 2 },
+    resume: true,
+    onProgress: (p) => {
+      if (p.phase === 'final-training') steps++;
+    },
+  });
+  const state = finalRun.readCheckpoint().state;
+  t.is(steps, state.globalStep - saved.globalStep, 'the resumed job trains only the steps that were left');
+  t.deepEqual(state.history[0], saved.history[0]);
+  t.is(state.epoch, 2);
+  t.is(summary.finalAccuracy, state.history[1]!.valTop1);
+});
+
+test('NetAdaptRunDir: layout, proposals, and validated reads that name the file and the JSON path', async (t) => {
+  const dir = tmp();
+  const run = new NetAdaptRunDir(path.join(dir, 'na'));
+  t.throws(() => run.open('hash', true), { instanceOf: InputError, message: /no history\.json to resume from; drop --resume/ });
+  t.is(run.open('hash', false), null);
+  const proposalDir = run.proposalDir(3, 0);
+  t.is(proposalDir, path.join(dir, 'na', 'steps', '003', 'proposal-01'));
+  t.is(run.readProposal(proposalDir), null);
+  const proposal: ProposalRecord = {
+    kind: 'expansion',
+    target: ['b1'],
+    description: 'b1 expansion 32 -> 24',
+    latencyMs: 1.5,
+    accuracy: 0.5,
+    dir: proposalDir,
+    error: null,
+  };
+  await run.writeProposal(proposal, tinySpec());
+  t.deepEqual(run.readProposal(proposalDir), proposal);
+
+  writeFileSync(run.file('history'), JSON.stringify({ schemaVersion: 1, kind: 'netadapt-history', steps: 'none' }));
+  t.throws(() => run.open('hash', false), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
+  t.throws(() => run.open('hash', true), { instanceOf: InputError, message: /history\.json: .*\$\.steps: /m });
+  t.throws(() => run.readSummary(), { instanceOf: InputError, message: /no summary\.json \(the run has not finished\)/ });
+  writeFileSync(run.file('summary'), JSON.stringify({ schemaVersion: 1, kind: 'netadapt-summary', steps: 1.5 }));
+  t.throws(() => run.readSummary(), { instanceOf: InputError, message: /summary\.json: \$\.steps: / });
+  t.is(run.finalTraining().dir, path.join(dir, 'na', NETADAPT_RUN_FILES.finalTraining));
+  t.is(run.finalTraining().file('checkpoint'), path.join(dir, 'na', 'final', TRAIN_RUN_FILES.checkpoint));
+});

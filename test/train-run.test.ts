@@ -1,0 +1,122 @@
+/**
+ * The training run directory (TrainRunDir) and the `nas train` job (runTrainJob): what a run
+ * writes, validated reads that name the file and the JSON path, refusing a directory that holds a
+ * run, --force and --resume.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { InputError, InterruptedError } from '../src/common/errors.js';
+import { specHash } from '../src/search-space/spec-hash.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { runTrainJob, type TrainJobRequest } from '../src/trainer/train-job.js';
+import { TRAIN_RUN_FILES, TrainRunDir } from '../src/trainer/train-run.js';
+import { tinyImageFolder } from './helpers/folder.js';
+import { tinySpec } from './helpers/tiny.js';
+
+const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-train-run-'));
+
+test.before(async () => {
+  await prepareBackend('auto');
+});
+
+function jobRequest(outDir: string, folder: string, extra: Partial<TrainJobRequest> = {}): TrainJobRequest {
+  return {
+    spec: tinySpec({ resolution: 16, channels: 1, classes: 2, name: 'tiny2' }),
+    source: 'tiny2.json',
+    dataset: `folder:${folder}`,
+    config: { epochs: 1, batchSize: 16, seed: 4 },
+    outDir,
+    backend: 'auto',
+    command: 'nas train (test)',
+    ...extra,
+  };
+}
+
+test.serial(
+  'runTrainJob writes run.json, the checkpoint and result.json; a second start is refused, --force and --resume are not',
+  async (t) => {
+    const folder = tinyImageFolder();
+    const out = path.join(tmp(), 'run');
+    const summary = await runTrainJob(jobRequest(out, folder));
+    t.deepEqual(Object.keys(summary), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
+    t.is(summary.checkpoint, path.join(out, TRAIN_RUN_FILES.checkpoint));
+
+    const run = new TrainRunDir(out);
+    const record = run.readRecord()!;
+    t.is(record.kind, 'train-run');
+    t.is(record.command, 'nas train (test)');
+    t.is(record.dataset, `folder:${folder}`);
+    t.is(record.specHash, specHash(tinySpec({ resolution: 16, channels: 1, classes: 2, name: 'tiny2' })));
+    const result = run.readResult();
+    t.is(result.kind, 'train-result');
+    t.is(result.seed, 4);
+    t.is(result.history.length, 1);
+    t.like(result, summary);
+    t.true(run.hasCheckpoint());
+    t.is(run.readCheckpoint().state.globalStep, result.history.length * Math.floor(48 / 16));
+
+    await t.throwsAsync(runTrainJob(jobRequest(out, folder)), { instanceOf: InputError, message: /already holds a training run/ });
+
+    const resumed = await runTrainJob(jobRequest(out, folder, { resume: true, config: { epochs: 2, batchSize: 16, seed: 4 } }));
+    t.is(resumed.epochs, 2);
+    t.is(run.readRecord()!.createdAt, record.createdAt, 'a resume keeps the run record');
+    t.is(run.readResult().history.length, 2);
+
+    const forced = await runTrainJob(jobRequest(out, folder, { force: true }));
+    t.is(forced.epochs, 1);
+    t.not(run.readRecord()!.createdAt, record.createdAt, '--force starts a new record');
+  },
+);
+
+test.serial('runTrainJob checks the task, and an abort before training writes nothing', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  await t.throwsAsync(runTrainJob(jobRequest(out, folder, { task: 'segmentation' })), {
+    instanceOf: InputError,
+    message: /tiny2\.json is a classification network; --task segmentation needs a spec with an LR-ASPP head/,
+  });
+  const controller = new AbortController();
+  controller.abort();
+  await t.throwsAsync(runTrainJob(jobRequest(out, folder, { signal: controller.signal })), {
+    instanceOf: InterruptedError,
+    message: /before training started/,
+  });
+  t.false(existsSync(out));
+});
+
+test('TrainRunDir: reads are validated and name the file and the JSON path', (t) => {
+  const dir = tmp();
+  const run = new TrainRunDir(dir);
+  t.is(run.readRecord(), null);
+  t.false(run.holdsRun());
+  run.refuseExistingRun({});
+  t.throws(() => run.readResult(), { instanceOf: InputError, message: /no result\.json \(the run has not finished\)/ });
+
+  writeFileSync(run.file('result'), JSON.stringify({ schemaVersion: 1, kind: 'train-result', epochs: 'two' }));
+  t.true(run.holdsRun());
+  t.throws(() => run.refuseExistingRun({}), { instanceOf: InputError, message: /already holds a training run/ });
+  run.refuseExistingRun({ force: true });
+  run.refuseExistingRun({ resume: true });
+  const err = t.throws(() => run.readResult(), { instanceOf: InputError });
+  t.true(err!.message.startsWith(`${run.file('result')}: `), err!.message);
+  t.regex(err!.message, /\$\.epochs: .*number/);
+
+  writeFileSync(run.file('run'), JSON.stringify({ schemaVersion: 2, kind: 'train-run' }));
+  t.throws(() => run.readRecord(), { instanceOf: InputError, message: /run\.json: .*\$\.schemaVersion/ });
+
+  mkdirSync(run.file('checkpoint'));
+  t.false(run.hasCheckpoint());
+  t.throws(() => run.readCheckpoint(), { instanceOf: InputError, message: /no checkpoint here/ });
+});
+
+test.serial('TrainRunDir.readCheckpoint validates the trainer state', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  await runTrainJob(jobRequest(out, folder));
+  const stateFile = path.join(out, TRAIN_RUN_FILES.checkpoint, 'state.json');
+  const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+  writeFileSync(stateFile, JSON.stringify({ ...state, globalStep: -1 }));
+  t.throws(() => new TrainRunDir(out).readCheckpoint(), { instanceOf: InputError, message: /state\.json: \$\.globalStep: / });
+});
