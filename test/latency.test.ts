@@ -182,6 +182,60 @@ sharedTest('imports the ProxylessNAS table and predicts a MobileNetV2-like path 
   t.true(p.totalMs > 50 && p.totalMs < 200, `${p.totalMs} ms`);
 });
 
+// Keys as the two projects write them: Once-for-All gives the absolute expanded width and se/hs
+// flags, ProxylessNAS the expansion ratio and no flags.
+const OFA_YAML = `Conv-input:224x224x3-output:112x112x24:
+  count: 500
+  mean: 0.99
+expanded_conv-input:112x112x24-output:56x56x32-expand:144-kernel:3-stride:2-idskip:0-se:0-hs:0:
+  count: 50
+  mean: 1.2
+Conv_2-input:1x1x1152-output:1x1x1536:
+  count: 500
+  mean: 0.76
+`;
+const PROXYLESS_YAML = `Conv-input:224x224x3-output:112x112x32:
+  count: 500
+  mean: 1.1
+expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0:
+  count: 50
+  mean: 2.3
+Logits-input:7x7x1280-output:1000:
+  count: 500
+  mean: 0.8
+`;
+
+test('import refuses a Once-for-All table read as --format proxyless and the reverse, naming the right format', (t) => {
+  const dir = tmp();
+  const ofa = path.join(dir, 'ofa-like.yaml');
+  const proxyless = path.join(dir, 'proxyless-like.yaml');
+  writeFileSync(ofa, OFA_YAML);
+  writeFileSync(proxyless, PROXYLESS_YAML);
+  // Before, the first gave bneck-in:112x112x24-exp:3456-... (144 read as a ratio) and "3 entries".
+  t.throws(() => importTable(ofa, 'proxyless', 'test'), {
+    instanceOf: InputError,
+    message: /ofa-like\.yaml: .*expanded_conv-input:112x112x24-output:56x56x32-expand:144.*Once-for-All.*--format ofa/,
+  });
+  t.throws(() => importTable(proxyless, 'ofa', 'test'), {
+    instanceOf: InputError,
+    message:
+      /proxyless-like\.yaml: .*expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0.*ProxylessNAS.*--format proxyless/,
+  });
+  t.truthy(importTable(ofa, 'ofa', 'test').entries['bneck-in:112x112x24-exp:144-out:32-k:3-s:2-act:relu']);
+  t.truthy(importTable(proxyless, 'proxyless', 'test').entries['bneck-in:112x112x16-exp:48-out:24-k:3-s:2-act:relu6']);
+});
+
+sharedTest('the published tables are refused under the other format', (t) => {
+  t.throws(() => importTable(path.join(SHARED_TABLES, 'ofa-note10-224.yaml'), 'proxyless', 'test'), {
+    instanceOf: InputError,
+    message: /--format ofa/,
+  });
+  t.throws(() => importTable(path.join(SHARED_TABLES, 'proxylessnas-mobile.yaml'), 'ofa', 'test'), {
+    instanceOf: InputError,
+    message: /--format proxyless/,
+  });
+});
+
 test('import refuses a file of the wrong format', (t) => {
   const file = path.join(tmp(), 'x.yaml');
   writeFileSync(file, 'Something-input:1x1x1-output:1:\n  count: 1\n  mean: 1\n');
