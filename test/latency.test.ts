@@ -117,6 +117,7 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
   const err = t.throws(() => readLatencyTable(write('bad.json', JSON.stringify(bad))), { instanceOf: ValidationError });
   t.regex(err!.message, /bad\.json: .*mean.*>=0/);
   t.regex(err!.message, /\$\.entries\.nonsense: not a canonical op key/);
+  t.regex(err!.message, /keys look like bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32\.hsigmoid\.relu-res, as nas profile/);
 });
 
 const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;

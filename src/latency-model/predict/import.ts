@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Activation, SqueezeExcite } from '../../search-space/archspec.js';
 import { makeDivisible } from '../../search-space/zoo/index.js';
 import { type OpDescriptor, opKey } from './ops.js';
@@ -176,4 +177,22 @@ export function importTable(file: string, format: ImportFormat, command: string)
     entries,
   };
   return parseLatencyTable(table, file);
+}
+
+export interface ImportRequest {
+  /** The published table (YAML). */
+  file: string;
+  format: ImportFormat;
+  /** The command line, recorded in the table's source. */
+  command: string;
+  /** Where to write the table; default `<file name>.json` in the current directory. */
+  out?: string;
+}
+
+/** Imports a published table and writes it atomically; returns where it wrote (an absolute path) and the table. */
+export async function importTableToFile(request: ImportRequest): Promise<{ out: string; table: LatencyTable }> {
+  const table = importTable(request.file, request.format, request.command);
+  const out = path.resolve(request.out ?? `${table.name}.json`);
+  await writeJsonAtomic(out, table);
+  return { out, table };
 }
