@@ -9,6 +9,7 @@ import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-mo
 import { fitCorrection, profileToTable } from '../src/latency-model/measure/profile-run.js';
 import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/measure/validation.js';
 import { runLatencyValidation, ValidationRunDir, validationSummary } from '../src/latency-model/measure/validation-run.js';
+import type { GateWait } from '../src/latency-model/measure/whole-model.js';
 import { importTable } from '../src/latency-model/predict/import.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
@@ -297,6 +298,65 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   t.deepEqual(record.points, run.report.points);
   t.is(run.summary.mape, record.mape);
   t.regex(readFileSync(run.files.plot, 'utf8'), /^<svg[\s\S]*predicted vs measured \(resume, 2 models\)[\s\S]*<\/svg>\n?$/);
+});
+
+/** A table profiled here for one tiny model, and a space that yields it: what a validation needs, in a few seconds. */
+let tinyValidation: Promise<{ table: LatencyTable; space: string }> | null = null;
+function tinyValidationSetup(): Promise<{ table: LatencyTable; space: string }> {
+  tinyValidation ??= (async () => {
+    await prepareBackend('auto');
+    const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
+    const gate = { minSpeed: 0.95, maxWaitSeconds: 0 };
+    const request = { name: 'tiny', ops: job.ops, calibration: [], resolutions: [16], settings: FAST, command: 'test', gate };
+    const { table } = await profileToTable({ ...request, out: path.join(tmp(), 'tiny.json') });
+    const spec = job.calibration[0]!;
+    registerSpace({ name: 'latency-test-tiny', description: 'one model', resolution: 16, sample: () => spec, units: () => [] });
+    return { table, space: 'latency-test-tiny' };
+  })();
+  return tinyValidation;
+}
+
+test.serial('validation says when it waits at the speed gate, and waits at most maxWaitSeconds per model in all', async (t) => {
+  const { table, space } = await tinyValidationSetup();
+  // A machine that never reaches the gate's speed (2x its full speed): every timing would wait.
+  // Before, each of the 2 models waited up to 1 s per attempt (2 attempts) in each of 2 passes and
+  // 3 extra passes, silently: 20 s of waiting, and 20 timings, with the progress stuck at "4/4".
+  const gate = { minSpeed: 2, maxWaitSeconds: 1 };
+  const waits: GateWait[] = [];
+  const started = performance.now();
+  const run = await runLatencyValidation({ table, space, samples: 2, seed: 0, dir: tmp(), gate, onWait: (w) => waits.push(w) });
+  const seconds = (performance.now() - started) / 1000;
+  t.is(run.report.samples, 2);
+  t.true(waits.length > 0, 'the wait is reported');
+  t.like(waits[0], { minSpeed: 2, maxWaitSeconds: 1 });
+  t.true(waits.every((w) => w.speed > 0 && w.waitedSeconds >= 0 && w.totalWaitLeftSeconds <= 2));
+  const waited = Math.max(...waits.map((w) => w.totalWaitedSeconds));
+  t.true(waited <= 2 + 1.5, `waited ${waited.toFixed(1)} s in all, budget 2 s`);
+  // Once the waiting is used up, a timing below the gate's speed is not retried either.
+  t.true(seconds < 40, `took ${seconds.toFixed(1)} s`);
+});
+
+test.serial('validation writes its record as models are timed, and a stop keeps the partial record', async (t) => {
+  const { table, space } = await tinyValidationSetup();
+  const dir = tmp();
+  const controller = new AbortController();
+  const records: { samples: number; complete?: boolean }[] = [];
+  const gate = { minSpeed: 0.95, maxWaitSeconds: 0 };
+  const runDir = new ValidationRunDir(dir, table.name);
+  const onProgress = (done: number) => {
+    records.push(runDir.readRecord());
+    if (done === 2) controller.abort();
+  };
+  const err = await t.throwsAsync(
+    runLatencyValidation({ table, space, samples: 3, seed: 0, dir, gate, onProgress, signal: controller.signal }),
+    { instanceOf: InterruptedError },
+  );
+  t.regex(err!.message, /stopped after timing 2 of 3 models: partial results in .*latency-validation-tiny\.json/);
+  t.like(records[0], { samples: 1, requested: 3, complete: false });
+  const kept = runDir.readRecord();
+  t.like(kept, { samples: 2, requested: 3, complete: false });
+  t.is(kept.points.length, 2);
+  t.true(existsSync(runDir.file('plot')));
 });
 
 test('the validation run: its file names, the record (the committed results/ one validates) and the --json summary', (t) => {
