@@ -9,6 +9,7 @@ import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-mo
 import { fitCorrection, profileToTable } from '../src/latency-model/measure/profile-run.js';
 import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/measure/validation.js';
 import { runLatencyValidation, ValidationRunDir, validationSummary } from '../src/latency-model/measure/validation-run.js';
+import type { GateWait } from '../src/latency-model/measure/whole-model.js';
 import { importTable } from '../src/latency-model/predict/import.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
@@ -117,6 +118,7 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
   const err = t.throws(() => readLatencyTable(write('bad.json', JSON.stringify(bad))), { instanceOf: ValidationError });
   t.regex(err!.message, /bad\.json: .*mean.*>=0/);
   t.regex(err!.message, /\$\.entries\.nonsense: not a canonical op key/);
+  t.regex(err!.message, /keys look like bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32\.hsigmoid\.relu-res, as nas profile/);
 });
 
 const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;
@@ -182,6 +184,60 @@ sharedTest('imports the ProxylessNAS table and predicts a MobileNetV2-like path 
   t.true(p.totalMs > 50 && p.totalMs < 200, `${p.totalMs} ms`);
 });
 
+// Keys as the two projects write them: Once-for-All gives the absolute expanded width and se/hs
+// flags, ProxylessNAS the expansion ratio and no flags.
+const OFA_YAML = `Conv-input:224x224x3-output:112x112x24:
+  count: 500
+  mean: 0.99
+expanded_conv-input:112x112x24-output:56x56x32-expand:144-kernel:3-stride:2-idskip:0-se:0-hs:0:
+  count: 50
+  mean: 1.2
+Conv_2-input:1x1x1152-output:1x1x1536:
+  count: 500
+  mean: 0.76
+`;
+const PROXYLESS_YAML = `Conv-input:224x224x3-output:112x112x32:
+  count: 500
+  mean: 1.1
+expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0:
+  count: 50
+  mean: 2.3
+Logits-input:7x7x1280-output:1000:
+  count: 500
+  mean: 0.8
+`;
+
+test('import refuses a Once-for-All table read as --format proxyless and the reverse, naming the right format', (t) => {
+  const dir = tmp();
+  const ofa = path.join(dir, 'ofa-like.yaml');
+  const proxyless = path.join(dir, 'proxyless-like.yaml');
+  writeFileSync(ofa, OFA_YAML);
+  writeFileSync(proxyless, PROXYLESS_YAML);
+  // Before, the first gave bneck-in:112x112x24-exp:3456-... (144 read as a ratio) and "3 entries".
+  t.throws(() => importTable(ofa, 'proxyless', 'test'), {
+    instanceOf: InputError,
+    message: /ofa-like\.yaml: .*expanded_conv-input:112x112x24-output:56x56x32-expand:144.*Once-for-All.*--format ofa/,
+  });
+  t.throws(() => importTable(proxyless, 'ofa', 'test'), {
+    instanceOf: InputError,
+    message:
+      /proxyless-like\.yaml: .*expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0.*ProxylessNAS.*--format proxyless/,
+  });
+  t.truthy(importTable(ofa, 'ofa', 'test').entries['bneck-in:112x112x24-exp:144-out:32-k:3-s:2-act:relu']);
+  t.truthy(importTable(proxyless, 'proxyless', 'test').entries['bneck-in:112x112x16-exp:48-out:24-k:3-s:2-act:relu6']);
+});
+
+sharedTest('the published tables are refused under the other format', (t) => {
+  t.throws(() => importTable(path.join(SHARED_TABLES, 'ofa-note10-224.yaml'), 'proxyless', 'test'), {
+    instanceOf: InputError,
+    message: /--format ofa/,
+  });
+  t.throws(() => importTable(path.join(SHARED_TABLES, 'proxylessnas-mobile.yaml'), 'ofa', 'test'), {
+    instanceOf: InputError,
+    message: /--format proxyless/,
+  });
+});
+
 test('import refuses a file of the wrong format', (t) => {
   const file = path.join(tmp(), 'x.yaml');
   writeFileSync(file, 'Something-input:1x1x1-output:1:\n  count: 1\n  mean: 1\n');
@@ -242,6 +298,65 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   t.deepEqual(record.points, run.report.points);
   t.is(run.summary.mape, record.mape);
   t.regex(readFileSync(run.files.plot, 'utf8'), /^<svg[\s\S]*predicted vs measured \(resume, 2 models\)[\s\S]*<\/svg>\n?$/);
+});
+
+/** A table profiled here for one tiny model, and a space that yields it: what a validation needs, in a few seconds. */
+let tinyValidation: Promise<{ table: LatencyTable; space: string }> | null = null;
+function tinyValidationSetup(): Promise<{ table: LatencyTable; space: string }> {
+  tinyValidation ??= (async () => {
+    await prepareBackend('auto');
+    const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
+    const gate = { minSpeed: 0.95, maxWaitSeconds: 0 };
+    const request = { name: 'tiny', ops: job.ops, calibration: [], resolutions: [16], settings: FAST, command: 'test', gate };
+    const { table } = await profileToTable({ ...request, out: path.join(tmp(), 'tiny.json') });
+    const spec = job.calibration[0]!;
+    registerSpace({ name: 'latency-test-tiny', description: 'one model', resolution: 16, sample: () => spec, units: () => [] });
+    return { table, space: 'latency-test-tiny' };
+  })();
+  return tinyValidation;
+}
+
+test.serial('validation says when it waits at the speed gate, and waits at most maxWaitSeconds per model in all', async (t) => {
+  const { table, space } = await tinyValidationSetup();
+  // A machine that never reaches the gate's speed (2x its full speed): every timing would wait.
+  // Before, each of the 2 models waited up to 1 s per attempt (2 attempts) in each of 2 passes and
+  // 3 extra passes, silently: 20 s of waiting, and 20 timings, with the progress stuck at "4/4".
+  const gate = { minSpeed: 2, maxWaitSeconds: 1 };
+  const waits: GateWait[] = [];
+  const started = performance.now();
+  const run = await runLatencyValidation({ table, space, samples: 2, seed: 0, dir: tmp(), gate, onWait: (w) => waits.push(w) });
+  const seconds = (performance.now() - started) / 1000;
+  t.is(run.report.samples, 2);
+  t.true(waits.length > 0, 'the wait is reported');
+  t.like(waits[0], { minSpeed: 2, maxWaitSeconds: 1 });
+  t.true(waits.every((w) => w.speed > 0 && w.waitedSeconds >= 0 && w.totalWaitLeftSeconds <= 2));
+  const waited = Math.max(...waits.map((w) => w.totalWaitedSeconds));
+  t.true(waited <= 2 + 1.5, `waited ${waited.toFixed(1)} s in all, budget 2 s`);
+  // Once the waiting is used up, a timing below the gate's speed is not retried either.
+  t.true(seconds < 40, `took ${seconds.toFixed(1)} s`);
+});
+
+test.serial('validation writes its record as models are timed, and a stop keeps the partial record', async (t) => {
+  const { table, space } = await tinyValidationSetup();
+  const dir = tmp();
+  const controller = new AbortController();
+  const records: { samples: number; complete?: boolean }[] = [];
+  const gate = { minSpeed: 0.95, maxWaitSeconds: 0 };
+  const runDir = new ValidationRunDir(dir, table.name);
+  const onProgress = (done: number) => {
+    records.push(runDir.readRecord());
+    if (done === 2) controller.abort();
+  };
+  const err = await t.throwsAsync(
+    runLatencyValidation({ table, space, samples: 3, seed: 0, dir, gate, onProgress, signal: controller.signal }),
+    { instanceOf: InterruptedError },
+  );
+  t.regex(err!.message, /stopped after timing 2 of 3 models: partial results in .*latency-validation-tiny\.json/);
+  t.like(records[0], { samples: 1, requested: 3, complete: false });
+  const kept = runDir.readRecord();
+  t.like(kept, { samples: 2, requested: 3, complete: false });
+  t.is(kept.points.length, 2);
+  t.true(existsSync(runDir.file('plot')));
 });
 
 test('the validation run: its file names, the record (the committed results/ one validates) and the --json summary', (t) => {

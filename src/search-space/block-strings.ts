@@ -1,9 +1,10 @@
 /**
  * Block strings: the compact notations of timm (`ir_r2_k3_s1_e6_c112_se0.25`) and of the MnasNet
  * reference code (`r2_k3_s22_e6_i16_o24_se0.25`), wrapped in a small text document that also
- * carries what the strings leave implicit (input, stem, head, SE rounding rule). Export then import
- * gives back an equal spec: the encoder checks every string against the decoder and adds explicit
- * tokens (`sq<n>` squeeze width, `skip`/`noskip`, `n<act>`) wherever the defaults would differ.
+ * carries what the strings leave implicit (input, stem, head, SE rule, width rule). Export then
+ * import gives back an equal spec: the encoder checks every string against the decoder and adds
+ * explicit tokens (`sq<n>` squeeze width, `skip`/`noskip`, `n<act>`) wherever the defaults would
+ * differ. The format, and where it differs from timm, is described for users in docs/block-strings.md.
  *
  * Document:
  *   format: timm | mnasnet
@@ -12,18 +13,33 @@
  *   classes: 1000
  *   dropout: 0.2
  *   act: hswish                        default block activation (blocks say `nre` etc. otherwise)
- *   se: gate=hsigmoid act=relu base=mid round=8
+ *   se: gate=hsigmoid act=relu base=mid round=8     or a timm model family: mobilenetv3 | efficientnet
+ *   widths: exact                      (timm only) widths as written, not timm's rounding (see below)
  *   stem: cn_r1_k3_s2_c16_nhs
- *   arch_def:                          (`blocks:` in mnasnet format) one stage per line;
- *     ['ds_r1_k3_s1_e1_c16_nre'],      Python list syntax is accepted, so timm's lists paste in
+ *   arch_def:                          (`blocks:` in mnasnet format; `arch_def = [` as pasted from timm)
+ *     ['ds_r1_k3_s1_e1_c16_nre'],      one stage per line; Python list syntax is accepted
  *   head: cn_r1_k1_s1_c960_nhs, fc_c1280_nhs
  *   ids: stem b1 b2 ... head_conv head_prelogits   (only when not the canonical ids)
  *   task: {"type": "segmentation", ...}             (dense-prediction networks: the spec's task, as JSON)
  *
  * Tokens: type `ds|ir|cn` (timm: required; mnasnet: inferred from e, e1 = ds), r repeats, k kernel,
- * s stride (`s2` or `s22`), d dilation, e expansion ratio (exp = round(ratio x input)), c / o output width,
- * i input width (mnasnet), se SE ratio, sq absolute SE width, n<re|r6|hs|sw> activation,
- * skip / noskip. Residual default: ir/ds when stride 1 and widths match; cn never.
+ * s stride (`s2` or `s22`), d dilation, e expansion ratio, c / o output width, i input width
+ * (mnasnet), se SE ratio, sq absolute SE width, n<re|r6|hs|sw> activation, skip / noskip. Residual
+ * default: ir/ds when stride 1 and widths match; cn never.
+ *
+ * Widths. `widths: timm`, the default of `format: timm`, builds what timm's EfficientNetBuilder
+ * builds: `c` through make_divisible(c, 8) and an ir block's expansion as make_divisible(in x e, 8).
+ * `widths: exact` (and the mnasnet format) reads `c`/`o` as written and the expansion as
+ * round(in x e). The stem and head lines are this tool's (timm takes them from the model function)
+ * and are always read as written. timm applies a stride to the first block of a stage only, so in
+ * the timm format a stride above 1 on a later string of a stage line is refused.
+ *
+ * SE. timm's arch_def says only `se0.25`; the squeeze-excite layer is the model function's, so a
+ * timm document with SE needs an `se:` line: `mobilenetv3` (hard-sigmoid gate, ReLU, ratio x the
+ * expanded width made divisible by 8) or `efficientnet` (timm's EfficientNet class, used by
+ * mnasnet_* and semnasnet_* too: sigmoid gate, the block's activation, round(ratio / e x the
+ * expanded width)), or the rule spelled out. The mnasnet format defaults to its reference code's
+ * rule (sigmoid, ReLU, max(1, floor(ratio x input width))).
  */
 import { InputError } from '../common/errors.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -49,23 +65,79 @@ const CODE_TYPES: Record<string, Block['type']> = { cn: 'conv', ds: 'dsconv', ir
 /** How an SE ratio becomes a squeeze width: ratio x base channels, then rounded. */
 export interface SeRule {
   gate: SqueezeExcite['gate'];
-  activation: Activation;
-  /** `mid`: the channels SE acts on (V3); `in`: the layer's input channels (MnasNet). */
+  /** The activation between the SE layers; `block`: the block's own (timm's EfficientNet). */
+  activation: Activation | 'block';
+  /** `mid`: the channels SE acts on (V3); `in`: the layer's input channels (MnasNet, EfficientNet). */
   base: 'mid' | 'in';
-  /** `8`: make divisible by 8 (V3); `floor`: max(1, floor(x)) (MnasNet). */
-  round: '8' | 'floor';
+  /**
+   * `8`: make divisible by 8 (V3); `floor`: max(1, floor(x)) (the MnasNet reference code);
+   * `nearest`: Python's round(), as timm's SqueezeExcite, which with base `in` computes an ir
+   * block's width as round(ratio / e x expanded width).
+   */
+  round: '8' | 'floor' | 'nearest';
 }
 
-const DEFAULT_SE_RULE: Record<BlockStringFormat, SeRule> = {
-  timm: { gate: 'hsigmoid', activation: 'relu', base: 'mid', round: '8' },
-  mnasnet: { gate: 'sigmoid', activation: 'relu', base: 'in', round: 'floor' },
-};
+/** The SE layers of timm's model families, by name (`se: mobilenetv3`). */
+export const SE_PRESETS = {
+  mobilenetv3: { gate: 'hsigmoid', activation: 'relu', base: 'mid', round: '8' },
+  efficientnet: { gate: 'sigmoid', activation: 'block', base: 'in', round: 'nearest' },
+} as const satisfies Record<string, SeRule>;
+
+/** The rule of the MnasNet reference code: the mnasnet format's default. */
+const MNASNET_SE_RULE: SeRule = { gate: 'sigmoid', activation: 'relu', base: 'in', round: 'floor' };
+
+/** `timm`: widths rounded as timm builds them; `exact`: as written. */
+export type WidthRule = 'timm' | 'exact';
 
 interface Context {
   format: BlockStringFormat;
   act: Activation;
-  se: SeRule;
+  /** null: a timm document without an `se:` line (an SE ratio is then refused). */
+  se: SeRule | null;
+  widths: WidthRule;
 }
+
+const NO_SE_RULE =
+  'timm\'s arch_def leaves the SE layer to the model: add an "se:" line, "se: mobilenetv3" (timm\'s mobilenetv3_*) or ' +
+  '"se: efficientnet" (timm\'s efficientnet_*, mnasnet_*, semnasnet_*); see docs/block-strings.md';
+
+/** An output width as the format builds it (timm: make_divisible(c, 8)). */
+function outWidth(written: number, ctx: Pick<Context, 'widths'>): number {
+  return ctx.widths === 'timm' ? makeDivisible(written) : written;
+}
+
+/** An ir block's expanded width (timm: make_divisible(in x e, 8)). */
+function expWidth(inChannels: number, ratio: number, ctx: Pick<Context, 'widths'>): number {
+  return ctx.widths === 'timm' ? makeDivisible(inChannels * ratio) : Math.round(inChannels * ratio);
+}
+
+/** What an SE width is computed from: the block's input and SE-side widths, and its expansion ratio (ir blocks). */
+interface SeBase {
+  in: number;
+  mid: number;
+  ratio?: number;
+}
+
+function squeezeWidth(seRatio: number, rule: SeRule, base: SeBase): number {
+  if (rule.round === 'nearest') {
+    // timm's se_from_exp=False divides the ratio by the expansion and applies it to the expanded width.
+    const value = rule.base === 'mid' ? base.mid * seRatio : base.ratio ? base.mid * (seRatio / base.ratio) : base.in * seRatio;
+    return roundHalfEven(value);
+  }
+  const value = seRatio * (rule.base === 'mid' ? base.mid : base.in);
+  return rule.round === '8' ? makeDivisible(value) : Math.max(1, Math.floor(value));
+}
+
+/** Python's round(): to the nearest integer, halves to the even one. */
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const fraction = value - floor;
+  if (fraction !== 0.5) return fraction < 0.5 ? floor : floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+const seActivation = (rule: SeRule, blockActivation: Activation): Activation =>
+  rule.activation === 'block' ? blockActivation : rule.activation;
 
 // ---------------------------------------------------------------------------------------------
 // One block string
@@ -122,7 +194,7 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
   const repeats = positiveInt(tokens.values.get('r') ?? 1, 'repeats (r)');
   const kernel = required(tokens, 'k', 'kernel');
   const stride = tokens.values.get('s') ?? 1;
-  const out = positiveInt(required(tokens, ctx.format === 'timm' ? 'c' : 'o', 'output width'), 'output width');
+  const out = outWidth(positiveInt(required(tokens, ctx.format === 'timm' ? 'c' : 'o', 'output width'), 'output width'), ctx);
   const ratio = tokens.values.get('e');
   if (ctx.format === 'mnasnet') {
     const declared = required(tokens, 'i', 'input width');
@@ -131,6 +203,7 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
   if (type === 'bneck' && ratio === undefined) throw new Error('missing e<expansion ratio>');
   const seRatio = tokens.values.get('se');
   const squeeze = tokens.values.get('sq');
+  const rule = seRatio !== undefined || squeeze !== undefined ? (ctx.se ?? fail(NO_SE_RULE)) : null;
   const activation = tokens.act ?? ctx.act;
   const dilation = tokens.values.get('d');
 
@@ -138,10 +211,10 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
   let channels = inChannels;
   for (let n = 0; n < repeats; n++) {
     const layerStride = n === 0 ? stride : 1;
-    const exp = type === 'bneck' ? positiveInt(Math.round(channels * ratio!), 'expansion width') : undefined;
+    const exp = type === 'bneck' ? positiveInt(expWidth(channels, ratio!, ctx), 'expansion width') : undefined;
     const mid = type === 'bneck' ? exp! : type === 'dsconv' ? channels : out;
-    const se =
-      squeeze !== undefined || seRatio !== undefined ? seFor(seRatio, squeeze, ctx.se.base === 'mid' ? mid : channels, ctx.se) : null;
+    const base = { in: channels, mid, ratio: type === 'bneck' ? ratio : undefined };
+    const se = rule ? seFor(seRatio, squeeze, base, rule, activation) : null;
     const residualDefault = type !== 'conv' && layerStride === 1 && channels === out;
     const block = {
       type,
@@ -159,6 +232,10 @@ export function decodeBlockString(text: string, inChannels: number, ctx: Context
   return blocks;
 }
 
+function fail(message: string): never {
+  throw new Error(message);
+}
+
 function blockType(tokens: ParsedTokens, format: BlockStringFormat): Block['type'] {
   if (tokens.type !== undefined) {
     const type = CODE_TYPES[tokens.type];
@@ -169,13 +246,15 @@ function blockType(tokens: ParsedTokens, format: BlockStringFormat): Block['type
   return tokens.values.get('e') === 1 ? 'dsconv' : 'bneck';
 }
 
-function seFor(ratio: number | undefined, squeeze: number | undefined, base: number, rule: SeRule): SqueezeExcite {
-  const width = squeeze ?? roundSqueeze(ratio! * base, rule);
-  return { squeeze: positiveInt(width, 'SE width'), gate: rule.gate, activation: rule.activation };
+function seFor(ratio: number | undefined, squeeze: number | undefined, base: SeBase, rule: SeRule, blockAct: Activation): SqueezeExcite {
+  const width = squeeze ?? squeezeWidth(ratio!, rule, base);
+  return { squeeze: positiveInt(width, 'SE width'), gate: rule.gate, activation: seActivation(rule, blockAct) };
 }
 
-function roundSqueeze(value: number, rule: SeRule): number {
-  return rule.round === '8' ? makeDivisible(value) : Math.max(1, Math.floor(value));
+/** The expansion ratio written for a bottleneck: the shortest decimal that the document's width rule turns into its width. */
+function expansionRatio(block: BlockBody, inChannels: number, ctx: Pick<Context, 'widths'>): number | undefined {
+  if (block.type !== 'bneck') return undefined;
+  return shortestDecimal(block.exp / inChannels, (r) => expWidth(inChannels, r, ctx) === block.exp);
 }
 
 /** Encodes one block as a single-repeat string. */
@@ -185,28 +264,30 @@ function encodeBlock(block: BlockBody, inChannels: number, ctx: Context): string
   const ratioOne = block.type === 'bneck' && block.exp === inChannels;
   if (ctx.format === 'timm' || block.type === 'conv' || ratioOne) tokens.push(typeCode);
   tokens.push('r1', `k${block.kernel}`, ctx.format === 'timm' ? `s${block.stride}` : `s${block.stride}${block.stride}`);
-  if (block.type === 'bneck') tokens.push(`e${shortestDecimal(block.exp / inChannels, (r) => Math.round(inChannels * r) === block.exp)}`);
+  const ratio = expansionRatio(block, inChannels, ctx);
+  if (ratio !== undefined) tokens.push(`e${ratio}`);
   else if (block.type === 'dsconv') tokens.push('e1');
   if (ctx.format === 'mnasnet') tokens.push(`i${inChannels}`);
   tokens.push(ctx.format === 'timm' ? `c${block.out}` : `o${block.out}`);
   if ((block.dilation ?? 1) > 1) tokens.push(`d${block.dilation}`);
-  if (block.se) tokens.push(encodeSe(block, inChannels, ctx.se));
+  if (block.se) tokens.push(encodeSe(block, inChannels, ratio, ctx.se!));
   if (block.activation !== ctx.act) tokens.push(`n${ACT_CODES[block.activation]}`);
   const residualDefault = block.type !== 'conv' && block.stride === 1 && inChannels === block.out;
   if (block.residual !== residualDefault) tokens.push(block.residual ? 'skip' : 'noskip');
   return tokens.join('_');
 }
 
-function encodeSe(block: BlockBody, inChannels: number, rule: SeRule): string {
+function encodeSe(block: BlockBody, inChannels: number, expRatio: number | undefined, rule: SeRule): string {
   const se = block.se!;
   const mid = block.type === 'bneck' ? block.exp : block.type === 'dsconv' ? inChannels : block.out;
-  const base = rule.base === 'mid' ? mid : inChannels;
-  const fits = (r: number) => r > 0 && roundSqueeze(r * base, rule) === se.squeeze;
-  if (se.gate !== rule.gate || se.activation !== rule.activation) {
-    throw new Error(`SE gate/activation ${se.gate}/${se.activation} differs from the document's ${rule.gate}/${rule.activation}`);
+  const base: SeBase = { in: inChannels, mid, ratio: expRatio };
+  const fits = (r: number) => r > 0 && squeezeWidth(r, rule, base) === se.squeeze;
+  const activation = seActivation(rule, block.activation);
+  if (se.gate !== rule.gate || se.activation !== activation) {
+    throw new Error(`SE gate/activation ${se.gate}/${se.activation} differs from the document's ${rule.gate}/${activation}`);
   }
   if (fits(0.25)) return 'se0.25';
-  const ratio = shortestDecimal(se.squeeze / base, fits);
+  const ratio = shortestDecimal(se.squeeze / (rule.base === 'mid' ? mid : inChannels), fits);
   return fits(ratio) ? `se${ratio}` : `sq${se.squeeze}`;
 }
 
@@ -226,7 +307,10 @@ const canonicalBlockId = (i: number) => `b${i + 1}`;
 
 /** Renders a spec as a block-string document in the given format. */
 export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): string {
-  const ctx: Context = { format, act: mostCommonActivation(spec), se: chooseSeRule(spec, format) };
+  const widths: WidthRule = format === 'timm' && timmBuildsAsWritten(spec) ? 'timm' : 'exact';
+  const base = { format, act: mostCommonActivation(spec), widths };
+  const se = chooseSeRule(spec, base);
+  const ctx: Context = { ...base, se };
   const stages = groupBlocks(spec, ctx);
   const { head, stem } = spec;
   const io = (width: number) => (format === 'timm' ? `c${width}` : `o${width}`);
@@ -235,7 +319,6 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     head.conv ? `cn_r1_k1_${stride(1)}_${io(head.conv.out)}_n${ACT_CODES[head.conv.activation]}` : null,
     head.preLogits ? `fc_${io(head.preLogits.out)}_n${ACT_CODES[head.preLogits.activation]}` : null,
   ].filter((item): item is string => item !== null);
-  const seRule = `gate=${ctx.se.gate} act=${ctx.se.activation} base=${ctx.se.base} round=${ctx.se.round}`;
   const lines = [
     `# ${spec.name}: ${format === 'timm' ? 'timm-style arch_def' : 'MnasNet block strings'}, written by ${TOOL_NAME}`,
     `format: ${format}`,
@@ -244,7 +327,10 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     `classes: ${spec.classes}`,
     `dropout: ${spec.dropout}`,
     `act: ${ctx.act}`,
-    `se: ${seRule}`,
+    `se: gate=${se.gate} act=${se.activation} base=${se.base} round=${se.round}`,
+    ...(format === 'timm' && widths === 'exact'
+      ? ['# widths as written: timm rounds c and in x e to multiples of 8, so it would not build these widths', 'widths: exact']
+      : []),
     `stem: cn_r1_k${stem.kernel}_${stride(stem.stride)}_${io(stem.out)}_n${ACT_CODES[stem.activation]}`,
     format === 'timm' ? 'arch_def:' : 'blocks:',
     ...stages.map((stage) => (format === 'timm' ? `  [${stage.map((s) => `'${s}'`).join(', ')}],` : stage.map((s) => `  ${s}`).join('\n'))),
@@ -260,6 +346,12 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
   if (ids.join(' ') !== canonicalIds(spec.blocks.length, head.conv !== null, head.preLogits !== null).join(' '))
     lines.push(`ids: ${ids.join(' ')}`);
   return lines.join('\n') + '\n';
+}
+
+/** Whether timm's width rounding keeps every block width of the spec (multiples of 8). */
+function timmBuildsAsWritten(spec: ArchSpec): boolean {
+  const kept = (width: number) => makeDivisible(width) === width;
+  return spec.blocks.every((b) => kept(b.out) && (b.type !== 'bneck' || kept(b.exp)));
 }
 
 function canonicalIds(blocks: number, headConv: boolean, preLogits: boolean): string[] {
@@ -288,7 +380,8 @@ function groupBlocks(spec: ArchSpec, ctx: Context): string[][] {
       repeats++;
       text = candidate;
     }
-    if (first.out !== lastOut || ctx.format === 'mnasnet') stages.push([]);
+    // timm applies a stride to the first block of a stage only.
+    if (first.out !== lastOut || first.stride > 1 || ctx.format === 'mnasnet') stages.push([]);
     stages[stages.length - 1]!.push(text);
     channels = first.out;
     lastOut = first.out;
@@ -319,27 +412,25 @@ function mostCommonActivation(spec: ArchSpec): Activation {
 }
 
 /** The SE rule under which most squeeze widths read as the usual `se0.25` (the format's own rule on ties). */
-function chooseSeRule(spec: ArchSpec, format: BlockStringFormat): SeRule {
-  const withSe = spec.blocks.filter((b) => b.se);
-  const first = withSe[0]?.se;
-  const defaults = DEFAULT_SE_RULE[format];
-  if (!first) return defaults;
-  const rules: SeRule[] = [defaults, DEFAULT_SE_RULE[format === 'timm' ? 'mnasnet' : 'timm']].map((r) => ({
-    ...r,
-    gate: first.gate,
-    activation: first.activation,
-  }));
+function chooseSeRule(spec: ArchSpec, ctx: Omit<Context, 'se'>): SeRule {
+  const first = spec.blocks.find((b) => b.se)?.se;
+  const candidates: SeRule[] =
+    ctx.format === 'timm' ? [SE_PRESETS.mobilenetv3, SE_PRESETS.efficientnet, MNASNET_SE_RULE] : [MNASNET_SE_RULE, SE_PRESETS.mobilenetv3];
+  if (!first) return candidates[0]!;
+  const rules = candidates.map((r): SeRule => ({ ...r, gate: first.gate, activation: first.activation }));
   let channels = spec.stem.out;
   const misses = rules.map(() => 0);
   for (const block of spec.blocks) {
     if (block.se) {
+      const body = stripId(block);
+      const ratio = expansionRatio(body, channels, ctx);
       rules.forEach((rule, r) => {
-        if (encodeSe(stripId(block), channels, rule) !== 'se0.25') misses[r]!++;
+        if (encodeSe(body, channels, ratio, rule) !== 'se0.25') misses[r]!++;
       });
     }
     channels = block.out;
   }
-  return misses[1]! < misses[0]! ? rules[1]! : rules[0]!;
+  return rules[misses.indexOf(Math.min(...misses))]!;
 }
 
 /** Parses a block-string document back into a validated ArchSpec. */
@@ -414,8 +505,15 @@ function readContext(doc: DocumentReader): Context {
   const actField = doc.get('act');
   const act = parseActivation(actField?.value ?? 'relu', actField?.line ?? 0, doc.fail);
   const seField = doc.get('se');
-  const se = seField ? parseSeRule(seField.value, seField.line, format, doc.fail) : DEFAULT_SE_RULE[format];
-  return { format, act, se };
+  const se = seField ? parseSeRule(seField.value, seField.line, format, doc.fail) : format === 'mnasnet' ? MNASNET_SE_RULE : null;
+  const widthsField = doc.get('widths');
+  const widths = widthsField?.value ?? (format === 'timm' ? 'timm' : 'exact');
+  if (widths !== 'exact' && (widths !== 'timm' || format !== 'timm'))
+    doc.fail(
+      widthsField!.line,
+      `widths must be ${format === 'timm' ? 'timm or exact' : 'exact (timm rounding is a timm setting)'}, got "${widths}"`,
+    );
+  return { format, act, se, widths: widths as WidthRule };
 }
 
 function readInput(doc: DocumentReader): { resolution: number; channels: number } {
@@ -438,11 +536,13 @@ function readBlocks(doc: DocumentReader, ctx: Context, stemOut: number): BlockBo
   let channels = stemOut;
   const blocks: BlockBody[] = [];
   for (const { line, strings } of doc.doc.stages) {
-    for (const s of strings) {
+    strings.forEach((s, i) => {
       const decoded = decodeLine(s, line, doc.fail, () => decodeBlockString(s, channels, ctx));
+      if (ctx.format === 'timm' && i > 0 && decoded[0]!.stride > 1)
+        doc.fail(line, `"${s}": timm builds the blocks after the first of a stage with stride 1: put this one on a new stage line`);
       blocks.push(...decoded);
       channels = decoded[decoded.length - 1]!.out;
-    }
+    });
   }
   return blocks;
 }
@@ -487,14 +587,21 @@ function parseActivation(value: string, line: number, fail: (line: number, messa
 }
 
 function parseSeRule(value: string, line: number, format: BlockStringFormat, fail: (line: number, message: string) => never): SeRule {
-  const rule: SeRule = { ...DEFAULT_SE_RULE[format] };
-  for (const pair of value.split(/\s+/).filter(Boolean)) {
+  const settings = value.split(/\s+/).filter(Boolean);
+  const preset = SE_PRESETS[settings[0] as keyof typeof SE_PRESETS];
+  if (preset) settings.shift();
+  const rule: SeRule = { ...(preset ?? (format === 'timm' ? SE_PRESETS.mobilenetv3 : MNASNET_SE_RULE)) };
+  for (const pair of settings) {
     const [key, v = ''] = pair.split('=');
     if (key === 'gate' && (v === 'hsigmoid' || v === 'sigmoid')) rule.gate = v;
-    else if (key === 'act') rule.activation = parseActivation(v, line, fail);
+    else if (key === 'act') rule.activation = v === 'block' ? v : parseActivation(v, line, fail);
     else if (key === 'base' && (v === 'mid' || v === 'in')) rule.base = v;
-    else if (key === 'round' && (v === '8' || v === 'floor')) rule.round = v;
-    else fail(line, `bad se setting "${pair}" (expected gate=hsigmoid|sigmoid act=ACT base=mid|in round=8|floor)`);
+    else if (key === 'round' && (v === '8' || v === 'floor' || v === 'nearest')) rule.round = v;
+    else
+      fail(
+        line,
+        `bad se setting "${pair}" (expected ${Object.keys(SE_PRESETS).join(' or ')}, or gate=hsigmoid|sigmoid act=ACT|block base=mid|in round=8|floor|nearest)`,
+      );
   }
   return rule;
 }
@@ -512,7 +619,8 @@ function parseDocument(text: string, file: string): ParsedDocument {
     const line = index + 1;
     const content = raw.replace(/#.*$/, '').trim();
     if (!content) return;
-    const field = /^([a-z_]+):\s*(.*)$/.exec(content);
+    // `arch_def = [` as pasted from timm's Python source, or `key: value`.
+    const field = /^(arch_def|blocks)\s*=\s*(.*)$/.exec(content) ?? /^([a-z_]+):\s*(.*)$/.exec(content);
     if (field) {
       const [, key, value] = field as unknown as [string, string, string];
       inStages = key === 'arch_def' || key === 'blocks';

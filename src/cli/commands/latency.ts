@@ -4,12 +4,12 @@ import { textTable } from '../../common/format.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/measure/profile.js';
 import type { Fidelity } from '../../latency-model/measure/validation.js';
 import { runLatencyValidation, type ValidationRunResult } from '../../latency-model/measure/validation-run.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
+import { DEFAULT_SPEED_GATE, type GateWait, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, predictLatency } from '../../latency-model/predict/predict.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
-import { ProgressReporter } from '../progress.js';
+import { interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
 interface PredictArgs {
@@ -51,6 +51,10 @@ interface ValidateArgs {
   json?: boolean;
 }
 
+/** What a wait at the speed gate is waiting for, in words (the limits are --min-speed and --max-wait). */
+const gateWaitText = (w: GateWait) =>
+  `speed gate: waiting for ${(100 * w.target).toFixed(0)}% of the table's speed (now ${(100 * w.speed).toFixed(0)}%) ${w.waitedSeconds.toFixed(0)}/${w.maxWaitSeconds} s`;
+
 const fidelityText = (f: Fidelity) =>
   `${(100 * f.within5).toFixed(0)}% within +-5%, ${(100 * f.within10).toFixed(0)}% within +-10%, MAPE ${(100 * f.mape).toFixed(2)}%, Kendall tau ${f.kendallTau.toFixed(3)}`;
 
@@ -75,6 +79,21 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
     const table = loadTable(args.table);
     await prepareBackend(args.backend);
     const progress = new ProgressReporter(log);
+    let measured = { done: 0, total: args.samples * 2 };
+    const show = (wait?: GateWait) =>
+      progress.update({
+        fraction: measured.done / measured.total,
+        text: `measured ${measured.done}/${measured.total} models${wait ? `; ${gateWaitText(wait)}` : ''}`,
+        fields: {
+          ...measured,
+          ...(wait && {
+            waitingForSpeed: wait.target,
+            speed: wait.speed,
+            waitedSeconds: wait.waitedSeconds,
+            waitLeftInAll: wait.totalWaitLeftSeconds,
+          }),
+        },
+      });
     let run: ValidationRunResult;
     try {
       run = await runLatencyValidation({
@@ -84,8 +103,12 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         seed: args.seed,
         dir: args.out,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
-        onProgress: (done, total) =>
-          progress.update({ fraction: done / total, text: `measured ${done}/${total} models`, fields: { done, total } }),
+        signal: interruptSignal(log),
+        onProgress: (done, total) => {
+          measured = { done, total };
+          show();
+        },
+        onWait: show,
       });
     } finally {
       progress.done();

@@ -57,7 +57,10 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     if (args.serve) {
       const { serveProfiler } = await import('../../latency-model/measure/serve.js');
       const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
-      log.info({ url: server.url }, "open this address in the phone's browser (Ctrl-C stops the server)");
+      log.info(
+        { url: server.url, out: server.out },
+        `open this address in the phone's browser; the table it posts is written to ${server.out} (Ctrl-C stops the server)`,
+      );
       await server.closed;
       return;
     }

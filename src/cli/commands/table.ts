@@ -1,8 +1,5 @@
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { writeJsonAtomic } from '../../common/json-io.js';
-import { IMPORT_FORMATS, type ImportFormat, importTable } from '../../latency-model/predict/import.js';
-import { TABLES_DIR } from '../../latency-model/predict/load-table.js';
+import { IMPORT_FORMATS, type ImportFormat, importTableToFile } from '../../latency-model/predict/import.js';
 import { action, printJson } from '../common.js';
 
 interface ImportArgs {
@@ -19,16 +16,16 @@ const importCommand: CommandModule<object, ImportArgs> = {
     y
       .positional('file', { type: 'string', demandOption: true })
       .option('format', { choices: IMPORT_FORMATS, demandOption: true })
-      .option('out', { type: 'string', describe: 'default: tables/<file name>.json' })
+      .option('out', { type: 'string', describe: 'default: <file name>.json in the current directory' })
       .option('json', { type: 'boolean' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
-    const table = importTable(args.file, args.format, ['nas', ...process.argv.slice(2)].join(' '));
-    const out = args.out ?? path.join(TABLES_DIR, `${table.name}.json`);
-    await writeJsonAtomic(out, table);
+    const command = ['nas', ...process.argv.slice(2)].join(' ');
+    const { out, table } = await importTableToFile({ file: args.file, format: args.format, command, out: args.out });
     const summary = { table: out, entries: Object.keys(table.entries).length, resolutions: table.resolutions };
     log.info(summary, 'imported');
     if (args.json) printJson(summary);
-    else process.stdout.write(`${out}: ${summary.entries} entries at ${table.resolutions.join(', ')}\n`);
+    else
+      process.stdout.write(`wrote ${out}: ${summary.entries} entries at ${table.resolutions.join(', ')} px (use it with --table ${out})\n`);
   }),
 };
 

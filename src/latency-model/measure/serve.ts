@@ -18,7 +18,6 @@ import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Logger } from '../../common/log.js';
 import { parseWith } from '../../common/validate.js';
 import { PROJECT_ROOT } from '../../common/version.js';
-import { TABLES_DIR } from '../predict/load-table.js';
 import { opKey } from '../predict/ops.js';
 import { EntrySchema, LATENCY_TABLE_VERSION, type LatencyTable, MAX_TABLE_ENTRIES, parseLatencyTable } from '../predict/table-schema.js';
 import type { ProfileJob } from './browser.js';
@@ -46,13 +45,15 @@ export interface ServeOptions {
   host: string;
   port: number;
   job: ProfileJobSpec;
-  /** Table file to write; default tables/<name>.json with a dated name. */
+  /** Table file to write; default phone-<date>.json in the current directory. */
   out?: string;
   log: Logger;
 }
 
 export interface ProfilerServer {
   url: string;
+  /** Where a posted table is written (an absolute path). */
+  out: string;
   /** Resolves with each table the server writes. */
   onTable(listener: (file: string, table: LatencyTable) => void): void;
   close(): Promise<void>;
@@ -157,6 +158,7 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
   const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   return {
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`,
+    out: context.out,
     onTable: (listener) => context.listeners.push(listener),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     closed,
@@ -166,7 +168,7 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
 function serveContext(options: ServeOptions): ServeContext {
   const { job, log } = options;
   const name = options.out ? path.basename(options.out).replace(/\.json$/, '') : `phone-${new Date().toISOString().slice(0, 10)}`;
-  const out = options.out ?? path.join(TABLES_DIR, `${name}.json`);
+  const out = path.resolve(options.out ?? `${name}.json`);
   const jobBody: ProfileJob = { name, ops: job.ops, calibration: job.calibration, settings: DEFAULT_PROFILER };
   return { name, out, job, jobBody, expectedKeys: new Set(job.ops.map(opKey)), wasm: wasmDir(), log, listeners: [] };
 }

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../../common/errors.js';
+import { InputError, InterruptedError } from '../../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
 import { scatterPlot } from '../../common/svg.js';
 import { parseWith } from '../../common/validate.js';
@@ -15,7 +15,7 @@ import { getSpace } from '../../search-space/spaces.js';
 import { DeviceSchema, type LatencyTable } from '../predict/table-schema.js';
 import { DEFAULT_PROFILER } from './profile.js';
 import { type Fidelity, type ValidationReport, validateTable } from './validation.js';
-import { DEFAULT_SPEED_GATE, type SpeedGate } from './whole-model.js';
+import { DEFAULT_SPEED_GATE, type GateWait, type SpeedGate } from './whole-model.js';
 
 /** Every file a validation run writes: `latency-validation-<table>` with these extensions. */
 export const VALIDATION_RUN_FILES = {
@@ -41,7 +41,12 @@ const ValidationRecordSchema = z.strictObject({
   space: z.string(),
   seed: z.number(),
   device: DeviceSchema,
+  /** The models timed (all of `requested` unless the run stopped early). */
   samples: z.int().min(0),
+  /** The models asked for; absent in records from before partial records. */
+  requested: z.int().min(0).optional(),
+  /** false while the run is going (the record is rewritten after each timing) or when it was stopped. */
+  complete: z.boolean().optional(),
   ...FidelitySchema.shape,
   table: z.string(),
   /** The same measures on the timings as taken (not scaled to the table's machine speed). */
@@ -135,6 +140,10 @@ export interface ValidationRunRequest {
   /** When to time a model (default DEFAULT_SPEED_GATE). */
   gate?: SpeedGate;
   onProgress?: (done: number, total: number) => void;
+  /** Each wait at the speed gate, about once a second while it lasts. */
+  onWait?: (wait: GateWait) => void;
+  /** Stops the run between timings; the record of what was timed is kept (complete: false). */
+  signal?: AbortSignal;
 }
 
 export interface ValidationRunResult {
@@ -144,21 +153,42 @@ export interface ValidationRunResult {
   files: Record<ValidationRunFile, string>;
 }
 
-/** Validates the table on random members of the space and writes the plot, then the record. */
+/**
+ * Validates the table on random members of the space. The plot and the record are rewritten after
+ * every timing (complete: false) and once more at the end; a stop keeps the last ones and throws
+ * an InterruptedError naming them.
+ */
 export async function runLatencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
-  const { table } = request;
+  const { table, samples } = request;
   const gate = request.gate ?? DEFAULT_SPEED_GATE;
-  const report = await validateTable({
-    table,
-    space: getSpace(request.space),
-    samples: request.samples,
-    seed: request.seed,
-    settings: table.profiler ?? DEFAULT_PROFILER,
-    gate,
-    onProgress: request.onProgress,
-  });
   const run = new ValidationRunDir(request.dir, table.name);
-  await run.writePlot(report);
-  await run.writeRecord({ space: request.space, seed: request.seed, device: table.device, ...report });
+  const write = async (report: ValidationReport, complete: boolean) => {
+    await run.writePlot(report);
+    await run.writeRecord({ space: request.space, seed: request.seed, device: table.device, requested: samples, complete, ...report });
+  };
+  let timed = 0;
+  let report: ValidationReport;
+  try {
+    report = await validateTable({
+      table,
+      space: getSpace(request.space),
+      samples,
+      seed: request.seed,
+      settings: table.profiler ?? DEFAULT_PROFILER,
+      gate,
+      onProgress: request.onProgress,
+      onWait: request.onWait,
+      signal: request.signal,
+      onPartial: (partial) => {
+        timed = partial.samples;
+        return write(partial, false);
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof InterruptedError)) throw err;
+    const kept = timed ? `partial results in ${run.file('record')} and ${run.file('plot')}` : 'nothing written';
+    throw new InterruptedError(`validation stopped after timing ${timed} of ${samples} models: ${kept}`);
+  }
+  await write(report, true);
   return { summary: validationSummary(report, gate.minSpeed), report, files: { record: run.file('record'), plot: run.file('plot') } };
 }

@@ -12,7 +12,7 @@ import { currentBackend } from '../../trainer/backend.js';
 import { predictLatency } from '../predict/predict.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { warmUp } from './profile.js';
-import { DEFAULT_SPEED_GATE, probeFor, type SpeedGate, timeModels } from './whole-model.js';
+import { DEFAULT_SPEED_GATE, type GateWait, type ModelTiming, probeFor, type SpeedGate, timeModels } from './whole-model.js';
 
 export interface ValidationPoint {
   name: string;
@@ -84,7 +84,7 @@ export function summarisePoints(points: ValidationPoint[], table: string): Valid
   };
 }
 
-export async function validateTable(options: {
+export interface ValidateTableOptions {
   table: LatencyTable;
   space: ArchSpace;
   samples: number;
@@ -93,7 +93,15 @@ export async function validateTable(options: {
   settings: ProfilerSettings;
   gate?: SpeedGate;
   onProgress?: (done: number, total: number) => void;
-}): Promise<ValidationReport> {
+  /** Each wait at the speed gate (about once a second while it lasts). */
+  onWait?: (wait: GateWait) => void;
+  /** After each timing: the report on the models timed so far. */
+  onPartial?: (report: ValidationReport) => Promise<void> | void;
+  /** Stops between timings with an InterruptedError (onPartial has had what was timed). */
+  signal?: AbortSignal;
+}
+
+export async function validateTable(options: ValidateTableOptions): Promise<ValidationReport> {
   const { table, space } = options;
   const gate = options.gate ?? DEFAULT_SPEED_GATE;
   const here = currentBackend();
@@ -107,13 +115,24 @@ export async function validateTable(options: {
   warmUp();
   const rng = derive(options.seed, 'validate', space.name);
   const specs = Array.from({ length: options.samples }, () => space.sample(rng, resolution));
+  const predicted = specs.map((spec) => predictLatency(spec, table).totalMs);
+  const report = (timings: (ModelTiming | undefined)[]) =>
+    summarisePoints(
+      specs.flatMap((spec, i) => {
+        const timing = timings[i];
+        return timing ? [{ name: `${spec.name}#${i}`, predictedMs: predicted[i]!, ...timing }] : [];
+      }),
+      table.name,
+    );
   const probe = probeFor(table, options.settings);
   try {
-    const timings = await timeModels(specs, options.settings, probe, table.probe?.ms ?? null, gate, { onProgress: options.onProgress });
-    const points = specs.map(
-      (spec, i): ValidationPoint => ({ name: `${spec.name}#${i}`, predictedMs: predictLatency(spec, table).totalMs, ...timings[i]! }),
-    );
-    return summarisePoints(points, table.name);
+    const timings = await timeModels(specs, options.settings, probe, table.probe?.ms ?? null, gate, {
+      onProgress: options.onProgress,
+      onWait: options.onWait,
+      signal: options.signal,
+      onTimed: options.onPartial && ((fastest) => options.onPartial!(report(fastest))),
+    });
+    return report(timings);
   } finally {
     probe?.dispose();
   }

@@ -13,6 +13,7 @@
  * table (another VM of the same kind can run 10% slower for hours), the fastest this process has
  * seen the probe run: waiting for a speed the host never reaches would only stall every model.
  */
+import { InterruptedError } from '../../common/errors.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { measureSpec, PROBE_KEY, SpeedProbe } from './profile.js';
@@ -22,6 +23,34 @@ export interface SpeedGate {
   minSpeed: number;
   /** ... but wait no longer than this per model (then time it anyway). */
   maxWaitSeconds: number;
+  /**
+   * ... and no longer than this in all over a set of models (timeModels), after which models are
+   * timed without waiting; default maxWaitSeconds per model of the set.
+   */
+  maxTotalWaitSeconds?: number;
+}
+
+/** A wait at the gate, reported about once a second while it lasts. */
+export interface GateWait {
+  /** The machine's speed now, relative to the table's reference speed. */
+  speed: number;
+  /** The speed the gate waits for (minSpeed of the full speed). */
+  target: number;
+  minSpeed: number;
+  /** This wait so far, and its limit. */
+  waitedSeconds: number;
+  maxWaitSeconds: number;
+  /** All waits of the set so far, and what is left of its limit. */
+  totalWaitedSeconds: number;
+  totalWaitLeftSeconds: number;
+}
+
+/** What the waits of one set of timings share: their total limit, a report of each wait, a stop. */
+export interface WaitContext {
+  budget: { totalSeconds: number; spentSeconds: number };
+  onWait?: (wait: GateWait) => void;
+  /** Ends a wait at once (the caller stops). */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_SPEED_GATE: SpeedGate = { minSpeed: 0.95, maxWaitSeconds: 60 };
@@ -54,17 +83,20 @@ export async function timeAtReferenceSpeed(
   probe: SpeedProbe | null,
   referenceMs: number | null,
   gate: SpeedGate,
-  options: { attempts?: number; rounds?: number } = {},
+  options: { attempts?: number; rounds?: number; wait?: WaitContext } = {},
 ): Promise<ModelTiming> {
   if (!probe || referenceMs === null) {
     const rawMs = measureSpec(spec, settings);
     return { rawMs, measuredMs: rawMs };
   }
+  const wait = options.wait ?? { budget: { totalSeconds: gate.maxTotalWaitSeconds ?? Infinity, spentSeconds: 0 } };
   let measured: ModelTiming = { rawMs: 0, measuredMs: 0, speedBefore: 1 };
   for (let attempt = 0; attempt < (options.attempts ?? 1); attempt++) {
-    const speedBefore = await fullSpeed(probe, referenceMs, gate);
+    const speedBefore = await fullSpeed(probe, referenceMs, gate, wait);
+    if (wait.signal?.aborted) throw new InterruptedError('stopped while waiting at the speed gate');
     measured = { ...probe.measureSpec(spec, settings, referenceMs, options.rounds ?? ROUNDS), speedBefore };
-    if (measured.measuredMs >= gateSpeed(probe, referenceMs, gate) * measured.rawMs) break;
+    // Once the set's waiting is used up the machine will not get faster for us: no second attempt.
+    if (measured.measuredMs >= gateSpeed(probe, referenceMs, gate) * measured.rawMs || waitedOut(wait)) break;
   }
   return measured;
 }
@@ -81,7 +113,10 @@ const EXTRA_PASSES = 3;
  * than AGREEMENT, or whose fastest was timed below the gate's speed. A neighbour's burst can slow
  * a large model more than the probe shows, so one slow timing is not caught by the probe alone;
  * two timings minutes apart that agree are. Keeps each model's fastest timing. The criterion never
- * looks at a prediction, so the validation it serves stays blind.
+ * looks at a prediction, so the validation it serves stays blind. The waits at the gate share one
+ * limit (SpeedGate.maxTotalWaitSeconds); after each timing `onTimed` gets every model's fastest
+ * timing so far (undefined for a model not timed yet); an abort stops between timings (and ends a
+ * wait) with an InterruptedError.
  */
 export async function timeModels(
   specs: readonly ArchSpec[],
@@ -89,17 +124,22 @@ export async function timeModels(
   probe: SpeedProbe | null,
   referenceMs: number | null,
   gate: SpeedGate,
-  options: { passes?: number; onProgress?: (done: number, total: number) => void } = {},
+  options: TimeModelsOptions = {},
 ): Promise<ModelTiming[]> {
   const passes = options.passes ?? 2;
   const rounds = Math.ceil(ROUNDS / passes);
   const timings: ModelTiming[][] = specs.map(() => []);
-  const fullSpeedFloor = () => (probe && referenceMs !== null ? gateSpeed(probe, referenceMs, gate) : 0);
+  const totalSeconds = gate.maxTotalWaitSeconds ?? gate.maxWaitSeconds * specs.length;
+  const wait: WaitContext = { budget: { totalSeconds, spentSeconds: 0 }, onWait: options.onWait, signal: options.signal };
+  // After the waiting is used up, a timing below the gate's speed no longer asks for another pass.
+  const fullSpeedFloor = () => (probe && referenceMs !== null && !waitedOut(wait) ? gateSpeed(probe, referenceMs, gate) : 0);
   let done = 0;
   let total = passes * specs.length;
   const timeEach = async (indices: number[]) => {
     for (const i of indices) {
-      timings[i]!.push(await timeAtReferenceSpeed(specs[i]!, settings, probe, referenceMs, gate, { attempts: 2, rounds }));
+      if (options.signal?.aborted) throw new InterruptedError(`stopped after ${done} of ${total} model timings`);
+      timings[i]!.push(await timeAtReferenceSpeed(specs[i]!, settings, probe, referenceMs, gate, { attempts: 2, rounds, wait }));
+      await options.onTimed?.(timings.map((ts) => (ts.length ? fastest(ts) : undefined)));
       options.onProgress?.(++done, total);
     }
   };
@@ -112,6 +152,16 @@ export async function timeModels(
     await timeEach(unsettled);
   }
   return timings.map((ts) => fastest(ts));
+}
+
+export interface TimeModelsOptions {
+  passes?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** After each timing: every model's fastest timing so far (undefined: not timed yet). */
+  onTimed?: (fastest: (ModelTiming | undefined)[]) => Promise<void> | void;
+  /** Each wait at the speed gate, about once a second. */
+  onWait?: (wait: GateWait) => void;
+  signal?: AbortSignal;
 }
 
 function fastest(timings: readonly ModelTiming[]): ModelTiming {
@@ -140,20 +190,42 @@ export function machineSpeed(table: LatencyTable, settings: ProfilerSettings): n
   }
 }
 
+/** Whether the waits of a set have used up its limit. */
+function waitedOut(wait: WaitContext): boolean {
+  return wait.budget.spentSeconds >= wait.budget.totalSeconds;
+}
+
 /** The speed (relative to the reference) the gate asks for: minSpeed of the full speed. */
 function gateSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): number {
   return gate.minSpeed * Math.min(1, referenceMs / probe.fastestMs);
 }
 
 /**
- * Waits (up to maxWaitSeconds) until the machine runs at no less than minSpeed of its full speed,
- * as the probe sees it; returns the last speed seen (relative to the reference).
+ * Waits (up to maxWaitSeconds, and no longer than what is left of the set's total) until the
+ * machine runs at no less than minSpeed of its full speed, as the probe sees it, reporting the wait
+ * about once a second; returns the last speed seen (relative to the reference).
  */
-async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): Promise<number> {
+async function fullSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate, wait: WaitContext): Promise<number> {
   const started = performance.now();
+  const { budget } = wait;
   for (;;) {
     const speed = referenceMs / probe.measure();
-    if (speed >= gateSpeed(probe, referenceMs, gate) || performance.now() - started >= gate.maxWaitSeconds * 1000) return speed;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const target = gateSpeed(probe, referenceMs, gate);
+    const waitedSeconds = (performance.now() - started) / 1000;
+    const leftSeconds = Math.min(gate.maxWaitSeconds - waitedSeconds, budget.totalSeconds - budget.spentSeconds - waitedSeconds);
+    if (speed >= target || leftSeconds <= 0 || wait.signal?.aborted) {
+      budget.spentSeconds += waitedSeconds;
+      return speed;
+    }
+    wait.onWait?.({
+      speed,
+      target,
+      minSpeed: gate.minSpeed,
+      waitedSeconds,
+      maxWaitSeconds: gate.maxWaitSeconds,
+      totalWaitedSeconds: budget.spentSeconds + waitedSeconds,
+      totalWaitLeftSeconds: budget.totalSeconds - budget.spentSeconds - waitedSeconds,
+    });
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1000, leftSeconds * 1000)));
   }
 }

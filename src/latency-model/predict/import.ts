@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Activation, SqueezeExcite } from '../../search-space/archspec.js';
 import { makeDivisible } from '../../search-space/zoo/index.js';
 import { type OpDescriptor, opKey } from './ops.js';
@@ -26,7 +27,8 @@ interface SourceEntry {
 const shape = (text: string | undefined, key: string): [number, number, number] => {
   const dims = (text ?? '').split('x').map(Number);
   if (dims.length === 1 && Number.isInteger(dims[0])) return [1, 1, dims[0]!];
-  if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`bad shape "${text}" in key ${key}`);
+  if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0))
+    throw new Error(`bad shape "${text}" in key ${key} (is this a Once-for-All or ProxylessNAS table?)`);
   return dims as [number, number, number];
 };
 
@@ -36,8 +38,57 @@ function fieldsOf(key: string): { name: string; fields: Map<string, string> } {
   return { name: name!, fields: new Map(rest.map((f) => f.split(':') as [string, string])) };
 }
 
+const FORMAT_NAMES: Record<ImportFormat, string> = { ofa: 'Once-for-All', proxyless: 'ProxylessNAS' };
+
+/**
+ * The ops of each format and their fields, in order. The two share op names, so a table read as
+ * the other format would convert without complaint into wrong keys (an OFA expanded width of 144
+ * read as a ProxylessNAS ratio); the fields tell them apart: OFA's expanded_conv has se and hs.
+ */
+const KEY_FIELDS: Record<ImportFormat, Record<string, string[]>> = {
+  ofa: {
+    Conv: ['input', 'output'],
+    Conv_1: ['input', 'output'],
+    Conv_2: ['input', 'output'],
+    AvgPool2D: ['input', 'output'],
+    Logits: ['input', 'output'],
+    expanded_conv: ['input', 'output', 'expand', 'kernel', 'stride', 'idskip', 'se', 'hs'],
+  },
+  proxyless: {
+    Conv: ['input', 'output'],
+    Conv_1: ['input', 'output'],
+    Logits: ['input', 'output'],
+    expanded_conv: ['input', 'output', 'expand', 'kernel', 'stride', 'idskip'],
+  },
+};
+
+function fitsFormat(key: string, format: ImportFormat): boolean {
+  const { name, fields } = fieldsOf(key);
+  const expected = KEY_FIELDS[format][name];
+  return expected !== undefined && [...fields.keys()].join('-') === expected.join('-');
+}
+
+/** Throws when a source key is not one of the format's, naming the format it is one of. */
+function checkKey(key: string, format: ImportFormat): void {
+  if (fitsFormat(key, format)) return;
+  const other = IMPORT_FORMATS.find((f) => f !== format && fitsFormat(key, f));
+  if (other) {
+    throw new Error(
+      `key ${key} is a ${FORMAT_NAMES[other]} key, not a ${FORMAT_NAMES[format]} one: this looks like a ${FORMAT_NAMES[other]} table, import it with --format ${other}`,
+    );
+  }
+  const { name } = fieldsOf(key);
+  const expected = KEY_FIELDS[format][name];
+  throw new Error(
+    expected
+      ? `key ${key} does not have the fields of a ${FORMAT_NAMES[format]} ${name} key (${expected.join(', ')}) (is this a ${format} table?)`
+      : `unknown op "${name}" in key ${key} (is this a ${format} table?)`,
+  );
+}
+
 /** Converts one source key; returns the ops it stands for (ProxylessNAS' Logits is pool + dense). */
 function convertKey(key: string, format: ImportFormat): OpDescriptor[] {
+  checkKey(key, format);
   const { name, fields } = fieldsOf(key);
   const input = shape(fields.get('input'), key);
   const output = shape(fields.get('output'), key);
@@ -93,7 +144,7 @@ export function importTable(file: string, format: ImportFormat, command: string)
     try {
       ops = convertKey(key, format);
     } catch (err) {
-      throw new InputError(`${file}: ${(err as Error).message} (is this a ${format} table?)`);
+      throw new InputError(`${file}: ${(err as Error).message}`);
     }
     const std = value.std ?? Math.sqrt(Math.max(value.var ?? 0, 0));
     ops.forEach((op, i) => {
@@ -126,4 +177,22 @@ export function importTable(file: string, format: ImportFormat, command: string)
     entries,
   };
   return parseLatencyTable(table, file);
+}
+
+export interface ImportRequest {
+  /** The published table (YAML). */
+  file: string;
+  format: ImportFormat;
+  /** The command line, recorded in the table's source. */
+  command: string;
+  /** Where to write the table; default `<file name>.json` in the current directory. */
+  out?: string;
+}
+
+/** Imports a published table and writes it atomically; returns where it wrote (an absolute path) and the table. */
+export async function importTableToFile(request: ImportRequest): Promise<{ out: string; table: LatencyTable }> {
+  const table = importTable(request.file, request.format, request.command);
+  const out = path.resolve(request.out ?? `${table.name}.json`);
+  await writeJsonAtomic(out, table);
+  return { out, table };
 }

@@ -13,6 +13,9 @@ export const LATENCY_TABLE_VERSION = 1;
 /** Tables larger than this are refused (a posted table, a foreign file). */
 export const MAX_TABLE_ENTRIES = 200_000;
 
+/** What an op key looks like, for messages (the key of V3-Large's sixth block). */
+const KEY_EXAMPLE = 'bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32.hsigmoid.relu-res';
+
 export const EntrySchema = z.strictObject({
   mean: z.number().min(0),
   median: z.number().min(0),
@@ -83,7 +86,11 @@ export const LatencyTableSchema = z
       ctx.addIssue({ code: 'custom', path: ['entries'], message: `${keys.length} entries, more than the limit of ${MAX_TABLE_ENTRIES}` });
     for (const key of keys) {
       if (!parseOpKey(key)) {
-        ctx.addIssue({ code: 'custom', path: ['entries', key], message: 'not a canonical op key (see src/latency-model/predict/ops.ts)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['entries', key],
+          message: `not a canonical op key (keys look like ${KEY_EXAMPLE}, as nas profile and nas table import write them)`,
+        });
         break;
       }
     }
