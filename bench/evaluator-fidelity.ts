@@ -7,12 +7,12 @@
  *   - scored by the proxy evaluator at the default experiment's budget (one short training each);
  *   - scored by one trained supernet (the supernet experiment's run) with inherited weights.
  * Kendall's tau between the reference and each evaluator, and the CPU-seconds each spent, go to
- * results/fidelity.md. Every finished part is a JSON file under results/fidelity/ and is skipped
+ * results/fidelity.md. Every finished part is a JSON file under results/fidelity/<space>/ and is skipped
  * when the bench runs again, so the bench continues where it stopped (on another machine too,
  * except the supernet run, which lives in --runs and is retrained if lost).
  *
- *   node dist/bench/evaluator-fidelity.js [--members 20] [--supernet-experiment experiments/supernet.json]
- *       [--runs runs/fidelity] [--only standalone|proxy|supernet]
+ *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
+ *       [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -37,8 +37,8 @@ import { argument, writeSection } from './report.js';
 
 const MEMBERS = Number(argument('members', '20'));
 const SPACE = argument('space', 'mobilenetv3');
-const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity');
-const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'fidelity'));
+const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE);
+const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE));
 const SUPERNET_EXPERIMENT = argument('supernet-experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
 const ONLY = argument('only', 'all');
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
@@ -126,6 +126,9 @@ async function supernet(all: number[][]): Promise<void> {
   const runDir = path.join(RUNS, 'supernet');
   const trainingFile = path.join(PARTS, 'supernet-training.json');
   if (!existsSync(trainingFile)) {
+    const experimentSpace = readExperiment(SUPERNET_EXPERIMENT).space;
+    if (experimentSpace !== SPACE)
+      throw new Error(`${SUPERNET_EXPERIMENT} searches space ${experimentSpace}, the members are of ${SPACE}: pass --supernet-experiment`);
     const resume = new SupernetRunDir(runDir).isRun();
     const args = resume ? ['--resume', runDir] : ['--experiment', SUPERNET_EXPERIMENT, '--out', runDir];
     const started = Date.now();
@@ -209,10 +212,10 @@ async function report(all: number[][]): Promise<void> {
   const supernetTraining = existsSync(trainingFile) ? (readJsonFile(trainingFile) as { cpuSeconds: number; wallSeconds: number }) : null;
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
-    '## Evaluator fidelity',
+    `## Evaluator fidelity: the ${SPACE} space`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernet: ${path.relative(PROJECT_ROOT, SUPERNET_EXPERIMENT)} trained once, each member's inherited weights with batch norm recalibrated, validation top-1.`,
+    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernet: ${path.relative(PROJECT_ROOT, SUPERNET_EXPERIMENT)} trained once, each member's inherited weights with batch norm recalibrated, validation top-1.`,
     '',
     markdownTable(
       ['evaluator', 'members scored', 'Kendall tau vs standalone', 'CPU-seconds'],
