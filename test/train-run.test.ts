@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
+import { parseArchSpec } from '../src/search-space/archspec.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { runTrainJob, type TrainJobRequest } from '../src/trainer/train-job.js';
@@ -119,4 +120,35 @@ test.serial('TrainRunDir.readCheckpoint validates the trainer state', async (t) 
   const state = JSON.parse(readFileSync(stateFile, 'utf8'));
   writeFileSync(stateFile, JSON.stringify({ ...state, globalStep: -1 }));
   t.throws(() => new TrainRunDir(out).readCheckpoint(), { instanceOf: InputError, message: /state\.json: \$\.globalStep: / });
+});
+
+test.serial('runTrainJob with initFrom starts from the checkpoint of the same architecture and refuses another', async (t) => {
+  const folder = tinyImageFolder();
+  const first = path.join(tmp(), 'first');
+  await runTrainJob(jobRequest(first, folder));
+  const firstWeights = new TrainRunDir(first).readCheckpoint().weights;
+
+  // A learning rate of ~0: the fine-tuned run ends where it started, at the first run's weights.
+  const tuned = path.join(tmp(), 'tuned');
+  await runTrainJob(jobRequest(tuned, folder, { initFrom: first, config: { epochs: 1, batchSize: 16, seed: 5, learningRate: 1e-12 } }));
+  const tunedWeights = new Map(new TrainRunDir(tuned).readCheckpoint().weights.map((w) => [w.name, w]));
+  const kernels = firstWeights.filter((w) => w.name.endsWith('kernel'));
+  t.true(kernels.length > 2);
+  for (const w of kernels) {
+    const other = tunedWeights.get(w.name)!;
+    const maxDiff = w.values.reduce((m, v, i) => Math.max(m, Math.abs(v - other.values[i]!)), 0);
+    t.true(maxDiff < 1e-6, `${w.name} moved by ${maxDiff}`);
+  }
+  // Without initFrom the same settings start from a fresh initialisation (seed 5), far from the first run.
+  const fresh = path.join(tmp(), 'fresh');
+  await runTrainJob(jobRequest(fresh, folder, { config: { epochs: 1, batchSize: 16, seed: 5, learningRate: 1e-12 } }));
+  const freshKernel = new TrainRunDir(fresh).readCheckpoint().weights.find((w) => w.name === kernels[0]!.name)!;
+  t.true(freshKernel.values.some((v, i) => Math.abs(v - kernels[0]!.values[i]!) > 1e-3));
+
+  const base = tinySpec({ resolution: 16, channels: 1, classes: 2, name: 'tiny-wide' });
+  const other = parseArchSpec({ ...base, head: { ...base.head, conv: { ...base.head.conv!, out: 96 } } }, 'tiny-wide.json');
+  await t.throwsAsync(runTrainJob(jobRequest(path.join(tmp(), 'other'), folder, { spec: other, initFrom: first })), {
+    instanceOf: InputError,
+    message: /--init-from .*another architecture than tiny-wide/,
+  });
 });

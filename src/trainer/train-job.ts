@@ -3,12 +3,14 @@
  * task and classes against the dataset, record the run, train (or continue) it, and write its
  * result. The directory's files are TrainRunDir's (train-run.ts).
  */
+import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { type BackendName, prepareBackend } from './backend.js';
+import { loadCheckpoint, type NamedWeight } from './checkpoint.js';
 import { type TrainConfig, trainConfig } from './config.js';
 import { loadDataset, type TrainingData } from './data/index.js';
 import { type TrainProgress, train } from './train.js';
@@ -32,6 +34,8 @@ export interface TrainJobRequest {
   outDir: string;
   /** Continue the run in outDir. */
   resume?: boolean | undefined;
+  /** A checkpoint directory of the same architecture whose weights the training starts from (fine-tuning). */
+  initFrom?: string | undefined;
   /** Start over in an outDir that already holds a run. */
   force?: boolean | undefined;
   backend: BackendName | 'auto';
@@ -62,8 +66,10 @@ export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummar
   if (!request.resume) {
     await run.writeRecord({ command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config });
   }
+  const initialWeights = request.initFrom && !request.resume ? weightsToStartFrom(request.initFrom, spec, log) : undefined;
   const started = Date.now();
   const result = await train({
+    initialWeights,
     spec,
     dataset,
     config,
@@ -98,6 +104,23 @@ export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummar
   });
   log.info(summary, 'trained');
   return summary;
+}
+
+/**
+ * The weights of a checkpoint to start from, which must hold the architecture being trained (its
+ * input resolution and class count may differ only if the weights still fit, which the assignment
+ * checks weight by weight).
+ */
+function weightsToStartFrom(dir: string, spec: ArchSpec, log: Logger): NamedWeight[] {
+  const checkpoint = loadCheckpoint(dir, (state) => state);
+  const sameInput = withInput(checkpoint.spec, { resolution: spec.input.resolution, classes: spec.classes }, checkpoint.dir);
+  if (specHash(sameInput) !== specHash(spec)) {
+    throw new InputError(
+      `--init-from ${dir}: the checkpoint holds ${checkpoint.spec.name} (${specHash(checkpoint.spec).slice(0, 12)}), another architecture than ${spec.name}; train its own spec with --arch ${path.join(checkpoint.dir, 'spec.json')}`,
+    );
+  }
+  log.info({ from: checkpoint.dir, weights: checkpoint.weights.length }, 'starting from the weights of a checkpoint');
+  return checkpoint.weights;
 }
 
 /** The spec at its training resolution, checked against the task, with the dataset's class count; and the dataset. */

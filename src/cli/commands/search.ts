@@ -7,6 +7,7 @@ import { runSearch } from '../../controller/search.js';
 import { SearchRunDir } from '../../controller/search-run.js';
 import { proxyTrainConfig, type SearchSetup, setupSearch } from '../../controller/setup.js';
 import { runSupernetSearch } from '../../supernet/search.js';
+import { SupernetRunDir } from '../../supernet/supernet-run.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { TrainingPool } from '../../trainer/training-pool.js';
@@ -110,7 +111,10 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     else if (summary.best)
       process.stdout.write(
         `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
-          `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n`,
+          `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n` +
+          (experiment.evaluator === 'supernet'
+            ? `or fine-tune its supernet weights: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --init-from ${new SupernetRunDir(runDir).supernetFile('bestWeights')} --out ${path.join(runDir, 'fine-tune')}\n`
+            : ''),
       );
   }),
 };

@@ -16,6 +16,7 @@ interface TrainArgs {
   task?: 'classification' | 'segmentation';
   out: string;
   resume?: boolean;
+  initFrom?: string;
   json?: boolean;
   backend: BackendName | 'auto';
   resolution?: number;
@@ -57,6 +58,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       })
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (checkpoint, result.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
+      .option('init-from', {
+        type: 'string',
+        describe:
+          "start from the weights of a checkpoint of the same architecture (e.g. a supernet run's best-weights/): fine-tuning, with a fresh optimizer and schedule",
+      })
       .option('force', { type: 'boolean', describe: 'start over in an --out that already holds a run (its checkpoint is replaced)' })
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
       .options(backendOption)
@@ -94,6 +100,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         config: configOptions(args),
         outDir: args.out,
         resume: args.resume,
+        initFrom: args.initFrom,
         force: args.force,
         backend: args.backend,
         command: ['nas', ...process.argv.slice(2)].join(' '),
