@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import { IMPORT_FORMATS, type ImportFormat, importTable } from '../../latency-model/predict/import.js';
 import { TABLES_DIR } from '../../latency-model/predict/load-table.js';
-import { action, printJson } from '../common.js';
+import { action, examples, printJson } from '../common.js';
 
 interface ImportArgs {
   file: string;
@@ -12,15 +12,21 @@ interface ImportArgs {
   json?: boolean;
 }
 
+const IMPORT_EXAMPLES = examples([
+  ['$0 table import --format ofa ofa-note10-224.yaml --out tables/note10.json', "a Once-for-All phone's table"],
+  ['$0 table import --format proxyless proxyless-mobile.yaml --out tables/proxyless.json', 'a ProxylessNAS table'],
+]);
+
 const importCommand: CommandModule<object, ImportArgs> = {
   command: 'import <file>',
   describe: 'Convert a Once-for-All or ProxylessNAS latency table (YAML) into a table',
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true })
-      .option('format', { choices: IMPORT_FORMATS, demandOption: true })
+      .example(IMPORT_EXAMPLES)
+      .positional('file', { type: 'string', demandOption: true, describe: 'the YAML latency table' })
+      .option('format', { choices: IMPORT_FORMATS, demandOption: true, describe: 'which project the table comes from' })
       .option('out', { type: 'string', describe: 'default: tables/<file name>.json' })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
     const table = importTable(args.file, args.format, ['nas', ...process.argv.slice(2)].join(' '));
     const out = args.out ?? path.join(TABLES_DIR, `${table.name}.json`);
@@ -35,6 +41,6 @@ const importCommand: CommandModule<object, ImportArgs> = {
 export const tableCommand: CommandModule = {
   command: 'table <command>',
   describe: 'Latency table utilities (import)',
-  builder: (y) => y.command(importCommand).demandCommand(1) as never,
+  builder: (y) => y.command(importCommand).example(IMPORT_EXAMPLES).demandCommand(1) as never,
   handler: () => undefined,
 };
