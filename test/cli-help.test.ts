@@ -1,12 +1,13 @@
 /**
  * What `--help` tells a new user (issue 16, item 8): examples and defaults for every command,
- * only the options a command can use, words kept whole when lines wrap.
+ * only the options a command can use, words kept whole when lines wrap, and the nearest command
+ * or option suggested on a typo.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
-import { NAS } from './helpers/cli.js';
+import { NAS, nas } from './helpers/cli.js';
 
 const run = promisify(execFile);
 
@@ -110,4 +111,32 @@ test('nas latency validate lists its own options once, not the ones of nas laten
   t.regex(optionLine(page, 'backend'), /\[choices: "auto", "tensorflow", "wasm", "cpu"\] \[default: "auto"\]$/);
   for (const option of ['arch', 'breakdown', 'interpolate', 'measure', 'resolution', 'classes'])
     t.false(new RegExp(`^\\s+--${option}\\s`, 'm').test(page), `--${option} is not an option of nas latency validate`);
+  const res = await nas('latency', 'validate', '--arch', 'mobilenetv3-small-1.0');
+  t.is(res.code, 2);
+  t.regex(res.stderr, /^nas: unknown option --arch \(see nas latency validate --help\)\n$/);
+});
+
+test('a mistyped command or option exits 2 with one line naming the nearest one', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['serach'], /^nas: unknown command serach: did you mean search\? \(see nas --help\)\n$/],
+    [['latency', 'valdate'], /^nas: unknown command valdate: did you mean validate\? \(see nas latency --help\)\n$/],
+    [
+      ['train', '--arch', 'mobilenetv3-small-0.35', '--out', 'x', '--epoch', '3'],
+      /^nas: unknown option --epoch: did you mean --epochs\? \(see nas train --help\)\n$/,
+    ],
+    [
+      ['latency', 'validate', '--sampels', '5'],
+      /^nas: unknown option --sampels: did you mean --samples\? \(see nas latency validate --help\)\n$/,
+    ],
+    [
+      ['search', '--budgt=3', '--seeds', '1'],
+      /^nas: unknown options --budgt: did you mean --budget\?, --seeds: did you mean --seed\? \(see nas search --help\)\n$/,
+    ],
+    [['specs', '--bogus'], /^nas: unknown option --bogus \(see nas specs --help\)\n$/],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
 });

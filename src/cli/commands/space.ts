@@ -42,6 +42,6 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
 export const spaceCommand: CommandModule = {
   command: 'space <command>',
   describe: 'Search spaces (describe)',
-  builder: (y) => y.command(describeCommand).example(DESCRIBE_EXAMPLES).demandCommand(1) as never,
+  builder: (y) => y.command(describeCommand).example(DESCRIBE_EXAMPLES).demandCommand(1, 'choose a command') as never,
   handler: () => undefined,
 };

@@ -41,6 +41,6 @@ const importCommand: CommandModule<object, ImportArgs> = {
 export const tableCommand: CommandModule = {
   command: 'table <command>',
   describe: 'Latency table utilities (import)',
-  builder: (y) => y.command(importCommand).example(IMPORT_EXAMPLES).demandCommand(1) as never,
+  builder: (y) => y.command(importCommand).example(IMPORT_EXAMPLES).demandCommand(1, 'choose a command') as never,
   handler: () => undefined,
 };
