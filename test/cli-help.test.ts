@@ -140,3 +140,24 @@ test('a mistyped command or option exits 2 with one line naming the nearest one'
     t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
   }
 });
+
+test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {
+  // Without the check, `nas search --budget` ran the whole default search (the option was dropped);
+  // the missing experiment file here makes such a run fail fast instead.
+  const cases: [string[], RegExp][] = [
+    [['search', '--experiment', 'nope.json', '--budget'], /^nas: --budget needs a value \(see nas search --help\)\n$/],
+    [['search', '--experiment', 'nope.json', '--seed', '--budget', '3'], /^nas: --seed needs a value \(see nas search --help\)\n$/],
+    [
+      ['train', '--arch', 'nope.json', '--out', 'x', '--epochs', 'ten'],
+      /^nas: --epochs: expected a number, got ten \(see nas train --help\)\n$/,
+    ],
+    [['train', '--arch', 'nope.json', '--out'], /^nas: --out needs a value \(see nas train --help\)\n$/],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
+  const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--lr', '-1');
+  t.regex(negative.stderr, /nope\.json: no such file/, 'a negative number is a value');
+});

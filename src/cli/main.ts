@@ -17,7 +17,7 @@ import { tableCommand } from './commands/table.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { examples } from './common.js';
-import { usageErrorLine } from './suggest.js';
+import { type OptionTypes, usageErrorLine, valueProblem } from './usage-errors.js';
 
 // yargs' ES module build wraps help at a fixed column, mid-word (yargs/yargs#2112, fixed in yargs
 // 18); its CommonJS build wraps between words (cliui with wrap-ansi).
@@ -25,7 +25,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): { key: Record<string, boolean> };
+  getOptions(): OptionTypes & { key: Record<string, boolean> };
   getInternalMethods(): { getContext(): { commands: string[] }; getCommandInstance(): { getCommands(): string[] } };
 }
 
@@ -62,9 +62,10 @@ export async function main(argv: string[]): Promise<void> {
     .version(TOOL_VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((message, err) => {
-      if (err && err.name !== 'YError') throw err;
-      process.stderr.write(`nas: ${usageErrorLine(message ?? err.message, argv, usageContext(parser))}\n`);
+    .check((parsed) => valueProblem(argv, parsed, (parser as unknown as YargsInternals).getOptions()) ?? true)
+    .fail((message, err: Error | string | undefined) => {
+      if (err instanceof Error && err.name !== 'YError') throw err;
+      process.stderr.write(`nas: ${usageErrorLine(message ?? String(err), argv, usageContext(parser))}\n`);
       process.exit(2);
     })
     .parseAsync();

@@ -1,6 +1,7 @@
 /**
- * Usage errors in one line, with the nearest known command or option when a word looks like a
- * typo of one (`nas serach`, `nas train --epoch 3`).
+ * Usage errors in one line: the nearest known command or option when a word looks like a typo of
+ * one (`nas serach`, `nas train --epoch 3`), options given without their value (`nas search
+ * --budget`, which yargs drops without a word), numbers that are not.
  */
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
@@ -87,3 +88,36 @@ function suggestOption(flag: string, known: readonly string[]): string {
 const withSuggestion = (typed: string, suggestion: string | null) => (suggestion ? `${typed}: did you mean ${suggestion}?` : typed);
 
 const camelCase = (dashed: string) => dashed.replace(/-+([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The declared value types of the options in force (yargs' getOptions()). */
+export interface OptionTypes {
+  number: readonly string[];
+  string: readonly string[];
+}
+
+/**
+ * What is wrong with the values on the command line, if anything: an option that takes a value
+ * given without one (last, or followed by another option), a number option given something else.
+ */
+export function valueProblem(argv: readonly string[], parsed: Record<string, unknown>, types: OptionTypes): string | null {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const takesValue = new Set([...types.number, ...types.string]);
+  for (let i = 0; i < end; i++) {
+    const name = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    const next = argv[i + 1];
+    if (name && takesValue.has(name) && (i + 1 >= end || (next!.startsWith('-') && Number.isNaN(Number(next)))))
+      return `--${name} needs a value`;
+  }
+  for (const name of types.number) {
+    const value = parsed[name];
+    if (typeof value === 'number' && Number.isNaN(value)) return `--${name}: expected a number, got ${typedValue(argv, name) ?? value}`;
+  }
+  return null;
+}
+
+/** The text given for `--name` (`--name text` or `--name=text`). */
+function typedValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+}
