@@ -396,6 +396,43 @@ test.serial(
   },
 );
 
+test.serial('SIGINT during NetAdapt: stops within 2 s without waiting for the proposals in fine-tuning', async (t) => {
+  // Fine-tunes of 600 steps on Fashion-MNIST: many seconds each, so waiting for one would show.
+  const dir = tmp('netadapt-long');
+  const seed = tinySpec({ resolution: 28, channels: 1, name: 'seed' });
+  const specFile = path.join(dir, 'seed.json');
+  writeFileSync(specFile, JSON.stringify(seed));
+  const tableFile = path.join(dir, 'table.json');
+  writeFileSync(tableFile, JSON.stringify(specTable(seed)));
+  const seedRun = path.join(dir, 'seed-run');
+  const trained = await nas(
+    'train',
+    '--arch',
+    specFile,
+    '--epochs',
+    '1',
+    '--train-samples',
+    '128',
+    '--validation-samples',
+    '64',
+    '--out',
+    seedRun,
+  );
+  t.is(trained.code, 0, trained.stderr);
+  const args = [
+    ...['netadapt', '--arch', specFile, '--checkpoint', seedRun, '--table', tableFile, '--latency-resolution', '28'],
+    ...['--latency-classes', '10', '--target-ratio', '0.8', '--delta-ratio', '0.05', '--finetune-steps', '600'],
+    ...['--validation-samples', '64', '--parallel', '2', '--out', path.join(dir, 'na')],
+  ];
+  // Past the workers' start (tfjs, the dataset: a few seconds), inside the first fine-tunes.
+  const stopped = await interruptWhen(args, (stderr) => /"msg":"netadapt"\}/.test(stderr), 6, 'SIGINT');
+  t.log(`netadapt: stopped ${stopped.stopSeconds.toFixed(2)} s after SIGINT`);
+  t.is(stopped.code, 130, stopped.stderr);
+  t.true(stopped.stopSeconds < 2, `stopped ${stopped.stopSeconds.toFixed(2)} s after SIGINT`);
+  t.regex(stopped.stderr, /NetAdapt interrupted in step 1: .*continue with --resume/);
+  t.true(stopped.orphanSeconds < 5, 'the fine-tuning workers are gone');
+});
+
 test.serial('the stop latencies of every signal sent above', (t) => {
   t.log(`seed ${SEED}: ${stops.length} signals sent`);
   for (const kind of ['train', 'search', 'netadapt']) {
