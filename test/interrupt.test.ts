@@ -5,8 +5,8 @@
  * SIGINT (sent to the process group, as Ctrl-C on a terminal is) or 143 after SIGTERM (sent to
  * the process, as `kill` does), leaves no worker process behind, says how to continue and keeps
  * what it finished; the run is then resumed, interrupted again, and so on, and the last resume
- * ends with as many completed steps / trials as an uninterrupted run (0 lost). A search also
- * stops without waiting for the child in training.
+ * ends with as many completed steps / trials as an uninterrupted run (0 lost). A search and
+ * NetAdapt also stop without waiting for the child / the proposals in training.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
