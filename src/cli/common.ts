@@ -76,3 +76,11 @@ export const specOverrideOptions = {
   resolution: { type: 'number', describe: 'input resolution (square)' },
   classes: { type: 'number', describe: 'number of classes of the classifier' },
 } as const;
+
+/**
+ * A command's examples for yargs' `.example()`: what it does as a shell comment, then the command
+ * line on a row of its own. (yargs' two columns would wrap a command line in half the width.)
+ */
+export function examples(list: [command: string, what: string][]): [string, string][] {
+  return list.map(([command, what]) => [`# ${what}\n${command}`, '']);
+}

@@ -1,5 +1,6 @@
 /** The `nas` command line: parse, call one library function, print. */
-import yargs from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { TOOL_VERSION } from '../common/version.js';
 import { convertCommand } from './commands/convert.js';
@@ -15,11 +16,32 @@ import { specsCommand } from './commands/specs.js';
 import { tableCommand } from './commands/table.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
+import { examples } from './common.js';
+import { type OptionTypes, usageErrorLine, valueProblem } from './usage-errors.js';
+
+// yargs' ES module build wraps help at a fixed column, mid-word (yargs/yargs#2112, fixed in yargs
+// 18); its CommonJS build wraps between words (cliui with wrap-ansi).
+const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) => Argv;
+
+/** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
+interface YargsInternals {
+  getOptions(): OptionTypes & { key: Record<string, boolean> };
+  getInternalMethods(): { getContext(): { commands: string[] }; getCommandInstance(): { getCommands(): string[] } };
+}
+
+const EXAMPLES = examples([
+  ['$0 search', 'the embedded default search: MobileNetV3 space, PPO, children trained on Fashion-MNIST'],
+  ['$0 train --arch mobilenetv3-small-0.5 --epochs 15 --out runs/small05', 'train a zoo model on Fashion-MNIST at 32x32'],
+  ['$0 latency --arch mobilenetv3-large-1.0 --breakdown', 'predicted latency on the embedded table, op by op'],
+]);
 
 export async function main(argv: string[]): Promise<void> {
-  await yargs(argv)
+  const parser = yargs(argv);
+  await parser
     .scriptName('nas')
+    .locale('en')
     .usage('$0 <command> [options]\n\nPlatform-aware neural architecture search (MnasNet search + NetAdapt, MobileNetV3).')
+    .example(EXAMPLES)
     .option('verbose', { type: 'boolean', describe: 'debug logs and stack traces' })
     .option('quiet', { type: 'boolean', describe: 'only warnings and errors on stderr' })
     .command(searchCommand)
@@ -35,17 +57,29 @@ export async function main(argv: string[]): Promise<void> {
     .command(tableCommand)
     .command(spaceCommand)
     .command(schemaCommand)
-    .demandCommand(1, 'choose a command (nas --help lists them)')
+    .demandCommand(1, 'choose a command')
     .strict()
     .version(TOOL_VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((message, err) => {
-      if (err) throw err;
-      process.stderr.write(`nas: ${message} (see nas --help)\n`);
+    .check((parsed) => valueProblem(argv, parsed, (parser as unknown as YargsInternals).getOptions()) ?? true)
+    .fail((message, err: Error | string | undefined) => {
+      if (err instanceof Error && err.name !== 'YError') throw err;
+      process.stderr.write(`nas: ${usageErrorLine(message ?? String(err), argv, usageContext(parser))}\n`);
       process.exit(2);
     })
     .parseAsync();
+}
+
+/** The command a usage error happened in, with its subcommands and options. */
+function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
+  const state = parser as unknown as YargsInternals;
+  const internals = state.getInternalMethods();
+  return {
+    command: internals.getContext().commands,
+    subcommands: internals.getCommandInstance().getCommands(),
+    options: Object.keys(state.getOptions().key),
+  };
 }
 
 await main(hideBin(process.argv));

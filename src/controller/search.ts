@@ -9,6 +9,7 @@
  * from (seed, b), so `--resume` re-draws the interrupted batch identically, takes its finished
  * trials from the store and trains only the rest: the same trajectory as an uninterrupted run.
  */
+import { untilAborted } from '../common/abort.js';
 import { InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
@@ -167,30 +168,4 @@ async function evaluateBatch(
     throw failure.reason;
   }
   return settled.map((s) => (s as PromiseFulfilledResult<Trial>).value);
-}
-
-/**
- * The promise's value, or an InterruptedError as soon as the signal fires: a child still in
- * training is abandoned (the evaluator is closed next) and trained again on resume.
- */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new InterruptedError(''));
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

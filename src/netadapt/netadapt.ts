@@ -11,6 +11,7 @@
  * resumes at the first unfinished step, and inside it trains only the proposals without a result.
  */
 import path from 'node:path';
+import { untilAborted } from '../common/abort.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -319,11 +320,15 @@ class Adaptation {
     if (saved) return saved;
     const { signal, evaluator } = this.request;
     if (signal?.aborted) throw new InterruptedError('');
-    const evaluation = await evaluator.evaluate(p.spec, {
-      inheritFrom: { spec: this.current.spec, checkpoint: this.current.checkpoint },
-      outDir: dir,
-    });
-    if (signal?.aborted) throw new InterruptedError('');
+    // An abort does not wait for the fine-tune: the pool is closed next (its workers killed) and
+    // the proposal fine-tuned again on resume.
+    const evaluation = await untilAborted(
+      evaluator.evaluate(p.spec, {
+        inheritFrom: { spec: this.current.spec, checkpoint: this.current.checkpoint },
+        outDir: dir,
+      }),
+      signal,
+    );
     const record: ProposalRecord = {
       kind: p.kind,
       target: p.target,

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { describeSpec, renderDescription } from '../../search-space/describe.js';
-import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
+import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 
 interface DescribeArgs {
   spec: string;
@@ -10,11 +10,18 @@ interface DescribeArgs {
   classes?: number;
 }
 
+const EXAMPLES = examples([
+  ['$0 describe mobilenetv3-large-1.0', 'the paper-style per-layer table of a zoo model'],
+  ['$0 describe my-spec.json --layers', 'every layer inside the blocks too'],
+  ['$0 describe mobilenetv3-small-1.0 --resolution 96 --json', 'at 96x96, as JSON'],
+]);
+
 export const describeCommand: CommandModule<object, DescribeArgs> = {
   command: 'describe <spec>',
   describe: 'Print the per-layer table of a spec (file or zoo name): shapes, operators, MAdds, params',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .positional('spec', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
       .option('layers', { type: 'boolean', describe: 'also list the layers inside each block' })
       .option('json', { type: 'boolean', describe: 'print the table as JSON' })

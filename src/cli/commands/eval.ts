@@ -5,7 +5,7 @@ import { buildModel } from '../../trainer/build-model.js';
 import { assignWeights, loadCheckpoint } from '../../trainer/checkpoint.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { batcherFor, evaluate, TrainerStateSchema } from '../../trainer/train.js';
-import { action, printJson } from '../common.js';
+import { action, examples, printJson } from '../common.js';
 import { backendOption } from './train.js';
 
 interface EvalArgs {
@@ -16,16 +16,22 @@ interface EvalArgs {
   json?: boolean;
 }
 
+const EXAMPLES = examples([
+  ['$0 eval --checkpoint runs/small05', 'test top-1 of a nas train run'],
+  ['$0 eval --checkpoint runs/small05 --split validation --json', 'the validation split, as JSON'],
+]);
+
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
   describe: 'Evaluate a saved model (a run directory or its checkpoint) on a dataset split',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'run directory or checkpoint directory' })
       .option('dataset', { type: 'string', describe: 'default: the dataset the run trained on' })
-      .option('split', { choices: ['test', 'validation', 'train'] as const, default: 'test' as const })
+      .option('split', { choices: ['test', 'validation', 'train'] as const, default: 'test' as const, describe: 'the split to score' })
       .options(backendOption)
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the result as one JSON line' }) as never,
   handler: action<EvalArgs>(async (args, { log }) => {
     const backend = await prepareBackend(args.backend);
     const ckpt = loadCheckpoint(args.checkpoint, (data, file) => parseWith(TrainerStateSchema, data, file));

@@ -1,4 +1,4 @@
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
 import { DEFAULT_PROFILER, warmUp } from '../../latency-model/measure/profile.js';
@@ -8,7 +8,7 @@ import { DEFAULT_SPEED_GATE, type GateWait, probeFor, timeModels } from '../../l
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, predictLatency } from '../../latency-model/predict/predict.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { action, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
+import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
@@ -58,23 +58,29 @@ const gateWaitText = (w: GateWait) =>
 const fidelityText = (f: Fidelity) =>
   `${(100 * f.within5).toFixed(0)}% within +-5%, ${(100 * f.within10).toFixed(0)}% within +-10%, MAPE ${(100 * f.mape).toFixed(2)}%, Kendall tau ${f.kendallTau.toFixed(3)}`;
 
+const VALIDATE_EXAMPLES = examples([
+  ['$0 latency validate --samples 20', '20 random MobileNetV3-space models timed here against the embedded table'],
+  ['$0 latency validate --table tables/mine.json --space zoo-neighbourhood --json', 'your table, on variations of the zoo models'],
+]);
+
 const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate',
   describe: "Measure random architectures whole and compare with the table's predictions",
   builder: (y) =>
     y
+      .example(VALIDATE_EXAMPLES)
       .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
       .option('space', {
         type: 'string',
         default: 'mobilenetv3',
         describe: 'where the architectures come from (a search space, or zoo-neighbourhood)',
       })
-      .option('samples', { type: 'number', default: 100 })
-      .option('seed', { type: 'number', default: 0 })
+      .option('samples', { type: 'number', default: 100, describe: 'random architectures to measure' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed of the random draw' })
       .options(speedGateOptions)
       .options(backendOption)
       .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation-<table>.{json,svg}' })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
     await prepareBackend(args.backend);
@@ -123,23 +129,33 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
   }),
 };
 
+const LATENCY_EXAMPLES = examples([
+  ['$0 latency --arch mobilenetv3-large-1.0', 'predicted latency on the embedded table'],
+  ['$0 latency --arch my-spec.json --table tables/mine.json --breakdown', 'your table, op by op'],
+  ['$0 latency --arch mobilenetv3-small-1.0 --measure', 'also time the whole model on this machine'],
+]);
+
+/** The options of `nas latency` itself; not global, so `nas latency validate` does not inherit them. */
+const predictOptions = Object.fromEntries(
+  Object.entries({
+    arch: { type: 'string', describe: 'ArchSpec JSON, block-string document, or zoo model name' },
+    table: { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' },
+    breakdown: { type: 'boolean', describe: 'per-op latencies' },
+    interpolate: { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' },
+    measure: {
+      type: 'boolean',
+      describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)',
+    },
+    ...backendOption,
+    json: { type: 'boolean', describe: 'print the prediction as one JSON line' },
+    ...specOverrideOptions,
+  }).map(([name, option]) => [name, { ...option, global: false }]),
+) as Record<string, Options>;
+
 export const latencyCommand: CommandModule<object, PredictArgs> = {
   command: 'latency',
   describe: "Predict a spec's latency from a table (nas latency validate: check the predictor)",
-  builder: (y) =>
-    y
-      .command(validateCommand)
-      .option('arch', { type: 'string', describe: 'ArchSpec JSON, block-string document, or zoo model name' })
-      .option('table', { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' })
-      .option('breakdown', { type: 'boolean', describe: 'per-op latencies' })
-      .option('interpolate', { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' })
-      .option('measure', {
-        type: 'boolean',
-        describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)',
-      })
-      .options(backendOption)
-      .option('json', { type: 'boolean' })
-      .options(specOverrideOptions) as never,
+  builder: (y) => y.command(validateCommand).example(LATENCY_EXAMPLES).options(predictOptions) as never,
   handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
     const table = loadTable(args.table);

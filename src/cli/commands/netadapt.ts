@@ -3,7 +3,7 @@ import type { SelectionMetric } from '../../netadapt/netadapt.js';
 import { type NetAdaptJobProgress, runNetAdaptJob } from '../../netadapt/netadapt-job.js';
 import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
 import type { BackendName } from '../../trainer/backend.js';
-import { action, loadSpecArgument, printJson } from '../common.js';
+import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
@@ -32,11 +32,24 @@ interface NetAdaptArgs {
   backend: BackendName | 'auto';
 }
 
+const EXAMPLES = examples([
+  [
+    '$0 netadapt --arch runs/s/best.json --checkpoint runs/s/train --target-ratio 0.75 --out runs/na',
+    'shrink a trained search result to 75% of its latency',
+  ],
+  [
+    '$0 netadapt --arch mobilenetv3-small-1.0 --checkpoint runs/s1 --target-ms 10 --final-epochs 5 --out na10',
+    'to 10 ms on the table, then 5 more epochs for the result',
+  ],
+  ['$0 netadapt --arch runs/s/best.json --checkpoint runs/s/train --target-ratio 0.75 --out runs/na --resume', 'continue after Ctrl-C'],
+]);
+
 export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
   command: 'netadapt',
   describe: 'Shrink a trained seed step by step (expansion widths, bottleneck widths, layers) to a latency target',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .option('arch', { type: 'string', demandOption: true, describe: 'the seed spec (what its checkpoint was trained from)' })
       .option('checkpoint', { type: 'string', demandOption: true, describe: "the seed's trained run or checkpoint directory" })
       .option('table', { type: 'string', describe: 'latency table (default: the embedded one)' })
@@ -54,18 +67,18 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
         default: 'ratio' as const,
         describe: 'ratio: max dAcc/|dLatency| (MobileNetV3); accuracy: max accuracy (NetAdapt)',
       })
-      .option('out', { type: 'string', demandOption: true })
-      .option('resume', { type: 'boolean' })
-      .option('json', { type: 'boolean' })
-      .option('dataset', { type: 'string', default: 'fashion-mnist' })
+      .option('out', { type: 'string', demandOption: true, describe: 'run directory (history, proposals, final.json, summary.json)' })
+      .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
+      .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' })
+      .option('dataset', { type: 'string', default: 'fashion-mnist', describe: 'what the proposals are fine-tuned and scored on' })
       .option('parallel', { type: 'number', default: 2, describe: 'proposals fine-tuned at once (processes)' })
       .option('latency-resolution', { type: 'number', default: 224, describe: 'resolution of the deployed model whose latency counts' })
       .option('latency-classes', { type: 'number', default: 1000, describe: 'classifier width of the deployed model' })
       .option('validation-samples', { type: 'number', default: 2000, describe: 'validation images scoring each proposal' })
-      .option('lr', { type: 'number', describe: 'fine-tuning learning rate (default: 0.01 SGD)' })
+      .option('lr', { type: 'number', describe: 'fine-tuning learning rate (SGD)', defaultDescription: '0.01' })
       .option('final-epochs', { type: 'number', default: 0, describe: 'long fine-tune of the result (epochs on the full training split)' })
       .option('from-scratch', { type: 'boolean', describe: 'train the result from scratch for --final-epochs instead of fine-tuning it' })
-      .option('seed', { type: 'number', default: 0 })
+      .option('seed', { type: 'number', default: 0, describe: 'seed of the fine-tunes and the final training' })
       .options(backendOption) as never,
   handler: action<NetAdaptArgs>(async (args, { log }) => {
     const progress = new ProgressReporter(log);

@@ -6,7 +6,7 @@ import { DEFAULT_PROFILER } from '../../latency-model/measure/profile.js';
 import { profileToTable } from '../../latency-model/measure/profile-run.js';
 import { getSpace, spaceNames } from '../../search-space/spaces.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { action, loadSpecArgument, printJson } from '../common.js';
+import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { speedGateOptions } from './latency.js';
 import { backendOption } from './train.js';
@@ -36,11 +36,18 @@ function jobFromArgs(args: ProfileArgs): ProfileJobSpec {
   );
 }
 
+const EXAMPLES = examples([
+  ['$0 profile --space mobilenetv3 --out tables/mine.json', 'every op of a search space on this machine (resumable)'],
+  ['$0 profile --arch my-spec.json --resolution 224 --out tables/mine.json', 'the ops of one spec'],
+  ['$0 profile --serve --space mobilenetv3 --host 0.0.0.0 --out tables/phone.json', "a phone's browser profiles itself"],
+]);
+
 export const profileCommand: CommandModule<object, ProfileArgs> = {
   command: 'profile',
   describe: 'Measure a latency table on this machine (--space or --arch), or serve the profiler to a phone (--serve)',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .option('space', { type: 'string', describe: `profile every op a space can produce: ${spaceNames().join(', ')}` })
       .option('arch', { type: 'string', array: true, describe: 'profile the ops of these specs (files or zoo names)' })
       .option('resolution', { type: 'number', describe: "input resolution (default: the space's or the spec's)" })
@@ -50,9 +57,9 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
       .options(speedGateOptions)
       .option('serve', { type: 'boolean', describe: "serve the profiler page for a phone's browser" })
-      .option('port', { type: 'number', default: 8377 })
+      .option('port', { type: 'number', default: 8377, describe: 'port of the --serve page' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 to let a phone on the LAN connect)' })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ProfileArgs>(async (args, { log }) => {
     if (args.serve) {
       const { serveProfiler } = await import('../../latency-model/measure/serve.js');

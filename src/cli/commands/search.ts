@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import { runSearch } from '../../controller/search.js';
 import { SearchRunDir } from '../../controller/search-run.js';
@@ -11,7 +12,7 @@ import { SupernetRunDir } from '../../supernet/supernet-run.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { loadDataset } from '../../trainer/data/index.js';
 import { TrainingPool } from '../../trainer/training-pool.js';
-import { action, printJson } from '../common.js';
+import { action, examples, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
@@ -46,23 +47,37 @@ function experimentFor(args: SearchArgs): Experiment {
   );
 }
 
+const EXAMPLES = examples([
+  ['$0 search', 'the embedded default experiment (experiments/default.json) to completion'],
+  ['$0 search --algorithm random --budget 20 --seed 1 --out runs/random', 'a random-search baseline of 20 trials'],
+  ['$0 search --resume runs/default-2026-01-01T12-00-00', 'continue a search after Ctrl-C or a crash'],
+]);
+
+/** `[default: ...]` of an option whose default is the experiment's, with the embedded default's value. */
+function experimentDefault(field: 'budget' | 'algorithm' | 'seed' | 'parallel'): { defaultDescription: string } {
+  const value = readExperiment(DEFAULT_EXPERIMENT_FILE)[field];
+  return { defaultDescription: `the experiment's (${value} in ${path.relative(PROJECT_ROOT, DEFAULT_EXPERIMENT_FILE)})` };
+}
+
 export const searchCommand: CommandModule<object, SearchArgs> = {
   command: 'search',
   describe: 'Run a platform-aware architecture search (default: the embedded experiment, experiments/default.json)',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .option('experiment', { type: 'string', describe: 'experiment file (default: experiments/default.json)' })
-      .option('budget', { type: 'number', describe: 'number of trials' })
+      .option('budget', { type: 'number', describe: 'number of trials', ...experimentDefault('budget') })
       .option('algorithm', {
         choices: ['ppo', 'reinforce', 'random'] as const,
         describe: "override the experiment's algorithm (e.g. random search as a baseline)",
+        ...experimentDefault('algorithm'),
       })
-      .option('seed', { type: 'number' })
+      .option('seed', { type: 'number', describe: "the run's random seed", ...experimentDefault('seed') })
       .option('out', { type: 'string', describe: 'run directory (default: runs/<experiment>-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the run in this directory' })
-      .option('parallel', { type: 'number', describe: 'children trained at once (processes)' })
+      .option('parallel', { type: 'number', describe: 'children trained at once (processes)', ...experimentDefault('parallel') })
       .options(backendOption)
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the result as one JSON line' }) as never,
   handler: action<SearchArgs>(async (args, { log }) => {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');

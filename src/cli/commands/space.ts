@@ -1,20 +1,26 @@
 import type { CommandModule } from 'yargs';
 import { textTable } from '../../common/format.js';
 import { getChoiceSpace, spaceNames } from '../../search-space/spaces.js';
-import { action, printJson } from '../common.js';
+import { action, examples, printJson } from '../common.js';
 
 interface DescribeArgs {
   name: string;
   json?: boolean;
 }
 
+const DESCRIBE_EXAMPLES = examples([
+  ['$0 space describe mobilenetv3', 'the choice points of the MobileNetV3 space'],
+  ['$0 space describe experiments/spaces/mnasnet.json --json', 'a space file, as JSON'],
+]);
+
 const describeCommand: CommandModule<object, DescribeArgs> = {
   command: 'describe <name>',
   describe: 'Print the choice points of a search space and its size',
   builder: (y) =>
     y
+      .example(DESCRIBE_EXAMPLES)
       .positional('name', { type: 'string', demandOption: true, describe: `${spaceNames().join(', ')} or a search-space file` })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the choice points as one JSON line' }) as never,
   handler: action<DescribeArgs>(async (args) => {
     const space = getChoiceSpace(args.name);
     const points = space.choicePoints.map((c) => ({ path: c.path, options: c.options }));
@@ -36,6 +42,6 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
 export const spaceCommand: CommandModule = {
   command: 'space <command>',
   describe: 'Search spaces (describe)',
-  builder: (y) => y.command(describeCommand).demandCommand(1) as never,
+  builder: (y) => y.command(describeCommand).example(DESCRIBE_EXAMPLES).demandCommand(1, 'choose a command') as never,
   handler: () => undefined,
 };

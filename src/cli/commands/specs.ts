@@ -4,7 +4,7 @@ import { formatCount, formatMillions, textTable } from '../../common/format.js';
 import { writeFileAtomic } from '../../common/json-io.js';
 import { zooNames } from '../../search-space/zoo/index.js';
 import { materialiseZoo, renderComparisonTable } from '../../search-space/zoo-report.js';
-import { action, printJson, specOverrideOptions } from '../common.js';
+import { action, examples, printJson, specOverrideOptions } from '../common.js';
 
 interface SpecsArgs {
   names?: string[];
@@ -15,11 +15,18 @@ interface SpecsArgs {
   list?: boolean;
 }
 
+const EXAMPLES = examples([
+  ['$0 specs', 'every zoo model into results/specs/, with TABLE.md'],
+  ['$0 specs --list', 'only the names'],
+  ['$0 specs mobilenetv3-small-1.0 --resolution 32 --classes 10 --out specs', 'one model, for 32x32 images and 10 classes'],
+]);
+
 export const specsCommand: CommandModule<object, SpecsArgs> = {
   command: 'specs [names..]',
   describe: 'Write the model zoo (MobileNetV3 family, MobileNetV2, MnasNet-A1) as ArchSpec JSON, with TABLE.md',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .positional('names', { type: 'string', array: true, describe: 'zoo models to write (default: all)' })
       .option('out', { type: 'string', default: 'results/specs', describe: 'output directory' })
       .options(specOverrideOptions)

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { IMPORT_FORMATS, type ImportFormat, importTableToFile } from '../../latency-model/predict/import.js';
-import { action, printJson } from '../common.js';
+import { action, examples, printJson } from '../common.js';
 
 interface ImportArgs {
   file: string;
@@ -9,15 +9,21 @@ interface ImportArgs {
   json?: boolean;
 }
 
+const IMPORT_EXAMPLES = examples([
+  ['$0 table import --format ofa ofa-note10-224.yaml --out tables/note10.json', "a Once-for-All phone's table"],
+  ['$0 table import --format proxyless proxyless-mobile.yaml --out tables/proxyless.json', 'a ProxylessNAS table'],
+]);
+
 const importCommand: CommandModule<object, ImportArgs> = {
   command: 'import <file>',
   describe: 'Convert a Once-for-All or ProxylessNAS latency table (YAML) into a table',
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true })
-      .option('format', { choices: IMPORT_FORMATS, demandOption: true })
+      .example(IMPORT_EXAMPLES)
+      .positional('file', { type: 'string', demandOption: true, describe: 'the YAML latency table' })
+      .option('format', { choices: IMPORT_FORMATS, demandOption: true, describe: 'which project the table comes from' })
       .option('out', { type: 'string', describe: 'default: <file name>.json in the current directory' })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
     const command = ['nas', ...process.argv.slice(2)].join(' ');
     const { out, table } = await importTableToFile({ file: args.file, format: args.format, command, out: args.out });
@@ -32,6 +38,6 @@ const importCommand: CommandModule<object, ImportArgs> = {
 export const tableCommand: CommandModule = {
   command: 'table <command>',
   describe: 'Latency table utilities (import)',
-  builder: (y) => y.command(importCommand).demandCommand(1) as never,
+  builder: (y) => y.command(importCommand).example(IMPORT_EXAMPLES).demandCommand(1, 'choose a command') as never,
   handler: () => undefined,
 };

@@ -1,12 +1,12 @@
 import type { CommandModule } from 'yargs';
 import type { Logger } from '../../common/log.js';
 import { BACKENDS, type BackendName } from '../../trainer/backend.js';
-import type { TrainConfig } from '../../trainer/config.js';
+import { DEFAULT_LEARNING_RATE, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../trainer/config.js';
 import { DATASET_FORMS } from '../../trainer/data/index.js';
 import type { TrainProgress } from '../../trainer/train.js';
 import { runTrainJob } from '../../trainer/train-job.js';
 import type { TrainSummary } from '../../trainer/train-run.js';
-import { action, loadSpecArgument, printJson } from '../common.js';
+import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 
 interface TrainArgs {
@@ -42,11 +42,51 @@ export const backendOption = {
   backend: { choices: ['auto', ...BACKENDS] as const, default: 'auto' as const, describe: 'tfjs backend (auto: tensorflow > wasm > cpu)' },
 } as const;
 
+const EXAMPLES = examples([
+  ['$0 train --arch mobilenetv3-small-0.5 --epochs 15 --out runs/small05', 'a zoo model on Fashion-MNIST at 32x32'],
+  ['$0 train --arch my-spec.json --dataset folder:./images --out runs/mine', 'your spec on your images (a folder per class)'],
+  ['$0 train --arch my-spec.json --dataset folder:./images --out runs/mine --resume', 'continue it after Ctrl-C'],
+]);
+
+const d = DEFAULT_TRAIN_CONFIG;
+
+/** The training settings: unset ones take the library's defaults (trainer/config.ts), shown here as they are. */
+const trainingOptions = {
+  epochs: { type: 'number', defaultDescription: String(d.epochs) },
+  'train-samples': { type: 'number', describe: 'use only the first N training images', defaultDescription: 'all' },
+  'validation-samples': { type: 'number', describe: 'validate on the first N validation images', defaultDescription: 'all' },
+  'batch-size': { type: 'number', defaultDescription: String(d.batchSize) },
+  seed: { type: 'number', describe: 'initial weights, data order and augmentation', defaultDescription: String(d.seed) },
+  optimizer: { choices: ['rmsprop', 'sgd'] as const, defaultDescription: d.optimizer },
+  lr: {
+    type: 'number',
+    describe: 'base learning rate',
+    defaultDescription: `${DEFAULT_LEARNING_RATE.sgd} with sgd, ${DEFAULT_LEARNING_RATE.rmsprop} with rmsprop`,
+  },
+  'warmup-epochs': { type: 'number', describe: 'linear learning-rate warm-up', defaultDescription: String(d.warmupEpochs) },
+  schedule: {
+    choices: ['cosine', 'exponential', 'constant'] as const,
+    describe: 'learning rate after the warm-up',
+    defaultDescription: d.schedule,
+  },
+  momentum: { type: 'number', defaultDescription: String(d.momentum) },
+  'weight-decay': { type: 'number', describe: 'L2 on conv/dense kernels', defaultDescription: d.weightDecay.toFixed(5) },
+  'label-smoothing': { type: 'number', defaultDescription: String(d.labelSmoothing) },
+  'bn-momentum': { type: 'number', describe: 'batch-norm moving-average momentum', defaultDescription: 'picked for the run length' },
+  ema: { type: 'number', describe: 'weight EMA decay for evaluation', defaultDescription: 'off' },
+  augment: {
+    type: 'boolean',
+    describe: 'random shifts and flips (--no-augment to turn off)',
+    defaultDescription: d.augment ? 'on' : 'off',
+  },
+} as const;
+
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
   describe: 'Train a spec on an image dataset, with checkpoints, --resume and a progress bar',
   builder: (y) =>
     y
+      .example(EXAMPLES)
       .option('arch', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
       .option('dataset', {
         type: 'string',
@@ -71,21 +111,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: "input resolution (default: 32 for fashion-mnist and cifar10, whose images are 28 and 32 px; the spec's otherwise)",
       })
       .option('classes', { type: 'number', describe: "classifier width (default: the dataset's class count)" })
-      .option('epochs', { type: 'number' })
-      .option('train-samples', { type: 'number', describe: 'use only the first N training images' })
-      .option('validation-samples', { type: 'number', describe: 'validate on the first N validation images' })
-      .option('batch-size', { type: 'number' })
-      .option('seed', { type: 'number' })
-      .option('optimizer', { choices: ['rmsprop', 'sgd'] as const })
-      .option('lr', { type: 'number', describe: 'base learning rate' })
-      .option('warmup-epochs', { type: 'number' })
-      .option('schedule', { choices: ['cosine', 'exponential', 'constant'] as const })
-      .option('momentum', { type: 'number' })
-      .option('weight-decay', { type: 'number', describe: 'L2 on conv/dense kernels' })
-      .option('label-smoothing', { type: 'number' })
-      .option('bn-momentum', { type: 'number', describe: 'default: picked for the run length' })
-      .option('ema', { type: 'number', describe: 'weight EMA decay for evaluation (off by default)' })
-      .option('augment', { type: 'boolean', describe: 'random shifts and flips (--no-augment to turn off)' }) as never,
+      .options(trainingOptions) as never,
   handler: action<TrainArgs>(async (args, { log }) => {
     const progress = new ProgressReporter(log);
     let summary: TrainSummary;

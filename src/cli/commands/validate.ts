@@ -7,7 +7,7 @@ import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
 import { specCost } from '../../search-space/cost.js';
 import { getChoiceSpace } from '../../search-space/spaces.js';
-import { action, readSpecFile, reportError } from '../common.js';
+import { action, examples, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
   files: string[];
@@ -42,11 +42,17 @@ function jsonKind(file: string): unknown {
   }
 }
 
+const EXAMPLES = examples([
+  ['$0 validate my-spec.json', 'a spec file (JSON or block strings)'],
+  ['$0 validate experiments/default.json tables/default.json', 'an experiment and a latency table'],
+]);
+
 export const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <files..>',
   describe:
     'Check specs, latency tables, experiments and search spaces; exit 2 with the file, the field and what was expected when one is invalid',
-  builder: (y) => y.positional('files', { type: 'string', array: true, demandOption: true }) as never,
+  builder: (y) =>
+    y.example(EXAMPLES).positional('files', { type: 'string', array: true, demandOption: true, describe: 'the files to check' }) as never,
   handler: action<ValidateArgs>(async (args) => {
     let failed = 0;
     for (const file of args.files) {

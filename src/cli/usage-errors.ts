@@ -1,0 +1,123 @@
+/**
+ * Usage errors in one line: the nearest known command or option when a word looks like a typo of
+ * one (`nas serach`, `nas train --epoch 3`), options given without their value (`nas search
+ * --budget`, which yargs drops without a word), numbers that are not.
+ */
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+export function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** The candidate a mistyped `word` most likely meant: at most one edit away for short words, two for longer ones. */
+export function nearest(word: string, candidates: readonly string[]): string | null {
+  const limit = word.length <= 3 ? 1 : 2;
+  let best: string | null = null;
+  let bestDistance = limit + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Where on the command line a usage error happened: the command path, its subcommands and its options. */
+export interface UsageContext {
+  /** The command path, e.g. ['latency', 'validate']. */
+  command: readonly string[];
+  subcommands: readonly string[];
+  options: readonly string[];
+}
+
+const UNKNOWN = /^Unknown arguments?: (.+)$/;
+
+/**
+ * The one line `nas` prints for a usage error (without the leading `nas: `): unknown commands and
+ * options with the nearest known one, other messages on one line, and the help to read.
+ */
+export function usageErrorLine(message: string, argv: readonly string[], context: UsageContext): string {
+  const help = `(see ${['nas', ...context.command, '--help'].join(' ')})`;
+  const unknown = UNKNOWN.exec(message);
+  const text = unknown
+    ? describeUnknown(unknown[1]!.split(', '), argv, context)
+    : message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+  return `${text} ${help}`;
+}
+
+/** The typed form of each unknown argument yargs names, and what it likely meant. */
+function describeUnknown(names: string[], argv: readonly string[], context: UsageContext): string {
+  const options: string[] = [];
+  const words: string[] = [];
+  const typed = argv.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]!);
+  for (const name of names) {
+    const flag = typed.find((a) => a.replace(/^--?(no-)?/, '') === name);
+    if (flag) options.push(suggestOption(flag, context.options));
+    else if (!typed.some((a) => camelCase(a.replace(/^--?(no-)?/, '')) === name)) words.push(name);
+  }
+  const parts: string[] = [];
+  if (options.length) parts.push(`unknown option${options.length > 1 ? 's' : ''} ${options.join(', ')}`);
+  if (words.length && context.subcommands.length)
+    parts.push(
+      `unknown command${words.length > 1 ? 's' : ''} ${words.map((w) => withSuggestion(w, nearest(w, context.subcommands))).join(', ')}`,
+    );
+  else if (words.length) parts.push(`unexpected argument${words.length > 1 ? 's' : ''} ${words.join(', ')}`);
+  return parts.join('; ');
+}
+
+function suggestOption(flag: string, known: readonly string[]): string {
+  const negated = flag.startsWith('--no-');
+  const name = flag.replace(/^--?(no-)?/, '');
+  const match = nearest(name, known);
+  return withSuggestion(flag, match && `--${negated ? 'no-' : ''}${match}`);
+}
+
+const withSuggestion = (typed: string, suggestion: string | null) => (suggestion ? `${typed}: did you mean ${suggestion}?` : typed);
+
+const camelCase = (dashed: string) => dashed.replace(/-+([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The declared value types of the options in force (yargs' getOptions()). */
+export interface OptionTypes {
+  number: readonly string[];
+  string: readonly string[];
+}
+
+/**
+ * What is wrong with the values on the command line, if anything: an option that takes a value
+ * given without one (last, or followed by another option), a number option given something else.
+ */
+export function valueProblem(argv: readonly string[], parsed: Record<string, unknown>, types: OptionTypes): string | null {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const takesValue = new Set([...types.number, ...types.string]);
+  for (let i = 0; i < end; i++) {
+    const name = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    const next = argv[i + 1];
+    if (name && takesValue.has(name) && (i + 1 >= end || (next!.startsWith('-') && Number.isNaN(Number(next)))))
+      return `--${name} needs a value`;
+  }
+  for (const name of types.number) {
+    const value = parsed[name];
+    if (typeof value === 'number' && Number.isNaN(value)) return `--${name}: expected a number, got ${typedValue(argv, name) ?? value}`;
+  }
+  return null;
+}
+
+/** The text given for `--name` (`--name text` or `--name=text`). */
+function typedValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+}

@@ -1,0 +1,163 @@
+/**
+ * What `--help` tells a new user (issue 16, item 8): examples and defaults for every command,
+ * only the options a command can use, words kept whole when lines wrap, and the nearest command
+ * or option suggested on a typo.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { NAS, nas } from './helpers/cli.js';
+
+const run = promisify(execFile);
+
+const COMMANDS = [
+  [],
+  ['search'],
+  ['specs'],
+  ['describe'],
+  ['validate'],
+  ['convert'],
+  ['train'],
+  ['eval'],
+  ['netadapt'],
+  ['latency'],
+  ['latency', 'validate'],
+  ['profile'],
+  ['table'],
+  ['table', 'import'],
+  ['space'],
+  ['space', 'describe'],
+  ['schema'],
+];
+
+/** `nas <command> --help` as a pipe sees it; `unwrapped`: yargs' own switch for one line per entry (YARGS_DISABLE_WRAP). */
+async function help(command: string[], unwrapped = false): Promise<string> {
+  const env = { ...process.env, ...(unwrapped ? { YARGS_DISABLE_WRAP: '1' } : {}) };
+  const { stdout } = await run(process.execPath, [NAS, ...command, '--help'], { cwd: PROJECT_ROOT, env });
+  return stdout;
+}
+
+/** Both renderings of every command's help, a few processes at a time. */
+const pages = (async () => {
+  const result = new Map<string, { wrapped: string; unwrapped: string }>();
+  const queue = [...COMMANDS];
+  const worker = async () => {
+    for (let command = queue.shift(); command; command = queue.shift()) {
+      result.set(command.join(' '), { wrapped: await help(command), unwrapped: await help(command, true) });
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  return result;
+})();
+
+/** The option's line of an unwrapped help page. */
+function optionLine(page: string, option: string): string {
+  const line = page.split('\n').find((l) => new RegExp(`^\\s+--${option}\\s`).test(l));
+  if (!line) throw new Error(`no --${option} in\n${page}`);
+  return line;
+}
+
+test('every command has two or three examples: what it does, then a nas command line', async (t) => {
+  for (const [command, { unwrapped }] of await pages) {
+    const section = unwrapped.split('Examples:\n')[1];
+    t.truthy(section, `nas ${command} --help has an Examples section`);
+    const lines = (section ?? '')
+      .split('\n\n')[0]!
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    t.true(lines.length >= 4 && lines.length <= 6 && lines.length % 2 === 0, `nas ${command}: ${lines.length / 2} examples`);
+    for (let i = 0; i < lines.length; i += 2) {
+      t.regex(lines[i]!, /^# \S/, `nas ${command}: ${lines[i]}`);
+      t.regex(lines[i + 1]!, new RegExp(`^nas ${command}`), `nas ${command}: ${lines[i + 1]}`);
+    }
+  }
+});
+
+test('lines wrap between words: the wrapped help holds the same words as the unwrapped one', async (t) => {
+  const words = (text: string) => text.split(/\s+/).filter(Boolean).sort();
+  for (const [command, { wrapped, unwrapped }] of await pages) {
+    t.deepEqual(words(wrapped), words(unwrapped), `nas ${command} --help`);
+    const widest = Math.max(...wrapped.split('\n').map((l) => l.length));
+    t.true(widest <= 110, `nas ${command} --help: a line of ${widest} characters`);
+  }
+});
+
+test('nas train --help shows the training defaults; search and netadapt say where theirs come from', async (t) => {
+  const all = await pages;
+  const train = all.get('train')!.unwrapped;
+  t.regex(optionLine(train, 'epochs'), /\[default: 10\]/);
+  t.regex(optionLine(train, 'batch-size'), /\[default: 32\]/);
+  t.regex(optionLine(train, 'lr'), /\[default: 0\.05 with sgd, 0\.001 with rmsprop\]/);
+  t.regex(optionLine(train, 'optimizer'), /\[default: sgd\]/);
+  t.regex(optionLine(train, 'seed'), /\[default: 0\]/);
+  t.regex(optionLine(train, 'warmup-epochs'), /\[default: 0\.5\]/);
+  t.regex(optionLine(train, 'schedule'), /\[default: cosine\]/);
+  t.regex(optionLine(train, 'momentum'), /\[default: 0\.9\]/);
+  t.regex(optionLine(train, 'weight-decay'), /\[default: 0\.00004\]/);
+  t.regex(optionLine(train, 'label-smoothing'), /\[default: 0\.1\]/);
+  t.regex(optionLine(train, 'augment'), /\[default: on\]/);
+  const search = all.get('search')!.unwrapped;
+  t.regex(optionLine(search, 'budget'), /\[default: the experiment's \(40 in experiments\/default\.json\)\]/);
+  t.regex(optionLine(search, 'algorithm'), /\[default: the experiment's \(ppo in experiments\/default\.json\)\]/);
+  t.regex(optionLine(search, 'parallel'), /\[default: the experiment's \(2 in experiments\/default\.json\)\]/);
+  t.regex(optionLine(all.get('netadapt')!.unwrapped, 'lr'), /\[default: 0\.01\]/);
+});
+
+test('nas latency validate lists its own options once, not the ones of nas latency', async (t) => {
+  const page = (await pages).get('latency validate')!.unwrapped;
+  t.is(page.split('\n').filter((l) => /^\s+--backend\s/.test(l)).length, 1);
+  t.regex(optionLine(page, 'backend'), /\[choices: "auto", "tensorflow", "wasm", "cpu"\] \[default: "auto"\]$/);
+  for (const option of ['arch', 'breakdown', 'interpolate', 'measure', 'resolution', 'classes'])
+    t.false(new RegExp(`^\\s+--${option}\\s`, 'm').test(page), `--${option} is not an option of nas latency validate`);
+  const res = await nas('latency', 'validate', '--arch', 'mobilenetv3-small-1.0');
+  t.is(res.code, 2);
+  t.regex(res.stderr, /^nas: unknown option --arch \(see nas latency validate --help\)\n$/);
+});
+
+test('a mistyped command or option exits 2 with one line naming the nearest one', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['serach'], /^nas: unknown command serach: did you mean search\? \(see nas --help\)\n$/],
+    [['latency', 'valdate'], /^nas: unknown command valdate: did you mean validate\? \(see nas latency --help\)\n$/],
+    [
+      ['train', '--arch', 'mobilenetv3-small-0.35', '--out', 'x', '--epoch', '3'],
+      /^nas: unknown option --epoch: did you mean --epochs\? \(see nas train --help\)\n$/,
+    ],
+    [
+      ['latency', 'validate', '--sampels', '5'],
+      /^nas: unknown option --sampels: did you mean --samples\? \(see nas latency validate --help\)\n$/,
+    ],
+    [
+      ['search', '--budgt=3', '--seeds', '1'],
+      /^nas: unknown options --budgt: did you mean --budget\?, --seeds: did you mean --seed\? \(see nas search --help\)\n$/,
+    ],
+    [['specs', '--bogus'], /^nas: unknown option --bogus \(see nas specs --help\)\n$/],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
+});
+
+test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {
+  // Without the check, `nas search --budget` ran the whole default search (the option was dropped);
+  // the missing experiment file here makes such a run fail fast instead.
+  const cases: [string[], RegExp][] = [
+    [['search', '--experiment', 'nope.json', '--budget'], /^nas: --budget needs a value \(see nas search --help\)\n$/],
+    [['search', '--experiment', 'nope.json', '--seed', '--budget', '3'], /^nas: --seed needs a value \(see nas search --help\)\n$/],
+    [
+      ['train', '--arch', 'nope.json', '--out', 'x', '--epochs', 'ten'],
+      /^nas: --epochs: expected a number, got ten \(see nas train --help\)\n$/,
+    ],
+    [['train', '--arch', 'nope.json', '--out'], /^nas: --out needs a value \(see nas train --help\)\n$/],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
+  const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--lr', '-1');
+  t.regex(negative.stderr, /nope\.json: no such file/, 'a negative number is a value');
+});
