@@ -152,3 +152,13 @@ test.serial('runTrainJob with initFrom starts from the checkpoint of the same ar
     message: /--init-from .*another architecture than tiny-wide/,
   });
 });
+
+test.serial('runTrainJob --resume without epochs keeps the run length; with epochs it extends the run', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  await runTrainJob(jobRequest(out, folder, { config: { epochs: 1, batchSize: 16, seed: 4 } }));
+  await runTrainJob(jobRequest(out, folder, { resume: true, config: { batchSize: 16, seed: 4 } }));
+  t.is(new TrainRunDir(out).readResult().history.length, 1);
+  await runTrainJob(jobRequest(out, folder, { resume: true, config: { batchSize: 16, seed: 4, epochs: 2 } }));
+  t.is(new TrainRunDir(out).readResult().history.length, 2);
+});

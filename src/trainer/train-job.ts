@@ -57,7 +57,7 @@ export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummar
   run.refuseExistingRun(request);
   const backend = await prepareBackend(request.backend);
   log.info(backend, 'backend');
-  const config = trainConfig(request.config);
+  const config = trainConfig(request.resume ? keepRunLength(request.config, run) : request.config);
   const { spec, dataset } = specAndData(request, log);
   log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
   // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
@@ -104,6 +104,12 @@ export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummar
   });
   log.info(summary, 'trained');
   return summary;
+}
+
+/** On --resume without --epochs the run keeps its own length (the default would retrain it to 10 epochs). */
+function keepRunLength(config: Partial<TrainConfig>, run: TrainRunDir): Partial<TrainConfig> {
+  if (config.epochs !== undefined || !run.hasCheckpoint()) return config;
+  return { ...config, epochs: run.readCheckpoint().state.config.epochs };
 }
 
 /**
