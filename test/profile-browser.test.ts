@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -11,6 +12,20 @@ import { tinySpec } from './helpers/tiny.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-serve-'));
+
+/** Sends raw bytes to the server and returns its whole answer. */
+function rawRequest(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(request));
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+    });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
 
 async function startServer() {
   const out = path.join(tmp(), 'phone.json');
@@ -100,6 +115,9 @@ test.serial('the server refuses malformed, incomplete and oversized tables and w
     const job = await (await fetch(`${server.url}job`)).json();
     t.true(job.ops.length > 0);
     t.is((await fetch(`${server.url}nothing`)).status, 404);
+    // A request target that is not a URL (fetch cannot send one): answered 400, the server lives on.
+    t.regex(await rawRequest(server.url, 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+    t.is((await fetch(`${server.url}job`)).status, 200);
   } finally {
     await server.close();
   }

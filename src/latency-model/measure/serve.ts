@@ -149,7 +149,8 @@ type Measurements = z.infer<typeof MeasurementsSchema>;
 export async function serveProfiler(options: ServeOptions): Promise<ProfilerServer> {
   const context = serveContext(options);
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
+    if (!url) return send(res, 400, 'text/plain', 'malformed request target');
     void handleRequest(req, res, url, context);
   });
   await listen(server, options.host, options.port);
