@@ -10,6 +10,7 @@ import { setupSearch } from '../src/controller/setup.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { drawCandidates } from '../src/supernet/ranking.js';
 import { runSupernetSearch } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
@@ -165,7 +166,7 @@ test('a supernet search trains, rewards one member per step after the warm-up, a
   const candidates = readJsonFile(path.join(runDir, SUPERNET_RUN_FILES.candidates)) as {
     candidates: { rank: number; reward: number; spec: string | null }[];
   };
-  t.true(candidates.candidates.length >= 2);
+  t.is(candidates.candidates.length, 4, 'settings.candidates distinct members are ranked');
   t.true(candidates.candidates.every((c, i, all) => i === 0 || all[i - 1]!.reward >= c.reward));
   const best = readArchSpec(summary.best!.spec);
   t.deepEqual(best.blocks, readArchSpec(candidates.candidates[0]!.spec!).blocks);
@@ -226,4 +227,25 @@ test('resuming a supernet run with another evaluator or space is refused (exit 2
     t.regex(error!.message, /belongs to another experiment/);
   }
   t.is(new SupernetRunDir(runDir).readCheckpoint()!.state.step, before);
+});
+
+test('ranking draws until it has settings.candidates distinct members from a controller that has settled', async (t) => {
+  // A settled controller: every batch is one member, except that its first draw depends on the seed.
+  const settled = [0, 0, 0];
+  const policy = {
+    mostLikely: () => settled,
+    sample: async (count: number, seed: number) => ({
+      choices: Array.from({ length: count }, (_, i) => (i === 0 ? [seed % 7, 1, 1] : settled)),
+      logProbs: [],
+    }),
+  };
+  const request = {
+    policy,
+    experiment: { seed: 3 },
+    settings: { candidates: 5 },
+  } as unknown as Parameters<typeof drawCandidates>[0];
+  const drawn = await drawCandidates(request);
+  t.is(drawn.length, 5);
+  t.is(new Set(drawn.map((d) => d.choices.join(','))).size, 5);
+  t.deepEqual(drawn[0], { choices: settled, mostLikely: true });
 });

@@ -2,7 +2,8 @@
  * The end of a supernet search: rank members by their accuracy with inherited weights, and write
  * them out.
  *
- * Candidates are the controller's most likely member and members it draws (deduplicated). Each is
+ * Candidates are the controller's most likely member and members it draws, `candidates` distinct
+ * ones in all when the controller yields that many in 20 batches of draws. Each is
  * judged fairly against the others: its batch-norm statistics are re-estimated on a few training
  * batches (a shared set of BN statistics fits no member), then it is evaluated on the first
  * `rankingSamples` validation images, and rewarded with its table latency.
@@ -69,7 +70,7 @@ export async function rankCandidates(request: RankingRequest): Promise<RankedCan
   return ranked.sort((a, b) => b.reward - a.reward);
 }
 
-async function drawCandidates({ policy, experiment, settings }: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
+export async function drawCandidates({ policy, experiment, settings }: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
   const seen = new Set<string>();
   const out: { choices: number[]; mostLikely: boolean }[] = [];
   const add = (choices: number[], mostLikely: boolean) => {
@@ -80,10 +81,16 @@ async function drawCandidates({ policy, experiment, settings }: RankingRequest):
   };
   const likeliest = policy.mostLikely();
   if (likeliest) add(likeliest, true);
-  const drawn = await policy.sample(settings.candidates, nextSeed(derive(experiment.seed, 'candidates')));
-  for (const choices of drawn.choices) add(choices, false);
+  // A controller that has settled draws the same few members again and again: keep drawing (up to
+  // MAX_DRAW_ROUNDS batches) until `candidates` distinct ones, so the ranking has something to rank.
+  for (let round = 0; round < MAX_DRAW_ROUNDS && out.length < settings.candidates; round++) {
+    const drawn = await policy.sample(settings.candidates, nextSeed(derive(experiment.seed, 'candidates', round)));
+    for (const choices of drawn.choices) if (out.length < settings.candidates) add(choices, false);
+  }
   return out;
 }
+
+const MAX_DRAW_ROUNDS = 20;
 
 /** Batch-norm statistics of one member, averaged over `batches` training batches drawn from `rng`. */
 export function recalibrate(

@@ -10,7 +10,7 @@ export const SupernetSettingsSchema = z.strictObject({
   controllerLearningRate: z.number().positive().optional(),
   /** Training batches that re-estimate a member's batch-norm statistics before it is ranked. */
   recalibrationBatches: z.int().positive(),
-  /** Members drawn from the final controller (plus its most likely one) and ranked on the validation split. */
+  /** Distinct members (its most likely one first, then draws from the final controller) ranked on the validation split. */
   candidates: z.int().positive(),
   /** How many of the ranked members are written as specs. */
   topK: z.int().positive(),
