@@ -13,7 +13,7 @@
  * is a JSON file under results/search-vs-zoo/, skipped when present; a training interrupted midway
  * resumes from its checkpoint in --runs (on the same machine).
  *
- *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--epochs 5]
+ *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--epochs 5] [--targets a,b,c]
  *       [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only]
  */
 import { spawnSync } from 'node:child_process';
@@ -44,7 +44,7 @@ const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'));
 const MAX_TRAININGS = Number(argument('max-trainings', 'Infinity'));
 const REPORT_ONLY = process.argv.includes('--report-only');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
-const TARGET_MODELS = ['mobilenetv3-small-0.75', 'mobilenetv3-small-1.0', 'mobilenetv3-large-0.75'];
+const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
 const RESOLUTION = 32;
 const TOLERANCE = 0.05;
 
@@ -56,6 +56,8 @@ interface Target {
 interface Found {
   target: string;
   targetMs: number;
+  /** Why the search could not run (e.g. no member of the space reaches the target); nothing else is set. */
+  unreachable?: string;
   latencyMs: number;
   withinTolerance: boolean;
   /** Validation top-1 with inherited supernet weights (the search's own ranking). */
@@ -111,9 +113,11 @@ async function search(target: Target): Promise<Found> {
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
   const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
+  process.stderr.write(child.stderr);
+  if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
   if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}`);
   const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
   const spec = path.join(PARTS, `found-${target.model}.spec.json`);
@@ -126,6 +130,23 @@ async function search(target: Target): Promise<Found> {
     inheritedTop1: summary.best.accuracy,
     spec: path.relative(PROJECT_ROOT, spec),
     wallSeconds: (Date.now() - started) / 1000,
+  };
+  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'search-vs-zoo-found', ...found });
+  return found;
+}
+
+/** A target the search refused (exit 2: bad input, e.g. below the space's fastest member), recorded so the other targets go on. */
+async function recordUnreachable(file: string, target: Target, stderr: string): Promise<Found> {
+  const reason = stderr.trim().split('\n').pop() ?? 'nas search exited with 2';
+  const found: Found = {
+    ...target,
+    target: target.model,
+    unreachable: reason,
+    latencyMs: Number.NaN,
+    withinTolerance: false,
+    inheritedTop1: Number.NaN,
+    spec: '',
+    wallSeconds: 0,
   };
   await writeJsonAtomic(file, { schemaVersion: 1, kind: 'search-vs-zoo-found', ...found });
   return found;
@@ -183,7 +204,8 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
     const rows: string[][] = [];
     const foundName = `found-${target.model}`;
     const foundRuns = readTrained(foundName);
-    if (found) {
+    if (found?.unreachable) rows.push(['**found**: none', '', '', '', `the search refused the target: ${found.unreachable}`]);
+    else if (found) {
       rows.push([
         `**found** (${found.spec})`,
         found.latencyMs.toFixed(2),
@@ -237,7 +259,9 @@ async function main(): Promise<void> {
     await prepareBackend('auto');
     const dataset = loadDataset('fashion-mnist', RESOLUTION);
     const jobs: { model: string; spec: ArchSpec }[] = [
-      ...found.map((f) => ({ model: `found-${f.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, f.spec)) })),
+      ...found
+        .filter((f) => !f.unreachable)
+        .map((f) => ({ model: `found-${f.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, f.spec)) })),
       ...zoo
         .filter((z) => all.some((t) => z.latencyMs <= t.targetMs * (1 + TOLERANCE)))
         .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) })),
