@@ -70,7 +70,11 @@ export async function rankCandidates(request: RankingRequest): Promise<RankedCan
   return ranked.sort((a, b) => b.reward - a.reward);
 }
 
-export async function drawCandidates({ policy, experiment, settings }: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
+export async function drawCandidates({
+  policy,
+  experiment,
+  settings,
+}: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
   const seen = new Set<string>();
   const out: { choices: number[]; mostLikely: boolean }[] = [];
   const add = (choices: number[], mostLikely: boolean) => {
