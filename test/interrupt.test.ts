@@ -42,7 +42,12 @@ interface Stopped {
   stderr: string;
   /** Seconds until the command's process group (its workers) was gone after it exited. */
   orphanSeconds: number;
+  /** The command ran past HANG_SECONDS and was killed. */
+  hung: boolean;
 }
+
+/** A command still running this long is killed and reported (well inside ava's 3-minute timeout). */
+const HANG_SECONDS = 90;
 
 /**
  * Runs `nas args` in a process group of its own; `delay` seconds after `ready(stderr)` holds
@@ -56,7 +61,11 @@ function interruptWhen(args: string[], ready: (stderr: string) => boolean, delay
     let armed = false;
     let sentAt = 0;
     let exited = false;
-    const guard = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 180_000);
+    let hung = false;
+    const guard = setTimeout(() => {
+      hung = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    }, HANG_SECONDS * 1000);
     const arm = () => {
       if (armed || exited || !ready(stderr)) return;
       armed = true;
@@ -87,6 +96,7 @@ function interruptWhen(args: string[], ready: (stderr: string) => boolean, delay
         stopSeconds: sentAt ? (exitedAt - sentAt) / 1000 : 0,
         stderr,
         orphanSeconds: (performance.now() - exitedAt) / 1000,
+        hung,
       });
     });
   });
@@ -164,6 +174,12 @@ async function runChain(t: ExecutionContext, chain: Chain, rng: Rng, signalOf: (
       ? `once ${target} of ${chain.total} were kept, then ${delay.toFixed(2)} s`
       : `${delay.toFixed(2)} s after the start${rate === null ? '' : `, aiming at ${target} of ${chain.total}`}`;
     const label = `${chain.kind} interrupt ${interrupts + 1} (${signal} ${point})`;
+    if (stopped.hung) {
+      t.fail(
+        `${label}: still running after ${HANG_SECONDS} s (signal sent: ${stopped.signalled}); its stderr:\n${stopped.stderr.slice(-3000)}`,
+      );
+      return;
+    }
     t.true(stopped.orphanSeconds < 5, `${label}: its workers outlived it by ${stopped.orphanSeconds.toFixed(1)} s`);
     if (stopped.signalled) stops.push({ kind: chain.kind, signal, stopSeconds: stopped.stopSeconds, code: stopped.code });
     // A signal in the last milliseconds of a finished command's exit (its handlers already gone) ends it.
@@ -377,7 +393,14 @@ test.serial(
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    while (!existsSync(path.join(runDir, 'run.json'))) await new Promise((r) => setTimeout(r, 100));
+    const startedAt = performance.now();
+    while (!existsSync(path.join(runDir, 'run.json'))) {
+      if (child.exitCode !== null || performance.now() - startedAt > HANG_SECONDS * 1000) {
+        child.kill('SIGKILL');
+        return t.fail(`the search wrote no run.json (exit ${child.exitCode}):\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await new Promise((r) => setTimeout(r, 1500));
     const sentAt = performance.now();
     child.kill('SIGINT');

@@ -104,6 +104,12 @@ interface Worker {
   job: Job | null;
 }
 
+/** Sends a request; a worker that is gone is handled by its 'exit' event, not here. */
+function sendIgnoringGone(child: ChildProcess, request: WorkerRequest): void {
+  if (!child.connected) return;
+  child.send(request, () => {});
+}
+
 const WORKER_SCRIPT = fileURLToPath(new URL('./training-worker.js', import.meta.url));
 
 export interface TrainingPoolOptions {
@@ -150,6 +156,9 @@ export class TrainingPool implements Evaluator {
         this.dispatch();
       }
     });
+    // A worker killed by the user's Ctrl-C (it shares the process group) fails the next send with
+    // EPIPE; its 'exit' handler below settles the job, so the error itself needs no action.
+    child.on('error', () => {});
     child.on('exit', (code, signal) => {
       const index = this.workers.indexOf(worker);
       if (index >= 0) this.workers.splice(index, 1);
@@ -163,12 +172,12 @@ export class TrainingPool implements Evaluator {
         this.dispatch();
       }
     });
-    child.send({
+    sendIgnoringGone(child, {
       type: 'init',
       dataset: this.options.dataset,
       resolution: this.options.resolution,
       backend: this.options.backend ?? 'auto',
-    } satisfies WorkerRequest);
+    });
     this.workers.push(worker);
     return worker;
   }
@@ -183,13 +192,13 @@ export class TrainingPool implements Evaluator {
       const w = worker;
       w.ready.then(
         () =>
-          w.process.send({
+          sendIgnoringGone(w.process, {
             type: 'evaluate',
             id: job.id,
             spec: job.spec,
             config: this.options.config,
             ...job.options,
-          } satisfies WorkerRequest),
+          }),
         (err: Error) => {
           w.job = null;
           job.reject(err);

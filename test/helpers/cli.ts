@@ -7,12 +7,17 @@ import { PROJECT_ROOT } from '../../src/common/version.js';
 const run = promisify(execFile);
 export const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
 
+/** A command still running this long is killed, so a hang fails its test with the output so far (ava's timeout is 3 min). */
+const HANG_MS = 150_000;
+
 export async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], { cwd: PROJECT_ROOT, maxBuffer: 1 << 24 });
+    const options = { cwd: PROJECT_ROOT, maxBuffer: 1 << 24, timeout: HANG_MS, killSignal: 'SIGKILL' as const };
+    const { stdout, stderr } = await run(process.execPath, [NAS, ...args], options);
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    const e = err as { code: number; stdout: string; stderr: string; killed?: boolean };
+    const hang = e.killed ? `\n[test] nas ${args.join(' ')}: killed after ${HANG_MS / 1000} s without exiting` : '';
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr + hang };
   }
 }
