@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from '../../src/common/version.js';
 const run = promisify(execFile);
 export const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
 
-/** A command still running this long is killed, so a hang fails its test with the output so far (ava's timeout is 3 min). */
+/** A command still running this long is killed, so a hang fails its test with the output so far (ava's timeout is 5 min). */
 const HANG_MS = 150_000;
 
 export async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
