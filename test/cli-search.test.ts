@@ -143,6 +143,38 @@ test('kill -9 of a search whose workers are deep in synchronous work (a validati
   t.notRegex(stderr, STACK_TRACE, 'the workers go quietly');
 });
 
+test('nas search --resume S --budget N extends a finished search to N trials; N below the trials done exits 2 saying how many', async (t) => {
+  // One trial ends inside the first batch of 2: the extension completes that batch.
+  const { dir, experimentFile } = tinySearchFiles({ budget: 1, batchSize: 2, parallel: 1 });
+  const runDir = path.join(dir, 'run');
+  const first = await nas('search', '--experiment', experimentFile, '--out', runDir, '--json');
+  t.is(first.code, 0, first.stderr);
+  const extended = await nas('search', '--resume', runDir, '--budget', '2', '--json');
+  t.is(extended.code, 0, extended.stderr);
+  t.is(JSON.parse(extended.stdout.trim().split('\n').pop()!).trials, 2);
+  const store = new SearchRunDir(runDir).trialStore();
+  t.deepEqual(
+    store.all().map((trial) => [trial.trial, trial.batch, trial.slot]),
+    [
+      [0, 0, 0],
+      [1, 0, 1],
+    ],
+  );
+  store.close();
+  t.is(new SearchRunDir(runDir).readRecord().experiment.budget, 2, 'run.json holds the new budget');
+  const below = await nas('search', '--resume', runDir, '--budget', '1');
+  t.is(below.code, 2);
+  t.regex(below.stderr, /--budget 1 is below the 2 trials already done in .*run: give --budget 2 or more/);
+  t.is(
+    below.stderr
+      .trim()
+      .split('\n')
+      .filter((line) => !line.startsWith('{')).length,
+    1,
+    below.stderr,
+  );
+});
+
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
   const { dir } = files();
   const bad = path.join(dir, 'bad.json');
