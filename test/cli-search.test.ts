@@ -3,10 +3,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
+import { readExperiment } from '../src/controller/experiment.js';
+import { runSearch } from '../src/controller/search.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
+import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
+import { readArchSpec } from '../src/search-space/io.js';
 import { NAS, nas } from './helpers/cli.js';
-import { tinyExperiment, tinySearchFiles } from './helpers/search.js';
+import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
 function childPids(pid: number): number[] {
@@ -173,6 +177,41 @@ test('nas search --resume S --budget N extends a finished search to N trials; N 
     1,
     below.stderr,
   );
+});
+
+test("a search's best.json (the proxy model at 16 px, deployed at 32) trains with nas train and is priced by nas latency at its deployment input", async (t) => {
+  const { dir, experimentFile, tableFile } = tinySearchFiles({ algorithm: 'random', budget: 2, batchSize: 2 }, 32);
+  const experiment = readExperiment(experimentFile);
+  const runDir = path.join(dir, 'S');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const bestFile = path.join(runDir, 'best.json');
+  t.is(readArchSpec(bestFile).input.resolution, 16);
+
+  const priced = await nas('latency', '--arch', bestFile, '--table', tableFile, '--json');
+  t.is(priced.code, 0, priced.stderr);
+  t.regex(priced.stderr, /priced at its deployment input 32x32, 10 classes/);
+  const summary = new SearchRunDir(runDir).trialStore();
+  const bestTrial = summary.all().reduce((a, b) => (b.reward > a.reward ? b : a));
+  summary.close();
+  t.is(JSON.parse(priced.stdout).latencyMs, bestTrial.latencyMs, "the latency the search gave it, on the search's table");
+
+  const trainRun = path.join(runDir, 'train');
+  const trained = await nas(
+    'train',
+    '--arch',
+    bestFile,
+    '--epochs',
+    '1',
+    '--train-samples',
+    '64',
+    '--validation-samples',
+    '32',
+    '--out',
+    trainRun,
+    '--json',
+  );
+  t.is(trained.code, 0, trained.stderr);
+  t.true(existsSync(path.join(trainRun, 'checkpoint', 'model.json')));
 });
 
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
