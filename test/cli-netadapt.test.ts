@@ -67,3 +67,43 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   t.is(both.code, 2);
   t.regex(both.stderr, /exactly one of --target-ms and --target-ratio/);
 });
+
+test('nas netadapt --checkpoint T takes the seed from the checkpoint; --arch differing only in resolution and classes is adapted to it, in anything else refused naming the fields', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-cli-netadapt-seed-'));
+  // As `nas specs` writes a zoo model: 224 px, 1000 classes; trained at 16 px on the 10 classes of Fashion-MNIST.
+  const specFile = path.join(dir, 'seed.json');
+  writeFileSync(specFile, JSON.stringify(tinySpec({ resolution: 224, classes: 1000, name: 'seed' })));
+  const seedRun = path.join(dir, 'T');
+  const trainArgs = ['--epochs', '1', '--train-samples', '64', '--validation-samples', '32', '--out', seedRun];
+  const trained = await nas('train', '--arch', specFile, '--resolution', '16', ...trainArgs);
+  t.is(trained.code, 0, trained.stderr);
+  const tableFile = path.join(dir, 'table.json');
+  writeFileSync(tableFile, JSON.stringify(specTable(tinySpec({ resolution: 16, classes: 10 }))));
+  const common = ['netadapt', '--checkpoint', seedRun, '--table', tableFile, '--latency-resolution', '16', '--latency-classes', '10'];
+  const quick = ['--finetune-steps', '1', '--validation-samples', '32', '--parallel', '1', '--delta-ratio', '0.1'];
+
+  const fromCheckpoint = await nas(...common, ...quick, '--target-ratio', '0.9', '--out', path.join(dir, 'N'), '--json');
+  t.is(fromCheckpoint.code, 0, fromCheckpoint.stderr);
+  const summary = JSON.parse(fromCheckpoint.stdout.trim().split('\n').pop()!);
+  t.true(summary.finalLatencyMs <= 0.9 * summary.seedLatencyMs + 1e-9);
+
+  // A target above the seed's stops the run right after the seed check: enough to see which seed it took.
+  const adapted = await nas(...common, '--arch', specFile, '--target-ms', '1000', '--out', path.join(dir, 'A'));
+  t.is(adapted.code, 2);
+  t.regex(
+    adapted.stderr,
+    /--arch seed differs from the checkpoint's spec only in input\.resolution: 224 vs 16; classes: 1000 vs 10: adapted/,
+  );
+  t.regex(adapted.stderr, /not below the seed's/);
+
+  const otherFile = path.join(dir, 'other.json');
+  writeFileSync(otherFile, JSON.stringify(tinySpec({ resolution: 224, classes: 1000, name: 'seed', dropout: 0.2 })));
+  const other = await nas(...common, '--arch', otherFile, '--target-ratio', '0.9', '--out', path.join(dir, 'B'));
+  t.is(other.code, 2);
+  const message = other.stderr.trim().split('\n').pop()!;
+  t.regex(
+    message,
+    /the checkpoint was not trained from --arch seed: input\.resolution: 224 vs 16; classes: 1000 vs 10; dropout: 0\.2 vs 0 \(/,
+  );
+  t.false(existsSync(path.join(dir, 'B')), 'nothing written');
+});

@@ -3,10 +3,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
+import { readExperiment } from '../src/controller/experiment.js';
+import { runSearch } from '../src/controller/search.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
+import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
+import { readArchSpec } from '../src/search-space/io.js';
 import { NAS, nas } from './helpers/cli.js';
-import { tinyExperiment, tinySearchFiles } from './helpers/search.js';
+import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
 function childPids(pid: number): number[] {
@@ -141,6 +145,73 @@ test('kill -9 of a search whose workers are deep in synchronous work (a validati
   t.true(orphanSeconds < ORPHAN_LIMIT_SECONDS, `workers outlived the search by ${orphanSeconds.toFixed(1)} s`);
   await new Promise((r) => setTimeout(r, 200));
   t.notRegex(stderr, STACK_TRACE, 'the workers go quietly');
+});
+
+test('nas search --resume S --budget N extends a finished search to N trials; N below the trials done exits 2 saying how many', async (t) => {
+  // One trial ends inside the first batch of 2: the extension completes that batch.
+  const { dir, experimentFile } = tinySearchFiles({ budget: 1, batchSize: 2, parallel: 1 });
+  const runDir = path.join(dir, 'run');
+  const first = await nas('search', '--experiment', experimentFile, '--out', runDir, '--json');
+  t.is(first.code, 0, first.stderr);
+  const extended = await nas('search', '--resume', runDir, '--budget', '2', '--json');
+  t.is(extended.code, 0, extended.stderr);
+  t.is(JSON.parse(extended.stdout.trim().split('\n').pop()!).trials, 2);
+  const store = new SearchRunDir(runDir).trialStore();
+  t.deepEqual(
+    store.all().map((trial) => [trial.trial, trial.batch, trial.slot]),
+    [
+      [0, 0, 0],
+      [1, 0, 1],
+    ],
+  );
+  store.close();
+  t.is(new SearchRunDir(runDir).readRecord().experiment.budget, 2, 'run.json holds the new budget');
+  const below = await nas('search', '--resume', runDir, '--budget', '1');
+  t.is(below.code, 2);
+  t.regex(below.stderr, /--budget 1 is below the 2 trials already done in .*run: give --budget 2 or more/);
+  t.is(
+    below.stderr
+      .trim()
+      .split('\n')
+      .filter((line) => !line.startsWith('{')).length,
+    1,
+    below.stderr,
+  );
+});
+
+test("a search's best.json (the proxy model at 16 px, deployed at 32) trains with nas train and is priced by nas latency at its deployment input", async (t) => {
+  const { dir, experimentFile, tableFile } = tinySearchFiles({ algorithm: 'random', budget: 2, batchSize: 2 }, 32);
+  const experiment = readExperiment(experimentFile);
+  const runDir = path.join(dir, 'S');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const bestFile = path.join(runDir, 'best.json');
+  t.is(readArchSpec(bestFile).input.resolution, 16);
+
+  const priced = await nas('latency', '--arch', bestFile, '--table', tableFile, '--json');
+  t.is(priced.code, 0, priced.stderr);
+  t.regex(priced.stderr, /priced at its deployment input 32x32, 10 classes/);
+  const summary = new SearchRunDir(runDir).trialStore();
+  const bestTrial = summary.all().reduce((a, b) => (b.reward > a.reward ? b : a));
+  summary.close();
+  t.is(JSON.parse(priced.stdout).latencyMs, bestTrial.latencyMs, "the latency the search gave it, on the search's table");
+
+  const trainRun = path.join(runDir, 'train');
+  const trained = await nas(
+    'train',
+    '--arch',
+    bestFile,
+    '--epochs',
+    '1',
+    '--train-samples',
+    '64',
+    '--validation-samples',
+    '32',
+    '--out',
+    trainRun,
+    '--json',
+  );
+  t.is(trained.code, 0, trained.stderr);
+  t.true(existsSync(path.join(trainRun, 'checkpoint', 'model.json')));
 });
 
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {

@@ -240,7 +240,7 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const other = tinySpec({ resolution: 16, channels: 3, name: 'other', dropout: 0.3 });
   await t.throwsAsync(runNetAdapt({ ...base, seed: other, evaluator: fresh(), outDir: path.join(dir, 'c') }), {
     instanceOf: InputError,
-    message: /checkpoint belongs to seed, not to the seed spec other/,
+    message: /the checkpoint was not trained from --arch other: dropout: 0\.3 vs 0 \(/,
   });
   const missing = { ...table, entries: Object.fromEntries(Object.entries(table.entries).slice(1)) };
   await t.throwsAsync(runNetAdapt({ ...base, table: missing, evaluator: fresh(), outDir: path.join(dir, 'd') }), {

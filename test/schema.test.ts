@@ -4,6 +4,7 @@ import { ValidationError } from '../src/common/errors.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { type ArchSpec, parseArchSpec } from '../src/search-space/archspec.js';
 import { archSpecJsonSchema } from '../src/search-space/json-schema.js';
+import { formatDifferences, specDifferences } from '../src/search-space/spec-diff.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 
 const good = (): ArchSpec => structuredClone(zooSpec('mobilenetv3-small-1.0'));
@@ -61,4 +62,24 @@ test('a non-object is rejected at the root', (t) => {
 test('the shipped JSON Schema is generated from the current definitions', (t) => {
   const shipped = JSON.parse(readFileSync(`${PROJECT_ROOT}/schema/archspec.schema.json`, 'utf8'));
   t.deepEqual(shipped, archSpecJsonSchema(), 'run `npm run schema` to regenerate schema/archspec.schema.json');
+});
+
+test('specDifferences lists where two specs differ as networks, by JSON path with both values; name and provenance aside', (t) => {
+  const small = zooSpec('mobilenetv3-small-1.0');
+  t.deepEqual(specDifferences(small, { ...good(), name: 'renamed', provenance: { command: 'x', seed: 3 } }), []);
+  const other = good();
+  other.input.resolution = 32;
+  other.classes = 10;
+  (other.blocks[3] as { exp: number }).exp = 64;
+  other.blocks[0]!.se = null;
+  other.blocks.pop();
+  t.is(
+    formatDifferences(specDifferences(small, other)),
+    'input.resolution: 224 vs 32; blocks.length: 11 vs 10; blocks[0].se: {"squeeze":8,"gate":"hsigmoid","activ... vs null; blocks[3].exp: 96 vs 64; and 1 more',
+  );
+  t.deepEqual(specDifferences(small, other).at(-1), { path: 'classes', a: 1000, b: 10 });
+  t.is(
+    formatDifferences(specDifferences(small, { ...small, task: { type: 'classification' } } as ArchSpec)),
+    'task: absent vs {"type":"classification"}',
+  );
 });

@@ -6,7 +6,7 @@ import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { createPolicy, DEFAULT_CONTROLLER } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
-import { runSearch } from '../src/controller/search.js';
+import { runSearch, type SearchRequest } from '../src/controller/search.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
@@ -182,6 +182,76 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   a.close();
   b.close();
 });
+
+test.serial(
+  '--resume with a larger budget extends a search to the trials of a straight run, redoing none; below the trials done it is refused',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile, { budget: 12, batchSize: 4 });
+    const setup = setupSearch(experiment, 10);
+    const search = (runDir: string, budget: number, options: Partial<SearchRequest> = {}) =>
+      runSearch({ experiment: { ...experiment, budget }, runDir, evaluator: new SurrogateEvaluator(), command: 'test', ...options }, setup);
+    const trialsOf = (runDir: string) => {
+      const store = new SearchRunDir(runDir).trialStore();
+      const all = store.all();
+      store.close();
+      return all;
+    };
+    const straight = path.join(dir, 'straight');
+    await search(straight, 12);
+    const extended = path.join(dir, 'extended');
+    // 6 trials end inside the second batch of 4.
+    t.is((await search(extended, 6)).trials, 6);
+    const firstSix = trialsOf(extended);
+    // Extended to 9, interrupted after one more trial, then resumed without a budget: run.json's 9 applies.
+    const abort = new AbortController();
+    await t.throwsAsync(search(extended, 9, { resume: true, signal: abort.signal, onProgress: () => abort.abort() }), {
+      instanceOf: InterruptedError,
+    });
+    t.true(trialsOf(extended).length < 9);
+    const recorded = new SearchRunDir(extended).readRecord();
+    t.is(recorded.experiment.budget, 9);
+    t.deepEqual(
+      recorded.budgetChanges?.map((c) => [c.from, c.to, c.command]),
+      [[6, 9, 'test']],
+    );
+    t.is(
+      (
+        await runSearch(
+          { experiment: recorded.experiment, runDir: extended, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' },
+          setup,
+        )
+      ).trials,
+      9,
+    );
+    const evaluator = new SurrogateEvaluator();
+    t.is((await search(extended, 12, { resume: true, evaluator })).trials, 12);
+    t.true(evaluator.calls <= 3, `only the 3 new trials are evaluated (${evaluator.calls})`);
+    const after = trialsOf(extended);
+    t.deepEqual(after.slice(0, 6), firstSix, 'the first 6 trials are kept as they were');
+    const strip = (trials: ReturnType<TrialStore['all']>) =>
+      trials.map(({ finishedAt: _f, trainSeconds: _s, memoised: _m, ...rest }) => rest);
+    t.deepEqual(strip(after), strip(trialsOf(straight)), 'the controller continued where it stopped');
+    await t.throwsAsync(search(extended, 11, { resume: true }), {
+      instanceOf: InputError,
+      message: /--budget 11 is below the 12 trials already done in .*extended: give --budget 12 or more/,
+    });
+    await t.throwsAsync(
+      runSearch(
+        {
+          experiment: { ...experiment, budget: 16, seed: 4 },
+          runDir: extended,
+          resume: true,
+          evaluator: new SurrogateEvaluator(),
+          command: 'test',
+        },
+        setup,
+      ),
+      { instanceOf: InputError, message: /belongs to another experiment/ },
+    );
+    t.is(new SearchRunDir(extended).readRecord().experiment.budget, 12);
+  },
+);
 
 test.serial('search refuses: another experiment on --resume, an unreachable target, a table missing ops, an unknown space', async (t) => {
   const { dir, spaceFile, tableFile } = tinyFiles();

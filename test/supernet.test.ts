@@ -213,7 +213,7 @@ test('a NaN loss stops the supernet search with a clear error and keeps the last
   );
 });
 
-test('resuming a supernet run with another evaluator or space is refused (exit 2) and the run is left as it was', async (t) => {
+test('resuming a supernet run with another evaluator, space or budget is refused (exit 2) and the run is left as it was', async (t) => {
   const { dir, experiment } = tinySupernetExperiment();
   const runDir = path.join(dir, 'run');
   await t.throwsAsync(supernetRun(runDir, experiment, { stopAfterSteps: 2 }), { instanceOf: InterruptedError });
@@ -225,6 +225,12 @@ test('resuming a supernet run with another evaluator or space is refused (exit 2
     const error = await t.throwsAsync(supernetRun(runDir, other, { resume: true }));
     t.true(error instanceof InputError && error.exitCode === 2, String(error));
     t.regex(error!.message, /belongs to another experiment/);
+  }
+  // The budget sets the warm-up and the learning-rate schedule: a resumed run cannot take another.
+  for (const budget of [20, 8]) {
+    const error = await t.throwsAsync(supernetRun(runDir, { ...experiment, budget }, { resume: true }));
+    t.true(error instanceof InputError && error.exitCode === 2, String(error));
+    t.regex(error!.message, new RegExp(`supernet run of budget 12, .*cannot change it to ${budget}; drop --budget`));
   }
   t.is(new SupernetRunDir(runDir).readCheckpoint()!.state.step, before);
 });

@@ -38,6 +38,8 @@ const SearchRunRecordSchema = z.object({
   targetMs: z.number(),
   fastestMs: z.number(),
   createdAt: z.string(),
+  /** Each `--resume --budget` that changed the budget (the experiment holds the latest). */
+  budgetChanges: z.array(z.object({ from: z.int(), to: z.int(), command: z.string(), at: z.string() })).optional(),
 });
 
 /** `run.json`: what started the run, so `--resume` can check it continues the same experiment. */
@@ -82,6 +84,26 @@ export class SearchRunDir {
       createdAt: new Date().toISOString(),
     };
     await writeJsonAtomic(this.file('run'), full);
+  }
+
+  /**
+   * Records the budget of a resumed run in run.json, so a later plain `--resume` continues to it;
+   * refuses one below the trials already done.
+   */
+  async recordBudget(budget: number, trialsDone: number, command: string): Promise<void> {
+    const record = this.readRecord();
+    const recorded = record.experiment.budget;
+    if (budget === recorded) return;
+    if (budget < trialsDone)
+      throw new InputError(
+        `--budget ${budget} is below the ${trialsDone} trials already done in ${this.dir}: give --budget ${trialsDone} or more`,
+      );
+    const change = { from: recorded, to: budget, command, at: new Date().toISOString() };
+    await writeJsonAtomic(this.file('run'), {
+      ...record,
+      experiment: { ...record.experiment, budget },
+      budgetChanges: [...(record.budgetChanges ?? []), change],
+    });
   }
 
   /**

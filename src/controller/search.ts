@@ -8,9 +8,11 @@
  * update. Batch b's samples depend only on the controller state after batch b-1 and a seed derived
  * from (seed, b), so `--resume` re-draws the interrupted batch identically, takes its finished
  * trials from the store and trains only the rest: the same trajectory as an uninterrupted run.
+ * Batches are drawn whole whatever the budget, so `--resume --budget N` extends a run to the
+ * trials a run of budget N would have had.
  */
 import { untilAborted } from '../common/abort.js';
-import { InterruptedError } from '../common/errors.js';
+import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
@@ -53,19 +55,22 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
   try {
-    if (!request.resume) {
+    if (request.resume) await run.recordBudget(experiment.budget, store.count(), request.command);
+    else
       await run.writeRecord({ command: request.command, experiment, targetMs: setup.rewardSettings.targetMs, fastestMs: setup.fastestMs });
-    }
-    let batchIndex = request.resume ? await restoreController(run, policy, store, log) : 0;
+    let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
     let best = bestOf(store.all());
     while (batchIndex * experiment.batchSize < experiment.budget) {
       const first = batchIndex * experiment.batchSize;
+      // Always a whole batch, whatever the budget: a run extended later draws what a longer run would have.
+      const sampled = await policy.sample(experiment.batchSize, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
       const size = Math.min(experiment.batchSize, experiment.budget - first);
-      const sampled = await policy.sample(size, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
-      const trials = await evaluateBatch(request, setup, store, sampled, batchIndex, first, (trial) => {
+      const trials = await evaluateBatch(request, setup, store, sampled, { batch: batchIndex, first, size }, (trial) => {
         if (!best || trial.reward > best.reward) best = trial;
         request.onProgress?.({ trials: store.count(), budget: experiment.budget, best, last: trial });
       });
+      // A batch the budget cuts short updates the controller only once an extension completes it.
+      if (size < experiment.batchSize) break;
       const stats = await policy.update(
         sampled,
         trials.map((t) => t.reward),
@@ -89,9 +94,20 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
 }
 
 /** Puts the controller back in its state after the last finished batch; returns the batches done. */
-async function restoreController(run: SearchRunDir, policy: Policy, store: TrialStore, log: Logger): Promise<number> {
+async function restoreController(
+  run: SearchRunDir,
+  policy: Policy,
+  store: TrialStore,
+  experiment: Experiment,
+  log: Logger,
+): Promise<number> {
   const saved = run.readControllerCheckpoint();
   if (!saved) return 0;
+  // Earlier versions updated the controller on a last batch the budget cut short: its missing trials cannot be drawn again.
+  if (Math.min(saved.batches * experiment.batchSize, experiment.budget) > store.count())
+    throw new InputError(
+      `${run.file('controller')} has learned from ${saved.batches} batches of ${experiment.batchSize} but ${run.file('trials')} holds ${store.count()} trials (a run of an earlier version that updated on a short last batch): it cannot be extended; start a new run`,
+    );
   await policy.setState(saved.state);
   log.info({ batches: saved.batches, trials: store.count() }, 'resuming search');
   return saved.batches;
@@ -102,13 +118,12 @@ async function evaluateBatch(
   setup: SearchSetup,
   store: TrialStore,
   sampled: SampledBatch,
-  batch: number,
-  first: number,
+  { batch, first, size }: { batch: number; first: number; size: number },
   onTrial: (t: Trial) => void,
 ): Promise<Trial[]> {
   const { experiment } = request;
   const pending = new Map<string, Promise<Evaluation>>();
-  const results = sampled.choices.map(async (choices, slot): Promise<Trial> => {
+  const results = sampled.choices.slice(0, size).map(async (choices, slot): Promise<Trial> => {
     const index = first + slot;
     const done = store.get(index);
     if (done) return done;

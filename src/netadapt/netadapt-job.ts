@@ -1,5 +1,5 @@
 /**
- * The `nas netadapt` job: check the target, pick the backend, load the table and the dataset,
+ * The `nas netadapt` job: check the target, take the seed spec (seed.ts), pick the backend, load the table and the dataset,
  * adapt the seed with short fine-tunes in worker processes (netadapt.ts), optionally train the
  * result longer (fine-tuned from its weights, or from scratch), and write the summary. The
  * directory's files are NetAdaptRunDir's (netadapt-run.ts).
@@ -17,11 +17,12 @@ import { type TrainProgress, train } from '../trainer/train.js';
 import { TrainingPool } from '../trainer/training-pool.js';
 import { type NetAdaptProgress, type NetAdaptResult, type NetAdaptSettings, runNetAdapt } from './netadapt.js';
 import { NetAdaptRunDir, type NetAdaptSummary } from './netadapt-run.js';
+import { seedSpec } from './seed.js';
 
 export interface NetAdaptJobRequest {
-  /** The seed spec, and its trained run or checkpoint directory. */
-  seed: ArchSpec;
+  /** The seed's trained run or checkpoint directory, and the seed spec (absent: the one the checkpoint holds; see seed.ts). */
   seedCheckpoint: string;
+  seed?: ArchSpec | undefined;
   /** A latency table file or name (default: the embedded one). */
   table?: string | undefined;
   /** Exactly one of targetMs and targetRatio. */
@@ -56,13 +57,14 @@ export type NetAdaptJobProgress = ({ phase: 'netadapt' } & NetAdaptProgress) | (
 export async function runNetAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary> {
   checkTarget(request.settings);
   const log = request.log ?? silentLogger;
+  const seed = seedSpec(request.seed, request.seedCheckpoint, log);
   const run = new NetAdaptRunDir(request.outDir);
   await prepareBackend(request.backend);
   const table = loadTable(request.table);
-  const dataset = loadDataset(request.dataset, request.seed.input.resolution);
+  const dataset = loadDataset(request.dataset, seed.input.resolution);
   const finetune = finetuneConfig(request);
   const started = Date.now();
-  const result = await adapt(request, table, dataset, finetune, log);
+  const result = await adapt({ ...request, seed }, table, dataset, finetune, log);
   const final = await trainFinal(request, run, result, dataset, log);
   const summary: NetAdaptSummary = {
     steps: result.history.steps.length,
@@ -109,7 +111,7 @@ function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
 
 /** The adaptation, its proposals fine-tuned in a pool of worker processes. */
 async function adapt(
-  request: NetAdaptJobRequest,
+  request: NetAdaptJobRequest & { seed: ArchSpec },
   table: LatencyTable,
   dataset: TrainingData,
   finetune: TrainConfig,

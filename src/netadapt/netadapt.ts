@@ -20,6 +20,7 @@ import { LatencyOracle } from '../latency-model/predict/oracle.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
+import { specDifferences } from '../search-space/spec-diff.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir } from '../trainer/checkpoint.js';
@@ -29,6 +30,7 @@ import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
 import { type History, NetAdaptRunDir, type ProposalRecord } from './netadapt-run.js';
 import { generateProposals, type Proposal, type ProposalKind } from './proposals.js';
+import { seedMismatch } from './seed.js';
 
 export type SelectionMetric = 'ratio' | 'accuracy';
 
@@ -135,11 +137,8 @@ interface Current {
 function loadSeedCheckpoint(request: NetAdaptRequest) {
   const { seed } = request;
   const seedCkpt = loadCheckpoint(request.seedCheckpoint, (d) => d);
-  if (specHash(seedCkpt.spec) !== specHash(seed)) {
-    throw new InputError(
-      `${seedCkpt.dir}: the checkpoint belongs to ${seedCkpt.spec.name}, not to the seed spec ${seed.name}; pass the checkpoint trained from it`,
-    );
-  }
+  const differences = specDifferences(seed, seedCkpt.spec);
+  if (differences.length > 0) throw seedMismatch(seed, seedCkpt.dir, differences);
   return seedCkpt;
 }
 

@@ -346,6 +346,7 @@ class SupernetSearch {
   }
 
   private async restore(): Promise<void> {
+    this.refuseBudgetChange();
     const saved = this.runDir.readCheckpoint();
     if (!saved) {
       this.log.info('no supernet checkpoint yet: starting from step 0');
@@ -358,6 +359,16 @@ class SupernetSearch {
     this.position = { step, trials, controllerBatches, pending, trainSeconds, lastLoss };
     const dropped = this.store.deleteFrom(trials);
     this.log.info({ step, trials, droppedTrials: dropped }, 'resuming supernet search');
+  }
+
+  /** The budget sets the warm-up length and the learning-rate schedule of every step: a resumed run keeps its own. */
+  private refuseBudgetChange(): void {
+    const recorded = this.runDir.readRecord().experiment.budget;
+    const { budget } = this.request.experiment;
+    if (budget !== recorded)
+      throw new InputError(
+        `${this.runDir.dir} is a supernet run of budget ${recorded}, which fixes its warm-up and learning-rate schedule: --resume cannot change it to ${budget}; drop --budget, or start a new run with --budget ${budget}`,
+      );
   }
 
   private restoreWeights({ state, arrays }: SupernetCheckpoint): void {

@@ -139,14 +139,19 @@ function readFile(file: string): Buffer {
   }
 }
 
+/** The spec a checkpoint was trained from (`dir`: the checkpoint or a run directory holding one), validated. */
+export function readCheckpointSpec(dir: string): { dir: string; spec: ArchSpec } {
+  const ckpt = resolveCheckpointDir(dir);
+  const specFile = path.join(ckpt, SPEC_JSON);
+  return { dir: ckpt, spec: parseArchSpec(parseJsonText(readFile(specFile).toString('utf8'), specFile), specFile) };
+}
+
 /** Reads a checkpoint; `parseState` validates the state JSON. */
 export function loadCheckpoint<State>(
   dir: string,
   parseState: (data: unknown, file: string) => State,
 ): CheckpointContents<State> & { dir: string } {
-  const ckpt = resolveCheckpointDir(dir);
-  const specFile = path.join(ckpt, SPEC_JSON);
-  const spec = parseArchSpec(parseJsonText(readFile(specFile).toString('utf8'), specFile), specFile);
+  const { dir: ckpt, spec } = readCheckpointSpec(dir);
   const stateFile = path.join(ckpt, STATE_JSON);
   const state = parseState(parseJsonText(readFile(stateFile).toString('utf8'), stateFile), stateFile);
   const modelFile = path.join(ckpt, MODEL_JSON);

@@ -80,14 +80,22 @@ export function tinyExperiment(spaceFile: string, tableFile: string, overrides: 
   );
 }
 
-/** A temp directory with the tiny space, its synthetic table and a tiny experiment over them, as files for the CLI. */
-export function tinySearchFiles(overrides: Partial<Experiment> = {}): { dir: string; experimentFile: string } {
+/**
+ * A temp directory with the tiny space, its synthetic table and a tiny experiment over them, as
+ * files for the CLI. `latencyResolution`: the deployed model's, where the table is profiled
+ * (default: the proxy's 16).
+ */
+export function tinySearchFiles(
+  overrides: Partial<Experiment> = {},
+  latencyResolution = 16,
+): { dir: string; experimentFile: string; tableFile: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-tiny-search-'));
   const spaceFile = path.join(dir, 'space.json');
   writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
   const tableFile = path.join(dir, 'table.json');
-  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()))));
+  writeFileSync(tableFile, JSON.stringify(syntheticTable(new ChoiceSpace(tinySpaceDefinition()), latencyResolution)));
   const experimentFile = path.join(dir, 'experiment.json');
-  writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, overrides)));
-  return { dir, experimentFile };
+  const latency = { table: tableFile, resolution: latencyResolution, classes: 10 };
+  writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { latency, ...overrides })));
+  return { dir, experimentFile, tableFile };
 }

@@ -8,7 +8,7 @@ import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } 
 import { backendOption } from './train.js';
 
 interface NetAdaptArgs {
-  arch: string;
+  arch?: string;
   checkpoint: string;
   table?: string;
   targetMs?: number;
@@ -33,15 +33,12 @@ interface NetAdaptArgs {
 }
 
 const EXAMPLES = examples([
-  [
-    '$0 netadapt --arch runs/s/best.json --checkpoint runs/s/train --target-ratio 0.75 --out runs/na',
-    'shrink a trained search result to 75% of its latency',
-  ],
+  ['$0 netadapt --checkpoint runs/s/train --target-ratio 0.75 --out runs/na', 'shrink a trained search result to 75% of its latency'],
   [
     '$0 netadapt --arch mobilenetv3-small-1.0 --checkpoint runs/s1 --target-ms 10 --final-epochs 5 --out na10',
     'to 10 ms on the table, then 5 more epochs for the result',
   ],
-  ['$0 netadapt --arch runs/s/best.json --checkpoint runs/s/train --target-ratio 0.75 --out runs/na --resume', 'continue after Ctrl-C'],
+  ['$0 netadapt --checkpoint runs/s/train --target-ratio 0.75 --out runs/na --resume', 'continue after Ctrl-C'],
 ]);
 
 export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
@@ -50,7 +47,11 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
   builder: (y) =>
     y
       .example(EXAMPLES)
-      .option('arch', { type: 'string', demandOption: true, describe: 'the seed spec (what its checkpoint was trained from)' })
+      .option('arch', {
+        type: 'string',
+        describe:
+          "the seed spec (default: the one its checkpoint holds; one differing only in resolution and classes is taken at the checkpoint's)",
+      })
       .option('checkpoint', { type: 'string', demandOption: true, describe: "the seed's trained run or checkpoint directory" })
       .option('table', { type: 'string', describe: 'latency table (default: the embedded one)' })
       .option('target-ms', { type: 'number', describe: 'latency target in ms' })
@@ -86,7 +87,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
     let summary: NetAdaptSummary;
     try {
       summary = await runNetAdaptJob({
-        seed: loadSpecArgument(args.arch),
+        seed: args.arch === undefined ? undefined : loadSpecArgument(args.arch),
         seedCheckpoint: args.checkpoint,
         table: args.table,
         settings: {

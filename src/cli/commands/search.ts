@@ -66,7 +66,11 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     y
       .example(EXAMPLES)
       .option('experiment', { type: 'string', describe: 'experiment file (default: experiments/default.json)' })
-      .option('budget', { type: 'number', describe: 'number of trials', ...experimentDefault('budget') })
+      .option('budget', {
+        type: 'number',
+        describe: 'number of trials (with --resume: extends the run to this many)',
+        ...experimentDefault('budget'),
+      })
       .option('algorithm', {
         choices: ['ppo', 'reinforce', 'random'] as const,
         describe: "override the experiment's algorithm (e.g. random search as a baseline)",
