@@ -1,6 +1,8 @@
 /**
- * The training pool's worker processes: a worker that dies while idle (a Ctrl-C reaches the whole
- * process group) must not crash the parent with an uncaught `write EPIPE` when the next job is sent.
+ * The training pool's worker processes. A Ctrl-C reaches the whole process group, workers
+ * included: a worker that dies while idle must not crash the parent with an uncaught `write EPIPE`
+ * when the next job is sent, and one that dies while starting must not fail its job before the
+ * parent's own handler has stopped the run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import test from 'ava';
@@ -28,7 +30,7 @@ function waitDeadSync(pid: number): void {
 }
 
 test('a job sent to a worker that died while idle is retried on a fresh worker, without an EPIPE crash', async (t) => {
-  const pool = new TrainingPool({ dataset: 'fashion-mnist', resolution: 28, config, parallel: 1, backend: 'cpu' });
+  const pool = new TrainingPool({ dataset: 'fashion-mnist', resolution: 28, config, parallel: 1, backend: 'auto' });
   try {
     const first = await pool.evaluate(tinySpec());
     t.is(first.error, null);
@@ -38,6 +40,19 @@ test('a job sent to a worker that died while idle is retried on a fresh worker, 
     const second = await pool.evaluate(tinySpec());
     t.is(second.error, null, 'the retried job trained on a fresh worker');
     t.true(second.accuracy > 0);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker ended by SIGINT before it was ready does not fail its job: the job waits, then retries on a fresh worker', async (t) => {
+  const pool = new TrainingPool({ dataset: 'fashion-mnist', resolution: 28, config, parallel: 1, backend: 'auto' });
+  try {
+    const evaluation = pool.evaluate(tinySpec());
+    const worker = (pool as unknown as { workers: { process: { pid: number } }[] }).workers[0]!;
+    process.kill(worker.process.pid, 'SIGINT');
+    const result = await evaluation;
+    t.is(result.error, null, 'the retried job trained on a fresh worker');
   } finally {
     await pool.close();
   }

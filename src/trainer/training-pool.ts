@@ -110,6 +110,9 @@ function sendIgnoringGone(child: ChildProcess, request: WorkerRequest): void {
   child.send(request, () => {});
 }
 
+/** How long a job whose worker a SIGINT or SIGTERM ended waits before it is retried. */
+const INTERRUPT_GRACE_MS = 2000;
+
 const WORKER_SCRIPT = fileURLToPath(new URL('./training-worker.js', import.meta.url));
 
 export interface TrainingPoolOptions {
@@ -159,19 +162,7 @@ export class TrainingPool implements Evaluator {
     // A worker killed by the user's Ctrl-C (it shares the process group) fails the next send with
     // EPIPE; its 'exit' handler below settles the job, so the error itself needs no action.
     child.on('error', () => {});
-    child.on('exit', (code, signal) => {
-      const index = this.workers.indexOf(worker);
-      if (index >= 0) this.workers.splice(index, 1);
-      failReady(new NasError(`an evaluation worker exited (${signal ?? `code ${code}`}) before it was ready`));
-      const job = worker.job;
-      worker.job = null;
-      if (job && !this.closed) {
-        // Retry once on a fresh worker (the machine may have been short of memory); then give up.
-        if (job.attempts++ < 1) this.queue.unshift(job);
-        else job.resolve({ accuracy: 0, seconds: 0, imagesPerSec: 0, error: `the evaluation process died (${signal ?? `code ${code}`})` });
-        this.dispatch();
-      }
-    });
+    child.on('exit', (code, signal) => this.workerExited(worker, code, signal, failReady));
     sendIgnoringGone(child, {
       type: 'init',
       dataset: this.options.dataset,
@@ -180,6 +171,32 @@ export class TrainingPool implements Evaluator {
     });
     this.workers.push(worker);
     return worker;
+  }
+
+  /**
+   * Settles what a worker that ended leaves behind: its job is retried once on a fresh worker (the
+   * machine may have been short of memory), then reported as failed. A worker ended by SIGINT or
+   * SIGTERM was most likely hit by the user's Ctrl-C, which reaches the whole process group: the
+   * job then waits a moment, so that the parent's own handler stops the run (and closes the pool)
+   * instead of the job failing first and the run ending with an error.
+   */
+  private workerExited(worker: Worker, code: number | null, signal: NodeJS.Signals | null, failReady: (err: Error) => void): void {
+    const index = this.workers.indexOf(worker);
+    if (index >= 0) this.workers.splice(index, 1);
+    const job = worker.job;
+    // Cleared before failReady, so that the dispatcher's handler of a failed start leaves the job to this one.
+    worker.job = null;
+    const reason = signal ?? `code ${code}`;
+    failReady(new NasError(`an evaluation worker exited (${reason}) before it was ready`));
+    if (!job) return;
+    const settle = () => {
+      if (this.closed) return;
+      if (job.attempts++ < 1) this.queue.unshift(job);
+      else job.resolve({ accuracy: 0, seconds: 0, imagesPerSec: 0, error: `the evaluation process died (${reason})` });
+      this.dispatch();
+    };
+    if (signal === 'SIGINT' || signal === 'SIGTERM') setTimeout(settle, INTERRUPT_GRACE_MS).unref();
+    else settle();
   }
 
   private dispatch(): void {
@@ -200,6 +217,8 @@ export class TrainingPool implements Evaluator {
             ...job.options,
           }),
         (err: Error) => {
+          // A worker that exited has had its job settled by workerExited; this is a failed start.
+          if (w.job !== job) return;
           w.job = null;
           job.reject(err);
         },
