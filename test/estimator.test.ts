@@ -1,13 +1,15 @@
 /**
  * The latency estimator (src/latency-model/predict/estimator.ts): non-negative least squares, the
  * recovery of a known law, leave-one-out, the fitted model stored in a table, refusals, and what
- * it lets run: `nas latency --estimate`.
+ * it lets run: `nas latency --estimate`, a search with `latency.missing: "estimate"`.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
+import { runSearch } from '../src/controller/search.js';
+import { setupSearch } from '../src/controller/setup.js';
 import {
   byOpType,
   estimatorFor,
@@ -29,7 +31,7 @@ import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { nas } from './helpers/cli.js';
-import { syntheticTable, tinySpaceDefinition } from './helpers/search.js';
+import { SurrogateEvaluator, syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
 import { latencyTable, maddsLatencies } from './helpers/tables.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -215,4 +217,28 @@ test('nas latency --estimate prices the ops a table lacks and --breakdown flags 
   const both = await nas('latency', '--arch', specFile, '--table', file, '--estimate', '--interpolate');
   t.is(both.code, 2);
   t.regex(both.stderr, /alternatives: choose one/);
+});
+
+test.serial('latency.missing: "estimate" lets a search over a table missing some of the space\'s ops run', async (t) => {
+  const dir = tmp();
+  const spaceFile = path.join(dir, 'tiny-space.json');
+  writeFileSync(spaceFile, JSON.stringify(tinySpaceDefinition()));
+  const { table, dropped } = tableWithout((key) => key.includes('-k:5-') && key.startsWith('bneck'));
+  const tableFile = path.join(dir, 'partial.json');
+  writeFileSync(tableFile, JSON.stringify(table));
+  const strict = tinyExperiment(spaceFile, tableFile, { budget: 8 });
+  t.throws(() => setupSearch(strict, 10), {
+    instanceOf: InputError,
+    message: /lacks \d+ ops of space tiny.*latency\.missing to "estimate"/,
+  });
+  const experiment = tinyExperiment(spaceFile, tableFile, { budget: 8, latency: { ...strict.latency, missing: 'estimate' } });
+  const setup = setupSearch(experiment, 10);
+  t.deepEqual(setup.estimated.estimated.sort(), Object.keys(dropped).sort());
+  t.deepEqual(setup.estimated.caveats, []);
+  for (const [key, ms] of Object.entries(dropped)) t.true(relative(setup.table.entries[key]!.median, ms) < 1e-3, key);
+  const summary = await runSearch(
+    { experiment, runDir: path.join(dir, 'run'), evaluator: new SurrogateEvaluator(), command: 'test' },
+    setup,
+  );
+  t.is(summary.trials, 8);
 });
