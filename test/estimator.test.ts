@@ -3,11 +3,12 @@
  * recovery of a known law, leave-one-out, the fitted model stored in a table, refusals, and what
  * it lets run: `nas latency --estimate`, a search with `latency.missing: "estimate"`.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
 import { runSearch } from '../src/controller/search.js';
 import { setupSearch } from '../src/controller/setup.js';
 import {
@@ -22,6 +23,7 @@ import {
 } from '../src/latency-model/predict/estimator.js';
 import { ESTIMATOR_FEATURES } from '../src/latency-model/predict/features.js';
 import { fitTableToFile } from '../src/latency-model/predict/fit-table.js';
+import { importTable } from '../src/latency-model/predict/import.js';
 import { accumulate, emptyNormalEquations, nnls } from '../src/latency-model/predict/nnls.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
@@ -241,4 +243,18 @@ test.serial('latency.missing: "estimate" lets a search over a table missing some
     setup,
   );
   t.is(summary.trials, 8);
+});
+
+const SHARED_TABLES = path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables');
+const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;
+
+sharedTest('on the published phone tables, leave-one-out puts >= 95% of the blocks within 10% (results/latency.md)', (t) => {
+  for (const [file, format] of [
+    ['ofa-note10-224.yaml', 'ofa'],
+    ['proxylessnas-mobile.yaml', 'proxyless'],
+  ] as const) {
+    const points = tablePoints(importTable(path.join(SHARED_TABLES, file), format, 'test')).filter((p) => p.op === 'bneck');
+    const stats = looStats(points, leaveOneOut(points));
+    t.true(stats.within10! >= 0.95, `${file}: ${stats.within10}`);
+  }
 });
