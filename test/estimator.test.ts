@@ -22,7 +22,7 @@ import {
   tablePoints,
 } from '../src/latency-model/predict/estimator.js';
 import { ESTIMATOR_FEATURES } from '../src/latency-model/predict/features.js';
-import { fitTableToFile } from '../src/latency-model/predict/fit-table.js';
+import { fitOutPath, fitTableToFile } from '../src/latency-model/predict/fit-table.js';
 import { importTable } from '../src/latency-model/predict/import.js';
 import { accumulate, emptyNormalEquations, nnls } from '../src/latency-model/predict/nnls.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
@@ -166,6 +166,10 @@ test('nas table fit stores the estimator and its leave-one-out errors; a table w
     instanceOf: InputError,
     message: /bad\.json: \$\.estimator\.models\.bneck\.coefficients: 14 coefficients for 15 features/,
   });
+  // By default over the file itself; a table named from tables/ is written here, never into the package.
+  t.is(fitOutPath({ table: file }), file);
+  t.is(fitOutPath({ table: 'default' }), path.resolve('default.json'));
+  t.is(fitOutPath({ table: 'default', out: 'x/y.json' }), path.resolve('x/y.json'));
   const written = await fitTableToFile({ table: file, command: 'test', out: path.join(dir, 'copy.json') });
   t.is(written.out, path.join(dir, 'copy.json'));
   t.deepEqual(JSON.parse(readFileSync(written.out, 'utf8')).estimator.models, stored.estimator!.models);

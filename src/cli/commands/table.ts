@@ -46,7 +46,7 @@ interface FitArgs {
 
 const FIT_EXAMPLES = examples([
   ['$0 table fit note10.json', "fit the latency estimator on an imported table's entries and store it, with its leave-one-out errors"],
-  ['$0 table fit default --out mine.json', 'the embedded table with its estimator, written elsewhere'],
+  ['$0 table fit default', 'the embedded table with its estimator, written to ./default.json'],
 ]);
 
 const percent = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
@@ -73,7 +73,7 @@ const fitCommand: CommandModule<object, FitArgs> = {
     y
       .example(FIT_EXAMPLES)
       .positional('table', { type: 'string', demandOption: true, describe: 'table file or name in tables/' })
-      .option('out', { type: 'string', describe: 'default: over the table itself' })
+      .option('out', { type: 'string', describe: 'default: over the table file itself (a table named from tables/: <name>.json here)' })
       .option('json', { type: 'boolean', describe: "print the estimator's fit quality as one JSON line" }) as never,
   handler: action<FitArgs>(async (args, { log }) => {
     const command = ['nas', ...process.argv.slice(2)].join(' ');
@@ -84,7 +84,7 @@ const fitCommand: CommandModule<object, FitArgs> = {
     if (args.json) printJson({ ...summary, byOpType: Object.fromEntries(Object.entries(estimator.models).map(([op, m]) => [op, m.loo])) });
     else
       process.stdout.write(
-        `${looTable(estimator)}\nwrote ${out}: the estimator of ${Object.keys(estimator.models).join(', ')} ops; leave-one-out: ${percent(loo?.within10 ?? null)} of ${loo?.entries ?? 0} predicted entries within +-10% (${loo?.unpredictable ?? 0} the only one of their op type)\n`,
+        `${looTable(estimator)}\nwrote ${out}: the estimator of ${Object.keys(estimator.models).join(', ')} ops; leave-one-out: ${percent(loo?.within10 ?? null)} of ${loo?.entries ?? 0} predicted entries within +-10%${loo?.unpredictable ? `, ${loo.unpredictable} not predicted (the only entry of its op type)` : ''}\n`,
       );
   }),
 };
