@@ -38,7 +38,7 @@ export interface OpPrediction {
   key: string;
   ms: number;
   source: OpSource;
-  /** What an estimate could not know (features no entry of its op type has, entries all at 0 ms). */
+  /** What an estimate could not know (traits no entry of its op type has, or every entry at 0 ms: estimator.ts). */
   caveats?: string[];
 }
 
