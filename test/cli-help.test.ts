@@ -26,6 +26,7 @@ const COMMANDS = [
   ['profile'],
   ['table'],
   ['table', 'import'],
+  ['table', 'fit'],
   ['space'],
   ['space', 'describe'],
   ['schema'],

@@ -4,10 +4,12 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
+import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { choose, runNetAdapt, smallestReachable } from '../src/netadapt/netadapt.js';
 import { generateProposals, widthGroups } from '../src/netadapt/proposals.js';
 import { type ArchSpec, type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { specCost, unitCost } from '../src/search-space/cost.js';
+import { withInput } from '../src/search-space/io.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -204,6 +206,8 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   };
   const result = await runNetAdapt({ ...base, evaluator, outDir: out, resume: true });
   t.true(result.finalLatencyMs <= result.history.targetMs);
+  // The table holds the seed's ops only: the narrower widths of the proposals are estimated, and flagged.
+  t.true(result.history.steps.every((s) => s.proposals.some((p) => (p.estimatedOps ?? 0) > 0)));
   t.is(result.history.steps[0]!.chosen, partial.steps[0].chosen, 'step 1 was not redone');
   t.true(result.history.steps.length >= 2);
   t.true(
@@ -245,6 +249,50 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const missing = { ...table, entries: Object.fromEntries(Object.entries(table.entries).slice(1)) };
   await t.throwsAsync(runNetAdapt({ ...base, table: missing, evaluator: fresh(), outDir: path.join(dir, 'd') }), {
     instanceOf: InputError,
-    message: /the seed seed: table synthetic has no entry/,
+    message: /the seed seed: table synthetic has no entry for 1 of its ops .*--latency-missing estimate/,
   });
+});
+
+test.serial("NetAdapt on a table that lacks the widths it produces and one of the seed's ops runs on the estimator", async (t) => {
+  const dir = tmp();
+  const dataset = syntheticDataset({ count: 64, side: 16, channels: 3, classes: 10 });
+  const seed = tinySpec({ resolution: 16, channels: 3, name: 'seed' });
+  const seedRun = path.join(dir, 'seed');
+  await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
+  const finetune = trainConfig({ epochs: 1, trainSamples: 16, batchSize: 16, validationSamples: 16, warmupEpochs: 0 });
+  const full = specTable(seed);
+  const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
+  const table = { ...full, entries: Object.fromEntries(Object.entries(full.entries).filter(([k]) => k !== dropped)) };
+  const settings = {
+    targetRatio: 0.8,
+    deltaRatio: 0.1,
+    deltaDecay: 1,
+    metric: 'ratio' as const,
+    latencyResolution: 16,
+    latencyClasses: 10,
+    latencyMissing: 'estimate' as const,
+  };
+  const result = await runNetAdapt({
+    seed,
+    seedCheckpoint: seedRun,
+    table,
+    settings,
+    dataset,
+    finetune,
+    evaluator: new InProcessTrainer(dataset, finetune),
+    outDir: path.join(dir, 'run'),
+  });
+  t.true(result.finalLatencyMs <= result.history.targetMs);
+  const expected = predictLatency(withInput(seed, { resolution: 16, classes: 10 }), full).totalMs;
+  t.true(
+    Math.abs(result.history.seedLatencyMs / expected - 1) < 0.05,
+    `the estimated seed: ${result.history.seedLatencyMs} vs ${expected}`,
+  );
+  const proposals = result.history.steps.flatMap((s) => s.proposals);
+  t.true(proposals.every((p) => p.estimatedOps !== undefined));
+  t.true(
+    proposals.some((p) => p.estimatedOps! >= 1),
+    'proposals with widths the table lacks are flagged',
+  );
+  t.like(result.history.settings, { latencyMissing: 'estimate' });
 });

@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { InputError } from '../src/common/errors.js';
 import { DEFAULT_PROFILER } from '../src/latency-model/measure/profile.js';
 import { opKey, unitOp } from '../src/latency-model/predict/ops.js';
 import { LatencyOracle } from '../src/latency-model/predict/oracle.js';
@@ -39,7 +40,7 @@ test('predicts the deployed spec (deployment resolution and classes), not the pr
   t.deepEqual(oracle.measured(), {});
 });
 
-test('an op the table lacks is interpolated when the table is not from this machine, and counted', (t) => {
+test('missing: interpolate prices an op the table lacks between measured neighbours, and counts it', (t) => {
   const spec = deployedSpec();
   const units = resolve(spec).units;
   const latencies = maddsLatencies(units);
@@ -56,7 +57,7 @@ test('an op the table lacks is interpolated when the table is not from this mach
     { resolutions: [32] },
   );
   t.false(missing in table.entries);
-  const oracle = new LatencyOracle(table, DEPLOY);
+  const oracle = new LatencyOracle(table, { ...DEPLOY, missing: 'interpolate' });
   const first = oracle.predict(spec);
   t.deepEqual(first.estimated, [missing]);
   t.is(first.ops.find((o) => o.key === missing)!.source, 'interpolated');
@@ -120,11 +121,34 @@ test('a table from this machine and backend measures a missing op once, keeps it
   t.is(second.totalMs, first.totalMs);
 });
 
-test('measureMissing: false never measures, even on this machine', (t) => {
+test('missing: estimate never measures, even on this machine; measure is refused for a table from elsewhere', (t) => {
   const units = resolve(deployedSpec()).units;
   const table = latencyTable(maddsLatencies(units), { resolutions: [32], device: hereDevice() });
   t.true(new LatencyOracle(table, DEPLOY).measures);
-  const oracle = new LatencyOracle(table, { ...DEPLOY, measureMissing: false });
+  const oracle = new LatencyOracle(table, { ...DEPLOY, missing: 'estimate' });
   t.false(oracle.measures);
+  t.is(oracle.missing, 'estimate');
   t.true(close(oracle.latencyOf(deployedSpec()), expectedMs(0)));
+  const foreign = latencyTable(maddsLatencies(units), { resolutions: [32] });
+  t.throws(() => new LatencyOracle(foreign, { ...DEPLOY, missing: 'measure' }), {
+    instanceOf: InputError,
+    message: /profiled on synthetic .*not here.*--latency-missing estimate/,
+  });
+});
+
+test('by default a table from elsewhere (a phone) prices the ops it lacks with its estimator, flagged', (t) => {
+  const spec = deployedSpec();
+  const units = resolve(spec).units;
+  const latencies = maddsLatencies(units);
+  const missing = opKey(unitOp(units.find((u) => u.id.startsWith('b2'))!));
+  delete latencies[missing];
+  const table = latencyTable(latencies, { resolutions: [32] });
+  const oracle = new LatencyOracle(table, DEPLOY);
+  t.is(oracle.missing, 'estimate');
+  const prediction = oracle.predict(spec);
+  t.deepEqual(prediction.estimated, [missing]);
+  const op = prediction.ops.find((o) => o.key === missing)!;
+  t.is(op.source, 'estimated');
+  t.true(op.ms > 0);
+  t.is(oracle.estimated, 1);
 });

@@ -62,6 +62,12 @@ export const ExperimentSchema = z.strictObject({
     /** Resolution and classifier width of the deployed model whose latency counts. */
     resolution: z.int().positive(),
     classes: z.int().positive(),
+    /**
+     * Ops of the space the table lacks: `error` (the default: profile them first) or `estimate`
+     * (priced once, at the start, by the table's latency estimator; the run says how many).
+     * Absent means `error` (and keeps the experiment's hash).
+     */
+    missing: z.enum(['error', 'estimate']).optional(),
   }),
   proxy: z.strictObject({
     dataset: z.string().min(1),

@@ -1,14 +1,15 @@
 /**
  * What a search needs before any training, derived from its experiment and checked up front: the
- * space, the latency table that prices it (every op of the space present), the reward's target
- * (resolved from a zoo model if given as one) and the fastest member (so an unreachable target
- * fails at once).
+ * space, the latency table that prices it (every op of the space present, or with
+ * `latency.missing: "estimate"` the missing ones priced once by the table's estimator), the
+ * reward's target (resolved from a zoo model if given as one) and the fastest member (so an
+ * unreachable target fails at once).
  */
 import { existsSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
 import { loadTable } from '../latency-model/predict/load-table.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
-import { fastestLatency, missingSpaceKeys } from '../latency-model/predict/space-latency.js';
+import { type CompletedTable, fastestLatency, missingSpaceKeys, withEstimatedSpaceKeys } from '../latency-model/predict/space-latency.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
@@ -21,7 +22,10 @@ import type { RewardSettings } from './reward.js';
 /** Everything a run needs that is derived from the experiment and checked before any training. */
 export interface SearchSetup {
   space: ChoiceSpace;
+  /** The table that prices the members: with `latency.missing: "estimate"`, completed for the space. */
   table: LatencyTable;
+  /** The space's keys the table lacked, priced by its estimator, and what those estimates could not know. */
+  estimated: Pick<CompletedTable, 'estimated' | 'caveats'>;
   rewardSettings: RewardSettings;
   fastestMs: number;
   /** Classes of the proxy task (the trained children's classifier). */
@@ -40,21 +44,29 @@ function resolveTarget(experiment: Experiment, table: LatencyTable): number {
   const target = experiment.reward.targetMs;
   if (typeof target === 'number') return target;
   const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
+  const { resolution, classes, missing } = experiment.latency;
+  return predictLatency(withInput(spec, { resolution, classes }), table, { estimate: missing === 'estimate' }).totalMs * target.scale;
+}
+
+/** The table that prices the space: as it is when it covers the space, completed by its estimator when the experiment says so. */
+function spaceTable(experiment: Experiment, space: ChoiceSpace, table: LatencyTable): CompletedTable {
   const { resolution, classes } = experiment.latency;
-  return predictLatency(withInput(spec, { resolution, classes }), table).totalMs * target.scale;
+  if (experiment.latency.missing === 'estimate') return withEstimatedSpaceKeys(space, table, resolution, classes);
+  const missing = missingSpaceKeys(space, table, resolution, classes);
+  if (missing.length) {
+    throw new InputError(
+      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}, or set latency.missing to "estimate" in the experiment`,
+    );
+  }
+  return { table, estimated: [], caveats: [] };
 }
 
 export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
   const space = getChoiceSpace(experiment.space);
-  const table = loadTable(experiment.latency.table);
+  const measured = loadTable(experiment.latency.table);
   const { resolution, classes } = experiment.latency;
-  const missing = missingSpaceKeys(space, table, resolution, classes);
-  if (missing.length) {
-    throw new InputError(
-      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}`,
-    );
-  }
-  const targetMs = resolveTarget(experiment, table);
+  const { table, estimated, caveats } = spaceTable(experiment, space, measured);
+  const targetMs = resolveTarget(experiment, measured);
   const fastestMs = fastestLatency(space, table, resolution, classes);
   if (targetMs < fastestMs) {
     throw new InputError(
@@ -64,6 +76,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
   return {
     space,
     table,
+    estimated: { estimated, caveats },
     rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w, beta: experiment.reward.beta },
     fastestMs,
     proxyClasses,

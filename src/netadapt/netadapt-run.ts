@@ -37,6 +37,8 @@ const ProposalRecordSchema = z.object({
   target: z.array(z.string()),
   description: z.string(),
   latencyMs: z.number(),
+  /** Ops of the proposal not in the table, estimated or interpolated (absent in runs before it was recorded). */
+  estimatedOps: z.int().min(0).optional(),
   accuracy: z.number(),
   dir: z.string(),
   error: z.string().nullable(),

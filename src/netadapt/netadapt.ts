@@ -16,7 +16,7 @@ import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
-import { LatencyOracle } from '../latency-model/predict/oracle.js';
+import { LatencyOracle, type OracleMissing } from '../latency-model/predict/oracle.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
@@ -44,6 +44,12 @@ export interface NetAdaptSettings {
   /** Resolution and classifier width of the deployed model whose latency counts. */
   latencyResolution: number;
   latencyClasses: number;
+  /**
+   * How ops the table lacks (the widths NetAdapt produces) are priced: measured here, estimated by
+   * the table's estimator, or interpolated; `auto` (the default): measured when the table was
+   * profiled here, estimated otherwise (a phone's table).
+   */
+  latencyMissing?: OracleMissing | undefined;
 }
 
 /** The history and its records are the run directory's (netadapt-run.ts). */
@@ -144,12 +150,19 @@ function loadSeedCheckpoint(request: NetAdaptRequest) {
 
 /** The seed's predicted latency and the target, checked to be below it and reachable. */
 function latencyTarget(request: NetAdaptRequest, oracle: LatencyOracle): { seedLatencyMs: number; targetMs: number } {
-  const { seed, settings } = request;
+  const { seed, settings, table } = request;
   let seedLatencyMs: number;
   try {
-    seedLatencyMs = predictLatency(oracle.deployed(seed), request.table).totalMs;
+    // The seed's ops must be in the table (its latency sets the target), unless asked to estimate them.
+    const prediction = predictLatency(oracle.deployed(seed), table, { estimate: settings.latencyMissing === 'estimate' });
+    seedLatencyMs = prediction.totalMs;
+    if (prediction.estimated.length)
+      request.log?.warn(`the seed's latency counts ${prediction.estimated.length} ops not in table ${table.name}, estimated`);
   } catch (err) {
-    if (err instanceof MissingKeysError) throw new InputError(`the seed ${seed.name}: ${err.message}`);
+    if (err instanceof MissingKeysError)
+      throw new InputError(
+        `the seed ${seed.name}: table ${table.name} has no entry for ${err.keys.length} of its ops (${err.keys.slice(0, 3).join(', ')}${err.keys.length > 3 ? ', ...' : ''}): profile them (nas profile --arch SEED --out TABLE) or estimate them (--latency-missing estimate)`,
+      );
     throw err;
   }
   const targetMs = settings.targetMs ?? seedLatencyMs * settings.targetRatio!;
@@ -188,9 +201,14 @@ class Adaptation {
     const resumed = run.open(specHash(seed), Boolean(request.resume));
     const oracle = new LatencyOracle(
       request.table,
-      { resolution: settings.latencyResolution, classes: settings.latencyClasses },
+      { resolution: settings.latencyResolution, classes: settings.latencyClasses, missing: settings.latencyMissing },
       resumed?.measuredEntries ?? {},
     );
+    if (oracle.missing !== 'measure')
+      log.info(
+        { table: request.table.name, missing: oracle.missing },
+        `ops table ${request.table.name} lacks are ${oracle.missing}d (flagged in each proposal's estimatedOps)`,
+      );
     const { seedLatencyMs, targetMs } = latencyTarget(request, oracle);
     const history = resumed ?? {
       schemaVersion: 1,
@@ -333,6 +351,7 @@ class Adaptation {
       target: p.target,
       description: p.description,
       latencyMs: p.latencyMs,
+      estimatedOps: this.oracle.predict(p.spec).estimated.length,
       accuracy: evaluation.accuracy,
       dir,
       error: evaluation.error,

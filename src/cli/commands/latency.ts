@@ -6,7 +6,7 @@ import type { Fidelity } from '../../latency-model/measure/validation.js';
 import { runLatencyValidation, type ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import { DEFAULT_SPEED_GATE, type GateWait, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
-import { atTableInput, predictLatency } from '../../latency-model/predict/predict.js';
+import { atTableInput, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -19,6 +19,7 @@ interface PredictArgs {
   table?: string;
   breakdown?: boolean;
   interpolate?: boolean;
+  estimate?: boolean;
   json?: boolean;
   resolution?: number;
   classes?: number;
@@ -129,9 +130,19 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
   }),
 };
 
+/** `3 ops estimated, 1 interpolated`: the ops of a prediction not found in its table, by how they were priced. */
+function estimatedText(prediction: Prediction): string {
+  const counts = new Map<string, number>();
+  for (const op of prediction.ops) if (op.source !== 'measured') counts.set(op.source, (counts.get(op.source) ?? 0) + 1);
+  return [...counts].map(([source, n], i) => `${n}${i === 0 ? ` op${n === 1 ? '' : 's'}` : ''} ${source}`).join(', ');
+}
+
 const LATENCY_EXAMPLES = examples([
   ['$0 latency --arch mobilenetv3-large-1.0', 'predicted latency on the embedded table'],
-  ['$0 latency --arch my-spec.json --table tables/mine.json --breakdown', 'your table, op by op'],
+  [
+    '$0 latency --arch my-spec.json --table note10.json --estimate --breakdown',
+    "a phone's table, op by op; ops it lacks estimated (flagged)",
+  ],
   ['$0 latency --arch mobilenetv3-small-1.0 --measure', 'also time the whole model on this machine'],
 ]);
 
@@ -141,7 +152,15 @@ const predictOptions = Object.fromEntries(
     arch: { type: 'string', describe: 'ArchSpec JSON, block-string document, or zoo model name' },
     table: { type: 'string', describe: 'table file or name in tables/ (default: the embedded table)' },
     breakdown: { type: 'boolean', describe: 'per-op latencies' },
-    interpolate: { type: 'boolean', describe: 'estimate ops missing from the table from similar measured ops' },
+    estimate: {
+      type: 'boolean',
+      describe: "price ops missing from the table with the table's latency estimator (per op type, fitted on its entries; nas table fit)",
+    },
+    interpolate: {
+      type: 'boolean',
+      describe:
+        'price ops missing from the table between measured ops that differ only in widths (with --estimate: the estimator where there are none)',
+    },
     measure: {
       type: 'boolean',
       describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)',
@@ -162,7 +181,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const priced = atTableInput(loadSpecArgument(args.arch, args), table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
-    const prediction = predictLatency(spec, table, { interpolate: args.interpolate });
+    const prediction = predictLatency(spec, table, { interpolate: args.interpolate, estimate: args.estimate });
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {
@@ -192,11 +211,19 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       return;
     }
     if (args.breakdown) {
-      const rows = prediction.ops.map((o) => [o.id, o.ms.toFixed(3), o.source === 'measured' ? '' : o.source, o.key]);
+      const rows = prediction.ops.map((o) => [
+        o.id,
+        o.ms.toFixed(3),
+        o.source === 'measured' ? '' : [o.source, ...(o.caveats ?? [])].join('; '),
+        o.key,
+      ]);
       rows.push(['overhead', prediction.overheadMs.toFixed(3), '', '']);
       process.stdout.write(`${textTable(['op', 'ms', 'note', 'key'], rows)}\n`);
     }
-    const note = prediction.estimated.length ? ` (${prediction.estimated.length} op(s) estimated by interpolation: not measured)` : '';
+    const note = prediction.estimated.length ? ` (${estimatedText(prediction)}: not in the table)` : '';
+    const caveats = new Set(prediction.ops.flatMap((o) => o.caveats ?? []));
+    if (caveats.size)
+      log.warn(`table ${table.name} cannot show every cost it was asked to estimate: ${[...caveats].join('; ')} (not in the estimate)`);
     const measured =
       measuredMs === undefined
         ? ''

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { ORACLE_MISSING, type OracleMissing } from '../../latency-model/predict/oracle.js';
 import type { SelectionMetric } from '../../netadapt/netadapt.js';
 import { type NetAdaptJobProgress, runNetAdaptJob } from '../../netadapt/netadapt-job.js';
 import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
@@ -24,6 +25,7 @@ interface NetAdaptArgs {
   parallel: number;
   latencyResolution: number;
   latencyClasses: number;
+  latencyMissing: OracleMissing;
   validationSamples: number;
   lr?: number;
   finalEpochs: number;
@@ -75,6 +77,12 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('parallel', { type: 'number', default: 2, describe: 'proposals fine-tuned at once (processes)' })
       .option('latency-resolution', { type: 'number', default: 224, describe: 'resolution of the deployed model whose latency counts' })
       .option('latency-classes', { type: 'number', default: 1000, describe: 'classifier width of the deployed model' })
+      .option('latency-missing', {
+        choices: ORACLE_MISSING,
+        default: 'auto' as const,
+        describe:
+          "ops the table lacks (the widths NetAdapt produces): measure here, estimate (the table's estimator), interpolate; auto: measure when the table was profiled here, else estimate",
+      })
       .option('validation-samples', { type: 'number', default: 2000, describe: 'validation images scoring each proposal' })
       .option('lr', { type: 'number', describe: 'fine-tuning learning rate (SGD)', defaultDescription: '0.01' })
       .option('final-epochs', { type: 'number', default: 0, describe: 'long fine-tune of the result (epochs on the full training split)' })
@@ -98,6 +106,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
           metric: args.metric,
           latencyResolution: args.latencyResolution,
           latencyClasses: args.latencyClasses,
+          latencyMissing: args.latencyMissing,
         },
         dataset: args.dataset,
         finetune: {

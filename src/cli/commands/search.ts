@@ -103,6 +103,13 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       },
       'search',
     );
+    const { estimated, caveats } = setup.estimated;
+    if (estimated.length)
+      log.info(
+        { estimatedOps: estimated.length, table: setup.table.name },
+        `${estimated.length} ops of the space are not in table ${setup.table.name}: priced by its estimator (latency.missing: "estimate")`,
+      );
+    if (caveats.length) log.warn(`the estimator cannot know every cost of the space on table ${setup.table.name}: ${caveats.join('; ')}`);
     const request = {
       experiment,
       runDir,

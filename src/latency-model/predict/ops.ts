@@ -101,7 +101,7 @@ export interface SsdHeadOp {
 export type OpDescriptor = ConvOp | DsconvOp | BneckOp | PoolOp | DenseOp | LrasppOp | SsdExtraOp | SsdHeadOp;
 export type OpKind = OpDescriptor['op'];
 
-const OP_KINDS: readonly OpKind[] = ['conv', 'dsconv', 'bneck', 'pool', 'dense', 'lraspp', 'ssdextra', 'ssdhead'];
+export const OP_KINDS: readonly OpKind[] = ['conv', 'dsconv', 'bneck', 'pool', 'dense', 'lraspp', 'ssdextra', 'ssdhead'];
 
 /** An op of a particular spec: the unit it came from and its key. */
 export interface SpecOp {

@@ -1,10 +1,14 @@
 /**
  * Latency for a stream of new architectures (NetAdapt's proposals): the table's entries, and for an
- * op the table lacks either a measurement taken now (when the table was profiled on this machine
- * and backend, so the new entry is comparable) or an interpolated estimate. New measurements are
- * kept and can be saved with the run.
+ * op the table lacks (NetAdapt produces widths no table has) one of:
+ * - `measure`: a measurement taken now, comparable only when the table was profiled on this
+ *   machine and backend. New measurements are kept and can be saved with the run.
+ * - `estimate`: the table's latency estimator (estimator.ts), e.g. for a phone's table.
+ * - `interpolate`: between measured ops of the same family (predict.ts).
+ * `auto` (the default) measures when the table comes from here and estimates otherwise.
  */
 import { cpus } from 'node:os';
+import { InputError } from '../../common/errors.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { withInput } from '../../search-space/io.js';
 import { currentBackend } from '../../trainer/backend.js';
@@ -14,16 +18,26 @@ import { specOps } from './ops.js';
 import { type Prediction, predictLatency } from './predict.js';
 import type { Entry, LatencyTable } from './table-schema.js';
 
+export const ORACLE_MISSING = ['auto', 'measure', 'estimate', 'interpolate'] as const;
+export type OracleMissing = (typeof ORACLE_MISSING)[number];
+
 export interface OracleOptions {
   /** Resolution and classifier width of the deployed model whose latency counts. */
   resolution: number;
   classes: number;
-  /** Measure missing ops on this machine when the table comes from it (default true). */
-  measureMissing?: boolean;
+  /** How ops the table lacks are priced (see the header); default `auto`. */
+  missing?: OracleMissing | undefined;
+}
+
+/** Whether a table was profiled on this machine and backend (so that an op timed here is comparable with its entries). */
+export function profiledHere(table: LatencyTable): boolean {
+  return table.device.backend === currentBackend().backend && table.device.cpu === (cpus()[0]?.model ?? 'unknown');
 }
 
 export class LatencyOracle {
   readonly table: LatencyTable;
+  /** How this oracle prices the ops its table lacks (`auto` resolved). */
+  readonly missing: Exclude<OracleMissing, 'auto'>;
   readonly measures: boolean;
   private readonly added: Record<string, Entry> = {};
   estimated = 0;
@@ -35,9 +49,14 @@ export class LatencyOracle {
   ) {
     this.table = { ...table, entries: { ...table.entries, ...extra } };
     Object.assign(this.added, extra);
-    const here = currentBackend();
-    this.measures =
-      (options.measureMissing ?? true) && table.device.backend === here.backend && table.device.cpu === (cpus()[0]?.model ?? 'unknown');
+    const here = profiledHere(table);
+    const missing = options.missing ?? 'auto';
+    if (missing === 'measure' && !here)
+      throw new InputError(
+        `table ${table.name} was profiled on ${table.device.name} (${table.device.cpu}, ${table.device.backend}), not here: ops timed here would not be comparable with its entries; estimate them instead (--latency-missing estimate)`,
+      );
+    this.missing = missing === 'auto' ? (here ? 'measure' : 'estimate') : missing;
+    this.measures = this.missing === 'measure';
   }
 
   /** The spec at the deployment resolution and classifier width. */
@@ -61,7 +80,10 @@ export class LatencyOracle {
         this.added[op.key] = entry;
       }
     }
-    const prediction = predictLatency(deployed, this.table, { interpolate: !this.measures });
+    const prediction = predictLatency(deployed, this.table, {
+      interpolate: this.missing === 'interpolate',
+      estimate: this.missing === 'estimate',
+    });
     this.estimated += prediction.estimated.length;
     return prediction;
   }

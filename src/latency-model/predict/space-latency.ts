@@ -1,11 +1,13 @@
 /**
  * Latency questions about a whole search space, answered exactly from a table: does the table
  * cover the space, and how fast is the space's fastest member (a dynamic programme over stages,
- * since latency is additive over ops and a stage's ops depend only on its input width).
+ * since latency is additive over ops and a stage's ops depend only on its input width). A table
+ * that lacks some of the space's ops can be completed by its estimator.
  */
 import type { ChoiceSpace } from '../../search-space/choice-space.js';
 import type { Shape, Unit } from '../../search-space/resolve.js';
-import { opKey, unitOp } from './ops.js';
+import { type Caveat, caveatSummary, estimatorFor } from './estimator.js';
+import { opKey, parseOpKey, unitOp } from './ops.js';
 import { entryMs, type LatencyTable } from './table-schema.js';
 
 /** Keys of the space's ops (at `resolution`, with a `classes`-wide classifier) missing from the table. */
@@ -17,6 +19,37 @@ export function missingSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolu
     keys.add(opKey(unit.kind === 'classifier' && op.op === 'dense' ? { ...op, out: classes } : op));
   }
   return [...keys].filter((k) => !table.entries[k]);
+}
+
+/** A table completed for a space (withEstimatedSpaceKeys). */
+export interface CompletedTable {
+  /** The table with an entry for every op of the space (in memory; never written). */
+  table: LatencyTable;
+  /** The keys the estimator priced. */
+  estimated: string[];
+  /** What those estimates could not know, per op type (estimator.ts caveatSummary). */
+  caveats: string[];
+}
+
+/**
+ * The table with every op of the space it lacks priced once by its latency estimator, so that a
+ * search prices members from entries alone (and the fastest member is found as for any table).
+ * An op type the table has no entries of is refused (NoEntriesOfOpTypeError).
+ */
+export function withEstimatedSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): CompletedTable {
+  const missing = missingSpaceKeys(space, table, resolution, classes);
+  if (!missing.length) return { table, estimated: [], caveats: [] };
+  const estimator = estimatorFor(table);
+  const entries = { ...table.entries };
+  const caveats: Caveat[] = [];
+  for (const key of missing) {
+    const { ms, caveat } = estimator.estimateWithCaveat(parseOpKey(key)!);
+    if (caveat) caveats.push(caveat);
+    entries[key] = { mean: ms, median: ms, p25: ms, std: 0, runs: 1 };
+  }
+  // The stored estimator was fitted on the measured entries, not on these.
+  const { estimator: _fitted, ...rest } = table;
+  return { table: { ...rest, entries }, estimated: missing, caveats: caveatSummary(caveats) };
 }
 
 function unitsMs(units: readonly Unit[], table: LatencyTable): number {

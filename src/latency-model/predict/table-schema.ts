@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { InputError } from '../../common/errors.js';
 import { readJsonFile } from '../../common/json-io.js';
 import { parseWith } from '../../common/validate.js';
+import { EstimatorSchema } from './estimator-schema.js';
 import { parseOpKey } from './ops.js';
 
 export const LATENCY_TABLE_VERSION = 1;
@@ -79,6 +80,11 @@ export const LatencyTableSchema = z
     overheadMs: z.number(),
     overheadFit: OverheadFitSchema.nullable(),
     entries: z.record(z.string(), EntrySchema),
+    /**
+     * The latency estimator fitted on the entries, with its leave-one-out errors (`nas table fit`;
+     * estimator.ts). Optional: without it, or when the entries changed since, it is fitted on use.
+     */
+    estimator: EstimatorSchema.optional(),
   })
   .superRefine((table, ctx) => {
     const keys = Object.keys(table.entries);
