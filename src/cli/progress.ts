@@ -2,6 +2,7 @@
  * Progress display for long work: one redrawn line on an interactive terminal, a log line every
  * few seconds otherwise (CI logs, pipes).
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../common/log.js';
 import { endStatus, showStatus } from '../common/status-line.js';
 
@@ -83,5 +84,8 @@ export function interruptSignal(log: Logger): AbortSignal {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // Every evaluation in flight listens (NetAdapt fine-tunes one proposal per block at once), so
+  // more than Node's default 10 listeners is normal here, not a leak.
+  setMaxListeners(1000, controller.signal);
   return controller.signal;
 }
