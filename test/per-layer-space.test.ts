@@ -1,17 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ValidationError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
+import { readExperiment } from '../src/controller/experiment.js';
 import { runSearch } from '../src/controller/search.js';
 import { setupSearch } from '../src/controller/setup.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
 import type { BneckBlock } from '../src/search-space/archspec.js';
-import { ChoiceSpace, parseSearchSpace } from '../src/search-space/choice-space.js';
+import { ChoiceSpace, parseSearchSpace, readSearchSpace } from '../src/search-space/choice-space.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
@@ -146,4 +148,18 @@ test.serial('a search over the tiny per-layer space runs to completion', async (
     setupSearch(experiment, 10),
   );
   t.is(summary.trials, 8);
+});
+
+test('the shipped experiments and spaces are valid; the phone-table experiments say how to obtain their tables', (t) => {
+  const experiments = path.join(PROJECT_ROOT, 'experiments');
+  for (const file of readdirSync(path.join(experiments, 'spaces')))
+    t.notThrows(() => readSearchSpace(path.join(experiments, 'spaces', file)));
+  for (const file of readdirSync(experiments).filter((f) => f.endsWith('.json'))) {
+    const experiment = readExperiment(path.join(experiments, file));
+    t.notThrows(() => getChoiceSpace(experiment.space), file);
+    if (file === 'ofa-note10.json' || file === 'proxyless-mobile.json')
+      t.regex(experiment.latency.obtain ?? '', /nas table import --format/);
+  }
+  t.is(getChoiceSpace('ofa-mobilenetv3').choicePoints.length, 45);
+  t.is(getChoiceSpace('proxylessnas').choicePoints.length, 42);
 });

@@ -183,35 +183,48 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   b.close();
 });
 
-test.serial('search refuses: another experiment on --resume, an unreachable target, a table missing ops, an unknown space', async (t) => {
-  const { dir, spaceFile, tableFile } = tinyFiles();
-  const experiment = tinyExperiment(spaceFile, tableFile);
-  const runDir = path.join(dir, 'run');
-  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
-  const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
-  await t.throwsAsync(
-    runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
-    { instanceOf: InputError, message: /belongs to another experiment/ },
-  );
-  await t.throwsAsync(
-    runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),
-    { instanceOf: InputError, message: /already holds a search run/ },
-  );
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), {
-    instanceOf: InputError,
-    message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/,
-  });
-  const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
-  const dropped = Object.keys(partial.entries)[5]!;
-  delete partial.entries[dropped];
-  const partialFile = path.join(dir, 'partial.json');
-  writeFileSync(partialFile, JSON.stringify(partial));
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), {
-    instanceOf: InputError,
-    message: /lacks 1 ops of space tiny .*nas profile --space/,
-  });
-  t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
-    instanceOf: InputError,
-    message: /unknown space "nonexistent-space"/,
-  });
-});
+test.serial(
+  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, an unknown space',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile);
+    const runDir = path.join(dir, 'run');
+    await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+    const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
+    await t.throwsAsync(
+      runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
+      { instanceOf: InputError, message: /belongs to another experiment/ },
+    );
+    await t.throwsAsync(
+      runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),
+      { instanceOf: InputError, message: /already holds a search run/ },
+    );
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), {
+      instanceOf: InputError,
+      message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/,
+    });
+    const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
+    const dropped = Object.keys(partial.entries)[5]!;
+    delete partial.entries[dropped];
+    const partialFile = path.join(dir, 'partial.json');
+    writeFileSync(partialFile, JSON.stringify(partial));
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), {
+      instanceOf: InputError,
+      message: /lacks 1 ops of space tiny .*nas profile --space/,
+    });
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: { table: tableFile, resolution: 24, classes: 10 } }), 10), {
+      instanceOf: InputError,
+      message:
+        /lacks \d+ ops of space tiny at 24x24 \(first missing: conv-in:24x24x1-.*\): it was measured at 16 px; set latency\.resolution/,
+    });
+    const absent = { table: path.join(dir, 'absent.json'), obtain: 'import it with nas table import', resolution: 16, classes: 10 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: absent }), 10), {
+      instanceOf: InputError,
+      message: /absent\.json: no such latency table; import it with nas table import$/,
+    });
+    t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
+      instanceOf: InputError,
+      message: /unknown space "nonexistent-space"/,
+    });
+  },
+);

@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
-import { loadTable } from '../latency-model/predict/load-table.js';
+import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
+import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
 import { fastestLatency, missingSpaceKeys } from '../latency-model/predict/space-latency.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
@@ -44,16 +45,38 @@ function resolveTarget(experiment: Experiment, table: LatencyTable): number {
   return predictLatency(withInput(spec, { resolution, classes }), table).totalMs * target.scale;
 }
 
-export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
-  const space = getChoiceSpace(experiment.space);
-  const table = loadTable(experiment.latency.table);
-  const { resolution, classes } = experiment.latency;
-  const missing = missingSpaceKeys(space, table, resolution, classes);
-  if (missing.length) {
-    throw new InputError(
-      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}`,
+/** The experiment's table; when it is not there, the experiment's own word on how to get it. */
+function experimentTable(experiment: Experiment): LatencyTable {
+  const { table, obtain } = experiment.latency;
+  if (obtain && !existsSync(tablePath(table))) throw new InputError(`${tablePath(table)}: no such latency table; ${obtain}`);
+  return loadTable(table);
+}
+
+/** One line for a table that lacks ops of the space: how many, the first, and what to do. */
+function uncoveredSpaceError(experiment: Experiment, space: ChoiceSpace, table: LatencyTable, missing: string[]): InputError {
+  const { resolution } = experiment.latency;
+  const head = `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (first missing: ${missing[0]})`;
+  if (!table.resolutions.includes(resolution))
+    return new InputError(
+      `${head}: it was measured at ${table.resolutions.join(', ')} px; set latency.resolution to that or use a table of ${resolution} px`,
+    );
+  const format = table.source['format'];
+  if (table.source.importedFrom && typeof format === 'string' && format in FORMAT_SPACES) {
+    const measuredFor = FORMAT_SPACES[format as ImportFormat];
+    return new InputError(
+      `${head}: it was imported from ${table.source.importedFrom}, measured for space ${measuredFor}; search that space or give a table profiled for ${space.name} (--table FILE)`,
     );
   }
+  const out = experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`;
+  return new InputError(`${head}: profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${out}`);
+}
+
+export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
+  const space = getChoiceSpace(experiment.space);
+  const table = experimentTable(experiment);
+  const { resolution, classes } = experiment.latency;
+  const missing = missingSpaceKeys(space, table, resolution, classes);
+  if (missing.length) throw uncoveredSpaceError(experiment, space, table, missing);
   const targetMs = resolveTarget(experiment, table);
   const fastestMs = fastestLatency(space, table, resolution, classes);
   if (targetMs < fastestMs) {

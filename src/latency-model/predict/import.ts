@@ -40,6 +40,9 @@ function fieldsOf(key: string): { name: string; fields: Map<string, string> } {
 
 const FORMAT_NAMES: Record<ImportFormat, string> = { ofa: 'Once-for-All', proxyless: 'ProxylessNAS' };
 
+/** The search space (experiments/spaces/NAME.json) whose every op a table of each format has a key for. */
+export const FORMAT_SPACES: Record<ImportFormat, string> = { ofa: 'ofa-mobilenetv3', proxyless: 'proxylessnas' };
+
 /**
  * The ops of each format and their fields, in order. The two share op names, so a table read as
  * the other format would convert without complaint into wrong keys (an OFA expanded width of 144
