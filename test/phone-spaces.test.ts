@@ -12,6 +12,7 @@ import { readExperiment } from '../src/controller/experiment.js';
 import { importTableToFile } from '../src/latency-model/predict/import.js';
 import { opKey, unitOp } from '../src/latency-model/predict/ops.js';
 import { fastestLatency, missingSpaceKeys } from '../src/latency-model/predict/space-latency.js';
+import { tableHash } from '../src/latency-model/predict/table-ref.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { nas } from './helpers/cli.js';
 
@@ -46,7 +47,7 @@ for (const c of CASES) {
   });
 
   phoneTest(`a tiny search over ${c.space} priced by ${c.file} (nas search --table) runs to completion`, async (t) => {
-    const { out } = await imported(c);
+    const { out, table } = await imported(c);
     const shipped = readExperiment(path.join(PROJECT_ROOT, 'experiments', c.experiment));
     const experimentFile = path.join(dir, c.experiment);
     const proxy = { ...shipped.proxy, train: { epochs: 1, trainSamples: 64, validationSamples: 32, batchSize: 16, augment: false } };
@@ -58,6 +59,14 @@ for (const c of CASES) {
     t.is(result.trials, 2);
     const record = JSON.parse(readFileSync(path.join(runDir, 'run.json'), 'utf8'));
     t.is(record.experiment.latency.table, out);
+    t.like(record.table, {
+      name: table.name,
+      file: out,
+      hash: tableHash(table),
+      device: table.device.name,
+      runtime: 'tflite',
+      version: null,
+    });
     t.log(`${c.space}: best of 2 at ${result.best.latencyMs.toFixed(2)} ms on ${c.file}`);
   });
 }

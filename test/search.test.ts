@@ -13,6 +13,8 @@ import type { TrialStore } from '../src/controller/store.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
+import { tableHash } from '../src/latency-model/predict/table-ref.js';
+import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
@@ -182,6 +184,43 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
   a.close();
   b.close();
 });
+
+test.serial(
+  'run.json records the table that priced the run by hash and labels; a resume refuses a changed table; version 1 records still read',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile, { budget: 4 });
+    const runDir = path.join(dir, 'run');
+    await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+    const run = new SearchRunDir(runDir);
+    const record = run.readRecord();
+    t.is(record.schemaVersion, 2);
+    const table = readLatencyTable(tableFile);
+    t.deepEqual(record.table, {
+      name: 'synthetic',
+      file: tableFile,
+      hash: tableHash(table),
+      device: 'synthetic',
+      runtime: 'none',
+      version: null,
+    });
+    // Relabelled (another device name, a new date): the same prices, the same hash.
+    const relabelled = { ...table, device: { ...table.device, name: 'renamed', date: 'later' } };
+    t.is(tableHash(relabelled), tableHash(table));
+    const [key, entry] = Object.entries(table.entries)[0]!;
+    writeFileSync(tableFile, JSON.stringify({ ...table, entries: { ...table.entries, [key]: { ...entry, median: entry.median + 1e-6 } } }));
+    t.throws(() => run.open(experiment, true, setupSearch(experiment, 10).tableRef), {
+      instanceOf: InputError,
+      message:
+        /was priced by synthetic \(synthetic, none; hash [0-9a-f]{16}\), and .*tiny-table\.json now has hash [0-9a-f]{16}: restore that table to resume/,
+    });
+    const { table: _table, ...unlabelled } = JSON.parse(readFileSync(run.file('run'), 'utf8'));
+    writeFileSync(run.file('run'), JSON.stringify({ ...unlabelled, schemaVersion: 1 }));
+    t.is(run.readRecord().table, undefined);
+    writeFileSync(run.file('run'), JSON.stringify({ ...unlabelled, schemaVersion: 2 }));
+    t.throws(() => run.readRecord(), { instanceOf: InputError, message: /run\.json: \$\.table: missing/ });
+  },
+);
 
 test.serial(
   'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, an unknown space',

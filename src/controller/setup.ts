@@ -5,11 +5,13 @@
  * fails at once).
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
 import { fastestLatency, missingSpaceKeys } from '../latency-model/predict/space-latency.js';
+import { type TableRef, tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
@@ -23,6 +25,8 @@ import type { RewardSettings } from './reward.js';
 export interface SearchSetup {
   space: ChoiceSpace;
   table: LatencyTable;
+  /** The table's file, content hash and labels, as the run records them. */
+  tableRef: TableRef;
   rewardSettings: RewardSettings;
   fastestMs: number;
   /** Classes of the proxy task (the trained children's classifier). */
@@ -87,6 +91,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
   return {
     space,
     table,
+    tableRef: tableRef(table, path.resolve(tablePath(experiment.latency.table))),
     rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w, beta: experiment.reward.beta },
     fastestMs,
     proxyClasses,

@@ -7,6 +7,7 @@ import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperime
 import { runSearch } from '../../controller/search.js';
 import { SearchRunDir } from '../../controller/search-run.js';
 import { proxyTrainConfig, type SearchSetup, setupSearch } from '../../controller/setup.js';
+import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import { runSupernetSearch } from '../../supernet/search.js';
 import { SupernetRunDir } from '../../supernet/supernet-run.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
@@ -107,6 +108,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
         budget: experiment.budget,
         targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)),
         fastestMs: Number(setup.fastestMs.toFixed(3)),
+        table: describeTableRef(setup.tableRef),
         runDir,
       },
       'search',
