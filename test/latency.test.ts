@@ -13,6 +13,7 @@ import type { GateWait } from '../src/latency-model/measure/whole-model.js';
 import { importTable } from '../src/latency-model/predict/import.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
+import { tableHash, tableLabels } from '../src/latency-model/predict/table-ref.js';
 import { type LatencyTable, readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { ARCHSPEC_SCHEMA_VERSION, type Block, parseArchSpec } from '../src/search-space/archspec.js';
 import { resolve } from '../src/search-space/resolve.js';
@@ -238,6 +239,29 @@ sharedTest('the published tables are refused under the other format', (t) => {
   });
 });
 
+test('an imported table records the device, runtime and version it was measured with: the options given, else what the file says', (t) => {
+  const dir = tmp();
+  const ofa = path.join(dir, 'ofa-note10-like.yaml');
+  writeFileSync(ofa, OFA_YAML);
+  const proxyless = path.join(dir, 'proxyless-like.yaml');
+  writeFileSync(proxyless, PROXYLESS_YAML);
+  t.deepEqual(tableLabels(importTable(ofa, 'ofa', 'test')), {
+    device: 'Samsung Galaxy Note10 (Once-for-All table ofa-note10-like)',
+    runtime: 'tflite',
+    version: null,
+  });
+  t.deepEqual(tableLabels(importTable(proxyless, 'proxyless', 'test')), {
+    device: 'mobile phone (ProxylessNAS table proxyless-like)',
+    runtime: 'tflite',
+    version: null,
+  });
+  const labelled = importTable(proxyless, 'proxyless', 'test', { device: 'Pixel 1', runtime: 'tflite-cpu', runtimeVersion: '1.10' });
+  t.deepEqual(tableLabels(labelled), { device: 'Pixel 1', runtime: 'tflite-cpu', version: '1.10' });
+  // Labels do not change which table it is: the hash covers the prices only.
+  t.is(tableHash(labelled), tableHash(importTable(proxyless, 'proxyless', 'test')));
+  t.deepEqual(tableLabels(fakeTable({ 'pool-in:7x7x8': 1 })), { device: 'test', runtime: 'tfjs-layers (wasm)', version: null });
+});
+
 test('import refuses a file of the wrong format', (t) => {
   const file = path.join(tmp(), 'x.yaml');
   writeFileSync(file, 'Something-input:1x1x1-output:1:\n  count: 1\n  mean: 1\n');
@@ -270,6 +294,8 @@ test.serial('profiling is resumable: an interrupted run keeps its entries and a 
   t.is(result.reused, 2);
   t.is(result.measured, job.ops.length - 2);
   t.is(Object.keys(result.table.entries).length, job.ops.length);
+  t.regex(result.table.device.runtimeVersion ?? '', /^tfjs \d+\.\d+\.\d+ \((wasm|cpu|tensorflow)\), Node v\d+\.\d+\.\d+$/);
+  t.is(tableLabels(result.table).version, result.table.device.runtimeVersion!);
   t.is(result.table.overheadFit!.models.length, 1);
   const p = predictLatency(job.calibration[0]!, result.table);
   t.true(Math.abs(p.totalMs - result.table.overheadFit!.models[0]!.measuredMs) < 1e-9, 'one calibration model is fitted exactly');

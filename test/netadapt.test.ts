@@ -1,11 +1,13 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
+import { tableHash } from '../src/latency-model/predict/table-ref.js';
 import { choose, runNetAdapt, smallestReachable } from '../src/netadapt/netadapt.js';
+import { NetAdaptRunDir } from '../src/netadapt/netadapt-run.js';
 import { generateProposals, widthGroups } from '../src/netadapt/proposals.js';
 import { type ArchSpec, type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { specCost, unitCost } from '../src/search-space/cost.js';
@@ -223,6 +225,22 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   );
 
   const fresh = () => new InProcessTrainer(dataset, finetune);
+  t.is(result.history.schemaVersion, 2);
+  t.like(result.history.tableRef, { name: 'synthetic', file: null, hash: tableHash(table), device: 'synthetic', runtime: 'none' });
+  const [firstKey, firstEntry] = Object.entries(table.entries)[0]!;
+  const changed = { ...table, entries: { ...table.entries, [firstKey]: { ...firstEntry, median: firstEntry.median + 1 } } };
+  await t.throwsAsync(runNetAdapt({ ...base, table: changed, evaluator: fresh(), outDir: out, resume: true }), {
+    instanceOf: InputError,
+    message: /was priced by synthetic \(synthetic, none; hash [0-9a-f]{16}\), and synthetic now has hash [0-9a-f]{16}: restore that table/,
+  });
+  // A history written before tables were labelled (version 1, no tableRef) still reads; a version 2 one must name its table.
+  const old = new NetAdaptRunDir(path.join(dir, 'old'));
+  mkdirSync(old.dir);
+  const { tableRef: _ref, ...unlabelled } = partial;
+  writeFileSync(old.file('history'), JSON.stringify({ ...unlabelled, schemaVersion: 1 }));
+  t.is(old.readHistory().tableRef, undefined);
+  writeFileSync(old.file('history'), JSON.stringify({ ...unlabelled, schemaVersion: 2 }));
+  t.throws(() => old.readHistory(), { instanceOf: InputError, message: /\$\.tableRef: missing/ });
   await t.throwsAsync(
     runNetAdapt({
       ...base,

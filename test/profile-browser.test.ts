@@ -65,6 +65,7 @@ test.serial('the phone profiler page measures every op in headless Chromium and 
     t.is(Object.keys(table.entries).length, job.ops.length);
     t.is(table.device.backend, 'wasm');
     t.regex(table.device.userAgent ?? '', /Chrome/);
+    t.regex(table.device.runtimeVersion ?? '', /^tfjs \d+\.\d+\.\d+ \(wasm\)$/);
     t.deepEqual(table.resolutions, [16]);
     t.is(table.overheadFit?.models.length, 1);
   } finally {

@@ -13,6 +13,8 @@ import type { TrialStore } from '../src/controller/store.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
+import { tableHash } from '../src/latency-model/predict/table-ref.js';
+import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
@@ -253,35 +255,85 @@ test.serial(
   },
 );
 
-test.serial('search refuses: another experiment on --resume, an unreachable target, a table missing ops, an unknown space', async (t) => {
-  const { dir, spaceFile, tableFile } = tinyFiles();
-  const experiment = tinyExperiment(spaceFile, tableFile);
-  const runDir = path.join(dir, 'run');
-  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
-  const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
-  await t.throwsAsync(
-    runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
-    { instanceOf: InputError, message: /belongs to another experiment/ },
-  );
-  await t.throwsAsync(
-    runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),
-    { instanceOf: InputError, message: /already holds a search run/ },
-  );
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), {
-    instanceOf: InputError,
-    message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/,
-  });
-  const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
-  const dropped = Object.keys(partial.entries)[5]!;
-  delete partial.entries[dropped];
-  const partialFile = path.join(dir, 'partial.json');
-  writeFileSync(partialFile, JSON.stringify(partial));
-  t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), {
-    instanceOf: InputError,
-    message: /lacks 1 ops of space tiny .*nas profile --space/,
-  });
-  t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
-    instanceOf: InputError,
-    message: /unknown space "nonexistent-space"/,
-  });
-});
+test.serial(
+  'run.json records the table that priced the run by hash and labels; a resume refuses a changed table; version 1 records still read',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile, { budget: 4 });
+    const runDir = path.join(dir, 'run');
+    await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+    const run = new SearchRunDir(runDir);
+    const record = run.readRecord();
+    t.is(record.schemaVersion, 2);
+    const table = readLatencyTable(tableFile);
+    t.deepEqual(record.table, {
+      name: 'synthetic',
+      file: tableFile,
+      hash: tableHash(table),
+      device: 'synthetic',
+      runtime: 'none',
+      version: null,
+    });
+    // Relabelled (another device name, a new date): the same prices, the same hash.
+    const relabelled = { ...table, device: { ...table.device, name: 'renamed', date: 'later' } };
+    t.is(tableHash(relabelled), tableHash(table));
+    const [key, entry] = Object.entries(table.entries)[0]!;
+    writeFileSync(tableFile, JSON.stringify({ ...table, entries: { ...table.entries, [key]: { ...entry, median: entry.median + 1e-6 } } }));
+    t.throws(() => run.open(experiment, true, setupSearch(experiment, 10).tableRef), {
+      instanceOf: InputError,
+      message:
+        /was priced by synthetic \(synthetic, none; hash [0-9a-f]{16}\), and .*tiny-table\.json now has hash [0-9a-f]{16}: restore that table to resume/,
+    });
+    const { table: _table, ...unlabelled } = JSON.parse(readFileSync(run.file('run'), 'utf8'));
+    writeFileSync(run.file('run'), JSON.stringify({ ...unlabelled, schemaVersion: 1 }));
+    t.is(run.readRecord().table, undefined);
+    writeFileSync(run.file('run'), JSON.stringify({ ...unlabelled, schemaVersion: 2 }));
+    t.throws(() => run.readRecord(), { instanceOf: InputError, message: /run\.json: \$\.table: missing/ });
+  },
+);
+
+test.serial(
+  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, an unknown space',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile);
+    const runDir = path.join(dir, 'run');
+    await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+    const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
+    await t.throwsAsync(
+      runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
+      { instanceOf: InputError, message: /belongs to another experiment/ },
+    );
+    await t.throwsAsync(
+      runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),
+      { instanceOf: InputError, message: /already holds a search run/ },
+    );
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { reward: { targetMs: 0.001, constraint: 'hard', w: -0.07 } }), 10), {
+      instanceOf: InputError,
+      message: /no architecture of space tiny can meet the target of 0\.00 ms .* fastest member takes/,
+    });
+    const partial = JSON.parse(readFileSync(tableFile, 'utf8'));
+    const dropped = Object.keys(partial.entries)[5]!;
+    delete partial.entries[dropped];
+    const partialFile = path.join(dir, 'partial.json');
+    writeFileSync(partialFile, JSON.stringify(partial));
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, partialFile), 10), {
+      instanceOf: InputError,
+      message: /lacks 1 ops of space tiny .*nas profile --space/,
+    });
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: { table: tableFile, resolution: 24, classes: 10 } }), 10), {
+      instanceOf: InputError,
+      message:
+        /lacks \d+ ops of space tiny at 24x24 \(first missing: conv-in:24x24x1-.*\): it was measured at 16 px; set latency\.resolution/,
+    });
+    const absent = { table: path.join(dir, 'absent.json'), obtain: 'import it with nas table import', resolution: 16, classes: 10 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: absent }), 10), {
+      instanceOf: InputError,
+      message: /absent\.json: no such latency table; import it with nas table import$/,
+    });
+    t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
+      instanceOf: InputError,
+      message: /unknown space "nonexistent-space"/,
+    });
+  },
+);

@@ -59,6 +59,11 @@ export const ExperimentSchema = z.strictObject({
   latency: z.strictObject({
     /** Table file or name in tables/ (`default`: the embedded table). */
     table: z.string().min(1),
+    /**
+     * How to get the table when it is not there (e.g. the `nas table import` of a published phone
+     * table, which the project does not ship), shown in the error.
+     */
+    obtain: z.string().min(1).optional(),
     /** Resolution and classifier width of the deployed model whose latency counts. */
     resolution: z.int().positive(),
     classes: z.int().positive(),

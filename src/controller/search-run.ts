@@ -10,6 +10,7 @@ import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
+import { describeTableRef, type TableRef, TableRefSchema } from '../latency-model/predict/table-ref.js';
 import { type Experiment, ExperimentSchema, experimentHash } from './experiment.js';
 import type { PolicyState } from './policy.js';
 import { TrialStore } from './store.js';
@@ -28,21 +29,31 @@ export const SEARCH_RUN_FILES = {
 
 export type SearchRunFile = keyof typeof SEARCH_RUN_FILES;
 
-const SearchRunRecordSchema = z.object({
-  schemaVersion: z.literal(1),
-  kind: z.literal('search-run'),
-  tool: z.string(),
-  command: z.string(),
-  experimentHash: z.string(),
-  experiment: ExperimentSchema,
-  targetMs: z.number(),
-  fastestMs: z.number(),
-  createdAt: z.string(),
-  /** Each `--resume --budget` that changed the budget (the experiment holds the latest). */
-  budgetChanges: z.array(z.object({ from: z.int(), to: z.int(), command: z.string(), at: z.string() })).optional(),
-});
+/** Version 2 adds `table`, which version 1 records (written before tables were labelled) lack. */
+const SEARCH_RUN_VERSION = 2;
 
-/** `run.json`: what started the run, so `--resume` can check it continues the same experiment. */
+const SearchRunRecordSchema = z
+  .object({
+    schemaVersion: z.literal([1, SEARCH_RUN_VERSION]),
+    kind: z.literal('search-run'),
+    tool: z.string(),
+    command: z.string(),
+    experimentHash: z.string(),
+    experiment: ExperimentSchema,
+    targetMs: z.number(),
+    fastestMs: z.number(),
+    /** The table that priced the run: its file, content hash and labels (device, runtime, version). */
+    table: TableRefSchema.optional(),
+    createdAt: z.string(),
+    /** Each `--resume --budget` that changed the budget (the experiment holds the latest). */
+    budgetChanges: z.array(z.object({ from: z.int(), to: z.int(), command: z.string(), at: z.string() })).optional(),
+  })
+  .refine((r) => r.schemaVersion === 1 || r.table !== undefined, {
+    message: 'missing (a version 2 record names its table)',
+    path: ['table'],
+  });
+
+/** `run.json`: what started the run, so `--resume` can check it continues the same experiment on the same table. */
 export type SearchRunRecord = z.infer<typeof SearchRunRecordSchema>;
 
 interface ControllerCheckpoint {
@@ -71,9 +82,11 @@ export class SearchRunDir {
     return parseWith(SearchRunRecordSchema, readJsonFile(file), file);
   }
 
-  async writeRecord(record: Omit<SearchRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'experimentHash' | 'createdAt'>): Promise<void> {
+  async writeRecord(
+    record: Omit<SearchRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'experimentHash' | 'createdAt' | 'table'> & { table: TableRef },
+  ): Promise<void> {
     const full: SearchRunRecord = {
-      schemaVersion: 1,
+      schemaVersion: SEARCH_RUN_VERSION,
       kind: 'search-run',
       tool: TOOL_NAME,
       command: record.command,
@@ -81,6 +94,7 @@ export class SearchRunDir {
       experiment: record.experiment,
       targetMs: record.targetMs,
       fastestMs: record.fastestMs,
+      table: record.table,
       createdAt: new Date().toISOString(),
     };
     await writeJsonAtomic(this.file('run'), full);
@@ -108,9 +122,9 @@ export class SearchRunDir {
 
   /**
    * Opens the trial store of a new run (refusing a directory that already holds one) or of the run
-   * being resumed (refusing one that belongs to another experiment).
+   * being resumed (refusing one that belongs to another experiment, or whose table has changed).
    */
-  open(experiment: Experiment, resume: boolean): TrialStore {
+  open(experiment: Experiment, resume: boolean, table: TableRef): TrialStore {
     if (resume) {
       if (!this.isRun())
         throw new InputError(
@@ -120,6 +134,11 @@ export class SearchRunDir {
       if (record.experimentHash !== experimentHash(experiment)) {
         throw new InputError(
           `${this.dir} belongs to another experiment (${record.experiment.name}); resume it with its own experiment file or choose a new --out`,
+        );
+      }
+      if (record.table && record.table.hash !== table.hash) {
+        throw new InputError(
+          `${this.dir} was priced by ${describeTableRef(record.table)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or start a new run`,
         );
       }
     } else if (this.isRun()) {

@@ -50,14 +50,20 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const { experiment } = request;
   const log = request.log ?? silentLogger;
   const run = new SearchRunDir(request.runDir);
-  const store = run.open(experiment, Boolean(request.resume));
+  const store = run.open(experiment, Boolean(request.resume), setup.tableRef);
   const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
   try {
     if (request.resume) await run.recordBudget(experiment.budget, store.count(), request.command);
     else
-      await run.writeRecord({ command: request.command, experiment, targetMs: setup.rewardSettings.targetMs, fastestMs: setup.fastestMs });
+      await run.writeRecord({
+        command: request.command,
+        experiment,
+        targetMs: setup.rewardSettings.targetMs,
+        fastestMs: setup.fastestMs,
+        table: setup.tableRef,
+      });
     let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
     let best = bestOf(store.all());
     while (batchIndex * experiment.batchSize < experiment.budget) {

@@ -6,10 +6,13 @@
  * unreachable target fails at once).
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { loadTable } from '../latency-model/predict/load-table.js';
+import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
+import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
 import { type CompletedTable, fastestLatency, missingSpaceKeys, withEstimatedSpaceKeys } from '../latency-model/predict/space-latency.js';
+import { type TableRef, tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
@@ -26,6 +29,8 @@ export interface SearchSetup {
   table: LatencyTable;
   /** The space's keys the table lacked, priced by its estimator, and what those estimates could not know. */
   estimated: Pick<CompletedTable, 'estimated' | 'caveats'>;
+  /** The table's file, content hash and labels, as the run records them. */
+  tableRef: TableRef;
   rewardSettings: RewardSettings;
   fastestMs: number;
   /** Classes of the proxy task (the trained children's classifier). */
@@ -53,17 +58,41 @@ function spaceTable(experiment: Experiment, space: ChoiceSpace, table: LatencyTa
   const { resolution, classes } = experiment.latency;
   if (experiment.latency.missing === 'estimate') return withEstimatedSpaceKeys(space, table, resolution, classes);
   const missing = missingSpaceKeys(space, table, resolution, classes);
-  if (missing.length) {
-    throw new InputError(
-      `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (e.g. ${missing[0]}): profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`}, or set latency.missing to "estimate" in the experiment`,
+  if (missing.length) throw uncoveredSpaceError(experiment, space, table, missing);
+  return { table, estimated: [], caveats: [] };
+}
+
+/** The experiment's table; when it is not there, the experiment's own word on how to get it. */
+function experimentTable(experiment: Experiment): LatencyTable {
+  const { table, obtain } = experiment.latency;
+  if (obtain && !existsSync(tablePath(table))) throw new InputError(`${tablePath(table)}: no such latency table; ${obtain}`);
+  return loadTable(table);
+}
+
+/** One line for a table that lacks ops of the space: how many, the first, and what to do. */
+function uncoveredSpaceError(experiment: Experiment, space: ChoiceSpace, table: LatencyTable, missing: string[]): InputError {
+  const { resolution } = experiment.latency;
+  const head = `table ${table.name} lacks ${missing.length} ops of space ${space.name} at ${resolution}x${resolution} (first missing: ${missing[0]})`;
+  if (!table.resolutions.includes(resolution))
+    return new InputError(
+      `${head}: it was measured at ${table.resolutions.join(', ')} px; set latency.resolution to that or use a table of ${resolution} px`,
+    );
+  const format = table.source['format'];
+  if (table.source.importedFrom && typeof format === 'string' && format in FORMAT_SPACES) {
+    const measuredFor = FORMAT_SPACES[format as ImportFormat];
+    return new InputError(
+      `${head}: it was imported from ${table.source.importedFrom}, measured for space ${measuredFor}; search that space, give a table profiled for ${space.name} (--table FILE), or set latency.missing to "estimate"`,
     );
   }
-  return { table, estimated: [], caveats: [] };
+  const out = experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`;
+  return new InputError(
+    `${head}: profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${out}, or set latency.missing to "estimate" in the experiment`,
+  );
 }
 
 export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
   const space = getChoiceSpace(experiment.space);
-  const measured = loadTable(experiment.latency.table);
+  const measured = experimentTable(experiment);
   const { resolution, classes } = experiment.latency;
   const { table, estimated, caveats } = spaceTable(experiment, space, measured);
   const targetMs = resolveTarget(experiment, measured);
@@ -77,6 +106,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
     space,
     table,
     estimated: { estimated, caveats },
+    tableRef: tableRef(measured, path.resolve(tablePath(experiment.latency.table))),
     rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w, beta: experiment.reward.beta },
     fastestMs,
     proxyClasses,

@@ -4,9 +4,11 @@
  * result longer (fine-tuned from its weights, or from scratch), and write the summary. The
  * directory's files are NetAdaptRunDir's (netadapt-run.ts).
  */
+
+import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
-import { loadTable } from '../latency-model/predict/load-table.js';
+import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { type BackendName, prepareBackend } from '../trainer/backend.js';
@@ -130,6 +132,7 @@ async function adapt(
       seed: request.seed,
       seedCheckpoint: request.seedCheckpoint,
       table,
+      tableFile: path.resolve(tablePath(request.table)),
       settings: request.settings,
       dataset,
       finetune,

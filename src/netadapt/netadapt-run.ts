@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
+import { describeTableRef, type TableRef, TableRefSchema } from '../latency-model/predict/table-ref.js';
 import { EntrySchema } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, ArchSpecSchema } from '../search-space/archspec.js';
 import { TrainRunDir } from '../trainer/train-run.js';
@@ -56,22 +57,33 @@ const StepRecordSchema = z.object({
 });
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 
-const HistorySchema = z.object({
-  schemaVersion: z.literal(1),
-  kind: z.literal('netadapt-history'),
-  tool: z.string(),
-  seedSpec: z.string(),
-  seedCheckpoint: z.string(),
-  seedLatencyMs: z.number(),
-  seedAccuracy: z.number(),
-  targetMs: z.number(),
-  settings: z.unknown(),
-  table: z.string(),
-  steps: z.array(StepRecordSchema),
-  /** Latencies measured on this machine for ops the table lacked. */
-  measuredEntries: z.record(z.string(), EntrySchema),
-  finished: z.boolean(),
-});
+/** Version 2 adds `tableRef`, which version 1 histories (written before tables were labelled) lack. */
+export const NETADAPT_HISTORY_VERSION = 2;
+
+const HistorySchema = z
+  .object({
+    schemaVersion: z.literal([1, NETADAPT_HISTORY_VERSION]),
+    kind: z.literal('netadapt-history'),
+    tool: z.string(),
+    seedSpec: z.string(),
+    seedCheckpoint: z.string(),
+    seedLatencyMs: z.number(),
+    seedAccuracy: z.number(),
+    targetMs: z.number(),
+    settings: z.unknown(),
+    /** The table's name. */
+    table: z.string(),
+    /** The table that priced the run: its file, content hash and labels (device, runtime, version). */
+    tableRef: TableRefSchema.optional(),
+    steps: z.array(StepRecordSchema),
+    /** Latencies measured on this machine for ops the table lacked. */
+    measuredEntries: z.record(z.string(), EntrySchema),
+    finished: z.boolean(),
+  })
+  .refine((h) => h.schemaVersion === 1 || h.tableRef !== undefined, {
+    message: 'missing (a version 2 history names its table)',
+    path: ['tableRef'],
+  });
 export type History = z.infer<typeof HistorySchema>;
 
 const NetAdaptSummarySchema = z.object({
@@ -117,14 +129,19 @@ export class NetAdaptRunDir {
 
   /**
    * Opens a new run (refusing a directory that already holds one) or the run being resumed
-   * (refusing one of another seed): returns the history to continue, or null for a new run.
+   * (refusing one of another seed, or whose table has changed): returns the history to continue,
+   * or null for a new run.
    */
-  open(seedHash: string, resume: boolean): History | null {
+  open(seedHash: string, resume: boolean, table: TableRef): History | null {
     let history: History | null = null;
     if (resume) {
       if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
       history = this.readHistory();
       if (history.seedSpec !== seedHash) throw new InputError(`${this.dir} holds a NetAdapt run of another seed; choose a new --out`);
+      if (history.tableRef && history.tableRef.hash !== table.hash)
+        throw new InputError(
+          `${this.dir} was priced by ${describeTableRef(history.tableRef)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or choose a new --out`,
+        );
     } else if (this.isRun()) {
       throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
     }

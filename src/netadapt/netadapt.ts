@@ -18,6 +18,7 @@ import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
 import { LatencyOracle, type OracleMissing } from '../latency-model/predict/oracle.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
+import { tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
 import { specDifferences } from '../search-space/spec-diff.js';
@@ -28,7 +29,7 @@ import type { TrainConfig } from '../trainer/config.js';
 import type { TrainingData } from '../trainer/data/index.js';
 import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
-import { type History, NetAdaptRunDir, type ProposalRecord } from './netadapt-run.js';
+import { type History, NETADAPT_HISTORY_VERSION, NetAdaptRunDir, type ProposalRecord } from './netadapt-run.js';
 import { generateProposals, type Proposal, type ProposalKind } from './proposals.js';
 import { seedMismatch } from './seed.js';
 
@@ -68,6 +69,8 @@ export interface NetAdaptRequest {
   seed: ArchSpec;
   seedCheckpoint: string;
   table: LatencyTable;
+  /** The table's file, recorded with its hash and labels in the history (null: given in memory). */
+  tableFile?: string | null;
   settings: NetAdaptSettings;
   dataset: TrainingData;
   /** Fine-tuning of each proposal (a step budget is epochs 1 with trainSamples = steps x batch). */
@@ -198,7 +201,8 @@ class Adaptation {
     const log = request.log ?? silentLogger;
     const seedCkpt = loadSeedCheckpoint(request);
     const run = new NetAdaptRunDir(request.outDir);
-    const resumed = run.open(specHash(seed), Boolean(request.resume));
+    const priced = tableRef(request.table, request.tableFile ?? null);
+    const resumed = run.open(specHash(seed), Boolean(request.resume), priced);
     const oracle = new LatencyOracle(
       request.table,
       { resolution: settings.latencyResolution, classes: settings.latencyClasses, missing: settings.latencyMissing },
@@ -210,8 +214,8 @@ class Adaptation {
         `ops table ${request.table.name} lacks are ${oracle.missing}d (flagged in each proposal's estimatedOps)`,
       );
     const { seedLatencyMs, targetMs } = latencyTarget(request, oracle);
-    const history = resumed ?? {
-      schemaVersion: 1,
+    const history: History = resumed ?? {
+      schemaVersion: NETADAPT_HISTORY_VERSION,
       kind: 'netadapt-history',
       tool: TOOL_NAME,
       seedSpec: specHash(seed),
@@ -221,6 +225,7 @@ class Adaptation {
       targetMs,
       settings: { ...settings, finetuneSamples: request.finetune.trainSamples },
       table: request.table.name,
+      tableRef: priced,
       steps: [],
       measuredEntries: {},
       finished: false,

@@ -3,8 +3,11 @@
  * MobileNetV3 variant are data files using this schema). A space is an ArchSpec skeleton whose
  * fields may be `{ "choice": [...] }`: a stage (MnasNet's "block") fixes its base width, base layer
  * count and stride and may leave its op, kernel, SE ratio, skip, width multiplier, layer delta and
- * activation to choice; all layers of a stage are identical. A choice vector (one option index per
- * choice point, in order) materialises into a plain, validated ArchSpec.
+ * activation to choice. By default all layers of a stage are identical (MnasNet); the fields a
+ * stage lists in `perLayer` are drawn for each of its layers instead (Once-for-All's kernel and
+ * expansion, ProxylessNAS' op), and the op `zero` (a per-layer choice, never a stage's first layer)
+ * leaves a layer out. A choice vector (one option index per choice point, in order) materialises
+ * into a plain, validated ArchSpec.
  */
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
@@ -28,11 +31,22 @@ import type { ArchSpace } from './space.js';
 import { makeDivisible } from './zoo/index.js';
 
 const choiceOf = <T extends z.ZodType>(value: T) => z.union([value, z.strictObject({ choice: z.array(value).min(1) })]);
+const isChoice = (v: unknown): v is { choice: unknown[] } => typeof v === 'object' && v !== null && 'choice' in v;
+const optionsOf = <T>(v: T | { choice: T[] }): T[] => (isChoice(v) ? (v.choice as T[]) : [v as T]);
 
 const Act = z.enum(ACTIVATIONS);
 const Kernel = z.literal(KERNEL_SIZES);
-/** conv: regular kxk conv; dsconv: depthwise-separable; mbconvN: inverted bottleneck, expansion N. */
-const OpName = z.string().regex(/^(conv|dsconv|mbconv\d+(\.\d+)?)$/, 'expected conv, dsconv or mbconv<expansion>');
+/** The op that leaves a layer out (ProxylessNAS' zero op): the layer's input passes on unchanged. */
+export const ZERO_OP = 'zero';
+/** conv: regular kxk conv; dsconv: depthwise-separable; mbconvN: inverted bottleneck, expansion N; zero: no layer. */
+const OpName = z
+  .string()
+  .regex(/^(conv|dsconv|mbconv\d+(\.\d+)?|zero)$/, 'expected conv, dsconv, mbconv<expansion> or zero (no layer, a per-layer choice)');
+
+export const STAGE_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'filterMultiplier', 'layerDelta', 'activation'] as const;
+type StageField = (typeof STAGE_FIELDS)[number];
+/** Fields a stage may draw per layer (its width and layer count stay whole-stage choices). */
+export const PER_LAYER_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'activation'] as const satisfies readonly StageField[];
 
 const StageSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/),
@@ -46,43 +60,81 @@ const StageSchema = z.strictObject({
   filterMultiplier: choiceOf(z.number().positive()),
   layerDelta: choiceOf(z.int()),
   activation: choiceOf(Act),
+  /** Fields whose choice is drawn for each layer of the stage; absent: every layer of the stage is the same. */
+  perLayer: z.array(z.enum(PER_LAYER_FIELDS)).optional(),
 });
 
-export const SearchSpaceSchema = z.strictObject({
-  schemaVersion: z.literal(1),
-  kind: z.literal('search-space'),
-  name: z.string().min(1),
-  description: z.string(),
-  input: z.strictObject({ resolution: z.int().min(8), channels: z.int().positive() }),
-  stem: z.strictObject({ kernel: Kernel, stride: z.literal([1, 2]), out: z.int().positive(), activation: Act }),
-  stages: z.array(StageSchema).min(1),
-  head: z.strictObject({
-    conv: z.strictObject({ out: z.int().positive(), activation: Act }).nullable(),
-    preLogits: z.strictObject({ out: z.int().positive(), activation: Act }).nullable(),
-  }),
-  /** How an SE ratio becomes a squeeze width (MnasNet: floor of ratio x input; V3: divisible-by-8 of ratio x expansion). */
-  se: z.strictObject({ base: z.enum(['in', 'mid']), round: z.enum(['floor', '8']), gate: z.enum(SE_GATES), activation: Act }),
-  /** Classifier widths the latency table should cover (10 for the proxy task, 1000 for ImageNet). */
-  classes: z.array(z.int().positive()).min(1),
-  dropout: z.number().min(0).lt(1),
-});
+export const SearchSpaceSchema = z
+  .strictObject({
+    schemaVersion: z.literal(1),
+    kind: z.literal('search-space'),
+    name: z.string().min(1),
+    description: z.string(),
+    input: z.strictObject({ resolution: z.int().min(8), channels: z.int().positive() }),
+    stem: z.strictObject({ kernel: Kernel, stride: z.literal([1, 2]), out: z.int().positive(), activation: Act }),
+    stages: z.array(StageSchema).min(1),
+    head: z.strictObject({
+      conv: z.strictObject({ out: z.int().positive(), activation: Act }).nullable(),
+      preLogits: z.strictObject({ out: z.int().positive(), activation: Act }).nullable(),
+    }),
+    /** How an SE ratio becomes a squeeze width (MnasNet: floor of ratio x input; V3: divisible-by-8 of ratio x expansion). */
+    se: z.strictObject({ base: z.enum(['in', 'mid']), round: z.enum(['floor', '8']), gate: z.enum(SE_GATES), activation: Act }),
+    /** Classifier widths the latency table should cover (10 for the proxy task, 1000 for ImageNet). */
+    classes: z.array(z.int().positive()).min(1),
+    dropout: z.number().min(0).lt(1),
+  })
+  .superRefine((space, ctx) => {
+    space.stages.forEach((stage, i) => {
+      for (const issue of stageIssues(stage)) ctx.addIssue({ code: 'custom', path: ['stages', i, ...issue.path], message: issue.message });
+    });
+  });
 export type SearchSpaceDefinition = z.infer<typeof SearchSpaceSchema>;
 type Stage = SearchSpaceDefinition['stages'][number];
 
-export const STAGE_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'filterMultiplier', 'layerDelta', 'activation'] as const;
-type StageField = (typeof STAGE_FIELDS)[number];
-type StageValues = { [K in StageField]: Exclude<Stage[K], { choice: unknown }> };
+/** What `perLayer` and the zero op need: listed fields that are choices, once; zero only as a per-layer op beside others. */
+function stageIssues(stage: Stage): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const perLayer = stage.perLayer ?? [];
+  perLayer.forEach((field, j) => {
+    if (perLayer.indexOf(field) !== j) issues.push({ path: ['perLayer', j], message: `${field} is listed twice` });
+    else if (!isChoice(stage[field]))
+      issues.push({ path: ['perLayer', j], message: `${field} is not a choice in this stage: make it one or drop it from perLayer` });
+  });
+  const ops = optionsOf(stage.op);
+  if (ops.includes(ZERO_OP)) {
+    if (!perLayer.includes('op'))
+      issues.push({ path: ['op'], message: 'zero (no layer) is a per-layer choice: add "op" to the stage\'s perLayer' });
+    else if (ops.every((op) => op === ZERO_OP))
+      issues.push({ path: ['op'], message: "zero needs other ops beside it: a stage's first layer is never left out" });
+  }
+  return issues;
+}
+
+/** The value of every stage field for one layer. */
+type LayerValues = { [K in StageField]: Exclude<Stage[K], { choice: unknown }> };
 
 export interface ChoicePoint {
-  /** e.g. `stages[2].kernel` */
+  /** e.g. `stages[2].kernel`, or `stages[2].layers[1].kernel` for a per-layer choice */
   path: string;
   stage: number;
+  /** The layer of the stage a per-layer choice is for; null for a whole-stage choice. */
+  layer: number | null;
   field: StageField;
   options: readonly unknown[];
 }
 
-const isChoice = (v: unknown): v is { choice: unknown[] } => typeof v === 'object' && v !== null && 'choice' in v;
-const optionsOf = <T>(v: T | { choice: T[] }): T[] => (isChoice(v) ? (v.choice as T[]) : [v as T]);
+/**
+ * The alternatives of one layer of a stage variant: its possible units (one unless the stage draws
+ * choices per layer) and whether it may be left out (a zero op).
+ */
+export interface LayerOptions {
+  units: Unit[];
+  optional: boolean;
+}
+
+const perLayerFields = (stage: Stage): ReadonlySet<StageField> => new Set(stage.perLayer ?? []);
+/** The most layers the stage can have. */
+const maxLayers = (stage: Stage): number => Math.max(1, stage.baseLayers + Math.max(...optionsOf(stage.layerDelta)));
 
 export function parseSearchSpace(data: unknown, source: string): SearchSpaceDefinition {
   return parseWith(SearchSpaceSchema, data, source);
@@ -90,6 +142,31 @@ export function parseSearchSpace(data: unknown, source: string): SearchSpaceDefi
 
 export function readSearchSpace(file: string): SearchSpaceDefinition {
   return parseSearchSpace(readJsonFile(file), file);
+}
+
+/** A stage's choice points: its whole-stage choices, then each layer's per-layer choices (a first layer is never zero). */
+function stageChoicePoints(stage: Stage, index: number): ChoicePoint[] {
+  const perLayer = perLayerFields(stage);
+  const points: ChoicePoint[] = STAGE_FIELDS.filter((field) => isChoice(stage[field]) && !perLayer.has(field)).map((field) => ({
+    path: `stages[${index}].${field}`,
+    stage: index,
+    layer: null,
+    field,
+    options: optionsOf(stage[field] as never) as unknown[],
+  }));
+  for (let layer = 0; perLayer.size > 0 && layer < maxLayers(stage); layer++) {
+    for (const field of STAGE_FIELDS.filter((f) => perLayer.has(f))) {
+      const options = optionsOf(stage[field] as never) as unknown[];
+      points.push({
+        path: `stages[${index}].layers[${layer}].${field}`,
+        stage: index,
+        layer,
+        field,
+        options: layer === 0 && field === 'op' ? options.filter((o) => o !== ZERO_OP) : options,
+      });
+    }
+  }
+  return points;
 }
 
 export class ChoiceSpace implements ArchSpace {
@@ -102,19 +179,21 @@ export class ChoiceSpace implements ArchSpace {
     this.name = definition.name;
     this.description = definition.description;
     this.resolution = definition.input.resolution;
-    this.choicePoints = definition.stages.flatMap((stage, i) =>
-      STAGE_FIELDS.filter((field) => isChoice(stage[field])).map((field) => ({
-        path: `stages[${i}].${field}`,
-        stage: i,
-        field,
-        options: optionsOf(stage[field] as never) as unknown[],
-      })),
-    );
+    this.choicePoints = definition.stages.flatMap(stageChoicePoints);
   }
 
   /** log10 of the number of distinct choice vectors. */
   get log10Size(): number {
     return this.choicePoints.reduce((s, c) => s + Math.log10(c.options.length), 0);
+  }
+
+  /**
+   * log10 of the number of distinct members: choice vectors without the choices of layers a member
+   * lacks (beyond its depth, or left out by a zero op). Options that build the same network anyway
+   * (a skip where shapes allow no residual) still count apart.
+   */
+  get log10Members(): number {
+    return this.definition.stages.reduce((s, stage) => s + Math.log10(stageMembers(stage)), 0);
   }
 
   /** A uniformly random choice vector. */
@@ -126,22 +205,45 @@ export class ChoiceSpace implements ArchSpace {
     return this.materialise(this.randomChoices(rng), { resolution });
   }
 
-  /** The value of every stage field under a choice vector. */
-  stageValues(choices: readonly number[]): StageValues[] {
+  /**
+   * The values of every layer of every stage under a choice vector: per stage, one entry per layer
+   * the member has (its layer delta applied), zero layers included.
+   */
+  layerValues(choices: readonly number[]): LayerValues[][] {
     if (choices.length !== this.choicePoints.length) {
       throw new InputError(`space ${this.name} has ${this.choicePoints.length} choice points, got a vector of ${choices.length}`);
     }
-    const values = this.definition.stages.map(
+    const stages = this.definition.stages;
+    const whole = stages.map(
       (stage) => Object.fromEntries(STAGE_FIELDS.map((f) => [f, isChoice(stage[f]) ? undefined : stage[f]])) as Record<StageField, unknown>,
     );
+    const layers = stages.map((stage) => Array.from({ length: maxLayers(stage) }, () => ({}) as Partial<Record<StageField, unknown>>));
     this.choicePoints.forEach((c, i) => {
       const index = choices[i]!;
       if (!Number.isInteger(index) || index < 0 || index >= c.options.length) {
         throw new InputError(`choice ${i} (${c.path}) must be 0..${c.options.length - 1}, got ${index}`);
       }
-      values[c.stage]![c.field] = c.options[index];
+      if (c.layer === null) whole[c.stage]![c.field] = c.options[index];
+      else layers[c.stage]![c.layer]![c.field] = c.options[index];
     });
-    return values as StageValues[];
+    return stages.map((stage, s) => {
+      const count = Math.max(1, stage.baseLayers + (whole[s]!.layerDelta as number));
+      return layers[s]!.slice(0, count).map((own) => ({ ...whole[s]!, ...own }) as LayerValues);
+    });
+  }
+
+  /**
+   * Where each block of a member sits in its stage: block id (`b1`, `b2`, ... as `materialise`
+   * numbers them) to the stage and the layer position (zero layers keep their position).
+   */
+  blockPlaces(choices: readonly number[]): Map<string, { stage: number; position: number }> {
+    const places = new Map<string, { stage: number; position: number }>();
+    this.layerValues(choices).forEach((layers, stage) => {
+      layers.forEach((v, position) => {
+        if (v.op !== ZERO_OP) places.set(`b${places.size + 1}`, { stage, position });
+      });
+    });
+    return places;
   }
 
   /** The plain ArchSpec of a choice vector. */
@@ -152,15 +254,14 @@ export class ChoiceSpace implements ArchSpace {
     const def = this.definition;
     let channels = def.stem.out;
     const blocks: Block[] = [];
-    this.stageValues(choices).forEach((v, s) => {
+    this.layerValues(choices).forEach((layers, s) => {
       const stage = def.stages[s]!;
-      const out = stageWidth(stage.baseFilters, v.filterMultiplier);
-      const layers = Math.max(1, stage.baseLayers + v.layerDelta);
-      for (let l = 0; l < layers; l++) {
-        const stride = l === 0 ? stage.stride : 1;
-        blocks.push(layerBlock(def, v, `b${blocks.length + 1}`, channels, out, stride));
+      layers.forEach((v, l) => {
+        if (v.op === ZERO_OP) return;
+        const out = stageWidth(stage.baseFilters, v.filterMultiplier);
+        blocks.push(layerBlock(def, v, `b${blocks.length + 1}`, channels, out, l === 0 ? stage.stride : 1));
         channels = out;
-      }
+      });
     });
     const spec = {
       schemaVersion: ARCHSPEC_SCHEMA_VERSION,
@@ -193,19 +294,27 @@ export class ChoiceSpace implements ArchSpace {
   }
 
   /**
-   * Every way stage `index` can be built on an input of `inShape`: the units of its layers in
-   * order, and its output shape (for exact searches over the space, e.g. its fastest member).
+   * Every way stage `index` can be built on an input of `inShape`, by its whole-stage values and
+   * layer count: each layer's alternatives in order, and the stage's output shape (for exact
+   * searches over the space, e.g. its fastest member: layers drawn per layer are independent).
    */
-  *stageVariants(index: number, inShape: Shape): Iterable<{ units: Unit[]; outShape: Shape }> {
+  *stageVariants(index: number, inShape: Shape): Iterable<{ layers: LayerOptions[]; outShape: Shape }> {
     const def = this.definition;
     const stage = def.stages[index]!;
-    for (const v of combinations(stage)) {
-      const out = stageWidth(stage.baseFilters, v.filterMultiplier);
-      const first = blockUnit(layerBlock(def, v, 'op', inShape[2], out, stage.stride), inShape);
-      const repeat = blockUnit(layerBlock(def, v, 'op', out, out, 1), first.outShape);
+    const perLayer = perLayerFields(stage);
+    const ownChoices = [...combinations(stage, (f) => perLayer.has(f))];
+    const zero = ownChoices.some((own) => own.op === ZERO_OP);
+    const built = ownChoices.filter((own) => own.op !== ZERO_OP);
+    for (const whole of combinations(stage, (f) => f !== 'layerDelta' && !perLayer.has(f))) {
+      const values = built.map((own) => ({ ...whole, ...own, layerDelta: 0 }) as LayerValues);
+      const out = stageWidth(stage.baseFilters, values[0]!.filterMultiplier);
+      const first = values.map((v) => blockUnit(layerBlock(def, v, 'op', inShape[2], out, stage.stride), inShape));
+      const outShape = first[0]!.outShape;
+      const firstLayer: LayerOptions = { units: first, optional: false };
+      const repeat: LayerOptions = { units: values.map((v) => blockUnit(layerBlock(def, v, 'op', out, out, 1), outShape)), optional: zero };
       for (const delta of optionsOf(stage.layerDelta)) {
         const layers = Math.max(1, stage.baseLayers + delta);
-        yield { units: [first, ...Array.from({ length: layers - 1 }, () => repeat)], outShape: first.outShape };
+        yield { layers: [firstLayer, ...Array.from({ length: layers - 1 }, () => repeat)], outShape };
       }
     }
   }
@@ -244,17 +353,25 @@ export class ChoiceSpace implements ArchSpace {
     for (const stage of def.stages) {
       const outs = new Set<number>();
       const outSize: [number, number] = [Math.ceil(size[0] / stage.stride), Math.ceil(size[1] / stage.stride)];
-      const repeats = optionsOf(stage.layerDelta).some((d) => stage.baseLayers + d >= 2);
-      for (const v of combinations(stage)) {
-        const out = stageWidth(stage.baseFilters, v.filterMultiplier);
+      const repeats = maxLayers(stage) >= 2;
+      for (const v of combinations(stage, (f) => f !== 'layerDelta')) {
+        if (v.op === ZERO_OP) continue;
+        const values = { ...v, layerDelta: 0 } as LayerValues;
+        const out = stageWidth(stage.baseFilters, values.filterMultiplier);
         outs.add(out);
-        for (const input of inputs) yield blockUnit(layerBlock(def, v, 'op', input, out, stage.stride), [size[0], size[1], input]);
-        if (repeats) yield blockUnit(layerBlock(def, v, 'op', out, out, 1), [outSize[0], outSize[1], out]);
+        for (const input of inputs) yield blockUnit(layerBlock(def, values, 'op', input, out, stage.stride), [size[0], size[1], input]);
+        if (repeats) yield blockUnit(layerBlock(def, values, 'op', out, out, 1), [outSize[0], outSize[1], out]);
       }
       inputs = outs;
       size = outSize;
     }
-    let features = inputs;
+    yield* this.headUnitsOf(inputs, size);
+  }
+
+  /** The head units from every last-stage width, for every classifier width of the space. */
+  private *headUnitsOf(inputs: ReadonlySet<number>, size: readonly [number, number]): Iterable<Unit> {
+    const def = this.definition;
+    let features: ReadonlySet<number> = inputs;
     if (def.head.conv) {
       for (const input of inputs) yield headConvUnit('head_conv', def.head.conv.out, def.head.conv.activation, [size[0], size[1], input]);
       features = new Set([def.head.conv.out]);
@@ -273,7 +390,7 @@ function stageWidth(baseFilters: number, multiplier: number): number {
 }
 
 /** One layer of a stage: its block for the given input/output widths and stride. */
-function layerBlock(def: SearchSpaceDefinition, v: StageValues, id: string, input: number, out: number, stride: number): Block {
+function layerBlock(def: SearchSpaceDefinition, v: LayerValues, id: string, input: number, out: number, stride: number): Block {
   const expansion = v.op.startsWith('mbconv') ? Number(v.op.slice('mbconv'.length)) : null;
   const exp = expansion === null ? null : Math.max(1, Math.round(input * expansion));
   const mid = exp ?? (v.op === 'dsconv' ? input : out);
@@ -298,16 +415,35 @@ function squeezeWidth(def: SearchSpaceDefinition, ratio: number, base: number): 
   return def.se.round === '8' ? makeDivisible(ratio * base) : Math.max(1, Math.floor(ratio * base));
 }
 
-/** Every combination of a stage's field values (the layer delta only matters through widths). */
-function* combinations(stage: Stage): Iterable<StageValues> {
-  const fields = STAGE_FIELDS.filter((f) => f !== 'layerDelta');
+/** Every combination of the values of the stage fields `include` selects (one empty combination when it selects none). */
+function* combinations(stage: Stage, include: (field: StageField) => boolean): Iterable<Partial<Record<StageField, unknown>>> {
+  const fields = STAGE_FIELDS.filter(include);
   const lists = fields.map((f) => optionsOf(stage[f] as never) as unknown[]);
   const index = lists.map(() => 0);
   for (;;) {
-    const v = Object.fromEntries(fields.map((f, i) => [f, lists[i]![index[i]!]])) as Record<string, unknown>;
-    yield { ...v, layerDelta: 0 } as StageValues;
+    yield Object.fromEntries(fields.map((f, i) => [f, lists[i]![index[i]!]]));
     let i = 0;
     while (i < lists.length && ++index[i]! === lists[i]!.length) index[i++] = 0;
     if (i === lists.length) return;
   }
+}
+
+/**
+ * Distinct members of one stage: per combination of its whole-stage values, the first layer's
+ * alternatives times the distinct sequences of later layers (zero layers collapsed, so a
+ * sequence is its non-zero layers, of any length up to the stage's).
+ */
+function stageMembers(stage: Stage): number {
+  const perLayer = perLayerFields(stage);
+  const count = (include: (f: StageField) => boolean) => STAGE_FIELDS.filter(include).reduce((n, f) => n * optionsOf(stage[f]).length, 1);
+  const whole = count((f) => f !== 'layerDelta' && !perLayer.has(f));
+  const ops = optionsOf(stage.op);
+  const zero = perLayer.has('op') && ops.includes(ZERO_OP);
+  const own = count((f) => perLayer.has(f) && f !== 'op') * (perLayer.has('op') ? ops.filter((op) => op !== ZERO_OP).length : 1);
+  const lengths = new Set<number>();
+  for (const delta of optionsOf(stage.layerDelta)) {
+    const later = Math.max(1, stage.baseLayers + delta) - 1;
+    for (let k = zero ? 0 : later; k <= later; k++) lengths.add(k);
+  }
+  return whole * own * [...lengths].reduce((n, k) => n + own ** k, 0);
 }

@@ -119,7 +119,7 @@ class SupernetSearch {
     this.stepsPerEpoch = Math.max(1, Math.floor(this.train.count / this.config.batchSize));
     ({ steps: this.steps, warmupSteps: this.warmupSteps } = supernetSteps(experiment.budget, this.settings));
     this.runDir = new SupernetRunDir(request.runDir);
-    this.store = this.runDir.open(experiment, Boolean(request.resume));
+    this.store = this.runDir.open(experiment, Boolean(request.resume), setup.tableRef);
     this.supernet = new Supernet(setup.space, {
       resolution: experiment.proxy.resolution,
       classes: setup.proxyClasses,
@@ -188,6 +188,7 @@ class SupernetSearch {
       experiment: this.request.experiment,
       targetMs: this.setup.rewardSettings.targetMs,
       fastestMs: this.setup.fastestMs,
+      table: this.setup.tableRef,
     };
   }
 

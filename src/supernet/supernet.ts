@@ -6,7 +6,8 @@
  * and its op family (`s3.1.bneck.dw`); the stem and head layers are their own slots. A slot holds
  * the widest tensor any member needs there, and a member takes the leading input/output channels
  * and the centre of the kernel (a 3x3 inside a 5x5). So expansion widths and filter multipliers
- * share channels, kernels share centres, a stage with k layers uses its first k layer slots, and
+ * share channels, kernels share centres, a stage with k layers uses its first k layer slots (a
+ * zero layer leaves its slot unused), layers drawn per layer each have their own slots, and
  * the op families (conv, dsconv, bneck) keep separate weights. SE, skip and the activation are
  * switches of the path with no weights of their own beyond the SE layers.
  *
@@ -290,7 +291,8 @@ export class Supernet {
       for (const inShape of inputs.values()) {
         for (const variant of space.stageVariants(s, inShape)) {
           outputs.set(variant.outShape[2], variant.outShape);
-          for (const [l, unit] of variant.units.entries()) yield [(layer) => stageSlot(stage.id, l, unit, layer), unit.layers];
+          for (const [l, { units }] of variant.layers.entries())
+            for (const unit of units) yield [(layer) => stageSlot(stage.id, l, unit, layer), unit.layers];
         }
       }
       inputs = outputs;
@@ -330,18 +332,12 @@ function stageSlot(stageId: string, position: number, unit: Unit, layer: Layer):
   return `${stageId}.${position}.${unit.kind}.${role}`;
 }
 
-/** For a member: each of its layers' slot (its blocks are numbered through the stages in order). */
+/** For a member: each of its layers' slot (its blocks sit in their stages at the positions the space gives them). */
 function slotNamer(space: ChoiceSpace, choices: readonly number[]): (unit: Unit, layer: Layer) => string {
-  const stageOfBlock = new Map<string, { stage: string; position: number }>();
-  let block = 0;
-  space.stageValues(choices).forEach((v, s) => {
-    const stage = space.definition.stages[s]!;
-    const layers = Math.max(1, stage.baseLayers + v.layerDelta);
-    for (let l = 0; l < layers; l++) stageOfBlock.set(`b${++block}`, { stage: stage.id, position: l });
-  });
+  const places = space.blockPlaces(choices);
   return (unit, layer) => {
-    const place = stageOfBlock.get(unit.id);
-    return place ? stageSlot(place.stage, place.position, unit, layer) : layer.name;
+    const place = places.get(unit.id);
+    return place ? stageSlot(space.definition.stages[place.stage]!.id, place.position, unit, layer) : layer.name;
   };
 }
 

@@ -42,6 +42,67 @@ export function tinySpaceDefinition(): SearchSpaceDefinition {
   );
 }
 
+/**
+ * A tiny space whose first stage draws its op (MBConv3, MBConv6 or zero) and kernel per layer, with
+ * 2 or 3 layers, and whose second stage is whole-stage (dsconv or MBConv3, width x0.5 or x1, 1 or 2
+ * layers): 2304 choice vectors, 672 distinct members.
+ */
+export function perLayerSpaceDefinition(): SearchSpaceDefinition {
+  const fixed = { seRatio: 0, skip: true, activation: 'relu' };
+  return parseSearchSpace(
+    {
+      schemaVersion: 1,
+      kind: 'search-space',
+      name: 'tiny-per-layer',
+      description: 'a per-layer stage and a whole-stage one, for tests',
+      input: { resolution: 16, channels: 1 },
+      stem: { kernel: 3, stride: 2, out: 8, activation: 'hswish' },
+      stages: [
+        {
+          id: 's1',
+          baseFilters: 16,
+          baseLayers: 2,
+          stride: 1,
+          op: { choice: ['mbconv3', 'mbconv6', 'zero'] },
+          kernel: { choice: [3, 5] },
+          filterMultiplier: 1,
+          layerDelta: { choice: [0, 1] },
+          perLayer: ['op', 'kernel'],
+          ...fixed,
+        },
+        {
+          id: 's2',
+          baseFilters: 24,
+          baseLayers: 1,
+          stride: 2,
+          op: { choice: ['dsconv', 'mbconv3'] },
+          kernel: 3,
+          filterMultiplier: { choice: [0.5, 1] },
+          layerDelta: { choice: [0, 1] },
+          ...fixed,
+        },
+      ],
+      head: { conv: { out: 32, activation: 'hswish' }, preLogits: null },
+      se: { base: 'mid', round: '8', gate: 'hsigmoid', activation: 'relu' },
+      classes: [10],
+      dropout: 0,
+    },
+    'tiny per-layer space',
+  );
+}
+
+/** Every choice vector of a space, in order (for brute force over tiny spaces). */
+export function* allChoices(space: ChoiceSpace): Iterable<number[]> {
+  const counts = space.choicePoints.map((c) => c.options.length);
+  const choices = counts.map(() => 0);
+  for (;;) {
+    yield [...choices];
+    let i = 0;
+    while (i < counts.length && ++choices[i]! === counts[i]) choices[i++] = 0;
+    if (i === counts.length) return;
+  }
+}
+
 /** A table for every op of the space, with latency proportional to multiply-adds (plus a floor). */
 export function syntheticTable(space: ChoiceSpace, resolution = space.resolution): LatencyTable {
   return latencyTable(maddsLatencies(space.units(resolution)), { resolutions: [resolution], overheadMs: 0.1 });

@@ -7,6 +7,7 @@ import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperime
 import { runSearch } from '../../controller/search.js';
 import { SearchRunDir } from '../../controller/search-run.js';
 import { proxyTrainConfig, type SearchSetup, setupSearch } from '../../controller/setup.js';
+import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import { runSupernetSearch } from '../../supernet/search.js';
 import { SupernetRunDir } from '../../supernet/supernet-run.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
@@ -24,8 +25,14 @@ interface SearchArgs {
   out?: string;
   resume?: string;
   parallel?: number;
+  table?: string;
   backend: BackendName | 'auto';
   json?: boolean;
+}
+
+/** A --table file as an absolute path (the run records it, and a resume may start elsewhere); a name in tables/ as given. */
+function tableArgument(table: string): string {
+  return table.includes('/') || table.endsWith('.json') ? path.resolve(table) : table;
 }
 
 function experimentFor(args: SearchArgs): Experiment {
@@ -42,6 +49,7 @@ function experimentFor(args: SearchArgs): Experiment {
       budget: args.budget ?? experiment.budget,
       seed: args.seed ?? experiment.seed,
       parallel: args.parallel ?? experiment.parallel,
+      latency: args.table ? { ...experiment.latency, table: tableArgument(args.table), obtain: undefined } : experiment.latency,
     },
     'experiment with command-line overrides',
   );
@@ -49,8 +57,8 @@ function experimentFor(args: SearchArgs): Experiment {
 
 const EXAMPLES = examples([
   ['$0 search', 'the embedded default experiment (experiments/default.json) to completion'],
-  ['$0 search --algorithm random --budget 20 --seed 1 --out runs/random', 'a random-search baseline of 20 trials'],
   ['$0 search --resume runs/default-2026-01-01T12-00-00', 'continue a search after Ctrl-C or a crash'],
+  ['$0 search --experiment experiments/ofa-note10.json --table note10.json', "Once-for-All's space priced by its imported Note10 table"],
 ]);
 
 /** `[default: ...]` of an option whose default is the experiment's, with the embedded default's value. */
@@ -80,6 +88,11 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .option('out', { type: 'string', describe: 'run directory (default: runs/<experiment>-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the run in this directory' })
       .option('parallel', { type: 'number', describe: 'children trained at once (processes)', ...experimentDefault('parallel') })
+      .option('table', {
+        type: 'string',
+        describe:
+          "latency table file or name in tables/ pricing the search, instead of the experiment's (e.g. one imported with nas table import)",
+      })
       .options(backendOption)
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' }) as never,
   handler: action<SearchArgs>(async (args, { log }) => {
@@ -99,6 +112,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
         budget: experiment.budget,
         targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)),
         fastestMs: Number(setup.fastestMs.toFixed(3)),
+        table: describeTableRef(setup.tableRef),
         runDir,
       },
       'search',

@@ -25,7 +25,13 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
     const space = getChoiceSpace(args.name);
     const points = space.choicePoints.map((c) => ({ path: c.path, options: c.options }));
     if (args.json) {
-      printJson({ name: space.name, description: space.description, choicePoints: points, log10Size: space.log10Size });
+      printJson({
+        name: space.name,
+        description: space.description,
+        choicePoints: points,
+        log10Size: space.log10Size,
+        log10Members: space.log10Members,
+      });
       return;
     }
     process.stdout.write(`${space.name}: ${space.description}\n\n`);
@@ -35,7 +41,9 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
         points.map((p) => [p.path, p.options.map((o) => JSON.stringify(o)).join(' | ')]),
       )}\n\n`,
     );
-    process.stdout.write(`${points.length} choice points, ${space.log10Size.toFixed(2)} = log10 of the number of architectures\n`);
+    process.stdout.write(
+      `${points.length} choice points, ${space.log10Size.toFixed(2)} = log10 of the number of choice vectors, ${space.log10Members.toFixed(2)} of distinct members (layers a member lacks carry no choice)\n`,
+    );
   }),
 };
 

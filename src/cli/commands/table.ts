@@ -2,13 +2,17 @@ import type { CommandModule } from 'yargs';
 import { textTable } from '../../common/format.js';
 import type { LooStats, StoredEstimator } from '../../latency-model/predict/estimator-schema.js';
 import { fitTableToFile } from '../../latency-model/predict/fit-table.js';
-import { IMPORT_FORMATS, type ImportFormat, importTableToFile } from '../../latency-model/predict/import.js';
+import { FORMAT_SPACES, IMPORT_FORMATS, type ImportFormat, importTableToFile } from '../../latency-model/predict/import.js';
+import { describeTableRef, tableRef } from '../../latency-model/predict/table-ref.js';
 import { action, examples, printJson } from '../common.js';
 
 interface ImportArgs {
   file: string;
   format: ImportFormat;
   out?: string;
+  device?: string;
+  runtime?: string;
+  runtimeVersion?: string;
   json?: boolean;
 }
 
@@ -26,15 +30,26 @@ const importCommand: CommandModule<object, ImportArgs> = {
       .positional('file', { type: 'string', demandOption: true, describe: 'the YAML latency table' })
       .option('format', { choices: IMPORT_FORMATS, demandOption: true, describe: 'which project the table comes from' })
       .option('out', { type: 'string', describe: 'default: <file name>.json in the current directory' })
+      .option('device', {
+        type: 'string',
+        describe: 'the device it was measured on',
+        defaultDescription: "from the file's name (ofa-note10-*: Samsung Galaxy Note10), else mobile phone",
+      })
+      .option('runtime', { type: 'string', describe: 'the runtime it was measured with', defaultDescription: 'tflite' })
+      .option('runtime-version', { type: 'string', describe: "the runtime's version", defaultDescription: 'unknown' })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
     const command = ['nas', ...process.argv.slice(2)].join(' ');
-    const { out, table } = await importTableToFile({ file: args.file, format: args.format, command, out: args.out });
-    const summary = { table: out, entries: Object.keys(table.entries).length, resolutions: table.resolutions };
+    const labels = { device: args.device, runtime: args.runtime, runtimeVersion: args.runtimeVersion };
+    const { out, table } = await importTableToFile({ file: args.file, format: args.format, command, out: args.out, labels });
+    const ref = tableRef(table, out);
+    const summary = { table: out, entries: Object.keys(table.entries).length, resolutions: table.resolutions, ...ref };
     log.info(summary, 'imported');
     if (args.json) printJson(summary);
     else
-      process.stdout.write(`wrote ${out}: ${summary.entries} entries at ${table.resolutions.join(', ')} px (use it with --table ${out})\n`);
+      process.stdout.write(
+        `wrote ${out}: ${summary.entries} entries at ${table.resolutions.join(', ')} px, ${describeTableRef(ref)}, for space ${FORMAT_SPACES[args.format]} (use it with --table ${out})\n`,
+      );
   }),
 };
 

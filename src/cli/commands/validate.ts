@@ -23,7 +23,7 @@ function describeValidFile(file: string): string {
   }
   if (kind === 'search-space') {
     const space = new ChoiceSpace(readSearchSpace(file));
-    return `valid search space "${space.name}" (${space.choicePoints.length} choice points, 10^${space.log10Size.toFixed(1)} architectures)`;
+    return `valid search space "${space.name}" (${space.choicePoints.length} choice points, 10^${space.log10Members.toFixed(1)} architectures)`;
   }
   if (kind === 'latency-table') {
     const table = readLatencyTable(file);

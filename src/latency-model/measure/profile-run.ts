@@ -68,6 +68,7 @@ export function thisDevice(dispatchMs: number): Device {
     threads,
     cpu,
     tfjsVersion: tf.version.tfjs,
+    runtimeVersion: `tfjs ${tf.version.tfjs} (${backend}), Node ${process.version}`,
     date: new Date().toISOString(),
     dispatchMs,
   };

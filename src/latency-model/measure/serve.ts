@@ -280,6 +280,7 @@ function draftTable(m: Measurements, { name, job, jobBody }: ServeContext): Late
         threads: 1,
         cpu: `${m.cores} cores`,
         tfjsVersion: m.tfjsVersion,
+        runtimeVersion: `tfjs ${m.tfjsVersion} (${m.backend})`,
         userAgent: m.userAgent,
         date: new Date().toISOString(),
         dispatchMs: m.dispatchMs,

@@ -40,6 +40,9 @@ function fieldsOf(key: string): { name: string; fields: Map<string, string> } {
 
 const FORMAT_NAMES: Record<ImportFormat, string> = { ofa: 'Once-for-All', proxyless: 'ProxylessNAS' };
 
+/** The search space (experiments/spaces/NAME.json) whose every op a table of each format has a key for. */
+export const FORMAT_SPACES: Record<ImportFormat, string> = { ofa: 'ofa-mobilenetv3', proxyless: 'proxylessnas' };
+
 /**
  * The ops of each format and their fields, in order. The two share op names, so a table read as
  * the other format would convert without complaint into wrong keys (an OFA expanded width of 144
@@ -126,7 +129,33 @@ function convertKey(key: string, format: ImportFormat): OpDescriptor[] {
   }
 }
 
-export function importTable(file: string, format: ImportFormat, command: string): LatencyTable {
+/** What a table was measured with, when the importer is told (`nas table import --device/--runtime/--runtime-version`). */
+export interface ImportLabels {
+  device?: string | undefined;
+  runtime?: string | undefined;
+  runtimeVersion?: string | undefined;
+}
+
+/**
+ * The device of an imported table: the labels given, else what the file says (its name: Once-for-All
+ * names its tables after the phone, `ofa-note10-224`); the published tables name no runtime version.
+ */
+function importedDevice(format: ImportFormat, name: string, labels: ImportLabels) {
+  const phone = format === 'ofa' && /note10/i.test(name) ? 'Samsung Galaxy Note10' : null;
+  const published = format === 'ofa' ? `Once-for-All table ${name}` : `ProxylessNAS table ${name}`;
+  return {
+    name: labels.device ?? (phone ? `${phone} (${published})` : `mobile phone (${published})`),
+    runtime: labels.runtime ?? 'tflite',
+    backend: 'unknown',
+    threads: 1,
+    cpu: format === 'ofa' ? 'Samsung Galaxy Note10 (as published by Once-for-All)' : 'mobile phone (as published by ProxylessNAS)',
+    tfjsVersion: null,
+    runtimeVersion: labels.runtimeVersion ?? null,
+    date: new Date().toISOString(),
+  };
+}
+
+export function importTable(file: string, format: ImportFormat, command: string, labels: ImportLabels = {}): LatencyTable {
   let source: Record<string, SourceEntry>;
   try {
     source = parseYaml(readFileSync(file, 'utf8')) as Record<string, SourceEntry>;
@@ -159,15 +188,7 @@ export function importTable(file: string, format: ImportFormat, command: string)
     schemaVersion: LATENCY_TABLE_VERSION,
     kind: 'latency-table',
     name,
-    device: {
-      name: format === 'ofa' ? `Once-for-All table ${name}` : `ProxylessNAS table ${name}`,
-      runtime: 'tflite',
-      backend: 'unknown',
-      threads: 1,
-      cpu: format === 'ofa' ? 'Samsung Galaxy Note10 (as published by Once-for-All)' : 'mobile phone (as published by ProxylessNAS)',
-      tfjsVersion: null,
-      date: new Date().toISOString(),
-    },
+    device: importedDevice(format, name, labels),
     profiler: { warmupRuns: 0, minRuns: 1, maxRuns: 1, minMillis: 0, batch: 1, statistic: 'mean' },
     source: { command, importedFrom: file, format },
     resolutions: [...resolutions].sort((a, b) => a - b),
@@ -186,12 +207,14 @@ export interface ImportRequest {
   /** The command line, recorded in the table's source. */
   command: string;
   /** Where to write the table; default `<file name>.json` in the current directory. */
-  out?: string;
+  out?: string | undefined;
+  /** The device, runtime and version it was measured with, when the file does not say. */
+  labels?: ImportLabels;
 }
 
 /** Imports a published table and writes it atomically; returns where it wrote (an absolute path) and the table. */
 export async function importTableToFile(request: ImportRequest): Promise<{ out: string; table: LatencyTable }> {
-  const table = importTable(request.file, request.format, request.command);
+  const table = importTable(request.file, request.format, request.command, request.labels);
   const out = path.resolve(request.out ?? `${table.name}.json`);
   await writeJsonAtomic(out, table);
   return { out, table };

@@ -1,10 +1,11 @@
 /**
  * Latency questions about a whole search space, answered exactly from a table: does the table
  * cover the space, and how fast is the space's fastest member (a dynamic programme over stages,
- * since latency is additive over ops and a stage's ops depend only on its input width). A table
+ * since latency is additive over ops and a stage's ops depend only on its input width; within a
+ * stage, layers drawn per layer are independent, so each takes its fastest alternative). A table
  * that lacks some of the space's ops can be completed by its estimator.
  */
-import type { ChoiceSpace } from '../../search-space/choice-space.js';
+import type { ChoiceSpace, LayerOptions } from '../../search-space/choice-space.js';
 import type { Shape, Unit } from '../../search-space/resolve.js';
 import { type Caveat, caveatSummary, estimatorFor } from './estimator.js';
 import { opKey, parseOpKey, unitOp } from './ops.js';
@@ -62,17 +63,29 @@ function unitsMs(units: readonly Unit[], table: LatencyTable): number {
   return sum;
 }
 
+/** The fastest alternative of a layer (0 when it may be left out); layers repeated in a stage share their options, so the cache hits. */
+function fastestLayerMs(layer: LayerOptions, table: LatencyTable, cache: Map<LayerOptions, number>): number {
+  let ms = cache.get(layer);
+  if (ms === undefined) {
+    ms = layer.optional ? 0 : Infinity;
+    for (const unit of layer.units) ms = Math.min(ms, unitsMs([unit], table));
+    cache.set(layer, ms);
+  }
+  return ms;
+}
+
 /** The predicted latency of the fastest member of the space (including the table's overhead). */
 export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): number {
   const stem = space.stemUnit(resolution);
   let frontier = new Map<string, { shape: Shape; ms: number }>([
     [stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }],
   ]);
+  const cache = new Map<LayerOptions, number>();
   space.definition.stages.forEach((_, index) => {
     const next = new Map<string, { shape: Shape; ms: number }>();
     for (const { shape, ms } of frontier.values()) {
       for (const variant of space.stageVariants(index, shape)) {
-        const total = ms + unitsMs(variant.units, table);
+        const total = ms + variant.layers.reduce((sum, layer) => sum + fastestLayerMs(layer, table, cache), 0);
         const key = variant.outShape.join('x');
         if (total < (next.get(key)?.ms ?? Infinity)) next.set(key, { shape: variant.outShape, ms: total });
       }

@@ -35,6 +35,12 @@ export const DeviceSchema = z.looseObject({
   threads: z.int().min(1),
   cpu: z.string(),
   tfjsVersion: z.string().nullable(),
+  /**
+   * Version(s) of the runtime the table was measured with: `tfjs 4.22.0 (wasm), Node v20.19.0` for
+   * a profile on this machine, `tfjs 4.22.0 (wasm)` in a browser, an imported table's
+   * `--runtime-version` (null: not known). Absent in tables written before it was recorded.
+   */
+  runtimeVersion: z.string().nullable().optional(),
   /** Browser user agent when profiled on a phone. */
   userAgent: z.string().optional(),
   date: z.string(),
