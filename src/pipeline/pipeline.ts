@@ -7,7 +7,7 @@
  * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
  */
 import path from 'node:path';
-import { InputError } from '../common/errors.js';
+import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob } from '../controller/search-job.js';
@@ -104,6 +104,10 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   } catch (err) {
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
     await run.write(record);
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(`the ${stage} stage stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`, {
+        cause: err,
+      });
     throw err;
   }
   const { skipped, outputs } = outcome;
