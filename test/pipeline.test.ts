@@ -32,8 +32,12 @@ function tinyPipelineFiles(overrides: Partial<Experiment> = { pipeline: PIPELINE
 
 const readRecord = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'pipeline.json'), 'utf8'));
 
-/** Starts a pipeline and kills its process group with SIGKILL once NetAdapt has finished a step. */
-async function killDuringNetAdapt(experimentFile: string, outDir: string): Promise<string> {
+/** Starts a pipeline and sends its process group `signal` once NetAdapt has written its history. */
+async function signalDuringNetAdapt(
+  experimentFile: string,
+  outDir: string,
+  signal: NodeJS.Signals,
+): Promise<{ stderr: string; code: number | null; stopSeconds: number }> {
   const child = spawn(process.execPath, [NAS, 'pipeline', '--experiment', experimentFile, '--out', outDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
@@ -47,10 +51,11 @@ async function killDuringNetAdapt(experimentFile: string, outDir: string): Promi
     if (child.exitCode !== null || performance.now() - started > 150_000) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const exited = new Promise((r) => child.once('exit', r));
-  if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
-  await exited;
-  return stderr;
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const sentAt = performance.now();
+  if (child.exitCode === null) process.kill(-child.pid!, signal);
+  const code = child.exitCode ?? (await exited);
+  return { stderr, code, stopSeconds: (performance.now() - sentAt) / 1000 };
 }
 
 test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with the same final spec, redoing no finished stage', async (t) => {
@@ -67,7 +72,7 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.regex(run.stdout, /netadapt\s+done/);
 
   const killed = path.join(dir, 'killed');
-  const stderr = await killDuringNetAdapt(experimentFile, killed);
+  const { stderr } = await signalDuringNetAdapt(experimentFile, killed, 'SIGKILL');
   t.is(readRecord(killed).stages.netadapt.state, 'running', stderr);
   const trainResult = path.join(killed, 'train', 'result.json');
   const trainedAt = statSync(trainResult).mtimeMs;
@@ -93,6 +98,19 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   const another = await nas('pipeline', '--resume', killed, '--experiment', otherFile);
   t.is(another.code, 2, another.stderr);
   t.regex(another.stderr, /\$\.seed is 4, the pipeline in .* ran with 3/);
+});
+
+test('Ctrl-C during NetAdapt stops within seconds with exit 130 and says how to continue; --resume finishes', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles();
+  const out = path.join(dir, 'interrupted');
+  const { stderr, code, stopSeconds } = await signalDuringNetAdapt(experimentFile, out, 'SIGINT');
+  t.is(code, 130, stderr);
+  t.true(stopSeconds < 10, `stopped ${stopSeconds.toFixed(1)} s after SIGINT`);
+  t.true(stderr.includes(`continue with nas pipeline --resume ${out}`), stderr);
+  t.is(readRecord(out).stages.netadapt.state, 'running');
+  const resumed = await nas('pipeline', '--resume', out);
+  t.is(resumed.code, 0, resumed.stderr);
+  t.is(readRecord(out).stages.evaluate.state, 'done');
 });
 
 test('an experiment without a pipeline section exits 2 saying what is missing and the section to add', async (t) => {
