@@ -23,8 +23,10 @@ export function suggestedPipelineSettings(experiment: Experiment): PipelineSetti
   };
 }
 
+/** The pipeline to run and its settings; `check` validates a new pipeline's experiment before its directory is written. */
 export async function openPipeline(
   request: PipelineStart,
+  check: (experiment: Experiment) => unknown,
 ): Promise<{ run: PipelineRunDir; record: PipelineRecord; settings: PipelineSettings }> {
   if (request.resume) {
     const run = new PipelineRunDir(request.resume);
@@ -37,6 +39,7 @@ export async function openPipeline(
     throw new InputError('a new pipeline needs --experiment FILE (and --out DIR); continue one with --resume DIR');
   const settings = settingsOf(experiment, request.experimentFile ?? 'the experiment');
   const run = new PipelineRunDir(outDir);
+  if (!run.isRun()) check(experiment);
   return { run, record: await run.create(experiment, request.command), settings };
 }
 

@@ -73,9 +73,11 @@ interface PipelineContext {
 /** Runs (or continues) a pipeline to its end; returns its directory and record (also pipeline.json). */
 export async function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
   const log = request.log ?? silentLogger;
-  const { run, record, settings } = await openPipeline(request);
+  // The table and the target are checked before a new pipeline writes anything.
+  const check = (experiment: Experiment) => setupSearch(experiment, experiment.latency.classes);
+  const { run, record, settings } = await openPipeline(request, check);
   run.checkInputs(record);
-  const setup = setupSearch(record.experiment, record.experiment.latency.classes);
+  const setup = check(record.experiment);
   const context: PipelineContext = { request, run, record, settings, table: setup.table, targetMs: setup.rewardSettings.targetMs, log };
   for (const stage of PIPELINE_STAGES) {
     const state = record.stages[stage].state;
