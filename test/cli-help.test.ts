@@ -21,6 +21,7 @@ const COMMANDS = [
   ['train'],
   ['eval'],
   ['netadapt'],
+  ['pipeline'],
   ['latency'],
   ['latency', 'validate'],
   ['profile'],

@@ -8,6 +8,7 @@ import { describeCommand } from './commands/describe.js';
 import { evalCommand } from './commands/eval.js';
 import { latencyCommand } from './commands/latency.js';
 import { netadaptCommand } from './commands/netadapt.js';
+import { pipelineCommand } from './commands/pipeline.js';
 import { profileCommand } from './commands/profile.js';
 import { schemaCommand } from './commands/schema.js';
 import { searchCommand } from './commands/search.js';
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(trainCommand)
     .command(evalCommand)
     .command(netadaptCommand)
+    .command(pipelineCommand)
     .command(latencyCommand)
     .command(profileCommand)
     .command(tableCommand)

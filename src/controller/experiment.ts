@@ -21,6 +21,36 @@ const TargetSchema = z.union([
   z.strictObject({ spec: z.string().min(1), scale: z.number().positive() }),
 ]);
 
+/**
+ * What `nas pipeline` does after the search: the standalone training of the search's best
+ * architecture, NetAdapt toward the reward's target on the same table (its proposals fine-tuned
+ * on the proxy dataset), and the final training of NetAdapt's result. Every field is required:
+ * a pipeline's recipe is written down, not implied (`nas pipeline` prints a section to start from).
+ */
+export const PipelineSettingsSchema = z.strictObject({
+  train: z.strictObject({
+    epochs: z.int().positive(),
+    /** The first N training images (absent: all). */
+    trainSamples: z.int().positive().optional(),
+    /** Input resolution of the standalone, NetAdapt and final trainings. */
+    resolution: z.int().positive(),
+    seed: z.int().min(0),
+  }),
+  netadapt: z.strictObject({
+    /** Training steps (batches of 32) of each proposal's fine-tune. */
+    finetuneSteps: z.int().positive(),
+    /** Minimum latency cut per step, as a fraction of the seed's latency. */
+    deltaRatio: z.number().positive().lt(1),
+    /** A trained model within this fraction above the target counts as meeting it (NetAdapt is skipped). */
+    tolerance: z.number().min(0).lt(1),
+    /** Validation images scoring each proposal. */
+    validationSamples: z.int().positive(),
+  }),
+  /** Epochs of NetAdapt's result, fine-tuned from its weights (also scored on the test split). */
+  finalEpochs: z.int().positive(),
+});
+export type PipelineSettings = z.infer<typeof PipelineSettingsSchema>;
+
 export const ExperimentSchema = z.strictObject({
   schemaVersion: z.literal(1),
   kind: z.literal('experiment'),
@@ -83,8 +113,10 @@ export const ExperimentSchema = z.strictObject({
   controller: ControllerSettingsSchema.partial(),
   /** Settings of the supernet evaluator (defaults fill the rest). */
   supernet: SupernetSettingsSchema.partial().optional(),
-  /** Children trained at once, each in its own process. */
+  /** Children trained at once, each in its own process (also NetAdapt's proposals in a pipeline). */
   parallel: z.int().min(1).max(64),
+  /** The steps of `nas pipeline` after the search (absent: the experiment is a search only). */
+  pipeline: PipelineSettingsSchema.optional(),
 });
 export type Experiment = z.infer<typeof ExperimentSchema>;
 

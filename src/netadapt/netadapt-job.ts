@@ -43,7 +43,11 @@ export interface NetAdaptJobRequest {
     parallel: number;
   };
   /** The result's long training: epochs on the full training split (0: none), from scratch or from its weights. */
-  final: { epochs: number; fromScratch?: boolean | undefined };
+  final: {
+    epochs: number;
+    fromScratch?: boolean | undefined /** The first N training images (absent: all). */;
+    trainSamples?: number | undefined;
+  };
   backend: BackendName | 'auto';
   outDir: string;
   resume?: boolean | undefined;
@@ -168,7 +172,12 @@ async function trainFinal(
   const long = await train({
     spec: result.final,
     dataset,
-    config: trainConfig({ epochs: final.epochs, seed: finetune.seed, validationSamples: finetune.validationSamples }),
+    config: trainConfig({
+      epochs: final.epochs,
+      seed: finetune.seed,
+      validationSamples: finetune.validationSamples,
+      ...(final.trainSamples === undefined ? {} : { trainSamples: final.trainSamples }),
+    }),
     outDir: finalRun.dir,
     resume,
     initialWeights: inherited,

@@ -29,6 +29,7 @@ interface NetAdaptArgs {
   validationSamples: number;
   lr?: number;
   finalEpochs: number;
+  finalSamples?: number;
   fromScratch?: boolean;
   seed: number;
   backend: BackendName | 'auto';
@@ -86,6 +87,11 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('validation-samples', { type: 'number', default: 2000, describe: 'validation images scoring each proposal' })
       .option('lr', { type: 'number', describe: 'fine-tuning learning rate (SGD)', defaultDescription: '0.01' })
       .option('final-epochs', { type: 'number', default: 0, describe: 'long fine-tune of the result (epochs on the full training split)' })
+      .option('final-samples', {
+        type: 'number',
+        describe: 'the long fine-tune uses only the first N training images',
+        defaultDescription: 'all',
+      })
       .option('from-scratch', { type: 'boolean', describe: 'train the result from scratch for --final-epochs instead of fine-tuning it' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the fine-tunes and the final training' })
       .options(backendOption) as never,
@@ -116,7 +122,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
           seed: args.seed,
           parallel: args.parallel,
         },
-        final: { epochs: args.finalEpochs, fromScratch: args.fromScratch },
+        final: { epochs: args.finalEpochs, fromScratch: args.fromScratch, trainSamples: args.finalSamples },
         backend: args.backend,
         outDir: args.out,
         resume: args.resume,

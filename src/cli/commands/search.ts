@@ -4,17 +4,17 @@ import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
-import { runSearch } from '../../controller/search.js';
+import type { SearchSummary } from '../../controller/report.js';
+import type { SearchProgress } from '../../controller/search.js';
+import { runSearchJob } from '../../controller/search-job.js';
 import { SearchRunDir } from '../../controller/search-run.js';
-import { proxyTrainConfig, type SearchSetup, setupSearch } from '../../controller/setup.js';
+import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
-import { runSupernetSearch } from '../../supernet/search.js';
+import type { SupernetProgress } from '../../supernet/search.js';
 import { SupernetRunDir } from '../../supernet/supernet-run.js';
-import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { loadDataset } from '../../trainer/data/index.js';
-import { TrainingPool } from '../../trainer/training-pool.js';
+import type { BackendName } from '../../trainer/backend.js';
 import { action, examples, printJson } from '../common.js';
-import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
 interface SearchArgs {
@@ -101,41 +101,24 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     const experiment = experimentFor(args);
     const runDir =
       args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
-    await prepareBackend(args.backend);
-    const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
-    const setup = setupSearch(experiment, dataset.classNames.length);
-    log.info(
-      {
-        experiment: experiment.name,
-        space: setup.space.name,
-        algorithm: experiment.algorithm,
-        budget: experiment.budget,
-        targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)),
-        fastestMs: Number(setup.fastestMs.toFixed(3)),
-        table: describeTableRef(setup.tableRef),
+    const progress = new ProgressReporter(log);
+    const started = Date.now();
+    let summary: SearchSummary;
+    try {
+      summary = await runSearchJob({
+        experiment,
         runDir,
-      },
-      'search',
-    );
-    const { estimated, caveats } = setup.estimated;
-    if (estimated.length)
-      log.info(
-        { estimatedOps: estimated.length, table: setup.table.name },
-        `${estimated.length} ops of the space are not in table ${setup.table.name}: priced by its estimator (latency.missing: "estimate")`,
-      );
-    if (caveats.length) log.warn(`the estimator cannot know every cost of the space on table ${setup.table.name}: ${caveats.join('; ')}`);
-    const request = {
-      experiment,
-      runDir,
-      resume: Boolean(args.resume),
-      command: ['nas', ...process.argv.slice(2)].join(' '),
-      log,
-      signal: interruptSignal(log),
-    };
-    const summary =
-      experiment.evaluator === 'supernet'
-        ? await supernetSearch(request, setup, log)
-        : await proxySearch(request, setup, { backend: args.backend, log });
+        resume: Boolean(args.resume),
+        backend: args.backend,
+        command: ['nas', ...process.argv.slice(2)].join(' '),
+        log,
+        signal: interruptSignal(log),
+        onSetup: (setup) => logSetup(log, experiment, setup, runDir),
+        onProgress: (p) => progress.update(p.evaluator === 'proxy' ? trialLine(p, started) : supernetLine(p)),
+      });
+    } finally {
+      progress.done();
+    }
     const result = {
       trials: summary.trials,
       best: summary.best && {
@@ -159,69 +142,48 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
   }),
 };
 
-type RunRequest = Omit<Parameters<typeof runSearch>[0], 'evaluator' | 'onProgress'>;
-
-/** Today's evaluator: each child trained on the proxy task in a pool of processes. */
-async function proxySearch(request: RunRequest, setup: SearchSetup, options: { backend: BackendName | 'auto'; log: Logger }) {
-  const { experiment } = request;
-  const evaluator = new TrainingPool({
-    dataset: experiment.proxy.dataset,
-    resolution: experiment.proxy.resolution,
-    config: proxyTrainConfig(experiment),
-    parallel: experiment.parallel,
-    backend: options.backend,
-    log: options.log,
-  });
-  const progress = new ProgressReporter(options.log);
-  const started = Date.now();
-  try {
-    return await runSearch(
-      {
-        ...request,
-        evaluator,
-        onProgress: ({ trials, budget, best, last }) => {
-          const elapsed = (Date.now() - started) / 1000;
-          const eta = (elapsed / trials) * (budget - trials);
-          progress.update({
-            fraction: trials / budget,
-            text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`,
-            fields: { trials, bestReward: best!.reward, bestAccuracy: best!.accuracy, bestLatencyMs: best!.latencyMs },
-          });
-        },
-      },
-      setup,
+function logSetup(log: Logger, experiment: Experiment, setup: SearchSetup, runDir: string): void {
+  log.info(
+    {
+      experiment: experiment.name,
+      space: setup.space.name,
+      algorithm: experiment.algorithm,
+      budget: experiment.budget,
+      targetMs: Number(setup.rewardSettings.targetMs.toFixed(3)),
+      fastestMs: Number(setup.fastestMs.toFixed(3)),
+      table: describeTableRef(setup.tableRef),
+      runDir,
+    },
+    'search',
+  );
+  const { estimated, caveats } = setup.estimated;
+  if (estimated.length)
+    log.info(
+      { estimatedOps: estimated.length, table: setup.table.name },
+      `${estimated.length} ops of the space are not in table ${setup.table.name}: priced by its estimator (latency.missing: "estimate")`,
     );
-  } finally {
-    progress.done();
-    await evaluator.close();
-  }
+  if (caveats.length) log.warn(`the estimator cannot know every cost of the space on table ${setup.table.name}: ${caveats.join('; ')}`);
 }
 
-/** The weight-sharing evaluator: one supernet trained with the controller, in this process. */
-async function supernetSearch(request: RunRequest, setup: SearchSetup, log: Logger) {
-  const progress = new ProgressReporter(log);
-  try {
-    return await runSupernetSearch(
-      {
-        ...request,
-        onProgress: (p) => {
-          const done = p.phase === 'ranking' && p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
-          const last = p.last ? ` last ${(100 * p.last.accuracy).toFixed(0)}% ${p.last.latencyMs.toFixed(1)} ms` : '';
-          const guess = p.bestGuessMs === null ? '' : ` controller's pick ${p.bestGuessMs.toFixed(1)} ms`;
-          const text =
-            p.phase === 'ranking' && p.ranked
-              ? `ranking candidate ${p.ranked.done}/${p.ranked.of}`
-              : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
-          progress.update({
-            fraction: done,
-            text,
-            fields: { phase: p.phase, step: p.step, trials: p.trials, loss: p.loss, bestGuessMs: p.bestGuessMs },
-          });
-        },
-      },
-      setup,
-    );
-  } finally {
-    progress.done();
-  }
+/** The proxy evaluator's progress: trials done, the best so far, the last one, the ETA. */
+function trialLine({ trials, budget, best, last }: SearchProgress, started: number): ProgressLine {
+  const elapsed = (Date.now() - started) / 1000;
+  const eta = (elapsed / trials) * (budget - trials);
+  return {
+    fraction: trials / budget,
+    text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`,
+    fields: { trials, bestReward: best!.reward, bestAccuracy: best!.accuracy, bestLatencyMs: best!.latencyMs },
+  };
+}
+
+/** The supernet evaluator's progress: its training steps, then the ranking of candidates. */
+function supernetLine(p: SupernetProgress): ProgressLine {
+  const done = p.phase === 'ranking' && p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
+  const last = p.last ? ` last ${(100 * p.last.accuracy).toFixed(0)}% ${p.last.latencyMs.toFixed(1)} ms` : '';
+  const guess = p.bestGuessMs === null ? '' : ` controller's pick ${p.bestGuessMs.toFixed(1)} ms`;
+  const text =
+    p.phase === 'ranking' && p.ranked
+      ? `ranking candidate ${p.ranked.done}/${p.ranked.of}`
+      : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
+  return { fraction: done, text, fields: { phase: p.phase, step: p.step, trials: p.trials, loss: p.loss, bestGuessMs: p.bestGuessMs } };
 }

@@ -1,0 +1,80 @@
+import type { CommandModule } from 'yargs';
+import { InputError } from '../../common/errors.js';
+import { readExperiment } from '../../controller/experiment.js';
+import { runPipeline } from '../../pipeline/pipeline.js';
+import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
+import type { BackendName } from '../../trainer/backend.js';
+import { action, examples, printJson } from '../common.js';
+import { formatDuration, interruptSignal } from '../progress.js';
+import { backendOption } from './train.js';
+
+interface PipelineArgs {
+  experiment?: string;
+  out?: string;
+  resume?: string;
+  backend: BackendName | 'auto';
+  json?: boolean;
+}
+
+const EXAMPLES = examples([
+  [
+    '$0 pipeline --experiment experiments/pipeline-small.json --out runs/pipeline-small',
+    'search, train, NetAdapt and evaluate, one stage after the other',
+  ],
+  ['$0 pipeline --resume runs/pipeline-small', 'continue after Ctrl-C or a crash, inside the stage it was in'],
+  ['$0 pipeline --experiment experiments/pipeline-small.json --out runs/p --json', 'print pipeline.json as one JSON line at the end'],
+]);
+
+export const pipelineCommand: CommandModule<object, PipelineArgs> = {
+  command: 'pipeline',
+  describe: "The paper's recipe as one resumable run: search, standalone training, NetAdapt with final training, test evaluation",
+  builder: (y) =>
+    y
+      .example(EXAMPLES)
+      .option('experiment', {
+        type: 'string',
+        describe: 'experiment file with a "pipeline" section (with --resume: checked against the pipeline\'s)',
+      })
+      .option('out', { type: 'string', describe: 'pipeline directory (default: runs/<experiment>-pipeline-<time>)' })
+      .option('resume', { type: 'string', describe: 'continue the pipeline in this directory' })
+      .options(backendOption)
+      .option('json', { type: 'boolean', describe: 'print the pipeline record as one JSON line' }) as never,
+  handler: action<PipelineArgs>(async (args, { log }) => {
+    if (args.resume && args.out) throw new InputError('--resume DIR is the pipeline directory: drop --out');
+    if (!args.resume && !args.experiment)
+      throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
+    const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
+    const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
+    const { dir, record } = await runPipeline({
+      experiment,
+      experimentFile: args.experiment,
+      outDir,
+      resume: args.resume,
+      backend: args.backend,
+      command: ['nas', ...process.argv.slice(2)].join(' '),
+      log,
+      signal: interruptSignal(log),
+      onStage: (stage, r) => log.info({ stage, state: r.stages[stage].state }, 'pipeline stage'),
+    });
+    if (args.json) printJson(record);
+    else process.stdout.write(stageSummary(dir, record));
+  }),
+};
+
+function defaultDir(name: string): string {
+  return `runs/${name}-pipeline-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
+}
+
+/** One line per stage: its state, wall time, directory and what it produced. */
+function stageSummary(dir: string, record: PipelineRecord): string {
+  const lines = PIPELINE_STAGES.map((stage) => {
+    const s = record.stages[stage];
+    const outputs =
+      s.reason ??
+      Object.entries(s.outputs)
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toFixed(4)) : v}`)
+        .join(' ');
+    return `${stage.padEnd(9)} ${s.state.padEnd(8)} ${formatDuration(s.wallSeconds).padStart(7)}  ${s.dir ?? '-'}  ${outputs}`;
+  });
+  return `pipeline ${dir}\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,142 @@
+/**
+ * The pipeline run directory, owned here and nowhere else: `pipeline.json` (the experiment, each
+ * stage's state, directory, inputs by content hash, outputs, wall time and reproducing command;
+ * validated on read, written atomically), `experiment.json` (the experiment the stages' commands
+ * name) and one subdirectory per stage, each an ordinary run directory: `search/` (a search run),
+ * `train/` (a training run), `netadapt/` (a NetAdapt run, its result's final training in
+ * `netadapt/final/`). The test-split evaluation writes no directory of its own.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../common/errors.js';
+import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { parseWith } from '../common/validate.js';
+import { TOOL_NAME } from '../common/version.js';
+import { type Experiment, ExperimentSchema, experimentHash } from '../controller/experiment.js';
+
+export const PIPELINE_RUN_FILES = { record: 'pipeline.json', experiment: 'experiment.json' } as const;
+
+/** The stages in the order they run, each with its subdirectory (null: none). */
+export const PIPELINE_STAGES = ['search', 'train', 'netadapt', 'evaluate'] as const;
+export type PipelineStage = (typeof PIPELINE_STAGES)[number];
+const STAGE_DIRS: Record<PipelineStage, string | null> = { search: 'search', train: 'train', netadapt: 'netadapt', evaluate: null };
+
+const StageRecordSchema = z.strictObject({
+  state: z.enum(['pending', 'running', 'done', 'skipped']),
+  /** Why a stage was skipped. */
+  reason: z.string().optional(),
+  /** The stage's run directory, relative to the pipeline's. */
+  dir: z.string().nullable(),
+  /** The `nas ...` command that reproduces the stage (null before it started). */
+  command: z.string().nullable(),
+  /** sha256 of each input file (or checkpoint directory), by path relative to the pipeline's directory. */
+  inputs: z.record(z.string(), z.string()),
+  outputs: z.record(z.string(), z.unknown()),
+  /** Wall time spent in the stage, over every session that worked on it. */
+  wallSeconds: z.number().min(0),
+});
+export type StageRecord = z.infer<typeof StageRecordSchema>;
+
+const PipelineRecordSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  kind: z.literal('pipeline-run'),
+  tool: z.string(),
+  command: z.string(),
+  experimentHash: z.string(),
+  experiment: ExperimentSchema,
+  createdAt: z.string(),
+  stages: z.strictObject({
+    search: StageRecordSchema,
+    train: StageRecordSchema,
+    netadapt: StageRecordSchema,
+    evaluate: StageRecordSchema,
+  }),
+});
+export type PipelineRecord = z.infer<typeof PipelineRecordSchema>;
+
+export class PipelineRunDir {
+  constructor(readonly dir: string) {}
+
+  file(name: keyof typeof PIPELINE_RUN_FILES): string {
+    return path.join(this.dir, PIPELINE_RUN_FILES[name]);
+  }
+
+  /** A stage's run directory (the evaluation has none). */
+  stageDir(stage: PipelineStage): string {
+    const dir = STAGE_DIRS[stage];
+    if (dir === null) throw new Error(`the ${stage} stage has no directory`);
+    return path.join(this.dir, dir);
+  }
+
+  isRun(): boolean {
+    return existsSync(this.file('record'));
+  }
+
+  read(): PipelineRecord {
+    const file = this.file('record');
+    if (!existsSync(file)) throw new InputError(`${this.dir}: no ${PIPELINE_RUN_FILES.record}, not a pipeline run; start one with --out`);
+    return parseWith(PipelineRecordSchema, readJsonFile(file), file);
+  }
+
+  write(record: PipelineRecord): Promise<void> {
+    return writeJsonAtomic(this.file('record'), record);
+  }
+
+  /** Starts a pipeline: its experiment file and a record with every stage pending. */
+  async create(experiment: Experiment, command: string): Promise<PipelineRecord> {
+    if (this.isRun())
+      throw new InputError(`${this.dir} already holds a pipeline: continue it with --resume ${this.dir} or choose a new --out`);
+    const pending = (stage: PipelineStage): StageRecord => ({
+      state: 'pending',
+      dir: STAGE_DIRS[stage],
+      command: null,
+      inputs: {},
+      outputs: {},
+      wallSeconds: 0,
+    });
+    const record: PipelineRecord = {
+      schemaVersion: 1,
+      kind: 'pipeline-run',
+      tool: TOOL_NAME,
+      command,
+      experimentHash: experimentHash(experiment),
+      experiment,
+      createdAt: new Date().toISOString(),
+      stages: { search: pending('search'), train: pending('train'), netadapt: pending('netadapt'), evaluate: pending('evaluate') },
+    };
+    await writeJsonAtomic(this.file('experiment'), experiment);
+    await this.write(record);
+    return record;
+  }
+
+  /** The content hash of each input, keyed by its path relative to the pipeline's directory. */
+  hashInputs(files: readonly string[]): Record<string, string> {
+    return Object.fromEntries(files.map((file) => [path.relative(this.dir, file), contentHash(file)]));
+  }
+
+  /** Refuses a pipeline whose recorded stage inputs changed since the stage read them (edited by hand). */
+  checkInputs(record: PipelineRecord): void {
+    for (const stage of PIPELINE_STAGES) {
+      for (const [relative, hash] of Object.entries(record.stages[stage].inputs)) {
+        const file = path.join(this.dir, relative);
+        const now = existsSync(file) ? contentHash(file) : 'missing';
+        if (now !== hash)
+          throw new InputError(
+            `${file}: ${now === 'missing' ? 'gone' : 'changed'} since the ${stage} stage read it (sha256 ${hash.slice(0, 12)}); restore it, or start a new pipeline with --out`,
+          );
+      }
+    }
+  }
+}
+
+/** sha256 of a file, or of a directory's files (names and contents, in name order). */
+export function contentHash(target: string): string {
+  const hash = createHash('sha256');
+  if (!statSync(target).isDirectory()) return hash.update(readFileSync(target)).digest('hex');
+  for (const name of readdirSync(target).sort()) {
+    hash.update(`${name}\0${contentHash(path.join(target, name))}\0`);
+  }
+  return hash.digest('hex');
+}

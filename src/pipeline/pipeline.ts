@@ -1,0 +1,285 @@
+/**
+ * The `nas pipeline` job: the paper's recipe as one resumable run. Stages: the search, the
+ * standalone training of its best architecture, NetAdapt toward the reward's target on the same
+ * table (skipped when the trained model already meets it within the tolerance; its result's final
+ * training is NetAdapt's own, in netadapt/final/), and the test-split evaluation of the final
+ * model. Each stage runs through its command's library job in its own run directory
+ * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
+ */
+import path from 'node:path';
+import { InputError, InterruptedError } from '../common/errors.js';
+import { type Logger, silentLogger } from '../common/log.js';
+import type { Experiment, PipelineSettings } from '../controller/experiment.js';
+import { runSearchJob } from '../controller/search-job.js';
+import { SearchRunDir } from '../controller/search-run.js';
+import { setupSearch } from '../controller/setup.js';
+import { predictLatency } from '../latency-model/predict/predict.js';
+import type { LatencyTable } from '../latency-model/predict/table-schema.js';
+import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
+import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
+import { readArchSpec, withInput } from '../search-space/io.js';
+import { specHash } from '../search-space/spec-hash.js';
+import type { BackendName } from '../trainer/backend.js';
+import { resolveCheckpointDir } from '../trainer/checkpoint.js';
+import { runTrainJob } from '../trainer/train-job.js';
+import { TrainRunDir } from '../trainer/train-run.js';
+import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
+import { openPipeline } from './pipeline-start.js';
+
+export interface PipelineRequest {
+  /** The experiment (required for a new pipeline; with `resume`, checked against the pipeline's). */
+  experiment?: Experiment | undefined;
+  experimentFile?: string | undefined;
+  /** The directory of a new pipeline. */
+  outDir?: string | undefined;
+  /** The directory of a pipeline to continue. */
+  resume?: string | undefined;
+  backend: BackendName | 'auto';
+  command: string;
+  /** Called when a stage starts and when it ends. */
+  onStage?: (stage: PipelineStage, record: PipelineRecord) => void;
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+export interface PipelineResult {
+  dir: string;
+  record: PipelineRecord;
+}
+
+/** What a stage's work returns: its outputs, or the reason it was skipped. */
+interface StageOutcome {
+  outputs: Record<string, unknown>;
+  skipped?: string;
+}
+
+/** A stage ready to run: its inputs (files and checkpoint directories), its command and its work. */
+interface StageWork {
+  inputs: string[];
+  command: string;
+  run: () => Promise<StageOutcome>;
+}
+
+interface PipelineContext {
+  request: PipelineRequest;
+  run: PipelineRunDir;
+  record: PipelineRecord;
+  settings: PipelineSettings;
+  table: LatencyTable;
+  targetMs: number;
+  log: Logger;
+}
+
+/** Runs (or continues) a pipeline to its end; returns its directory and record (also pipeline.json). */
+export async function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
+  const log = request.log ?? silentLogger;
+  // The table and the target are checked before a new pipeline writes anything.
+  const check = (experiment: Experiment) => setupSearch(experiment, experiment.latency.classes);
+  const { run, record, settings } = await openPipeline(request, check);
+  run.checkInputs(record);
+  const setup = check(record.experiment);
+  const context: PipelineContext = { request, run, record, settings, table: setup.table, targetMs: setup.rewardSettings.targetMs, log };
+  for (const stage of PIPELINE_STAGES) {
+    const state = record.stages[stage].state;
+    if (state === 'done' || state === 'skipped') {
+      log.info({ stage, state }, 'stage finished before: not redone');
+      continue;
+    }
+    await runStage(context, stage, STAGE_WORK[stage](context));
+  }
+  return { dir: run.dir, record };
+}
+
+/** Runs one stage, recording it as running (with its inputs' hashes), then done or skipped, with its wall time. */
+async function runStage(context: PipelineContext, stage: PipelineStage, work: StageWork): Promise<void> {
+  const { run, record } = context;
+  const before = record.stages[stage];
+  record.stages[stage] = { ...before, state: 'running', command: work.command, inputs: run.hashInputs(work.inputs) };
+  await run.write(record);
+  context.request.onStage?.(stage, record);
+  context.log.info({ stage, command: work.command }, 'stage');
+  const started = Date.now();
+  const wallSeconds = () => before.wallSeconds + (Date.now() - started) / 1000;
+  let outcome: StageOutcome;
+  try {
+    outcome = await work.run();
+  } catch (err) {
+    record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
+    await run.write(record);
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(`the ${stage} stage stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`, {
+        cause: err,
+      });
+    throw err;
+  }
+  const { skipped, outputs } = outcome;
+  record.stages[stage] = {
+    ...record.stages[stage],
+    state: skipped ? 'skipped' : 'done',
+    ...(skipped ? { reason: skipped } : {}),
+    outputs,
+    wallSeconds: wallSeconds(),
+  };
+  await run.write(record);
+  context.request.onStage?.(stage, record);
+}
+
+const STAGE_WORK: Record<PipelineStage, (context: PipelineContext) => StageWork> = {
+  search: searchStage,
+  train: trainStage,
+  netadapt: netadaptStage,
+  evaluate: evaluateStage,
+};
+
+function searchStage({ request, run, record, log }: PipelineContext): StageWork {
+  const dir = run.stageDir('search');
+  return {
+    inputs: [],
+    command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
+    run: async () => {
+      const summary = await runSearchJob({
+        experiment: record.experiment,
+        runDir: dir,
+        resume: new SearchRunDir(dir).isRun(),
+        backend: request.backend,
+        command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
+        signal: request.signal,
+        log,
+      });
+      if (!summary.best) throw new InputError(`${dir}: the search rewarded no architecture; see its trials and the experiment's reward`);
+      const { accuracy, latencyMs, reward } = summary.best;
+      return { outputs: { best: path.relative(run.dir, summary.best.spec), trials: summary.trials, accuracy, latencyMs, reward } };
+    },
+  };
+}
+
+function trainStage({ request, run, record, settings, log }: PipelineContext): StageWork {
+  const dir = run.stageDir('train');
+  const best = new SearchRunDir(run.stageDir('search')).file('best');
+  const { epochs, trainSamples, resolution, seed } = settings.train;
+  const dataset = record.experiment.proxy.dataset;
+  const command = `nas train --arch ${best} --dataset ${dataset} --resolution ${resolution} --epochs ${epochs}${trainSamples === undefined ? '' : ` --train-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
+  return {
+    inputs: [best],
+    command,
+    run: async () => {
+      const summary = await runTrainJob({
+        spec: withInput(readArchSpec(best), { resolution }, best),
+        source: best,
+        dataset,
+        resolution,
+        config: { epochs, seed, ...(trainSamples === undefined ? {} : { trainSamples }) },
+        outDir: dir,
+        resume: new TrainRunDir(dir).holdsRun(),
+        backend: request.backend,
+        command,
+        signal: request.signal,
+        log,
+      });
+      return {
+        outputs: { checkpoint: path.relative(run.dir, resolveCheckpointDir(dir)), valTop1: summary.valTop1, testTop1: summary.top1 },
+      };
+    },
+  };
+}
+
+/** The deployed model's predicted latency on the experiment's table. */
+function deployedLatencyMs(context: PipelineContext, specFile: string): number {
+  const { resolution, classes } = context.record.experiment.latency;
+  return predictLatency(withInput(readArchSpec(specFile), { resolution, classes }, specFile), context.table).totalMs;
+}
+
+function netadaptStage(context: PipelineContext): StageWork {
+  const { request, run, record, settings, targetMs, log } = context;
+  const dir = run.stageDir('netadapt');
+  const seedCheckpoint = run.stageDir('train');
+  const { latency, proxy, parallel } = record.experiment;
+  const na = settings.netadapt;
+  const { seed, trainSamples } = settings.train;
+  const command = `nas netadapt --checkpoint ${seedCheckpoint} --table ${latency.table} --target-ms ${targetMs} --delta-ratio ${na.deltaRatio} --finetune-steps ${na.finetuneSteps} --validation-samples ${na.validationSamples} --dataset ${proxy.dataset} --parallel ${parallel} --latency-resolution ${latency.resolution} --latency-classes ${latency.classes} --final-epochs ${settings.finalEpochs}${trainSamples === undefined ? '' : ` --final-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
+  const checkpoint = resolveCheckpointDir(seedCheckpoint);
+  return {
+    inputs: [checkpoint],
+    command,
+    run: async () => {
+      const trainedMs = deployedLatencyMs(context, path.join(checkpoint, 'spec.json'));
+      if (trainedMs <= targetMs * (1 + na.tolerance))
+        return {
+          outputs: { latencyMs: trainedMs, targetMs },
+          skipped: `the trained model's predicted ${trainedMs.toFixed(3)} ms meets the target ${targetMs.toFixed(3)} ms within ${100 * na.tolerance}%`,
+        };
+      const summary = await runNetAdaptJob({
+        seedCheckpoint,
+        table: latency.table,
+        settings: {
+          targetMs,
+          deltaRatio: na.deltaRatio,
+          deltaDecay: 1,
+          metric: 'ratio',
+          latencyResolution: latency.resolution,
+          latencyClasses: latency.classes,
+        },
+        dataset: proxy.dataset,
+        finetune: { steps: na.finetuneSteps, validationSamples: na.validationSamples, seed, parallel },
+        final: { epochs: settings.finalEpochs, trainSamples },
+        backend: request.backend,
+        outDir: dir,
+        resume: new NetAdaptRunDir(dir).isRun(),
+        signal: request.signal,
+        log,
+      });
+      const { steps, seedLatencyMs, finalLatencyMs, finalAccuracy } = summary;
+      return {
+        outputs: { spec: path.relative(run.dir, summary.spec), steps, seedLatencyMs, finalLatencyMs, valTop1: finalAccuracy, targetMs },
+      };
+    },
+  };
+}
+
+interface FinalModel {
+  checkpoint: string;
+  testTop1: number | null;
+  /** Predicted on the experiment's table (by NetAdapt's oracle, which prices ops the table lacks, when NetAdapt ran). */
+  latencyMs: number;
+  from: string;
+}
+
+/** The final model: NetAdapt's final training, or the standalone training when NetAdapt was skipped. */
+function finalModel(context: PipelineContext): FinalModel {
+  const { run, record } = context;
+  if (record.stages.netadapt.state === 'skipped') {
+    const train = new TrainRunDir(run.stageDir('train'));
+    const checkpoint = resolveCheckpointDir(train.dir);
+    const latencyMs = deployedLatencyMs(context, path.join(checkpoint, 'spec.json'));
+    return { checkpoint, testTop1: train.readResult().top1, latencyMs, from: train.dir };
+  }
+  const summary = new NetAdaptRunDir(run.stageDir('netadapt')).readSummary();
+  const checkpoint = resolveCheckpointDir(summary.finalCheckpoint);
+  return { checkpoint, testTop1: summary.testTop1, latencyMs: summary.finalLatencyMs, from: run.stageDir('netadapt') };
+}
+
+/** The final model on the test split (scored by its final training) and priced on the experiment's table. */
+function evaluateStage(context: PipelineContext): StageWork {
+  const { run, targetMs } = context;
+  const final = finalModel(context);
+  return {
+    inputs: [final.checkpoint],
+    command: `nas eval --checkpoint ${final.checkpoint} --split test`,
+    run: async () => {
+      const specFile = path.join(final.checkpoint, 'spec.json');
+      const spec = readArchSpec(specFile);
+      const latencyMs = final.latencyMs;
+      const outputs = {
+        from: path.relative(run.dir, final.from),
+        checkpoint: path.relative(run.dir, final.checkpoint),
+        spec: spec.name,
+        specHash: specHash(spec),
+        predictedLatencyMs: latencyMs,
+        targetMs,
+        latencyOffTarget: latencyMs / targetMs - 1,
+        testTop1: final.testTop1,
+      };
+      return { outputs };
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/** The pipeline run directory without training: its record validated on read, inputs checked by content hash, bad starts refused early. */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { InputError, ValidationError } from '../src/common/errors.js';
+import { readExperiment } from '../src/controller/experiment.js';
+import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
+import { nas } from './helpers/cli.js';
+import { tinySearchFiles } from './helpers/search.js';
+
+const PIPELINE = {
+  train: { epochs: 1, resolution: 16, seed: 1 },
+  netadapt: { finetuneSteps: 2, deltaRatio: 0.1, tolerance: 0.02, validationSamples: 64 },
+  finalEpochs: 1,
+};
+
+async function newPipeline() {
+  const { dir, experimentFile } = tinySearchFiles({ pipeline: PIPELINE });
+  const run = new PipelineRunDir(path.join(dir, 'p'));
+  const record = await run.create(readExperiment(experimentFile), 'nas pipeline (test)');
+  return { dir, run, record };
+}
+
+test('pipeline.json: written with every stage pending, read back; a bad field is named with the file and its JSON path', async (t) => {
+  const { run, record } = await newPipeline();
+  t.deepEqual(run.read(), record);
+  t.is(record.stages.train.state, 'pending');
+  t.is(record.stages.train.dir, 'train');
+  const raw = JSON.parse(readFileSync(run.file('record'), 'utf8'));
+  raw.stages.train.state = 'finished';
+  writeFileSync(run.file('record'), JSON.stringify(raw));
+  const err = t.throws(() => run.read(), { instanceOf: ValidationError });
+  t.true(err.message.startsWith(run.file('record')), err.message);
+  t.regex(err.message, /\$\.stages\.train\.state/);
+  await t.throwsAsync(run.create(record.experiment, 'again'), { instanceOf: InputError, message: /already holds a pipeline/ });
+});
+
+test('stage inputs: recorded by sha256 (a checkpoint directory by its files), an edited or missing one refused by name', async (t) => {
+  const { run, record } = await newPipeline();
+  const file = path.join(run.dir, 'search', 'best.json');
+  const checkpoint = path.join(run.dir, 'train', 'checkpoint');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, '{"a":1}');
+  mkdirSync(checkpoint, { recursive: true });
+  writeFileSync(path.join(checkpoint, 'spec.json'), '{}');
+  record.stages.train.inputs = run.hashInputs([file]);
+  record.stages.netadapt.inputs = run.hashInputs([checkpoint]);
+  t.deepEqual(Object.keys(record.stages.netadapt.inputs), ['train/checkpoint']);
+  t.notThrows(() => run.checkInputs(record));
+  writeFileSync(path.join(checkpoint, 'spec.json'), '{ }');
+  t.throws(() => run.checkInputs(record), {
+    instanceOf: InputError,
+    message: new RegExp(`^${checkpoint}: changed since the netadapt stage`),
+  });
+  writeFileSync(path.join(checkpoint, 'spec.json'), '{}');
+  writeFileSync(file, '{"a":2}');
+  t.throws(() => run.checkInputs(record), { instanceOf: InputError, message: new RegExp(`^${file}: changed since the train stage`) });
+  rmSync(file);
+  t.throws(() => run.checkInputs(record), { instanceOf: InputError, message: new RegExp(`^${file}: gone since the train stage`) });
+});
+
+test('nas pipeline: a target no member of the space can reach exits 2 before writing anything', async (t) => {
+  const { dir, experimentFile } = tinySearchFiles({ pipeline: PIPELINE, reward: { targetMs: 0.01, constraint: 'soft', w: -0.15 } });
+  const out = path.join(dir, 'p');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', out);
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /can meet the target/);
+  t.false(existsSync(out));
+});
+
+test('nas pipeline --resume of a directory without pipeline.json exits 2 saying so', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-not-pipeline-'));
+  const run = await nas('pipeline', '--resume', dir);
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /no pipeline\.json, not a pipeline run/);
+});

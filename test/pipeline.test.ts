@@ -1,0 +1,124 @@
+/**
+ * `nas pipeline` end to end on a tiny experiment (budget 2, a few hundred 16 px images per stage):
+ * every stage done; kill -9 inside NetAdapt, then --resume, ends with the final spec of an
+ * uninterrupted run and redoes no finished stage; a stage input edited by hand, an experiment
+ * without a pipeline section and --resume with another experiment exit 2 naming the cause.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import type { Experiment, PipelineSettings } from '../src/controller/experiment.js';
+import { NAS, nas } from './helpers/cli.js';
+import { tinySearchFiles } from './helpers/search.js';
+
+const PIPELINE: PipelineSettings = {
+  train: { epochs: 1, trainSamples: 256, resolution: 16, seed: 1 },
+  netadapt: { finetuneSteps: 2, deltaRatio: 0.1, tolerance: 0.02, validationSamples: 64 },
+  finalEpochs: 1,
+};
+
+/** A target below the searched models' latency on the synthetic table, so NetAdapt has work to do. */
+function tinyPipelineFiles(overrides: Partial<Experiment> = { pipeline: PIPELINE }) {
+  return tinySearchFiles({
+    algorithm: 'random',
+    budget: 2,
+    batchSize: 2,
+    parallel: 2,
+    reward: { targetMs: 0.25, constraint: 'soft', w: -0.15 },
+    ...overrides,
+  });
+}
+
+const readRecord = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'pipeline.json'), 'utf8'));
+
+/** Starts a pipeline and sends its process group `signal` once NetAdapt has written its history. */
+async function signalDuringNetAdapt(
+  experimentFile: string,
+  outDir: string,
+  signal: NodeJS.Signals,
+): Promise<{ stderr: string; code: number | null; stopSeconds: number }> {
+  const child = spawn(process.execPath, [NAS, 'pipeline', '--experiment', experimentFile, '--out', outDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const started = performance.now();
+  while (!existsSync(path.join(outDir, 'netadapt', 'history.json'))) {
+    if (child.exitCode !== null || performance.now() - started > 150_000) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const sentAt = performance.now();
+  if (child.exitCode === null) process.kill(-child.pid!, signal);
+  const code = child.exitCode ?? (await exited);
+  return { stderr, code, stopSeconds: (performance.now() - sentAt) / 1000 };
+}
+
+test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with the same final spec, redoing no finished stage', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles();
+  const whole = path.join(dir, 'whole');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', whole);
+  t.is(run.code, 0, run.stderr);
+  const record = readRecord(whole);
+  for (const stage of ['search', 'train', 'netadapt', 'evaluate']) t.is(record.stages[stage].state, 'done', stage);
+  t.regex(record.stages.train.command, /^nas train --arch .*search\/best\.json/);
+  t.truthy(record.stages.train.inputs['search/best.json']);
+  t.truthy(record.stages.netadapt.inputs['train/checkpoint']);
+  t.is(typeof record.stages.evaluate.outputs.testTop1, 'number');
+  t.regex(run.stdout, /netadapt\s+done/);
+
+  const killed = path.join(dir, 'killed');
+  const { stderr } = await signalDuringNetAdapt(experimentFile, killed, 'SIGKILL');
+  t.is(readRecord(killed).stages.netadapt.state, 'running', stderr);
+  const trainResult = path.join(killed, 'train', 'result.json');
+  const trainedAt = statSync(trainResult).mtimeMs;
+  const searchedAt = statSync(path.join(killed, 'search', 'summary.json')).mtimeMs;
+  const resumed = await nas('pipeline', '--resume', killed, '--json');
+  t.is(resumed.code, 0, resumed.stderr);
+  const after = readRecord(killed);
+  t.is(after.stages.evaluate.state, 'done');
+  t.is(after.stages.evaluate.outputs.specHash, record.stages.evaluate.outputs.specHash, 'the same final spec as the uninterrupted run');
+  t.is(statSync(trainResult).mtimeMs, trainedAt, 'the training stage was not redone');
+  t.is(statSync(path.join(killed, 'search', 'summary.json')).mtimeMs, searchedAt, 'the search stage was not redone');
+
+  const best = path.join(whole, 'search', 'best.json');
+  appendFileSync(best, '\n');
+  const edited = await nas('pipeline', '--resume', whole);
+  t.is(edited.code, 2, edited.stderr);
+  t.true(edited.stderr.includes(best), edited.stderr);
+  t.regex(edited.stderr, /changed since the train stage read it/);
+
+  const other = JSON.parse(readFileSync(experimentFile, 'utf8'));
+  const otherFile = path.join(dir, 'other.json');
+  writeFileSync(otherFile, JSON.stringify({ ...other, seed: other.seed + 1 }));
+  const another = await nas('pipeline', '--resume', killed, '--experiment', otherFile);
+  t.is(another.code, 2, another.stderr);
+  t.regex(another.stderr, /\$\.seed is 4, the pipeline in .* ran with 3/);
+});
+
+test('Ctrl-C during NetAdapt stops within seconds with exit 130 and says how to continue; --resume finishes', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles();
+  const out = path.join(dir, 'interrupted');
+  const { stderr, code, stopSeconds } = await signalDuringNetAdapt(experimentFile, out, 'SIGINT');
+  t.is(code, 130, stderr);
+  t.true(stopSeconds < 10, `stopped ${stopSeconds.toFixed(1)} s after SIGINT`);
+  t.true(stderr.includes(`continue with nas pipeline --resume ${out}`), stderr);
+  t.is(readRecord(out).stages.netadapt.state, 'running');
+  const resumed = await nas('pipeline', '--resume', out);
+  t.is(resumed.code, 0, resumed.stderr);
+  t.is(readRecord(out).stages.evaluate.state, 'done');
+});
+
+test('an experiment without a pipeline section exits 2 saying what is missing and the section to add', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles({});
+  const out = path.join(dir, 'p');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', out);
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /no "pipeline" section .* add one, e\.g\. "pipeline": \{"train":\{"epochs":10/);
+  t.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+  t.false(existsSync(out), 'nothing written');
+});
