@@ -1,12 +1,12 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { type NetworkInterfaceInfo, tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { chromium } from 'playwright-core';
 import { silentLogger } from '../src/common/log.js';
 import { jobForSpecs } from '../src/latency-model/measure/job.js';
-import { MAX_BODY_BYTES, serveProfiler } from '../src/latency-model/measure/serve.js';
+import { MAX_BODY_BYTES, reachableUrls, serveProfiler } from '../src/latency-model/measure/serve.js';
 import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -122,4 +122,20 @@ test.serial('the server refuses malformed, incomplete and oversized tables and w
   } finally {
     await server.close();
   }
+});
+
+test('--host 0.0.0.0 lists the LAN addresses a phone can open, not 0.0.0.0; a named host is its own address', (t) => {
+  const info = (address: string, family: 'IPv4' | 'IPv6', internal = false): NetworkInterfaceInfo =>
+    family === 'IPv4'
+      ? { address, family, internal, netmask: '', mac: '00:00:00:00:00:00', cidr: null }
+      : { address, family, internal, netmask: '', mac: '00:00:00:00:00:00', cidr: null, scopeid: 0 };
+  const interfaces = {
+    lo: [info('127.0.0.1', 'IPv4', true), info('::1', 'IPv6', true)],
+    eth0: [info('fe80::1', 'IPv6'), info('192.168.1.20', 'IPv4'), info('2001:db8::5', 'IPv6')],
+    wlan0: [info('10.0.0.7', 'IPv4')],
+  };
+  t.deepEqual(reachableUrls('0.0.0.0', 8377, interfaces), ['http://192.168.1.20:8377/', 'http://10.0.0.7:8377/']);
+  t.deepEqual(reachableUrls('::', 8377, interfaces), ['http://192.168.1.20:8377/', 'http://10.0.0.7:8377/', 'http://[2001:db8::5]:8377/']);
+  t.deepEqual(reachableUrls('0.0.0.0', 8377, { lo: interfaces.lo }), ['http://0.0.0.0:8377/'], 'no LAN address: the wildcard, as before');
+  t.deepEqual(reachableUrls('127.0.0.1', 8377, interfaces), ['http://127.0.0.1:8377/']);
 });

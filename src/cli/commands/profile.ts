@@ -64,9 +64,10 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     if (args.serve) {
       const { serveProfiler } = await import('../../latency-model/measure/serve.js');
       const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
+      const urls = server.reachableUrls;
       log.info(
-        { url: server.url, out: server.out },
-        `open this address in the phone's browser; the table it posts is written to ${server.out} (Ctrl-C stops the server)`,
+        { url: server.url, reachableUrls: urls, out: server.out },
+        `open ${urls.length > 1 ? `one of ${urls.join(' ')}` : urls[0]} in the phone's browser (same network); the table it posts is written to ${server.out} (Ctrl-C stops the server)`,
       );
       await server.closed;
       return;

@@ -9,6 +9,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -52,6 +53,11 @@ export interface ServeOptions {
 
 export interface ProfilerServer {
   url: string;
+  /**
+   * Addresses a phone can open: with a wildcard host (0.0.0.0, ::), one per LAN address of this
+   * machine (a phone cannot open 0.0.0.0); otherwise `url` alone.
+   */
+  reachableUrls: string[];
   /** Where a posted table is written (an absolute path). */
   out: string;
   /** Resolves with each table the server writes. */
@@ -158,12 +164,31 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
   const port = typeof address === 'object' && address ? address.port : options.port;
   const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   return {
-    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`,
+    url: pageUrl(options.host, port),
+    reachableUrls: reachableUrls(options.host, port, networkInterfaces()),
     out: context.out,
     onTable: (listener) => context.listeners.push(listener),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     closed,
   };
+}
+
+const pageUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+
+/**
+ * The page's addresses a device on the LAN can open. A wildcard host listens on every interface:
+ * list this machine's external addresses (IPv4 first; IPv6 too when bound to ::), falling back to
+ * the wildcard URL when there is none. Any other host is the one address.
+ */
+export function reachableUrls(host: string, port: number, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string[] {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (!wildcard) return [pageUrl(host, port)];
+  const external = Object.values(interfaces)
+    .flatMap((list) => list ?? [])
+    .filter((info) => !info.internal && (info.family === 'IPv4' || (host === '::' && !info.address.startsWith('fe80:'))));
+  const ordered = [...external.filter((i) => i.family === 'IPv4'), ...external.filter((i) => i.family === 'IPv6')];
+  const urls = ordered.map((info) => pageUrl(info.address, port));
+  return urls.length ? urls : [pageUrl(host, port)];
 }
 
 function serveContext(options: ServeOptions): ServeContext {
