@@ -127,6 +127,8 @@ export interface TrainingPoolOptions {
 export class TrainingPool implements Evaluator {
   private readonly workers: Worker[] = [];
   private readonly queue: Job[] = [];
+  /** Retries waiting out INTERRUPT_GRACE_MS (see workerExited). */
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private nextId = 0;
   private closed = false;
 
@@ -188,15 +190,23 @@ export class TrainingPool implements Evaluator {
     worker.job = null;
     const reason = signal ?? `code ${code}`;
     failReady(new NasError(`an evaluation worker exited (${reason}) before it was ready`));
-    if (!job) return;
+    if (!job || this.closed) return;
     const settle = () => {
       if (this.closed) return;
       if (job.attempts++ < 1) this.queue.unshift(job);
       else job.resolve({ accuracy: 0, seconds: 0, imagesPerSec: 0, error: `the evaluation process died (${reason})` });
       this.dispatch();
     };
-    if (signal === 'SIGINT' || signal === 'SIGTERM') setTimeout(settle, INTERRUPT_GRACE_MS).unref();
-    else settle();
+    if (signal !== 'SIGINT' && signal !== 'SIGTERM') {
+      settle();
+      return;
+    }
+    // Not unref'd: a parent whose only worker was killed must stay alive for the retry; close() clears it.
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      settle();
+    }, INTERRUPT_GRACE_MS);
+    this.graceTimers.add(timer);
   }
 
   private dispatch(): void {
@@ -228,6 +238,8 @@ export class TrainingPool implements Evaluator {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.graceTimers) clearTimeout(timer);
+    this.graceTimers.clear();
     for (const job of this.queue.splice(0)) job.reject(new NasError('the evaluator was closed'));
     await Promise.all(
       this.workers.splice(0).map(
