@@ -104,7 +104,11 @@ interface Worker {
   job: Job | null;
 }
 
-/** Sends a request; a worker that is gone is handled by its 'exit' event, not here. */
+/**
+ * Sends a request. A worker killed by the user's Ctrl-C (it shares the process group) fails the send
+ * with EPIPE; the callback takes that error (without one it would be thrown as an 'error' event) and
+ * the worker's 'exit' handler settles its job.
+ */
 function sendIgnoringGone(child: ChildProcess, request: WorkerRequest): void {
   if (!child.connected) return;
   child.send(request, () => {});
@@ -161,9 +165,6 @@ export class TrainingPool implements Evaluator {
         this.dispatch();
       }
     });
-    // A worker killed by the user's Ctrl-C (it shares the process group) fails the next send with
-    // EPIPE; its 'exit' handler below settles the job, so the error itself needs no action.
-    child.on('error', () => {});
     child.on('exit', (code, signal) => this.workerExited(worker, code, signal, failReady));
     sendIgnoringGone(child, {
       type: 'init',
