@@ -110,6 +110,39 @@ test('members share weights: a kernel-3 member reads the centre of the kernel-5 
   supernet.dispose();
 });
 
+/** Slot names (`s1.0.bneck.dw/...`) of the shared weights a forward pass of a member gives a gradient. */
+function trainedSlots(supernet: Supernet, choices: number[], mixedOps: number[]): string[] {
+  const named = supernet.namedVariables();
+  const x = randomBatch(4, 4, supernet.options.resolution, 1);
+  const { value, grads } = tf.variableGrads(
+    () => tf.sum(supernet.forward(choices, x, { kind: 'batch' }, null, mixedOps)) as tf.Scalar,
+    named.map((n) => n.variable),
+  );
+  const slots = named.filter((n) => grads[n.variable.name]).map((n) => n.name);
+  tf.dispose([x, value, ...Object.values(grads)]);
+  return slots;
+}
+
+test('op warm-up: a mixed op choice runs and trains every op family of its stage; unmixed, only the member op', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 7 });
+  const opPoint = space.choicePoints.findIndex((c) => c.path === 'stages[0].op');
+  const opPoints = space.choicePoints.flatMap((c, i) => (c.field === 'op' ? [i] : []));
+  t.deepEqual(supernet.mixableOps(), opPoints, 'dsconv and the bottlenecks have separate weights');
+  const choices = space.choicePoints.map(() => 0); // stage 0: dsconv
+  const families = (slots: string[]) => [...new Set(slots.filter((s) => s.startsWith('s1.')).map((s) => s.split('.')[2]))].sort();
+  t.deepEqual(families(trainedSlots(supernet, choices, [])), ['dsconv']);
+  t.deepEqual(families(trainedSlots(supernet, choices, [opPoint])), ['bneck', 'dsconv']);
+  const x = randomBatch(5, 2, 16, 1);
+  const [plain, mixed] = [[], [opPoint]].map((m) => tf.tidy(() => supernet.forward(choices, x, { kind: 'batch' }, null, m).arraySync()));
+  t.notDeepEqual(plain, mixed);
+  tf.dispose(x);
+  supernet.dispose();
+  const oneFamily = new Supernet(getChoiceSpace('mobilenetv3-ibn'), { resolution: 32, classes: 10, seed: 1 });
+  t.deepEqual(oneFamily.mixableOps(), [], 'one family: nothing to mix');
+  oneFamily.dispose();
+});
+
 async function supernetRun(
   runDir: string,
   experiment: ReturnType<typeof tinyExperiment>,

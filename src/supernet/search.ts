@@ -102,6 +102,7 @@ class SupernetSearch {
   private readonly warmupSteps: number;
   private readonly stepsPerEpoch: number;
   private readonly latencies = new Map<string, number>();
+  private readonly mixableOps: number[];
   private order: { epoch: number; indices: Int32Array } | null = null;
   private position: Position = { step: 0, trials: 0, controllerBatches: 0, pending: null, trainSeconds: 0, lastLoss: null };
   private lastCheckpoint = performance.now();
@@ -126,6 +127,7 @@ class SupernetSearch {
       seed: experiment.seed,
     });
     this.variables = this.supernet.namedVariables();
+    this.mixableOps = this.supernet.mixableOps();
     this.optimizer = supernetOptimizer(this.supernet, {
       kind: this.config.optimizer,
       momentum: this.config.momentum,
@@ -223,10 +225,18 @@ class SupernetSearch {
     const batch = this.train.batch(indices, derive(experiment.seed, 'augment', step));
     const learningRate = learningRateAt({ ...this.config, epochs: this.steps / this.stepsPerEpoch }, step / this.stepsPerEpoch);
     try {
-      return this.step(choices, batch, learningRate, nextSeed(derive(experiment.seed, 'dropout', step)));
+      return this.step(choices, batch, learningRate, nextSeed(derive(experiment.seed, 'dropout', step)), this.mixedOpsAt(step));
     } finally {
       tf.dispose([batch.x, batch.y]);
     }
+  }
+
+  /** The op choices that run all their ops at a warm-up step: each with a probability falling linearly from 1 to 0. */
+  private mixedOpsAt(step: number): number[] {
+    if (!this.settings.opWarmup || step >= this.warmupSteps) return [];
+    const rng = derive(this.request.experiment.seed, 'op-warmup', step);
+    const probability = 1 - step / this.warmupSteps;
+    return this.mixableOps.filter(() => rng() < probability);
   }
 
   private epochOrder(epoch: number): Int32Array {

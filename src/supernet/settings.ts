@@ -4,6 +4,11 @@ import { z } from 'zod';
 export const SupernetSettingsSchema = z.strictObject({
   /** Share of the run's steps that train the shared weights on uniformly sampled members before the controller learns. */
   warmup: z.number().min(0).lt(1),
+  /**
+   * TuNAS's op warm-up: during the warm-up, each op choice whose options have separate weights
+   * (conv, dsconv, bottleneck) runs all of them summed, with a probability falling from 1 to 0.
+   */
+  opWarmup: z.boolean(),
   /** Validation images each sampled member's reward is measured on (one batch). */
   validationBatch: z.int().positive(),
   /** The controller's learning rate (absent: the experiment's controller.learningRate). */
@@ -23,6 +28,7 @@ export type SupernetSettings = z.infer<typeof SupernetSettingsSchema>;
 
 export const DEFAULT_SUPERNET: SupernetSettings = {
   warmup: 0.25,
+  opWarmup: true,
   validationBatch: 64,
   recalibrationBatches: 10,
   candidates: 30,

@@ -19,16 +19,22 @@ export function supernetOptimizer(supernet: Supernet, settings: SupernetOptimize
 }
 
 /**
- * A step function: forward in training mode (batch statistics), softmax cross-entropy, gradients
+ * A step function: forward in training mode (batch statistics; `mixedOps` as `Supernet.forward`), softmax cross-entropy, gradients
  * of the weights the member uses, optimizer update. The update is skipped when the loss is not
  * finite; returns the loss.
  */
 export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer) {
   const variables = supernet.namedVariables().map((v) => v.variable);
-  return (choices: readonly number[], batch: { x: tf.Tensor; y: tf.Tensor }, learningRate: number, dropoutSeed: number): number =>
+  return (
+    choices: readonly number[],
+    batch: { x: tf.Tensor; y: tf.Tensor },
+    learningRate: number,
+    dropoutSeed: number,
+    mixedOps: readonly number[] = [],
+  ): number =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
-        const logits = supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'batch' }, { dropoutSeed });
+        const logits = supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'batch' }, { dropoutSeed }, mixedOps);
         return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
       }, variables);
       const loss = value.dataSync()[0]!;

@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../common/errors.js';
 import { derive, nextSeed } from '../common/rng.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import type { ChoiceSpace } from '../search-space/choice-space.js';
+import { type ChoiceSpace, ZERO_OP } from '../search-space/choice-space.js';
 import { type ConvLayer, type DenseLayer, type Layer, resolve, type SeLayer, type Shape, type Unit } from '../search-space/resolve.js';
 import { normalizeInTraining } from '../trainer/batch-norm.js';
 import type { NamedWeight } from '../trainer/checkpoint.js';
@@ -111,17 +111,62 @@ export class Supernet {
     return this.space.materialise(choices, { resolution: this.options.resolution, classes: this.options.classes, name });
   }
 
-  /** Logits of a member on a batch of images [N, H, W, C]. */
-  forward(choices: readonly number[], x: tf.Tensor4D, bn: BatchNormMode, training: { dropoutSeed: number } | null = null): tf.Tensor2D {
+  /**
+   * Logits of a member on a batch of images [N, H, W, C]. `mixedOps` (training only) lists op
+   * choice points whose every op family runs, their outputs summed (TuNAS's op warm-up).
+   */
+  forward(
+    choices: readonly number[],
+    x: tf.Tensor4D,
+    bn: BatchNormMode,
+    training: { dropoutSeed: number } | null = null,
+    mixedOps: readonly number[] = [],
+  ): tf.Tensor2D {
     const net = resolve(this.member(choices));
     const slotOf = slotNamer(this.space, choices);
+    const alternatives = this.opAlternatives(choices, mixedOps);
     let h: tf.Tensor = x;
     for (const unit of net.units) {
       const unitInput = h;
-      for (const layer of unit.layers) h = this.applyLayer(slotOf(unit, layer), layer, h, bn, training);
+      const paths = alternatives.get(unit.id) ?? [{ unit, slotOf }];
+      const outputs = paths.map((path) =>
+        path.unit.layers.reduce((y, layer) => this.applyLayer(path.slotOf(path.unit, layer), layer, y, bn, training), unitInput),
+      );
+      h = outputs.length === 1 ? outputs[0]! : tf.addN(outputs);
       if (unit.residual) h = tf.add(unitInput, h);
     }
     return h as tf.Tensor2D;
+  }
+
+  /**
+   * Op choice points a member may run mixed: those whose options span more than one op family
+   * (separate weights) and never leave the layer out.
+   */
+  mixableOps(): number[] {
+    return this.space.choicePoints.flatMap((c, i) =>
+      c.field === 'op' && !c.options.includes(ZERO_OP) && opFamilies(c.options as string[]) > 1 ? [i] : [],
+    );
+  }
+
+  /** For the blocks a mixed op choice point governs: the block as each of its ops builds it, with its slots. */
+  private opAlternatives(choices: readonly number[], mixedOps: readonly number[]): Map<string, { unit: Unit; slotOf: SlotNamer }[]> {
+    const alternatives = new Map<string, { unit: Unit; slotOf: SlotNamer }[]>();
+    for (const index of mixedOps) {
+      const point = this.space.choicePoints[index]!;
+      if (point.field !== 'op' || (point.options as string[]).includes(ZERO_OP))
+        throw new Error(`choice ${point.path} is not an op choice that can run mixed`);
+      point.options.forEach((_, option) => {
+        const variant = choices.map((c, i) => (i === index ? option : c));
+        const places = this.space.blockPlaces(variant);
+        const slotOf = slotNamer(this.space, variant);
+        for (const unit of resolve(this.member(variant)).units) {
+          const place = places.get(unit.id);
+          if (!place || place.stage !== point.stage || (point.layer !== null && place.position !== point.layer)) continue;
+          alternatives.set(unit.id, [...(alternatives.get(unit.id) ?? []), { unit, slotOf }]);
+        }
+      });
+    }
+    return alternatives;
   }
 
   /**
@@ -333,7 +378,14 @@ function stageSlot(stageId: string, position: number, unit: Unit, layer: Layer):
 }
 
 /** For a member: each of its layers' slot (its blocks sit in their stages at the positions the space gives them). */
-function slotNamer(space: ChoiceSpace, choices: readonly number[]): (unit: Unit, layer: Layer) => string {
+type SlotNamer = (unit: Unit, layer: Layer) => string;
+
+/** How many op families (separate weights: conv, dsconv, the bottlenecks) a list of ops spans. */
+function opFamilies(ops: readonly string[]): number {
+  return new Set(ops.map((op) => (op.startsWith('mbconv') ? 'mbconv' : op))).size;
+}
+
+function slotNamer(space: ChoiceSpace, choices: readonly number[]): SlotNamer {
   const places = space.blockPlaces(choices);
   return (unit, layer) => {
     const place = places.get(unit.id);
