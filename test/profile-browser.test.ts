@@ -95,7 +95,7 @@ test.serial('the phone profiler page measures every op in headless Chromium and 
 });
 
 test.serial(
-  'the phone page uploads partial tables as it goes, a reloaded page resumes, and a page without the token or in another browser is refused',
+  'the phone page uploads partial tables as it goes, a reloaded page resumes, a page without the token or in another browser is refused, and the page says what to do without a wake lock',
   async (t) => {
     if (!existsSync(CHROMIUM)) {
       t.log(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run does): skipped`);
@@ -174,6 +174,13 @@ test.serial(
         t.is(await other.getAttribute('body', 'data-state'), 'refused', url);
         t.regex((await other.textContent('#status')) ?? '', reason);
       }
+      // A browser without the Wake Lock API (as on an http LAN address): the page says what to do instead.
+      const noWakeLock = await browser.newPage();
+      await noWakeLock.addInitScript(() => Object.defineProperty(Navigator.prototype, 'wakeLock', { get: () => undefined }));
+      await noWakeLock.goto(`${server.url}?autostart`);
+      await noWakeLock.waitForSelector(FINISHED, { timeout: 60_000 });
+      t.is(await noWakeLock.getAttribute('body', 'data-wake-lock'), 'unavailable');
+      t.regex((await noWakeLock.textContent('#wake')) ?? '', /cannot keep the screen on here .*set the screen timeout to its longest/);
     } finally {
       await browser.close();
       await server.close();

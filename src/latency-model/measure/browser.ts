@@ -188,7 +188,8 @@ async function measureOps(
     }
   }
   await sendUnsent();
-  if (Object.keys(unsent).length) throw new Error('the server cannot be reached: reload this page when it can (nothing is lost)');
+  if (Object.keys(unsent).length)
+    throw new Error('the server cannot be reached: reload this page when it can (what it received is kept; the rest is measured again)');
   return entries;
 }
 
