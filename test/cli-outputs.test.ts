@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { TABLES_DIR } from '../src/latency-model/predict/load-table.js';
+import { type OpDescriptor, opKey } from '../src/latency-model/predict/ops.js';
 import { NAS } from './helpers/cli.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-outputs-'));
@@ -61,6 +62,68 @@ test('nas profile --serve writes the posted table in the current directory by de
   const date = new Date().toISOString().slice(0, 10);
   t.true(stderr.includes(path.join(dir, `phone-${date}.json`)), stderr);
   t.false(stderr.includes(TABLES_DIR), stderr);
+});
+
+/** `nas profile --serve` in `dir`, its output so far, and a wait for a pattern in it. */
+function serveIn(dir: string, ...args: string[]) {
+  const child = spawn(process.execPath, [NAS, 'profile', '--serve', '--arch', 'mobilenetv3-small-0.35', '--port', '0', ...args], {
+    cwd: dir,
+  });
+  const output = { stdout: '', stderr: '' };
+  const waiters: (() => void)[] = [];
+  for (const stream of ['stdout', 'stderr'] as const)
+    child[stream].on('data', (chunk: Buffer) => {
+      output[stream] += chunk.toString();
+      for (const wake of waiters) wake();
+    });
+  const waitFor = (stream: 'stdout' | 'stderr', pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${pattern} in ${stream}: ${output[stream]}`)), 60_000);
+      const check = () => {
+        const match = output[stream].match(pattern);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match);
+        }
+      };
+      waiters.push(check);
+      check();
+    });
+  const stop = () =>
+    new Promise<void>((resolve) => (child.exitCode === null ? child.once('exit', () => resolve()).kill('SIGTERM') : resolve()));
+  return { output, waitFor, stop };
+}
+
+test('nas profile --serve prints the link with its token, the QR code only on a terminal or with --qr, a progress line per upload when stdout is not a terminal, and continues after a restart', async (t) => {
+  const dir = tmp();
+  const first = serveIn(dir);
+  let token = '';
+  try {
+    const url = (await first.waitFor('stderr', /http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{24}/))[0];
+    const job = (await (await fetch(new URL('/job', url))).json()) as { ops: OpDescriptor[] };
+    const key = opKey(job.ops[0]!);
+    token = new URL(url).searchParams.get('token')!;
+    const headers = { 'content-type': 'application/json', 'x-profile-token': token, 'x-profile-session': 'c'.repeat(32) };
+    const device = { userAgent: 'test', cores: 4, tfjsVersion: '4.22.0', backend: 'wasm', dispatchMs: 0.01, probeMs: 2 };
+    const body = JSON.stringify({ device, entries: { [key]: { mean: 1, median: 1, std: 0, runs: 5 } } });
+    t.is((await fetch(new URL('/partial', url), { method: 'POST', headers, body })).status, 200);
+    await first.waitFor('stdout', new RegExp(`^phone: 1/${job.ops.length} ops, ETA \\?$`, 'm'));
+    t.notRegex(first.output.stdout, /[▀▄█]/, 'no QR code when stdout is not a terminal');
+  } finally {
+    await first.stop();
+  }
+  const again = serveIn(dir, '--qr');
+  try {
+    await again.waitFor('stdout', /[▀▄█]{10}/);
+    t.regex(
+      again.output.stdout,
+      new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?token=${token}\n`),
+      'the same link (its token) after a restart, above its QR code',
+    );
+    await again.waitFor('stderr', /resuming: 1 of \d+ ops were uploaded before/);
+  } finally {
+    await again.stop();
+  }
 });
 
 /** The string literals of a TypeScript source line, roughly: enough to find file names in messages. */

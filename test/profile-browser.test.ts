@@ -1,16 +1,20 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { type NetworkInterfaceInfo, tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { chromium } from 'playwright-core';
+import { chromium, type Route } from 'playwright-core';
 import { silentLogger } from '../src/common/log.js';
 import { jobForSpecs } from '../src/latency-model/measure/job.js';
-import { MAX_BODY_BYTES, reachableUrls, serveProfiler } from '../src/latency-model/measure/serve.js';
+import { sessionFileOf } from '../src/latency-model/measure/phone-session.js';
+import { MAX_BODY_BYTES, type PhoneProgress, reachableUrls, serveProfiler } from '../src/latency-model/measure/serve.js';
+import { opKey } from '../src/latency-model/predict/ops.js';
 import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** The page's end states. */
+const FINISHED = 'body[data-state="done"], body[data-state="error"], body[data-state="refused"]';
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-serve-'));
 
 /** Sends raw bytes to the server and returns its whole answer. */
@@ -27,22 +31,28 @@ function rawRequest(url: string, request: string): Promise<string> {
   });
 }
 
-async function startServer() {
-  const out = path.join(tmp(), 'phone.json');
+async function startServer(out = path.join(tmp(), 'phone.json')) {
   const job = jobForSpecs([tinySpec({ resolution: 16, channels: 3 })]);
   const server = await serveProfiler({ host: '127.0.0.1', port: 0, job, out, log: silentLogger });
-  return { server, out, job };
+  const token = new URL(server.phoneUrls[0]!).searchParams.get('token')!;
+  return { server, out, job, token };
 }
 
-test.serial('the phone profiler page measures every op in headless Chromium and the server writes the table', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.log(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run does): skipped`);
-    t.pass();
-    return;
-  }
-  const { server, out, job } = await startServer();
-  const received = new Promise<string>((resolve) => server.onTable((file) => resolve(file)));
-  const browser = await chromium.launch({
+const SESSION_A = 'a'.repeat(32);
+const SESSION_B = 'b'.repeat(32);
+const ENTRY = { mean: 1, median: 1, std: 0, runs: 5 };
+const DEVICE = { userAgent: 'test', cores: 4, tfjsVersion: '4.22.0', backend: 'wasm', dispatchMs: 0.01, probeMs: 2 };
+
+/** Posts to the server as a page does: the link's token and a session id in headers (each left out when undefined). */
+function upload(baseUrl: string, route: string, body: string, credentials: { token?: string; session?: string }) {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (credentials.token !== undefined) headers['x-profile-token'] = credentials.token;
+  if (credentials.session !== undefined) headers['x-profile-session'] = credentials.session;
+  return fetch(`${baseUrl}${route.slice(1)}`, { method: 'POST', headers, body });
+}
+
+const launchChromium = () =>
+  chromium.launch({
     executablePath: CHROMIUM,
     args: [
       '--no-sandbox',
@@ -54,10 +64,20 @@ test.serial('the phone profiler page measures every op in headless Chromium and 
       '--disable-sync',
     ],
   });
+
+test.serial('the phone profiler page measures every op in headless Chromium and the server writes the table', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.log(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run does): skipped`);
+    t.pass();
+    return;
+  }
+  const { server, out, job } = await startServer();
+  const received = new Promise<string>((resolve) => server.onTable((file) => resolve(file)));
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    await page.goto(`${server.url}?autostart`);
-    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 180_000 });
+    await page.goto(`${server.phoneUrls[0]}&autostart`);
+    await page.waitForSelector(FINISHED, { timeout: 180_000 });
     const status = await page.textContent('#status');
     t.regex(status ?? '', /done: the server wrote/, status ?? '');
     t.is(await received, out);
@@ -74,10 +94,160 @@ test.serial('the phone profiler page measures every op in headless Chromium and 
   }
 });
 
+test.serial(
+  'the phone page uploads partial tables as it goes, a reloaded page resumes, a page without the token or in another browser is refused, and the page says what to do without a wake lock',
+  async (t) => {
+    if (!existsSync(CHROMIUM)) {
+      t.log(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run does): skipped`);
+      t.pass();
+      return;
+    }
+    const { server, out, job } = await startServer();
+    const sessionFile = sessionFileOf(out);
+    const progress: PhoneProgress[] = [];
+    server.onProgress((p) => progress.push(p));
+    const received = new Promise<string>((resolve) => server.onTable((file) => resolve(file)));
+    const browser = await launchChromium();
+    try {
+      const page = await (await browser.newContext()).newPage();
+      // The first partial upload goes through; the second is held and the tab reloaded under it,
+      // as when a phone's tab is closed mid-run.
+      let partials = 0;
+      let holding = true;
+      let hold!: (route: Route) => void;
+      const held = new Promise<Route>((resolve) => (hold = resolve));
+      await page.route('**/partial', async (route) => {
+        partials++;
+        if (partials === 2 && holding) hold(route);
+        else await route.continue();
+      });
+      await page.goto(`${server.phoneUrls[0]}&autostart`);
+      const heldUpload = await held;
+      const firstUpload = JSON.parse(readFileSync(sessionFile, 'utf8')) as { entries: Record<string, unknown> };
+      const kept = Object.keys(firstUpload.entries);
+      t.true(kept.length >= 1 && kept.length < job.ops.length, `${kept.length} of ${job.ops.length} ops in the first partial upload`);
+      t.deepEqual(
+        progress.map((p) => [p.done, p.total]),
+        [[kept.length, job.ops.length]],
+        'the server reports the partial upload',
+      );
+      holding = false;
+      const uploadedAfterReload: string[] = [];
+      page.on('request', (request) => {
+        if (/\/(partial|table)$/.test(request.url())) uploadedAfterReload.push(...Object.keys(request.postDataJSON().entries));
+      });
+      await page.reload();
+      await heldUpload.abort().catch(() => undefined);
+      await page.waitForSelector(FINISHED, { timeout: 180_000 });
+      const status = await page.textContent('#status');
+      t.regex(status ?? '', /done: the server wrote/, status ?? '');
+      t.is(await page.getAttribute('body', 'data-resumed'), String(kept.length));
+      t.log(
+        `first partial upload: ${kept.length} of ${job.ops.length} ops; wake lock: ${await page.getAttribute('body', 'data-wake-lock')}`,
+      );
+      t.regex(
+        (await page.getAttribute('body', 'data-wake-lock')) ?? '',
+        /^(held|refused|unavailable)$/,
+        'the wake lock is taken or its absence said',
+      );
+      t.deepEqual(
+        uploadedAfterReload.filter((key) => kept.includes(key)),
+        [],
+        'the reloaded page does not measure again what the server has',
+      );
+      t.is(new Set(uploadedAfterReload).size, job.ops.length - kept.length);
+      t.is(await received, out);
+      const table = readLatencyTable(out);
+      t.deepEqual(Object.keys(table.entries).sort(), job.ops.map(opKey).sort());
+      for (const key of kept) t.deepEqual(table.entries[key], firstUpload.entries[key], 'the first upload is in the table as it was');
+      t.is(progress.at(-1)?.done, job.ops.length);
+      t.false(existsSync(sessionFile), 'the session file is removed once the table is written');
+      // A second phone with the same link (a fresh browser context: its own storage), and the page without the token.
+      const refusals: [string, RegExp][] = [
+        [`${server.phoneUrls[0]}&autostart`, /already claimed by another device or browser/],
+        [`${server.url}?autostart`, /no profiling token or a wrong one: open the exact link/],
+      ];
+      for (const [url, reason] of refusals) {
+        const other = await browser.newPage();
+        await other.goto(url);
+        await other.waitForSelector(FINISHED, { timeout: 60_000 });
+        t.is(await other.getAttribute('body', 'data-state'), 'refused', url);
+        t.regex((await other.textContent('#status')) ?? '', reason);
+      }
+      // A browser without the Wake Lock API (as on an http LAN address): the page says what to do instead.
+      const noWakeLock = await browser.newPage();
+      await noWakeLock.addInitScript(() => Object.defineProperty(Navigator.prototype, 'wakeLock', { get: () => undefined }));
+      await noWakeLock.goto(`${server.url}?autostart`);
+      await noWakeLock.waitForSelector(FINISHED, { timeout: 60_000 });
+      t.is(await noWakeLock.getAttribute('body', 'data-wake-lock'), 'unavailable');
+      t.regex((await noWakeLock.textContent('#wake')) ?? '', /cannot keep the screen on here .*set the screen timeout to its longest/);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+);
+
+test.serial(
+  'an upload without the token, or from a second browser after the first claimed the link, is refused with 403; a restarted server keeps the link and what was uploaded',
+  async (t) => {
+    const { server, out, job, token } = await startServer();
+    const key = opKey(job.ops[0]!);
+    const partial = JSON.stringify({ device: DEVICE, entries: { [key]: ENTRY } });
+    try {
+      t.regex(server.phoneUrls[0]!, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{24}$/);
+      t.is(server.resumedOps, 0);
+      const noToken = await upload(server.url, '/partial', partial, { session: SESSION_A });
+      t.is(noToken.status, 403);
+      t.regex(
+        (await noToken.json()).error,
+        /no profiling token or a wrong one: open the exact link \(with \?token=\.\.\.\) that nas profile --serve printed/,
+      );
+      const wrongToken = await upload(server.url, '/partial', partial, { token: `${token.slice(0, -1)}x`, session: SESSION_A });
+      t.is(wrongToken.status, 403);
+      const noSession = await upload(server.url, '/partial', partial, { token });
+      t.is(noSession.status, 403);
+      t.regex((await noSession.json()).error, /no session id/);
+      t.deepEqual(JSON.parse(readFileSync(sessionFileOf(out), 'utf8')).claimedBy, null, 'refused uploads claim nothing');
+      const first = await upload(server.url, '/partial', partial, { token, session: SESSION_A });
+      t.is(first.status, 200);
+      t.deepEqual(await first.json(), { measured: 1, total: job.ops.length });
+      const second = await upload(server.url, '/partial', partial, { token, session: SESSION_B });
+      t.is(second.status, 403);
+      t.regex((await second.json()).error, /already claimed by another device or browser/);
+      const foreign = await upload(server.url, '/partial', JSON.stringify({ device: DEVICE, entries: { 'conv-x': ENTRY } }), {
+        token,
+        session: SESSION_A,
+      });
+      t.is(foreign.status, 400);
+      t.regex((await foreign.json()).error, /1 entries are not ops of the job, e.g. conv-x/);
+      const malformed = await upload(server.url, '/partial', JSON.stringify({ device: DEVICE, entries: { [key]: { mean: -1 } } }), {
+        token,
+        session: SESSION_A,
+      });
+      t.is(malformed.status, 400);
+      t.regex((await malformed.json()).error, /partial upload: .*\$\.entries/);
+    } finally {
+      await server.close();
+    }
+    // Killed and started again with the same --out: the same link, the same claim, the entry kept.
+    const again = await startServer(out);
+    try {
+      t.is(again.token, token);
+      t.is(again.server.resumedOps, 1);
+      const resumed = await upload(again.server.url, '/session', '{}', { token, session: SESSION_A });
+      t.deepEqual(await resumed.json(), { measured: [key], device: DEVICE });
+      t.is((await upload(again.server.url, '/session', '{}', { token, session: SESSION_B })).status, 403);
+    } finally {
+      await again.server.close();
+    }
+  },
+);
+
 test.serial('the server refuses malformed, incomplete and oversized tables and writes nothing', async (t) => {
-  const { server, out } = await startServer();
+  const { server, out, token } = await startServer();
   try {
-    const post = (body: string) => fetch(`${server.url}table`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) => upload(server.url, '/table', body, { token, session: SESSION_A });
     const malformed = await post('{"entries": ');
     t.is(malformed.status, 400);
     t.regex((await malformed.json()).error, /not JSON/);
@@ -110,7 +280,12 @@ test.serial('the server refuses malformed, incomplete and oversized tables and w
         controller.close();
       },
     });
-    const hugeChunked = await fetch(`${server.url}table`, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit);
+    const hugeChunked = await fetch(`${server.url}table`, {
+      method: 'POST',
+      headers: { 'x-profile-token': token, 'x-profile-session': SESSION_A },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
     t.is(hugeChunked.status, 413, 'a chunked oversized body');
     t.false(existsSync(out));
     const job = await (await fetch(`${server.url}job`)).json();

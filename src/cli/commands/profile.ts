@@ -1,9 +1,12 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { endStatus, showStatus } from '../../common/status-line.js';
 import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-model/measure/job.js';
 import { DEFAULT_PROFILER } from '../../latency-model/measure/profile.js';
 import { profileToTable } from '../../latency-model/measure/profile-run.js';
+import type { PhoneProgress } from '../../latency-model/measure/serve.js';
 import { getSpace, spaceNames } from '../../search-space/spaces.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
@@ -24,6 +27,7 @@ interface ProfileArgs {
   serve?: boolean;
   port: number;
   host: string;
+  qr?: boolean;
   json?: boolean;
 }
 
@@ -59,19 +63,10 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .option('serve', { type: 'boolean', describe: "serve the profiler page for a phone's browser" })
       .option('port', { type: 'number', default: 8377, describe: 'port of the --serve page' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 to let a phone on the LAN connect)' })
+      .option('qr', { type: 'boolean', describe: "print the --serve link's QR code (default: when stdout is a terminal)" })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ProfileArgs>(async (args, { log }) => {
-    if (args.serve) {
-      const { serveProfiler } = await import('../../latency-model/measure/serve.js');
-      const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
-      const urls = server.reachableUrls;
-      log.info(
-        { url: server.url, reachableUrls: urls, out: server.out },
-        `open ${urls.length > 1 ? `one of ${urls.join(' ')}` : urls[0]} in the phone's browser (same network); the table it posts is written to ${server.out} (Ctrl-C stops the server)`,
-      );
-      await server.closed;
-      return;
-    }
+    if (args.serve) return await serveToPhone(args, log);
     if (!args.out) throw new InputError('--out is required (the table file to write)');
     if (args.threads !== 1)
       throw new InputError('--threads: only 1 is supported (tfjs-wasm runs single-threaded in Node, as the paper measures on phones)');
@@ -117,3 +112,36 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       );
   }),
 };
+
+/** `--serve`: starts the server, prints its link (and QR code) and the phone's progress until Ctrl-C. */
+async function serveToPhone(args: ProfileArgs, log: Logger): Promise<void> {
+  const { serveProfiler } = await import('../../latency-model/measure/serve.js');
+  const server = await serveProfiler({ host: args.host, port: args.port, job: jobFromArgs(args), out: args.out, log });
+  const urls = server.phoneUrls;
+  if (server.resumedOps)
+    log.info(
+      { measured: server.resumedOps, total: server.totalOps, session: server.sessionFile },
+      `resuming: ${server.resumedOps} of ${server.totalOps} ops were uploaded before; reopen the same link on the same phone`,
+    );
+  log.info(
+    { url: server.url, phoneUrls: urls, out: server.out, session: server.sessionFile },
+    `open ${urls.length > 1 ? `one of ${urls.join(' ')}` : urls[0]} in the phone's browser (same network; the link works for that phone only); the table is written to ${server.out} (Ctrl-C stops the server; starting it again continues)`,
+  );
+  if (args.qr ?? process.stdout.isTTY) {
+    const QRCode = (await import('qrcode')).default;
+    process.stdout.write(`${urls[0]}\n${await QRCode.toString(urls[0]!, { type: 'terminal', small: true })}\n`);
+  }
+  server.onProgress((progress) => printPhoneProgress(progress));
+  server.onTable((file, table) => {
+    endStatus();
+    process.stdout.write(`${file}: ${Object.keys(table.entries).length} entries from ${table.device.name}\n`);
+  });
+  await server.closed;
+}
+
+/** The phone's progress: a redrawn line on a terminal, a line per upload otherwise. */
+function printPhoneProgress({ done, total, etaSeconds }: PhoneProgress): void {
+  const line = `phone: ${done}/${total} ops, ETA ${formatDuration(etaSeconds)}${done === total ? ' (now timing whole models)' : ''}`;
+  if (process.stdout.isTTY) showStatus(line);
+  else process.stdout.write(`${line}\n`);
+}

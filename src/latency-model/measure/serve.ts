@@ -4,6 +4,12 @@
  * measure, and receives the measurements back. The server, not the page, assembles the table:
  * it checks the posted body against a size limit and the schema, fits the overhead, and writes
  * the file atomically, so a bad or hostile post writes nothing.
+ *
+ * The page uploads what it has measured every few seconds (POST /partial), kept in the session
+ * file of ./phone-session.ts, so a closed tab, a reload or a restarted server loses nothing: the
+ * reopened page asks for the session (POST /session) and skips the ops already measured. Every
+ * upload carries the link's one-time token and the page's session id (headers x-profile-token,
+ * x-profile-session); one without the right pair is answered 403 with what to do.
  */
 
 import { createReadStream, existsSync } from 'node:fs';
@@ -23,6 +29,7 @@ import { opKey } from '../predict/ops.js';
 import { EntrySchema, LATENCY_TABLE_VERSION, type LatencyTable, MAX_TABLE_ENTRIES, parseLatencyTable } from '../predict/table-schema.js';
 import type { ProfileJob } from './browser.js';
 import type { ProfileJobSpec } from './job.js';
+import { type PhoneDevice, PhoneDeviceSchema, PhoneSession, sessionFileOf } from './phone-session.js';
 import { DEFAULT_PROFILER, PROBE_KEY } from './profile.js';
 import { fitOverhead } from './profile-run.js';
 
@@ -58,10 +65,20 @@ export interface ProfilerServer {
    * machine (a phone cannot open 0.0.0.0); otherwise `url` alone.
    */
   reachableUrls: string[];
+  /** `reachableUrls` with the one-time token: what the phone opens (print these, and the QR code of the first). */
+  phoneUrls: string[];
   /** Where a posted table is written (an absolute path). */
   out: string;
+  /** The session file (partial uploads, the token and its claim). */
+  sessionFile: string;
+  /** Ops already uploaded to the session by an earlier server (resumed from its session file), else 0. */
+  resumedOps: number;
+  /** Ops of the job. */
+  totalOps: number;
   /** Resolves with each table the server writes. */
   onTable(listener: (file: string, table: LatencyTable) => void): void;
+  /** Called at every partial upload the server keeps. */
+  onProgress(listener: (progress: PhoneProgress) => void): void;
   close(): Promise<void>;
   closed: Promise<void>;
 }
@@ -71,9 +88,9 @@ const PAGE = `<!doctype html>
 <title>nas latency profiler</title>
 <style>body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em}button{font-size:1.2em;padding:.5em 1em}</style></head>
 <body data-state="idle"><h1>Latency profiler</h1>
-<p>Measures the ops of the job with TensorFlow.js (wasm) in this browser and sends the table back to the computer that serves this page. Keep the screen on and the tab in front.</p>
+<p>Measures the ops of the job with TensorFlow.js (wasm) in this browser and sends the table back to the computer that serves this page, a part every few seconds: if the tab closes, open the same link again to continue. Keep the tab in front.</p>
 <p><label>Device name <input id="device" placeholder="e.g. Pixel 6"></label></p>
-<p><button id="start">Start</button></p><p id="status">ready</p>
+<p><button id="start">Start</button></p><p id="status">ready</p><p id="wake"></p>
 <script type="module" src="/profiler.js"></script></body></html>`;
 
 let bundled: Promise<string> | null = null;
@@ -147,13 +164,32 @@ interface ServeContext {
   expectedKeys: Set<string>;
   wasm: string;
   log: Logger;
+  session: PhoneSession;
+  /** When this page load's uploads began, and the ops done then (for the ETA). */
+  rate: { since: number; doneBefore: number } | null;
   listeners: ((file: string, table: LatencyTable) => void)[];
+  progressListeners: ((progress: PhoneProgress) => void)[];
 }
 
 type Measurements = z.infer<typeof MeasurementsSchema>;
 
+/** An upload of the entries measured since the last one. */
+const PartialUploadSchema = z.strictObject({
+  device: PhoneDeviceSchema,
+  entries: z.record(z.string(), EntrySchema),
+});
+
+/** The phone's progress, reported at every partial upload. */
+export interface PhoneProgress {
+  /** Ops of the job in the session (all uploads, earlier page loads included). */
+  done: number;
+  total: number;
+  /** From the rate of this page load's uploads; NaN until there are two. */
+  etaSeconds: number;
+}
+
 export async function serveProfiler(options: ServeOptions): Promise<ProfilerServer> {
-  const context = serveContext(options);
+  const context = await serveContext(options);
   const server = createServer((req, res) => {
     const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
     if (!url) return send(res, 400, 'text/plain', 'malformed request target');
@@ -163,11 +199,17 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  const urls = reachableUrls(options.host, port, networkInterfaces());
   return {
     url: pageUrl(options.host, port),
-    reachableUrls: reachableUrls(options.host, port, networkInterfaces()),
+    reachableUrls: urls,
+    phoneUrls: urls.map((url) => `${url}?token=${context.session.token}`),
     out: context.out,
+    sessionFile: context.session.file,
+    resumedOps: context.session.resumed ? Object.keys(context.session.entries).length : 0,
+    totalOps: context.expectedKeys.size,
     onTable: (listener) => context.listeners.push(listener),
+    onProgress: (listener) => context.progressListeners.push(listener),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     closed,
   };
@@ -191,12 +233,14 @@ export function reachableUrls(host: string, port: number, interfaces: NodeJS.Dic
   return urls.length ? urls : [pageUrl(host, port)];
 }
 
-function serveContext(options: ServeOptions): ServeContext {
+async function serveContext(options: ServeOptions): Promise<ServeContext> {
   const { job, log } = options;
   const name = options.out ? path.basename(options.out).replace(/\.json$/, '') : `phone-${new Date().toISOString().slice(0, 10)}`;
   const out = path.resolve(options.out ?? `${name}.json`);
   const jobBody: ProfileJob = { name, ops: job.ops, calibration: job.calibration, settings: DEFAULT_PROFILER };
-  return { name, out, job, jobBody, expectedKeys: new Set(job.ops.map(opKey)), wasm: wasmDir(), log, listeners: [] };
+  const expectedKeys = new Set(job.ops.map(opKey));
+  const session = await PhoneSession.open(sessionFileOf(out), expectedKeys);
+  return { name, out, job, jobBody, expectedKeys, wasm: wasmDir(), log, session, rate: null, listeners: [], progressListeners: [] };
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {
@@ -220,7 +264,7 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, url: URL
     if (req.method === 'GET' && url.pathname === '/job') return json(res, 200, context.jobBody);
     if (req.method === 'GET' && /^\/wasm\/[\w-]+\.wasm$/.test(url.pathname))
       return sendWasm(res, path.join(context.wasm, path.basename(url.pathname)));
-    if (req.method === 'POST' && url.pathname === '/table') return await postTable(req, res, context);
+    if (req.method === 'POST' && UPLOADS.has(url.pathname)) return await upload(req, res, url.pathname, context);
     send(res, 404, 'text/plain', 'not found');
   } catch (err) {
     context.log.error({ err }, 'request failed');
@@ -237,7 +281,22 @@ function sendWasm(res: ServerResponse, file: string): void {
   createReadStream(file).pipe(res);
 }
 
-async function postTable(req: IncomingMessage, res: ServerResponse, context: ServeContext): Promise<void> {
+const UPLOADS = new Set(['/session', '/partial', '/table']);
+
+const header = (req: IncomingMessage, name: string) => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** An upload: the token and session are checked before the body is read; 403 without them. */
+async function upload(req: IncomingMessage, res: ServerResponse, pathname: string, context: ServeContext): Promise<void> {
+  const refusal = await context.session.authorize(header(req, 'x-profile-token'), header(req, 'x-profile-session'));
+  if (refusal) {
+    context.log.warn({ path: pathname, error: refusal }, 'refused an upload');
+    res.setHeader('connection', 'close');
+    return json(res, 403, { error: refusal });
+  }
+  if (pathname === '/session') return json(res, 200, sessionAnswer(context));
   let body: string;
   try {
     body = await readBody(req);
@@ -248,9 +307,49 @@ async function postTable(req: IncomingMessage, res: ServerResponse, context: Ser
     }
     throw err;
   }
-  const { status, value } = await receiveTable(body, context);
-  if (status !== 200) context.log.warn({ error: (value as { error: string }).error }, 'refused a posted table');
+  const { status, value } = pathname === '/partial' ? await receivePartial(body, context) : await receiveTable(body, context);
+  if (status !== 200) context.log.warn({ path: pathname, error: (value as { error: string }).error }, 'refused an upload');
   return json(res, status, value);
+}
+
+/** What a (re)opened page needs to resume: the ops already measured and the device's reference readings. */
+function sessionAnswer(context: ServeContext): { measured: string[]; device: PhoneDevice | null } {
+  const measured = Object.keys(context.session.entries);
+  context.rate = null;
+  if (measured.length) context.log.info({ measured: measured.length, total: context.expectedKeys.size }, 'the phone resumes');
+  return { measured, device: context.session.device };
+}
+
+const parseJson = (body: string): { data: unknown } | null => {
+  try {
+    return { data: JSON.parse(body) };
+  } catch {
+    return null;
+  }
+};
+
+/** Keeps a partial upload's entries in the session file and reports the progress. */
+async function receivePartial(body: string, context: ServeContext): Promise<{ status: number; value: unknown }> {
+  const parsed = parseJson(body);
+  if (!parsed) return { status: 400, value: { error: 'the body is not JSON' } };
+  let upload: z.infer<typeof PartialUploadSchema>;
+  try {
+    upload = parseWith(PartialUploadSchema, parsed.data, 'partial upload');
+  } catch (err) {
+    return { status: 400, value: { error: (err as Error).message } };
+  }
+  const extra = Object.keys(upload.entries).filter((k) => !context.expectedKeys.has(k));
+  if (extra.length) return { status: 400, value: { error: `${extra.length} entries are not ops of the job, e.g. ${extra[0]}` } };
+  const { session, expectedKeys } = context;
+  await session.addEntries(upload.device, upload.entries);
+  const done = Object.keys(session.entries).length;
+  const now = performance.now();
+  // The rate of this page load: from its first upload to the latest.
+  context.rate ??= { since: now, doneBefore: done };
+  const perOpMs = done > context.rate.doneBefore ? (now - context.rate.since) / (done - context.rate.doneBefore) : NaN;
+  const progress = { done, total: expectedKeys.size, etaSeconds: (perOpMs * (expectedKeys.size - done)) / 1000 };
+  for (const listener of context.progressListeners) listener(progress);
+  return { status: 200, value: { measured: done, total: expectedKeys.size } };
 }
 
 /** Checks a posted body and writes its table; the status and body of the answer. */
@@ -269,6 +368,7 @@ async function receiveTable(body: string, context: ServeContext): Promise<{ stat
   }
   const { out, log } = context;
   await writeJsonAtomic(out, table);
+  await context.session.finish();
   log.info(
     { file: out, entries: Object.keys(table.entries).length, device: table.device.name, overheadMs: table.overheadMs },
     'wrote the posted table',
@@ -281,6 +381,8 @@ async function receiveTable(body: string, context: ServeContext): Promise<{ stat
 function tableFromMeasurements(m: Measurements, context: ServeContext): LatencyTable {
   const { expectedKeys, job } = context;
   if (Object.keys(m.entries).length > MAX_TABLE_ENTRIES) throw new NasError(`more than ${MAX_TABLE_ENTRIES} entries`);
+  // The entries of earlier uploads (and earlier page loads) count: the page posts only its own.
+  m = { ...m, entries: { ...context.session.entries, ...m.entries } };
   const missing = [...expectedKeys].filter((k) => !m.entries[k]);
   if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
   const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
