@@ -12,10 +12,13 @@
  * except the supernet run, which lives in --runs and is retrained if lost).
  *
  *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
- *       [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
+ *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
+ *
+ * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
+ * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
@@ -41,6 +44,9 @@ const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE);
 const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE));
 const SUPERNET_EXPERIMENT = argument('supernet-experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
 const ONLY = argument('only', 'all');
+const VARIANT = argument('variant', '');
+/** The part directory (and run directory) of the supernet being scored: `supernet` or `supernet-<variant>`. */
+const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
 const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
 const RESOLUTION = 32;
@@ -123,8 +129,8 @@ async function proxy(all: number[][]): Promise<void> {
 
 /** Trains (or finishes) the supernet run in a child process, records its CPU time, then scores every member. */
 async function supernet(all: number[][]): Promise<void> {
-  const runDir = path.join(RUNS, 'supernet');
-  const trainingFile = path.join(PARTS, 'supernet-training.json');
+  const runDir = path.join(RUNS, SUPERNET_KIND);
+  const trainingFile = path.join(PARTS, `${SUPERNET_KIND}-training.json`);
   if (!existsSync(trainingFile)) {
     const experimentSpace = readExperiment(SUPERNET_EXPERIMENT).space;
     if (experimentSpace !== SPACE)
@@ -154,7 +160,7 @@ async function supernet(all: number[][]): Promise<void> {
   }
   const trained = openTrainedSupernet(runDir);
   try {
-    await eachMissing('supernet', all, async (_spec, i) => {
+    await eachMissing(SUPERNET_KIND, all, async (_spec, i) => {
       const { value, cpuSeconds } = await cpuSecondsOf(async () => trained.evaluate(all[i]!));
       return { accuracy: value.accuracy, cpuSeconds };
     });
@@ -184,55 +190,84 @@ export function kendallTau(a: readonly number[], b: readonly number[]): number {
   return denominator === 0 ? 0 : (concordant - discordant) / denominator;
 }
 
+/** The evaluators with parts on disk: the proxy, then every supernet (`supernet`, `supernet-<variant>`). */
+function evaluatorKinds(): string[] {
+  const supernets = readdirSync(PARTS, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^supernet(-|$)/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  return ['proxy', ...supernets];
+}
+
+interface SupernetTraining {
+  experiment: string;
+  cpuSeconds: number;
+  wallSeconds: number;
+  /** Set by hand on parts from an older state of the code (what the supernet lacked then). */
+  note?: string;
+}
+
+function supernetTraining(kind: string): SupernetTraining | null {
+  const file = path.join(PARTS, `${kind}-training.json`);
+  return existsSync(file) ? (readJsonFile(file) as SupernetTraining) : null;
+}
+
+/** Kendall's tau of an evaluator against the reference over the members both scored, and its CPU time. */
+function fidelityOf(kind: string, parts: (Part | null)[], reference: (Part | null)[]) {
+  const paired = reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
+  const scoring = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
+  const training = supernetTraining(kind);
+  return {
+    kind,
+    pairs: paired.length,
+    tau: kendallTau(
+      paired.map((p) => p[0]),
+      paired.map((p) => p[1]),
+    ),
+    cpu: training
+      ? `${(scoring + training.cpuSeconds).toFixed(0)} (training ${training.cpuSeconds.toFixed(0)}, scoring ${scoring.toFixed(0)})`
+      : scoring.toFixed(0),
+  };
+}
+
+function supernetDescriptions(kinds: string[]): string[] {
+  return kinds.flatMap((kind) => {
+    const training = supernetTraining(kind);
+    if (!training) return [];
+    const experiment = path.relative(PROJECT_ROOT, training.experiment);
+    return [
+      `- \`${kind}\`: ${experiment} trained once (${training.wallSeconds.toFixed(0)} s wall)${training.note ? `; ${training.note}` : ''}.`,
+    ];
+  });
+}
+
 async function report(all: number[][]): Promise<void> {
   const reference = readParts('standalone', all.length);
-  const evaluators = ['proxy', 'supernet'].map((kind) => ({ kind, parts: readParts(kind, all.length) }));
+  const evaluators = evaluatorKinds().map((kind) => ({ kind, parts: readParts(kind, all.length) }));
   const rows = all.map((choices, i) => [
     String(i),
     choices.join(''),
     reference[i] ? (100 * reference[i]!.accuracy).toFixed(2) : '-',
     ...evaluators.map((e) => (e.parts[i] ? (100 * e.parts[i]!.accuracy).toFixed(2) : '-')),
   ]);
-  const taus = evaluators.map(({ kind, parts }) => {
-    const paired = all
-      .map((_, i) => [reference[i]?.accuracy, parts[i]?.accuracy])
-      .filter(([r, p]) => r !== undefined && p !== undefined) as [number, number][];
-    const cpu = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
-    return {
-      kind,
-      pairs: paired.length,
-      tau: kendallTau(
-        paired.map((p) => p[0]),
-        paired.map((p) => p[1]),
-      ),
-      cpu,
-    };
-  });
-  const trainingFile = path.join(PARTS, 'supernet-training.json');
-  const supernetTraining = existsSync(trainingFile) ? (readJsonFile(trainingFile) as { cpuSeconds: number; wallSeconds: number }) : null;
+  const fidelities = evaluators.map(({ kind, parts }) => fidelityOf(kind, parts, reference));
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
     `## Evaluator fidelity: the ${SPACE} space`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernet: ${path.relative(PROJECT_ROOT, SUPERNET_EXPERIMENT)} trained once, each member's inherited weights with batch norm recalibrated, validation top-1.`,
+    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    ...supernetDescriptions(evaluators.map((e) => e.kind)),
     '',
     markdownTable(
       ['evaluator', 'members scored', 'Kendall tau vs standalone', 'CPU-seconds'],
       [
         ['standalone (reference)', String(reference.filter(Boolean).length), '1', standaloneCpu.toFixed(0)],
-        ...taus.map((t) => [
-          t.kind,
-          String(t.pairs),
-          t.tau.toFixed(3),
-          t.kind === 'supernet' && supernetTraining
-            ? `${(t.cpu + supernetTraining.cpuSeconds).toFixed(0)} (training ${supernetTraining.cpuSeconds.toFixed(0)}, scoring ${t.cpu.toFixed(0)})`
-            : t.cpu.toFixed(0),
-        ]),
+        ...fidelities.map((f) => [f.kind, String(f.pairs), f.tau.toFixed(3), f.cpu]),
       ],
     ),
     '',
-    markdownTable(['member', 'choices', 'standalone test top-1 %', 'proxy val top-1 %', 'supernet val top-1 %'], rows),
+    markdownTable(['member', 'choices', 'standalone test top-1 %', ...evaluators.map((e) => `${e.kind} val top-1 %`)], rows),
   ].join('\n');
   await writeSection(section, FIDELITY_MD);
   process.stderr.write(`${section}\n`);
@@ -242,7 +277,7 @@ async function main(): Promise<void> {
   await prepareBackend('auto');
   mkdirSync(PARTS, { recursive: true });
   const all = await members();
-  if (ONLY === 'all' || ONLY === 'supernet') await supernet(all);
+  if (ONLY === 'all' || ONLY === 'supernet' || ONLY === SUPERNET_KIND) await supernet(all);
   if (ONLY === 'all' || ONLY === 'proxy') await proxy(all);
   if (ONLY === 'all' || ONLY === 'standalone') await standalone(all);
   await report(all);
