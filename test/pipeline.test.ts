@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { Experiment, PipelineSettings } from '../src/controller/experiment.js';
@@ -69,6 +70,8 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.truthy(record.stages.train.inputs['search/best.json']);
   t.truthy(record.stages.netadapt.inputs['train/checkpoint']);
   t.is(typeof record.stages.evaluate.outputs.testTop1, 'number');
+  t.is(record.stages.evaluate.outputs.measuredLatencyMs, null, "the synthetic table is not this machine's: nothing measured");
+  t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
 
   const killed = path.join(dir, 'killed');
@@ -121,4 +124,25 @@ test('an experiment without a pipeline section exits 2 saying what is missing an
   t.regex(run.stderr, /no "pipeline" section .* add one, e\.g\. "pipeline": \{"train":\{"epochs":10/);
   t.is(run.stderr.trim().split('\n').length, 1, run.stderr);
   t.false(existsSync(out), 'nothing written');
+});
+
+test("a pipeline whose trained model meets the target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {
+  const pipeline = { ...PIPELINE, measure: { passes: 1, maxWaitSeconds: 0 } };
+  const { dir, experimentFile, tableFile } = tinyPipelineFiles({ pipeline, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
+  // The synthetic table as if profiled here (the wasm backend on this CPU), so that a time measured here is its latency.
+  const table = JSON.parse(readFileSync(tableFile, 'utf8'));
+  writeFileSync(tableFile, JSON.stringify({ ...table, device: { ...table.device, backend: 'wasm', cpu: cpus()[0]?.model ?? 'unknown' } }));
+  const out = path.join(dir, 'skipped');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', out, '--backend', 'wasm');
+  t.is(run.code, 0, run.stderr);
+  const record = readRecord(out);
+  t.is(record.stages.netadapt.state, 'skipped');
+  t.regex(record.stages.netadapt.reason, /meets the target/);
+  t.is(record.stages.netadapt.dir, null, 'a skipped stage records no directory');
+  t.false(existsSync(path.join(out, 'netadapt')), 'and writes none');
+  const evaluation = record.stages.evaluate.outputs;
+  t.is(evaluation.from, 'train');
+  t.true(evaluation.predictedLatencyMs > 0);
+  t.true(evaluation.measuredLatencyMs > 0, JSON.stringify(evaluation));
+  t.is(evaluation.measuredNote, undefined);
 });

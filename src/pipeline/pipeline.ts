@@ -19,10 +19,11 @@ import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
-import type { BackendName } from '../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../trainer/backend.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
+import { measureOnThisMachine } from './measured-latency.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline } from './pipeline-start.js';
 
@@ -116,7 +117,8 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   record.stages[stage] = {
     ...record.stages[stage],
     state: skipped ? 'skipped' : 'done',
-    ...(skipped ? { reason: skipped } : {}),
+    // A skipped stage wrote no run directory: it records none.
+    ...(skipped ? { reason: skipped, dir: null } : {}),
     outputs,
     wallSeconds: wallSeconds(),
   };
@@ -258,15 +260,15 @@ function finalModel(context: PipelineContext): FinalModel {
   return { checkpoint, testTop1: summary.testTop1, latencyMs: summary.finalLatencyMs, from: run.stageDir('netadapt') };
 }
 
-/** The final model on the test split (scored by its final training) and priced on the experiment's table. */
+/** The final model on the test split (scored by its final training), priced on the experiment's table and timed here when the table is this machine's. */
 function evaluateStage(context: PipelineContext): StageWork {
-  const { run, targetMs } = context;
+  const { run, targetMs, record } = context;
   const final = finalModel(context);
+  const specFile = path.join(final.checkpoint, 'spec.json');
   return {
     inputs: [final.checkpoint],
-    command: `nas eval --checkpoint ${final.checkpoint} --split test`,
+    command: `nas eval --checkpoint ${final.checkpoint} --split test && nas latency --arch ${specFile} --table ${record.experiment.latency.table} --measure`,
     run: async () => {
-      const specFile = path.join(final.checkpoint, 'spec.json');
       const spec = readArchSpec(specFile);
       const latencyMs = final.latencyMs;
       const outputs = {
@@ -275,11 +277,33 @@ function evaluateStage(context: PipelineContext): StageWork {
         spec: spec.name,
         specHash: specHash(spec),
         predictedLatencyMs: latencyMs,
+        ...(await measuredLatencies(context, specFile)),
         targetMs,
         latencyOffTarget: latencyMs / targetMs - 1,
         testTop1: final.testTop1,
       };
       return { outputs };
     },
+  };
+}
+
+/**
+ * The final model (and the standalone-trained architecture, when NetAdapt changed it) timed on
+ * this machine at the table's resolution and classes; null with the reason for another machine's table.
+ */
+async function measuredLatencies(context: PipelineContext, finalSpecFile: string): Promise<Record<string, unknown>> {
+  const { request, record, settings, table } = context;
+  await prepareBackend(request.backend);
+  const { resolution, classes } = record.experiment.latency;
+  const trainedSpecFile = path.join(resolveCheckpointDir(context.run.stageDir('train')), 'spec.json');
+  const files = record.stages.netadapt.state === 'skipped' ? [finalSpecFile] : [finalSpecFile, trainedSpecFile];
+  const specs = files.map((file) => withInput(readArchSpec(file), { resolution, classes }, file));
+  const timing = await measureOnThisMachine(specs, table, settings.measure, request.signal);
+  if (!timing.measured) return { measuredLatencyMs: null, measuredNote: timing.reason };
+  const [finalTiming, trainedTiming] = timing.measured;
+  return {
+    measuredLatencyMs: finalTiming!.measuredMs,
+    measuredRawMs: finalTiming!.rawMs,
+    ...(trainedTiming ? { trainedMeasuredLatencyMs: trainedTiming.measuredMs } : {}),
   };
 }
