@@ -4,7 +4,8 @@
  * validated on read, written atomically), `experiment.json` (the experiment the stages' commands
  * name) and one subdirectory per stage, each an ordinary run directory: `search/` (a search run),
  * `train/` (a training run), `netadapt/` (a NetAdapt run, its result's final training in
- * `netadapt/final/`). The test-split evaluation writes no directory of its own.
+ * `netadapt/final/`). The test-split evaluation writes no directory of its own; a skipped stage
+ * records none. The closing report (pipeline-report.ts) is `report.json`, `report.md`, `report.svg`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,7 +17,14 @@ import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { type Experiment, ExperimentSchema, experimentHash } from '../controller/experiment.js';
 
-export const PIPELINE_RUN_FILES = { record: 'pipeline.json', experiment: 'experiment.json' } as const;
+export const PIPELINE_RUN_FILES = {
+  record: 'pipeline.json',
+  experiment: 'experiment.json',
+  /** The closing report (pipeline-report.ts). */
+  report: 'report.json',
+  reportMarkdown: 'report.md',
+  reportPlot: 'report.svg',
+} as const;
 
 /** The stages in the order they run, each with its subdirectory (null: none). */
 export const PIPELINE_STAGES = ['search', 'train', 'netadapt', 'evaluate'] as const;

@@ -5,6 +5,7 @@
  * training is NetAdapt's own, in netadapt/final/), and the test-split evaluation of the final
  * model. Each stage runs through its command's library job in its own run directory
  * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
+ * After the last stage the closing report is written (pipeline-report.ts).
  */
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
@@ -24,8 +25,10 @@ import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
+import { DEFAULT_ZOO_SETTINGS, type PipelineReport, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline } from './pipeline-start.js';
+import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
 
 export interface PipelineRequest {
   /** The experiment (required for a new pipeline; with `resume`, checked against the pipeline's). */
@@ -37,6 +40,10 @@ export interface PipelineRequest {
   resume?: string | undefined;
   backend: BackendName | 'auto';
   command: string;
+  /** Train the zoo models of the closing report (default true; false lists them untrained, as the section's zoo.train: false). */
+  trainZoo?: boolean | undefined;
+  /** Where the zoo trainings are cached (default runs/zoo-cache). */
+  zooCacheDir?: string | undefined;
   /** Called when a stage starts and when it ends. */
   onStage?: (stage: PipelineStage, record: PipelineRecord) => void;
   signal?: AbortSignal;
@@ -46,6 +53,9 @@ export interface PipelineRequest {
 export interface PipelineResult {
   dir: string;
   record: PipelineRecord;
+  /** The closing report (report.json; report.md and report.svg beside it). */
+  reportFile: string;
+  report: PipelineReport;
 }
 
 /** What a stage's work returns: its outputs, or the reason it was skipped. */
@@ -88,7 +98,25 @@ export async function runPipeline(request: PipelineRequest): Promise<PipelineRes
     }
     await runStage(context, stage, STAGE_WORK[stage](context));
   }
-  return { dir: run.dir, record };
+  const { file, report } = await writeReport(context);
+  return { dir: run.dir, record, reportFile: file, report };
+}
+
+/** The closing report, its zoo trainings taken from (or added to) the cache. */
+function writeReport(context: PipelineContext): Promise<{ file: string; report: PipelineReport }> {
+  const { request, run, record, settings, table, targetMs, log } = context;
+  const zoo = settings.zoo ?? DEFAULT_ZOO_SETTINGS;
+  log.info({ zoo: request.trainZoo !== false && zoo.train }, 'report');
+  return writePipelineReport({
+    run,
+    record,
+    table,
+    targetMs,
+    zoo: { train: request.trainZoo !== false && zoo.train, window: zoo.window, cacheDir: request.zooCacheDir ?? DEFAULT_ZOO_CACHE_DIR },
+    backend: request.backend,
+    signal: request.signal,
+    log,
+  });
 }
 
 /** Runs one stage, recording it as running (with its inputs' hashes), then done or skipped, with its wall time. */

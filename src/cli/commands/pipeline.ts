@@ -13,6 +13,8 @@ interface PipelineArgs {
   out?: string;
   resume?: string;
   backend: BackendName | 'auto';
+  zoo: boolean;
+  zooCache?: string;
   json?: boolean;
 }
 
@@ -38,6 +40,12 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       .option('out', { type: 'string', describe: 'pipeline directory (default: runs/<experiment>-pipeline-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the pipeline in this directory' })
       .options(backendOption)
+      .option('zoo', {
+        type: 'boolean',
+        default: true,
+        describe: 'train the zoo models within +-10% of the final latency for the report (cached; --no-zoo lists them untrained)',
+      })
+      .option('zoo-cache', { type: 'string', describe: 'cache of the zoo trainings, shared by pipelines (default: runs/zoo-cache)' })
       .option('json', { type: 'boolean', describe: 'print the pipeline record as one JSON line' }) as never,
   handler: action<PipelineArgs>(async (args, { log }) => {
     if (args.resume && args.out) throw new InputError('--resume DIR is the pipeline directory: drop --out');
@@ -45,19 +53,24 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
-    const { dir, record } = await runPipeline({
+    const { dir, record, reportFile, report } = await runPipeline({
       experiment,
       experimentFile: args.experiment,
       outDir,
       resume: args.resume,
       backend: args.backend,
+      trainZoo: args.zoo,
+      zooCacheDir: args.zooCache,
       command: ['nas', ...process.argv.slice(2)].join(' '),
       log,
       signal: interruptSignal(log),
       onStage: (stage, r) => log.info({ stage, state: r.stages[stage].state }, 'pipeline stage'),
     });
-    if (args.json) printJson(record);
-    else process.stdout.write(stageSummary(dir, record));
+    if (args.json) printJson({ ...record, report: reportFile });
+    else
+      process.stdout.write(
+        `${stageSummary(dir, record)}report   ${reportFile} (${report.zoo.models.length} zoo models within +-${100 * report.zoo.window}% of the final latency)\n`,
+      );
   }),
 };
 
