@@ -78,6 +78,10 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.is(record.stages.evaluate.outputs.measuredLatencyMs, null, "the synthetic table is not this machine's: nothing measured");
   t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
+  const report = JSON.parse(readFileSync(path.join(whole, 'report.json'), 'utf8'));
+  const [, trained, adapted, final] = report.stages;
+  t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: final.testTop1 });
+  t.true(adapted.predictedMs < trained.predictedMs, 'NetAdapt cut the predicted latency');
 
   const killed = path.join(dir, 'killed');
   const { stderr } = await signalDuringNetAdapt(experimentFile, killed, 'SIGKILL');
@@ -207,3 +211,25 @@ function priceZooModelAt(tableFile: string, name: string, targetMs: number): voi
   const [at0, at1] = [0, 1].map((f) => predictLatency(spec, withFactor(f)).totalMs);
   writeFileSync(tableFile, JSON.stringify(withFactor((targetMs - at0!) / (at1! - at0!))));
 }
+
+test('--resume --budget N extends a finished search to N trials, moves the later stages aside and runs them again; N below the trials done exits 2', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles({ pipeline: PIPELINE, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
+  const out = path.join(dir, 'extended');
+  const first = await nas('pipeline', '--experiment', experimentFile, '--out', out, '--no-zoo');
+  t.is(first.code, 0, first.stderr);
+  t.is(readRecord(out).stages.search.outputs.trials, 2);
+  const below = await nas('pipeline', '--resume', out, '--budget', '1', '--no-zoo');
+  t.is(below.code, 2, below.stderr);
+  t.regex(below.stderr, /--budget 1 is below the 2 trials the search of .* already did: give --budget 2 or more/);
+  const extended = await nas('pipeline', '--resume', out, '--budget', '4', '--no-zoo');
+  t.is(extended.code, 0, extended.stderr);
+  const record = readRecord(out);
+  t.is(record.stages.search.outputs.trials, 4);
+  t.is(record.experiment.budget, 4);
+  t.is(JSON.parse(readFileSync(path.join(out, 'experiment.json'), 'utf8')).budget, 4);
+  t.like(record.budgetChanges, [{ from: 2, to: 4, superseded: 'superseded-1' }]);
+  for (const stage of ['train', 'netadapt', 'evaluate']) t.not(record.stages[stage].state, 'pending', stage);
+  t.true(existsSync(path.join(out, 'superseded-1', 'train', 'result.json')), 'the earlier training kept aside');
+  t.true(existsSync(path.join(out, 'superseded-1', 'report.json')));
+  t.true(existsSync(path.join(out, 'train', 'result.json')) && existsSync(path.join(out, 'report.json')));
+});

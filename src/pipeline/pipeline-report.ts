@@ -165,6 +165,8 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
       ...fromFile(new SearchRunDir(run.stageDir('search')).file('best')),
       note: "validation top-1 is the search's proxy training's",
       predictedMs: num(search.outputs['latencyMs']),
+      // The standalone training trains the search's best as it is: the same network at the table's input.
+      measuredMs: num(trainedMeasured),
       valTop1: num(search.outputs['accuracy']),
       wallSeconds: search.wallSeconds,
     }),

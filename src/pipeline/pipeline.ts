@@ -38,6 +38,8 @@ export interface PipelineRequest {
   outDir?: string | undefined;
   /** The directory of a pipeline to continue. */
   resume?: string | undefined;
+  /** The search's budget (over a new pipeline's experiment; a resumed pipeline's search extended to it). */
+  budget?: number | undefined;
   backend: BackendName | 'auto';
   command: string;
   /** Train the zoo models of the closing report (default true; false lists them untrained, as the section's zoo.train: false). */

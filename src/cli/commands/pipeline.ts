@@ -12,6 +12,7 @@ interface PipelineArgs {
   experiment?: string;
   out?: string;
   resume?: string;
+  budget?: number;
   backend: BackendName | 'auto';
   zoo: boolean;
   zooCache?: string;
@@ -21,10 +22,10 @@ interface PipelineArgs {
 const EXAMPLES = examples([
   [
     '$0 pipeline --experiment experiments/pipeline-small.json --out runs/pipeline-small',
-    'search, train, NetAdapt and evaluate, one stage after the other',
+    'search, train, NetAdapt, evaluate and report, one stage after the other',
   ],
   ['$0 pipeline --resume runs/pipeline-small', 'continue after Ctrl-C or a crash, inside the stage it was in'],
-  ['$0 pipeline --experiment experiments/pipeline-small.json --out runs/p --json', 'print pipeline.json as one JSON line at the end'],
+  ['$0 pipeline --resume runs/pipeline-small --budget 64', 'extend the search to 64 trials; the later stages run again on its best'],
 ]);
 
 export const pipelineCommand: CommandModule<object, PipelineArgs> = {
@@ -39,6 +40,10 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       })
       .option('out', { type: 'string', describe: 'pipeline directory (default: runs/<experiment>-pipeline-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the pipeline in this directory' })
+      .option('budget', {
+        type: 'number',
+        describe: "the search's trials (with --resume: extends a finished search, its later stages run again on the new best)",
+      })
       .options(backendOption)
       .option('zoo', {
         type: 'boolean',
@@ -51,6 +56,8 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
     if (args.resume && args.out) throw new InputError('--resume DIR is the pipeline directory: drop --out');
     if (!args.resume && !args.experiment)
       throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
+    if (args.budget !== undefined && !(Number.isInteger(args.budget) && args.budget > 0))
+      throw new InputError(`--budget ${args.budget}: give a positive whole number of trials`);
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
     const { dir, record, reportFile, report } = await runPipeline({
@@ -58,6 +65,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       experimentFile: args.experiment,
       outDir,
       resume: args.resume,
+      budget: args.budget,
       backend: args.backend,
       trainZoo: args.zoo,
       zooCacheDir: args.zooCache,
