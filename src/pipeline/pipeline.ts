@@ -100,8 +100,19 @@ export async function runPipeline(request: PipelineRequest): Promise<PipelineRes
     }
     await runStage(context, stage, STAGE_WORK[stage](context));
   }
-  const { file, report } = await writeReport(context);
-  return { dir: run.dir, record, reportFile: file, report };
+  try {
+    const { file, report } = await writeReport(context);
+    return { dir: run.dir, record, reportFile: file, report };
+  } catch (err) {
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(
+        `the report's zoo training stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`,
+        {
+          cause: err,
+        },
+      );
+    throw err;
+  }
 }
 
 /** The closing report, its zoo trainings taken from (or added to) the cache. */
