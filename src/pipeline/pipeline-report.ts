@@ -9,6 +9,7 @@
  * pipeline's directory (file names in pipeline-run.ts), atomically; rewriting it is cheap.
  */
 import path from 'node:path';
+import { formatCount } from '../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -250,7 +251,7 @@ function markdownRow(r: ReportRow): string {
     r.state,
     r.spec ?? '-',
     r.specHash ?? '-',
-    millions(r.params),
+    r.params === null ? '-' : formatCount(r.params),
     millions(r.madds),
     fixed(r.predictedMs, 3),
     fixed(r.measuredMs, 3),
