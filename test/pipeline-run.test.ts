@@ -1,10 +1,12 @@
 /** The pipeline run directory without training: its record validated on read, inputs checked by content hash, bad starts refused early. */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError, ValidationError } from '../src/common/errors.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
+import { setupSearch } from '../src/controller/setup.js';
 import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
 import { nas } from './helpers/cli.js';
 import { tinySearchFiles } from './helpers/search.js';
@@ -74,4 +76,24 @@ test('nas pipeline --resume of a directory without pipeline.json exits 2 saying 
   const run = await nas('pipeline', '--resume', dir);
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /no pipeline\.json, not a pipeline run/);
+});
+
+test("the shipped pipeline experiments validate, price their targets on their tables (reachable) and carry the paper's w", (t) => {
+  const dir = path.join(PROJECT_ROOT, 'experiments');
+  const shipped = readdirSync(dir).filter((file) => file.endsWith('.json'));
+  const pipelines = shipped.filter((file) => readExperiment(path.join(dir, file)).pipeline);
+  t.deepEqual(pipelines.sort(), ['pipeline-small.json', 'v3-large-pipeline.json', 'v3-small-pipeline.json']);
+  for (const file of pipelines) {
+    const experiment = readExperiment(path.join(dir, file));
+    const setup = setupSearch(experiment, experiment.latency.classes);
+    t.true(setup.rewardSettings.targetMs > 0, file);
+  }
+  t.like(readExperiment(path.join(dir, 'v3-small-pipeline.json')).reward, {
+    w: -0.15,
+    targetMs: { spec: 'mobilenetv3-small-1.0', scale: 1 },
+  });
+  t.like(readExperiment(path.join(dir, 'v3-large-pipeline.json')).reward, {
+    w: -0.07,
+    targetMs: { spec: 'mobilenetv3-large-1.0', scale: 1 },
+  });
 });

@@ -6,11 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { Experiment, PipelineSettings } from '../src/controller/experiment.js';
+import { predictLatency } from '../src/latency-model/predict/predict.js';
+import { parseLatencyTable } from '../src/latency-model/predict/table-schema.js';
+import { resolve } from '../src/search-space/resolve.js';
+import { zooSpec } from '../src/search-space/zoo/index.js';
 import { NAS, nas } from './helpers/cli.js';
 import { tinySearchFiles } from './helpers/search.js';
+import { maddsLatencies } from './helpers/tables.js';
 
 const PIPELINE: PipelineSettings = {
   train: { epochs: 1, trainSamples: 256, resolution: 16, seed: 1 },
@@ -69,7 +75,13 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.truthy(record.stages.train.inputs['search/best.json']);
   t.truthy(record.stages.netadapt.inputs['train/checkpoint']);
   t.is(typeof record.stages.evaluate.outputs.testTop1, 'number');
+  t.is(record.stages.evaluate.outputs.measuredLatencyMs, null, "the synthetic table is not this machine's: nothing measured");
+  t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
+  const report = JSON.parse(readFileSync(path.join(whole, 'report.json'), 'utf8'));
+  const [, trained, adapted, final] = report.stages;
+  t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: final.testTop1 });
+  t.true(adapted.predictedMs < trained.predictedMs, 'NetAdapt cut the predicted latency');
 
   const killed = path.join(dir, 'killed');
   const { stderr } = await signalDuringNetAdapt(experimentFile, killed, 'SIGKILL');
@@ -121,4 +133,103 @@ test('an experiment without a pipeline section exits 2 saying what is missing an
   t.regex(run.stderr, /no "pipeline" section .* add one, e\.g\. "pipeline": \{"train":\{"epochs":10/);
   t.is(run.stderr.trim().split('\n').length, 1, run.stderr);
   t.false(existsSync(out), 'nothing written');
+});
+
+test("a pipeline whose trained model meets the target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {
+  const pipeline = { ...PIPELINE, measure: { passes: 1, maxWaitSeconds: 0 } };
+  const { dir, experimentFile, tableFile } = tinyPipelineFiles({ pipeline, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
+  // The synthetic table as if profiled here (the wasm backend on this CPU), so that a time measured here is its latency.
+  const table = JSON.parse(readFileSync(tableFile, 'utf8'));
+  writeFileSync(tableFile, JSON.stringify({ ...table, device: { ...table.device, backend: 'wasm', cpu: cpus()[0]?.model ?? 'unknown' } }));
+  const out = path.join(dir, 'skipped');
+  const zooCache = path.join(dir, 'zoo-cache');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', out, '--backend', 'wasm', '--zoo-cache', zooCache);
+  t.is(run.code, 0, run.stderr);
+  const record = readRecord(out);
+  t.is(record.stages.netadapt.state, 'skipped');
+  t.regex(record.stages.netadapt.reason, /meets the target/);
+  t.is(record.stages.netadapt.dir, null, 'a skipped stage records no directory');
+  t.false(existsSync(path.join(out, 'netadapt')), 'and writes none');
+  const evaluation = record.stages.evaluate.outputs;
+  t.is(evaluation.from, 'train');
+  t.true(evaluation.predictedLatencyMs > 0);
+  t.true(evaluation.measuredLatencyMs > 0, JSON.stringify(evaluation));
+  t.is(evaluation.measuredNote, undefined);
+
+  // The closing report: a row per stage, and no zoo model, since the synthetic table prices none.
+  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+  t.is(report.schemaVersion, 1);
+  t.deepEqual(
+    report.stages.map((r: { stage: string; state: string }) => `${r.stage}:${r.state}`),
+    ['search:done', 'train:done', 'netadapt:skipped', 'final:done'],
+  );
+  const final = report.stages[3];
+  t.is(final.measuredMs, evaluation.measuredLatencyMs);
+  t.is(final.testTop1, evaluation.testTop1);
+  t.true(final.params > 0 && final.madds > 0);
+  t.is(final.specHash, report.stages[1].specHash, 'the final model is the trained one');
+  t.deepEqual(report.zoo.models, []);
+  t.true(report.zoo.unpriced.includes('mobilenetv3-small-0.35'));
+  t.regex(readFileSync(path.join(out, 'report.md'), 'utf8'), /\| netadapt \| skipped \|/);
+  t.regex(readFileSync(path.join(out, 'report.svg'), 'utf8'), /^<svg/);
+  t.regex(run.stdout, /report +.*report\.json \(0 zoo models/);
+
+  // A zoo model priced at the final model's latency: resuming the finished pipeline rewrites the
+  // report, training it with the standalone recipe into the cache; a second pipeline reads it.
+  priceZooModelAt(tableFile, 'mobilenetv3-small-0.35', evaluation.predictedLatencyMs);
+  const withZoo = await nas('pipeline', '--resume', out, '--backend', 'wasm', '--zoo-cache', zooCache);
+  t.is(withZoo.code, 0, withZoo.stderr);
+  const zooRow = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).zoo.models[0];
+  t.like(zooRow, { stage: 'zoo', state: 'trained', spec: 'mobilenetv3-small-0.35' });
+  t.is(typeof zooRow.testTop1, 'number');
+  t.true(Math.abs(zooRow.predictedMs / evaluation.predictedLatencyMs - 1) < 0.01, JSON.stringify(zooRow));
+  const again = await nas('pipeline', '--resume', out, '--backend', 'wasm', '--zoo-cache', zooCache);
+  t.is(again.code, 0, again.stderr);
+  const cachedReport = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+  t.like(cachedReport.zoo.models[0], { state: 'cached', testTop1: zooRow.testTop1 });
+  t.is(cachedReport.zoo.cached, 1);
+  const listed = await nas('pipeline', '--resume', out, '--no-zoo', '--zoo-cache', path.join(dir, 'empty-cache'));
+  t.is(listed.code, 0, listed.stderr);
+  t.like(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).zoo, {
+    trained: false,
+    models: [{ state: 'untrained', testTop1: null }],
+  });
+});
+
+/** Adds a zoo model's ops (at the table's 16 px, 10 classes) to a synthetic table so that it predicts `targetMs` for it. */
+function priceZooModelAt(tableFile: string, name: string, targetMs: number): void {
+  const table = parseLatencyTable(JSON.parse(readFileSync(tableFile, 'utf8')), tableFile);
+  const spec = zooSpec(name, { resolution: 16, classes: 10 });
+  const added = Object.entries(maddsLatencies(resolve(spec).units)).filter(([key]) => !table.entries[key]);
+  const withFactor = (f: number) => ({
+    ...table,
+    entries: {
+      ...table.entries,
+      ...Object.fromEntries(added.map(([key, ms]) => [key, { mean: f * ms, median: f * ms, std: 0, runs: 1 }])),
+    },
+  });
+  const [at0, at1] = [0, 1].map((f) => predictLatency(spec, withFactor(f)).totalMs);
+  writeFileSync(tableFile, JSON.stringify(withFactor((targetMs - at0!) / (at1! - at0!))));
+}
+
+test('--resume --budget N extends a finished search to N trials, moves the later stages aside and runs them again; N below the trials done exits 2', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles({ pipeline: PIPELINE, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
+  const out = path.join(dir, 'extended');
+  const first = await nas('pipeline', '--experiment', experimentFile, '--out', out, '--no-zoo');
+  t.is(first.code, 0, first.stderr);
+  t.is(readRecord(out).stages.search.outputs.trials, 2);
+  const below = await nas('pipeline', '--resume', out, '--budget', '1', '--no-zoo');
+  t.is(below.code, 2, below.stderr);
+  t.regex(below.stderr, /--budget 1 is below the 2 trials the search of .* already did: give --budget 2 or more/);
+  const extended = await nas('pipeline', '--resume', out, '--budget', '4', '--no-zoo');
+  t.is(extended.code, 0, extended.stderr);
+  const record = readRecord(out);
+  t.is(record.stages.search.outputs.trials, 4);
+  t.is(record.experiment.budget, 4);
+  t.is(JSON.parse(readFileSync(path.join(out, 'experiment.json'), 'utf8')).budget, 4);
+  t.like(record.budgetChanges, [{ from: 2, to: 4, superseded: 'superseded-1' }]);
+  for (const stage of ['train', 'netadapt', 'evaluate']) t.not(record.stages[stage].state, 'pending', stage);
+  t.true(existsSync(path.join(out, 'superseded-1', 'train', 'result.json')), 'the earlier training kept aside');
+  t.true(existsSync(path.join(out, 'superseded-1', 'report.json')));
+  t.true(existsSync(path.join(out, 'train', 'result.json')) && existsSync(path.join(out, 'report.json')));
 });

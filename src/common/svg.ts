@@ -29,7 +29,8 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   const step = 10 ** Math.floor(Math.log10(span / count));
   const unit = [1, 2, 5, 10].map((m) => m * step).find((s) => span / s <= count) ?? step * 10;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / unit) * unit; t <= hi + 1e-9; t += unit) ticks.push(Number(t.toPrecision(12)));
+  // At most 2 * count ticks: a step lost in rounding (t + unit === t) must not loop forever.
+  for (let t = Math.ceil(lo / unit) * unit; t <= hi + 1e-9 && ticks.length <= 2 * count; t += unit) ticks.push(Number(t.toPrecision(12)));
   return ticks;
 }
 
@@ -41,7 +42,8 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
   const ys = points.map((p) => p.y);
   let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   if (options.diagonal) [x0, y0, x1, y1] = [Math.min(x0, y0), Math.min(x0, y0), Math.max(x1, y1), Math.max(x1, y1)];
-  const pad = (a: number, b: number) => (b - a || Math.abs(a) || 1) * 0.05;
+  // A range below a millionth of its values (equal values up to rounding) is padded as a single value.
+  const pad = (a: number, b: number) => (b - a > 1e-6 * Math.max(Math.abs(a), Math.abs(b)) ? b - a : Math.abs(a) || 1) * 0.05;
   [x0, x1] = [x0 - pad(x0, x1), x1 + pad(x0, x1)];
   [y0, y1] = [y0 - pad(y0, y1), y1 + pad(y0, y1)];
   const sx = (x: number) => margin.left + ((x - x0) / (x1 - x0)) * (width - margin.left - margin.right);

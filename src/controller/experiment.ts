@@ -48,6 +48,18 @@ export const PipelineSettingsSchema = z.strictObject({
   }),
   /** Epochs of NetAdapt's result, fine-tuned from its weights (also scored on the test split). */
   finalEpochs: z.int().positive(),
+  /**
+   * Timing the final model on this machine in the evaluation (only when the table was profiled
+   * here): passes over the models as validation times them, and the longest wait for full speed
+   * per timing. Absent: 2 passes, 60 s.
+   */
+  measure: z.strictObject({ passes: z.int().positive(), maxWaitSeconds: z.number().min(0) }).optional(),
+  /**
+   * The closing report's comparison: the zoo models within `window` (a fraction) of the final
+   * model's predicted latency, trained with the standalone training's recipe (cached by spec and
+   * recipe); `train: false` lists them untrained. Absent: trained, window 0.1.
+   */
+  zoo: z.strictObject({ train: z.boolean(), window: z.number().gt(0).lt(1) }).optional(),
 });
 export type PipelineSettings = z.infer<typeof PipelineSettingsSchema>;
 

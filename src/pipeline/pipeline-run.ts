@@ -4,10 +4,12 @@
  * validated on read, written atomically), `experiment.json` (the experiment the stages' commands
  * name) and one subdirectory per stage, each an ordinary run directory: `search/` (a search run),
  * `train/` (a training run), `netadapt/` (a NetAdapt run, its result's final training in
- * `netadapt/final/`). The test-split evaluation writes no directory of its own.
+ * `netadapt/final/`). The test-split evaluation writes no directory of its own; a skipped stage
+ * records none. The closing report (pipeline-report.ts) is `report.json`, `report.md`, `report.svg`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
@@ -16,7 +18,14 @@ import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { type Experiment, ExperimentSchema, experimentHash } from '../controller/experiment.js';
 
-export const PIPELINE_RUN_FILES = { record: 'pipeline.json', experiment: 'experiment.json' } as const;
+export const PIPELINE_RUN_FILES = {
+  record: 'pipeline.json',
+  experiment: 'experiment.json',
+  /** The closing report (pipeline-report.ts). */
+  report: 'report.json',
+  reportMarkdown: 'report.md',
+  reportPlot: 'report.svg',
+} as const;
 
 /** The stages in the order they run, each with its subdirectory (null: none). */
 export const PIPELINE_STAGES = ['search', 'train', 'netadapt', 'evaluate'] as const;
@@ -47,6 +56,13 @@ const PipelineRecordSchema = z.strictObject({
   experimentHash: z.string(),
   experiment: ExperimentSchema,
   createdAt: z.string(),
+  /**
+   * Each `--resume --budget N` that changed the search's budget (the experiment holds the latest),
+   * with the directory the later stages' runs of a finished search were moved to (null: none had started).
+   */
+  budgetChanges: z
+    .array(z.strictObject({ from: z.int(), to: z.int(), command: z.string(), at: z.string(), superseded: z.string().nullable() }))
+    .optional(),
   stages: z.strictObject({
     search: StageRecordSchema,
     train: StageRecordSchema,
@@ -88,14 +104,7 @@ export class PipelineRunDir {
   async create(experiment: Experiment, command: string): Promise<PipelineRecord> {
     if (this.isRun())
       throw new InputError(`${this.dir} already holds a pipeline: continue it with --resume ${this.dir} or choose a new --out`);
-    const pending = (stage: PipelineStage): StageRecord => ({
-      state: 'pending',
-      dir: STAGE_DIRS[stage],
-      command: null,
-      inputs: {},
-      outputs: {},
-      wallSeconds: 0,
-    });
+    const pending = (stage: PipelineStage) => PipelineRunDir.pendingStage(stage);
     const record: PipelineRecord = {
       schemaVersion: 1,
       kind: 'pipeline-run',
@@ -109,6 +118,30 @@ export class PipelineRunDir {
     await writeJsonAtomic(this.file('experiment'), experiment);
     await this.write(record);
     return record;
+  }
+
+  /**
+   * Moves the run directories of the given stages and the report out of the way, into a new
+   * `superseded-<k>/` (a search extended after they ran makes them stale); returns its name, or
+   * null when there was nothing to move.
+   */
+  async supersede(stages: readonly PipelineStage[]): Promise<string | null> {
+    const report = [PIPELINE_RUN_FILES.report, PIPELINE_RUN_FILES.reportMarkdown, PIPELINE_RUN_FILES.reportPlot];
+    const names = [...stages.flatMap((stage) => STAGE_DIRS[stage] ?? []), ...report].filter((name) =>
+      existsSync(path.join(this.dir, name)),
+    );
+    if (!names.length) return null;
+    let k = 1;
+    while (existsSync(path.join(this.dir, `superseded-${k}`))) k++;
+    const target = `superseded-${k}`;
+    await mkdir(path.join(this.dir, target));
+    for (const name of names) await rename(path.join(this.dir, name), path.join(this.dir, target, name));
+    return target;
+  }
+
+  /** A stage as it is before it starts (its directory, if it has one, not yet written). */
+  static pendingStage(stage: PipelineStage, wallSeconds = 0): StageRecord {
+    return { state: 'pending', dir: STAGE_DIRS[stage], command: null, inputs: {}, outputs: {}, wallSeconds };
   }
 
   /** The content hash of each input, keyed by its path relative to the pipeline's directory. */

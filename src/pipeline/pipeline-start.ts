@@ -1,16 +1,20 @@
 /**
  * Opening a pipeline: a new one (its experiment must have a `pipeline` section) or the one being
- * resumed (an experiment given with it must be the pipeline's own, field for field).
+ * resumed (an experiment given with it must be the pipeline's own, field for field but the
+ * budget), its search's budget extended when asked.
  */
 import { InputError, jsonPath } from '../common/errors.js';
+import { writeJsonAtomic } from '../common/json-io.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
-import { type PipelineRecord, PipelineRunDir } from './pipeline-run.js';
+import { PIPELINE_STAGES, type PipelineRecord, PipelineRunDir } from './pipeline-run.js';
 
 export interface PipelineStart {
   experiment?: Experiment | undefined;
   experimentFile?: string | undefined;
   outDir?: string | undefined;
   resume?: string | undefined;
+  /** The search's budget: a new pipeline's (over the experiment's), or a resumed one's extended to it. */
+  budget?: number | undefined;
   command: string;
 }
 
@@ -32,11 +36,13 @@ export async function openPipeline(
     const run = new PipelineRunDir(request.resume);
     const record = run.read();
     if (request.experiment) refuseOtherExperiment(request.experiment, record, request.experimentFile ?? 'the experiment', run);
+    if (request.budget !== undefined) await changeBudget(run, record, request.budget, request.command);
     return { run, record, settings: settingsOf(record.experiment, run.file('experiment')) };
   }
-  const { experiment, outDir } = request;
-  if (!experiment || !outDir)
+  const { outDir } = request;
+  if (!request.experiment || !outDir)
     throw new InputError('a new pipeline needs --experiment FILE (and --out DIR); continue one with --resume DIR');
+  const experiment = request.budget === undefined ? request.experiment : { ...request.experiment, budget: request.budget };
   const settings = settingsOf(experiment, request.experimentFile ?? 'the experiment');
   const run = new PipelineRunDir(outDir);
   if (!run.isRun()) check(experiment);
@@ -50,8 +56,37 @@ function settingsOf(experiment: Experiment, source: string): PipelineSettings {
   );
 }
 
+/**
+ * `--resume DIR --budget N`: the search continues to N trials (the controller where it stopped).
+ * A finished search is reopened, and the later stages' runs, made stale by it, are moved into
+ * `superseded-<k>/` and run again; N below the trials done exits 2 saying how many are done.
+ */
+async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget: number, command: string): Promise<void> {
+  const from = record.experiment.budget;
+  if (budget === from) return;
+  const search = record.stages.search;
+  const done = search.state === 'done' ? Number(search.outputs['trials']) : null;
+  if (done !== null && budget < done)
+    throw new InputError(
+      `--budget ${budget} is below the ${done} trials the search of ${run.dir} already did: give --budget ${done} or more`,
+    );
+  let superseded: string | null = null;
+  if (done !== null && budget > done) {
+    const later = PIPELINE_STAGES.filter((stage) => stage !== 'search');
+    // Moved before the record says pending: a crash in between leaves a stage whose input is gone (refused by name), never a stale run continued.
+    superseded = await run.supersede(later);
+    for (const stage of later) record.stages[stage] = PipelineRunDir.pendingStage(stage);
+    record.stages.search = { ...search, state: 'pending' };
+  }
+  record.experiment = { ...record.experiment, budget };
+  record.budgetChanges = [...(record.budgetChanges ?? []), { from, to: budget, command, at: new Date().toISOString(), superseded }];
+  await writeJsonAtomic(run.file('experiment'), record.experiment);
+  await run.write(record);
+}
+
 function refuseOtherExperiment(experiment: Experiment, record: PipelineRecord, source: string, run: PipelineRunDir): void {
-  const difference = firstDifference(experiment, record.experiment, []);
+  // The budget is not the experiment's identity (--resume --budget extends it).
+  const difference = firstDifference({ ...experiment, budget: record.experiment.budget }, record.experiment, []);
   if (difference === null) return;
   throw new InputError(
     `${source}: ${jsonPath(difference.path)} is ${JSON.stringify(difference.given)}, the pipeline in ${run.dir} ran with ${JSON.stringify(difference.recorded)}; resume without --experiment, or start a new pipeline with --out`,

@@ -5,6 +5,7 @@
  * training is NetAdapt's own, in netadapt/final/), and the test-split evaluation of the final
  * model. Each stage runs through its command's library job in its own run directory
  * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
+ * After the last stage the closing report is written (pipeline-report.ts).
  */
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
@@ -19,12 +20,15 @@ import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
-import type { BackendName } from '../trainer/backend.js';
+import { type BackendName, prepareBackend } from '../trainer/backend.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
+import { measureOnThisMachine } from './measured-latency.js';
+import { DEFAULT_ZOO_SETTINGS, type PipelineReport, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline } from './pipeline-start.js';
+import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
 
 export interface PipelineRequest {
   /** The experiment (required for a new pipeline; with `resume`, checked against the pipeline's). */
@@ -34,8 +38,14 @@ export interface PipelineRequest {
   outDir?: string | undefined;
   /** The directory of a pipeline to continue. */
   resume?: string | undefined;
+  /** The search's budget (over a new pipeline's experiment; a resumed pipeline's search extended to it). */
+  budget?: number | undefined;
   backend: BackendName | 'auto';
   command: string;
+  /** Train the zoo models of the closing report (default true; false lists them untrained, as the section's zoo.train: false). */
+  trainZoo?: boolean | undefined;
+  /** Where the zoo trainings are cached (default runs/zoo-cache). */
+  zooCacheDir?: string | undefined;
   /** Called when a stage starts and when it ends. */
   onStage?: (stage: PipelineStage, record: PipelineRecord) => void;
   signal?: AbortSignal;
@@ -45,6 +55,9 @@ export interface PipelineRequest {
 export interface PipelineResult {
   dir: string;
   record: PipelineRecord;
+  /** The closing report (report.json; report.md and report.svg beside it). */
+  reportFile: string;
+  report: PipelineReport;
 }
 
 /** What a stage's work returns: its outputs, or the reason it was skipped. */
@@ -87,7 +100,36 @@ export async function runPipeline(request: PipelineRequest): Promise<PipelineRes
     }
     await runStage(context, stage, STAGE_WORK[stage](context));
   }
-  return { dir: run.dir, record };
+  try {
+    const { file, report } = await writeReport(context);
+    return { dir: run.dir, record, reportFile: file, report };
+  } catch (err) {
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(
+        `the report's zoo training stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`,
+        {
+          cause: err,
+        },
+      );
+    throw err;
+  }
+}
+
+/** The closing report, its zoo trainings taken from (or added to) the cache. */
+function writeReport(context: PipelineContext): Promise<{ file: string; report: PipelineReport }> {
+  const { request, run, record, settings, table, targetMs, log } = context;
+  const zoo = settings.zoo ?? DEFAULT_ZOO_SETTINGS;
+  log.info({ zoo: request.trainZoo !== false && zoo.train }, 'report');
+  return writePipelineReport({
+    run,
+    record,
+    table,
+    targetMs,
+    zoo: { train: request.trainZoo !== false && zoo.train, window: zoo.window, cacheDir: request.zooCacheDir ?? DEFAULT_ZOO_CACHE_DIR },
+    backend: request.backend,
+    signal: request.signal,
+    log,
+  });
 }
 
 /** Runs one stage, recording it as running (with its inputs' hashes), then done or skipped, with its wall time. */
@@ -116,7 +158,8 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   record.stages[stage] = {
     ...record.stages[stage],
     state: skipped ? 'skipped' : 'done',
-    ...(skipped ? { reason: skipped } : {}),
+    // A skipped stage wrote no run directory: it records none.
+    ...(skipped ? { reason: skipped, dir: null } : {}),
     outputs,
     wallSeconds: wallSeconds(),
   };
@@ -258,15 +301,15 @@ function finalModel(context: PipelineContext): FinalModel {
   return { checkpoint, testTop1: summary.testTop1, latencyMs: summary.finalLatencyMs, from: run.stageDir('netadapt') };
 }
 
-/** The final model on the test split (scored by its final training) and priced on the experiment's table. */
+/** The final model on the test split (scored by its final training), priced on the experiment's table and timed here when the table is this machine's. */
 function evaluateStage(context: PipelineContext): StageWork {
-  const { run, targetMs } = context;
+  const { run, targetMs, record } = context;
   const final = finalModel(context);
+  const specFile = path.join(final.checkpoint, 'spec.json');
   return {
     inputs: [final.checkpoint],
-    command: `nas eval --checkpoint ${final.checkpoint} --split test`,
+    command: `nas eval --checkpoint ${final.checkpoint} --split test && nas latency --arch ${specFile} --table ${record.experiment.latency.table} --measure`,
     run: async () => {
-      const specFile = path.join(final.checkpoint, 'spec.json');
       const spec = readArchSpec(specFile);
       const latencyMs = final.latencyMs;
       const outputs = {
@@ -275,11 +318,33 @@ function evaluateStage(context: PipelineContext): StageWork {
         spec: spec.name,
         specHash: specHash(spec),
         predictedLatencyMs: latencyMs,
+        ...(await measuredLatencies(context, specFile)),
         targetMs,
         latencyOffTarget: latencyMs / targetMs - 1,
         testTop1: final.testTop1,
       };
       return { outputs };
     },
+  };
+}
+
+/**
+ * The final model (and the standalone-trained architecture, when NetAdapt changed it) timed on
+ * this machine at the table's resolution and classes; null with the reason for another machine's table.
+ */
+async function measuredLatencies(context: PipelineContext, finalSpecFile: string): Promise<Record<string, unknown>> {
+  const { request, record, settings, table } = context;
+  await prepareBackend(request.backend);
+  const { resolution, classes } = record.experiment.latency;
+  const trainedSpecFile = path.join(resolveCheckpointDir(context.run.stageDir('train')), 'spec.json');
+  const files = record.stages.netadapt.state === 'skipped' ? [finalSpecFile] : [finalSpecFile, trainedSpecFile];
+  const specs = files.map((file) => withInput(readArchSpec(file), { resolution, classes }, file));
+  const timing = await measureOnThisMachine(specs, table, settings.measure, request.signal);
+  if (!timing.measured) return { measuredLatencyMs: null, measuredNote: timing.reason };
+  const [finalTiming, trainedTiming] = timing.measured;
+  return {
+    measuredLatencyMs: finalTiming!.measuredMs,
+    measuredRawMs: finalTiming!.rawMs,
+    ...(trainedTiming ? { trainedMeasuredLatencyMs: trainedTiming.measuredMs } : {}),
   };
 }

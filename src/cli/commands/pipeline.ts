@@ -12,17 +12,20 @@ interface PipelineArgs {
   experiment?: string;
   out?: string;
   resume?: string;
+  budget?: number;
   backend: BackendName | 'auto';
+  zoo: boolean;
+  zooCache?: string;
   json?: boolean;
 }
 
 const EXAMPLES = examples([
   [
     '$0 pipeline --experiment experiments/pipeline-small.json --out runs/pipeline-small',
-    'search, train, NetAdapt and evaluate, one stage after the other',
+    'search, train, NetAdapt, evaluate and report, one stage after the other',
   ],
   ['$0 pipeline --resume runs/pipeline-small', 'continue after Ctrl-C or a crash, inside the stage it was in'],
-  ['$0 pipeline --experiment experiments/pipeline-small.json --out runs/p --json', 'print pipeline.json as one JSON line at the end'],
+  ['$0 pipeline --resume runs/pipeline-small --budget 64', 'extend the search to 64 trials; the later stages run again on its best'],
 ]);
 
 export const pipelineCommand: CommandModule<object, PipelineArgs> = {
@@ -37,27 +40,45 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       })
       .option('out', { type: 'string', describe: 'pipeline directory (default: runs/<experiment>-pipeline-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the pipeline in this directory' })
+      .option('budget', {
+        type: 'number',
+        describe: "the search's trials (with --resume: extends a finished search, its later stages run again on the new best)",
+      })
       .options(backendOption)
+      .option('zoo', {
+        type: 'boolean',
+        default: true,
+        describe: 'train the zoo models within +-10% of the final latency for the report (cached; --no-zoo lists them untrained)',
+      })
+      .option('zoo-cache', { type: 'string', describe: 'cache of the zoo trainings, shared by pipelines (default: runs/zoo-cache)' })
       .option('json', { type: 'boolean', describe: 'print the pipeline record as one JSON line' }) as never,
   handler: action<PipelineArgs>(async (args, { log }) => {
     if (args.resume && args.out) throw new InputError('--resume DIR is the pipeline directory: drop --out');
     if (!args.resume && !args.experiment)
       throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
+    if (args.budget !== undefined && !(Number.isInteger(args.budget) && args.budget > 0))
+      throw new InputError(`--budget ${args.budget}: give a positive whole number of trials`);
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
-    const { dir, record } = await runPipeline({
+    const { dir, record, reportFile, report } = await runPipeline({
       experiment,
       experimentFile: args.experiment,
       outDir,
       resume: args.resume,
+      budget: args.budget,
       backend: args.backend,
+      trainZoo: args.zoo,
+      zooCacheDir: args.zooCache,
       command: ['nas', ...process.argv.slice(2)].join(' '),
       log,
       signal: interruptSignal(log),
       onStage: (stage, r) => log.info({ stage, state: r.stages[stage].state }, 'pipeline stage'),
     });
-    if (args.json) printJson(record);
-    else process.stdout.write(stageSummary(dir, record));
+    if (args.json) printJson({ ...record, report: reportFile });
+    else
+      process.stdout.write(
+        `${stageSummary(dir, record)}report   ${reportFile} (${report.zoo.models.length} zoo models within +-${100 * report.zoo.window}% of the final latency)\n`,
+      );
   }),
 };
 
