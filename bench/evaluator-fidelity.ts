@@ -14,6 +14,10 @@
  *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
  *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
  *
+ * `--repeat-seed N --members-limit K` trains the first K members again with training seed N
+ * (parts in standalone-seedN/): the tau between two trainings of the same architectures is the
+ * most any evaluator can reach against one of them (the reference's own noise).
+ *
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
  */
@@ -49,6 +53,8 @@ const VARIANT = argument('variant', '');
 const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
 const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
+const REPEAT_SEED = argument('repeat-seed', '');
+const MEMBERS_LIMIT = Number(argument('members-limit', '1000'));
 const RESOLUTION = 32;
 
 interface Part {
@@ -110,8 +116,10 @@ function readParts(kind: string, count: number): (Part | null)[] {
 
 async function standalone(all: number[][]): Promise<void> {
   const dataset = loadDataset('fashion-mnist', RESOLUTION);
-  const config = trainConfig(RECIPE, 'fidelity recipe');
-  await eachMissing('standalone', all, async (spec) => {
+  const seed = REPEAT_SEED ? Number(REPEAT_SEED) : RECIPE.seed;
+  const config = trainConfig({ ...RECIPE, seed }, 'fidelity recipe');
+  const kind = REPEAT_SEED ? `standalone-seed${seed}` : 'standalone';
+  await eachMissing(kind, all.slice(0, MEMBERS_LIMIT), async (spec) => {
     const { value, cpuSeconds } = await cpuSecondsOf(() => train({ spec, dataset, config, evaluateTest: true }));
     return { accuracy: value.top1!, cpuSeconds, valTop1: value.valTop1 };
   });
@@ -190,10 +198,10 @@ export function kendallTau(a: readonly number[], b: readonly number[]): number {
   return denominator === 0 ? 0 : (concordant - discordant) / denominator;
 }
 
-/** The evaluators with parts on disk: the proxy, then every supernet (`supernet`, `supernet-<variant>`). */
+/** The evaluators with parts on disk: the proxy, every supernet (`supernet`, `supernet-<variant>`), repeated standalone trainings. */
 function evaluatorKinds(): string[] {
   const supernets = readdirSync(PARTS, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && /^supernet(-|$)/.test(e.name))
+    .filter((e) => e.isDirectory() && /^(supernet(-|$)|standalone-seed)/.test(e.name))
     .map((e) => e.name)
     .sort();
   return ['proxy', ...supernets];
