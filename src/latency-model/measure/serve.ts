@@ -36,15 +36,10 @@ import { fitOverhead } from './profile-run.js';
 /** A posted table larger than this is refused before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-const MeasurementsSchema = z.strictObject({
+/** What the page posts: its device readings (as a session keeps them), the entries and the calibration. */
+const MeasurementsSchema = PhoneDeviceSchema.extend({
   name: z.string().regex(/^[\w.-]{1,80}$/, 'a name of letters, digits, ".", "_" or "-"'),
   deviceName: z.string().max(500),
-  userAgent: z.string().max(1000),
-  cores: z.int().min(0).max(1024),
-  tfjsVersion: z.string().max(50),
-  backend: z.string().max(50),
-  dispatchMs: z.number().min(0),
-  probeMs: z.number().positive(),
   entries: z.record(z.string(), EntrySchema),
   calibration: z.array(z.strictObject({ name: z.string().max(200), measuredMs: z.number().min(0) })).max(1000),
 });
