@@ -191,7 +191,7 @@ export function comparisonSummary(c: StageComparison): string {
 }
 
 /** A markdown table: per reference stage, each attribute's value where the two agree, `reference vs found` (bold) where they differ. */
-export function renderStageComparison(c: StageComparison): string {
+export function renderStageComparison(c: StageComparison, options: { summary?: boolean } = {}): string {
   const head = ['stage', 'blocks', ...COMPARED_ATTRIBUTES.map((a) => ATTRIBUTE_LABELS[a])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   const cell = (reference: string, found: string | null, agree: boolean) => (agree ? reference : `**${reference} vs ${found ?? 'none'}**`);
@@ -209,7 +209,6 @@ export function renderStageComparison(c: StageComparison): string {
     '',
     ...lines,
     '',
-    comparisonSummary(c),
-    '',
+    ...(options.summary === false ? [] : [comparisonSummary(c), '']),
   ].join('\n');
 }
