@@ -82,6 +82,20 @@ test('nas describe prints the paper-style table; --json gives the numbers', asyn
   t.is(d.units.length, 16);
 });
 
+test('nas describe --compare puts a spec beside a reference, stage by stage; --json gives the rows and the summary', async (t) => {
+  const text = await nas('describe', 'mobilenetv3-large-1.0', '--compare', 'mobilenetv3-small-1.0');
+  t.is(text.code, 0, text.stderr);
+  t.regex(
+    text.stdout,
+    /\| 5 \(\/32, 96 wide\) \| b9,b10,b11 vs b13,b14,b15 \| bneck \| 5 \| 6 \| on \| hswish \| 3 \| \*\*96 vs 160\*\* \|/,
+  );
+  t.regex(text.stdout, /found again: op in 4 of 5 stages, kernel in 2 of 5, .* width in 0 of 5; differs: /);
+  const json = await nas('describe', 'mobilenetv3-small-1.0', '--compare', 'mobilenetv3-small-1.0', '--json');
+  const c = JSON.parse(json.stdout) as { stages: unknown[]; summary: string };
+  t.is(c.stages.length, 5);
+  t.regex(c.summary, /differs: nowhere$/);
+});
+
 test('nas convert: JSON -> timm -> JSON and JSON -> mnasnet -> JSON give the same spec', async (t) => {
   const dir = tmp();
   const original = path.join(dir, 'orig.json');

@@ -135,8 +135,17 @@ test('an experiment without a pipeline section exits 2 saying what is missing an
   t.false(existsSync(out), 'nothing written');
 });
 
+test('a reference that is neither a zoo model nor a file exits 2 before anything is written', async (t) => {
+  const { dir, experimentFile } = tinyPipelineFiles({ pipeline: { ...PIPELINE, reference: 'mobilenetv3-tiny' } });
+  const out = path.join(dir, 'p');
+  const run = await nas('pipeline', '--experiment', experimentFile, '--out', out);
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /pipeline\.reference "mobilenetv3-tiny" is neither a zoo model name/);
+  t.false(existsSync(out), 'nothing written');
+});
+
 test("a pipeline whose trained model meets the target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {
-  const pipeline = { ...PIPELINE, measure: { passes: 1, maxWaitSeconds: 0 } };
+  const pipeline = { ...PIPELINE, measure: { passes: 1, maxWaitSeconds: 0 }, reference: 'mobilenetv3-small-1.0' };
   const { dir, experimentFile, tableFile } = tinyPipelineFiles({ pipeline, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
   // The synthetic table as if profiled here (the wasm backend on this CPU), so that a time measured here is its latency.
   const table = JSON.parse(readFileSync(tableFile, 'utf8'));
@@ -170,7 +179,15 @@ test("a pipeline whose trained model meets the target skips NetAdapt (no directo
   t.is(final.specHash, report.stages[1].specHash, 'the final model is the trained one');
   t.deepEqual(report.zoo.models, []);
   t.true(report.zoo.unpriced.includes('mobilenetv3-small-0.35'));
-  t.regex(readFileSync(path.join(out, 'report.md'), 'utf8'), /\| netadapt \| skipped \|/);
+  const markdown = readFileSync(path.join(out, 'report.md'), 'utf8');
+  t.regex(markdown, /\| netadapt \| skipped \|/);
+  // The final model beside the hand-written reference, stage by stage (its 5 stages).
+  t.like(report.comparison, { reference: 'mobilenetv3-small-1.0', found: final.spec });
+  t.is(report.comparison.stages.length, 5);
+  t.regex(
+    markdown,
+    /## Against mobilenetv3-small-1\.0, stage by stage\n\nThe final model .*: found again: op in \d of 5 stages, kernel in \d of 5/,
+  );
   t.regex(readFileSync(path.join(out, 'report.svg'), 'utf8'), /^<svg/);
   t.regex(run.stdout, /report +.*report\.json \(0 zoo models/);
 

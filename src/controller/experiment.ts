@@ -60,6 +60,13 @@ export const PipelineSettingsSchema = z.strictObject({
    * recipe); `train: false` lists them untrained. Absent: trained, window 0.1.
    */
   zoo: z.strictObject({ train: z.boolean(), window: z.number().gt(0).lt(1) }).optional(),
+  /**
+   * The hand-written model the closing report puts the final model beside, stage by stage (op,
+   * kernel, expansion, SE, activation, layers, width): a zoo model name or a spec file; null: no
+   * such comparison. Absent: the spec of the reward's target when the target names one
+   * (`targetMs: {"spec": ...}`), else none.
+   */
+  reference: z.string().min(1).nullable().optional(),
 });
 export type PipelineSettings = z.infer<typeof PipelineSettingsSchema>;
 

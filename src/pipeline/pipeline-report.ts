@@ -5,15 +5,20 @@
  * beside it the zoo models within +-window of the final model's predicted latency on the same
  * table, trained with the standalone training's recipe (zoo-cache.ts: cached by spec hash and
  * recipe hash, so a second pipeline trains none of them again); and an accuracy-vs-latency plot
- * of the same points. Written as report.json (schema version), report.md and report.svg in the
- * pipeline's directory (file names in pipeline-run.ts), atomically; rewriting it is cheap.
+ * of the same points; and the final model beside a hand-written reference (the pipeline section's
+ * `reference`, by default the reward's target spec), stage by stage (search-space/stage-compare.ts).
+ * Written as report.json (schema version), report.md and report.svg in the pipeline's directory
+ * (file names in pipeline-run.ts), atomically; rewriting it is cheap.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { InputError } from '../common/errors.js';
 import { formatCount } from '../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
+import type { Experiment } from '../controller/experiment.js';
 import { SearchRunDir } from '../controller/search-run.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
@@ -21,7 +26,8 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
-import { zooNames, zooSpec } from '../search-space/zoo/index.js';
+import { compareStages, comparisonSummary, renderStageComparison, type StageComparison } from '../search-space/stage-compare.js';
+import { isZooName, zooNames, zooSpec } from '../search-space/zoo/index.js';
 import type { BackendName } from '../trainer/backend.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { PIPELINE_RUN_FILES, type PipelineRecord, type PipelineRunDir } from './pipeline-run.js';
@@ -74,6 +80,28 @@ export interface PipelineReport {
     /** Zoo models the table cannot price (ops it lacks). */
     unpriced: string[];
   };
+  /**
+   * The final model against the hand-written reference, stage by stage, with the one-line summary
+   * (null: no reference). Added within schema version 1: readers of older reports find it absent.
+   */
+  comparison: (StageComparison & { summary: string }) | null;
+}
+
+/**
+ * The hand-written model a pipeline's result is compared with: the pipeline section's `reference`
+ * (a zoo name, or a spec file), by default the reward's target spec; null when neither names one.
+ */
+export function pipelineReference(experiment: Experiment): { name: string; spec: ArchSpec } | null {
+  const given = experiment.pipeline?.reference;
+  const target = experiment.reward.targetMs;
+  const name = given === undefined ? (typeof target === 'number' ? null : target.spec) : given;
+  if (name === null) return null;
+  if (isZooName(name) && !existsSync(name)) return { name, spec: zooSpec(name) };
+  if (!existsSync(name))
+    throw new InputError(
+      `${experiment.name}: pipeline.reference ${JSON.stringify(name)} is neither a zoo model name (see nas specs --list) nor a spec file`,
+    );
+  return { name, spec: readArchSpec(name) };
 }
 
 export interface PipelineReportRequest {
@@ -94,6 +122,10 @@ export async function writePipelineReport(request: PipelineReportRequest): Promi
   const evaluation = record.stages.evaluate.outputs;
   const recipe = zooRecipe(record);
   const zoo = await zooRows(request, recipe, Number(evaluation['predictedLatencyMs']));
+  const reference = pipelineReference(record.experiment);
+  const comparison = reference
+    ? compareStages(readArchSpec(path.join(run.dir, String(evaluation['checkpoint']), 'spec.json')), reference.spec)
+    : null;
   const report: PipelineReport = {
     schemaVersion: 1,
     kind: 'pipeline-report',
@@ -105,6 +137,7 @@ export async function writePipelineReport(request: PipelineReportRequest): Promi
     measuredNote: typeof evaluation['measuredNote'] === 'string' ? evaluation['measuredNote'] : null,
     stages,
     zoo: { ...request.zoo, trained: request.zoo.train, recipe, recipeHash: recipeHash(recipe), ...zoo },
+    comparison: comparison ? { ...comparison, summary: comparisonSummary(comparison) } : null,
   };
   await writeFileAtomic(run.file('reportPlot'), reportPlot(report));
   await writeFileAtomic(run.file('reportMarkdown'), reportMarkdown(report));
@@ -294,7 +327,21 @@ export function reportMarkdown(report: PipelineReport): string {
     '',
     `![accuracy vs latency](${PIPELINE_RUN_FILES.reportPlot})`,
     '',
+    ...comparisonMarkdown(report),
   ].join('\n');
+}
+
+/** The section of the final model against the hand-written reference (one line when there is none). */
+function comparisonMarkdown({ comparison }: PipelineReport): string[] {
+  if (!comparison)
+    return ["No hand-written reference to compare with (the pipeline section's reference is null, or the target names no spec).", ''];
+  return [
+    `## Against ${comparison.reference}, stage by stage`,
+    '',
+    `The final model (${comparison.found}) against ${comparison.reference}: ${comparison.summary}.`,
+    '',
+    `Stages: a new one at every stride-2 block and every change of output width (stem and head aside), paired by output stride. ${renderStageComparison(comparison, { summary: false })}`,
+  ];
 }
 
 /** Test top-1 (validation for the search's best, which has no test score) against predicted latency. */

@@ -25,7 +25,7 @@ import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
-import { DEFAULT_ZOO_SETTINGS, type PipelineReport, writePipelineReport } from './pipeline-report.js';
+import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline } from './pipeline-start.js';
 import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
@@ -86,8 +86,12 @@ interface PipelineContext {
 /** Runs (or continues) a pipeline to its end; returns its directory and record (also pipeline.json). */
 export async function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
   const log = request.log ?? silentLogger;
-  // The table and the target are checked before a new pipeline writes anything.
-  const check = (experiment: Experiment) => setupSearch(experiment, experiment.latency.classes);
+  // The table, the target and the report's reference are checked before a new pipeline writes anything.
+  const check = (experiment: Experiment) => {
+    const setup = setupSearch(experiment, experiment.latency.classes);
+    pipelineReference(experiment);
+    return setup;
+  };
   const { run, record, settings } = await openPipeline(request, check);
   run.checkInputs(record);
   const setup = check(record.experiment);
