@@ -286,11 +286,16 @@ class Adaptation {
     );
   }
 
-  /** The proposals of step `step` (0-based): delta, halved up to four times near the end when no change saves a whole one. */
+  /**
+   * The proposals of step `step` (0-based): delta (never more than what is left to the target, so
+   * the last step lands near the target instead of a whole delta below it), halved up to four
+   * times near the end when no change saves a whole one.
+   */
   private async propose(step: number): Promise<{ deltaMs: number; proposals: Proposal[] }> {
     const { settings, seed } = this.request;
     const { current } = this;
-    let deltaMs = settings.deltaRatio * this.seedLatencyMs * settings.deltaDecay ** step;
+    const scheduledMs = settings.deltaRatio * this.seedLatencyMs * settings.deltaDecay ** step;
+    let deltaMs = Math.min(scheduledMs, current.latencyMs - this.targetMs);
     const name = (kind: ProposalKind, target: string[]) => `${seed.name}-na${step + 1}-${kind}-${target[0]}`;
     const latencyOf = (s: ArchSpec) => this.oracle.latencyOf(s);
     let proposals = generateProposals(current.spec, current.latencyMs, deltaMs, latencyOf, name);
