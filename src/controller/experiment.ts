@@ -3,9 +3,9 @@
  * training, controller), validated at the boundary. experiments/default.json is the embedded
  * default of `nas search`.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { jsonHash } from '../common/hash.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
@@ -150,5 +150,5 @@ export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
 /** Identity of an experiment for --resume: everything but the budget (a run may be extended). */
 export function experimentHash(e: Experiment): string {
   const { budget: _b, ...rest } = e;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  return jsonHash(rest);
 }

@@ -6,10 +6,10 @@
  * written atomically). A second pipeline with the same recipe reads the entry and trains nothing.
  * The default cache is `runs/zoo-cache` (under the runs directory of the working directory).
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { jsonHash } from '../common/hash.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
 import { parseWith } from '../common/validate.js';
@@ -51,10 +51,7 @@ export type ZooEntry = z.infer<typeof ZooEntrySchema>;
 /** A recipe's identity (its fields in a fixed order). */
 export function recipeHash(recipe: ZooRecipe): string {
   const { dataset, epochs, trainSamples, resolution, seed } = recipe;
-  return createHash('sha256')
-    .update(JSON.stringify({ dataset, epochs, trainSamples: trainSamples ?? null, resolution, seed }))
-    .digest('hex')
-    .slice(0, 16);
+  return jsonHash({ dataset, epochs, trainSamples: trainSamples ?? null, resolution, seed });
 }
 
 export class ZooCacheDir {

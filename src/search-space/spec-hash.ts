@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { jsonHash } from '../common/hash.js';
 import type { ArchSpec } from './archspec.js';
 
 /** The architecture without metadata (name, provenance): what makes two specs the same network. */
@@ -9,8 +9,5 @@ export function architectureOf(spec: ArchSpec) {
 
 /** A stable hash of the architecture (16 hex digits): equal networks, equal hashes. */
 export function specHash(spec: ArchSpec): string {
-  return createHash('sha256')
-    .update(JSON.stringify(architectureOf(spec)))
-    .digest('hex')
-    .slice(0, 16);
+  return jsonHash(architectureOf(spec));
 }
