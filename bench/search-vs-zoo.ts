@@ -27,15 +27,15 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
-import { predictLatency } from '../src/latency-model/predict/predict.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
-import { readArchSpec, withInput } from '../src/search-space/io.js';
-import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
+import { readArchSpec } from '../src/search-space/io.js';
+import { zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { argument } from './report.js';
+import { latencyAt, zooLatencies } from './zoo-latencies.js';
 
 const EXPERIMENT = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
 const EPOCHS = Number(argument('epochs', '5'));
@@ -78,19 +78,10 @@ interface Trained {
 
 const experiment = readExperiment(EXPERIMENT);
 const table = loadTable(experiment.latency.table);
-const deployed = (spec: ArchSpec) =>
-  predictLatency(withInput(spec, { resolution: experiment.latency.resolution, classes: experiment.latency.classes }), table).totalMs;
+const deployed = (spec: ArchSpec) => latencyAt(spec, table, experiment.latency);
 
 function targets(): Target[] {
   return TARGET_MODELS.map((model) => ({ model, targetMs: deployed(zooSpec(model)) }));
-}
-
-/** Zoo classifiers priced on the table (segmentation and detection models are not in the comparison). */
-function zooLatencies(): { model: string; latencyMs: number }[] {
-  return zooNames()
-    .map((model) => ({ model, spec: zooSpec(model) }))
-    .filter(({ spec }) => (spec.task?.type ?? 'classification') === 'classification')
-    .map(({ model, spec }) => ({ model, latencyMs: deployed(spec) }));
 }
 
 /** Runs (or finishes) the search for one target and records what it found. */
@@ -252,7 +243,7 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
 async function main(): Promise<void> {
   mkdirSync(PARTS, { recursive: true });
   const all = targets();
-  const zoo = zooLatencies();
+  const zoo = zooLatencies(table, experiment.latency);
   if (!REPORT_ONLY) {
     const found: Found[] = [];
     for (const target of all) found.push(await search(target));
