@@ -70,6 +70,20 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
   supernet.dispose();
 });
 
+test('a space whose skip switch makes members without residuals is flagged (the search warns): mobilenetv3, not mobilenetv3-ibn', (t) => {
+  const flagged = (name: string) => {
+    const supernet = new Supernet(getChoiceSpace(name), { resolution: 32, classes: 10, seed: 0 });
+    const choices = supernet.plainMemberChoices();
+    supernet.dispose();
+    return choices;
+  };
+  t.deepEqual(
+    flagged('mobilenetv3'),
+    [0, 1, 2, 3, 4, 5, 6].map((s) => `stages[${s}].skip`),
+  );
+  t.deepEqual(flagged('mobilenetv3-ibn'), []);
+});
+
 test('members share weights: a kernel-3 member reads the centre of the kernel-5 slot, narrower widths the leading channels', (t) => {
   const space = new ChoiceSpace(tinySpaceDefinition());
   const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 7 });

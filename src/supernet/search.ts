@@ -148,6 +148,7 @@ class SupernetSearch {
       { steps: this.steps, warmupSteps: this.warmupSteps, stepsPerEpoch: this.stepsPerEpoch, fromStep: this.position.step },
       'supernet search',
     );
+    this.warnOfPlainMembers();
     while (this.position.step < this.steps) {
       await this.trainingStep();
       if (this.request.signal?.aborted) await this.stopForInterrupt();
@@ -229,6 +230,16 @@ class SupernetSearch {
     } finally {
       tf.dispose([batch.x, batch.y]);
     }
+  }
+
+  private warnOfPlainMembers(): void {
+    const choices = this.supernet.plainMemberChoices();
+    if (choices.length === 0) return;
+    const space = this.request.experiment.space;
+    this.log.warn(
+      { choices },
+      `space ${space} has members without residuals (${choices.length} skip choices such as ${choices[0]}); a supernet learns little from them (results/supernet.md), so its rewards will be mostly noise: search a space with residuals always on (e.g. mobilenetv3-ibn) or use "evaluator": "proxy"`,
+    );
   }
 
   /** The op choices that run all their ops at a warm-up step: each with a probability falling linearly from 1 to 0. */

@@ -148,6 +148,15 @@ export class Supernet {
     );
   }
 
+  /**
+   * Skip choice points that can switch a stage's residuals off. Members without residuals whose
+   * depth and widths vary barely learn from shared weights (results/supernet.md), so a search
+   * over such a space gets a weak accuracy signal.
+   */
+  plainMemberChoices(): string[] {
+    return this.space.choicePoints.filter((c) => c.field === 'skip' && c.options.includes(false)).map((c) => c.path);
+  }
+
   /** For the blocks a mixed op choice point governs: the block as each of its ops builds it, with its slots. */
   private opAlternatives(choices: readonly number[], mixedOps: readonly number[]): Map<string, { unit: Unit; slotOf: SlotNamer }[]> {
     const alternatives = new Map<string, { unit: Unit; slotOf: SlotNamer }[]>();
