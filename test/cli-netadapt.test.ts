@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { readJsonFile } from '../src/common/json-io.js';
@@ -13,7 +13,9 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   const specFile = path.join(dir, 'seed.json');
   writeFileSync(specFile, JSON.stringify(spec));
   const tableFile = path.join(dir, 'table.json');
-  writeFileSync(tableFile, JSON.stringify(specTable(spec)));
+  // Labelled as this machine's, so NetAdapt measures the widths the table lacks here.
+  const table = specTable(spec);
+  writeFileSync(tableFile, JSON.stringify({ ...table, device: { ...table.device, backend: 'wasm', cpu: cpus()[0]?.model ?? 'unknown' } }));
   const seedRun = path.join(dir, 'seed-run');
   const trained = await nas(
     'train',
@@ -51,7 +53,8 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
     '0.05',
   ];
   const out = path.join(dir, 'na');
-  const res = await nas(...common, '--target-ratio', '0.87', '--out', out, '--json');
+  // Widths the table lacks are measured on this machine (and kept in the run's history).
+  const res = await nas(...common, '--latency-missing', 'measure', '--target-ratio', '0.87', '--out', out, '--json');
   t.is(res.code, 0, res.stderr);
   const summary = JSON.parse(res.stdout.trim().split('\n').pop()!);
   t.deepEqual(Object.keys(summary), ['steps', 'seedLatencyMs', 'finalLatencyMs', 'seedAccuracy', 'finalAccuracy', 'spec']);
@@ -64,6 +67,13 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   t.true(existsSync(summary.spec));
   const validated = await nas('validate', summary.spec);
   t.is(validated.code, 0);
+  // The result is priced as NetAdapt priced it: with the entries the run measured for widths the table lacks.
+  const measured = Object.keys((readJsonFile(path.join(out, 'history.json')) as { measuredEntries: object }).measuredEntries).length;
+  t.true(measured > 0);
+  const priced = await nas('latency', '--arch', summary.spec, '--table', tableFile, '--resolution', '28', '--classes', '10', '--json');
+  t.is(priced.code, 0, priced.stderr);
+  t.true(Math.abs(JSON.parse(priced.stdout).latencyMs - summary.finalLatencyMs) < 1e-9);
+  t.regex(priced.stderr, new RegExp(`with the ${measured} entries NetAdapt measured`));
 
   const above = await nas(...common, '--target-ms', '1000', '--out', path.join(dir, 'x'));
   t.is(above.code, 2);

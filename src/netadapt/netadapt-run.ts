@@ -11,8 +11,8 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
-import { describeTableRef, type TableRef, TableRefSchema } from '../latency-model/predict/table-ref.js';
-import { EntrySchema } from '../latency-model/predict/table-schema.js';
+import { describeTableRef, type TableRef, TableRefSchema, tableHash } from '../latency-model/predict/table-ref.js';
+import { EntrySchema, type LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, ArchSpecSchema } from '../search-space/archspec.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 
@@ -149,6 +149,19 @@ export class NetAdaptRunDir {
     return history;
   }
 
+  /**
+   * The table with the entries this run measured for ops it lacked, when the run was priced by
+   * that very table (same content hash); null otherwise. This is how `nas latency` prices the
+   * run's result (final.json) as NetAdapt did.
+   */
+  tableWithMeasuredEntries(table: LatencyTable): { table: LatencyTable; added: number } | null {
+    if (!this.isRun()) return null;
+    const history = this.readHistory();
+    if (history.tableRef?.hash !== tableHash(table)) return null;
+    const added = Object.entries(history.measuredEntries).filter(([key]) => !(key in table.entries));
+    return { table: { ...table, entries: { ...table.entries, ...Object.fromEntries(added) } }, added: added.length };
+  }
+
   readHistory(): History {
     const file = this.file('history');
     return parseWith(HistorySchema, readJsonFile(file), file);
@@ -197,4 +210,19 @@ export class NetAdaptRunDir {
     const full: NetAdaptSummaryRecord = { schemaVersion: 1, kind: 'netadapt-summary', ...record };
     await writeJsonAtomic(this.file('summary'), full);
   }
+}
+
+/**
+ * The table to price a spec file with: when the file sits in a NetAdapt run directory (its
+ * final.json) priced by this table, the table plus the entries the run measured, with a note
+ * saying so; otherwise the table as it is.
+ */
+export function tableForSpecFile(table: LatencyTable, specFile: string): { table: LatencyTable; note: string | null } {
+  const run = new NetAdaptRunDir(path.dirname(specFile));
+  const extended = existsSync(specFile) ? run.tableWithMeasuredEntries(table) : null;
+  if (!extended || extended.added === 0) return { table, note: null };
+  return {
+    table: extended.table,
+    note: `table ${table.name} with the ${extended.added} entries NetAdapt measured for ops it lacks (${run.file('history')})`,
+  };
 }

@@ -7,6 +7,7 @@ import { runLatencyValidation, type ValidationRunResult } from '../../latency-mo
 import { DEFAULT_SPEED_GATE, type GateWait, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import { tableForSpecFile } from '../../netadapt/netadapt-run.js';
 import { type BackendName, prepareBackend } from '../../trainer/backend.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -177,7 +178,8 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
   builder: (y) => y.command(validateCommand).example(LATENCY_EXAMPLES).options(predictOptions) as never,
   handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
-    const table = loadTable(args.table);
+    const { table, note: tableNote } = tableForSpecFile(loadTable(args.table), args.arch);
+    if (tableNote) log.info(tableNote);
     const priced = atTableInput(loadSpecArgument(args.arch, args), table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
