@@ -90,6 +90,11 @@ export async function trainedZooModel(request: ZooTrainingRequest): Promise<{ en
   if (cached) return { entry: cached, cached: true };
   const outDir = path.join(cache.entryDir(spec, recipe), 'train');
   const { epochs, trainSamples, resolution, seed, dataset } = recipe;
+  const resume = new TrainRunDir(outDir).holdsRun();
+  request.log.info(
+    { model: spec.name, seed, outDir },
+    `${resume ? 'continuing the training' : 'training'} of zoo model ${spec.name} for the comparison`,
+  );
   const started = Date.now();
   const summary = await runTrainJob({
     spec: withInput(spec, { resolution }, spec.name),
@@ -98,7 +103,7 @@ export async function trainedZooModel(request: ZooTrainingRequest): Promise<{ en
     resolution,
     config: { epochs, seed, ...(trainSamples === undefined ? {} : { trainSamples }) },
     outDir,
-    resume: new TrainRunDir(outDir).holdsRun(),
+    resume,
     backend: request.backend,
     command: `nas train --arch ${spec.name} --dataset ${dataset} --resolution ${resolution} --epochs ${epochs}${trainSamples === undefined ? '' : ` --train-samples ${trainSamples}`} --seed ${seed} --out ${outDir}`,
     signal: request.signal,
