@@ -70,7 +70,7 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
   supernet.dispose();
 });
 
-test('a space whose skip switch makes members without residuals is flagged (the search warns): mobilenetv3, not mobilenetv3-ibn', (t) => {
+test('a space whose skip switch makes members without residuals is flagged (the search warns when the residual warm-up is off): mobilenetv3, not mobilenetv3-ibn', (t) => {
   const flagged = (name: string) => {
     const supernet = new Supernet(getChoiceSpace(name), { resolution: 32, classes: 10, seed: 0 });
     const choices = supernet.plainMemberChoices();
@@ -82,6 +82,25 @@ test('a space whose skip switch makes members without residuals is flagged (the 
     [0, 1, 2, 3, 4, 5, 6].map((s) => `stages[${s}].skip`),
   );
   t.deepEqual(flagged('mobilenetv3-ibn'), []);
+});
+
+test('residual warm-up: a member without residuals at weight 1 computes what the member with them does, at weight 0 the plain member', (t) => {
+  const space = getChoiceSpace('mobilenetv3');
+  const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 4 });
+  const member = space.randomChoices(derive(9, 'residual-warmup'));
+  const withSkip = (on: boolean) => member.map((v, i) => (space.choicePoints[i]!.field === 'skip' ? Number(on) : v));
+  const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+  const logits = (choices: number[], plainResidual: number) =>
+    tf.tidy(() => supernet.forward(choices, x, { kind: 'batch' }, { dropoutSeed: 1, plainResidual }).dataSync());
+  const maxDiff = (a: Float32Array | Int32Array | Uint8Array, b: Float32Array | Int32Array | Uint8Array) =>
+    Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]!)));
+  const residual = logits(withSkip(true), 0);
+  const plain = logits(withSkip(false), 0);
+  t.true(maxDiff(logits(withSkip(false), 1), residual) < 1e-5);
+  t.true(maxDiff(logits(withSkip(false), 1e-9), plain) < 1e-4);
+  t.true(maxDiff(plain, residual) > 1e-3, 'the residuals change this member');
+  x.dispose();
+  supernet.dispose();
 });
 
 test('members share weights: a kernel-3 member reads the centre of the kernel-5 slot, narrower widths the leading channels', (t) => {

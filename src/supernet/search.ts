@@ -226,7 +226,8 @@ class SupernetSearch {
     const batch = this.train.batch(indices, derive(experiment.seed, 'augment', step));
     const learningRate = learningRateAt({ ...this.config, epochs: this.steps / this.stepsPerEpoch }, step / this.stepsPerEpoch);
     try {
-      return this.step(choices, batch, learningRate, nextSeed(derive(experiment.seed, 'dropout', step)), this.mixedOpsAt(step));
+      const dropoutSeed = nextSeed(derive(experiment.seed, 'dropout', step));
+      return this.step(choices, batch, learningRate, dropoutSeed, this.mixedOpsAt(step), this.plainResidualAt(step));
     } finally {
       tf.dispose([batch.x, batch.y]);
     }
@@ -234,12 +235,17 @@ class SupernetSearch {
 
   private warnOfPlainMembers(): void {
     const choices = this.supernet.plainMemberChoices();
-    if (choices.length === 0) return;
+    if (choices.length === 0 || this.settings.residualWarmup) return;
     const space = this.request.experiment.space;
     this.log.warn(
       { choices },
-      `space ${space} has members without residuals (${choices.length} skip choices such as ${choices[0]}); a supernet learns little from them (results/supernet.md), so its rewards will be mostly noise: search a space with residuals always on (e.g. mobilenetv3-ibn) or use "evaluator": "proxy"`,
+      `space ${space} has members without residuals (${choices.length} skip choices such as ${choices[0]}) and supernet.residualWarmup is off: a supernet learns little from them (results/supernet.md), so its rewards will be mostly noise; turn it on, search a space with residuals always on (e.g. mobilenetv3-ibn) or use "evaluator": "proxy"`,
     );
+  }
+
+  /** The weight of the input a layer without its residual adds at a step: falling linearly from 1 to 0 over the warm-up. */
+  private plainResidualAt(step: number): number {
+    return this.settings.residualWarmup && step < this.warmupSteps ? 1 - step / this.warmupSteps : 0;
   }
 
   /** The op choices that run all their ops at a warm-up step: each with a probability falling linearly from 1 to 0. */

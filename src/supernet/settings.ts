@@ -9,6 +9,13 @@ export const SupernetSettingsSchema = z.strictObject({
    * (conv, dsconv, bottleneck) runs all of them summed, with a probability falling from 1 to 0.
    */
   opWarmup: z.boolean(),
+  /**
+   * Residual warm-up: during the warm-up, a layer whose residual the member switches off still
+   * adds its input, scaled by a weight falling from 1 to 0, so members without residuals start from
+   * the features residual members learn (alone they learn nothing from shared weights:
+   * results/supernet.md).
+   */
+  residualWarmup: z.boolean(),
   /** Validation images each sampled member's reward is measured on (one batch). */
   validationBatch: z.int().positive(),
   /** The controller's learning rate (absent: the experiment's controller.learningRate). */
@@ -29,6 +36,7 @@ export type SupernetSettings = z.infer<typeof SupernetSettingsSchema>;
 export const DEFAULT_SUPERNET: SupernetSettings = {
   warmup: 0.25,
   opWarmup: true,
+  residualWarmup: true,
   validationBatch: 64,
   recalibrationBatches: 10,
   candidates: 30,

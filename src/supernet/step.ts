@@ -31,10 +31,11 @@ export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer) {
     learningRate: number,
     dropoutSeed: number,
     mixedOps: readonly number[] = [],
+    plainResidual = 0,
   ): number =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
-        const logits = supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'batch' }, { dropoutSeed }, mixedOps);
+        const logits = supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'batch' }, { dropoutSeed, plainResidual }, mixedOps);
         return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
       }, variables);
       const loss = value.dataSync()[0]!;

@@ -114,17 +114,21 @@ export class Supernet {
   /**
    * Logits of a member on a batch of images [N, H, W, C]. `mixedOps` (training only) lists op
    * choice points whose every op family runs, their outputs summed (TuNAS's op warm-up).
+   * `training.plainResidual` (the residual warm-up) makes each block without its residual whose
+   * input and output shapes match add its input times that weight (1: as if its residual were on).
    */
   forward(
     choices: readonly number[],
     x: tf.Tensor4D,
     bn: BatchNormMode,
-    training: { dropoutSeed: number } | null = null,
+    training: { dropoutSeed: number; plainResidual?: number } | null = null,
     mixedOps: readonly number[] = [],
   ): tf.Tensor2D {
     const net = resolve(this.member(choices));
     const slotOf = slotNamer(this.space, choices);
+    const places = this.space.blockPlaces(choices);
     const alternatives = this.opAlternatives(choices, mixedOps);
+    const plainResidual = training?.plainResidual ?? 0;
     let h: tf.Tensor = x;
     for (const unit of net.units) {
       const unitInput = h;
@@ -134,6 +138,7 @@ export class Supernet {
       );
       h = outputs.length === 1 ? outputs[0]! : tf.addN(outputs);
       if (unit.residual) h = tf.add(unitInput, h);
+      else if (plainResidual > 0 && places.has(unit.id) && sameShape(unitInput, h)) h = tf.add(h, tf.mul(unitInput, plainResidual));
     }
     return h as tf.Tensor2D;
   }
@@ -151,7 +156,8 @@ export class Supernet {
   /**
    * Skip choice points that can switch a stage's residuals off. Members without residuals whose
    * depth and widths vary barely learn from shared weights (results/supernet.md), so a search
-   * over such a space gets a weak accuracy signal.
+   * over such a space gets a weak accuracy signal unless the residual warm-up runs (forward's
+   * `plainResidual`).
    */
   plainMemberChoices(): string[] {
     return this.space.choicePoints.filter((c) => c.field === 'skip' && c.options.includes(false)).map((c) => c.path);
@@ -388,6 +394,8 @@ function stageSlot(stageId: string, position: number, unit: Unit, layer: Layer):
 
 /** For a member: each of its layers' slot (its blocks sit in their stages at the positions the space gives them). */
 type SlotNamer = (unit: Unit, layer: Layer) => string;
+
+const sameShape = (a: tf.Tensor, b: tf.Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /** How many op families (separate weights: conv, dsconv, the bottlenecks) a list of ops spans. */
 function opFamilies(ops: readonly string[]): number {
