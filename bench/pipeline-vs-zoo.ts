@@ -24,6 +24,7 @@ import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
 import { createLogger } from '../src/common/log.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { type Experiment, readExperiment } from '../src/controller/experiment.js';
+import { setupSearch } from '../src/controller/setup.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { runPipeline } from '../src/pipeline/pipeline.js';
 import type { ReportRow } from '../src/pipeline/pipeline-report.js';
@@ -44,6 +45,8 @@ const experiment = readExperiment(EXPERIMENT_FILE);
 const PARTS = path.join(PROJECT_ROOT, 'results', 'pipeline', 'vs-zoo', experiment.name);
 const table = loadTable(experiment.latency.table);
 const log = createLogger({ level: 'info' });
+/** The latency the pipeline's NetAdapt aims at (the reward's target). */
+const targetMs = setupSearch(experiment, experiment.latency.classes).rewardSettings.targetMs;
 
 interface PipelineOutcome {
   seed: number;
@@ -117,7 +120,13 @@ async function report(finalMs: number | null): Promise<void> {
   const finals = top1(pipelines.map((p) => stage(p, 'final')));
   const trains = top1(pipelines.map((p) => stage(p, 'train')));
   const ms = (rows: ReportRow[]) => rows.map((r) => r.predictedMs?.toFixed(2) ?? '-').join(', ');
-  rows.push(['**final model**', ms(pipelines.map((p) => stage(p, 'final'))), percent(finals), seedsOf(finals)]);
+  const offTarget = pipelines.map((p) => `${(100 * (stage(p, 'final').predictedMs! / targetMs - 1)).toFixed(2)}%`);
+  rows.push([
+    `**final model** (${offTarget.join(', ')} of the target)`,
+    ms(pipelines.map((p) => stage(p, 'final'))),
+    percent(finals),
+    seedsOf(finals),
+  ]);
   rows.push(["(a) the search's best, trained standalone", ms(pipelines.map((p) => stage(p, 'train'))), percent(trains), seedsOf(trains)]);
   const zoo = finalMs === null ? [] : comparedZoo(finalMs);
   for (const z of zoo) {
@@ -129,7 +138,7 @@ async function report(finalMs: number | null): Promise<void> {
     `## ${experiment.name} against the search's best and the zoo, seeds ${SEEDS.join(', ')}`,
     '',
     `\`node dist/bench/pipeline-vs-zoo.js --experiment ${path.relative(PROJECT_ROOT, EXPERIMENT_FILE)} --seeds ${SEEDS.join(',')}\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; parts in ${path.relative(PROJECT_ROOT, PARTS)}/).`,
-    `Each seed is one whole pipeline run with that standalone-training seed (the search's seed unchanged). Recipe for every model: ${epochs} epochs of ${trainSamples ?? 'all'} ${experiment.proxy.dataset} images at ${resolution}x${resolution}, that seed; the final model also had NetAdapt's fine-tunes and its final training. Test-split top-1. Latency: ${table.name} at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes; zoo models within ${100 * WINDOW}% of the first pipeline's final latency${finalMs === null ? '' : ` (${finalMs.toFixed(2)} ms)`} or below it.`,
+    `Each seed is one whole pipeline run with that standalone-training seed (the search's seed unchanged). Recipe for every model: ${epochs} epochs of ${trainSamples ?? 'all'} ${experiment.proxy.dataset} images at ${resolution}x${resolution}, that seed; the final model also had NetAdapt's fine-tunes and its final training. Test-split top-1. Target ${targetMs.toFixed(2)} ms. Latency: ${table.name} at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes; zoo models within ${100 * WINDOW}% of the first pipeline's final latency${finalMs === null ? '' : ` (${finalMs.toFixed(2)} ms)`} or below it.`,
     '',
     markdownTable(['model', 'predicted ms', 'mean test top-1 %', 'per seed'], rows),
     '',
