@@ -126,9 +126,10 @@ export class Supernet {
   ): tf.Tensor2D {
     const net = resolve(this.member(choices));
     const slotOf = slotNamer(this.space, choices);
-    const places = this.space.blockPlaces(choices);
     const alternatives = this.opAlternatives(choices, mixedOps);
     const plainResidual = training?.plainResidual ?? 0;
+    // The member's blocks (not the stem or head), only while the residual warm-up runs.
+    const blocks = plainResidual > 0 ? this.space.blockPlaces(choices) : null;
     let h: tf.Tensor = x;
     for (const unit of net.units) {
       const unitInput = h;
@@ -138,7 +139,7 @@ export class Supernet {
       );
       h = outputs.length === 1 ? outputs[0]! : tf.addN(outputs);
       if (unit.residual) h = tf.add(unitInput, h);
-      else if (plainResidual > 0 && places.has(unit.id) && sameShape(unitInput, h)) h = tf.add(h, tf.mul(unitInput, plainResidual));
+      else if (blocks?.has(unit.id) && tf.util.arraysEqual(unitInput.shape, h.shape)) h = tf.add(h, tf.mul(unitInput, plainResidual));
     }
     return h as tf.Tensor2D;
   }
@@ -394,8 +395,6 @@ function stageSlot(stageId: string, position: number, unit: Unit, layer: Layer):
 
 /** For a member: each of its layers' slot (its blocks sit in their stages at the positions the space gives them). */
 type SlotNamer = (unit: Unit, layer: Layer) => string;
-
-const sameShape = (a: tf.Tensor, b: tf.Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /** How many op families (separate weights: conv, dsconv, the bottlenecks) a list of ops spans. */
 function opFamilies(ops: readonly string[]): number {
