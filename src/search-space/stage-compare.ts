@@ -19,6 +19,7 @@
  * off), activation; plus the number of layers and the output width. Two stages agree on an
  * attribute when the sets of its values are equal (layers and width: the same number).
  */
+import { markdownTable } from '../common/format.js';
 import type { ArchSpec, Block } from './archspec.js';
 
 export const COMPARED_ATTRIBUTES = ['op', 'kernel', 'expansion', 'se', 'activation', 'layers', 'out'] as const;
@@ -193,21 +194,23 @@ export function comparisonSummary(c: StageComparison): string {
 /** A markdown table: per reference stage, each attribute's value where the two agree, `reference vs found` (bold) where they differ. */
 export function renderStageComparison(c: StageComparison, options: { summary?: boolean } = {}): string {
   const head = ['stage', 'blocks', ...COMPARED_ATTRIBUTES.map((a) => ATTRIBUTE_LABELS[a])];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   const cell = (reference: string, found: string | null, agree: boolean) => (agree ? reference : `**${reference} vs ${found ?? 'none'}**`);
-  for (const s of c.stages) {
-    const cells = s.rows.map((row) => cell(row.reference, row.found, row.agree));
-    const blocks = `${s.reference.blocks.join(',')} vs ${s.found?.blocks.join(',') ?? 'none'}`;
-    lines.push(`| ${s.index} (${stageLabel(s.reference)}) | ${blocks} | ${cells.join(' | ')} |`);
-  }
-  for (const s of c.unmatched) {
-    const cells = COMPARED_ATTRIBUTES.map((a) => cell('none', attributeValues(s, a).map(valueText).join('/'), false));
-    lines.push(`| found only (${stageLabel(s)}) | none vs ${s.blocks.join(',')} | ${cells.join(' | ')} |`);
-  }
+  const rows = [
+    ...c.stages.map((s) => [
+      `${s.index} (${stageLabel(s.reference)})`,
+      `${s.reference.blocks.join(',')} vs ${s.found?.blocks.join(',') ?? 'none'}`,
+      ...s.rows.map((row) => cell(row.reference, row.found, row.agree)),
+    ]),
+    ...c.unmatched.map((s) => [
+      `found only (${stageLabel(s)})`,
+      `none vs ${s.blocks.join(',')}`,
+      ...COMPARED_ATTRIBUTES.map((a) => cell('none', attributeValues(s, a).map(valueText).join('/'), false)),
+    ]),
+  ];
   return [
     `${c.reference} vs ${c.found}: one value where they agree, \`${c.reference} vs ${c.found}\` in bold where they differ.`,
     '',
-    ...lines,
+    markdownTable(head, rows),
     '',
     ...(options.summary === false ? [] : [comparisonSummary(c), '']),
   ].join('\n');
