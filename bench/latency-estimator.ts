@@ -56,7 +56,7 @@ interface TableReport {
   name: string;
   entries: number;
   loo: LooStats;
-  /** Share of all entries within +-10%, the unpredictable ones (only entry of their op type) counted as misses. */
+  /** Share of all entries within +-10%, the unpredictable ones (a table's only timed entry) counted as misses. */
   within10OfAll: number;
   /** The base model alone (no residual smoothing): what the smoothing adds. */
   baseOnly: LooStats;
@@ -225,9 +225,10 @@ function ofaMember(rng: Rng, index: number): ArchSpec {
 interface NetworkRow {
   name: string;
   tableMs: number;
-  /** Every entry of the network left out: null when an op type is left with no entries. */
-  strictMs: number | null;
-  strictRefused: string[];
+  /** Every entry of the network left out. */
+  strictMs: number;
+  /** Its ops of the op types left with no entries (priced from the table's other types): key, table and estimated ms. */
+  fromOtherTypes: { key: string; tableMs: number; estimatedMs: number }[];
   /** The network's entries of op types the table has other entries of left out (its blocks); the rest from the table. */
   blocksOutMs: number;
   /** The estimated ops alone and the same ops' table sum. */
@@ -245,8 +246,10 @@ function priceNetwork(spec: ArchSpec, table: LatencyTable, points: readonly FitP
   const tableMs = ops.reduce((s, o) => s + msOf(o.key), 0);
   const rest = points.filter((pt) => !keys.has(pt.key));
   const strict = LatencyEstimator.fit(table.name, rest);
-  const strictRefused = [...new Set(ops.filter((o) => !strict.covers(o.op.op)).map((o) => o.op.op))];
-  const strictMs = strictRefused.length ? null : ops.reduce((s, o) => s + strict.estimate(o.op), 0);
+  const strictMs = ops.reduce((s, o) => s + strict.estimate(o.op), 0);
+  const fromOtherTypes = ops
+    .filter((o) => !strict.covers(o.op.op))
+    .map((o) => ({ key: o.key, tableMs: msOf(o.key), estimatedMs: strict.estimate(o.op) }));
   // Keep the entries of op types left with none (the network's fixed ops): only its blocks are estimated.
   const kept = points.filter((pt) => !keys.has(pt.key) || !rest.some((r) => r.op === pt.op));
   const estimator = LatencyEstimator.fit(table.name, kept);
@@ -257,7 +260,7 @@ function priceNetwork(spec: ArchSpec, table: LatencyTable, points: readonly FitP
     name: spec.name,
     tableMs,
     strictMs,
-    strictRefused,
+    fromOtherTypes,
     blocksOutMs: tableMs - estimatedTableMs + estimatedMs,
     estimatedMs,
     estimatedTableMs,
@@ -281,8 +284,8 @@ function networkSummary(rows: NetworkRow[]) {
   });
   return {
     networks: rows.length,
-    strict: describe(errors((r) => (r.strictMs === null ? null : r.strictMs / r.tableMs - 1))),
-    strictRefusedOpTypes: [...new Set(rows.flatMap((r) => r.strictRefused))],
+    strict: describe(errors((r) => r.strictMs / r.tableMs - 1)),
+    fromOtherTypes: otherTypesSummary(rows),
     blocksOut: describe(errors((r) => r.blocksOutMs / r.tableMs - 1)),
     estimatedPart: describe(errors((r) => r.estimatedMs / r.estimatedTableMs - 1)),
     meanEstimatedShare: rows.reduce((s, r) => s + r.estimatedTableMs / r.tableMs, 0) / rows.length,
@@ -332,7 +335,7 @@ function markdown(
       ]),
     ),
     '',
-    'By op type (within +-10%, median |error|, entries predicted / in the table):',
+    'By op type (within +-10%, median |error|, timed entries predicted / timed entries):',
     '',
     markdownTable(
       ['table', ...new Set(reports.flatMap((r) => Object.keys(r.byOpType)))],
@@ -408,9 +411,37 @@ function networksMarkdown(n: ReturnType<typeof networkSummary>): string {
       ],
     ),
     '',
-    n.strictRefusedOpTypes.length
-      ? `With every entry of a network left out, op types ${n.strictRefusedOpTypes.join(', ')} have no entries left (the table's only entries of them, the stem, the first layer, the head conv, the pooling and the two dense layers, are in every member), and the estimator refuses them rather than price them at 0.`
-      : '',
+    otherTypesMarkdown(n.fromOtherTypes),
+  ].join('\n');
+}
+
+/** Per op priced from the other types, over the networks that have it: its table latency and its estimates' range. */
+function otherTypesSummary(rows: NetworkRow[]) {
+  const byKey = new Map<string, { tableMs: number; estimates: number[] }>();
+  for (const { key, tableMs, estimatedMs } of rows.flatMap((r) => r.fromOtherTypes)) {
+    if (!byKey.has(key)) byKey.set(key, { tableMs, estimates: [] });
+    byKey.get(key)!.estimates.push(estimatedMs);
+  }
+  return [...byKey].map(([key, { tableMs, estimates }]) => ({
+    key,
+    networks: estimates.length,
+    tableMs,
+    estimatedMs: [Math.min(...estimates), Math.max(...estimates)],
+  }));
+}
+
+function otherTypesMarkdown(ops: ReturnType<typeof otherTypesSummary>): string {
+  if (!ops.length) return '';
+  const signed = (e: number) => `${e >= 0 ? '+' : ''}${pct(e, 0)}`;
+  const range = ([lo, hi]: number[], table: number) =>
+    `${lo!.toFixed(3)}-${hi!.toFixed(3)} (${signed(lo! / table - 1)} to ${signed(hi! / table - 1)})`;
+  return [
+    "With every entry of a network left out, these ops' types have no entries left (the table's only ones are in every member); the estimator prices them from the table's other op types:",
+    '',
+    markdownTable(
+      ['op', 'networks', 'table ms', 'estimated ms (error)'],
+      ops.map((o) => [`\`${o.key}\``, String(o.networks), o.tableMs.toFixed(3), range(o.estimatedMs, o.tableMs)]),
+    ),
   ].join('\n');
 }
 

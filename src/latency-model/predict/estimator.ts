@@ -15,9 +15,11 @@
  *   region of the table (a cache that overflows at one input size, a kernel slower than its
  *   multiply-adds say) carries over to the ops near it; far from every entry the base stands alone.
  *
- * An op type the table has no entries of is refused, never priced at 0 (a type whose entries are
- * all 0 ms, an imported table's placeholder, is priced 0 as the table prices it). The quality is
- * measured by leave-one-out: each entry predicted from a model fitted on the others.
+ * An op type the table has no entries of (a published table with one pooling or one classifier, or
+ * none) is priced by one model of every entry of the table at once (AllOpTypesModel), with a caveat
+ * saying so; a table with no timed entry at all is refused, never priced at 0 (a type whose entries
+ * are all 0 ms, an imported table's placeholder, is priced 0 as the table prices it). The quality
+ * is measured by leave-one-out: each entry predicted from a model fitted on the others.
  * `nas table fit` stores the coefficients, settings and those errors in the table
  * (estimator-schema.ts); a table whose entries changed since is fitted again on use.
  */
@@ -54,15 +56,14 @@ export interface FitPoint {
   ms: number;
 }
 
-/** An op the estimator was asked for whose op type the table has no entries of. */
-export class NoEntriesOfOpTypeError extends InputError {
+/** An op the estimator was asked for while the table has no timed entry to estimate it from. */
+export class NoEntriesToEstimateFromError extends InputError {
   constructor(
     readonly table: string,
-    readonly op: OpKind,
     readonly key: string,
   ) {
     super(
-      `table ${table} has no entries of op type ${op}, so it cannot estimate ${key}: profile ops of that type into it (nas profile --arch SPEC --out TABLE) or use a table that has them`,
+      `table ${table} has no timed entries, so it cannot estimate ${key}: profile ops into it (nas profile --arch SPEC --out TABLE) or use another table`,
     );
   }
 }
@@ -102,14 +103,19 @@ export function fitCoefficients(points: readonly FitPoint[], ridge = DEFAULT_EST
   return x.map((v, j) => (scale[j]! > 0 ? v / scale[j]! : 0));
 }
 
-/** What an estimate cannot know: traits (features.ts) no entry of its op type has, or that every entry is 0 ms. */
+/**
+ * What an estimate cannot know: traits (features.ts) no entry of its op type has, that every entry
+ * is 0 ms, or that the table has no entry of its op type at all (`otherTypes`: priced from the others).
+ */
 export interface Caveat {
   op: OpKind;
   unknownTraits: string[];
   allZero: boolean;
+  otherTypes?: boolean;
 }
 
 export function caveatText(c: Caveat): string {
+  if (c.otherTypes) return `no ${c.op} entries: estimated from the table's other op types`;
   return c.allZero ? `every ${c.op} entry is 0 ms` : `no ${c.op} entry has ${c.unknownTraits.join(', ')}`;
 }
 
@@ -117,7 +123,7 @@ export function caveatText(c: Caveat): string {
 export function caveatSummary(caveats: Iterable<Caveat>): string[] {
   const merged = new Map<OpKind, Caveat>();
   for (const c of caveats) {
-    const m = merged.get(c.op) ?? { op: c.op, unknownTraits: [], allZero: c.allZero };
+    const m = merged.get(c.op) ?? { op: c.op, unknownTraits: [], allZero: c.allZero, otherTypes: c.otherTypes };
     m.unknownTraits = [...new Set([...m.unknownTraits, ...c.unknownTraits])];
     merged.set(c.op, m);
   }
@@ -172,6 +178,36 @@ export class OpTypeModel {
   }
 }
 
+const POINTWISE = ESTIMATOR_FEATURES.indexOf('pointwiseMadds');
+const DENSE = ESTIMATOR_FEATURES.indexOf('denseMadds');
+
+/** The point with its dense multiply-adds counted as pointwise ones: a dense layer is a 1x1 convolution of a 1x1 map. */
+function asConvolutionWork<P extends Pick<FitPoint, 'features'>>(point: P): P {
+  const features = [...point.features];
+  features[POINTWISE]! += features[DENSE]!;
+  features[DENSE] = 0;
+  return { ...point, features };
+}
+
+/**
+ * One model of every op type at once, for an op type the table has no entries of. Fitted per type,
+ * a dense layer's cost is learnt from the squeeze-and-excite's tiny ones; here every matrix product
+ * is priced as a 1x1 convolution, whose cost the table's blocks show at every size.
+ */
+export class AllOpTypesModel {
+  private constructor(private readonly model: OpTypeModel) {}
+
+  /** Null when no point is timed (nothing to estimate from). */
+  static fit(points: readonly FitPoint[], settings = DEFAULT_ESTIMATOR_SETTINGS): AllOpTypesModel | null {
+    if (!points.some((pt) => pt.ms > 0)) return null;
+    return new AllOpTypesModel(OpTypeModel.fit(points.map(asConvolutionWork), settings));
+  }
+
+  predict(point: Pick<FitPoint, 'features' | 'coords'>): number {
+    return this.model.predict(asConvolutionWork(point));
+  }
+}
+
 export function byOpType(points: readonly FitPoint[]): Map<OpKind, FitPoint[]> {
   const groups = new Map<OpKind, FitPoint[]>();
   for (const pt of points) {
@@ -188,44 +224,61 @@ export class LatencyEstimator {
   constructor(
     readonly table: string,
     readonly models: ReadonlyMap<OpKind, OpTypeModel>,
+    /** For op types without entries; null when the table has no timed entry. */
+    readonly allOpTypes: AllOpTypesModel | null,
   ) {}
 
   /** Fitted on the points (a table's entries, or some of them). */
   static fit(table: string, points: readonly FitPoint[], settings = DEFAULT_ESTIMATOR_SETTINGS): LatencyEstimator {
     const models = new Map<OpKind, OpTypeModel>();
     for (const [op, group] of byOpType(points)) models.set(op, OpTypeModel.fit(group, settings));
-    return new LatencyEstimator(table, models);
+    return new LatencyEstimator(table, models, AllOpTypesModel.fit(points, settings));
   }
 
+  /** Whether the table has entries of the op type (else its estimates come from the other types). */
   covers(op: OpKind): boolean {
     return this.models.has(op);
   }
 
-  /** The estimated latency (ms) of an op; refuses an op type without entries. */
+  /** The estimated latency (ms) of an op; refuses when the table has no timed entry at all. */
   estimate(d: OpDescriptor): number {
     return this.estimateWithCaveat(d).ms;
   }
 
-  /** The estimate and what it cannot know (OpTypeModel.caveat). */
+  /** The estimate and what it cannot know (OpTypeModel.caveat; or that no entry is of its type). */
   estimateWithCaveat(d: OpDescriptor): { ms: number; caveat: Caveat | null } {
     const key = opKey(d);
     const known = this.memo.get(key);
     if (known) return known;
-    const model = this.models.get(d.op);
-    if (!model) throw new NoEntriesOfOpTypeError(this.table, d.op, key);
-    const point = opPoint(d);
-    const estimate = { ms: model.predict(point), caveat: model.caveat(point) };
+    const estimate = this.estimateOnce(d, key);
     this.memo.set(key, estimate);
     return estimate;
   }
+
+  private estimateOnce(d: OpDescriptor, key: string): { ms: number; caveat: Caveat | null } {
+    const point = opPoint(d);
+    const model = this.models.get(d.op);
+    if (model) return { ms: model.predict(point), caveat: model.caveat(point) };
+    if (!this.allOpTypes) throw new NoEntriesToEstimateFromError(this.table, key);
+    return { ms: this.allOpTypes.predict(point), caveat: { op: d.op, unknownTraits: [], allZero: false, otherTypes: true } };
+  }
 }
 
-/** Each point predicted from a model fitted on the other points of its op type (null: it is the only one). */
+/**
+ * Each point predicted from a model fitted on the other points of its op type; the only point of
+ * its type from the model of all other points (null: it is the table's only timed point).
+ */
 export function leaveOneOut(points: readonly FitPoint[], settings = DEFAULT_ESTIMATOR_SETTINGS): (number | null)[] {
   const groups = byOpType(points);
   return points.map((pt) => {
     const others = groups.get(pt.op)!.filter((o) => o !== pt);
-    return others.length ? OpTypeModel.fit(others, settings).predict(pt) : null;
+    if (others.length) return OpTypeModel.fit(others, settings).predict(pt);
+    return (
+      AllOpTypesModel.fit(
+        points.filter((o) => o !== pt),
+        settings,
+      )?.predict(pt) ?? null
+    );
   });
 }
 
@@ -312,7 +365,8 @@ function storedEstimator(table: LatencyTable): LatencyEstimator | null {
     const model = stored.models[op];
     if (model) models.set(op, new OpTypeModel(model.coefficients, groups.get(op) ?? [], settings));
   }
-  return new LatencyEstimator(table.name, models);
+  // Not stored: one fit over the entries, milliseconds even for the embedded table's 4,000.
+  return new LatencyEstimator(table.name, models, AllOpTypesModel.fit([...groups.values()].flat(), settings));
 }
 
 const cache = new WeakMap<LatencyTable, { entries: number; estimator: LatencyEstimator }>();

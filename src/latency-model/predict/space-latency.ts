@@ -35,7 +35,7 @@ export interface CompletedTable {
 /**
  * The table with every op of the space it lacks priced once by its latency estimator, so that a
  * search prices members from entries alone (and the fastest member is found as for any table).
- * An op type the table has no entries of is refused (NoEntriesOfOpTypeError).
+ * An op type the table has no entries of is priced from its other types, with a caveat saying so.
  */
 export function withEstimatedSpaceKeys(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): CompletedTable {
   const missing = missingSpaceKeys(space, table, resolution, classes);
