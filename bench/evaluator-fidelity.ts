@@ -18,6 +18,9 @@
  * (parts in standalone-seedN/): the tau between two trainings of the same architectures is the
  * most any evaluator can reach against one of them (the reference's own noise).
  *
+ * `--finetune-steps N` (with the supernet) also scores each member after N steps of fine-tuning its
+ * inherited weights (parts in supernet[-NAME]-ftN/): the supernet as a warm start, not an oracle.
+ *
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
  */
@@ -33,6 +36,7 @@ import { readExperiment } from '../src/controller/experiment.js';
 import { proxyTrainConfig } from '../src/controller/setup.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { supernetSettings } from '../src/supernet/settings.js';
 import { SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -56,6 +60,9 @@ const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
 const REPEAT_SEED = argument('repeat-seed', '');
 const MEMBERS_LIMIT = Number(argument('members-limit', '1000'));
 const RESOLUTION = 32;
+/** With --only supernet: also score each member after this many steps of fine-tuning its inherited weights (0: not). */
+const FINETUNE_STEPS = Number(argument('finetune-steps', '0'));
+const FINETUNE_KIND = `${SUPERNET_KIND}-ft${FINETUNE_STEPS}`;
 
 interface Part {
   member: number;
@@ -177,6 +184,44 @@ async function supernet(all: number[][]): Promise<void> {
   }
 }
 
+/**
+ * Scores every member after a short fine-tune of its inherited weights (batch norm recalibrated
+ * first): one pass of FINETUNE_STEPS batches of 32, no warm-up or augmentation, as NetAdapt
+ * fine-tunes its proposals; validation top-1 on the images the supernet ranks on.
+ */
+async function finetunedSupernet(all: number[][]): Promise<void> {
+  const runDir = path.join(RUNS, SUPERNET_KIND);
+  const dataset = loadDataset('fashion-mnist', RESOLUTION);
+  const { rankingSamples } = supernetSettings(readExperiment(SUPERNET_EXPERIMENT).supernet);
+  const config = trainConfig(
+    {
+      epochs: 1,
+      trainSamples: FINETUNE_STEPS * 32,
+      batchSize: 32,
+      validationSamples: rankingSamples,
+      learningRate: 0.01,
+      warmupEpochs: 0,
+      seed: RECIPE.seed,
+      augment: false,
+    },
+    'fidelity fine-tune',
+  );
+  const trained = openTrainedSupernet(runDir);
+  try {
+    await eachMissing(FINETUNE_KIND, all, async (_spec, i) => {
+      const checkpoint = path.join(runDir, `finetune-${FINETUNE_STEPS}`, `member-${String(i).padStart(2, '0')}`);
+      const { value, cpuSeconds } = await cpuSecondsOf(async () => {
+        const spec = await trained.writeMemberCheckpoint(all[i]!, checkpoint);
+        return trainForEvaluation(dataset, spec, config, { inheritFrom: { spec, checkpoint } });
+      });
+      if (value.error) throw new Error(`member ${i}: the fine-tune failed: ${value.error}`);
+      return { accuracy: value.accuracy, cpuSeconds };
+    });
+  } finally {
+    trained.dispose();
+  }
+}
+
 /** Kendall's tau-b of two paired samples. */
 export function kendallTau(a: readonly number[], b: readonly number[]): number {
   let concordant = 0;
@@ -215,8 +260,9 @@ interface SupernetTraining {
   note?: string;
 }
 
+/** The supernet's training record (a fine-tuned kind `<supernet>-ft<N>` has its supernet's). */
 function supernetTraining(kind: string): SupernetTraining | null {
-  const file = path.join(PARTS, `${kind}-training.json`);
+  const file = path.join(PARTS, `${kind.replace(/-ft\d+$/, '')}-training.json`);
   return existsSync(file) ? (readJsonFile(file) as SupernetTraining) : null;
 }
 
@@ -242,6 +288,11 @@ function supernetDescriptions(kinds: string[]): string[] {
   return kinds.flatMap((kind) => {
     const training = supernetTraining(kind);
     if (!training) return [];
+    const finetune = /-ft(\d+)$/.exec(kind);
+    if (finetune)
+      return [
+        `- \`${kind}\`: ${kind.slice(0, finetune.index)}'s inherited weights, each member fine-tuned for ${finetune[1]} steps of 32 images (SGD, learning rate 0.01, no augmentation) before it is scored.`,
+      ];
     const experiment = path.relative(PROJECT_ROOT, training.experiment);
     return [
       `- \`${kind}\`: ${experiment} trained once (${training.wallSeconds.toFixed(0)} s wall)${training.note ? `; ${training.note}` : ''}.`,
@@ -285,7 +336,10 @@ async function main(): Promise<void> {
   await prepareBackend('auto');
   mkdirSync(PARTS, { recursive: true });
   const all = await members();
-  if (ONLY === 'all' || ONLY === 'supernet' || ONLY === SUPERNET_KIND) await supernet(all);
+  if (ONLY === 'all' || ONLY === 'supernet' || ONLY === SUPERNET_KIND) {
+    await supernet(all);
+    if (FINETUNE_STEPS > 0) await finetunedSupernet(all);
+  }
   if (ONLY === 'all' || ONLY === 'proxy') await proxy(all);
   if (ONLY === 'all' || ONLY === 'standalone') await standalone(all);
   await report(all);

@@ -11,12 +11,16 @@ import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
-import { runSupernetSearch } from '../src/supernet/search.js';
+import { proxyBatchers, runSupernetSearch } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
+import { openTrainedSupernet } from '../src/supernet/trained.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { assignWeights, loadCheckpoint, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
+import { trainConfig } from '../src/trainer/config.js';
+import { loadDataset } from '../src/trainer/data/index.js';
+import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
 
 test.before(async () => {
@@ -320,4 +324,38 @@ test('ranking draws until it has settings.candidates distinct members from a con
   t.is(drawn.length, 5);
   t.is(new Set(drawn.map((d) => d.choices.join(','))).size, 5);
   t.deepEqual(drawn[0], { choices: settled, mostLikely: true });
+});
+
+test("a trained supernet reopened from its run: a member's written checkpoint scores what evaluate() says and fine-tunes as an ordinary checkpoint", async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const runDir = path.join(dir, 'run');
+  await supernetRun(runDir, experiment);
+  const { space } = setupSearch(experiment, 10);
+  const choices = space.randomChoices(derive(5, 'member'));
+  const trained = openTrainedSupernet(runDir);
+  const checkpoint = path.join(dir, 'member');
+  let spec: Awaited<ReturnType<typeof trained.writeMemberCheckpoint>>;
+  let accuracy: number;
+  try {
+    accuracy = trained.evaluate(choices).accuracy;
+    spec = await trained.writeMemberCheckpoint(choices, checkpoint);
+  } finally {
+    trained.dispose();
+  }
+  t.deepEqual(spec.blocks, space.materialise(choices, { resolution: 16, classes: 10, name: spec.name }).blocks);
+  // The checkpoint's model on the images evaluate() scored (rankingSamples: 64).
+  const { validation } = proxyBatchers(experiment, space);
+  const batch = validation.batch(Int32Array.from({ length: 64 }, (_, i) => i));
+  const model = buildModel(spec);
+  assignWeights(model, loadCheckpoint(resolveCheckpointDir(checkpoint), (d) => d).weights, 'member');
+  const predicted = tf.tidy(() => tf.argMax(model.predict(batch.x) as tf.Tensor, 1).dataSync());
+  const correct = batch.labels.filter((label, i) => predicted[i] === label).length;
+  tf.dispose([batch.x, batch.y]);
+  model.dispose();
+  t.true(Math.abs(correct / 64 - accuracy) <= 1 / 64, `${correct / 64} vs ${accuracy}`);
+  // Fine-tuned from it as NetAdapt fine-tunes a proposal.
+  const config = trainConfig({ epochs: 1, trainSamples: 64, batchSize: 16, validationSamples: 64, warmupEpochs: 0, augment: false });
+  const tuned = await trainForEvaluation(loadDataset('fashion-mnist', 16), spec, config, { inheritFrom: { spec, checkpoint } });
+  t.is(tuned.error, null);
+  t.true(tuned.accuracy > 0);
 });

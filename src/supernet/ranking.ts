@@ -207,7 +207,12 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
 }
 
 /** A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt). */
-export async function writeInheritedCheckpoint(dir: string, supernet: Supernet, member: RankedCandidate, spec: ArchSpec): Promise<void> {
+export async function writeInheritedCheckpoint(
+  dir: string,
+  supernet: Supernet,
+  member: Pick<RankedCandidate, 'choices' | 'stats'> & { accuracy: number | null },
+  spec: ArchSpec,
+): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const model = buildModel(spec);
   try {

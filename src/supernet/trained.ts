@@ -6,9 +6,10 @@ import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
 import { setupSearch } from '../controller/setup.js';
 import { predictLatency } from '../latency-model/predict/predict.js';
+import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
-import { evaluateMember, recalibrate } from './ranking.js';
+import { evaluateMember, recalibrate, writeInheritedCheckpoint } from './ranking.js';
 import { proxyBatchers } from './search.js';
 import { supernetSettings } from './settings.js';
 import { Supernet } from './supernet.js';
@@ -23,6 +24,8 @@ export interface MemberEvaluation {
 export interface TrainedSupernet {
   readonly supernet: Supernet;
   evaluate(choices: readonly number[]): MemberEvaluation;
+  /** The member's inherited weights (batch norm recalibrated) as an ordinary checkpoint in `dir`, with its spec. */
+  writeMemberCheckpoint(choices: readonly number[], dir: string): Promise<ArchSpec>;
   dispose(): void;
 }
 
@@ -40,14 +43,21 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
   supernet.loadArrays(checkpoint.arrays, run.supernetFile('checkpointState'));
   const settings = supernetSettings(experiment.supernet);
   const { resolution, classes } = experiment.latency;
+  const recalibrated = (choices: readonly number[]) =>
+    recalibrate(supernet, train, settings.recalibrationBatches, derive(experiment.seed, 'recalibrate'), choices);
   return {
     supernet,
     evaluate(choices) {
-      const stats = recalibrate(supernet, train, settings.recalibrationBatches, derive(experiment.seed, 'recalibrate'), choices);
+      const stats = recalibrated(choices);
       return {
         accuracy: evaluateMember(supernet, choices, stats, validation, settings.rankingSamples),
         latencyMs: predictLatency(withInput(supernet.member(choices), { resolution, classes }), setup.table).totalMs,
       };
+    },
+    async writeMemberCheckpoint(choices, dir) {
+      const spec = supernet.member(choices);
+      await writeInheritedCheckpoint(dir, supernet, { choices: [...choices], stats: recalibrated(choices), accuracy: null }, spec);
+      return spec;
     },
     dispose: () => supernet.dispose(),
   };
