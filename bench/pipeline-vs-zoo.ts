@@ -27,8 +27,8 @@ import { type Experiment, readExperiment } from '../src/controller/experiment.js
 import { setupSearch } from '../src/controller/setup.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { runPipeline } from '../src/pipeline/pipeline.js';
-import type { ReportRow } from '../src/pipeline/pipeline-report.js';
-import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
+import { comparisonMarkdown, type PipelineReport, type ReportRow } from '../src/pipeline/pipeline-report.js';
+import { PIPELINE_RUN_FILES, PipelineRunDir } from '../src/pipeline/pipeline-run.js';
 import { DEFAULT_ZOO_CACHE_DIR, trainedZooModel, ZooCacheDir, type ZooEntry, type ZooRecipe } from '../src/pipeline/zoo-cache.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { argument, writeSection } from './report.js';
@@ -54,6 +54,8 @@ interface PipelineOutcome {
   /** The closing report's stage rows (search, train, netadapt, final). */
   stages: ReportRow[];
   wallSeconds: number;
+  /** The final model against the hand-written reference (absent from parts written before it was kept). */
+  comparison?: PipelineReport['comparison'];
 }
 
 function withTrainSeed(seed: number): Experiment {
@@ -85,9 +87,22 @@ async function pipelineWithSeed(seed: number): Promise<PipelineOutcome> {
     log,
   });
   const wallSeconds = Object.values(result.record.stages).reduce((sum, stage) => sum + stage.wallSeconds, 0);
-  const outcome: PipelineOutcome = { seed, dir: path.relative(PROJECT_ROOT, dir), stages: result.report.stages, wallSeconds };
-  await writeJsonAtomic(partFile(`pipeline-seed${seed}`), { schemaVersion: 1, kind: 'pipeline-vs-zoo-pipeline', ...outcome });
+  const { stages, comparison } = result.report;
+  const outcome: PipelineOutcome = { seed, dir: path.relative(PROJECT_ROOT, dir), stages, wallSeconds, comparison };
+  await writePipelinePart(outcome);
   return outcome;
+}
+
+const writePipelinePart = (outcome: PipelineOutcome) =>
+  writeJsonAtomic(partFile(`pipeline-seed${outcome.seed}`), { schemaVersion: 1, kind: 'pipeline-vs-zoo-pipeline', ...outcome });
+
+/** A part written before the comparison was kept gets it from its run's report.json while that run is on this machine. */
+async function withComparison(outcome: PipelineOutcome): Promise<PipelineOutcome> {
+  const reportFile = path.join(PROJECT_ROOT, outcome.dir, PIPELINE_RUN_FILES.report);
+  if (outcome.comparison !== undefined || !existsSync(reportFile)) return outcome;
+  const completed = { ...outcome, comparison: (readJsonFile(reportFile) as PipelineReport).comparison ?? null };
+  await writePipelinePart(completed);
+  return completed;
 }
 
 /** Trains (or reads from the zoo cache) one zoo model with one seed, and records it as a part. */
@@ -114,7 +129,9 @@ function comparedZoo(finalMs: number): PricedZooModel[] {
 }
 
 async function report(finalMs: number | null): Promise<void> {
-  const pipelines = SEEDS.map((seed) => readPart<PipelineOutcome>(`pipeline-seed${seed}`)).filter((p) => p !== null);
+  const recorded = SEEDS.map((seed) => readPart<PipelineOutcome>(`pipeline-seed${seed}`)).filter((p) => p !== null);
+  const pipelines = await Promise.all(recorded.map(withComparison));
+  const compared = pipelines.find((p) => p.comparison);
   const top1 = (rows: (ReportRow | undefined)[]) => rows.flatMap((r) => (r?.testTop1 == null ? [] : [r.testTop1]));
   const rows: string[][] = [];
   const finals = top1(pipelines.map((p) => stage(p, 'final')));
@@ -146,6 +163,7 @@ async function report(finalMs: number | null): Promise<void> {
       (p) =>
         `Pipeline seed ${p.seed} (${p.dir}): ${Math.round(p.wallSeconds)} s of stages, ${p.stages.map((r) => `${r.stage} ${r.wallSeconds === null ? '-' : Math.round(r.wallSeconds)} s`).join(', ')}.`,
     ),
+    ...(compared ? ['', `Seed ${compared.seed}'s final model:`, '', ...comparisonMarkdown(compared.comparison!, '###')] : []),
   ];
   await writeSection(section.join('\n'), path.join(PROJECT_ROOT, 'results', 'pipeline.md'));
 }

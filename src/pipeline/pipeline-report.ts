@@ -327,16 +327,16 @@ export function reportMarkdown(report: PipelineReport): string {
     '',
     `![accuracy vs latency](${PIPELINE_RUN_FILES.reportPlot})`,
     '',
-    ...comparisonMarkdown(report),
+    ...comparisonMarkdown(report.comparison),
   ].join('\n');
 }
 
 /** The section of the final model against the hand-written reference (one line when there is none). */
-function comparisonMarkdown({ comparison }: PipelineReport): string[] {
+export function comparisonMarkdown(comparison: PipelineReport['comparison'], heading = '##'): string[] {
   if (!comparison)
     return ["No hand-written reference to compare with (the pipeline section's reference is null, or the target names no spec).", ''];
   return [
-    `## Against ${comparison.reference}, stage by stage`,
+    `${heading} Against ${comparison.reference}, stage by stage`,
     '',
     `The final model (${comparison.found}) against ${comparison.reference}: ${comparison.summary}.`,
     '',
