@@ -125,11 +125,12 @@ export class Supernet {
     mixedOps: readonly number[] = [],
   ): tf.Tensor2D {
     const net = resolve(this.member(choices));
-    const slotOf = slotNamer(this.space, choices);
+    const places = this.space.blockPlaces(choices);
+    const slotOf = slotNamer(this.space, places);
     const alternatives = this.opAlternatives(choices, mixedOps);
     const plainResidual = training?.plainResidual ?? 0;
     // The member's blocks (not the stem or head), only while the residual warm-up runs.
-    const blocks = plainResidual > 0 ? this.space.blockPlaces(choices) : null;
+    const blocks = plainResidual > 0 ? places : null;
     let h: tf.Tensor = x;
     for (const unit of net.units) {
       const unitInput = h;
@@ -174,7 +175,7 @@ export class Supernet {
       point.options.forEach((_, option) => {
         const variant = choices.map((c, i) => (i === index ? option : c));
         const places = this.space.blockPlaces(variant);
-        const slotOf = slotNamer(this.space, variant);
+        const slotOf = slotNamer(this.space, places);
         for (const unit of resolve(this.member(variant)).units) {
           const place = places.get(unit.id);
           if (!place || place.stage !== point.stage || (point.layer !== null && place.position !== point.layer)) continue;
@@ -192,7 +193,7 @@ export class Supernet {
    */
   memberWeights(choices: readonly number[], stats: BatchNormStats): NamedWeight[] {
     const net = resolve(this.member(choices));
-    const slotOf = slotNamer(this.space, choices);
+    const slotOf = slotNamer(this.space, this.space.blockPlaces(choices));
     const weights: NamedWeight[] = [];
     const push = (name: string, t: tf.Tensor) => {
       weights.push({ name, shape: [...t.shape], values: t.dataSync() as Float32Array });
@@ -401,8 +402,7 @@ function opFamilies(ops: readonly string[]): number {
   return new Set(ops.map((op) => (op.startsWith('mbconv') ? 'mbconv' : op))).size;
 }
 
-function slotNamer(space: ChoiceSpace, choices: readonly number[]): SlotNamer {
-  const places = space.blockPlaces(choices);
+function slotNamer(space: ChoiceSpace, places: ReturnType<ChoiceSpace['blockPlaces']>): SlotNamer {
   return (unit, layer) => {
     const place = places.get(unit.id);
     return place ? stageSlot(space.definition.stages[place.stage]!.id, place.position, unit, layer) : layer.name;
