@@ -36,6 +36,7 @@ import { readExperiment } from '../src/controller/experiment.js';
 import { proxyTrainConfig } from '../src/controller/setup.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { finetuneConfig } from '../src/supernet/finetune.js';
 import { supernetSettings } from '../src/supernet/settings.js';
 import { SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -186,26 +187,16 @@ async function supernet(all: number[][]): Promise<void> {
 
 /**
  * Scores every member after a short fine-tune of its inherited weights (batch norm recalibrated
- * first): one pass of FINETUNE_STEPS batches of 32, no warm-up or augmentation, as NetAdapt
- * fine-tunes its proposals; validation top-1 on the images the supernet ranks on.
+ * first), as a search with `supernet.finetuneSteps` scores its top candidates: one pass of
+ * FINETUNE_STEPS batches of 32, no warm-up or augmentation; validation top-1 on the images the
+ * supernet ranks on.
  */
 async function finetunedSupernet(all: number[][]): Promise<void> {
   const runDir = path.join(RUNS, SUPERNET_KIND);
   const dataset = loadDataset('fashion-mnist', RESOLUTION);
-  const { rankingSamples } = supernetSettings(readExperiment(SUPERNET_EXPERIMENT).supernet);
-  const config = trainConfig(
-    {
-      epochs: 1,
-      trainSamples: FINETUNE_STEPS * 32,
-      batchSize: 32,
-      validationSamples: rankingSamples,
-      learningRate: 0.01,
-      warmupEpochs: 0,
-      seed: RECIPE.seed,
-      augment: false,
-    },
-    'fidelity fine-tune',
-  );
+  const experiment = readExperiment(SUPERNET_EXPERIMENT);
+  // What a search with supernet.finetuneSteps does to its top candidates (src/supernet/finetune.ts).
+  const config = finetuneConfig(experiment, { ...supernetSettings(experiment.supernet), finetuneSteps: FINETUNE_STEPS });
   const trained = openTrainedSupernet(runDir);
   try {
     await eachMissing(FINETUNE_KIND, all, async (_spec, i) => {
@@ -291,7 +282,7 @@ function supernetDescriptions(kinds: string[]): string[] {
     const finetune = /-ft(\d+)$/.exec(kind);
     if (finetune)
       return [
-        `- \`${kind}\`: ${kind.slice(0, finetune.index)}'s inherited weights, each member fine-tuned for ${finetune[1]} steps of 32 images (SGD, learning rate 0.01, no augmentation) before it is scored.`,
+        `- \`${kind}\`: ${kind.slice(0, finetune.index)}'s inherited weights, each member fine-tuned for ${finetune[1]} steps of 32 images before it is scored (as \`supernet.finetuneSteps: ${finetune[1]}\` does: SGD, learning rate 0.01, no augmentation).`,
       ];
     const experiment = path.relative(PROJECT_ROOT, training.experiment);
     return [
@@ -326,7 +317,15 @@ async function report(all: number[][]): Promise<void> {
       ],
     ),
     '',
-    markdownTable(['member', 'choices', 'standalone test top-1 %', ...evaluators.map((e) => `${e.kind} val top-1 %`)], rows),
+    markdownTable(
+      [
+        'member',
+        'choices',
+        'standalone test top-1 %',
+        ...evaluators.map((e) => `${e.kind} ${e.kind.startsWith('standalone') ? 'test' : 'val'} top-1 %`),
+      ],
+      rows,
+    ),
   ].join('\n');
   await writeSection(section, FIDELITY_MD);
   process.stderr.write(`${section}\n`);

@@ -11,7 +11,7 @@ import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
-import { proxyBatchers, runSupernetSearch } from '../src/supernet/search.js';
+import { proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -183,7 +183,7 @@ test('op warm-up: a mixed op choice runs and trains every op family of its stage
 async function supernetRun(
   runDir: string,
   experiment: ReturnType<typeof tinyExperiment>,
-  options: { resume?: boolean; stopAfterSteps?: number } = {},
+  options: { resume?: boolean; stopAfterSteps?: number; stopInPhase?: SupernetProgress['phase'] } = {},
 ) {
   const setup = setupSearch(experiment, 10);
   const abort = new AbortController();
@@ -196,6 +196,7 @@ async function supernetRun(
       signal: abort.signal,
       onProgress: (p) => {
         if (options.stopAfterSteps !== undefined && p.step >= options.stopAfterSteps) abort.abort();
+        if (p.phase === options.stopInPhase) abort.abort();
       },
     },
     setup,
@@ -358,4 +359,37 @@ test("a trained supernet reopened from its run: a member's written checkpoint sc
   const tuned = await trainForEvaluation(loadDataset('fashion-mnist', 16), spec, config, { inheritFrom: { spec, checkpoint } });
   t.is(tuned.error, null);
   t.true(tuned.accuracy > 0);
+});
+
+test('supernet.finetuneSteps: the top candidates are fine-tuned from their inherited weights and ranked again; best-weights holds the fine-tuned weights', async (t) => {
+  const { dir, experiment: base } = tinySupernetExperiment();
+  const experiment = { ...base, supernet: { ...base.supernet!, finetuneSteps: 4 } };
+  const runDir = path.join(dir, 'run');
+  // Interrupted while fine-tuning: the trained supernet is kept and --resume ranks and fine-tunes again.
+  await t.throwsAsync(supernetRun(runDir, experiment, { stopInPhase: 'fine-tune' }), { instanceOf: InterruptedError });
+  const summary = await supernetRun(runDir, experiment, { resume: true });
+  const { candidates } = readJsonFile(path.join(runDir, SUPERNET_RUN_FILES.candidates)) as {
+    candidates: { reward: number; accuracy: number; inheritedAccuracy?: number; finetuneError?: string | null; choices: number[] }[];
+  };
+  const tuned = candidates.slice(0, 2);
+  t.true(
+    tuned.every((c) => typeof c.inheritedAccuracy === 'number' && c.finetuneError === null),
+    'topK (2) fine-tuned',
+  );
+  t.true(candidates.slice(2).every((c) => c.inheritedAccuracy === undefined));
+  t.true(tuned[0]!.reward >= tuned[1]!.reward, 'ranked again on the fine-tuned reward');
+  // best-weights: the fine-tuned checkpoint under best.json's spec, scoring what the ranking says on its 64 images.
+  const best = readArchSpec(summary.best!.spec);
+  const saved = loadCheckpoint(resolveCheckpointDir(path.join(runDir, SUPERNET_RUN_FILES.bestWeights)), (d) => d);
+  t.deepEqual([saved.spec.name, saved.spec.blocks], [best.name, best.blocks]);
+  t.regex(best.provenance?.source ?? '', /fine-tuned 4 steps/);
+  const { validation } = proxyBatchers(experiment, setupSearch(experiment, 10).space);
+  const batch = validation.batch(Int32Array.from({ length: 64 }, (_, i) => i));
+  const model = buildModel(best);
+  assignWeights(model, saved.weights, 'best-weights');
+  const predicted = tf.tidy(() => tf.argMax(model.predict(batch.x) as tf.Tensor, 1).dataSync());
+  const correct = batch.labels.filter((label, i) => predicted[i] === label).length;
+  tf.dispose([batch.x, batch.y]);
+  model.dispose();
+  t.true(Math.abs(correct / 64 - tuned[0]!.accuracy) <= 1 / 64, `${correct / 64} vs ${tuned[0]!.accuracy}`);
 });

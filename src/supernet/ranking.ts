@@ -6,9 +6,11 @@
  * ones in all when the controller yields that many in 20 batches of draws. Each is
  * judged fairly against the others: its batch-norm statistics are re-estimated on a few training
  * batches (a shared set of BN statistics fits no member), then it is evaluated on the first
- * `rankingSamples` validation images, and rewarded with its table latency.
+ * `rankingSamples` validation images, and rewarded with its table latency. With
+ * `finetuneSteps`, the top `topK` are then fine-tuned and ranked again (finetune.ts).
  */
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InterruptedError } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
@@ -22,7 +24,7 @@ import type { SearchSetup } from '../controller/setup.js';
 import type { TrialStore } from '../controller/store.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { buildModel } from '../trainer/build-model.js';
-import { assignWeights, saveCheckpoint } from '../trainer/checkpoint.js';
+import { assignWeights, CHECKPOINT_DIR, SPEC_JSON, saveCheckpoint } from '../trainer/checkpoint.js';
 import type { ImageBatcher } from '../trainer/data/batches.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { BatchNormStats, type Supernet } from './supernet.js';
@@ -36,6 +38,8 @@ export interface RankedCandidate {
   /** The controller's most likely member. */
   mostLikely: boolean;
   stats: BatchNormStats;
+  /** Set when it was fine-tuned (finetune.ts): `accuracy` is then the fine-tuned one. */
+  finetuned?: { checkpoint: string; inheritedAccuracy: number; error: string | null };
 }
 
 export interface RankingRequest {
@@ -152,7 +156,7 @@ export interface RankingOutputs {
  */
 export async function writeRankingOutputs(options: RankingOutputs): Promise<SearchSummary> {
   const { run, experiment, setup, ranking, supernet } = options;
-  const { topK, rankingSamples } = supernetSettings(experiment.supernet);
+  const { topK, rankingSamples, finetuneSteps } = supernetSettings(experiment.supernet);
   const specOf = (c: RankedCandidate, name: string): ArchSpec => {
     const spec = supernet.member(c.choices, name);
     return { ...spec, provenance: { ...spec.provenance, command: options.command, seed: experiment.seed } };
@@ -171,6 +175,7 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
       reward: c.reward,
       mostLikely: c.mostLikely,
       spec: file,
+      ...(c.finetuned ? { inheritedAccuracy: c.finetuned.inheritedAccuracy, finetuneError: c.finetuned.error } : {}),
     });
   }
   const likeliest = ranking.find((c) => c.mostLikely);
@@ -182,12 +187,12 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
     seed: experiment.seed,
     table: setup.table.name,
     targetMs: setup.rewardSettings.targetMs,
-    accuracy: `top-1 on the first ${rankingSamples} validation images with inherited weights, batch norm recalibrated`,
+    accuracy: `top-1 on the first ${rankingSamples} validation images with inherited weights, batch norm recalibrated${finetuneSteps ? `; the top ${topK} after ${finetuneSteps} steps of fine-tuning from them (inheritedAccuracy: before)` : ''}`,
     candidates: listed,
   });
   const best = ranking[0]!;
   const bestSpec = specOf(best, `${experiment.name}-best`);
-  await writeInheritedCheckpoint(run.supernetFile('bestWeights'), supernet, best, bestSpec);
+  await writeBestWeights(run.supernetFile('bestWeights'), supernet, best, bestSpec);
   return writeSearchOutputs({
     run,
     store: options.store,
@@ -200,10 +205,19 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
       accuracy: best.accuracy,
       latencyMs: best.latencyMs,
       reward: best.reward,
-      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights)`,
+      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights${best.finetuned ? `, fine-tuned ${finetuneSteps} steps` : ''})`,
     },
     extra: { evaluator: 'supernet', candidates: ranking.length, controllerBest: likeliest ? run.supernetFile('controllerBest') : null },
   });
+}
+
+/** The best candidate's weights as a checkpoint in `dir`: its fine-tuned ones when it was fine-tuned, else its inherited ones. */
+async function writeBestWeights(dir: string, supernet: Supernet, best: RankedCandidate, spec: ArchSpec): Promise<void> {
+  if (!best.finetuned) return writeInheritedCheckpoint(dir, supernet, best, spec);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(path.join(best.finetuned.checkpoint, CHECKPOINT_DIR), path.join(dir, CHECKPOINT_DIR), { recursive: true });
+  // The same architecture under best.json's name and provenance, so the two read as one model.
+  await writeJsonAtomic(path.join(dir, CHECKPOINT_DIR, SPEC_JSON), spec);
 }
 
 /** A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt). */

@@ -33,6 +33,7 @@ import { ImageBatcher } from '../trainer/data/batches.js';
 import type { ImageDataset } from '../trainer/data/dataset.js';
 import { loadDataset } from '../trainer/data/index.js';
 import type { Optimizer } from '../trainer/optimizer.js';
+import { finetuneTopCandidates } from './finetune.js';
 import { rankCandidates, writeRankingOutputs } from './ranking.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { supernetOptimizer, supernetTrainingStep } from './step.js';
@@ -40,7 +41,7 @@ import { Supernet } from './supernet.js';
 import { type PendingBatch, type SupernetCheckpoint, SupernetRunDir } from './supernet-run.js';
 
 export interface SupernetProgress {
-  phase: 'warm-up' | 'search' | 'ranking';
+  phase: 'warm-up' | 'search' | 'ranking' | 'fine-tune';
   step: number;
   steps: number;
   trials: number;
@@ -52,7 +53,7 @@ export interface SupernetProgress {
   bestGuessMs: number | null;
   imagesPerSec: number;
   etaSeconds: number;
-  /** Ranking phase: candidates ranked so far, of how many. */
+  /** Ranking and fine-tune phases: candidates ranked (fine-tuned) so far, of how many. */
   ranked?: { done: number; of: number };
 }
 
@@ -167,12 +168,24 @@ class SupernetSearch {
       onProgress: (done, of) => this.report('ranking', { done, of }),
       signal: this.request.signal,
     });
+    const finalRanking = await finetuneTopCandidates(
+      {
+        run: this.runDir,
+        supernet: this.supernet,
+        experiment,
+        setup: this.setup,
+        settings: this.settings,
+        onProgress: (done, of) => this.report('fine-tune', { done, of }),
+        signal: this.request.signal,
+      },
+      ranking,
+    );
     return writeRankingOutputs({
       run: this.runDir,
       store: this.store,
       experiment,
       setup: this.setup,
-      ranking,
+      ranking: finalRanking,
       supernet: this.supernet,
       command: this.request.command,
       wallSeconds: (performance.now() - this.started) / 1000,

@@ -28,6 +28,12 @@ export const SupernetSettingsSchema = z.strictObject({
   topK: z.int().positive(),
   /** Validation images a candidate is ranked on. */
   rankingSamples: z.int().positive(),
+  /**
+   * Steps (batches of 32 proxy training images) each of the top `topK` ranked candidates is
+   * fine-tuned from its inherited weights before they are ranked again on the fine-tuned
+   * accuracy (finetune.ts; 0: ranked on inherited weights alone).
+   */
+  finetuneSteps: z.int().min(0),
   /** A checkpoint of the shared weights, optimizer and controller at least this often. */
   checkpointMinutes: z.number().positive(),
 });
@@ -42,6 +48,7 @@ export const DEFAULT_SUPERNET: SupernetSettings = {
   candidates: 30,
   topK: 5,
   rankingSamples: 1000,
+  finetuneSteps: 0,
   checkpointMinutes: 2,
 };
 

@@ -24,6 +24,8 @@ export const SUPERNET_RUN_FILES = {
   candidateSpecs: 'candidates',
   controllerBest: 'controller-best.json',
   bestWeights: 'best-weights',
+  /** The fine-tuned candidates (settings.finetuneSteps): each one's inherited and fine-tuned checkpoints. */
+  finetuned: 'finetuned',
 } as const;
 
 const PendingBatchSchema = z.object({

@@ -18,7 +18,7 @@ import { type ArchSpec, parseArchSpec } from '../search-space/archspec.js';
 export const CHECKPOINT_DIR = 'checkpoint';
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
-const SPEC_JSON = 'spec.json';
+export const SPEC_JSON = 'spec.json';
 const STATE_JSON = 'state.json';
 const SLOTS_BIN = 'slots.bin';
 

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DivergedError, NasError } from '../common/errors.js';
+import { DivergedError, InterruptedError, NasError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import type { BackendName } from './backend.js';
@@ -29,6 +29,8 @@ export interface EvaluateOptions {
   inheritFrom?: { spec: ArchSpec; checkpoint: string };
   /** Keep the trained child's checkpoint in this run directory. */
   outDir?: string;
+  /** In-process evaluations only: stop the training within a step (InterruptedError). */
+  signal?: AbortSignal;
 }
 
 /** What gives a child architecture its accuracy (the search's evaluator interface). */
@@ -39,7 +41,7 @@ export interface Evaluator {
 
 export type WorkerRequest =
   | { type: 'init'; dataset: string; resolution: number; backend: BackendName | 'auto' }
-  | ({ type: 'evaluate'; id: number; spec: ArchSpec; config: TrainConfig } & EvaluateOptions);
+  | ({ type: 'evaluate'; id: number; spec: ArchSpec; config: TrainConfig } & Omit<EvaluateOptions, 'signal'>);
 
 export type WorkerReply =
   | { type: 'ready'; backend: string }
@@ -63,9 +65,11 @@ export async function trainForEvaluation(
       const parent = loadCheckpoint(options.inheritFrom.checkpoint, (data) => data);
       initialWeights = inheritWeights(options.inheritFrom.spec, parent.weights, spec).weights;
     }
-    const result = await train({ spec, dataset, config, evaluateTest: false, initialWeights, outDir: options.outDir });
+    const { outDir, signal } = options;
+    const result = await train({ spec, dataset, config, evaluateTest: false, initialWeights, outDir, signal });
     return { accuracy: result.valTop1, seconds: (performance.now() - started) / 1000, imagesPerSec: result.imagesPerSec, error: null };
   } catch (err) {
+    if (err instanceof InterruptedError) throw err;
     const message = err instanceof DivergedError ? `diverged: ${err.message}` : (err as Error).message;
     return { accuracy: 0, seconds: (performance.now() - started) / 1000, imagesPerSec: 0, error: message };
   }
@@ -225,7 +229,8 @@ export class TrainingPool implements Evaluator {
             id: job.id,
             spec: job.spec,
             config: this.options.config,
-            ...job.options,
+            inheritFrom: job.options.inheritFrom,
+            outDir: job.options.outDir,
           }),
         (err: Error) => {
           // A worker that exited has had its job settled by workerExited; this is a failed start.

@@ -178,12 +178,11 @@ function trialLine({ trials, budget, best, last }: SearchProgress, started: numb
 
 /** The supernet evaluator's progress: its training steps, then the ranking of candidates. */
 function supernetLine(p: SupernetProgress): ProgressLine {
-  const done = p.phase === 'ranking' && p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
+  const done = p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
   const last = p.last ? ` last ${(100 * p.last.accuracy).toFixed(0)}% ${p.last.latencyMs.toFixed(1)} ms` : '';
   const guess = p.bestGuessMs === null ? '' : ` controller's pick ${p.bestGuessMs.toFixed(1)} ms`;
-  const text =
-    p.phase === 'ranking' && p.ranked
-      ? `ranking candidate ${p.ranked.done}/${p.ranked.of}`
-      : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
+  const text = p.ranked
+    ? `${p.phase === 'fine-tune' ? 'fine-tuning' : 'ranking'} candidate ${p.ranked.done}/${p.ranked.of}`
+    : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
   return { fraction: done, text, fields: { phase: p.phase, step: p.step, trials: p.trials, loss: p.loss, bestGuessMs: p.bestGuessMs } };
 }
