@@ -275,6 +275,20 @@ function fidelityOf(kind: string, parts: (Part | null)[], reference: (Part | nul
   };
 }
 
+/**
+ * The reference averaged over every standalone training seed, for the members trained with all of
+ * them (null when no seed was repeated): less of the reference's own noise.
+ */
+function seedMeanReference(reference: (Part | null)[], evaluators: { kind: string; parts: (Part | null)[] }[]): (Part | null)[] | null {
+  const repeats = evaluators.filter((e) => e.kind.startsWith('standalone-seed'));
+  if (!repeats.length) return null;
+  return reference.map((r, i) => {
+    const trainings = [r, ...repeats.map((e) => e.parts[i] ?? null)];
+    if (trainings.some((p) => !p)) return null;
+    return { ...r!, accuracy: trainings.reduce((sum, p) => sum + p!.accuracy, 0) / trainings.length };
+  });
+}
+
 function supernetDescriptions(kinds: string[]): string[] {
   return kinds.flatMap((kind) => {
     const training = supernetTraining(kind);
@@ -301,6 +315,13 @@ async function report(all: number[][]): Promise<void> {
     ...evaluators.map((e) => (e.parts[i] ? (100 * e.parts[i]!.accuracy).toFixed(2) : '-')),
   ]);
   const fidelities = evaluators.map(({ kind, parts }) => fidelityOf(kind, parts, reference));
+  const seedMean = seedMeanReference(reference, evaluators);
+  const vsSeedMean = (kind: string, parts: (Part | null)[]): string[] => {
+    if (!seedMean) return [];
+    if (kind.startsWith('standalone')) return ['-'];
+    const f = fidelityOf(kind, parts, seedMean);
+    return [`${f.tau.toFixed(3)} (${f.pairs})`];
+  };
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
     `## Evaluator fidelity: the ${SPACE} space`,
@@ -310,10 +331,16 @@ async function report(all: number[][]): Promise<void> {
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     '',
     markdownTable(
-      ['evaluator', 'members scored', 'Kendall tau vs standalone', 'CPU-seconds'],
       [
-        ['standalone (reference)', String(reference.filter(Boolean).length), '1', standaloneCpu.toFixed(0)],
-        ...fidelities.map((f) => [f.kind, String(f.pairs), f.tau.toFixed(3), f.cpu]),
+        'evaluator',
+        'members scored',
+        'Kendall tau vs standalone',
+        ...(seedMean ? ["tau vs the seeds' mean (members)"] : []),
+        'CPU-seconds',
+      ],
+      [
+        ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.tau.toFixed(3), ...vsSeedMean(f.kind, evaluators[i]!.parts), f.cpu]),
       ],
     ),
     '',
