@@ -14,7 +14,7 @@
  * interrupted pipeline or training continues from its run directory (same machine).
  *
  *   node dist/bench/pipeline-vs-zoo.js [--experiment experiments/pipeline-small.json] [--seeds 0,1]
- *       [--runs runs/pipeline-vs-zoo] [--report-only]
+ *       [--runs runs/pipeline-vs-zoo] [--longer-zoo N] [--report-only]
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -38,6 +38,12 @@ const EXPERIMENT_FILE = argument('experiment', path.join(PROJECT_ROOT, 'experime
 const SEEDS = argument('seeds', '0,1').split(',').map(Number);
 const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'pipeline-vs-zoo'));
 const REPORT_ONLY = process.argv.includes('--report-only');
+/**
+ * The final model trains longer than the zoo's recipe (NetAdapt's fine-tunes and its final
+ * training after the train stage): the N most accurate compared zoo models are also trained for
+ * the train stage's epochs plus the final training's, as an equal-length comparison.
+ */
+const LONGER_ZOO = Number(argument('longer-zoo', '0'));
 /** Zoo models up to this much slower than the final model are compared (the issue's "within 5% or below"). */
 const WINDOW = 0.05;
 
@@ -64,8 +70,8 @@ function withTrainSeed(seed: number): Experiment {
   return { ...experiment, pipeline: { ...pipeline, train: { ...pipeline.train, seed } } };
 }
 
-function recipe(seed: number): ZooRecipe {
-  const { epochs, trainSamples, resolution } = experiment.pipeline!.train;
+function recipe(seed: number, epochs = experiment.pipeline!.train.epochs): ZooRecipe {
+  const { trainSamples, resolution } = experiment.pipeline!.train;
   return { dataset: experiment.proxy.dataset, epochs, resolution, seed, ...(trainSamples === undefined ? {} : { trainSamples }) };
 }
 
@@ -105,15 +111,33 @@ async function withComparison(outcome: PipelineOutcome): Promise<PipelineOutcome
   return completed;
 }
 
-/** Trains (or reads from the zoo cache) one zoo model with one seed, and records it as a part. */
-async function zooWithSeed(model: string, seed: number): Promise<ZooEntry> {
-  const recorded = readPart<ZooEntry>(`zoo-${model}-seed${seed}`);
+/** The final model's training length in epochs: the train stage's plus the final training's. */
+const finalModelEpochs = () => experiment.pipeline!.train.epochs + (experiment.pipeline!.finalEpochs ?? 0);
+
+const zooPart = (model: string, seed: number, epochs: number | null) =>
+  `zoo-${model}-seed${seed}${epochs === null ? '' : `-epochs${epochs}`}`;
+
+/** Trains (or reads from the zoo cache) one zoo model with one seed (and the recipe's epochs unless given), and records it as a part. */
+async function zooWithSeed(model: string, seed: number, epochs: number | null = null): Promise<ZooEntry> {
+  const recorded = readPart<ZooEntry>(zooPart(model, seed, epochs));
   if (recorded) return recorded;
-  process.stderr.write(`zoo ${model}, seed ${seed}\n`);
+  process.stderr.write(`zoo ${model}, seed ${seed}${epochs === null ? '' : `, ${epochs} epochs`}\n`);
   const cache = new ZooCacheDir(path.join(PROJECT_ROOT, DEFAULT_ZOO_CACHE_DIR));
-  const { entry } = await trainedZooModel({ cache, spec: zooSpec(model), recipe: recipe(seed), backend: 'auto', log });
-  await writeJsonAtomic(partFile(`zoo-${model}-seed${seed}`), entry);
+  const zooRecipe = epochs === null ? recipe(seed) : recipe(seed, epochs);
+  const { entry } = await trainedZooModel({ cache, spec: zooSpec(model), recipe: zooRecipe, backend: 'auto', log });
+  await writeJsonAtomic(partFile(zooPart(model, seed, epochs)), entry);
   return entry;
+}
+
+/** The `count` compared zoo models with the highest mean test top-1 over the seeds trained. */
+function mostAccurateZoo(finalMs: number, count: number): string[] {
+  const meanTop1 = (model: string) => mean(SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(model, seed, null))?.testTop1 ?? []));
+  return comparedZoo(finalMs)
+    .map((z) => ({ model: z.model, top1: meanTop1(z.model) }))
+    .filter((z) => Number.isFinite(z.top1))
+    .sort((a, b) => b.top1 - a.top1)
+    .slice(0, count)
+    .map((z) => z.model);
 }
 
 const stage = (outcome: PipelineOutcome, name: string) => outcome.stages.find((row) => row.stage === name)!;
@@ -147,15 +171,19 @@ async function report(finalMs: number | null): Promise<void> {
   rows.push(["(a) the search's best, trained standalone", ms(pipelines.map((p) => stage(p, 'train'))), percent(trains), seedsOf(trains)]);
   const zoo = finalMs === null ? [] : comparedZoo(finalMs);
   for (const z of zoo) {
-    const runs = SEEDS.flatMap((seed) => readPart<ZooEntry>(`zoo-${z.model}-seed${seed}`)?.testTop1 ?? []);
+    const runs = SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(z.model, seed, null))?.testTop1 ?? []);
     rows.push([`(b) ${z.model}`, z.latencyMs.toFixed(2), percent(runs), seedsOf(runs)]);
+  }
+  for (const z of zoo) {
+    const runs = SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(z.model, seed, finalModelEpochs()))?.testTop1 ?? []);
+    if (runs.length) rows.push([`(c) ${z.model}, ${finalModelEpochs()} epochs`, z.latencyMs.toFixed(2), percent(runs), seedsOf(runs)]);
   }
   const { epochs, trainSamples, resolution } = experiment.pipeline!.train;
   const section = [
     `## ${experiment.name} against the search's best and the zoo, seeds ${SEEDS.join(', ')}`,
     '',
     `\`node dist/bench/pipeline-vs-zoo.js --experiment ${path.relative(PROJECT_ROOT, EXPERIMENT_FILE)} --seeds ${SEEDS.join(',')}\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; parts in ${path.relative(PROJECT_ROOT, PARTS)}/).`,
-    `Each seed is one whole pipeline run with that standalone-training seed (the search's seed unchanged). Recipe for every model: ${epochs} epochs of ${trainSamples ?? 'all'} ${experiment.proxy.dataset} images at ${resolution}x${resolution}, that seed; the final model also had NetAdapt's fine-tunes and its final training. Test-split top-1. Target ${targetMs.toFixed(2)} ms. Latency: ${table.name} at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes; zoo models within ${100 * WINDOW}% of the first pipeline's final latency${finalMs === null ? '' : ` (${finalMs.toFixed(2)} ms)`} or below it.`,
+    `Each seed is one whole pipeline run with that standalone-training seed (the search's seed unchanged). Recipe for every model: ${epochs} epochs of ${trainSamples ?? 'all'} ${experiment.proxy.dataset} images at ${resolution}x${resolution}, that seed; the final model also had NetAdapt's fine-tunes and its final training (${experiment.pipeline!.finalEpochs ?? 0} epochs)${rows.some((r) => r[0]!.startsWith('(c)')) ? `, so (c) trains the most accurate zoo models for ${finalModelEpochs()} epochs` : ''}. Test-split top-1. Target ${targetMs.toFixed(2)} ms. Latency: ${table.name} at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes; zoo models within ${100 * WINDOW}% of the first pipeline's final latency${finalMs === null ? '' : ` (${finalMs.toFixed(2)} ms)`} or below it.`,
     '',
     markdownTable(['model', 'predicted ms', 'mean test top-1 %', 'per seed'], rows),
     '',
@@ -182,6 +210,12 @@ async function main(): Promise<void> {
         await report(finalMs);
       }
     }
+    const finalMs = stage(firstFinal()!, 'final').predictedMs!;
+    for (const model of mostAccurateZoo(finalMs, LONGER_ZOO))
+      for (const seed of SEEDS) {
+        await zooWithSeed(model, seed, finalModelEpochs());
+        await report(finalMs);
+      }
   }
   const first = firstFinal();
   await report(first ? stage(first, 'final').predictedMs : null);
