@@ -4,9 +4,11 @@
  *
  * Shared weights serve some members worse than others whatever those would reach alone: in the
  * `mobilenetv3` space members without residuals score far lower with inherited weights than
- * standalone training ranks them (results/fidelity.md). A few steps of training from the
+ * standalone training ranks them (results/supernet.md). A few steps of training from the
  * inherited weights, as NetAdapt fine-tunes each proposal, let every candidate adapt before it is
- * judged; the supernet is then a warm start, not an oracle.
+ * judged; the supernet is then a warm start, not an oracle. Measured on 20 members, it is not
+ * shown to rank better (Kendall tau 0.364 at 50 steps, 0.169 at 150, 0.200 without), so it is off
+ * by default.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
