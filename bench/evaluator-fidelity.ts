@@ -327,7 +327,7 @@ async function report(all: number[][]): Promise<void> {
     `## Evaluator fidelity: the ${SPACE} space`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1. Proxy: the default experiment's per-child training, validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: the default experiment's per-child training, validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     '',
     markdownTable(
