@@ -123,8 +123,7 @@ async function zooWithSeed(model: string, seed: number, epochs: number | null = 
   if (recorded) return recorded;
   process.stderr.write(`zoo ${model}, seed ${seed}${epochs === null ? '' : `, ${epochs} epochs`}\n`);
   const cache = new ZooCacheDir(path.join(PROJECT_ROOT, DEFAULT_ZOO_CACHE_DIR));
-  const zooRecipe = epochs === null ? recipe(seed) : recipe(seed, epochs);
-  const { entry } = await trainedZooModel({ cache, spec: zooSpec(model), recipe: zooRecipe, backend: 'auto', log });
+  const { entry } = await trainedZooModel({ cache, spec: zooSpec(model), recipe: recipe(seed, epochs ?? undefined), backend: 'auto', log });
   await writeJsonAtomic(partFile(zooPart(model, seed, epochs)), entry);
   return entry;
 }

@@ -13,7 +13,7 @@ import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { type BackendName, prepareBackend } from '../trainer/backend.js';
 import { loadCheckpoint } from '../trainer/checkpoint.js';
-import { type TrainConfig, trainConfig } from '../trainer/config.js';
+import { shortFinetuneConfig, type TrainConfig, trainConfig } from '../trainer/config.js';
 import { loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { type TrainProgress, train } from '../trainer/train.js';
 import { TrainingPool } from '../trainer/training-pool.js';
@@ -100,19 +100,9 @@ function checkTarget(settings: NetAdaptSettings): void {
     throw new InputError(`--target-ratio must be between 0 and 1, got ${settings.targetRatio}`);
 }
 
-/** Each proposal's short fine-tune: one pass over `steps` batches of 32, no warm-up or augmentation. */
+/** Each proposal's short fine-tune. */
 function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
-  const { finetune } = request;
-  return trainConfig({
-    epochs: 1,
-    trainSamples: finetune.steps * 32,
-    batchSize: 32,
-    validationSamples: finetune.validationSamples,
-    learningRate: finetune.learningRate ?? 0.01,
-    warmupEpochs: 0,
-    seed: finetune.seed,
-    augment: false,
-  });
+  return shortFinetuneConfig(request.finetune, 'training options');
 }
 
 /** The adaptation, its proposals fine-tuned in a pool of worker processes. */

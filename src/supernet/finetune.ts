@@ -16,7 +16,7 @@ import { InterruptedError } from '../common/errors.js';
 import type { Experiment } from '../controller/experiment.js';
 import { reward } from '../controller/reward.js';
 import type { SearchSetup } from '../controller/setup.js';
-import { type TrainConfig, trainConfig } from '../trainer/config.js';
+import { shortFinetuneConfig, type TrainConfig } from '../trainer/config.js';
 import { loadDataset } from '../trainer/data/index.js';
 import { trainForEvaluation } from '../trainer/training-pool.js';
 import { type RankedCandidate, writeInheritedCheckpoint } from './ranking.js';
@@ -34,21 +34,10 @@ export interface FinetuneRequest {
   signal?: AbortSignal;
 }
 
-/** A fine-tune: one pass of `finetuneSteps` batches of 32 proxy images, no warm-up or augmentation, scored on the ranking images. */
+/** A candidate's fine-tune: `finetuneSteps` batches of proxy images, scored on the ranking images. */
 export function finetuneConfig(experiment: Experiment, settings: SupernetSettings): TrainConfig {
-  return trainConfig(
-    {
-      epochs: 1,
-      trainSamples: settings.finetuneSteps * 32,
-      batchSize: 32,
-      validationSamples: settings.rankingSamples,
-      learningRate: 0.01,
-      warmupEpochs: 0,
-      seed: experiment.seed,
-      augment: false,
-    },
-    `${experiment.name}: supernet fine-tune`,
-  );
+  const options = { steps: settings.finetuneSteps, validationSamples: settings.rankingSamples, seed: experiment.seed };
+  return shortFinetuneConfig(options, `${experiment.name}: supernet fine-tune`);
 }
 
 /**

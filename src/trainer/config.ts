@@ -65,6 +65,30 @@ export function trainConfig(overrides: Partial<TrainConfig>, source = 'training 
   return parseWith(TrainConfigSchema, { ...DEFAULT_TRAIN_CONFIG, ...defined, learningRate }, source);
 }
 
+/**
+ * A short fine-tune from trained or inherited weights (NetAdapt's proposals, a supernet's
+ * candidates): one pass of `steps` batches of 32, no warm-up or augmentation, SGD at 0.01 unless
+ * given, scored on the first `validationSamples` validation images.
+ */
+export function shortFinetuneConfig(
+  options: { steps: number; validationSamples: number; seed: number; learningRate?: number | undefined },
+  source: string,
+): TrainConfig {
+  return trainConfig(
+    {
+      epochs: 1,
+      trainSamples: options.steps * 32,
+      batchSize: 32,
+      validationSamples: options.validationSamples,
+      learningRate: options.learningRate ?? 0.01,
+      warmupEpochs: 0,
+      seed: options.seed,
+      augment: false,
+    },
+    source,
+  );
+}
+
 /** BN momentum for a run of `steps` steps: averages over ~1/20 of the run, within [0.9, 0.99]. */
 export function bnMomentumFor(steps: number): number {
   return Math.min(0.99, Math.max(0.9, 1 - 20 / Math.max(steps, 1)));

@@ -359,14 +359,15 @@ function storedEstimator(table: LatencyTable): LatencyEstimator | null {
   )
     return null;
   const settings: EstimatorSettings = { ridge: stored.ridge, scales: stored.smoothing.scales, shrinkage: stored.smoothing.shrinkage };
-  const groups = byOpType(tablePoints(table));
+  const points = tablePoints(table);
+  const groups = byOpType(points);
   const models = new Map<OpKind, OpTypeModel>();
   for (const op of OP_KINDS) {
     const model = stored.models[op];
     if (model) models.set(op, new OpTypeModel(model.coefficients, groups.get(op) ?? [], settings));
   }
   // Not stored: one fit over the entries, milliseconds even for the embedded table's 4,000.
-  return new LatencyEstimator(table.name, models, AllOpTypesModel.fit([...groups.values()].flat(), settings));
+  return new LatencyEstimator(table.name, models, AllOpTypesModel.fit(points, settings));
 }
 
 const cache = new WeakMap<LatencyTable, { entries: number; estimator: LatencyEstimator }>();
