@@ -11,7 +11,7 @@ import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
-import { proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
+import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -54,8 +54,8 @@ test('a member of the tiny space computes the same logits in the supernet and as
   const space = new ChoiceSpace(tinySpaceDefinition());
   const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 7 });
   const rng = derive(1, 'members');
-  for (let i = 0; i < 6; i++) {
-    const choices = space.randomChoices(rng);
+  const everyDsconv = space.choicePoints.map(() => 0); // the tiny space's first op, dsconv, in both stages
+  for (const choices of [everyDsconv, ...Array.from({ length: 6 }, () => space.randomChoices(rng))]) {
     const { diff, scale } = parity(supernet, choices, 1);
     t.true(diff <= 1e-4 * Math.max(1, scale), `member ${choices.join('')}: max |difference| ${diff} (logit scale ${scale})`);
   }
@@ -105,6 +105,12 @@ test('residual warm-up: a member without residuals at weight 1 computes what the
   t.true(maxDiff(plain, residual) > 1e-3, 'the residuals change this member');
   x.dispose();
   supernet.dispose();
+});
+
+test('supernet.pathWarmupShare: the op and residual warm-ups fall from 1 to 0 over that share of the warm-up, then members train as they are', (t) => {
+  const weights = (share: number) => [0, 20, 39, 40, 79, 100, 150].map((step) => Number(pathWarmupWeight(step, 100, share).toFixed(3)));
+  t.deepEqual(weights(1), [1, 0.8, 0.61, 0.6, 0.21, 0, 0]);
+  t.deepEqual(weights(0.4), [1, 0.5, 0.025, 0, 0, 0, 0]);
 });
 
 test('members share weights: a kernel-3 member reads the centre of the kernel-5 slot, narrower widths the leading channels', (t) => {

@@ -62,6 +62,15 @@ export type SupernetSearchRequest = Omit<SearchRequest, 'evaluator' | 'onProgres
 };
 
 /** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
+/**
+ * How much of the op and residual warm-ups remains at a step: 1 at the first step, falling
+ * linearly to 0 over `share` of the warm-up's steps, 0 from then on.
+ */
+export function pathWarmupWeight(step: number, warmupSteps: number, share: number): number {
+  const pathWarmupSteps = warmupSteps * share;
+  return step < pathWarmupSteps ? 1 - step / pathWarmupSteps : 0;
+}
+
 export function supernetSteps(budget: number, settings: SupernetSettings): { steps: number; warmupSteps: number } {
   const steps = Math.ceil(budget / (1 - settings.warmup));
   return { steps, warmupSteps: steps - budget };
@@ -256,16 +265,20 @@ class SupernetSearch {
     );
   }
 
-  /** The weight of the input a layer without its residual adds at a step: falling linearly from 1 to 0 over the warm-up. */
-  private plainResidualAt(step: number): number {
-    return this.settings.residualWarmup && step < this.warmupSteps ? 1 - step / this.warmupSteps : 0;
+  private pathWarmupAt(step: number): number {
+    return pathWarmupWeight(step, this.warmupSteps, this.settings.pathWarmupShare);
   }
 
-  /** The op choices that run all their ops at a warm-up step: each with a probability falling linearly from 1 to 0. */
+  /** The weight of the input a layer without its residual adds at a step. */
+  private plainResidualAt(step: number): number {
+    return this.settings.residualWarmup ? this.pathWarmupAt(step) : 0;
+  }
+
+  /** The op choices that run all their ops at a warm-up step: each with the remaining warm-up as its probability. */
   private mixedOpsAt(step: number): number[] {
-    if (!this.settings.opWarmup || step >= this.warmupSteps) return [];
+    const probability = this.settings.opWarmup ? this.pathWarmupAt(step) : 0;
+    if (probability === 0) return [];
     const rng = derive(this.request.experiment.seed, 'op-warmup', step);
-    const probability = 1 - step / this.warmupSteps;
     return this.mixableOps.filter(() => rng() < probability);
   }
 
