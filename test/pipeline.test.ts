@@ -12,6 +12,7 @@ import test from 'ava';
 import type { Experiment, PipelineSettings } from '../src/controller/experiment.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { parseLatencyTable } from '../src/latency-model/predict/table-schema.js';
+import { netadaptSkipReason } from '../src/pipeline/pipeline.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { NAS, nas } from './helpers/cli.js';
@@ -144,7 +145,19 @@ test('a reference that is neither a zoo model nor a file exits 2 before anything
   t.false(existsSync(out), 'nothing written');
 });
 
-test("a pipeline whose trained model meets the target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {
+test('why NetAdapt is skipped: within the tolerance, or far below the target (it only cuts latency)', (t) => {
+  t.is(
+    netadaptSkipReason(13.9, 13.8, 0.03),
+    "the trained model's predicted 13.900 ms is 0.7% above the target 13.800 ms: within the 3% tolerance",
+  );
+  t.is(
+    netadaptSkipReason(13.5, 13.8, 0.03),
+    "the trained model's predicted 13.500 ms is 2.2% below the target 13.800 ms: within the 3% tolerance",
+  );
+  t.regex(netadaptSkipReason(16.95, 42.05, 0.03), /16\.950 ms is 59\.7% below the target 42\.050 ms: NetAdapt only cuts latency/);
+});
+
+test("a pipeline whose trained model is below the target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {
   const pipeline = { ...PIPELINE, measure: { passes: 1, maxWaitSeconds: 0 }, reference: 'mobilenetv3-small-1.0' };
   const { dir, experimentFile, tableFile } = tinyPipelineFiles({ pipeline, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
   // The synthetic table as if profiled here (the wasm backend on this CPU), so that a time measured here is its latency.
@@ -156,7 +169,7 @@ test("a pipeline whose trained model meets the target skips NetAdapt (no directo
   t.is(run.code, 0, run.stderr);
   const record = readRecord(out);
   t.is(record.stages.netadapt.state, 'skipped');
-  t.regex(record.stages.netadapt.reason, /meets the target/);
+  t.regex(record.stages.netadapt.reason, /below the target .*: NetAdapt only cuts latency/);
   t.is(record.stages.netadapt.dir, null, 'a skipped stage records no directory');
   t.false(existsSync(path.join(out, 'netadapt')), 'and writes none');
   const evaluation = record.stages.evaluate.outputs;
