@@ -61,7 +61,6 @@ export type SupernetSearchRequest = Omit<SearchRequest, 'evaluator' | 'onProgres
   onProgress?: (p: SupernetProgress) => void;
 };
 
-/** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
 /**
  * How much of the op and residual warm-ups remains at a step: 1 at the first step, falling
  * linearly to 0 over `share` of the warm-up's steps, 0 from then on.
@@ -71,6 +70,7 @@ export function pathWarmupWeight(step: number, warmupSteps: number, share: numbe
   return step < pathWarmupSteps ? 1 - step / pathWarmupSteps : 0;
 }
 
+/** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
 export function supernetSteps(budget: number, settings: SupernetSettings): { steps: number; warmupSteps: number } {
   const steps = Math.ceil(budget / (1 - settings.warmup));
   return { steps, warmupSteps: steps - budget };
