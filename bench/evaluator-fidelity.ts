@@ -251,9 +251,15 @@ interface SupernetTraining {
   note?: string;
 }
 
-/** The supernet's training record (a fine-tuned kind `<supernet>-ft<N>` has its supernet's). */
+/** A fine-tuned kind `<supernet>-ft<N>` (FINETUNE_KIND's form): its supernet's kind and N; null for any other kind. */
+function finetunedKind(kind: string): { supernet: string; steps: number } | null {
+  const match = /-ft(\d+)$/.exec(kind);
+  return match ? { supernet: kind.slice(0, match.index), steps: Number(match[1]) } : null;
+}
+
+/** The supernet's training record (a fine-tuned kind has its supernet's). */
 function supernetTraining(kind: string): SupernetTraining | null {
-  const file = path.join(PARTS, `${kind.replace(/-ft\d+$/, '')}-training.json`);
+  const file = path.join(PARTS, `${finetunedKind(kind)?.supernet ?? kind}-training.json`);
   return existsSync(file) ? (readJsonFile(file) as SupernetTraining) : null;
 }
 
@@ -293,10 +299,10 @@ function supernetDescriptions(kinds: string[]): string[] {
   return kinds.flatMap((kind) => {
     const training = supernetTraining(kind);
     if (!training) return [];
-    const finetune = /-ft(\d+)$/.exec(kind);
+    const finetune = finetunedKind(kind);
     if (finetune)
       return [
-        `- \`${kind}\`: ${kind.slice(0, finetune.index)}'s inherited weights, each member fine-tuned for ${finetune[1]} steps of 32 images before it is scored (as \`supernet.finetuneSteps: ${finetune[1]}\` does: SGD, learning rate 0.01, no augmentation).`,
+        `- \`${kind}\`: ${finetune.supernet}'s inherited weights, each member fine-tuned for ${finetune.steps} steps of 32 images before it is scored (as \`supernet.finetuneSteps: ${finetune.steps}\` does: SGD, learning rate 0.01, no augmentation).`,
       ];
     const experiment = path.relative(PROJECT_ROOT, training.experiment);
     return [

@@ -128,11 +128,14 @@ async function zooWithSeed(model: string, seed: number, epochs: number | null = 
   return entry;
 }
 
+/** A zoo model's test top-1 for each seed it has been trained with (the recipe's epochs unless given). */
+const zooTop1s = (model: string, epochs: number | null) =>
+  SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(model, seed, epochs))?.testTop1 ?? []);
+
 /** The `count` compared zoo models with the highest mean test top-1 over the seeds trained. */
 function mostAccurateZoo(finalMs: number, count: number): string[] {
-  const meanTop1 = (model: string) => mean(SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(model, seed, null))?.testTop1 ?? []));
   return comparedZoo(finalMs)
-    .map((z) => ({ model: z.model, top1: meanTop1(z.model) }))
+    .map((z) => ({ model: z.model, top1: mean(zooTop1s(z.model, null)) }))
     .filter((z) => Number.isFinite(z.top1))
     .sort((a, b) => b.top1 - a.top1)
     .slice(0, count)
@@ -170,11 +173,11 @@ async function report(finalMs: number | null): Promise<void> {
   rows.push(["(a) the search's best, trained standalone", ms(pipelines.map((p) => stage(p, 'train'))), percent(trains), seedsOf(trains)]);
   const zoo = finalMs === null ? [] : comparedZoo(finalMs);
   for (const z of zoo) {
-    const runs = SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(z.model, seed, null))?.testTop1 ?? []);
+    const runs = zooTop1s(z.model, null);
     rows.push([`(b) ${z.model}`, z.latencyMs.toFixed(2), percent(runs), seedsOf(runs)]);
   }
   for (const z of zoo) {
-    const runs = SEEDS.flatMap((seed) => readPart<ZooEntry>(zooPart(z.model, seed, finalModelEpochs()))?.testTop1 ?? []);
+    const runs = zooTop1s(z.model, finalModelEpochs());
     if (runs.length) rows.push([`(c) ${z.model}, ${finalModelEpochs()} epochs`, z.latencyMs.toFixed(2), percent(runs), seedsOf(runs)]);
   }
   const { epochs, trainSamples, resolution } = experiment.pipeline!.train;
