@@ -9,7 +9,8 @@
  * scored on the test split. results/search-vs-zoo.md gets the tables and results/search-vs-zoo.svg
  * the plot (accuracy against predicted latency).
  *
- * Hours of work on 2 cores, so it runs in parts: each search's outcome and each training's result
+ * Hours of work on 2 cores, so it runs in parts, one target at a time (its search, then both seeds of
+ * each of its models): each search's outcome and each training's result
  * is a JSON file under results/search-vs-zoo/, skipped when present; a training interrupted midway
  * resumes from its checkpoint in --runs (on the same machine).
  *
@@ -56,6 +57,8 @@ interface Target {
 interface Found {
   target: string;
   targetMs: number;
+  /** The experiment the search ran (its target swapped in), relative to the project. */
+  experiment: string;
   /** Why the search could not run (e.g. no member of the space reaches the target); nothing else is set. */
   unreachable?: string;
   latencyMs: number;
@@ -116,6 +119,7 @@ async function search(target: Target): Promise<Found> {
   const found: Found = {
     target: target.model,
     targetMs: target.targetMs,
+    experiment: path.relative(PROJECT_ROOT, EXPERIMENT),
     latencyMs: summary.best.latencyMs,
     withinTolerance: Math.abs(summary.best.latencyMs / target.targetMs - 1) <= TOLERANCE,
     inheritedTop1: summary.best.accuracy,
@@ -132,6 +136,7 @@ async function recordUnreachable(file: string, target: Target, stderr: string): 
   const found: Found = {
     ...target,
     target: target.model,
+    experiment: path.relative(PROJECT_ROOT, EXPERIMENT),
     unreachable: reason,
     latencyMs: Number.NaN,
     withinTolerance: false,
@@ -240,31 +245,37 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   );
 }
 
+/** The models trained for one target: its found architecture (if the search found one) and every zoo model within the tolerance or below. */
+function jobsFor(target: Target, found: Found, zoo: { model: string; latencyMs: number }[]): { model: string; spec: ArchSpec }[] {
+  const foundJob = found.unreachable ? [] : [{ model: `found-${found.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
+  const zooJobs = zoo
+    .filter((z) => z.latencyMs <= target.targetMs * (1 + TOLERANCE))
+    .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));
+  return [...foundJob, ...zooJobs];
+}
+
+/** One target at a time (search, then both seeds of each of its models), so a target's comparison completes before the next one starts. */
 async function main(): Promise<void> {
   mkdirSync(PARTS, { recursive: true });
   const all = targets();
   const zoo = zooLatencies(table, experiment.latency);
   if (!REPORT_ONLY) {
-    const found: Found[] = [];
-    for (const target of all) found.push(await search(target));
-    await prepareBackend('auto');
-    const dataset = loadDataset('fashion-mnist', RESOLUTION);
-    const jobs: { model: string; spec: ArchSpec }[] = [
-      ...found
-        .filter((f) => !f.unreachable)
-        .map((f) => ({ model: `found-${f.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, f.spec)) })),
-      ...zoo
-        .filter((z) => all.some((t) => z.latencyMs <= t.targetMs * (1 + TOLERANCE)))
-        .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) })),
-    ];
     let trainings = 0;
-    for (const seed of SEEDS) {
-      for (const job of jobs) {
-        if (trainings >= MAX_TRAININGS) break;
-        if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
-        await trainOnce(job.model, job.spec, seed, dataset);
-        trainings++;
-        await report(all, zoo);
+    let dataset: ReturnType<typeof loadDataset> | undefined;
+    for (const target of all) {
+      const found = await search(target);
+      for (const job of jobsFor(target, found, zoo)) {
+        for (const seed of SEEDS) {
+          if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
+          if (trainings >= MAX_TRAININGS) return report(all, zoo);
+          if (!dataset) {
+            await prepareBackend('auto');
+            dataset = loadDataset('fashion-mnist', RESOLUTION);
+          }
+          await trainOnce(job.model, job.spec, seed, dataset);
+          trainings++;
+          await report(all, zoo);
+        }
       }
     }
   }
