@@ -15,9 +15,9 @@
  *   region of the table (a cache that overflows at one input size, a kernel slower than its
  *   multiply-adds say) carries over to the ops near it; far from every entry the base stands alone.
  *
- * An op type the table has no entries of (a published table with one pooling or one classifier, or
- * none) is priced by one model of every entry of the table at once (AllOpTypesModel), with a caveat
- * saying so; a table with no timed entry at all is refused, never priced at 0 (a type whose entries
+ * An op type the table has fewer than MIN_TYPE_ENTRIES timed entries of (a published table's one
+ * pooling, its stem and head conv, or none) is priced by one model of every entry of the table at
+ * once (AllOpTypesModel, every matrix product counted as a 1x1 convolution), with a caveat saying so; a table with no timed entry at all is refused, never priced at 0 (a type whose entries
  * are all 0 ms, an imported table's placeholder, is priced 0 as the table prices it). The quality
  * is measured by leave-one-out: each entry predicted from a model fitted on the others.
  * `nas table fit` stores the coefficients, settings and those errors in the table
@@ -51,6 +51,8 @@ export interface FitPoint {
   key: string;
   op: OpKind;
   features: number[];
+  /** The features with every matrix product counted as a 1x1 convolution (features.ts, 'asGemm'): what AllOpTypesModel fits. */
+  gemmFeatures: number[];
   coords: number[];
   traits: string[];
   ms: number;
@@ -70,7 +72,15 @@ export class NoEntriesToEstimateFromError extends InputError {
 
 /** A point of an op (its latency unknown: NaN). */
 export function opPoint(d: OpDescriptor, ms = Number.NaN): FitPoint {
-  return { key: opKey(d), op: d.op, features: opFeatures(d), coords: opCoordinates(d), traits: opTraits(d), ms };
+  return {
+    key: opKey(d),
+    op: d.op,
+    features: opFeatures(d),
+    gemmFeatures: opFeatures(d, 'asGemm'),
+    coords: opCoordinates(d),
+    traits: opTraits(d),
+    ms,
+  };
 }
 
 /** The entries of a table with their features and latencies (by the table's statistic). */
@@ -112,10 +122,15 @@ export interface Caveat {
   unknownTraits: string[];
   allZero: boolean;
   otherTypes?: boolean;
+  /** With otherTypes: how many timed entries of its type the table has (fewer than MIN_TYPE_ENTRIES). */
+  typeEntries?: number;
 }
 
 export function caveatText(c: Caveat): string {
-  if (c.otherTypes) return `no ${c.op} entries: estimated from the table's other op types`;
+  if (c.otherTypes)
+    return c.typeEntries
+      ? `only ${c.typeEntries} ${c.op} entry: estimated from a model of every op type`
+      : `no ${c.op} entries: estimated from the table's other op types`;
   return c.allZero ? `every ${c.op} entry is 0 ms` : `no ${c.op} entry has ${c.unknownTraits.join(', ')}`;
 }
 
@@ -123,12 +138,19 @@ export function caveatText(c: Caveat): string {
 export function caveatSummary(caveats: Iterable<Caveat>): string[] {
   const merged = new Map<OpKind, Caveat>();
   for (const c of caveats) {
-    const m = merged.get(c.op) ?? { op: c.op, unknownTraits: [], allZero: c.allZero, otherTypes: c.otherTypes };
+    const m = merged.get(c.op) ?? { ...c, unknownTraits: [] };
     m.unknownTraits = [...new Set([...m.unknownTraits, ...c.unknownTraits])];
     merged.set(c.op, m);
   }
   return [...merged.values()].map(caveatText);
 }
+
+/**
+ * Timed entries an op type needs for a model of its own: one entry only fixes one ratio of its
+ * sixteen features (a table's stem priced from its head conv was 44% off); with fewer, an op is
+ * priced by the model of every type (AllOpTypesModel).
+ */
+export const MIN_TYPE_ENTRIES = 2;
 
 /** One op type's model: the base coefficients and the log-residuals of its entries under them. */
 export class OpTypeModel {
@@ -136,6 +158,8 @@ export class OpTypeModel {
   /** Traits (features.ts) some entry above 0 ms has: the cost of the others is unknown. */
   private readonly traits: Set<string>;
   private readonly allZero: boolean;
+  /** Entries above 0 ms. */
+  readonly timedEntries: number;
 
   constructor(
     readonly coefficients: readonly number[],
@@ -147,6 +171,7 @@ export class OpTypeModel {
       return pt.ms > 0 && base > 0 ? [{ coords: pt.coords, logRatio: Math.log(pt.ms / base) }] : [];
     });
     const timed = points.filter((pt) => pt.ms > 0);
+    this.timedEntries = timed.length;
     this.traits = new Set(timed.flatMap((pt) => pt.traits));
     this.allZero = points.length > 0 && !timed.length;
   }
@@ -178,21 +203,14 @@ export class OpTypeModel {
   }
 }
 
-const POINTWISE = ESTIMATOR_FEATURES.indexOf('pointwiseMadds');
-const DENSE = ESTIMATOR_FEATURES.indexOf('denseMadds');
-
-/** The point with its dense multiply-adds counted as pointwise ones: a dense layer is a 1x1 convolution of a 1x1 map. */
-function asConvolutionWork<P extends Pick<FitPoint, 'features'>>(point: P): P {
-  const features = [...point.features];
-  features[POINTWISE]! += features[DENSE]!;
-  features[DENSE] = 0;
-  return { ...point, features };
-}
+/** The point as AllOpTypesModel sees it: every matrix product a 1x1 convolution. */
+const asGemm = <P extends Pick<FitPoint, 'features' | 'gemmFeatures'>>(point: P): P => ({ ...point, features: point.gemmFeatures });
 
 /**
- * One model of every op type at once, for an op type the table has no entries of. Fitted per type,
- * a dense layer's cost is learnt from the squeeze-and-excite's tiny ones; here every matrix product
- * is priced as a 1x1 convolution, whose cost the table's blocks show at every size.
+ * One model of every op type at once, for an op type with too few entries of its own. Fitted per
+ * type, a dense layer's cost would be learnt from the squeeze-and-excite's tiny ones and a stem's
+ * from nothing; here every matrix product is priced as a 1x1 convolution (a k x k one over its
+ * im2col patches), whose cost the table's blocks show at every size.
  */
 export class AllOpTypesModel {
   private constructor(private readonly model: OpTypeModel) {}
@@ -200,11 +218,11 @@ export class AllOpTypesModel {
   /** Null when no point is timed (nothing to estimate from). */
   static fit(points: readonly FitPoint[], settings = DEFAULT_ESTIMATOR_SETTINGS): AllOpTypesModel | null {
     if (!points.some((pt) => pt.ms > 0)) return null;
-    return new AllOpTypesModel(OpTypeModel.fit(points.map(asConvolutionWork), settings));
+    return new AllOpTypesModel(OpTypeModel.fit(points.map(asGemm), settings));
   }
 
-  predict(point: Pick<FitPoint, 'features' | 'coords'>): number {
-    return this.model.predict(asConvolutionWork(point));
+  predict(point: Pick<FitPoint, 'features' | 'gemmFeatures' | 'coords'>): number {
+    return this.model.predict(asGemm(point));
   }
 }
 
@@ -235,9 +253,9 @@ export class LatencyEstimator {
     return new LatencyEstimator(table, models, AllOpTypesModel.fit(points, settings));
   }
 
-  /** Whether the table has entries of the op type (else its estimates come from the other types). */
+  /** Whether the table has enough entries of the op type for a model of its own (else its estimates come from every type's). */
   covers(op: OpKind): boolean {
-    return this.models.has(op);
+    return (this.models.get(op)?.timedEntries ?? 0) >= MIN_TYPE_ENTRIES;
   }
 
   /** The estimated latency (ms) of an op; refuses when the table has no timed entry at all. */
@@ -258,21 +276,23 @@ export class LatencyEstimator {
   private estimateOnce(d: OpDescriptor, key: string): { ms: number; caveat: Caveat | null } {
     const point = opPoint(d);
     const model = this.models.get(d.op);
-    if (model) return { ms: model.predict(point), caveat: model.caveat(point) };
+    if (model && (this.covers(d.op) || model.caveat(point)?.allZero)) return { ms: model.predict(point), caveat: model.caveat(point) };
     if (!this.allOpTypes) throw new NoEntriesToEstimateFromError(this.table, key);
-    return { ms: this.allOpTypes.predict(point), caveat: { op: d.op, unknownTraits: [], allZero: false, otherTypes: true } };
+    const caveat: Caveat = { op: d.op, unknownTraits: [], allZero: false, otherTypes: true, typeEntries: model?.timedEntries ?? 0 };
+    return { ms: this.allOpTypes.predict(point), caveat };
   }
 }
 
 /**
- * Each point predicted from a model fitted on the other points of its op type; the only point of
- * its type from the model of all other points (null: it is the table's only timed point).
+ * Each point predicted as the estimator would price it without it: from a model fitted on the
+ * other points of its op type when they are at least MIN_TYPE_ENTRIES timed ones, else from the
+ * model of all other points (null: it is the table's only timed point).
  */
 export function leaveOneOut(points: readonly FitPoint[], settings = DEFAULT_ESTIMATOR_SETTINGS): (number | null)[] {
   const groups = byOpType(points);
   return points.map((pt) => {
     const others = groups.get(pt.op)!.filter((o) => o !== pt);
-    if (others.length) return OpTypeModel.fit(others, settings).predict(pt);
+    if (others.filter((o) => o.ms > 0).length >= MIN_TYPE_ENTRIES) return OpTypeModel.fit(others, settings).predict(pt);
     return (
       AllOpTypesModel.fit(
         points.filter((o) => o !== pt),

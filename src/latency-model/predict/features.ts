@@ -35,8 +35,10 @@ export const ESTIMATOR_FEATURES = [
   'residualElements',
   /** Elements pooled or resized. */
   'poolElements',
-  /** Bytes read and written (float32): every layer's input, output and weights. */
-  'memoryBytes',
+  /** Activation bytes read and written (float32): every layer's input and output. */
+  'activationBytes',
+  /** Weight bytes read (float32): streamed once per op, the whole cost of a dense layer on a 1x1 map. */
+  'weightBytes',
   /** Layers (each at least one kernel dispatch). */
   'layers',
   /** Layers activated by hard-swish (several elementwise kernels where it is not fused). */
@@ -66,14 +68,28 @@ const index = Object.fromEntries(ESTIMATOR_FEATURES.map((name, i) => [name, i]))
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const BYTES = 4;
 
-function addConv(f: number[], layer: Extract<Layer, { op: 'conv' }>): void {
+/**
+ * How matrix products are counted: by the kernel that computes them (`byKernel`), or every one as a
+ * 1x1 convolution (`asGemm`: a dense layer's on a 1x1 map, a k x k convolution's over its im2col
+ * patches of k*k*Cin channels, the patch matrix counted as memory moved), the one kind of work that
+ * the blocks of every table show at every size.
+ */
+export type MaddsView = 'byKernel' | 'asGemm';
+
+function addConv(f: number[], layer: Extract<Layer, { op: 'conv' }>, view: MaddsView): void {
   const out = size(layer.outShape);
-  const weights = layer.kernel * layer.kernel * (layer.inChannels / layer.groups) * layer.outChannels;
-  const madds = layer.outShape[0] * layer.outShape[1] * weights;
+  const patch = layer.kernel * layer.kernel * (layer.inChannels / layer.groups);
+  const weights = patch * layer.outChannels;
+  const pixels = layer.outShape[0] * layer.outShape[1];
+  const madds = pixels * weights;
   const kind = layer.groups > 1 ? 'depthwiseMadds' : layer.kernel > 1 ? 'spatialMadds' : 'pointwiseMadds';
-  f[index[kind]]! += madds;
+  if (view === 'asGemm' && kind === 'spatialMadds') {
+    f[index.pointwiseMadds]! += madds;
+    f[index.activationBytes]! += BYTES * pixels * patch;
+  } else f[index[kind]]! += madds;
   addActivation(f, layer.activation, out);
-  f[index.memoryBytes]! += BYTES * (size(layer.inShape) + out + weights);
+  f[index.activationBytes]! += BYTES * (size(layer.inShape) + out);
+  f[index.weightBytes]! += BYTES * weights;
 }
 
 function addActivation(f: number[], activation: string | null, elements: number): void {
@@ -84,32 +100,35 @@ function addActivation(f: number[], activation: string | null, elements: number)
   }
 }
 
-function addLayer(f: number[], layer: Layer): void {
+function addLayer(f: number[], layer: Layer, view: MaddsView): void {
+  const dense = index[view === 'asGemm' ? 'pointwiseMadds' : 'denseMadds'];
   switch (layer.op) {
     case 'conv':
-      addConv(f, layer);
+      addConv(f, layer, view);
       return;
     case 'se': {
       const elements = size(layer.shape);
       f[index.seElements]! += elements;
       f[index.seBlocks]! += 1;
-      f[index.denseMadds]! += 2 * layer.channels * layer.squeeze;
-      f[index.memoryBytes]! += BYTES * (2 * elements + 2 * layer.channels * layer.squeeze);
+      f[dense]! += 2 * layer.channels * layer.squeeze;
+      f[index.activationBytes]! += BYTES * 2 * elements;
+      f[index.weightBytes]! += BYTES * 2 * layer.channels * layer.squeeze;
       return;
     }
     case 'dense':
-      f[index.denseMadds]! += layer.inFeatures * layer.outFeatures;
+      f[dense]! += layer.inFeatures * layer.outFeatures;
       addActivation(f, layer.activation, layer.outFeatures);
-      f[index.memoryBytes]! += BYTES * (layer.inFeatures + layer.outFeatures + layer.inFeatures * layer.outFeatures);
+      f[index.activationBytes]! += BYTES * (layer.inFeatures + layer.outFeatures);
+      f[index.weightBytes]! += BYTES * layer.inFeatures * layer.outFeatures;
       return;
     case 'global-avg-pool':
       f[index.poolElements]! += size(layer.inShape);
-      f[index.memoryBytes]! += BYTES * size(layer.inShape);
+      f[index.activationBytes]! += BYTES * size(layer.inShape);
       return;
     case 'avg-pool':
     case 'resize':
       f[index.poolElements]! += size(layer.inShape) + size(layer.outShape);
-      f[index.memoryBytes]! += BYTES * (size(layer.inShape) + size(layer.outShape));
+      f[index.activationBytes]! += BYTES * (size(layer.inShape) + size(layer.outShape));
       return;
     case 'dropout':
       return;
@@ -117,25 +136,25 @@ function addLayer(f: number[], layer: Layer): void {
 }
 
 /** The features of a resolved unit, in the order of ESTIMATOR_FEATURES. */
-export function unitFeatures(unit: Unit): number[] {
+export function unitFeatures(unit: Unit, view: MaddsView = 'byKernel'): number[] {
   const f = new Array<number>(ESTIMATOR_FEATURES.length).fill(0);
   f[index.const] = 1;
   for (const layer of unit.layers) {
-    addLayer(f, layer);
+    addLayer(f, layer, view);
     if (layer.op !== 'dropout') f[index.layers]! += 1;
   }
   if (unit.residual) {
     f[index.residualAdds]! += 1;
     const out: Shape = unit.outShape;
     f[index.residualElements]! += size(out);
-    f[index.memoryBytes]! += BYTES * 2 * size(out);
+    f[index.activationBytes]! += BYTES * 2 * size(out);
   }
   return f;
 }
 
 /** The features of an op, in the order of ESTIMATOR_FEATURES. */
-export function opFeatures(d: OpDescriptor): number[] {
-  return unitFeatures(opUnit(d));
+export function opFeatures(d: OpDescriptor, view: MaddsView = 'byKernel'): number[] {
+  return unitFeatures(opUnit(d), view);
 }
 
 /** The coordinates of an op, in the order of ESTIMATOR_COORDINATES (0 where a kind of op has none). */
