@@ -1,0 +1,191 @@
+/**
+ * How well does the embedded table agree with itself? (issue 18: the estimator's leave-one-out on
+ * it stops near 80% within +-10%, and the question is how much of the rest is the table's noise.)
+ *
+ * A seeded sample of the table's entries is timed again, twice (pass B in the reverse order of
+ * pass A, so the two are minutes apart), with the table's own profiler settings, dispatch cost and
+ * speed probe (each timing scaled to the table's reference speed, as `nas profile` does). Reported:
+ * how often pass A is within +-10% of pass B and of the table, and, against the mean of the two
+ * passes (a less noisy reading of each op), how often the table entry is within +-10% and how often
+ * the estimator's leave-one-out prediction is; then the estimator's leave-one-out on the sampled
+ * keys twice, once with the table's values and once with the re-timed ones (`--sample all`: on the
+ * whole table re-timed, which `--table-out FILE` writes as a table). Run it on an otherwise idle
+ * machine: the probe corrects the machine's speed, not another process competing for its caches.
+ *
+ *   node dist/bench/table-repeatability.js [--table default] [--sample 400|all] [--seed 0] [--table-out FILE]
+ */
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { markdownTable } from '../src/common/format.js';
+import { writeJsonAtomic } from '../src/common/json-io.js';
+import { derive, shuffle } from '../src/common/rng.js';
+import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
+import { atReferenceSpeed, PROBE_KEY, profileOp, SpeedProbe, statisticOf, warmUp } from '../src/latency-model/measure/profile.js';
+import { leaveOneOut, looStats, quantile, tablePoints } from '../src/latency-model/predict/estimator.js';
+import { loadTable } from '../src/latency-model/predict/load-table.js';
+import { parseOpKey } from '../src/latency-model/predict/ops.js';
+import type { Entry, LatencyTable } from '../src/latency-model/predict/table-schema.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { argument } from './report.js';
+
+const TABLE = argument('table', 'default');
+const SAMPLE_ARG = argument('sample', '400');
+const SAMPLE = SAMPLE_ARG === 'all' ? Number.POSITIVE_INFINITY : Number(SAMPLE_ARG);
+const TABLE_OUT = argument('table-out', '');
+const SEED = Number(argument('seed', '0'));
+const OUT = path.join(PROJECT_ROOT, 'results', 'table-repeatability.json');
+
+interface Row {
+  key: string;
+  tableMs: number;
+  passA: number;
+  passB: number;
+  /** The estimator's leave-one-out prediction (fitted on every other entry of the table). */
+  estimatorMs: number;
+}
+
+/** One timing of an op in the table's statistic, scaled to the table's reference speed by a probe reading taken just before. */
+function retime(table: LatencyTable, key: string, probe: SpeedProbe): number {
+  const referenceMs = table.probe!.ms;
+  const speed = referenceMs / probe.measure();
+  const dispatchMs = Number(table.device['dispatchMs'] ?? 0);
+  return statisticOf(atReferenceSpeed(profileOp(parseOpKey(key)!, table.profiler!, dispatchMs), speed), table.profiler!);
+}
+
+function timePass(table: LatencyTable, keys: readonly string[], probe: SpeedProbe, name: string): Map<string, number> {
+  const times = new Map<string, number>();
+  const started = performance.now();
+  keys.forEach((key, i) => {
+    times.set(key, retime(table, key, probe));
+    if ((i + 1) % 50 === 0)
+      process.stderr.write(`${name}: ${i + 1}/${keys.length} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+  });
+  return times;
+}
+
+interface Agreement {
+  within10: number;
+  medianAbsError: number;
+  p90AbsError: number;
+}
+
+/** How often (and by how much) `values` differ from `references` by more than 10%. */
+function agreement(values: readonly number[], references: readonly number[]): Agreement {
+  const errors = values.map((v, i) => Math.abs(v / references[i]! - 1)).sort((a, b) => a - b);
+  return {
+    within10: errors.filter((e) => e <= 0.1).length / errors.length,
+    medianAbsError: quantile(errors, 0.5),
+    p90AbsError: quantile(errors, 0.9),
+  };
+}
+
+/** The table with only the rows' keys, each priced `ms(row)` (in every statistic, so the table's own statistic reads it). */
+function tableOf(table: LatencyTable, rows: readonly Row[], ms: (row: Row) => number): LatencyTable {
+  const entry = (v: number): Entry => ({ mean: v, median: v, p25: v, std: 0, runs: 1 });
+  return { ...table, estimator: undefined, entries: Object.fromEntries(rows.map((r) => [r.key, entry(ms(r))])) };
+}
+
+/** The estimator's leave-one-out within +-10% and median error on a table. */
+function looOn(table: LatencyTable): { within10: number | null; medianAbsError: number | null } {
+  const points = tablePoints(table);
+  const { within10, medianAbsError } = looStats(points, leaveOneOut(points));
+  return { within10, medianAbsError };
+}
+
+async function main(): Promise<void> {
+  const table = loadTable(TABLE);
+  if (!table.probe || table.probe.key !== PROBE_KEY || !table.profiler)
+    throw new Error(`table ${TABLE} records no speed probe or profiler settings: it cannot be timed again like for like`);
+  await prepareBackend('wasm');
+  const points = tablePoints(table).filter((pt) => pt.ms > 0);
+  const predicted = leaveOneOut(points);
+  const sampled = shuffle(
+    points.map((_, i) => i),
+    derive(SEED, 'table-repeatability'),
+  ).slice(0, SAMPLE) as number[];
+  warmUp();
+  const probe = new SpeedProbe(table.profiler);
+  const keys = sampled.map((i) => points[i]!.key);
+  const passA = timePass(table, keys, probe, 'pass A');
+  const passB = timePass(table, [...keys].reverse(), probe, 'pass B');
+  probe.dispose();
+  const rows: Row[] = sampled.map((i) => ({
+    key: points[i]!.key,
+    tableMs: points[i]!.ms,
+    passA: passA.get(points[i]!.key)!,
+    passB: passB.get(points[i]!.key)!,
+    estimatorMs: predicted[i]!,
+  }));
+  const retimedMs = (r: Row) => Math.sqrt(r.passA * r.passB);
+  const retimed = rows.map(retimedMs);
+  const retimedTable = tableOf(table, rows, retimedMs);
+  if (TABLE_OUT)
+    await writeJsonAtomic(TABLE_OUT, { ...retimedTable, source: { command: `re-timed by bench/table-repeatability from ${TABLE}` } });
+  const summary = {
+    passAvsB: agreement(
+      rows.map((r) => r.passA),
+      rows.map((r) => r.passB),
+    ),
+    passAvsTable: agreement(
+      rows.map((r) => r.passA),
+      rows.map((r) => r.tableMs),
+    ),
+    tableVsRetimed: agreement(
+      rows.map((r) => r.tableMs),
+      retimed,
+    ),
+    estimatorVsRetimed: agreement(
+      rows.map((r) => r.estimatorMs),
+      retimed,
+    ),
+    estimatorVsTable: agreement(
+      rows.map((r) => r.estimatorMs),
+      rows.map((r) => r.tableMs),
+    ),
+    /** Leave-one-out among the sampled keys only, with the table's values and with the re-timed ones. */
+    looSampleTableValues: looOn(tableOf(table, rows, (r) => r.tableMs)),
+    looSampleRetimed: looOn(retimedTable),
+  };
+  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version };
+  await writeJsonAtomic(OUT, {
+    schemaVersion: 1,
+    kind: 'table-repeatability',
+    tool: TOOL_NAME,
+    command: `node dist/bench/table-repeatability.js --table ${TABLE} --sample ${SAMPLE_ARG} --seed ${SEED}`,
+    date: new Date().toISOString(),
+    machine,
+    table: table.name,
+    seed: SEED,
+    summary,
+    sampled: rows.length,
+    /** The rows where the table and the re-timing differ most. */
+    worst: [...rows]
+      .sort((a, b) => Math.abs(Math.log(b.tableMs / retimedMs(b))) - Math.abs(Math.log(a.tableMs / retimedMs(a))))
+      .slice(0, 20),
+  });
+  const pct = (a: Agreement) => [
+    `${(100 * a.within10).toFixed(1)}%`,
+    `${(100 * a.medianAbsError).toFixed(1)}%`,
+    `${(100 * a.p90AbsError).toFixed(1)}%`,
+  ];
+  console.log(
+    markdownTable(
+      ['compared', 'within +-10%', 'median |error|', 'p90'],
+      [
+        ['pass A vs pass B (the same op timed twice, minutes apart)', ...pct(summary.passAvsB)],
+        ['pass A vs the table (timed again, days apart)', ...pct(summary.passAvsTable)],
+        ["the table vs the two passes' mean", ...pct(summary.tableVsRetimed)],
+        ["the estimator (leave-one-out) vs the two passes' mean", ...pct(summary.estimatorVsRetimed)],
+        ['the estimator (leave-one-out) vs the table', ...pct(summary.estimatorVsTable)],
+      ],
+    ),
+  );
+  const loo = (l: { within10: number | null; medianAbsError: number | null }) =>
+    `${(100 * (l.within10 ?? Number.NaN)).toFixed(1)}% within +-10% (median ${(100 * (l.medianAbsError ?? Number.NaN)).toFixed(1)}%)`;
+  console.log(
+    `\nThe estimator's leave-one-out among these ${rows.length} keys: with the table's values ${loo(summary.looSampleTableValues)}; with the re-timed values ${loo(summary.looSampleRetimed)}.`,
+  );
+  console.log(`\n(${rows.length} entries of ${table.name}, seed ${SEED}; ${OUT})`);
+}
+
+await main();
