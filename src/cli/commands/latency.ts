@@ -225,7 +225,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const note = prediction.estimated.length ? ` (${estimatedText(prediction)}: not in the table)` : '';
     const caveats = new Set(prediction.ops.flatMap((o) => o.caveats ?? []));
     if (caveats.size)
-      log.warn(`table ${table.name} cannot show every cost it was asked to estimate: ${[...caveats].join('; ')} (not in the estimate)`);
+      log.warn(
+        `table ${table.name} prices some ops only roughly: ${[...caveats].join('; ')} (a cost no entry shows is not in the estimate)`,
+      );
     const measured =
       measuredMs === undefined
         ? ''

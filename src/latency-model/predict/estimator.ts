@@ -17,8 +17,9 @@
  *
  * An op type the table has fewer than MIN_TYPE_ENTRIES timed entries of (a published table's one
  * pooling, its stem and head conv, or none) is priced by one model of every entry of the table at
- * once (AllOpTypesModel, every matrix product counted as a 1x1 convolution), with a caveat saying so; a table with no timed entry at all is refused, never priced at 0 (a type whose entries
- * are all 0 ms, an imported table's placeholder, is priced 0 as the table prices it). The quality
+ * once (AllOpTypesModel, every matrix product counted as a 1x1 convolution), with a caveat saying
+ * so; a table with no timed entry at all is refused, never priced at 0 (a type whose entries are
+ * all 0 ms, an imported table's placeholder, is priced 0 as the table prices it). The quality
  * is measured by leave-one-out: each entry predicted from a model fitted on the others.
  * `nas table fit` stores the coefficients, settings and those errors in the table
  * (estimator-schema.ts); a table whose entries changed since is fitted again on use.
