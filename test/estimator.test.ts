@@ -279,6 +279,12 @@ test.serial('latency.missing: "estimate" lets a search over a table missing some
   t.is(summary.trials, 8);
 });
 
+test('the embedded table is self-consistent: leave-one-out puts >= 95% of its entries within 10% (a profile hit by an unseen slowdown does not)', (t) => {
+  const points = tablePoints(readLatencyTable(path.join(PROJECT_ROOT, 'tables', 'default.json')));
+  const stats = looStats(points, leaveOneOut(points));
+  t.true(stats.within10! >= 0.95, `${stats.within10}`);
+});
+
 const SHARED_TABLES = path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables');
 const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;
 
