@@ -15,10 +15,14 @@
  * resumes from its checkpoint in --runs (on the same machine).
  *
  *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--epochs 5] [--targets a,b,c]
- *       [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only]
+ *       [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only] [--no-search]
+ *
+ * Two cores train two models at once (tfjs-wasm runs one thread in Node): one process with
+ * `--seeds 1` (it runs the searches) and one with `--seeds 2 --no-search`, which trains each
+ * target's zoo models first and then its found model, waiting for the other process's search.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
@@ -44,6 +48,7 @@ const SEEDS = argument('seeds', '1,2').split(',').map(Number);
 const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'));
 const MAX_TRAININGS = Number(argument('max-trainings', 'Infinity'));
 const REPORT_ONLY = process.argv.includes('--report-only');
+const NO_SEARCH = process.argv.includes('--no-search');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
 const RESOLUTION = 32;
@@ -177,10 +182,12 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
   return trained;
 }
 
+/** Every seed of a model trained so far (by this process or another one). */
 function readTrained(model: string): Trained[] {
-  return SEEDS.map((seed) => path.join(PARTS, `train-${model}-seed${seed}.json`))
-    .filter((f) => existsSync(f))
-    .map((f) => readJsonFile(f) as Trained);
+  const prefix = `train-${model}-seed`;
+  return readdirSync(PARTS)
+    .filter((f) => f.startsWith(prefix) && /^\d+\.json$/.test(f.slice(prefix.length)))
+    .map((f) => readJsonFile(path.join(PARTS, f)) as Trained);
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -190,7 +197,7 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
     '# Search against the zoo',
     '',
     `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `Search: ${path.relative(PROJECT_ROOT, EXPERIMENT)} with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, seeds ${SEEDS.join(', ')}; test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
+    `Search: ${path.relative(PROJECT_ROOT, EXPERIMENT)} with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, one training per seed (1 and 2 by default; each row says how many its mean has); test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
     '',
   ];
   const points: { x: number; y: number; group: string; label: string }[] = [];
@@ -245,13 +252,26 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   );
 }
 
-/** The models trained for one target: its found architecture (if the search found one) and every zoo model within the tolerance or below. */
-function jobsFor(target: Target, found: Found, zoo: { model: string; latencyMs: number }[]): { model: string; spec: ArchSpec }[] {
-  const foundJob = found.unreachable ? [] : [{ model: `found-${found.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
-  const zooJobs = zoo
+/** The found architecture of a target as a training job (none when the search refused the target). */
+function foundJobs(found: Found): { model: string; spec: ArchSpec }[] {
+  return found.unreachable ? [] : [{ model: `found-${found.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
+}
+
+/** Every zoo model within the tolerance of a target or below it, as training jobs. */
+function zooJobs(target: Target, zoo: { model: string; latencyMs: number }[]): { model: string; spec: ArchSpec }[] {
+  return zoo
     .filter((z) => z.latencyMs <= target.targetMs * (1 + TOLERANCE))
     .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));
-  return [...foundJob, ...zooJobs];
+}
+
+/** With --no-search: the found record, once the process that searches has written it. */
+async function awaitFound(target: Target): Promise<Found> {
+  const file = path.join(PARTS, `found-${target.model}.json`);
+  while (!existsSync(file)) {
+    process.stderr.write(`waiting for the search for ${target.model} (${file}) by the other process\n`);
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
+  }
+  return readJsonFile(file) as Found;
 }
 
 /** One target at a time (search, then both seeds of each of its models), so a target's comparison completes before the next one starts. */
@@ -259,24 +279,31 @@ async function main(): Promise<void> {
   mkdirSync(PARTS, { recursive: true });
   const all = targets();
   const zoo = zooLatencies(table, experiment.latency);
-  if (!REPORT_ONLY) {
-    let trainings = 0;
-    let dataset: ReturnType<typeof loadDataset> | undefined;
-    for (const target of all) {
-      const found = await search(target);
-      for (const job of jobsFor(target, found, zoo)) {
-        for (const seed of SEEDS) {
-          if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
-          if (trainings >= MAX_TRAININGS) return report(all, zoo);
-          if (!dataset) {
-            await prepareBackend('auto');
-            dataset = loadDataset('fashion-mnist', RESOLUTION);
-          }
-          await trainOnce(job.model, job.spec, seed, dataset);
-          trainings++;
-          await report(all, zoo);
+  let trainings = 0;
+  let dataset: ReturnType<typeof loadDataset> | undefined;
+  /** Trains the jobs' seeds not recorded yet; false once --max-trainings is reached. */
+  const trainAll = async (jobs: { model: string; spec: ArchSpec }[]): Promise<boolean> => {
+    for (const job of jobs) {
+      for (const seed of SEEDS) {
+        if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
+        if (trainings >= MAX_TRAININGS) return false;
+        if (!dataset) {
+          await prepareBackend('auto');
+          dataset = loadDataset('fashion-mnist', RESOLUTION);
         }
+        await trainOnce(job.model, job.spec, seed, dataset);
+        trainings++;
+        await report(all, zoo);
       }
+    }
+    return true;
+  };
+  if (!REPORT_ONLY) {
+    for (const target of all) {
+      const done = NO_SEARCH
+        ? (await trainAll(zooJobs(target, zoo))) && (await trainAll(foundJobs(await awaitFound(target))))
+        : await trainAll([...foundJobs(await search(target)), ...zooJobs(target, zoo)]);
+      if (!done) break;
     }
   }
   await report(all, zoo);
