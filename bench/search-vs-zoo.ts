@@ -52,6 +52,9 @@ const NO_SEARCH = process.argv.includes('--no-search');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
 const RESOLUTION = 32;
+/** The record of a target's search, and of one training, under results/search-vs-zoo/. */
+const foundFile = (target: string) => path.join(PARTS, `found-${target}.json`);
+const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${model}-seed${seed}.json`);
 const TOLERANCE = 0.05;
 
 interface Target {
@@ -94,7 +97,7 @@ function targets(): Target[] {
 
 /** Runs (or finishes) the search for one target and records what it found. */
 async function search(target: Target): Promise<Found> {
-  const file = path.join(PARTS, `found-${target.model}.json`);
+  const file = foundFile(target.model);
   if (existsSync(file)) return readJsonFile(file) as Found;
   mkdirSync(RUNS, { recursive: true });
   const experimentFile = path.join(RUNS, `experiment-${target.model}.json`);
@@ -155,7 +158,7 @@ async function recordUnreachable(file: string, target: Target, stderr: string): 
 
 /** Trains one model with one seed (resuming an interrupted training), unless its result is recorded. */
 async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: ReturnType<typeof loadDataset>): Promise<Trained> {
-  const file = path.join(PARTS, `train-${model}-seed${seed}.json`);
+  const file = trainedFile(model, seed);
   if (existsSync(file)) return readJsonFile(file) as Trained;
   const outDir = path.join(RUNS, `train-${model}-seed${seed}`);
   const config = trainConfig({ epochs: EPOCHS, seed }, 'search-vs-zoo recipe');
@@ -202,8 +205,8 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   ];
   const points: { x: number; y: number; group: string; label: string }[] = [];
   for (const target of all) {
-    const foundFile = path.join(PARTS, `found-${target.model}.json`);
-    const found = existsSync(foundFile) ? (readJsonFile(foundFile) as Found) : null;
+    const file = foundFile(target.model);
+    const found = existsSync(file) ? (readJsonFile(file) as Found) : null;
     const rows: string[][] = [];
     const foundName = `found-${target.model}`;
     const foundRuns = readTrained(foundName);
@@ -266,7 +269,7 @@ function zooJobs(target: Target, zoo: { model: string; latencyMs: number }[]): {
 
 /** With --no-search: the found record, once the process that searches has written it. */
 async function awaitFound(target: Target): Promise<Found> {
-  const file = path.join(PARTS, `found-${target.model}.json`);
+  const file = foundFile(target.model);
   while (!existsSync(file)) {
     process.stderr.write(`waiting for the search for ${target.model} (${file}) by the other process\n`);
     await new Promise((resolve) => setTimeout(resolve, 60_000));
@@ -285,7 +288,7 @@ async function main(): Promise<void> {
   const trainAll = async (jobs: { model: string; spec: ArchSpec }[]): Promise<boolean> => {
     for (const job of jobs) {
       for (const seed of SEEDS) {
-        if (existsSync(path.join(PARTS, `train-${job.model}-seed${seed}.json`))) continue;
+        if (existsSync(trainedFile(job.model, seed))) continue;
         if (trainings >= MAX_TRAININGS) return false;
         if (!dataset) {
           await prepareBackend('auto');

@@ -20,13 +20,12 @@ import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
 import { derive, shuffle } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
-import { atReferenceSpeed, PROBE_KEY, profileOp, SpeedProbe, statisticOf, warmUp } from '../src/latency-model/measure/profile.js';
-import { leaveOneOut, looStats, quantile, tablePoints } from '../src/latency-model/predict/estimator.js';
+import { SpeedProbe, warmUp } from '../src/latency-model/measure/profile.js';
+import { leaveOneOut, tablePoints } from '../src/latency-model/predict/estimator.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
-import { parseOpKey } from '../src/latency-model/predict/ops.js';
-import type { Entry, LatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { argument } from './report.js';
+import { type Agreement, agreement, looOf, retimable, tableWithTimes, timeKeys } from './retime.js';
 
 const TABLE = argument('table', 'default');
 const SAMPLE_ARG = argument('sample', '400');
@@ -44,58 +43,8 @@ interface Row {
   estimatorMs: number;
 }
 
-/** One timing of an op in the table's statistic, scaled to the table's reference speed by a probe reading taken just before. */
-function retime(table: LatencyTable, key: string, probe: SpeedProbe): number {
-  const referenceMs = table.probe!.ms;
-  const speed = referenceMs / probe.measure();
-  const dispatchMs = Number(table.device['dispatchMs'] ?? 0);
-  return statisticOf(atReferenceSpeed(profileOp(parseOpKey(key)!, table.profiler!, dispatchMs), speed), table.profiler!);
-}
-
-function timePass(table: LatencyTable, keys: readonly string[], probe: SpeedProbe, name: string): Map<string, number> {
-  const times = new Map<string, number>();
-  const started = performance.now();
-  keys.forEach((key, i) => {
-    times.set(key, retime(table, key, probe));
-    if ((i + 1) % 50 === 0)
-      process.stderr.write(`${name}: ${i + 1}/${keys.length} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
-  });
-  return times;
-}
-
-interface Agreement {
-  within10: number;
-  medianAbsError: number;
-  p90AbsError: number;
-}
-
-/** How often (and by how much) `values` differ from `references` by more than 10%. */
-function agreement(values: readonly number[], references: readonly number[]): Agreement {
-  const errors = values.map((v, i) => Math.abs(v / references[i]! - 1)).sort((a, b) => a - b);
-  return {
-    within10: errors.filter((e) => e <= 0.1).length / errors.length,
-    medianAbsError: quantile(errors, 0.5),
-    p90AbsError: quantile(errors, 0.9),
-  };
-}
-
-/** The table with only the rows' keys, each priced `ms(row)` (in every statistic, so the table's own statistic reads it). */
-function tableOf(table: LatencyTable, rows: readonly Row[], ms: (row: Row) => number): LatencyTable {
-  const entry = (v: number): Entry => ({ mean: v, median: v, p25: v, std: 0, runs: 1 });
-  return { ...table, estimator: undefined, entries: Object.fromEntries(rows.map((r) => [r.key, entry(ms(r))])) };
-}
-
-/** The estimator's leave-one-out within +-10% and median error on a table. */
-function looOn(table: LatencyTable): { within10: number | null; medianAbsError: number | null } {
-  const points = tablePoints(table);
-  const { within10, medianAbsError } = looStats(points, leaveOneOut(points));
-  return { within10, medianAbsError };
-}
-
 async function main(): Promise<void> {
-  const table = loadTable(TABLE);
-  if (!table.probe || table.probe.key !== PROBE_KEY || !table.profiler)
-    throw new Error(`table ${TABLE} records no speed probe or profiler settings: it cannot be timed again like for like`);
+  const table = retimable(loadTable(TABLE), TABLE);
   await prepareBackend('wasm');
   const points = tablePoints(table).filter((pt) => pt.ms > 0);
   const predicted = leaveOneOut(points);
@@ -104,10 +53,10 @@ async function main(): Promise<void> {
     derive(SEED, 'table-repeatability'),
   ).slice(0, SAMPLE) as number[];
   warmUp();
-  const probe = new SpeedProbe(table.profiler);
+  const probe = new SpeedProbe(table.profiler!);
   const keys = sampled.map((i) => points[i]!.key);
-  const passA = timePass(table, keys, probe, 'pass A');
-  const passB = timePass(table, [...keys].reverse(), probe, 'pass B');
+  const passA = timeKeys(table, keys, probe, { probeEveryOp: true, label: 'pass A' });
+  const passB = timeKeys(table, [...keys].reverse(), probe, { probeEveryOp: true, label: 'pass B' });
   probe.dispose();
   const rows: Row[] = sampled.map((i) => ({
     key: points[i]!.key,
@@ -118,7 +67,8 @@ async function main(): Promise<void> {
   }));
   const retimedMs = (r: Row) => Math.sqrt(r.passA * r.passB);
   const retimed = rows.map(retimedMs);
-  const retimedTable = tableOf(table, rows, retimedMs);
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  const retimedTable = tableWithTimes(table, keys, (k) => retimedMs(byKey.get(k)!));
   if (TABLE_OUT)
     await writeJsonAtomic(TABLE_OUT, { ...retimedTable, source: { command: `re-timed by bench/table-repeatability from ${TABLE}` } });
   const summary = {
@@ -143,8 +93,8 @@ async function main(): Promise<void> {
       rows.map((r) => r.tableMs),
     ),
     /** Leave-one-out among the sampled keys only, with the table's values and with the re-timed ones. */
-    looSampleTableValues: looOn(tableOf(table, rows, (r) => r.tableMs)),
-    looSampleRetimed: looOn(retimedTable),
+    looSampleTableValues: looOf(tableWithTimes(table, keys, (k) => byKey.get(k)!.tableMs)),
+    looSampleRetimed: looOf(retimedTable),
   };
   const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version };
   await writeJsonAtomic(OUT, {

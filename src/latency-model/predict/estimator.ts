@@ -27,9 +27,9 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../../common/errors.js';
 import { ESTIMATOR_METHOD, type LooStats, type OpModel, type StoredEstimator } from './estimator-schema.js';
-import { ESTIMATOR_COORDINATES, ESTIMATOR_FEATURES, opCoordinates, opFeatures, opTraits } from './features.js';
+import { ESTIMATOR_COORDINATES, ESTIMATOR_FEATURES, opCoordinates, opTraits, unitFeatures } from './features.js';
 import { accumulate, emptyNormalEquations, nnls } from './nnls.js';
-import { OP_KINDS, type OpDescriptor, type OpKind, opKey, parseOpKey } from './ops.js';
+import { OP_KINDS, type OpDescriptor, type OpKind, opKey, opUnit, parseOpKey } from './ops.js';
 import { entryMs, type LatencyTable } from './table-schema.js';
 
 export interface EstimatorSettings {
@@ -73,11 +73,12 @@ export class NoEntriesToEstimateFromError extends InputError {
 
 /** A point of an op (its latency unknown: NaN). */
 export function opPoint(d: OpDescriptor, ms = Number.NaN): FitPoint {
+  const unit = opUnit(d);
   return {
     key: opKey(d),
     op: d.op,
-    features: opFeatures(d),
-    gemmFeatures: opFeatures(d, 'asGemm'),
+    features: unitFeatures(unit),
+    gemmFeatures: unitFeatures(unit, 'asGemm'),
     coords: opCoordinates(d),
     traits: opTraits(d),
     ms,
@@ -158,7 +159,8 @@ export class OpTypeModel {
   private readonly residuals: { coords: readonly number[]; logRatio: number }[];
   /** Traits (features.ts) some entry above 0 ms has: the cost of the others is unknown. */
   private readonly traits: Set<string>;
-  private readonly allZero: boolean;
+  /** Every entry is 0 ms (an imported table's placeholder): the type is priced 0, as the table prices it. */
+  readonly allZero: boolean;
   /** Entries above 0 ms. */
   readonly timedEntries: number;
 
@@ -277,7 +279,7 @@ export class LatencyEstimator {
   private estimateOnce(d: OpDescriptor, key: string): { ms: number; caveat: Caveat | null } {
     const point = opPoint(d);
     const model = this.models.get(d.op);
-    if (model && (this.covers(d.op) || model.caveat(point)?.allZero)) return { ms: model.predict(point), caveat: model.caveat(point) };
+    if (model && (this.covers(d.op) || model.allZero)) return { ms: model.predict(point), caveat: model.caveat(point) };
     if (!this.allOpTypes) throw new NoEntriesToEstimateFromError(this.table, key);
     const caveat: Caveat = { op: d.op, unknownTraits: [], allZero: false, otherTypes: true, typeEntries: model?.timedEntries ?? 0 };
     return { ms: this.allOpTypes.predict(point), caveat };

@@ -12,7 +12,7 @@
  * flags), for the estimator's smoothing of its residuals over similar ops.
  */
 import type { Layer, Shape, Unit } from '../../search-space/resolve.js';
-import { type OpDescriptor, opUnit } from './ops.js';
+import type { OpDescriptor } from './ops.js';
 
 export const ESTIMATOR_FEATURES = [
   /** One: a fixed cost per op (dispatch, kernel launch). */
@@ -135,7 +135,7 @@ function addLayer(f: number[], layer: Layer, view: MaddsView): void {
   }
 }
 
-/** The features of a resolved unit, in the order of ESTIMATOR_FEATURES. */
+/** The features of a resolved unit (an op's: opUnit), in the order of ESTIMATOR_FEATURES. */
 export function unitFeatures(unit: Unit, view: MaddsView = 'byKernel'): number[] {
   const f = new Array<number>(ESTIMATOR_FEATURES.length).fill(0);
   f[index.const] = 1;
@@ -150,11 +150,6 @@ export function unitFeatures(unit: Unit, view: MaddsView = 'byKernel'): number[]
     f[index.activationBytes]! += BYTES * 2 * size(out);
   }
   return f;
-}
-
-/** The features of an op, in the order of ESTIMATOR_FEATURES. */
-export function opFeatures(d: OpDescriptor, view: MaddsView = 'byKernel'): number[] {
-  return unitFeatures(opUnit(d), view);
 }
 
 /** The coordinates of an op, in the order of ESTIMATOR_COORDINATES (0 where a kind of op has none). */
