@@ -26,17 +26,12 @@ export function timeKeys(
   probe: SpeedProbe,
   options: { probeEveryOp: boolean; label?: string },
 ): Map<string, number> {
-  const referenceMs = table.probe!.ms;
   const dispatchMs = Number(table.device['dispatchMs'] ?? 0);
   const times = new Map<string, number>();
   const started = performance.now();
-  let speed = referenceMs / probe.measure();
-  let lastProbe = performance.now();
+  const speedNow = probe.speedTracker(table.probe!.ms, options.probeEveryOp ? 0 : 1000);
   keys.forEach((key, i) => {
-    if (i > 0 && (options.probeEveryOp || performance.now() - lastProbe > 1000)) {
-      speed = referenceMs / probe.measure();
-      lastProbe = performance.now();
-    }
+    const speed = speedNow();
     const entry = profileOp(parseOpKey(key)!, table.profiler!, dispatchMs);
     times.set(key, statisticOf(atReferenceSpeed(entry, speed), table.profiler!));
     if (options.label && (i + 1) % 50 === 0)

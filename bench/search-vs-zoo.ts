@@ -14,8 +14,13 @@
  * is a JSON file under results/search-vs-zoo/, skipped when present; a training interrupted midway
  * resumes from its checkpoint in --runs (on the same machine).
  *
- *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--epochs 5] [--targets a,b,c]
- *       [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only] [--no-search]
+ *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--label NAME] [--epochs 5]
+ *       [--targets a,b,c] [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only] [--no-search]
+ *       [--no-zoo]
+ *
+ * `--label NAME` keeps a second search (another experiment) apart from the first: its records and
+ * trainings are named found-NAME-<target>; the report lists every search of a target. `--no-zoo`
+ * trains only found models (the zoo's trainings are another process's, or already recorded).
  *
  * Two cores train two models at once (tfjs-wasm runs one thread in Node): one process with
  * `--seeds 1` (it runs the searches) and one with `--seeds 2 --no-search`, which trains each
@@ -32,6 +37,7 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
+import { deployedLatencyMs } from '../src/latency-model/predict/predict.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
@@ -40,20 +46,23 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { argument } from './report.js';
-import { latencyAt, zooLatencies } from './zoo-latencies.js';
+import { zooLatencies } from './zoo-latencies.js';
 
 const EXPERIMENT = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
+const LABEL = argument('label', '');
 const EPOCHS = Number(argument('epochs', '5'));
 const SEEDS = argument('seeds', '1,2').split(',').map(Number);
 const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'));
 const MAX_TRAININGS = Number(argument('max-trainings', 'Infinity'));
 const REPORT_ONLY = process.argv.includes('--report-only');
 const NO_SEARCH = process.argv.includes('--no-search');
+const NO_ZOO = process.argv.includes('--no-zoo');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
 const RESOLUTION = 32;
-/** The record of a target's search, and of one training, under results/search-vs-zoo/. */
-const foundFile = (target: string) => path.join(PARTS, `found-${target}.json`);
+/** The found model of a target's search (as a training job), the record of that search, and of one training, under results/search-vs-zoo/. */
+const foundModel = (target: string, label = LABEL) => (label ? `found-${label}-${target}` : `found-${target}`);
+const foundFile = (target: string) => path.join(PARTS, `${foundModel(target)}.json`);
 const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${model}-seed${seed}.json`);
 const TOLERANCE = 0.05;
 
@@ -64,6 +73,8 @@ interface Target {
 
 interface Found {
   target: string;
+  /** The search's --label (absent: the unlabelled search). */
+  label?: string;
   targetMs: number;
   /** The experiment the search ran (its target swapped in), relative to the project. */
   experiment: string;
@@ -84,12 +95,17 @@ interface Trained {
   testTop1: number;
   valTop1: number;
   epochs: number;
+  /** CPU time of this process's part of the training (all of it unless `resumed`). */
   cpuSeconds: number;
+  /** Whether it went on from a checkpoint an earlier process left. */
+  resumed: boolean;
+  /** Wall time of its epochs, summed over every process that trained them. */
+  epochSeconds: number;
 }
 
 const experiment = readExperiment(EXPERIMENT);
 const table = loadTable(experiment.latency.table);
-const deployed = (spec: ArchSpec) => latencyAt(spec, table, experiment.latency);
+const deployed = (spec: ArchSpec) => deployedLatencyMs(spec, table, experiment.latency);
 
 function targets(): Target[] {
   return TARGET_MODELS.map((model) => ({ model, targetMs: deployed(zooSpec(model)) }));
@@ -100,7 +116,7 @@ async function search(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   if (existsSync(file)) return readJsonFile(file) as Found;
   mkdirSync(RUNS, { recursive: true });
-  const experimentFile = path.join(RUNS, `experiment-${target.model}.json`);
+  const experimentFile = path.join(RUNS, `experiment-${LABEL ? `${LABEL}-` : ''}${target.model}.json`);
   writeFileSync(
     experimentFile,
     JSON.stringify({
@@ -109,7 +125,7 @@ async function search(target: Target): Promise<Found> {
       reward: { ...experiment.reward, targetMs: { spec: target.model, scale: 1 } },
     }),
   );
-  const runDir = path.join(RUNS, `search-${target.model}`);
+  const runDir = path.join(RUNS, `search-${LABEL ? `${LABEL}-` : ''}${target.model}`);
   const resume = new SearchRunDir(runDir).isRun();
   const args = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
@@ -122,10 +138,11 @@ async function search(target: Target): Promise<Found> {
   if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
   if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}`);
   const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
-  const spec = path.join(PARTS, `found-${target.model}.spec.json`);
+  const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
   copyFileSync(summary.best.spec, spec);
   const found: Found = {
     target: target.model,
+    ...(LABEL ? { label: LABEL } : {}),
     targetMs: target.targetMs,
     experiment: path.relative(PROJECT_ROOT, EXPERIMENT),
     latencyMs: summary.best.latencyMs,
@@ -144,6 +161,7 @@ async function recordUnreachable(file: string, target: Target, stderr: string): 
   const found: Found = {
     ...target,
     target: target.model,
+    ...(LABEL ? { label: LABEL } : {}),
     experiment: path.relative(PROJECT_ROOT, EXPERIMENT),
     unreachable: reason,
     latencyMs: Number.NaN,
@@ -163,8 +181,9 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
   const outDir = path.join(RUNS, `train-${model}-seed${seed}`);
   const config = trainConfig({ epochs: EPOCHS, seed }, 'search-vs-zoo recipe');
   process.stderr.write(`training ${model} seed ${seed} (${EPOCHS} epochs): ${outDir}\n`);
+  const resumed = existsSync(path.join(outDir, 'checkpoint'));
   const before = process.cpuUsage();
-  const result = await train({ spec, dataset, config, outDir, resume: existsSync(path.join(outDir, 'checkpoint')), evaluateTest: true });
+  const result = await train({ spec, dataset, config, outDir, resume: resumed, evaluateTest: true });
   const used = process.cpuUsage(before);
   const trained: Trained = {
     model,
@@ -174,6 +193,8 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
     valTop1: result.valTop1,
     epochs: result.epochs,
     cpuSeconds: (used.user + used.system) / 1e6,
+    resumed,
+    epochSeconds: result.history.reduce((sum, epoch) => sum + epoch.seconds, 0),
   };
   await writeJsonAtomic(file, {
     schemaVersion: 1,
@@ -194,43 +215,48 @@ function readTrained(model: string): Trained[] {
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const meanTop1Text = (runs: readonly Trained[]) =>
+  runs.length ? `${(100 * mean(runs.map((r) => r.testTop1))).toFixed(2)} (${runs.length} seeds)` : 'not trained yet';
+
+/** Every search recorded for a target (one per --label), the unlabelled one first. */
+function foundRecords(target: string): Found[] {
+  return readdirSync(PARTS)
+    .filter((f) => f.startsWith('found-') && f.endsWith('.json') && !f.endsWith('.spec.json'))
+    .map((f) => readJsonFile(path.join(PARTS, f)) as Found)
+    .filter((found) => found.target === target)
+    .sort((a, b) => (a.label ?? '').localeCompare(b.label ?? ''));
+}
 
 async function report(all: Target[], zoo: { model: string; latencyMs: number }[]): Promise<void> {
   const sections: string[] = [
     '# Search against the zoo',
     '',
     `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `Search: ${path.relative(PROJECT_ROOT, EXPERIMENT)} with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, one training per seed (1 and 2 by default; each row says how many its mean has); test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
+    `Search: each found row names the experiment it ran, with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, one training per seed (1 and 2 by default; each row says how many its mean has); test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
     '',
   ];
   const points: { x: number; y: number; group: string; label: string }[] = [];
   for (const target of all) {
-    const file = foundFile(target.model);
-    const found = existsSync(file) ? (readJsonFile(file) as Found) : null;
     const rows: string[][] = [];
-    const foundName = `found-${target.model}`;
-    const foundRuns = readTrained(foundName);
-    if (found?.unreachable) rows.push(['**found**: none', '', '', '', `the search refused the target: ${found.unreachable}`]);
-    else if (found) {
+    for (const found of foundRecords(target.model)) {
+      const by = `**found** by ${found.experiment}`;
+      if (found.unreachable) {
+        rows.push([`${by}: none`, '', '', '', `the search refused the target: ${found.unreachable}`]);
+        continue;
+      }
+      const model = foundModel(target.model, found.label);
+      const runs = readTrained(model);
       rows.push([
-        `**found** (${found.spec})`,
+        `${by} (${found.spec})`,
         found.latencyMs.toFixed(2),
         `${(100 * (found.latencyMs / target.targetMs - 1)).toFixed(1)}%${found.withinTolerance ? '' : ' (outside +-5%)'}`,
-        foundRuns.length ? `${(100 * mean(foundRuns.map((r) => r.testTop1))).toFixed(2)} (${foundRuns.length} seeds)` : 'not trained yet',
+        meanTop1Text(runs),
         `${(100 * found.inheritedTop1).toFixed(2)} (inherited weights, validation)`,
       ]);
-      if (foundRuns.length)
-        points.push({ x: found.latencyMs, y: 100 * mean(foundRuns.map((r) => r.testTop1)), group: 'found', label: foundName });
+      if (runs.length) points.push({ x: found.latencyMs, y: 100 * mean(runs.map((r) => r.testTop1)), group: 'found', label: model });
     }
     for (const z of zoo.filter((m) => m.latencyMs <= target.targetMs * (1 + TOLERANCE))) {
-      const runs = readTrained(z.model);
-      rows.push([
-        z.model,
-        z.latencyMs.toFixed(2),
-        '',
-        runs.length ? `${(100 * mean(runs.map((r) => r.testTop1))).toFixed(2)} (${runs.length} seeds)` : 'not trained yet',
-        '',
-      ]);
+      rows.push([z.model, z.latencyMs.toFixed(2), '', meanTop1Text(readTrained(z.model)), '']);
     }
     sections.push(
       `## Target ${target.model}: ${target.targetMs.toFixed(2)} ms`,
@@ -257,11 +283,12 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
 
 /** The found architecture of a target as a training job (none when the search refused the target). */
 function foundJobs(found: Found): { model: string; spec: ArchSpec }[] {
-  return found.unreachable ? [] : [{ model: `found-${found.target}`, spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
+  return found.unreachable ? [] : [{ model: foundModel(found.target), spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
 }
 
 /** Every zoo model within the tolerance of a target or below it, as training jobs. */
 function zooJobs(target: Target, zoo: { model: string; latencyMs: number }[]): { model: string; spec: ArchSpec }[] {
+  if (NO_ZOO) return [];
   return zoo
     .filter((z) => z.latencyMs <= target.targetMs * (1 + TOLERANCE))
     .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));

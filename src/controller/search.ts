@@ -15,8 +15,7 @@ import { untilAborted } from '../common/abort.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
-import { withInput } from '../search-space/io.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import { specHash } from '../search-space/spec-hash.js';
 import type { Evaluation, Evaluator } from '../trainer/training-pool.js';
 import type { Experiment } from './experiment.js';
@@ -142,7 +141,7 @@ async function evaluateBatch(
       seed: experiment.seed,
     });
     const { resolution, classes } = experiment.latency;
-    const latencyMs = predictLatency(withInput(spec, { resolution, classes }), setup.table).totalMs;
+    const latencyMs = deployedLatencyMs(spec, setup.table, { resolution, classes });
     const hash = specHash(spec);
     const remembered = store.accuracyOf(hash);
     let accuracy = remembered ?? 0;

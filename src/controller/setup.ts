@@ -10,12 +10,12 @@ import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import { type CompletedTable, fastestLatency, missingSpaceKeys, withEstimatedSpaceKeys } from '../latency-model/predict/space-latency.js';
 import { type TableRef, tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
-import { readArchSpec, withInput } from '../search-space/io.js';
+import { readArchSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
@@ -49,8 +49,7 @@ function resolveTarget(experiment: Experiment, table: LatencyTable): number {
   const target = experiment.reward.targetMs;
   if (typeof target === 'number') return target;
   const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
-  const { resolution, classes, missing } = experiment.latency;
-  return predictLatency(withInput(spec, { resolution, classes }), table, { estimate: missing === 'estimate' }).totalMs * target.scale;
+  return deployedLatencyMs(spec, table, experiment.latency) * target.scale;
 }
 
 /** The table that prices the space: as it is when it covers the space, completed by its estimator when the experiment says so. */

@@ -20,7 +20,7 @@ import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { Experiment } from '../controller/experiment.js';
 import { SearchRunDir } from '../controller/search-run.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
@@ -227,9 +227,8 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
 
 /** A spec's predicted latency at the table's resolution and classes (null when the table cannot price it). */
 function predictLatencyAtTable(record: PipelineRecord, spec: ArchSpec, source: string, table: LatencyTable): number | null {
-  const { resolution, classes, missing } = record.experiment.latency;
   try {
-    return predictLatency(withInput(spec, { resolution, classes }, source), table, { estimate: missing === 'estimate' }).totalMs;
+    return deployedLatencyMs(spec, table, record.experiment.latency, source);
   } catch {
     return null;
   }

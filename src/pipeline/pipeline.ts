@@ -14,7 +14,7 @@ import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
 import { setupSearch } from '../controller/setup.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
@@ -231,9 +231,9 @@ function trainStage({ request, run, record, settings, log }: PipelineContext): S
 }
 
 /** The deployed model's predicted latency on the experiment's table. */
-function deployedLatencyMs(context: PipelineContext, specFile: string): number {
+function deployedLatency(context: PipelineContext, specFile: string): number {
   const { resolution, classes } = context.record.experiment.latency;
-  return predictLatency(withInput(readArchSpec(specFile), { resolution, classes }, specFile), context.table).totalMs;
+  return deployedLatencyMs(readArchSpec(specFile), context.table, { resolution, classes }, specFile);
 }
 
 function netadaptStage(context: PipelineContext): StageWork {
@@ -249,7 +249,7 @@ function netadaptStage(context: PipelineContext): StageWork {
     inputs: [checkpoint],
     command,
     run: async () => {
-      const trainedMs = deployedLatencyMs(context, path.join(checkpoint, 'spec.json'));
+      const trainedMs = deployedLatency(context, path.join(checkpoint, 'spec.json'));
       if (trainedMs <= targetMs * (1 + na.tolerance))
         return { outputs: { latencyMs: trainedMs, targetMs }, skipped: netadaptSkipReason(trainedMs, targetMs, na.tolerance) };
       const summary = await runNetAdaptJob({
@@ -294,7 +294,7 @@ function finalModel(context: PipelineContext): FinalModel {
   if (record.stages.netadapt.state === 'skipped') {
     const train = new TrainRunDir(run.stageDir('train'));
     const checkpoint = resolveCheckpointDir(train.dir);
-    const latencyMs = deployedLatencyMs(context, path.join(checkpoint, 'spec.json'));
+    const latencyMs = deployedLatency(context, path.join(checkpoint, 'spec.json'));
     return { checkpoint, testTop1: train.readResult().top1, latencyMs, from: train.dir };
   }
   const summary = new NetAdaptRunDir(run.stageDir('netadapt')).readSummary();

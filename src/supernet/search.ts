@@ -24,9 +24,8 @@ import { reward } from '../controller/reward.js';
 import type { SearchRequest } from '../controller/search.js';
 import { proxyTrainConfig, type SearchSetup } from '../controller/setup.js';
 import type { TrialStore } from '../controller/store.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
-import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { learningRateAt, type TrainConfig } from '../trainer/config.js';
 import { ImageBatcher } from '../trainer/data/batches.js';
@@ -356,7 +355,7 @@ class SupernetSearch {
     let ms = this.latencies.get(key);
     if (ms === undefined) {
       const { resolution, classes } = this.request.experiment.latency;
-      ms = predictLatency(withInput(this.supernet.member(choices), { resolution, classes }), this.setup.table).totalMs;
+      ms = deployedLatencyMs(this.supernet.member(choices), this.setup.table, { resolution, classes });
       this.latencies.set(key, ms);
     }
     return ms;

@@ -5,9 +5,8 @@
 import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
 import { setupSearch } from '../controller/setup.js';
-import { predictLatency } from '../latency-model/predict/predict.js';
+import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { withInput } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { evaluateMember, recalibrate, writeInheritedCheckpoint } from './ranking.js';
 import { proxyBatchers } from './search.js';
@@ -51,7 +50,7 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
       const stats = recalibrated(choices);
       return {
         accuracy: evaluateMember(supernet, choices, stats, validation, settings.rankingSamples),
-        latencyMs: predictLatency(withInput(supernet.member(choices), { resolution, classes }), setup.table).totalMs,
+        latencyMs: deployedLatencyMs(supernet.member(choices), setup.table, { resolution, classes }),
       };
     },
     async writeMemberCheckpoint(choices, dir) {

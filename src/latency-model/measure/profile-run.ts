@@ -177,10 +177,8 @@ function tableSoFar(request: ProfileRequest, start: Start, probeMs: number): Lat
  */
 async function profileOps(run: ProfileRun, todo: readonly [string, OpDescriptor][], uniqueOps: number): Promise<void> {
   const { request, start, probe, probeMs, elapsed } = run;
-  const speedNow = () => probeMs / probe.measure();
+  const speedNow = probe.speedTracker(probeMs, 1000);
   let lastSave = performance.now();
-  let lastProbe = performance.now();
-  let speed = speedNow();
   for (const [i, [key, op]] of todo.entries()) {
     if (request.signal?.aborted) {
       await writeJsonAtomic(request.out, run.table());
@@ -188,10 +186,7 @@ async function profileOps(run: ProfileRun, todo: readonly [string, OpDescriptor]
         `profiling interrupted after ${Object.keys(start.entries).length} of ${uniqueOps} ops: kept in ${request.out}; run the same command again to finish`,
       );
     }
-    if (performance.now() - lastProbe > 1000) {
-      speed = speedNow();
-      lastProbe = performance.now();
-    }
+    const speed = speedNow();
     start.entries[key] = atReferenceSpeed(profileOp(op, request.settings, start.dispatchMs), speed);
     const done = i + 1;
     request.onProgress?.({

@@ -151,6 +151,23 @@ export class SpeedProbe {
   }
 
   /**
+   * The machine's speed now relative to the reference (`referenceMs` / the probe's reading), as a
+   * function to call before each timing: it reads the probe on its first call and again once
+   * `everyMillis` have passed since the last reading (0: on every call).
+   */
+  speedTracker(referenceMs: number, everyMillis: number): () => number {
+    let speed = 1;
+    let lastReading = -Infinity;
+    return () => {
+      if (performance.now() - lastReading >= everyMillis) {
+        speed = referenceMs / this.measure();
+        lastReading = performance.now();
+      }
+      return speed;
+    };
+  }
+
+  /**
    * A whole model's latency as timed and at the reference speed where the probe takes
    * `referenceMs`: short rounds of model runs alternate with probe readings so both see the same
    * machine state, and the median of the per-round ratios model / probe is scaled by referenceMs.

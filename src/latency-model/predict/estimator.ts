@@ -154,6 +154,9 @@ export function caveatSummary(caveats: Iterable<Caveat>): string[] {
  */
 export const MIN_TYPE_ENTRIES = 2;
 
+/** Whether an op type with this many timed entries (above 0 ms) gets a model of its own. */
+const hasOwnModel = (timedEntries: number) => timedEntries >= MIN_TYPE_ENTRIES;
+
 /** One op type's model: the base coefficients and the log-residuals of its entries under them. */
 export class OpTypeModel {
   private readonly residuals: { coords: readonly number[]; logRatio: number }[];
@@ -258,7 +261,7 @@ export class LatencyEstimator {
 
   /** Whether the table has enough entries of the op type for a model of its own (else its estimates come from every type's). */
   covers(op: OpKind): boolean {
-    return (this.models.get(op)?.timedEntries ?? 0) >= MIN_TYPE_ENTRIES;
+    return hasOwnModel(this.models.get(op)?.timedEntries ?? 0);
   }
 
   /** The estimated latency (ms) of an op; refuses when the table has no timed entry at all. */
@@ -295,7 +298,7 @@ export function leaveOneOut(points: readonly FitPoint[], settings = DEFAULT_ESTI
   const groups = byOpType(points);
   return points.map((pt) => {
     const others = groups.get(pt.op)!.filter((o) => o !== pt);
-    if (others.filter((o) => o.ms > 0).length >= MIN_TYPE_ENTRIES) return OpTypeModel.fit(others, settings).predict(pt);
+    if (hasOwnModel(others.filter((o) => o.ms > 0).length)) return OpTypeModel.fit(others, settings).predict(pt);
     return (
       AllOpTypesModel.fit(
         points.filter((o) => o !== pt),

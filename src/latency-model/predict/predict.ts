@@ -90,6 +90,19 @@ export function atTableInput(spec: ArchSpec, table: LatencyTable): { spec: ArchS
   };
 }
 
+/** Where a latency is asked for (an experiment's `latency` section): the deployed input, and whether ops missing from the table are estimated. */
+export interface DeploymentLatency {
+  resolution: number;
+  classes: number;
+  missing?: 'error' | 'estimate' | undefined;
+}
+
+/** A spec's predicted latency (ms) deployed at that input, whatever input it was trained at; `what` names it in errors. */
+export function deployedLatencyMs(spec: ArchSpec, table: LatencyTable, at: DeploymentLatency, what = spec.name): number {
+  const deployed = withInput(spec, { resolution: at.resolution, classes: at.classes }, what);
+  return predictLatency(deployed, table, { estimate: at.missing === 'estimate' }).totalMs;
+}
+
 export function predictLatency(spec: ArchSpec, table: LatencyTable, options: MissingOptions = {}): Prediction {
   checkResolution(spec, table);
   checkMissingOptions(options);
