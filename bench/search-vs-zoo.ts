@@ -215,8 +215,27 @@ function readTrained(model: string): Trained[] {
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const meanTop1 = (runs: readonly Trained[]) => 100 * mean(runs.map((r) => r.testTop1));
 const meanTop1Text = (runs: readonly Trained[]) =>
-  runs.length ? `${(100 * mean(runs.map((r) => r.testTop1))).toFixed(2)} (${runs.length} seeds)` : 'not trained yet';
+  runs.length
+    ? `${meanTop1(runs).toFixed(2)} (${[...runs]
+        .sort((a, b) => a.seed - b.seed)
+        .map((r) => `seed ${r.seed}: ${(100 * r.testTop1).toFixed(2)}`)
+        .join(', ')})`
+    : 'not trained yet';
+
+/**
+ * The issue's verdict for one found model: within the tolerance, and a higher mean than every zoo
+ * model at or below the target (+5%), each with all the seeds; null while some training is missing.
+ */
+function verdict(found: Found, runs: readonly Trained[], zooRuns: readonly { model: string; runs: Trained[] }[]): string | null {
+  const complete = (r: readonly Trained[]) => r.length >= SEEDS.length;
+  if (!complete(runs) || !zooRuns.every((z) => complete(z.runs))) return null;
+  const best = zooRuns.reduce((a, b) => (meanTop1(b.runs) > meanTop1(a.runs) ? b : a));
+  const margin = meanTop1(runs) - meanTop1(best.runs);
+  const beats = margin > 0 && found.withinTolerance;
+  return `${beats ? 'beats' : 'does not beat'} the zoo: ${margin >= 0 ? '+' : ''}${margin.toFixed(2)} points against the best zoo model at this latency, ${best.model} (${meanTop1(best.runs).toFixed(2)})${found.withinTolerance ? '' : '; its latency is outside +-5% of the target'}`;
+}
 
 /** Every search recorded for a target (one per --label), the unlabelled one first. */
 function foundRecords(target: string): Found[] {
@@ -238,6 +257,8 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   const points: { x: number; y: number; group: string; label: string }[] = [];
   for (const target of all) {
     const rows: string[][] = [];
+    const verdicts: string[] = [];
+    const zooRuns = zoo.filter((m) => m.latencyMs <= target.targetMs * (1 + TOLERANCE)).map((z) => ({ ...z, runs: readTrained(z.model) }));
     for (const found of foundRecords(target.model)) {
       const by = `**found** by ${found.experiment}`;
       if (found.unreachable) {
@@ -253,16 +274,17 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
         meanTop1Text(runs),
         `${(100 * found.inheritedTop1).toFixed(2)} (inherited weights, validation)`,
       ]);
-      if (runs.length) points.push({ x: found.latencyMs, y: 100 * mean(runs.map((r) => r.testTop1)), group: 'found', label: model });
+      if (runs.length) points.push({ x: found.latencyMs, y: meanTop1(runs), group: 'found', label: model });
+      const judged = verdict(found, runs, zooRuns);
+      if (judged) verdicts.push(`- ${found.experiment}: ${judged}.`);
     }
-    for (const z of zoo.filter((m) => m.latencyMs <= target.targetMs * (1 + TOLERANCE))) {
-      rows.push([z.model, z.latencyMs.toFixed(2), '', meanTop1Text(readTrained(z.model)), '']);
-    }
+    for (const z of zooRuns) rows.push([z.model, z.latencyMs.toFixed(2), '', meanTop1Text(z.runs), '']);
     sections.push(
       `## Target ${target.model}: ${target.targetMs.toFixed(2)} ms`,
       '',
       markdownTable(['model', 'latency ms', 'vs target', 'mean test top-1 %', 'note'], rows),
       '',
+      ...(verdicts.length ? [...verdicts, ''] : []),
     );
   }
   for (const z of zoo) {

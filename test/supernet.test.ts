@@ -7,9 +7,13 @@ import { readJsonFile } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
+import { loadTable } from '../src/latency-model/predict/load-table.js';
+import { deployedLatencyMs } from '../src/latency-model/predict/predict.js';
+import { fastestLatency, withEstimatedSpaceKeys } from '../src/latency-model/predict/space-latency.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { zooSpec } from '../src/search-space/zoo/index.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
 import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
@@ -71,6 +75,25 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
     t.log(`member ${choices.join('')} (${blocks} blocks): max |difference| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
     t.true(diff <= 1e-4 * Math.max(1, scale));
   }
+  supernet.dispose();
+});
+
+test("the mobilenetv3-small-ibn space spans MobileNetV3-Small's latencies on the embedded table, and its widest member matches its built model", (t) => {
+  const space = getChoiceSpace('mobilenetv3-small-ibn');
+  const deployment = { resolution: 224, classes: 1000, missing: 'estimate' as const };
+  const { table } = withEstimatedSpaceKeys(space, loadTable('default'), deployment.resolution, deployment.classes);
+  const zooMs = (name: string) => deployedLatencyMs(zooSpec(name), table, deployment);
+  const widest = space.choicePoints.map((c) => c.options.length - 1);
+  const slowestMs = deployedLatencyMs(space.materialise(widest, { resolution: 224 }), table, deployment);
+  const fastestMs = fastestLatency(space, table, deployment.resolution, deployment.classes);
+  t.log(
+    `members ${fastestMs.toFixed(2)}-${slowestMs.toFixed(2)} ms; V3-Small 0.5 ${zooMs('mobilenetv3-small-0.5').toFixed(2)}, 1.0 ${zooMs('mobilenetv3-small-1.0').toFixed(2)}`,
+  );
+  t.true(fastestMs < zooMs('mobilenetv3-small-0.5'));
+  t.true(slowestMs > zooMs('mobilenetv3-small-1.0'));
+  const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 4 });
+  const { diff, scale } = parity(supernet, widest, 3);
+  t.true(diff <= 1e-4 * Math.max(1, scale), `max |difference| ${diff}`);
   supernet.dispose();
 });
 
