@@ -4,7 +4,7 @@
  * N random members of a space (default 20 of `mobilenetv3`) are each
  *   - trained standalone with one recipe (default: 3 epochs of 10,000 Fashion-MNIST images at
  *     32x32, seed 1) and scored on the test split: the reference ranking;
- *   - scored by the proxy evaluator at the default experiment's budget (one short training each);
+ *   - scored by the proxy evaluator at its default budget (bench/experiments/proxy-default.json: one short training each);
  *   - scored by one trained supernet (the supernet experiment's run) with inherited weights.
  * Kendall's tau between the reference and each evaluator, and the CPU-seconds each spent, go to
  * results/fidelity.md. Every finished part is a JSON file under results/fidelity/<space>/ and is skipped
@@ -134,7 +134,8 @@ async function standalone(all: number[][]): Promise<void> {
 }
 
 async function proxy(all: number[][]): Promise<void> {
-  const experiment = readExperiment();
+  // The proxy evaluator as the embedded default ran it until the default became the supernet.
+  const experiment = readExperiment(path.join(PROJECT_ROOT, 'bench', 'experiments', 'proxy-default.json'));
   const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
   const config = proxyTrainConfig(experiment);
   await eachMissing('proxy', all, async (spec) => {
@@ -333,7 +334,7 @@ async function report(all: number[][]): Promise<void> {
     `## Evaluator fidelity: the ${SPACE} space`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: the default experiment's per-child training, validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     '',
     markdownTable(

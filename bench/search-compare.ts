@@ -4,7 +4,7 @@
  * every run, trained children, wall time, the mean of every batch, and the Pareto fronts side by
  * side (results/search-fronts.svg).
  *
- *   node dist/bench/search-compare.js [--experiment experiments/default.json] [--seeds 0,1,2]
+ *   node dist/bench/search-compare.js [--experiment bench/experiments/proxy-default.json] [--seeds 0,1,2]
  *       [--algorithms ppo,random] [--budget 48] [--runs runs/compare]
  */
 import { spawnSync } from 'node:child_process';
@@ -19,7 +19,7 @@ import { SearchRunDir } from '../src/controller/search-run.js';
 import type { Trial } from '../src/controller/store.js';
 import { argument, writeSection } from './report.js';
 
-const experiment = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'default.json'));
+const experiment = argument('experiment', path.join(PROJECT_ROOT, 'bench', 'experiments', 'proxy-default.json'));
 const seeds = argument('seeds', '0,1,2').split(',').map(Number);
 const algorithms = argument('algorithms', 'ppo,random').split(',');
 const budget = Number(argument('budget', '48'));

@@ -82,7 +82,7 @@ interface Found {
   unreachable?: string;
   latencyMs: number;
   withinTolerance: boolean;
-  /** Validation top-1 with inherited supernet weights (the search's own ranking). */
+  /** The search's own validation top-1 of its find: with inherited supernet weights, or after the proxy evaluator's short training. */
   inheritedTop1: number;
   spec: string;
   wallSeconds: number;
@@ -237,6 +237,12 @@ function verdict(found: Found, runs: readonly Trained[], zooRuns: readonly { mod
   return `${beats ? 'beats' : 'does not beat'} the zoo: ${margin >= 0 ? '+' : ''}${margin.toFixed(2)} points against the best zoo model at this latency, ${best.model} (${meanTop1(best.runs).toFixed(2)})${found.withinTolerance ? '' : '; its latency is outside +-5% of the target'}`;
 }
 
+/** What the search's own accuracy of its find was: supernet weights, or the proxy evaluator's short training. */
+function searchScoreKind(found: Found): string {
+  const evaluator = readExperiment(path.join(PROJECT_ROOT, found.experiment)).evaluator ?? 'proxy';
+  return evaluator === 'supernet' ? 'inherited weights' : "the proxy evaluator's training";
+}
+
 /** Every search recorded for a target (one per --label), the unlabelled one first. */
 function foundRecords(target: string): Found[] {
   return readdirSync(PARTS)
@@ -272,7 +278,7 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
         found.latencyMs.toFixed(2),
         `${(100 * (found.latencyMs / target.targetMs - 1)).toFixed(1)}%${found.withinTolerance ? '' : ' (outside +-5%)'}`,
         meanTop1Text(runs),
-        `${(100 * found.inheritedTop1).toFixed(2)} (inherited weights, validation)`,
+        `${(100 * found.inheritedTop1).toFixed(2)} (${searchScoreKind(found)}, validation)`,
       ]);
       if (runs.length) points.push({ x: found.latencyMs, y: meanTop1(runs), group: 'found', label: model });
       const judged = verdict(found, runs, zooRuns);
@@ -353,7 +359,7 @@ async function main(): Promise<void> {
   if (!REPORT_ONLY) {
     for (const target of all) {
       const done = NO_SEARCH
-        ? (await trainAll(zooJobs(target, zoo))) && (await trainAll(foundJobs(await awaitFound(target))))
+        ? (await trainAll(zooJobs(target, zoo))) && trainings < MAX_TRAININGS && (await trainAll(foundJobs(await awaitFound(target))))
         : await trainAll([...foundJobs(await search(target)), ...zooJobs(target, zoo)]);
       if (!done) break;
     }

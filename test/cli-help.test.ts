@@ -101,9 +101,9 @@ test('nas train --help shows the training defaults; search and netadapt say wher
   t.regex(optionLine(train, 'label-smoothing'), /\[default: 0\.1\]/);
   t.regex(optionLine(train, 'augment'), /\[default: on\]/);
   const search = all.get('search')!.unwrapped;
-  t.regex(optionLine(search, 'budget'), /\[default: the experiment's \(40 in experiments\/default\.json\)\]/);
-  t.regex(optionLine(search, 'algorithm'), /\[default: the experiment's \(ppo in experiments\/default\.json\)\]/);
-  t.regex(optionLine(search, 'parallel'), /\[default: the experiment's \(2 in experiments\/default\.json\)\]/);
+  t.regex(optionLine(search, 'budget'), /\[default: the experiment's \(1000 in experiments\/default\.json\)\]/);
+  t.regex(optionLine(search, 'algorithm'), /\[default: the experiment's \(reinforce in experiments\/default\.json\)\]/);
+  t.regex(optionLine(search, 'parallel'), /\[default: the experiment's \(1 in experiments\/default\.json\)\]/);
   t.regex(optionLine(all.get('netadapt')!.unwrapped, 'lr'), /\[default: 0\.01\]/);
 });
 
