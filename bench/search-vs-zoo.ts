@@ -46,7 +46,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { argument } from './report.js';
-import { zooLatencies } from './zoo-latencies.js';
+import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
 const EXPERIMENT = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
 const LABEL = argument('label', '');
@@ -60,8 +60,10 @@ const NO_ZOO = process.argv.includes('--no-zoo');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
 const RESOLUTION = 32;
+/** A target's name with the search's --label before it (the names of its search run, experiment and found model). */
+const labelled = (target: string, label = LABEL) => (label ? `${label}-${target}` : target);
 /** The found model of a target's search (as a training job), the record of that search, and of one training, under results/search-vs-zoo/. */
-const foundModel = (target: string, label = LABEL) => (label ? `found-${label}-${target}` : `found-${target}`);
+const foundModel = (target: string, label = LABEL) => `found-${labelled(target, label)}`;
 const foundFile = (target: string) => path.join(PARTS, `${foundModel(target)}.json`);
 const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${model}-seed${seed}.json`);
 const TOLERANCE = 0.05;
@@ -116,7 +118,7 @@ async function search(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   if (existsSync(file)) return readJsonFile(file) as Found;
   mkdirSync(RUNS, { recursive: true });
-  const experimentFile = path.join(RUNS, `experiment-${LABEL ? `${LABEL}-` : ''}${target.model}.json`);
+  const experimentFile = path.join(RUNS, `experiment-${labelled(target.model)}.json`);
   writeFileSync(
     experimentFile,
     JSON.stringify({
@@ -125,7 +127,7 @@ async function search(target: Target): Promise<Found> {
       reward: { ...experiment.reward, targetMs: { spec: target.model, scale: 1 } },
     }),
   );
-  const runDir = path.join(RUNS, `search-${LABEL ? `${LABEL}-` : ''}${target.model}`);
+  const runDir = path.join(RUNS, `search-${labelled(target.model)}`);
   const resume = new SearchRunDir(runDir).isRun();
   const args = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
@@ -252,7 +254,7 @@ function foundRecords(target: string): Found[] {
     .sort((a, b) => (a.label ?? '').localeCompare(b.label ?? ''));
 }
 
-async function report(all: Target[], zoo: { model: string; latencyMs: number }[]): Promise<void> {
+async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<void> {
   const sections: string[] = [
     '# Search against the zoo',
     '',
@@ -264,7 +266,7 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   for (const target of all) {
     const rows: string[][] = [];
     const verdicts: string[] = [];
-    const zooRuns = zoo.filter((m) => m.latencyMs <= target.targetMs * (1 + TOLERANCE)).map((z) => ({ ...z, runs: readTrained(z.model) }));
+    const zooRuns = zooAt(target, zoo).map((z) => ({ ...z, runs: readTrained(z.model) }));
     for (const found of foundRecords(target.model)) {
       const by = `**found** by ${found.experiment}`;
       if (found.unreachable) {
@@ -295,7 +297,7 @@ async function report(all: Target[], zoo: { model: string; latencyMs: number }[]
   }
   for (const z of zoo) {
     const runs = readTrained(z.model);
-    if (runs.length) points.push({ x: z.latencyMs, y: 100 * mean(runs.map((r) => r.testTop1)), group: 'zoo', label: z.model });
+    if (runs.length) points.push({ x: z.latencyMs, y: meanTop1(runs), group: 'zoo', label: z.model });
   }
   await writeFileAtomic(path.join(PROJECT_ROOT, 'results', 'search-vs-zoo.md'), `${sections.join('\n')}\n`);
   await writeFileAtomic(
@@ -314,12 +316,15 @@ function foundJobs(found: Found): { model: string; spec: ArchSpec }[] {
   return found.unreachable ? [] : [{ model: foundModel(found.target), spec: readArchSpec(path.join(PROJECT_ROOT, found.spec)) }];
 }
 
-/** Every zoo model within the tolerance of a target or below it, as training jobs. */
-function zooJobs(target: Target, zoo: { model: string; latencyMs: number }[]): { model: string; spec: ArchSpec }[] {
+/** The zoo models a target's find is compared with: within the tolerance of the target or below it. */
+function zooAt(target: Target, zoo: readonly PricedZooModel[]): PricedZooModel[] {
+  return zoo.filter((z) => z.latencyMs <= target.targetMs * (1 + TOLERANCE));
+}
+
+/** Every zoo model a target's find is compared with, as training jobs. */
+function zooJobs(target: Target, zoo: readonly PricedZooModel[]): { model: string; spec: ArchSpec }[] {
   if (NO_ZOO) return [];
-  return zoo
-    .filter((z) => z.latencyMs <= target.targetMs * (1 + TOLERANCE))
-    .map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));
+  return zooAt(target, zoo).map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));
 }
 
 /** With --no-search: the found record, once the process that searches has written it. */
