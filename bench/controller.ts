@@ -22,14 +22,15 @@ import { specCost } from '../src/search-space/cost.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { type BackendName, prepareBackend } from '../src/trainer/backend.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
 
-const batches = argument('batch', '64,512,2048').split(',').map(Number);
-const seconds = Number(argument('seconds', '10'));
-const space = getChoiceSpace(argument('space', 'mobilenetv3'));
+const args = benchArguments({ batch: '64,512,2048', seconds: '10', space: 'mobilenetv3', backend: 'auto' });
+const batches = numbersArgument(args, 'batch');
+const seconds = numberArgument(args, 'seconds');
+const space = getChoiceSpace(args.space);
 
 async function main() {
-  const backend = await prepareBackend(argument('backend', 'auto') as BackendName | 'auto');
+  const backend = await prepareBackend(args.backend as BackendName | 'auto');
   const table = loadTable();
   const missing = missingSpaceKeys(space, table, 224, 1000);
   if (missing.length) throw new Error(`the embedded table lacks ${missing.length} ops of ${space.name}`);

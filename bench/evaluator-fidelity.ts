@@ -45,24 +45,35 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, writeSection } from './report.js';
 
-const MEMBERS = Number(argument('members', '20'));
-const SPACE = argument('space', 'mobilenetv3');
+const args = benchArguments({
+  members: '20',
+  space: 'mobilenetv3',
+  runs: '',
+  'supernet-experiment': path.join(PROJECT_ROOT, 'experiments', 'supernet.json'),
+  only: 'all',
+  variant: '',
+  'repeat-seed': '',
+  'members-limit': '1000',
+  'finetune-steps': '0',
+});
+const MEMBERS = numberArgument(args, 'members');
+const SPACE = args.space;
 const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE);
-const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE));
-const SUPERNET_EXPERIMENT = argument('supernet-experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
-const ONLY = argument('only', 'all');
-const VARIANT = argument('variant', '');
+const RUNS = args.runs || path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE);
+const SUPERNET_EXPERIMENT = args['supernet-experiment'];
+const ONLY = args.only;
+const VARIANT = args.variant;
 /** The part directory (and run directory) of the supernet being scored: `supernet` or `supernet-<variant>`. */
 const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
 const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
-const REPEAT_SEED = argument('repeat-seed', '');
-const MEMBERS_LIMIT = Number(argument('members-limit', '1000'));
+const REPEAT_SEED = args['repeat-seed'];
+const MEMBERS_LIMIT = numberArgument(args, 'members-limit');
 const RESOLUTION = 32;
 /** With --only supernet: also score each member after this many steps of fine-tuning its inherited weights (0: not). */
-const FINETUNE_STEPS = Number(argument('finetune-steps', '0'));
+const FINETUNE_STEPS = numberArgument(args, 'finetune-steps');
 const FINETUNE_KIND = `${SUPERNET_KIND}-ft${FINETUNE_STEPS}`;
 
 interface Part {

@@ -41,13 +41,19 @@ import { missingPricer } from '../src/latency-model/predict/predict.js';
 import { entryMs, type LatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { ARCHSPEC_SCHEMA_VERSION, type ArchSpec, type Block, parseArchSpec } from '../src/search-space/archspec.js';
 import { makeDivisible } from '../src/search-space/zoo/index.js';
-import { argument } from './report.js';
+import { benchArguments, numberArgument } from './report.js';
 
-const TABLES_DIR = argument('tables', path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables'));
-const NETWORKS = Number(argument('networks', '50'));
-const SEED = Number(argument('seed', '0'));
+const args = benchArguments({
+  tables: path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables'),
+  networks: '50',
+  seed: '0',
+  'interpolation-sample': '300',
+});
+const TABLES_DIR = args.tables;
+const NETWORKS = numberArgument(args, 'networks');
+const SEED = numberArgument(args, 'seed');
 /** Entries of the embedded table the interpolation comparison samples (each rebuilds an interpolator of the whole table). */
-const INTERPOLATION_SAMPLE = Number(argument('interpolation-sample', '300'));
+const INTERPOLATION_SAMPLE = numberArgument(args, 'interpolation-sample');
 const OUT = path.join(PROJECT_ROOT, 'results', 'latency-estimator.json');
 
 const pct = (x: number | null | undefined, digits = 1) => (x === null || x === undefined ? '-' : `${(100 * x).toFixed(digits)}%`);

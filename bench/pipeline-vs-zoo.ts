@@ -31,19 +31,28 @@ import { comparisonMarkdown, type PipelineReport, type ReportRow } from '../src/
 import { PIPELINE_RUN_FILES, PipelineRunDir } from '../src/pipeline/pipeline-run.js';
 import { DEFAULT_ZOO_CACHE_DIR, trainedZooModel, ZooCacheDir, type ZooEntry, type ZooRecipe } from '../src/pipeline/zoo-cache.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
-const EXPERIMENT_FILE = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'pipeline-small.json'));
-const SEEDS = argument('seeds', '0,1').split(',').map(Number);
-const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'pipeline-vs-zoo'));
-const REPORT_ONLY = process.argv.includes('--report-only');
+const args = benchArguments(
+  {
+    experiment: path.join(PROJECT_ROOT, 'experiments', 'pipeline-small.json'),
+    seeds: '0,1',
+    runs: path.join(PROJECT_ROOT, 'runs', 'pipeline-vs-zoo'),
+    'longer-zoo': '0',
+  },
+  ['report-only'],
+);
+const EXPERIMENT_FILE = args.experiment;
+const SEEDS = numbersArgument(args, 'seeds');
+const RUNS = args.runs;
+const REPORT_ONLY = args['report-only'];
 /**
  * The final model trains longer than the zoo's recipe (NetAdapt's fine-tunes and its final
  * training after the train stage): the N most accurate compared zoo models are also trained for
  * the train stage's epochs plus the final training's, as an equal-length comparison.
  */
-const LONGER_ZOO = Number(argument('longer-zoo', '0'));
+const LONGER_ZOO = numberArgument(args, 'longer-zoo');
 /** Zoo models up to this much slower than the final model are compared (the issue's "within 5% or below"). */
 const WINDOW = 0.05;
 

@@ -14,12 +14,13 @@ import { tablePoints } from '../src/latency-model/predict/estimator.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import type { LatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { argument } from './report.js';
+import { benchArguments, numberArgument } from './report.js';
 import { agreement, looOf, retimable, tableWithTimes, timeKeys } from './retime.js';
 
-const TABLE = argument('table', 'default');
-const SAMPLE = Number(argument('sample', '800'));
-const SEED = Number(argument('seed', '1'));
+const args = benchArguments({ table: 'default', sample: '800', seed: '1' });
+const TABLE = args.table;
+const SAMPLE = numberArgument(args, 'sample');
+const SEED = numberArgument(args, 'seed');
 
 /** The estimator's leave-one-out on a table of the keys priced `ms(key)`, as text. */
 function looText(table: LatencyTable, keys: readonly string[], ms: (key: string) => number): string {

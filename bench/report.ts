@@ -1,14 +1,67 @@
 /** Shared by the benchmarks: command-line arguments and results/bench.md sections. */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/common/json-io.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 
 export const BENCH_MD = path.join(PROJECT_ROOT, 'results', 'bench.md');
 
-export function argument(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+/**
+ * A benchmark's command line: `--name value` options (the values here are their defaults) and
+ * boolean `--flag`s. `--help` prints the usage and exits 0; an unknown option or a missing value
+ * exits 2 with the usage, so a typo never starts hours of work with the defaults.
+ */
+export function benchArguments<O extends string, F extends string = never>(
+  defaults: Record<O, string>,
+  flags: readonly F[] = [],
+): Record<O, string> & Record<F, boolean> {
+  const usage = usageLine(defaults, flags);
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const name of Object.keys(defaults)) options[name] = { type: 'string' };
+  for (const name of flags) options[name] = { type: 'boolean' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: process.argv.slice(2), options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    badArgument((error as Error).message, usage);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const parsed: Record<string, string | boolean> = {};
+  for (const [name, fallback] of Object.entries<string>(defaults)) parsed[name] = (values[name] as string | undefined) ?? fallback;
+  for (const name of flags) parsed[name] = values[name] === true;
+  return parsed as Record<O, string> & Record<F, boolean>;
+}
+
+/** A comma-separated list of numbers from a bench option; anything else exits 2 naming the option. */
+export function numbersArgument(args: Record<string, string | boolean>, name: string): number[] {
+  const text = String(args[name]);
+  const numbers = text.split(',').map((part) => Number(part.trim()));
+  if (text.trim() === '' || numbers.some(Number.isNaN))
+    badArgument(`--${name} expects a number or a comma-separated list of numbers, got '${text}'`);
+  return numbers;
+}
+
+/** One number from a bench option; anything else exits 2 naming the option. */
+export function numberArgument(args: Record<string, string | boolean>, name: string): number {
+  const numbers = numbersArgument(args, name);
+  if (numbers.length !== 1) badArgument(`--${name} expects one number, got '${String(args[name])}'`);
+  return numbers[0]!;
+}
+
+function usageLine(defaults: Record<string, string>, flags: readonly string[]): string {
+  const shown = (fallback: string) =>
+    fallback === '' ? 'VALUE' : path.isAbsolute(fallback) ? path.relative(process.cwd(), fallback) : fallback;
+  const options = Object.entries(defaults).map(([name, fallback]) => `[--${name} ${shown(fallback)}]`);
+  return `usage: node ${path.relative(process.cwd(), process.argv[1] ?? 'bench')} ${[...options, ...flags.map((f) => `[--${f}]`)].join(' ')}`;
+}
+
+function badArgument(message: string, usage?: string): never {
+  process.stderr.write(`${path.basename(process.argv[1] ?? 'bench')}: ${message}${usage ? `\n${usage}` : ''}\n`);
+  process.exit(2);
 }
 
 /** Replaces (or appends) the `## heading` section of a markdown file, keeping the others. */

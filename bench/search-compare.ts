@@ -17,13 +17,20 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { paretoFront } from '../src/controller/report.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import type { Trial } from '../src/controller/store.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
 
-const experiment = argument('experiment', path.join(PROJECT_ROOT, 'bench', 'experiments', 'proxy-default.json'));
-const seeds = argument('seeds', '0,1,2').split(',').map(Number);
-const algorithms = argument('algorithms', 'ppo,random').split(',');
-const budget = Number(argument('budget', '48'));
-const runsDir = argument('runs', path.join(PROJECT_ROOT, 'runs', 'compare'));
+const args = benchArguments({
+  experiment: path.join(PROJECT_ROOT, 'bench', 'experiments', 'proxy-default.json'),
+  seeds: '0,1,2',
+  algorithms: 'ppo,random',
+  budget: '48',
+  runs: path.join(PROJECT_ROOT, 'runs', 'compare'),
+});
+const experiment = args.experiment;
+const seeds = numbersArgument(args, 'seeds');
+const algorithms = args.algorithms.split(',');
+const budget = numberArgument(args, 'budget');
+const runsDir = args.runs;
 const SEARCH_MD = path.join(PROJECT_ROOT, 'results', 'search.md');
 
 interface RunSummary {

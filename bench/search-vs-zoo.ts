@@ -45,20 +45,32 @@ import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
-import { argument } from './report.js';
+import { benchArguments, numberArgument, numbersArgument } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
-const EXPERIMENT = argument('experiment', path.join(PROJECT_ROOT, 'experiments', 'supernet.json'));
-const LABEL = argument('label', '');
-const EPOCHS = Number(argument('epochs', '5'));
-const SEEDS = argument('seeds', '1,2').split(',').map(Number);
-const RUNS = argument('runs', path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'));
-const MAX_TRAININGS = Number(argument('max-trainings', 'Infinity'));
-const REPORT_ONLY = process.argv.includes('--report-only');
-const NO_SEARCH = process.argv.includes('--no-search');
-const NO_ZOO = process.argv.includes('--no-zoo');
+const args = benchArguments(
+  {
+    experiment: path.join(PROJECT_ROOT, 'experiments', 'supernet.json'),
+    label: '',
+    epochs: '5',
+    targets: 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75',
+    seeds: '1,2',
+    runs: path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'),
+    'max-trainings': 'Infinity',
+  },
+  ['report-only', 'no-search', 'no-zoo'],
+);
+const EXPERIMENT = args.experiment;
+const LABEL = args.label;
+const EPOCHS = numberArgument(args, 'epochs');
+const SEEDS = numbersArgument(args, 'seeds');
+const RUNS = args.runs;
+const MAX_TRAININGS = numberArgument(args, 'max-trainings');
+const REPORT_ONLY = args['report-only'];
+const NO_SEARCH = args['no-search'];
+const NO_ZOO = args['no-zoo'];
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
-const TARGET_MODELS = argument('targets', 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75').split(',');
+const TARGET_MODELS = args.targets.split(',');
 const RESOLUTION = 32;
 /** A target's name with the search's --label before it (the names of its search run, experiment and found model). */
 const labelled = (target: string, label = LABEL) => (label ? `${label}-${target}` : target);

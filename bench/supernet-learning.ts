@@ -22,11 +22,12 @@ import { currentBackend, prepareBackend } from '../src/trainer/backend.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import type { ImageDataset } from '../src/trainer/data/index.js';
 import { loadDataset } from '../src/trainer/data/index.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, writeSection } from './report.js';
 
-const steps = Number(argument('steps', '300'));
-const spaces = argument('spaces', 'mobilenetv3,mobilenetv3-ibn').split(',');
-const learningRate = Number(argument('lr', '0.05'));
+const args = benchArguments({ steps: '300', spaces: 'mobilenetv3,mobilenetv3-ibn', lr: '0.05' });
+const steps = numberArgument(args, 'steps');
+const spaces = args.spaces.split(',');
+const learningRate = numberArgument(args, 'lr');
 const window = 25;
 const batchSize = 32;
 const RESULTS = path.join(PROJECT_ROOT, 'results', 'supernet.md');

@@ -20,10 +20,11 @@ import { currentBackend, prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { trainingStep } from '../src/trainer/train.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, writeSection } from './report.js';
 
-const steps = Number(argument('steps', '20'));
-const spaceName = argument('space', 'mobilenetv3');
+const args = benchArguments({ steps: '20', space: 'mobilenetv3' });
+const steps = numberArgument(args, 'steps');
+const spaceName = args.space;
 const batchSize = 32;
 const warmup = 3;
 

@@ -24,14 +24,14 @@ import { SpeedProbe, warmUp } from '../src/latency-model/measure/profile.js';
 import { leaveOneOut, tablePoints } from '../src/latency-model/predict/estimator.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { argument } from './report.js';
+import { benchArguments, numberArgument } from './report.js';
 import { type Agreement, agreement, looOf, retimable, tableWithTimes, timeKeys } from './retime.js';
 
-const TABLE = argument('table', 'default');
-const SAMPLE_ARG = argument('sample', '400');
-const SAMPLE = SAMPLE_ARG === 'all' ? Number.POSITIVE_INFINITY : Number(SAMPLE_ARG);
-const TABLE_OUT = argument('table-out', '');
-const SEED = Number(argument('seed', '0'));
+const args = benchArguments({ table: 'default', sample: '400', 'table-out': '', seed: '0' });
+const TABLE = args.table;
+const SAMPLE = args.sample === 'all' ? Number.POSITIVE_INFINITY : numberArgument(args, 'sample');
+const TABLE_OUT = args['table-out'];
+const SEED = numberArgument(args, 'seed');
 const OUT = path.join(PROJECT_ROOT, 'results', 'table-repeatability.json');
 
 interface Row {
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     schemaVersion: 1,
     kind: 'table-repeatability',
     tool: TOOL_NAME,
-    command: `node dist/bench/table-repeatability.js --table ${TABLE} --sample ${SAMPLE_ARG} --seed ${SEED}`,
+    command: `node dist/bench/table-repeatability.js --table ${TABLE} --sample ${args.sample} --seed ${SEED}`,
     date: new Date().toISOString(),
     machine,
     table: table.name,

@@ -24,7 +24,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { trainingStep } from '../src/trainer/train.js';
-import { argument, writeSection } from './report.js';
+import { benchArguments, numberArgument, writeSection } from './report.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -36,8 +36,9 @@ interface Row {
   note: string;
 }
 
-const modelName = argument('model', 'mobilenetv3-small-1.0');
-const steps = Number(argument('steps', '30'));
+const args = benchArguments({ model: 'mobilenetv3-small-1.0', steps: '30' });
+const modelName = args.model;
+const steps = numberArgument(args, 'steps');
 const batchSize = 32;
 const spec = zooSpec(modelName, { resolution: 32, classes: 10 });
 
