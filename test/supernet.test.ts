@@ -15,6 +15,7 @@ import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
+import { sandwichLoss, sandwichMembers } from '../src/supernet/sandwich.js';
 import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
@@ -421,4 +422,84 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
   tf.dispose([batch.x, batch.y]);
   model.dispose();
   t.true(Math.abs(correct / 64 - tuned[0]!.accuracy) <= 1 / 64, `${correct / 64} vs ${tuned[0]!.accuracy}`);
+});
+
+test('supernet.sandwich: the largest and smallest members of a space are its widest, deepest, biggest-kernel and narrowest, shallowest, dsconv ends, residuals kept', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const { largest, smallest } = sandwichMembers(space);
+  const values = (choices: number[]) => Object.fromEntries(space.choicePoints.map((c, i) => [c.path, c.options[choices[i]!]]));
+  t.like(values(largest), {
+    'stages[0].op': 'mbconv6',
+    'stages[0].kernel': 5,
+    'stages[0].seRatio': 0.25,
+    'stages[0].filterMultiplier': 1,
+    'stages[0].layerDelta': 1,
+    'stages[0].activation': 'hswish',
+  });
+  t.like(values(smallest), {
+    'stages[1].op': 'dsconv',
+    'stages[1].kernel': 3,
+    'stages[1].seRatio': 0,
+    'stages[1].filterMultiplier': 0.5,
+    'stages[1].layerDelta': 0,
+    'stages[1].activation': 'relu',
+  });
+  const mnv3 = getChoiceSpace('mobilenetv3');
+  const ends = sandwichMembers(mnv3);
+  for (const members of [ends.largest, ends.smallest])
+    t.true(
+      mnv3.choicePoints.every((c, i) => c.field !== 'skip' || c.options[members[i]!] === true),
+      'both ends keep their residuals',
+    );
+});
+
+test("supernet.sandwich: the drawn and smallest members learn from the largest member's predictions, which the distillation does not train", (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 3 });
+  const { largest, smallest } = sandwichMembers(space);
+  const drawn = space.choicePoints.map((c) => (c.field === 'op' ? 0 : 1)); // dsconv everywhere: no bottleneck weights
+  const named = supernet.namedVariables();
+  const variables = named.map((n) => n.variable);
+  const x = randomBatch(6, 8, 16, 1);
+  const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
+  const logitsOf = (choices: number[]) => supernet.forward(choices, x, { kind: 'batch' }, { dropoutSeed: 1 });
+  const gradsOf = (loss: () => tf.Scalar) => {
+    const { value, grads } = tf.variableGrads(loss, variables);
+    return { value: value.dataSync()[0]!, grads };
+  };
+  const sandwich = gradsOf(() => sandwichLoss(labels, logitsOf(largest), [logitsOf(drawn), logitsOf(smallest)]));
+  const teacherAlone = gradsOf(() => tf.losses.softmaxCrossEntropy(labels, logitsOf(largest)) as tf.Scalar);
+  // Bottleneck slots: only the largest member runs them, so their gradient is its own loss's alone.
+  const bottleneck = named.filter((n) => n.name.includes('.bneck.') && sandwich.grads[n.variable.name]);
+  t.true(bottleneck.length > 0);
+  for (const { name, variable } of bottleneck) {
+    const own = teacherAlone.grads[variable.name]!;
+    const diff = tf.max(tf.abs(tf.sub(sandwich.grads[variable.name]!, own))).dataSync()[0]!;
+    const scale = tf.max(tf.abs(own)).dataSync()[0]!;
+    t.true(diff <= 1e-5 * scale, `${name}: the distillation terms sent ${diff} into the teacher (its own gradient: ${scale})`);
+  }
+  const soft = tf.softmax(logitsOf(largest));
+  const expected =
+    teacherAlone.value +
+    tf.losses.softmaxCrossEntropy(soft, logitsOf(drawn)).dataSync()[0]! +
+    tf.losses.softmaxCrossEntropy(soft, logitsOf(smallest)).dataSync()[0]!;
+  t.true(Math.abs(sandwich.value - expected) < 1e-4, `${sandwich.value} vs ${expected}`);
+  const dsconvSlots = named.filter((n) => n.name.includes('.dsconv.') && sandwich.grads[n.variable.name]);
+  t.true(dsconvSlots.length > 0, 'the students train their own slots');
+  supernet.dispose();
+});
+
+test('supernet.sandwich: a search with the sandwich rule runs to its ranked outputs, its members scored by other shared weights than without it', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const sandwiched = { ...experiment, supernet: { ...experiment.supernet, sandwich: true } };
+  const rewards = async (name: string, e: typeof experiment) => {
+    const summary = await supernetRun(path.join(dir, name), e);
+    t.is(summary.trials, experiment.budget);
+    t.true(existsSync(path.join(dir, name, 'best.json')));
+    const store = new SearchRunDir(path.join(dir, name)).trialStore();
+    const all = store.all().map((trial) => trial.reward);
+    store.close();
+    return all;
+  };
+  t.notDeepEqual(await rewards('run-sandwich', sandwiched), await rewards('run-plain', experiment));
 });

@@ -34,6 +34,7 @@ import { loadDataset } from '../trainer/data/index.js';
 import type { Optimizer } from '../trainer/optimizer.js';
 import { finetuneTopCandidates } from './finetune.js';
 import { rankCandidates, writeRankingOutputs } from './ranking.js';
+import { sandwichMembers } from './sandwich.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { supernetOptimizer, supernetTrainingStep } from './step.js';
 import { Supernet } from './supernet.js';
@@ -142,7 +143,7 @@ class SupernetSearch {
       momentum: this.config.momentum,
       weightDecay: this.config.weightDecay,
     });
-    this.step = supernetTrainingStep(this.supernet, this.optimizer);
+    this.step = supernetTrainingStep(this.supernet, this.optimizer, this.settings.sandwich ? sandwichMembers(setup.space) : null);
     const controller = { ...DEFAULT_CONTROLLER, ...experiment.controller };
     if (this.settings.controllerLearningRate) controller.learningRate = this.settings.controllerLearningRate;
     const optionCounts = setup.space.choicePoints.map((c) => c.options.length);

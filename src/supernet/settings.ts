@@ -26,6 +26,12 @@ export const SupernetSettingsSchema = z.strictObject({
    * residual warm-up was seen to need.
    */
   pathWarmupShare: z.number().gt(0).max(1),
+  /**
+   * The sandwich rule with in-place distillation (BigNAS): each step also trains the space's largest
+   * member on the labels and its smallest, and the drawn and smallest members learn from the
+   * largest member's predictions (sandwich.ts). About three forward and backward passes a step.
+   */
+  sandwich: z.boolean(),
   /** Validation images each sampled member's reward is measured on (one batch). */
   validationBatch: z.int().positive(),
   /** The controller's learning rate (absent: the experiment's controller.learningRate). */
@@ -54,6 +60,7 @@ export const DEFAULT_SUPERNET: SupernetSettings = {
   opWarmup: true,
   residualWarmup: true,
   pathWarmupShare: 1,
+  sandwich: false,
   validationBatch: 64,
   recalibrationBatches: 10,
   candidates: 30,

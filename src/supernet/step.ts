@@ -1,6 +1,7 @@
 /** One optimisation step of the shared weights through one member of the supernet. */
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_OPTIMIZER, type OptimizedVariable, Optimizer, type OptimizerKind } from '../trainer/optimizer.js';
+import { type SandwichMembers, sandwichLoss } from './sandwich.js';
 import type { Supernet } from './supernet.js';
 
 export interface SupernetOptimizerSettings {
@@ -20,10 +21,12 @@ export function supernetOptimizer(supernet: Supernet, settings: SupernetOptimize
 
 /**
  * A step function: forward in training mode (batch statistics; `mixedOps` as `Supernet.forward`), softmax cross-entropy, gradients
- * of the weights the member uses, optimizer update. The update is skipped when the loss is not
- * finite; returns the loss.
+ * of the weights the member uses, optimizer update. With `sandwich` (the sandwich rule,
+ * sandwich.ts) the space's largest member learns from the labels and the drawn and smallest members
+ * from its predictions, one update for the three. The update is skipped when the loss is not
+ * finite; returns the loss (with the sandwich rule, the sum of the three members' losses).
  */
-export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer) {
+export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer, sandwich: SandwichMembers | null = null) {
   const variables = supernet.namedVariables().map((v) => v.variable);
   return (
     choices: readonly number[],
@@ -35,8 +38,13 @@ export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer) {
   ): number =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
-        const logits = supernet.forward(choices, batch.x as tf.Tensor4D, { kind: 'batch' }, { dropoutSeed, plainResidual }, mixedOps);
-        return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
+        const x = batch.x as tf.Tensor4D;
+        const logits = supernet.forward(choices, x, { kind: 'batch' }, { dropoutSeed, plainResidual }, mixedOps);
+        if (!sandwich) return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
+        const [largest, smallest] = [sandwich.largest, sandwich.smallest].map((member) =>
+          supernet.forward(member, x, { kind: 'batch' }, { dropoutSeed }),
+        );
+        return sandwichLoss(batch.y, largest!, [logits, smallest!]);
       }, variables);
       const loss = value.dataSync()[0]!;
       if (Number.isFinite(loss))
