@@ -30,8 +30,11 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { interruptExitCode, interruptSignal } from '../src/cli/progress.js';
+import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
+import { createLogger } from '../src/common/log.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
@@ -78,6 +81,8 @@ const labelled = (target: string, label = LABEL) => (label ? `${label}-${target}
 const foundModel = (target: string, label = LABEL) => `found-${labelled(target, label)}`;
 const foundFile = (target: string) => path.join(PARTS, `${foundModel(target)}.json`);
 const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${model}-seed${seed}.json`);
+/** Ctrl-C or SIGTERM: the training in progress saves a checkpoint and the bench stops (a search, in its own process, gets the terminal's signal too). */
+const INTERRUPT = interruptSignal(createLogger());
 const TOLERANCE = 0.05;
 
 interface Target {
@@ -150,6 +155,8 @@ async function search(target: Target): Promise<Found> {
   });
   process.stderr.write(child.stderr);
   if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
+  if (child.status === 130 || child.status === 143)
+    throw new InterruptedError(`the search for ${target.model} stopped; its checkpoint is in ${runDir}`);
   if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}`);
   const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
   const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
@@ -197,7 +204,7 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
   process.stderr.write(`training ${model} seed ${seed} (${EPOCHS} epochs): ${outDir}\n`);
   const resumed = existsSync(path.join(outDir, 'checkpoint'));
   const before = process.cpuUsage();
-  const result = await train({ spec, dataset, config, outDir, resume: resumed, evaluateTest: true });
+  const result = await train({ spec, dataset, config, outDir, resume: resumed, evaluateTest: true, signal: INTERRUPT });
   const used = process.cpuUsage(before);
   const trained: Trained = {
     model,
@@ -384,4 +391,12 @@ async function main(): Promise<void> {
   await report(all, zoo);
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof InterruptedError)) throw error;
+  process.stderr.write(
+    `search-vs-zoo: ${error.message.replace('; continue with --resume', '')}\nfinished searches and trainings are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
+  );
+  process.exit(interruptExitCode());
+}
