@@ -30,6 +30,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { interruptExitCode, interruptSignal } from '../src/cli/progress.js';
 import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
@@ -146,10 +147,10 @@ async function search(target: Target): Promise<Found> {
   );
   const runDir = path.join(RUNS, `search-${labelled(target.model)}`);
   const resume = new SearchRunDir(runDir).isRun();
-  const args = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
+  const searchArgs = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
-  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], {
+  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...searchArgs, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
@@ -157,7 +158,7 @@ async function search(target: Target): Promise<Found> {
   if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
   if (child.status === 130 || child.status === 143)
     throw new InterruptedError(`the search for ${target.model} stopped; its checkpoint is in ${runDir}`);
-  if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}`);
+  if (child.status !== 0) throw new Error(`nas search ${searchArgs.join(' ')} exited with ${child.status}`);
   const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
   const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
   copyFileSync(summary.best.spec, spec);
@@ -204,7 +205,11 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
   process.stderr.write(`training ${model} seed ${seed} (${EPOCHS} epochs): ${outDir}\n`);
   const resumed = existsSync(path.join(outDir, 'checkpoint'));
   const before = process.cpuUsage();
-  const result = await train({ spec, dataset, config, outDir, resume: resumed, evaluateTest: true, signal: INTERRUPT });
+  const result = await train({ spec, dataset, config, outDir, resume: resumed, evaluateTest: true, signal: INTERRUPT }).catch((err) => {
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(`the training of ${model} seed ${seed} stopped; its checkpoint is in ${outDir}`, { cause: err });
+    throw err;
+  });
   const used = process.cpuUsage(before);
   const trained: Trained = {
     model,
@@ -351,7 +356,9 @@ async function awaitFound(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   while (!existsSync(file)) {
     process.stderr.write(`waiting for the search for ${target.model} (${file}) by the other process\n`);
-    await new Promise((resolve) => setTimeout(resolve, 60_000));
+    await sleep(60_000, undefined, { signal: INTERRUPT }).catch(() => {
+      throw new InterruptedError(`stopped while waiting for the search for ${target.model}`);
+    });
   }
   return readJsonFile(file) as Found;
 }
@@ -396,7 +403,7 @@ try {
 } catch (error) {
   if (!(error instanceof InterruptedError)) throw error;
   process.stderr.write(
-    `search-vs-zoo: ${error.message.replace('; continue with --resume', '')}\nfinished searches and trainings are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
+    `search-vs-zoo: ${error.message}\nfinished searches and trainings are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
   );
   process.exit(interruptExitCode());
 }
