@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { DivergedError, InputError, InterruptedError } from '../src/common/errors.js';
 import { readJsonFile } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
+import type { Experiment } from '../src/controller/experiment.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
@@ -16,7 +17,7 @@ import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
 import { sandwichLoss, sandwichMembers } from '../src/supernet/sandwich.js';
-import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress } from '../src/supernet/search.js';
+import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress, warmupMember } from '../src/supernet/search.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -250,6 +251,17 @@ function tinySupernetExperiment() {
       supernet: { warmup: 0.25, validationBatch: 32, recalibrationBatches: 2, candidates: 4, topK: 2, rankingSamples: 64 },
     }),
   };
+}
+
+/** Runs a supernet search to its end, checks it finished with its outputs, and returns every trial's reward. */
+async function rewardsOfFinishedRun(t: ExecutionContext, runDir: string, experiment: Experiment): Promise<number[]> {
+  const summary = await supernetRun(runDir, experiment);
+  t.is(summary.trials, experiment.budget);
+  t.true(existsSync(path.join(runDir, 'best.json')));
+  const store = new SearchRunDir(runDir).trialStore();
+  const rewards = store.all().map((trial) => trial.reward);
+  store.close();
+  return rewards;
 }
 
 test('a supernet search trains, rewards one member per step after the warm-up, and writes the ranked members, best.json and its inherited weights', async (t) => {
@@ -492,14 +504,37 @@ test("supernet.sandwich: the drawn and smallest members learn from the largest m
 test('supernet.sandwich: a search with the sandwich rule runs to its ranked outputs, its members scored by other shared weights than without it', async (t) => {
   const { dir, experiment } = tinySupernetExperiment();
   const sandwiched = { ...experiment, supernet: { ...experiment.supernet, sandwich: true } };
-  const rewards = async (name: string, e: typeof experiment) => {
-    const summary = await supernetRun(path.join(dir, name), e);
-    t.is(summary.trials, experiment.budget);
-    t.true(existsSync(path.join(dir, name, 'best.json')));
-    const store = new SearchRunDir(path.join(dir, name)).trialStore();
-    const all = store.all().map((trial) => trial.reward);
-    store.close();
-    return all;
-  };
+  const rewards = (name: string, e: Experiment) => rewardsOfFinishedRun(t, path.join(dir, name), e);
   t.notDeepEqual(await rewards('run-sandwich', sandwiched), await rewards('run-plain', experiment));
+});
+
+test("supernet.largestFirst: the warm-up's first steps train the space's largest member, the rest draw the same uniform members as without it", (t) => {
+  const space = getChoiceSpace('mobilenetv3-small-ibn');
+  const { largest } = sandwichMembers(space);
+  const phase = { largest, largestFirstSteps: 3 };
+  for (const step of [0, 1, 2]) t.deepEqual(warmupMember(space, phase, 5, step), largest);
+  for (const step of [3, 4, 9]) {
+    const uniform = warmupMember(space, { largest, largestFirstSteps: 0 }, 5, step);
+    t.deepEqual(warmupMember(space, phase, 5, step), uniform);
+    t.notDeepEqual(uniform, largest);
+  }
+});
+
+test('supernet.largestFirst must end inside the warm-up: an experiment says so, naming the field', (t) => {
+  const { dir } = tinySearchFiles();
+  const error = t.throws(() =>
+    tinyExperiment(path.join(dir, 'space.json'), path.join(dir, 'table.json'), {
+      evaluator: 'supernet',
+      supernet: { warmup: 0.25, largestFirst: 0.25 },
+    }),
+  );
+  t.true(error instanceof InputError && error.exitCode === 2, String(error));
+  t.regex(error!.message, /supernet\.largestFirst.*not below supernet\.warmup \(0\.25\)/);
+});
+
+test('supernet.largestFirst: a search that trains the largest member first runs to its ranked outputs, its members scored by other shared weights than without it', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const withWarmup = (largestFirst: number) => ({ ...experiment, supernet: { ...experiment.supernet, warmup: 0.5, largestFirst } });
+  const rewards = (name: string, e: Experiment) => rewardsOfFinishedRun(t, path.join(dir, name), e);
+  t.notDeepEqual(await rewards('run-largest-first', withWarmup(0.25)), await rewards('run-uniform', withWarmup(0)));
 });

@@ -31,7 +31,7 @@ interface YargsInternals {
 }
 
 const EXAMPLES = examples([
-  ['$0 search', 'the embedded default search: MobileNetV3 space, PPO, children trained on Fashion-MNIST'],
+  ['$0 search', "the embedded default search: a weight-sharing supernet over MobileNetV3-Small's skeleton, on Fashion-MNIST"],
   ['$0 train --arch mobilenetv3-small-0.5 --epochs 15 --out runs/small05', 'train a zoo model on Fashion-MNIST at 32x32'],
   ['$0 latency --arch mobilenetv3-large-1.0 --breakdown', 'predicted latency on the embedded table, op by op'],
 ]);

@@ -9,7 +9,7 @@ import { jsonHash } from '../common/hash.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
-import { SupernetSettingsSchema } from '../supernet/settings.js';
+import { DEFAULT_SUPERNET, SupernetSettingsSchema } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
 import { ControllerSettingsSchema } from './policy.js';
 
@@ -70,73 +70,84 @@ export const PipelineSettingsSchema = z.strictObject({
 });
 export type PipelineSettings = z.infer<typeof PipelineSettingsSchema>;
 
-export const ExperimentSchema = z.strictObject({
-  schemaVersion: z.literal(1),
-  kind: z.literal('experiment'),
-  name: z.string().min(1),
-  description: z.string().optional(),
-  /** A space name (experiments/spaces/NAME.json) or a search-space file. */
-  space: z.string().min(1),
-  algorithm: z.enum(['ppo', 'reinforce', 'random']),
-  /**
-   * How a sampled architecture gets its accuracy: `proxy` (the default) trains each child on the
-   * proxy task; `supernet` trains one weight-sharing supernet jointly with the controller.
-   */
-  evaluator: z.enum(['proxy', 'supernet']).optional(),
-  /**
-   * Number of trials (sampled, rewarded architectures) in the run. With the supernet evaluator one
-   * trial per training step after the warm-up, so the run trains budget / (1 - warmup) steps.
-   */
-  budget: z.int().positive(),
-  /** Architectures per controller update. */
-  batchSize: z.int().positive(),
-  seed: z.int().min(0),
-  reward: z
-    .strictObject({
-      targetMs: TargetSchema,
-      /** soft / hard: MnasNet's ACC * (LAT/TAR)^w; absolute: TuNAS's ACC + beta * |LAT/TAR - 1|. */
-      constraint: z.enum(['soft', 'hard', 'absolute']),
-      /** Soft-constraint exponent: -0.07 (large models) or -0.15 (small). */
-      w: z.number().max(0),
-      /** Absolute reward: the (negative) weight of the relative distance to the target. */
-      beta: z.number().lt(0).optional(),
-    })
-    .refine((r) => r.constraint !== 'absolute' || r.beta !== undefined, {
-      message: 'the absolute reward needs beta (e.g. -0.5)',
-      path: ['beta'],
+export const ExperimentSchema = z
+  .strictObject({
+    schemaVersion: z.literal(1),
+    kind: z.literal('experiment'),
+    name: z.string().min(1),
+    description: z.string().optional(),
+    /** A space name (experiments/spaces/NAME.json) or a search-space file. */
+    space: z.string().min(1),
+    algorithm: z.enum(['ppo', 'reinforce', 'random']),
+    /**
+     * How a sampled architecture gets its accuracy: `proxy` (the default) trains each child on the
+     * proxy task; `supernet` trains one weight-sharing supernet jointly with the controller.
+     */
+    evaluator: z.enum(['proxy', 'supernet']).optional(),
+    /**
+     * Number of trials (sampled, rewarded architectures) in the run. With the supernet evaluator one
+     * trial per training step after the warm-up, so the run trains budget / (1 - warmup) steps.
+     */
+    budget: z.int().positive(),
+    /** Architectures per controller update. */
+    batchSize: z.int().positive(),
+    seed: z.int().min(0),
+    reward: z
+      .strictObject({
+        targetMs: TargetSchema,
+        /** soft / hard: MnasNet's ACC * (LAT/TAR)^w; absolute: TuNAS's ACC + beta * |LAT/TAR - 1|. */
+        constraint: z.enum(['soft', 'hard', 'absolute']),
+        /** Soft-constraint exponent: -0.07 (large models) or -0.15 (small). */
+        w: z.number().max(0),
+        /** Absolute reward: the (negative) weight of the relative distance to the target. */
+        beta: z.number().lt(0).optional(),
+      })
+      .refine((r) => r.constraint !== 'absolute' || r.beta !== undefined, {
+        message: 'the absolute reward needs beta (e.g. -0.5)',
+        path: ['beta'],
+      }),
+    latency: z.strictObject({
+      /** Table file or name in tables/ (`default`: the embedded table). */
+      table: z.string().min(1),
+      /**
+       * How to get the table when it is not there (e.g. the `nas table import` of a published phone
+       * table, which the project does not ship), shown in the error.
+       */
+      obtain: z.string().min(1).optional(),
+      /** Resolution and classifier width of the deployed model whose latency counts. */
+      resolution: z.int().positive(),
+      classes: z.int().positive(),
+      /**
+       * Ops of the space the table lacks: `error` (the default: profile them first) or `estimate`
+       * (priced once, at the start, by the table's latency estimator; the run says how many).
+       * Absent means `error` (and keeps the experiment's hash).
+       */
+      missing: z.enum(['error', 'estimate']).optional(),
     }),
-  latency: z.strictObject({
-    /** Table file or name in tables/ (`default`: the embedded table). */
-    table: z.string().min(1),
-    /**
-     * How to get the table when it is not there (e.g. the `nas table import` of a published phone
-     * table, which the project does not ship), shown in the error.
-     */
-    obtain: z.string().min(1).optional(),
-    /** Resolution and classifier width of the deployed model whose latency counts. */
-    resolution: z.int().positive(),
-    classes: z.int().positive(),
-    /**
-     * Ops of the space the table lacks: `error` (the default: profile them first) or `estimate`
-     * (priced once, at the start, by the table's latency estimator; the run says how many).
-     * Absent means `error` (and keeps the experiment's hash).
-     */
-    missing: z.enum(['error', 'estimate']).optional(),
-  }),
-  proxy: z.strictObject({
-    dataset: z.string().min(1),
-    resolution: z.int().positive(),
-    /** Training settings of each child (epochs, samples, optimizer...); defaults fill the rest. */
-    train: TrainConfigSchema.partial(),
-  }),
-  controller: ControllerSettingsSchema.partial(),
-  /** Settings of the supernet evaluator (defaults fill the rest). */
-  supernet: SupernetSettingsSchema.partial().optional(),
-  /** Children trained at once, each in its own process (also NetAdapt's proposals in a pipeline). */
-  parallel: z.int().min(1).max(64),
-  /** The steps of `nas pipeline` after the search (absent: the experiment is a search only). */
-  pipeline: PipelineSettingsSchema.optional(),
-});
+    proxy: z.strictObject({
+      dataset: z.string().min(1),
+      resolution: z.int().positive(),
+      /** Training settings of each child (epochs, samples, optimizer...); defaults fill the rest. */
+      train: TrainConfigSchema.partial(),
+    }),
+    controller: ControllerSettingsSchema.partial(),
+    /** Settings of the supernet evaluator (defaults fill the rest). */
+    supernet: SupernetSettingsSchema.partial().optional(),
+    /** Children trained at once, each in its own process (also NetAdapt's proposals in a pipeline). */
+    parallel: z.int().min(1).max(64),
+    /** The steps of `nas pipeline` after the search (absent: the experiment is a search only). */
+    pipeline: PipelineSettingsSchema.optional(),
+  })
+  .superRefine((experiment, ctx) => {
+    const warmup = experiment.supernet?.warmup ?? DEFAULT_SUPERNET.warmup;
+    const largestFirst = experiment.supernet?.largestFirst ?? 0;
+    if (largestFirst > 0 && largestFirst >= warmup)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['supernet', 'largestFirst'],
+        message: `${largestFirst} is not below supernet.warmup (${warmup}): the largest member's steps are part of the warm-up; raise warmup or lower largestFirst`,
+      });
+  });
 export type Experiment = z.infer<typeof ExperimentSchema>;
 
 export function parseExperiment(data: unknown, source: string): Experiment {

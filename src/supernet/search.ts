@@ -3,7 +3,8 @@
  *
  * Each step trains the shared weights on one training batch through one member of the space. For
  * the first `warmup` share of the steps the member is drawn uniformly (every op and width gets
- * trained before the controller starts judging them); after that the controller draws it, and the
+ * trained before the controller starts judging them), after the space's largest member alone for
+ * the first `largestFirst` share if that is set; after that the controller draws it, and the
  * same member's accuracy on a validation batch (the shared weights, batch statistics) and its
  * table latency give the reward. Every rewarded member is a trial in the store; the controller is
  * updated once per batch of `batchSize` trials. At the end the controller's most likely member and
@@ -71,6 +72,17 @@ export function pathWarmupWeight(step: number, warmupSteps: number, share: numbe
 }
 
 /** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
+/** A warm-up step's member: the space's largest during the first `largestFirstSteps` steps, then a uniform draw. */
+export function warmupMember(
+  space: ChoiceSpace,
+  phase: { largest: readonly number[]; largestFirstSteps: number },
+  seed: number,
+  step: number,
+): number[] {
+  if (step < phase.largestFirstSteps) return [...phase.largest];
+  return space.randomChoices(derive(seed, 'uniform', step));
+}
+
 export function supernetSteps(budget: number, settings: SupernetSettings): { steps: number; warmupSteps: number } {
   const steps = Math.ceil(budget / (1 - settings.warmup));
   return { steps, warmupSteps: steps - budget };
@@ -110,6 +122,8 @@ class SupernetSearch {
   private readonly policy: Policy;
   private readonly steps: number;
   private readonly warmupSteps: number;
+  private readonly largestFirstSteps: number;
+  private readonly largestMember: number[];
   private readonly stepsPerEpoch: number;
   private readonly latencies = new Map<string, number>();
   private readonly mixableOps: number[];
@@ -129,6 +143,7 @@ class SupernetSearch {
     ({ train: this.train, validation: this.validation } = proxyBatchers(experiment, setup.space));
     this.stepsPerEpoch = Math.max(1, Math.floor(this.train.count / this.config.batchSize));
     ({ steps: this.steps, warmupSteps: this.warmupSteps } = supernetSteps(experiment.budget, this.settings));
+    this.largestFirstSteps = Math.round(this.steps * this.settings.largestFirst);
     this.runDir = new SupernetRunDir(request.runDir);
     this.store = this.runDir.open(experiment, Boolean(request.resume), setup.tableRef);
     this.supernet = new Supernet(setup.space, {
@@ -143,7 +158,9 @@ class SupernetSearch {
       momentum: this.config.momentum,
       weightDecay: this.config.weightDecay,
     });
-    this.step = supernetTrainingStep(this.supernet, this.optimizer, this.settings.sandwich ? sandwichMembers(setup.space) : null);
+    const ends = sandwichMembers(setup.space);
+    this.largestMember = ends.largest;
+    this.step = supernetTrainingStep(this.supernet, this.optimizer, this.settings.sandwich ? ends : null);
     const controller = { ...DEFAULT_CONTROLLER, ...experiment.controller };
     if (this.settings.controllerLearningRate) controller.learningRate = this.settings.controllerLearningRate;
     const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
@@ -223,7 +240,12 @@ class SupernetSearch {
     const searching = step >= this.warmupSteps;
     const choices = searching
       ? await this.controllerMember()
-      : this.setup.space.randomChoices(derive(this.request.experiment.seed, 'uniform', step));
+      : warmupMember(
+          this.setup.space,
+          { largest: this.largestMember, largestFirstSteps: this.largestFirstSteps },
+          this.request.experiment.seed,
+          step,
+        );
     const started = performance.now();
     const loss = this.trainOn(choices, step);
     if (!Number.isFinite(loss)) {

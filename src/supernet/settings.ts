@@ -32,6 +32,12 @@ export const SupernetSettingsSchema = z.strictObject({
    * largest member's predictions (sandwich.ts). About three forward and backward passes a step.
    */
   sandwich: z.boolean(),
+  /**
+   * Share of the run's steps, at its start, that train only the space's largest member (as
+   * Once-for-All trains its full network before any sub-network shares it; sandwich.ts says which
+   * member is the largest). Part of the warm-up, so below `warmup`: uniform members follow.
+   */
+  largestFirst: z.number().min(0).lt(1),
   /** Validation images each sampled member's reward is measured on (one batch). */
   validationBatch: z.int().positive(),
   /** The controller's learning rate (absent: the experiment's controller.learningRate). */
@@ -61,6 +67,7 @@ export const DEFAULT_SUPERNET: SupernetSettings = {
   residualWarmup: true,
   pathWarmupShare: 1,
   sandwich: false,
+  largestFirst: 0,
   validationBatch: 64,
   recalibrationBatches: 10,
   candidates: 30,
