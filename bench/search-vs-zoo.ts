@@ -16,11 +16,17 @@
  *
  *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--label NAME] [--epochs 5]
  *       [--targets a,b,c] [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only] [--no-search]
- *       [--no-zoo]
+ *       [--no-zoo] [--random N] [--most-params]
  *
  * `--label NAME` keeps a second search (another experiment) apart from the first: its records and
  * trainings are named found-NAME-<target>; the report lists every search of a target. `--no-zoo`
  * trains only found models (the zoo's trainings are another process's, or already recorded).
+ *
+ * `--random N` also trains random search's baseline: the first N uniformly drawn members of the
+ * experiment's space within 2% of each target; `--most-params` the member with the most parameters
+ * among the first 2,000 such draws. Named random-SPACE-<target>-k and most-params-SPACE-<target>
+ * (specs and records beside the found ones), they show whether the search's signal picks better than
+ * chance in its own space; the verdict still compares the find with the zoo only.
  *
  * Two cores train two models at once (tfjs-wasm runs one thread in Node): one process with
  * `--seeds 1` (it runs the searches) and one with `--seeds 2 --no-search`, which trains each
@@ -36,14 +42,18 @@ import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
 import { createLogger } from '../src/common/log.js';
+import { derive } from '../src/common/rng.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { deployedLatencyMs } from '../src/latency-model/predict/predict.js';
+import { membersNear, type PricedMember, withEstimatedSpaceKeys } from '../src/latency-model/predict/space-latency.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
+import { specCost } from '../src/search-space/cost.js';
 import { readArchSpec } from '../src/search-space/io.js';
+import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
@@ -52,17 +62,20 @@ import { train } from '../src/trainer/train.js';
 import { benchArguments, numberArgument, numbersArgument } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
+/** The issue's three targets: the report always has their sections, whichever --targets a run trains. */
+const ISSUE_TARGETS = ['mobilenetv3-small-0.75', 'mobilenetv3-small-1.0', 'mobilenetv3-large-0.75'];
 const args = benchArguments(
   {
     experiment: path.join(PROJECT_ROOT, 'experiments', 'supernet.json'),
     label: '',
     epochs: '5',
-    targets: 'mobilenetv3-small-0.75,mobilenetv3-small-1.0,mobilenetv3-large-0.75',
+    targets: ISSUE_TARGETS.join(','),
     seeds: '1,2',
     runs: path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'),
     'max-trainings': 'Infinity',
+    random: '0',
   },
-  ['report-only', 'no-search', 'no-zoo'],
+  ['report-only', 'no-search', 'no-zoo', 'most-params'],
 );
 const EXPERIMENT = args.experiment;
 const LABEL = args.label;
@@ -73,6 +86,8 @@ const MAX_TRAININGS = numberArgument(args, 'max-trainings');
 const REPORT_ONLY = args['report-only'];
 const NO_SEARCH = args['no-search'];
 const NO_ZOO = args['no-zoo'];
+const RANDOM_MEMBERS = numberArgument(args, 'random');
+const MOST_PARAMS = args['most-params'];
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = args.targets.split(',');
 const RESOLUTION = 32;
@@ -85,6 +100,10 @@ const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${m
 /** Ctrl-C or SIGTERM: the training in progress saves a checkpoint and the bench stops (a search, in its own process, gets the terminal's signal too). */
 const INTERRUPT = interruptSignal(createLogger());
 const TOLERANCE = 0.05;
+/** Random search's members are drawn within this share of a target (the finds land within 1%). */
+const BASELINE_BAND = 0.02;
+/** In-band draws the most-parameters baseline is chosen from. */
+const MOST_PARAMS_POOL = 2000;
 
 interface Target {
   model: string;
@@ -108,6 +127,20 @@ interface Found {
   wallSeconds: number;
 }
 
+/** A member of the experiment's space drawn for random search's baseline at a target. */
+interface Baseline {
+  model: string;
+  /** A uniform draw, or the draw with the most parameters. */
+  draw: 'random' | 'most-params';
+  space: string;
+  target: string;
+  choices: number[];
+  latencyMs: number;
+  params: number;
+  /** Its spec, relative to the project. */
+  spec: string;
+}
+
 interface Trained {
   model: string;
   seed: number;
@@ -127,8 +160,8 @@ const experiment = readExperiment(EXPERIMENT);
 const table = loadTable(experiment.latency.table);
 const deployed = (spec: ArchSpec) => deployedLatencyMs(spec, table, experiment.latency);
 
-function targets(): Target[] {
-  return TARGET_MODELS.map((model) => ({ model, targetMs: deployed(zooSpec(model)) }));
+function targets(models: readonly string[] = TARGET_MODELS): Target[] {
+  return models.map((model) => ({ model, targetMs: deployed(zooSpec(model)) }));
 }
 
 /** Runs (or finishes) the search for one target and records what it found. */
@@ -263,6 +296,15 @@ function verdict(found: Found, runs: readonly Trained[], zooRuns: readonly { mod
   return `${beats ? 'beats' : 'does not beat'} the zoo: ${margin >= 0 ? '+' : ''}${margin.toFixed(2)} points against the best zoo model at this latency, ${best.model} (${meanTop1(best.runs).toFixed(2)})${found.withinTolerance ? '' : '; its latency is outside +-5% of the target'}`;
 }
 
+/** Per space, random search's members trained with every seed: the mean of their means and their range. */
+function randomSearchLines(baselineRuns: readonly (Baseline & { runs: Trained[] })[]): string[] {
+  const trained = baselineRuns.filter((b) => b.draw === 'random' && b.runs.length >= SEEDS.length);
+  return [...new Set(trained.map((b) => b.space))].map((space) => {
+    const means = trained.filter((b) => b.space === space).map((b) => meanTop1(b.runs));
+    return `- random search in ${space} (uniform members within ${100 * BASELINE_BAND}% of the target, ${means.length} trained): mean ${mean(means).toFixed(2)}, from ${Math.min(...means).toFixed(2)} to ${Math.max(...means).toFixed(2)}.`;
+  });
+}
+
 /** What the search's own accuracy of its find was: supernet weights, or the proxy evaluator's short training. */
 function searchScoreKind(found: Found): string {
   const evaluator = readExperiment(path.join(PROJECT_ROOT, found.experiment)).evaluator ?? 'proxy';
@@ -297,7 +339,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
         rows.push([`${by}: none`, '', '', '', `the search refused the target: ${found.unreachable}`]);
         continue;
       }
-      const model = foundModel(target.model, found.label);
+      const model = foundModel(target.model, found.label ?? '');
       const runs = readTrained(model);
       rows.push([
         `${by} (${found.spec})`,
@@ -310,6 +352,18 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
       const judged = verdict(found, runs, zooRuns);
       if (judged) verdicts.push(`- ${found.experiment}: ${judged}.`);
     }
+    const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: readTrained(b.model) }));
+    for (const b of baselineRuns) {
+      rows.push([
+        `${b.draw === 'random' ? 'random member' : 'most parameters'} of ${b.space} (${b.spec})`,
+        b.latencyMs.toFixed(2),
+        `${(100 * (b.latencyMs / target.targetMs - 1)).toFixed(1)}%`,
+        meanTop1Text(b.runs),
+        `${(b.params / 1e6).toFixed(2)} M params`,
+      ]);
+      if (b.runs.length) points.push({ x: b.latencyMs, y: meanTop1(b.runs), group: 'random search', label: b.model });
+    }
+    verdicts.push(...randomSearchLines(baselineRuns));
     for (const z of zooRuns) rows.push([z.model, z.latencyMs.toFixed(2), '', meanTop1Text(z.runs), '']);
     sections.push(
       `## Target ${target.model}: ${target.targetMs.toFixed(2)} ms`,
@@ -351,6 +405,99 @@ function zooJobs(target: Target, zoo: readonly PricedZooModel[]): { model: strin
   return zooAt(target, zoo).map((z) => ({ model: z.model, spec: zooSpec(z.model, { resolution: RESOLUTION, classes: 10 }) }));
 }
 
+const spaceName = path.basename(experiment.space, '.json');
+const baselineFile = (model: string) => path.join(PARTS, `${model}.json`);
+
+/**
+ * Random search's members at a target (--random, --most-params): drawn once from the experiment's
+ * seed and the target, recorded with their specs under results/search-vs-zoo/, read back after that.
+ */
+async function baselines(target: Target): Promise<Baseline[]> {
+  const wanted = [
+    ...Array.from({ length: RANDOM_MEMBERS }, (_, k) => `random-${spaceName}-${target.model}-${k + 1}`),
+    ...(MOST_PARAMS ? [`most-params-${spaceName}-${target.model}`] : []),
+  ];
+  if (wanted.every((model) => existsSync(baselineFile(model)))) return wanted.map((model) => readJsonFile(baselineFile(model)) as Baseline);
+  const drawn = drawBaselines(target);
+  for (const baseline of drawn) {
+    if (existsSync(baselineFile(baseline.model))) continue;
+    const { spec, ...record } = baseline;
+    await writeJsonAtomic(path.join(PROJECT_ROOT, spec.file), spec.archSpec);
+    await writeJsonAtomic(baselineFile(baseline.model), { schemaVersion: 1, kind: 'search-vs-zoo-baseline', ...record, spec: spec.file });
+  }
+  return wanted.filter((model) => existsSync(baselineFile(model))).map((model) => readJsonFile(baselineFile(model)) as Baseline);
+}
+
+type DrawnBaseline = Omit<Baseline, 'spec'> & { spec: { file: string; archSpec: ArchSpec } };
+
+/** Draws the in-band members (the first --random of them, and the one with the most parameters of MOST_PARAMS_POOL). */
+function drawBaselines(target: Target): DrawnBaseline[] {
+  const space = getChoiceSpace(experiment.space);
+  const { resolution, classes } = experiment.latency;
+  const completed = withEstimatedSpaceKeys(space, table, resolution, classes).table;
+  const priceMs = (choices: readonly number[]) =>
+    deployedLatencyMs(space.materialise(choices, { resolution }), completed, experiment.latency);
+  const count = Math.max(RANDOM_MEMBERS, MOST_PARAMS ? MOST_PARAMS_POOL : 0);
+  const members = membersNear(
+    space,
+    priceMs,
+    { targetMs: target.targetMs, tolerance: BASELINE_BAND },
+    count,
+    derive(experiment.seed, 'random-baseline', target.model),
+  );
+  const described = (member: PricedMember, draw: Baseline['draw'], model: string, how: string): DrawnBaseline => {
+    const archSpec = space.materialise(member.choices, {
+      resolution: RESOLUTION,
+      classes: 10,
+      name: model,
+      command: `node dist/bench/search-vs-zoo.js --experiment ${path.relative(PROJECT_ROOT, EXPERIMENT)} --targets ${target.model} ${draw === 'random' ? `--random ${RANDOM_MEMBERS}` : '--most-params'}`,
+      seed: experiment.seed,
+    });
+    archSpec.provenance = { ...archSpec.provenance, source: `space ${space.name}: ${how}`, deployment: { resolution, classes } };
+    const file = path.relative(PROJECT_ROOT, path.join(PARTS, `${model}.spec.json`));
+    return {
+      model,
+      draw,
+      space: space.name,
+      target: target.model,
+      choices: member.choices,
+      latencyMs: member.latencyMs,
+      params: specCost(archSpec).params,
+      spec: { file, archSpec },
+    };
+  };
+  const band = `within ${100 * BASELINE_BAND}% of ${target.targetMs.toFixed(2)} ms`;
+  const random = members
+    .slice(0, RANDOM_MEMBERS)
+    .map((m, k) => described(m, 'random', `random-${spaceName}-${target.model}-${k + 1}`, `uniform draw ${k + 1} ${band}`));
+  if (!MOST_PARAMS || members.length === 0) return random;
+  const params = members.map((m) => specCost(space.materialise(m.choices, { resolution: RESOLUTION, classes: 10 })).params);
+  const most = members[params.indexOf(Math.max(...params))]!;
+  return [
+    ...random,
+    described(
+      most,
+      'most-params',
+      `most-params-${spaceName}-${target.model}`,
+      `the most parameters among ${members.length} uniform draws ${band}`,
+    ),
+  ];
+}
+
+/** A target's baselines as training jobs. */
+async function baselineJobs(target: Target): Promise<{ model: string; spec: ArchSpec }[]> {
+  return (await baselines(target)).map((b) => ({ model: b.model, spec: readArchSpec(path.join(PROJECT_ROOT, b.spec)) }));
+}
+
+/** Every baseline recorded for a target, of any space (random members first). */
+function baselineRecords(target: string): Baseline[] {
+  return readdirSync(PARTS)
+    .filter((f) => (f.startsWith('random-') || f.startsWith('most-params-')) && f.endsWith('.json') && !f.endsWith('.spec.json'))
+    .map((f) => readJsonFile(path.join(PARTS, f)) as Baseline)
+    .filter((b) => b.target === target)
+    .sort((a, b) => b.draw.localeCompare(a.draw) || a.model.localeCompare(b.model, undefined, { numeric: true }));
+}
+
 /** With --no-search: the found record, once the process that searches has written it. */
 async function awaitFound(target: Target): Promise<Found> {
   const file = foundFile(target.model);
@@ -367,6 +514,7 @@ async function awaitFound(target: Target): Promise<Found> {
 async function main(): Promise<void> {
   mkdirSync(PARTS, { recursive: true });
   const all = targets();
+  const reported = targets([...new Set([...ISSUE_TARGETS, ...TARGET_MODELS])]);
   const zoo = zooLatencies(table, experiment.latency);
   let trainings = 0;
   let dataset: ReturnType<typeof loadDataset> | undefined;
@@ -382,7 +530,7 @@ async function main(): Promise<void> {
         }
         await trainOnce(job.model, job.spec, seed, dataset);
         trainings++;
-        await report(all, zoo);
+        await report(reported, zoo);
       }
     }
     return true;
@@ -390,12 +538,15 @@ async function main(): Promise<void> {
   if (!REPORT_ONLY) {
     for (const target of all) {
       const done = NO_SEARCH
-        ? (await trainAll(zooJobs(target, zoo))) && trainings < MAX_TRAININGS && (await trainAll(foundJobs(await awaitFound(target))))
-        : await trainAll([...foundJobs(await search(target)), ...zooJobs(target, zoo)]);
+        ? (await trainAll(zooJobs(target, zoo))) &&
+          trainings < MAX_TRAININGS &&
+          (await trainAll(foundJobs(await awaitFound(target)))) &&
+          (await trainAll(await baselineJobs(target)))
+        : (await trainAll([...foundJobs(await search(target)), ...zooJobs(target, zoo)])) && (await trainAll(await baselineJobs(target)));
       if (!done) break;
     }
   }
-  await report(all, zoo);
+  await report(reported, zoo);
 }
 
 try {

@@ -5,6 +5,7 @@
  * stage, layers drawn per layer are independent, so each takes its fastest alternative). A table
  * that lacks some of the space's ops can be completed by its estimator.
  */
+import type { Rng } from '../../common/rng.js';
 import type { ChoiceSpace, LayerOptions } from '../../search-space/choice-space.js';
 import type { Shape, Unit } from '../../search-space/resolve.js';
 import { type Caveat, caveatSummary, estimatorFor } from './estimator.js';
@@ -95,4 +96,33 @@ export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resoluti
   let best = Infinity;
   for (const { shape, ms } of frontier.values()) best = Math.min(best, ms + unitsMs(space.headUnits(shape, classes), table));
   return table.scale * best + table.overheadMs;
+}
+
+/** A member of a space with its predicted latency. */
+export interface PricedMember {
+  choices: number[];
+  latencyMs: number;
+}
+
+/**
+ * Uniformly random members of the space whose predicted latency is within `tolerance` of
+ * `targetMs` (rejection sampling: uniform draws, the others discarded), in the order drawn, until
+ * `count` are found or `maxDraws` draws are spent: random search's members at a latency, the
+ * baseline a search's find should beat.
+ */
+export function membersNear(
+  space: ChoiceSpace,
+  priceMs: (choices: readonly number[]) => number,
+  band: { targetMs: number; tolerance: number },
+  count: number,
+  rng: Rng,
+  maxDraws = 200_000,
+): PricedMember[] {
+  const members: PricedMember[] = [];
+  for (let draw = 0; draw < maxDraws && members.length < count; draw++) {
+    const choices = space.randomChoices(rng);
+    const latencyMs = priceMs(choices);
+    if (Math.abs(latencyMs / band.targetMs - 1) <= band.tolerance) members.push({ choices, latencyMs });
+  }
+  return members;
 }
