@@ -30,6 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
+import { kendallTauB } from '../src/common/rank-correlation.js';
 import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
@@ -225,27 +226,6 @@ async function finetunedSupernet(all: number[][]): Promise<void> {
   }
 }
 
-/** Kendall's tau-b of two paired samples. */
-export function kendallTau(a: readonly number[], b: readonly number[]): number {
-  let concordant = 0;
-  let discordant = 0;
-  let tiesA = 0;
-  let tiesB = 0;
-  for (let i = 0; i < a.length; i++) {
-    for (let j = i + 1; j < a.length; j++) {
-      const da = Math.sign(a[i]! - a[j]!);
-      const db = Math.sign(b[i]! - b[j]!);
-      if (da === 0 && db === 0) continue;
-      if (da === 0) tiesA++;
-      else if (db === 0) tiesB++;
-      else if (da === db) concordant++;
-      else discordant++;
-    }
-  }
-  const denominator = Math.sqrt((concordant + discordant + tiesA) * (concordant + discordant + tiesB));
-  return denominator === 0 ? 0 : (concordant - discordant) / denominator;
-}
-
 /** The evaluators with parts on disk: the proxy, every supernet (`supernet`, `supernet-<variant>`), repeated standalone trainings. */
 function evaluatorKinds(): string[] {
   const supernets = readdirSync(PARTS, { withFileTypes: true })
@@ -283,7 +263,7 @@ function fidelityOf(kind: string, parts: (Part | null)[], reference: (Part | nul
   return {
     kind,
     pairs: paired.length,
-    tau: kendallTau(
+    tau: kendallTauB(
       paired.map((p) => p[0]),
       paired.map((p) => p[1]),
     ),

@@ -97,8 +97,8 @@ const labelled = (target: string, label = LABEL) => (label ? `${label}-${target}
 const foundModel = (target: string, label = LABEL) => `found-${labelled(target, label)}`;
 const foundFile = (target: string) => path.join(PARTS, `${foundModel(target)}.json`);
 const trainedFile = (model: string, seed: number) => path.join(PARTS, `train-${model}-seed${seed}.json`);
-/** Ctrl-C or SIGTERM: the training in progress saves a checkpoint and the bench stops (a search, in its own process, gets the terminal's signal too). */
-const INTERRUPT = interruptSignal(createLogger());
+/** Ctrl-C or SIGTERM: the training in progress saves a checkpoint and the bench stops (a search, in its own process, gets the terminal's signal too); --report-only trains nothing and keeps Node's own handlers. */
+const INTERRUPT = REPORT_ONLY ? new AbortController().signal : interruptSignal(createLogger());
 const TOLERANCE = 0.05;
 /** Random search's members are drawn within this share of a target (the finds land within 1%). */
 const BASELINE_BAND = 0.02;

@@ -12,7 +12,7 @@ import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
 import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
-import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
+import { fastestLatency, membersNear } from '../src/latency-model/predict/space-latency.js';
 import { tableHash } from '../src/latency-model/predict/table-ref.js';
 import { readLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
@@ -86,6 +86,31 @@ test('the fastest member found by dynamic programming equals brute force over th
     if (i === counts.length) break;
   }
   t.true(Math.abs(fastestLatency(space, table, 16, 10) - best) < 1e-9, `${fastestLatency(space, table, 16, 10)} vs ${best}`);
+});
+
+test('membersNear: uniform members within the band of a target, in the order drawn, as many as asked or as the draws allow', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const table = syntheticTable(space);
+  const priceMs = (choices: readonly number[]) => predictLatency(space.materialise(choices), table).totalMs;
+  const prices = Array.from({ length: 400 }, (_, k) => priceMs(space.randomChoices(derive(1, 'probe', k)))).sort((a, b) => a - b);
+  const band = { targetMs: prices[200]!, tolerance: 0.05 };
+  const members = membersNear(space, priceMs, band, 5, derive(7, 'band'));
+  t.is(members.length, 5);
+  for (const m of members) {
+    t.true(Math.abs(m.latencyMs / band.targetMs - 1) <= band.tolerance);
+    t.is(m.latencyMs, priceMs(m.choices));
+  }
+  const rng = derive(7, 'band');
+  const inBand: number[][] = [];
+  while (inBand.length < 5) {
+    const choices = space.randomChoices(rng);
+    if (Math.abs(priceMs(choices) / band.targetMs - 1) <= band.tolerance) inBand.push(choices);
+  }
+  t.deepEqual(
+    members.map((m) => m.choices),
+    inBand,
+  );
+  t.true(membersNear(space, priceMs, { targetMs: prices[0]! / 10, tolerance: 0.01 }, 3, derive(7, 'band'), 500).length === 0);
 });
 
 test('reward: soft and hard constraints', (t) => {

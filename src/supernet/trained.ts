@@ -23,6 +23,10 @@ export interface MemberEvaluation {
 export interface TrainedSupernet {
   readonly supernet: Supernet;
   evaluate(choices: readonly number[]): MemberEvaluation;
+  /** The member's latency on the run's table (deployment resolution and classes), without evaluating it. */
+  latencyMs(choices: readonly number[]): number;
+  /** The run's target latency. */
+  readonly targetMs: number;
   /** The member's inherited weights (batch norm recalibrated) as an ordinary checkpoint in `dir`, with its spec. */
   writeMemberCheckpoint(choices: readonly number[], dir: string): Promise<ArchSpec>;
   dispose(): void;
@@ -44,14 +48,14 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
   const { resolution, classes } = experiment.latency;
   const recalibrated = (choices: readonly number[]) =>
     recalibrate(supernet, train, settings.recalibrationBatches, derive(experiment.seed, 'recalibrate'), choices);
+  const latencyMs = (choices: readonly number[]) => deployedLatencyMs(supernet.member(choices), setup.table, { resolution, classes });
   return {
     supernet,
+    targetMs: setup.rewardSettings.targetMs,
+    latencyMs,
     evaluate(choices) {
       const stats = recalibrated(choices);
-      return {
-        accuracy: evaluateMember(supernet, choices, stats, validation, settings.rankingSamples),
-        latencyMs: deployedLatencyMs(supernet.member(choices), setup.table, { resolution, classes }),
-      };
+      return { accuracy: evaluateMember(supernet, choices, stats, validation, settings.rankingSamples), latencyMs: latencyMs(choices) };
     },
     async writeMemberCheckpoint(choices, dir) {
       const spec = supernet.member(choices);

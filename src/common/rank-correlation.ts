@@ -1,0 +1,22 @@
+/** Rank agreement of two paired samples. */
+
+/** Kendall's tau-b: (concordant - discordant) pairs over the pairs not tied in both, corrected for ties in either. */
+export function kendallTauB(a: readonly number[], b: readonly number[]): number {
+  let concordant = 0;
+  let discordant = 0;
+  let tiesA = 0;
+  let tiesB = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i + 1; j < a.length; j++) {
+      const da = Math.sign(a[i]! - a[j]!);
+      const db = Math.sign(b[i]! - b[j]!);
+      if (da === 0 && db === 0) continue;
+      if (da === 0) tiesA++;
+      else if (db === 0) tiesB++;
+      else if (da === db) concordant++;
+      else discordant++;
+    }
+  }
+  const denominator = Math.sqrt((concordant + discordant + tiesA) * (concordant + discordant + tiesB));
+  return denominator === 0 ? 0 : (concordant - discordant) / denominator;
+}
