@@ -445,6 +445,10 @@ function drawBaselines(target: Target): DrawnBaseline[] {
     count,
     derive(experiment.seed, 'random-baseline', target.model),
   );
+  if (members.length < count)
+    process.stderr.write(
+      `random search at ${target.model}: only ${members.length} of the ${count} members wanted lie within ${100 * BASELINE_BAND}% of ${target.targetMs.toFixed(2)} ms in space ${space.name} (200,000 uniform draws)\n`,
+    );
   const described = (member: PricedMember, draw: Baseline['draw'], model: string, how: string): DrawnBaseline => {
     const archSpec = space.materialise(member.choices, {
       resolution: RESOLUTION,
