@@ -417,9 +417,8 @@ async function baselines(target: Target): Promise<Baseline[]> {
     ...Array.from({ length: RANDOM_MEMBERS }, (_, k) => `random-${spaceName}-${target.model}-${k + 1}`),
     ...(MOST_PARAMS ? [`most-params-${spaceName}-${target.model}`] : []),
   ];
-  if (wanted.every((model) => existsSync(baselineFile(model)))) return wanted.map((model) => readJsonFile(baselineFile(model)) as Baseline);
-  const drawn = drawBaselines(target);
-  for (const baseline of drawn) {
+  const missing = !wanted.every((model) => existsSync(baselineFile(model)));
+  for (const baseline of missing ? drawBaselines(target) : []) {
     if (existsSync(baselineFile(baseline.model))) continue;
     const { spec, ...record } = baseline;
     await writeJsonAtomic(path.join(PROJECT_ROOT, spec.file), spec.archSpec);

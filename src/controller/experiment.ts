@@ -9,7 +9,7 @@ import { jsonHash } from '../common/hash.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
-import { DEFAULT_SUPERNET, SupernetSettingsSchema } from '../supernet/settings.js';
+import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
 import { ControllerSettingsSchema } from './policy.js';
 
@@ -139,8 +139,7 @@ export const ExperimentSchema = z
     pipeline: PipelineSettingsSchema.optional(),
   })
   .superRefine((experiment, ctx) => {
-    const warmup = experiment.supernet?.warmup ?? DEFAULT_SUPERNET.warmup;
-    const largestFirst = experiment.supernet?.largestFirst ?? 0;
+    const { warmup, largestFirst } = supernetSettings(experiment.supernet);
     if (largestFirst > 0 && largestFirst >= warmup)
       ctx.addIssue({
         code: 'custom',

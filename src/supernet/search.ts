@@ -71,7 +71,6 @@ export function pathWarmupWeight(step: number, warmupSteps: number, share: numbe
   return step < pathWarmupSteps ? 1 - step / pathWarmupSteps : 0;
 }
 
-/** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
 /** A warm-up step's member: the space's largest during the first `largestFirstSteps` steps, then a uniform draw. */
 export function warmupMember(
   space: ChoiceSpace,
@@ -83,6 +82,7 @@ export function warmupMember(
   return space.randomChoices(derive(seed, 'uniform', step));
 }
 
+/** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
 export function supernetSteps(budget: number, settings: SupernetSettings): { steps: number; warmupSteps: number } {
   const steps = Math.ceil(budget / (1 - settings.warmup));
   return { steps, warmupSteps: steps - budget };
