@@ -43,6 +43,7 @@ import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
 import { createLogger } from '../src/common/log.js';
 import { derive } from '../src/common/rng.js';
+import { differenceStandardError, seedStandardDeviation } from '../src/common/seed-noise.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
@@ -287,13 +288,45 @@ const meanTop1Text = (runs: readonly Trained[]) =>
  * The issue's verdict for one found model: within the tolerance, and a higher mean than every zoo
  * model at or below the target (+5%), each with all the seeds; null while some training is missing.
  */
-function verdict(found: Found, runs: readonly Trained[], zooRuns: readonly { model: string; runs: Trained[] }[]): string | null {
+function verdict(
+  found: Found,
+  runs: readonly Trained[],
+  zooRuns: readonly { model: string; runs: Trained[] }[],
+  seedSd: number,
+): string | null {
   const complete = (r: readonly Trained[]) => r.length >= SEEDS.length;
   if (!complete(runs) || !zooRuns.every((z) => complete(z.runs))) return null;
   const best = zooRuns.reduce((a, b) => (meanTop1(b.runs) > meanTop1(a.runs) ? b : a));
   const margin = meanTop1(runs) - meanTop1(best.runs);
   const beats = margin > 0 && found.withinTolerance;
-  return `${beats ? 'beats' : 'does not beat'} the zoo: ${margin >= 0 ? '+' : ''}${margin.toFixed(2)} points against the best zoo model at this latency, ${best.model} (${meanTop1(best.runs).toFixed(2)})${found.withinTolerance ? '' : '; its latency is outside +-5% of the target'}`;
+  const error = differenceStandardError(seedSd, runs.length, best.runs.length);
+  const noise = Number.isNaN(error)
+    ? ''
+    : ` (standard error of the difference ${error.toFixed(2)}: ${Math.abs(margin) < 2 * error ? 'within' : 'outside'} seed noise)`;
+  return `${beats ? 'beats' : 'does not beat'} the zoo: ${margin >= 0 ? '+' : ''}${margin.toFixed(2)} points${noise} against the best zoo model at this latency, ${best.model} (${meanTop1(best.runs).toFixed(2)})${found.withinTolerance ? '' : '; its latency is outside +-5% of the target'}`;
+}
+
+/** Every model trained at seeds 1 and 2, as pairs of test top-1 (%). */
+function seedPairs(): [number, number][] {
+  const bySeed = new Map<string, Map<number, number>>();
+  for (const f of readdirSync(PARTS).filter((name) => /^train-.+-seed\d+\.json$/.test(name))) {
+    const trained = readJsonFile(path.join(PARTS, f)) as Trained;
+    const seeds = bySeed.get(trained.model) ?? new Map<number, number>();
+    bySeed.set(trained.model, seeds.set(trained.seed, 100 * trained.testTop1));
+  }
+  return [...bySeed.values()].filter((seeds) => seeds.has(1) && seeds.has(2)).map((seeds) => [seeds.get(1)!, seeds.get(2)!]);
+}
+
+/** The report's paragraph on seed noise, and the per-seed standard deviation it states. */
+function seedNoise(): { seedSd: number; text: string } {
+  const pairs = seedPairs();
+  const seedSd = seedStandardDeviation(pairs);
+  if (Number.isNaN(seedSd)) return { seedSd, text: '' };
+  const twoSeedError = differenceStandardError(seedSd, 2, 2);
+  return {
+    seedSd,
+    text: `Seed noise: over the ${pairs.length} models trained at seeds 1 and 2, one model's test top-1 has a per-seed standard deviation of about ${seedSd.toFixed(2)} points (from the median gap between its two seeds, so that one diverged training does not set it); a difference between two models' 2-seed means has a standard error of about ${twoSeedError.toFixed(2)}, and the verdicts call a margin under twice its standard error within seed noise.`,
+  };
 }
 
 /** Per space, random search's members trained with every seed: the mean of their means and their range. */
@@ -321,11 +354,13 @@ function foundRecords(target: string): Found[] {
 }
 
 async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<void> {
+  const noise = seedNoise();
   const sections: string[] = [
     '# Search against the zoo',
     '',
     `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
     `Search: each found row names the experiment it ran, with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, one training per seed (1 and 2 by default; each row says how many its mean has); test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
+    ...(noise.text ? [noise.text] : []),
     '',
   ];
   const points: { x: number; y: number; group: string; label: string }[] = [];
@@ -349,7 +384,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
         `${(100 * found.inheritedTop1).toFixed(2)} (${searchScoreKind(found)}, validation)`,
       ]);
       if (runs.length) points.push({ x: found.latencyMs, y: meanTop1(runs), group: 'found', label: model });
-      const judged = verdict(found, runs, zooRuns);
+      const judged = verdict(found, runs, zooRuns, noise.seedSd);
       if (judged) verdicts.push(`- ${found.experiment}: ${judged}.`);
     }
     const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: readTrained(b.model) }));
