@@ -80,24 +80,29 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
   supernet.dispose();
 });
 
-test("the mobilenetv3-small-ibn space spans MobileNetV3-Small's latencies on the embedded table, and its widest member matches its built model", (t) => {
-  const space = getChoiceSpace('mobilenetv3-small-ibn');
-  const deployment = { resolution: 224, classes: 1000, missing: 'estimate' as const };
-  const { table } = withEstimatedSpaceKeys(space, loadTable('default'), deployment.resolution, deployment.classes);
-  const zooMs = (name: string) => deployedLatencyMs(zooSpec(name), table, deployment);
-  const widest = space.choicePoints.map((c) => c.options.length - 1);
-  const slowestMs = deployedLatencyMs(space.materialise(widest, { resolution: 224 }), table, deployment);
-  const fastestMs = fastestLatency(space, table, deployment.resolution, deployment.classes);
-  t.log(
-    `members ${fastestMs.toFixed(2)}-${slowestMs.toFixed(2)} ms; V3-Small 0.5 ${zooMs('mobilenetv3-small-0.5').toFixed(2)}, 1.0 ${zooMs('mobilenetv3-small-1.0').toFixed(2)}`,
-  );
-  t.true(fastestMs < zooMs('mobilenetv3-small-0.5'));
-  t.true(slowestMs > zooMs('mobilenetv3-small-1.0'));
-  const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 4 });
-  const { diff, scale } = parity(supernet, widest, 3);
-  t.true(diff <= 1e-4 * Math.max(1, scale), `max |difference| ${diff}`);
-  supernet.dispose();
-});
+for (const { space: name, below, above } of [
+  { space: 'mobilenetv3-small-ibn', below: 'mobilenetv3-small-0.5', above: 'mobilenetv3-small-1.0' },
+  { space: 'mobilenetv3-small-wide', below: 'mobilenetv3-small-1.0', above: 'mobilenetv3-large-0.75' },
+]) {
+  test(`the ${name} space spans ${below} to ${above} on the embedded table, and its widest member matches its built model`, (t) => {
+    const space = getChoiceSpace(name);
+    const deployment = { resolution: 224, classes: 1000, missing: 'estimate' as const };
+    const { table } = withEstimatedSpaceKeys(space, loadTable('default'), deployment.resolution, deployment.classes);
+    const zooMs = (zooName: string) => deployedLatencyMs(zooSpec(zooName), table, deployment);
+    const widest = space.choicePoints.map((c) => c.options.length - 1);
+    const slowestMs = deployedLatencyMs(space.materialise(widest, { resolution: 224 }), table, deployment);
+    const fastestMs = fastestLatency(space, table, deployment.resolution, deployment.classes);
+    t.log(
+      `members ${fastestMs.toFixed(2)}-${slowestMs.toFixed(2)} ms; ${below} ${zooMs(below).toFixed(2)}, ${above} ${zooMs(above).toFixed(2)}`,
+    );
+    t.true(fastestMs < zooMs(below));
+    t.true(slowestMs > zooMs(above));
+    const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 4 });
+    const { diff, scale } = parity(supernet, widest, 3);
+    t.true(diff <= 1e-4 * Math.max(1, scale), `max |difference| ${diff}`);
+    supernet.dispose();
+  });
+}
 
 test('a space whose skip switch makes members without residuals is flagged (the search warns when the residual warm-up is off): mobilenetv3, not mobilenetv3-ibn', (t) => {
   const flagged = (name: string) => {
