@@ -43,6 +43,7 @@ import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
 import { createLogger } from '../src/common/log.js';
 import { derive } from '../src/common/rng.js';
+import { RunDirInUseError, runDirOwner } from '../src/common/run-lock.js';
 import { differenceStandardError, seedStandardDeviation } from '../src/common/seed-noise.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -180,6 +181,11 @@ async function search(target: Target): Promise<Found> {
     }),
   );
   const runDir = path.join(RUNS, `search-${labelled(target.model)}`);
+  const owner = runDirOwner(runDir);
+  if (owner) {
+    process.stderr.write(`the search for ${target.model} is running in process ${owner.pid} (${runDir})\n`);
+    return awaitFound(target);
+  }
   const resume = new SearchRunDir(runDir).isRun();
   const searchArgs = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
@@ -536,7 +542,7 @@ function baselineRecords(target: string): Baseline[] {
     .sort((a, b) => b.draw.localeCompare(a.draw) || a.model.localeCompare(b.model, undefined, { numeric: true }));
 }
 
-/** With --no-search: the found record, once the process that searches has written it. */
+/** The found record, once the process that searches (this bench with --no-search, or another one) has written it. */
 async function awaitFound(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   while (!existsSync(file)) {
@@ -566,7 +572,12 @@ async function main(): Promise<void> {
           await prepareBackend('auto');
           dataset = loadDataset('fashion-mnist', RESOLUTION);
         }
-        await trainOnce(job.model, job.spec, seed, dataset);
+        const trained = await trainOnce(job.model, job.spec, seed, dataset).catch((err) => {
+          if (!(err instanceof RunDirInUseError)) throw err;
+          process.stderr.write(`skipping ${job.model} seed ${seed}: ${err.message}\n`);
+          return null;
+        });
+        if (!trained) continue;
         trainings++;
         await report(reported, zoo);
       }

@@ -5,6 +5,7 @@
  * (search-run.ts).
  */
 import { type Logger, silentLogger } from '../common/log.js';
+import { withRunLock } from '../common/run-lock.js';
 import { runSupernetSearch, type SupernetProgress } from '../supernet/search.js';
 import { type BackendName, prepareBackend } from '../trainer/backend.js';
 import { loadDataset } from '../trainer/data/index.js';
@@ -34,7 +35,11 @@ export interface SearchJobRequest {
 export type SearchJobProgress = ({ evaluator: 'proxy' } & SearchProgress) | ({ evaluator: 'supernet' } & SupernetProgress);
 
 /** Runs (or continues) a search to its budget and returns its summary. */
-export async function runSearchJob(request: SearchJobRequest): Promise<SearchSummary> {
+export function runSearchJob(request: SearchJobRequest): Promise<SearchSummary> {
+  return withRunLock(request.runDir, 'nas search', () => searchJob(request));
+}
+
+async function searchJob(request: SearchJobRequest): Promise<SearchSummary> {
   const { experiment } = request;
   await prepareBackend(request.backend);
   const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);

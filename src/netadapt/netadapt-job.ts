@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
+import { withRunLock } from '../common/run-lock.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -60,7 +61,11 @@ export interface NetAdaptJobRequest {
 export type NetAdaptJobProgress = ({ phase: 'netadapt' } & NetAdaptProgress) | ({ phase: 'final-training' } & TrainProgress);
 
 /** Runs a whole `nas netadapt` job and returns its summary (also in the run's summary.json). */
-export async function runNetAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary> {
+export function runNetAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary> {
+  return withRunLock(request.outDir, 'nas netadapt', () => netAdaptJob(request));
+}
+
+async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary> {
   checkTarget(request.settings);
   const log = request.log ?? silentLogger;
   const seed = seedSpec(request.seed, request.seedCheckpoint, log);

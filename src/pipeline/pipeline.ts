@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
+import { withRunLock } from '../common/run-lock.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
@@ -84,7 +85,12 @@ interface PipelineContext {
 }
 
 /** Runs (or continues) a pipeline to its end; returns its directory and record (also pipeline.json). */
-export async function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
+export function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
+  const dir = request.resume ?? request.outDir;
+  return dir ? withRunLock(dir, 'nas pipeline', () => pipeline(request)) : pipeline(request);
+}
+
+async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const log = request.log ?? silentLogger;
   // The table, the target and the report's reference are checked before a new pipeline writes anything.
   const check = (experiment: Experiment) => {

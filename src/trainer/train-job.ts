@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
+import { withRunLock } from '../common/run-lock.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
@@ -51,7 +52,11 @@ export interface TrainJobRequest {
  * already in outDir is refused unless `resume` or `force`; an abort saves a checkpoint at the
  * current step and throws InterruptedError.
  */
-export async function runTrainJob(request: TrainJobRequest): Promise<TrainSummary> {
+export function runTrainJob(request: TrainJobRequest): Promise<TrainSummary> {
+  return withRunLock(request.outDir, 'nas train', () => trainJob(request));
+}
+
+async function trainJob(request: TrainJobRequest): Promise<TrainSummary> {
   const log = request.log ?? silentLogger;
   const run = new TrainRunDir(request.outDir);
   run.refuseExistingRun(request);

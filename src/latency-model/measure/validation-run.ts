@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError, InterruptedError } from '../../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../../common/json-io.js';
+import { withRunLock } from '../../common/run-lock.js';
 import { scatterPlot } from '../../common/svg.js';
 import { parseWith } from '../../common/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
@@ -158,7 +159,11 @@ export interface ValidationRunResult {
  * every timing (complete: false) and once more at the end; a stop keeps the last ones and throws
  * an InterruptedError naming them.
  */
-export async function runLatencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
+export function runLatencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
+  return withRunLock(request.dir, 'nas latency validate', () => latencyValidation(request));
+}
+
+async function latencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
   const { table, samples } = request;
   const gate = request.gate ?? DEFAULT_SPEED_GATE;
   const run = new ValidationRunDir(request.dir, table.name);

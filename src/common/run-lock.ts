@@ -1,0 +1,148 @@
+/**
+ * One process at a time in a run directory. A job takes its directory's lock before it writes there
+ * and releases it when it ends, finished, failed or interrupted; a second process that wants the
+ * same directory (a second `nas train --resume`, a bench started twice) is refused with the owner's
+ * pid instead of both writing one checkpoint. A lock whose process is gone (kill -9) is taken over.
+ * Nested holders in one thread (`nas train`'s job and its training loop) share the lock. A directory
+ * the lock created and nothing else filled (a job refused before it wrote) is removed with it.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { InputError } from './errors.js';
+
+/** The lock's file in the run directory (content hashes of run directories leave it out). */
+export const RUN_LOCK_FILE = '.lock';
+
+export interface LockOwner {
+  pid: number;
+  thread: number;
+  host: string;
+  what: string;
+  since: string;
+}
+
+/** Another live process (or thread) holds the directory. Exit code 2: the user chose the directory. */
+export class RunDirInUseError extends InputError {}
+
+export interface RunLock {
+  /** Gives the lock back (the last nested holder deletes the file); later calls do nothing. */
+  release(): void;
+}
+
+/** Directories this thread holds: how many nested holders each, and whether taking the lock created it. */
+const held = new Map<string, { holders: number; created: boolean }>();
+
+/** Takes `dir`'s lock for `what` (e.g. "nas train"), creating the directory; throws RunDirInUseError if it is taken. */
+export function lockRunDir(dir: string, what: string): RunLock {
+  const key = path.resolve(dir);
+  const holding = held.get(key);
+  if (holding) {
+    holding.holders++;
+    return releaser(key);
+  }
+  const created = !existsSync(key);
+  mkdirSync(key, { recursive: true });
+  const file = path.join(key, RUN_LOCK_FILE);
+  const me: LockOwner = { pid: process.pid, thread: threadId, host: os.hostname(), what, since: new Date().toISOString() };
+  if (!tryCreate(file, me)) {
+    const owner = readOwner(file);
+    if (owner && isLive(owner)) {
+      throw new RunDirInUseError(
+        `${dir} is in use by process ${owner.pid}${owner.host === me.host ? '' : ` on ${owner.host}`} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, delete ${file})`,
+      );
+    }
+    rmSync(file, { force: true });
+    if (!tryCreate(file, me))
+      throw new RunDirInUseError(`${dir} was taken by another process just now: wait for it, or use another directory`);
+  }
+  held.set(key, { holders: 1, created });
+  return releaser(key);
+}
+
+/** The live process holding `dir`'s lock, or null (none, or its holder is gone). */
+export function runDirOwner(dir: string): LockOwner | null {
+  const owner = readOwner(path.join(path.resolve(dir), RUN_LOCK_FILE));
+  return owner && isLive(owner) && !held.has(path.resolve(dir)) ? owner : null;
+}
+
+/** Runs `job` holding `dir`'s lock. */
+export async function withRunLock<T>(dir: string, what: string, job: () => Promise<T>): Promise<T> {
+  const lock = lockRunDir(dir, what);
+  try {
+    return await job();
+  } finally {
+    lock.release();
+  }
+}
+
+function releaser(key: string): RunLock {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      const holding = held.get(key);
+      if (!holding) return;
+      if (--holding.holders > 0) return;
+      held.delete(key);
+      const file = path.join(key, RUN_LOCK_FILE);
+      const owner = readOwner(file);
+      if (owner?.pid !== process.pid || owner.thread !== threadId) return;
+      rmSync(file, { force: true });
+      if (holding.created && readdirSync(key).length === 0) rmdirSync(key);
+    },
+  };
+}
+
+/** Creates the lock file only if there is none (O_EXCL); false if it exists. */
+function tryCreate(file: string, owner: LockOwner): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, `${JSON.stringify(owner)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** The lock file's owner; null when it is unreadable (a holder that died while writing it). */
+function readOwner(file: string): LockOwner | null {
+  try {
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockOwner>;
+    return typeof owner.pid === 'number' && typeof owner.thread === 'number' ? (owner as LockOwner) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the owner still runs. Another host's process cannot be checked, so it counts as live.
+ * This thread's own lock that it no longer holds was left by a holder that never released it.
+ */
+function isLive(owner: LockOwner): boolean {
+  if (owner.host !== os.hostname()) return true;
+  if (owner.pid === process.pid) return owner.thread !== threadId;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return isNodeProcess(owner.pid);
+}
+
+/** A live pid that is not a Node process was reused by the system after the owner died (Linux's /proc says; elsewhere assume not). */
+function isNodeProcess(pid: number): boolean {
+  try {
+    return /node/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return true;
+  }
+}

@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { InputError } from '../src/common/errors.js';
+import { lockRunDir, RUN_LOCK_FILE, RunDirInUseError, runDirOwner } from '../src/common/run-lock.js';
+import { nas } from './helpers/cli.js';
+
+const LOCK_MODULE = new URL('../src/common/run-lock.js', import.meta.url).href;
+
+/** Another process that takes `dir`'s lock and holds it until it is killed; resolves once it holds it. */
+async function holder(dir: string): Promise<ChildProcess> {
+  const script = `import { lockRunDir } from ${JSON.stringify(LOCK_MODULE)}; lockRunDir(process.argv[1], 'test holder'); console.log('locked'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+    child.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+  });
+  return child;
+}
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'nas-lock-'));
+
+test('a directory another live process holds is refused, naming that process; once it is killed -9 the lock is taken over', async (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const child = await holder(dir);
+  try {
+    t.is(runDirOwner(dir)?.pid, child.pid);
+    const error = t.throws(() => lockRunDir(dir, 'second'), { instanceOf: RunDirInUseError });
+    t.true(error instanceof InputError, 'exit code 2');
+    t.regex(error!.message, new RegExp(`in use by process ${child.pid} \\(test holder, since `));
+  } finally {
+    await kill(child, 'SIGKILL');
+  }
+  t.true(existsSync(path.join(dir, RUN_LOCK_FILE)), 'kill -9 leaves the lock file');
+  t.is(runDirOwner(dir), null);
+  const lock = lockRunDir(dir, 'after the holder died');
+  lock.release();
+  t.false(existsSync(path.join(dir, RUN_LOCK_FILE)));
+});
+
+test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created', (t) => {
+  const made = path.join(tempDir(), 'new-run');
+  const outer = lockRunDir(made, 'job');
+  const inner = lockRunDir(made, 'training loop');
+  inner.release();
+  inner.release();
+  t.true(existsSync(path.join(made, RUN_LOCK_FILE)), 'still held by the outer holder');
+  outer.release();
+  t.false(existsSync(made), 'nothing was written: the directory is gone with the lock');
+
+  const used = path.join(tempDir(), 'used-run');
+  const lock = lockRunDir(used, 'job');
+  writeFileSync(path.join(used, 'run.json'), '{}');
+  lock.release();
+  t.deepEqual(readdirSync(used), ['run.json']);
+});
+
+test('nas train into a directory another process is running in exits 2 with the owner, and leaves the directory as it was', async (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const child = await holder(dir);
+  try {
+    const res = await nas('train', '--arch', 'mobilenetv3-small-0.35', '--resolution', '32', '--epochs', '1', '--out', dir);
+    t.is(res.code, 2, res.stderr);
+    t.regex(res.stderr, new RegExp(`in use by process ${child.pid}`));
+    t.deepEqual(readdirSync(dir), [RUN_LOCK_FILE]);
+  } finally {
+    await kill(child, 'SIGTERM');
+  }
+});
