@@ -46,7 +46,7 @@ test('a directory another live process holds is refused, naming that process; on
   t.false(existsSync(path.join(dir, RUN_LOCK_FILE)));
 });
 
-test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created', (t) => {
+test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created; a file is no run directory', (t) => {
   const made = path.join(tempDir(), 'new-run');
   const outer = lockRunDir(made, 'job');
   const inner = lockRunDir(made, 'training loop');
@@ -61,6 +61,8 @@ test('nested holders in one thread share the lock; the last release removes it, 
   writeFileSync(path.join(used, 'run.json'), '{}');
   lock.release();
   t.deepEqual(readdirSync(used), ['run.json']);
+  const error = t.throws(() => lockRunDir(path.join(used, 'run.json'), 'job'), { instanceOf: InputError });
+  t.regex(error!.message, /run\.json cannot be a run directory/);
 });
 
 test('nas train into a directory another process is running in exits 2 with the owner, and leaves the directory as it was', async (t) => {

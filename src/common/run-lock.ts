@@ -43,7 +43,11 @@ export function lockRunDir(dir: string, what: string): RunLock {
     return releaser(key);
   }
   const created = !existsSync(key);
-  mkdirSync(key, { recursive: true });
+  try {
+    mkdirSync(key, { recursive: true });
+  } catch (err) {
+    throw new InputError(`${dir} cannot be a run directory (${(err as Error).message}): choose a directory path`);
+  }
   const file = path.join(key, RUN_LOCK_FILE);
   const me: LockOwner = { pid: process.pid, thread: threadId, host: os.hostname(), what, since: new Date().toISOString() };
   if (!tryCreate(file, me)) {
