@@ -170,6 +170,13 @@ function targets(models: readonly string[] = TARGET_MODELS): Target[] {
 async function search(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   if (existsSync(file)) return readJsonFile(file) as Found;
+  const runDir = path.join(RUNS, `search-${labelled(target.model)}`);
+  // Another process's search (another bench's, or one whose bench was killed) is left to finish, then resumed here if it recorded nothing.
+  for (let owner = runDirOwner(runDir); owner; owner = runDirOwner(runDir)) {
+    process.stderr.write(`the search for ${target.model} is running in process ${owner.pid} (${runDir}); waiting for it\n`);
+    await pause(`the search for ${target.model}`);
+    if (existsSync(file)) return readJsonFile(file) as Found;
+  }
   mkdirSync(RUNS, { recursive: true });
   const experimentFile = path.join(RUNS, `experiment-${labelled(target.model)}.json`);
   writeFileSync(
@@ -180,12 +187,6 @@ async function search(target: Target): Promise<Found> {
       reward: { ...experiment.reward, targetMs: { spec: target.model, scale: 1 } },
     }),
   );
-  const runDir = path.join(RUNS, `search-${labelled(target.model)}`);
-  const owner = runDirOwner(runDir);
-  if (owner) {
-    process.stderr.write(`the search for ${target.model} is running in process ${owner.pid} (${runDir})\n`);
-    return awaitFound(target);
-  }
   const resume = new SearchRunDir(runDir).isRun();
   const searchArgs = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
@@ -195,6 +196,7 @@ async function search(target: Target): Promise<Found> {
     encoding: 'utf8',
   });
   process.stderr.write(child.stderr);
+  if (child.status === 2 && runDirOwner(runDir)) return search(target); // another process took the directory first
   if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
   if (child.status === 130 || child.status === 143)
     throw new InterruptedError(`the search for ${target.model} stopped; its checkpoint is in ${runDir}`);
@@ -547,11 +549,16 @@ async function awaitFound(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   while (!existsSync(file)) {
     process.stderr.write(`waiting for the search for ${target.model} (${file}) by the other process\n`);
-    await sleep(60_000, undefined, { signal: INTERRUPT }).catch(() => {
-      throw new InterruptedError(`stopped while waiting for the search for ${target.model}`);
-    });
+    await pause(`the search for ${target.model}`);
   }
   return readJsonFile(file) as Found;
+}
+
+/** A minute's wait for another process; a signal ends it as an interruption. */
+async function pause(waitingFor: string): Promise<void> {
+  await sleep(60_000, undefined, { signal: INTERRUPT }).catch(() => {
+    throw new InterruptedError(`stopped while waiting for ${waitingFor}`);
+  });
 }
 
 /** One target at a time (search, then both seeds of each of its models), so a target's comparison completes before the next one starts. */
