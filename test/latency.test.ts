@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { jobForSpecs } from '../src/latency-model/measure/job.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, PROBE_KEY } from '../src/latency-model/measure/profile.js';
 import { fitCorrection, profileToTable } from '../src/latency-model/measure/profile-run.js';
-import { kendallTau, summarisePoints, validateTable } from '../src/latency-model/measure/validation.js';
+import { summarisePoints, validateTable } from '../src/latency-model/measure/validation.js';
 import { runLatencyValidation, ValidationRunDir, validationSummary } from '../src/latency-model/measure/validation-run.js';
 import type { GateWait } from '../src/latency-model/measure/whole-model.js';
 import { importTable } from '../src/latency-model/predict/import.js';
@@ -411,10 +411,7 @@ test('the correction fit recovers scale and overhead, and falls back to a median
   t.deepEqual(scaled, { mean: 1, median: 1, p25: 0.9, std: 0.1, runs: 20 });
 });
 
-test('Kendall tau and the validation summary', (t) => {
-  t.is(kendallTau([1, 2, 3, 4], [10, 20, 30, 40]), 1);
-  t.is(kendallTau([1, 2, 3, 4], [40, 30, 20, 10]), -1);
-  t.is(kendallTau([1, 2, 3], [1, 3, 2]), 1 / 3);
+test('the validation summary', (t) => {
   const report = summarisePoints(
     [
       { name: 'a', predictedMs: 10.4, measuredMs: 10, rawMs: 10 },

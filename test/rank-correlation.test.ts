@@ -1,5 +1,5 @@
 import test from 'ava';
-import { kendallTauB } from '../src/common/rank-correlation.js';
+import { kendallTauA, kendallTauB } from '../src/common/rank-correlation.js';
 
 test("Kendall's tau-b: 1 for the same order, -1 for the reverse, and the tie-corrected value with ties", (t) => {
   t.is(kendallTauB([1, 2, 3, 4], [10, 20, 30, 40]), 1);
@@ -7,4 +7,12 @@ test("Kendall's tau-b: 1 for the same order, -1 for the reverse, and the tie-cor
   // Pairs: (1,2) tied in b, (1,3) (2,3) concordant: (2 - 0) / sqrt(3 * 2).
   t.true(Math.abs(kendallTauB([1, 2, 3], [5, 5, 6]) - 2 / Math.sqrt(6)) < 1e-12);
   t.is(kendallTauB([1, 1], [2, 3]), 0);
+});
+
+test("Kendall's tau-a: ties count as neither concordant nor discordant, over all pairs", (t) => {
+  t.is(kendallTauA([1, 2, 3, 4], [10, 20, 30, 40]), 1);
+  t.is(kendallTauA([1, 2, 3, 4], [40, 30, 20, 10]), -1);
+  t.is(kendallTauA([1, 2, 3], [1, 3, 2]), 1 / 3);
+  t.is(kendallTauA([1, 2, 3], [5, 5, 6]), 2 / 3);
+  t.is(kendallTauA([7], [8]), 1);
 });

@@ -20,3 +20,21 @@ export function kendallTauB(a: readonly number[], b: readonly number[]): number 
   const denominator = Math.sqrt((concordant + discordant + tiesA) * (concordant + discordant + tiesB));
   return denominator === 0 ? 0 : (concordant - discordant) / denominator;
 }
+
+/**
+ * Kendall's tau-a: (concordant - discordant) pairs over all pairs, ties counting as neither (latency
+ * validation's measure, kept as it was recorded; 1 for fewer than two points).
+ */
+export function kendallTauA(a: readonly number[], b: readonly number[]): number {
+  let concordant = 0;
+  let discordant = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i + 1; j < a.length; j++) {
+      const s = Math.sign(a[i]! - a[j]!) * Math.sign(b[i]! - b[j]!);
+      if (s > 0) concordant++;
+      else if (s < 0) discordant++;
+    }
+  }
+  const pairs = (a.length * (a.length - 1)) / 2;
+  return pairs ? (concordant - discordant) / pairs : 1;
+}

@@ -6,6 +6,7 @@
 
 import { cpus } from 'node:os';
 import { InputError } from '../../common/errors.js';
+import { kendallTauA } from '../../common/rank-correlation.js';
 import { derive } from '../../common/rng.js';
 import type { ArchSpace } from '../../search-space/space.js';
 import { currentBackend } from '../../trainer/backend.js';
@@ -42,20 +43,6 @@ export interface ValidationReport {
   points: ValidationPoint[];
 }
 
-export function kendallTau(a: readonly number[], b: readonly number[]): number {
-  let concordant = 0;
-  let discordant = 0;
-  for (let i = 0; i < a.length; i++) {
-    for (let j = i + 1; j < a.length; j++) {
-      const s = Math.sign(a[i]! - a[j]!) * Math.sign(b[i]! - b[j]!);
-      if (s > 0) concordant++;
-      else if (s < 0) discordant++;
-    }
-  }
-  const pairs = (a.length * (a.length - 1)) / 2;
-  return pairs ? (concordant - discordant) / pairs : 1;
-}
-
 function fidelity(predicted: readonly number[], measured: readonly number[]): Fidelity {
   const errors = predicted.map((p, i) => Math.abs(p - measured[i]!) / measured[i]!);
   const share = (limit: number) => errors.filter((e) => e <= limit).length / Math.max(errors.length, 1);
@@ -63,7 +50,7 @@ function fidelity(predicted: readonly number[], measured: readonly number[]): Fi
     within5: share(0.05),
     within10: share(0.1),
     mape: errors.reduce((s, e) => s + e, 0) / Math.max(errors.length, 1),
-    kendallTau: kendallTau(predicted, measured),
+    kendallTau: kendallTauA(predicted, measured),
   };
 }
 
