@@ -6,7 +6,7 @@
  * Nested holders in one thread (`nas train`'s job and its training loop) share the lock. A directory
  * the lock created and nothing else filled (a job refused before it wrote) is removed with it.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -100,24 +100,25 @@ function releaser(key: string): RunLock {
   };
 }
 
-/** Creates the lock file only if there is none (O_EXCL); false if it exists. */
+/**
+ * Creates the lock file only if there is none; false if it exists. The owner is written to a file of
+ * its own first and hard-linked into place, so the lock never exists without its owner in it.
+ */
 function tryCreate(file: string, owner: LockOwner): boolean {
-  let fd: number;
+  const draft = `${file}.${owner.pid}.${owner.thread}`;
+  writeFileSync(draft, `${JSON.stringify(owner)}\n`);
   try {
-    fd = openSync(file, 'wx');
+    linkSync(draft, file);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    writeSync(fd, `${JSON.stringify(owner)}\n`);
   } finally {
-    closeSync(fd);
+    rmSync(draft, { force: true });
   }
-  return true;
 }
 
-/** The lock file's owner; null when it is unreadable (a holder that died while writing it). */
+/** The lock file's owner; null when it is unreadable (written by something else). */
 function readOwner(file: string): LockOwner | null {
   try {
     const owner = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockOwner>;
