@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
-import { lockRunDir } from '../common/run-lock.js';
+import { withRunLock } from '../common/run-lock.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
@@ -182,18 +182,17 @@ function countCorrect(logits: Float32Array, labels: Uint8Array, classes: number)
  * checkpoint, to `config.epochs`; checkpoints at every epoch end, every `checkpointMinutes` and on
  * abort. Returns the metrics of the last epoch (and the test split's when asked).
  */
-export async function train(request: TrainRequest): Promise<TrainResult> {
-  const lock = request.outDir ? lockRunDir(request.outDir, 'training') : null;
+export function train(request: TrainRequest): Promise<TrainResult> {
+  return request.outDir ? withRunLock(request.outDir, 'training', () => trainSession(request)) : trainSession(request);
+}
+
+async function trainSession(request: TrainRequest): Promise<TrainResult> {
+  const session = TrainingSession.open(request);
   try {
-    const session = TrainingSession.open(request);
-    try {
-      while (session.state.epoch < session.config.epochs) await session.runEpoch();
-      return await session.finish();
-    } finally {
-      session.dispose();
-    }
+    while (session.state.epoch < session.config.epochs) await session.runEpoch();
+    return await session.finish();
   } finally {
-    lock?.release();
+    session.dispose();
   }
 }
 
