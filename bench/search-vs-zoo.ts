@@ -274,12 +274,14 @@ async function trainOnce(model: string, spec: ArchSpec, seed: number, dataset: R
   return trained;
 }
 
-/** Every seed of a model trained so far (by this process or another one). */
-function readTrained(model: string): Trained[] {
-  const prefix = `train-${model}-seed`;
-  return readdirSync(PARTS)
-    .filter((f) => f.startsWith(prefix) && /^\d+\.json$/.test(f.slice(prefix.length)))
-    .map((f) => readJsonFile(path.join(PARTS, f)) as Trained);
+/** Every training recorded so far (by this process or another one), read once per report: each model's seeds. */
+function readTrainings(): Map<string, Trained[]> {
+  const byModel = new Map<string, Trained[]>();
+  for (const f of readdirSync(PARTS).filter((name) => /^train-.+-seed\d+\.json$/.test(name))) {
+    const trained = readJsonFile(path.join(PARTS, f)) as Trained;
+    byModel.set(trained.model, [...(byModel.get(trained.model) ?? []), trained]);
+  }
+  return byModel;
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -315,19 +317,17 @@ function verdict(
 }
 
 /** Every model trained at seeds 1 and 2, as pairs of test top-1 (%). */
-function seedPairs(): [number, number][] {
-  const bySeed = new Map<string, Map<number, number>>();
-  for (const f of readdirSync(PARTS).filter((name) => /^train-.+-seed\d+\.json$/.test(name))) {
-    const trained = readJsonFile(path.join(PARTS, f)) as Trained;
-    const seeds = bySeed.get(trained.model) ?? new Map<number, number>();
-    bySeed.set(trained.model, seeds.set(trained.seed, 100 * trained.testTop1));
-  }
-  return [...bySeed.values()].filter((seeds) => seeds.has(1) && seeds.has(2)).map((seeds) => [seeds.get(1)!, seeds.get(2)!]);
+function seedPairs(trainings: ReadonlyMap<string, Trained[]>): [number, number][] {
+  const top1At = (runs: readonly Trained[], seed: number) => runs.find((r) => r.seed === seed)?.testTop1;
+  return [...trainings.values()].flatMap((runs) => {
+    const [first, second] = [top1At(runs, 1), top1At(runs, 2)];
+    return first === undefined || second === undefined ? [] : [[100 * first, 100 * second] as [number, number]];
+  });
 }
 
 /** The report's paragraph on seed noise, and the per-seed standard deviation it states. */
-function seedNoise(): { seedSd: number; text: string } {
-  const pairs = seedPairs();
+function seedNoise(trainings: ReadonlyMap<string, Trained[]>): { seedSd: number; text: string } {
+  const pairs = seedPairs(trainings);
   const seedSd = seedStandardDeviation(pairs);
   if (Number.isNaN(seedSd)) return { seedSd, text: '' };
   const twoSeedError = differenceStandardError(seedSd, 2, 2);
@@ -362,7 +362,9 @@ function foundRecords(target: string): Found[] {
 }
 
 async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<void> {
-  const noise = seedNoise();
+  const trainings = readTrainings();
+  const runsOf = (model: string) => trainings.get(model) ?? [];
+  const noise = seedNoise(trainings);
   const sections: string[] = [
     '# Search against the zoo',
     '',
@@ -375,7 +377,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
   for (const target of all) {
     const rows: string[][] = [];
     const verdicts: string[] = [];
-    const zooRuns = zooAt(target, zoo).map((z) => ({ ...z, runs: readTrained(z.model) }));
+    const zooRuns = zooAt(target, zoo).map((z) => ({ ...z, runs: runsOf(z.model) }));
     for (const found of foundRecords(target.model)) {
       const by = `**found** by ${found.experiment}`;
       if (found.unreachable) {
@@ -383,7 +385,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
         continue;
       }
       const model = foundModel(target.model, found.label ?? '');
-      const runs = readTrained(model);
+      const runs = runsOf(model);
       rows.push([
         `${by} (${found.spec})`,
         found.latencyMs.toFixed(2),
@@ -395,7 +397,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
       const judged = verdict(found, runs, zooRuns, noise.seedSd);
       if (judged) verdicts.push(`- ${found.experiment}: ${judged}.`);
     }
-    const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: readTrained(b.model) }));
+    const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: runsOf(b.model) }));
     for (const b of baselineRuns) {
       rows.push([
         `${b.draw === 'random' ? 'random member' : 'most parameters'} of ${b.space} (${b.spec})`,
@@ -417,7 +419,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
     );
   }
   for (const z of zoo) {
-    const runs = readTrained(z.model);
+    const runs = runsOf(z.model);
     if (runs.length) points.push({ x: z.latencyMs, y: meanTop1(runs), group: 'zoo', label: z.model });
   }
   await writeFileAtomic(path.join(PROJECT_ROOT, 'results', 'search-vs-zoo.md'), `${sections.join('\n')}\n`);
