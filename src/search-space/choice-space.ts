@@ -1,9 +1,9 @@
 /**
  * Search spaces as specs with choice points (the MnasNet factorized hierarchical space and its
  * MobileNetV3 variant are data files using this schema). A space is an ArchSpec skeleton whose
- * fields may be `{ "choice": [...] }`: a stage (MnasNet's "block") fixes its base width, base layer
- * count and stride and may leave its op, kernel, SE ratio, skip, width multiplier, layer delta and
- * activation to choice. By default all layers of a stage are identical (MnasNet); the fields a
+ * fields may be `{ "choice": [...] }`: a stage (MnasNet's "block") fixes its base width and base
+ * layer count and may leave its op, kernel, SE ratio, skip, width multiplier, layer delta,
+ * activation and stride (its first layer's: 1 keeps the resolution, 2 halves it) to choice. By default all layers of a stage are identical (MnasNet); the fields a
  * stage lists in `perLayer` are drawn for each of its layers instead (Once-for-All's kernel and
  * expansion, ProxylessNAS' op), and the op `zero` (a per-layer choice, never a stage's first layer)
  * leaves a layer out. A choice vector (one option index per choice point, in order) materialises
@@ -43,7 +43,8 @@ const OpName = z
   .string()
   .regex(/^(conv|dsconv|mbconv\d+(\.\d+)?|zero)$/, 'expected conv, dsconv, mbconv<expansion> or zero (no layer, a per-layer choice)');
 
-export const STAGE_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'filterMultiplier', 'layerDelta', 'activation'] as const;
+// Order matters: it orders a stage's choice points, so a new field goes last (recorded choice vectors stay valid).
+export const STAGE_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'filterMultiplier', 'layerDelta', 'activation', 'stride'] as const;
 type StageField = (typeof STAGE_FIELDS)[number];
 /** Fields a stage may draw per layer (its width and layer count stay whole-stage choices). */
 export const PER_LAYER_FIELDS = ['op', 'kernel', 'seRatio', 'skip', 'activation'] as const satisfies readonly StageField[];
@@ -52,7 +53,7 @@ const StageSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/),
   baseFilters: z.int().positive(),
   baseLayers: z.int().positive(),
-  stride: z.literal([1, 2]),
+  stride: choiceOf(z.literal([1, 2])),
   op: choiceOf(OpName),
   kernel: choiceOf(Kernel),
   seRatio: choiceOf(z.number().min(0).max(1)),
@@ -259,7 +260,7 @@ export class ChoiceSpace implements ArchSpace {
       layers.forEach((v, l) => {
         if (v.op === ZERO_OP) return;
         const out = stageWidth(stage.baseFilters, v.filterMultiplier);
-        blocks.push(layerBlock(def, v, `b${blocks.length + 1}`, channels, out, l === 0 ? stage.stride : 1));
+        blocks.push(layerBlock(def, v, `b${blocks.length + 1}`, channels, out, l === 0 ? v.stride : 1));
         channels = out;
       });
     });
@@ -308,7 +309,7 @@ export class ChoiceSpace implements ArchSpace {
     for (const whole of combinations(stage, (f) => f !== 'layerDelta' && !perLayer.has(f))) {
       const values = built.map((own) => ({ ...whole, ...own, layerDelta: 0 }) as LayerValues);
       const out = stageWidth(stage.baseFilters, values[0]!.filterMultiplier);
-      const first = values.map((v) => blockUnit(layerBlock(def, v, 'op', inShape[2], out, stage.stride), inShape));
+      const first = values.map((v) => blockUnit(layerBlock(def, v, 'op', inShape[2], out, v.stride), inShape));
       const outShape = first[0]!.outShape;
       const firstLayer: LayerOptions = { units: first, optional: false };
       const repeat: LayerOptions = { units: values.map((v) => blockUnit(layerBlock(def, v, 'op', out, out, 1), outShape)), optional: zero };
@@ -340,48 +341,53 @@ export class ChoiceSpace implements ArchSpace {
 
   /**
    * Every unit a member can contain at `resolution`, for every classifier width of the space:
-   * per stage, the first layer from each possible input width, and the repeated layer when the
-   * stage can have more than one.
+   * per stage, the first layer from each possible input shape (width, and size where strides are
+   * choices), and the repeated layer when the stage can have more than one.
    */
   *units(resolution = this.resolution): Iterable<Unit> {
     const def = this.definition;
-    let size: [number, number] = [resolution, resolution];
     const stem = stemUnit({ id: 'stem', ...def.stem }, [resolution, resolution, def.input.channels]);
     yield stem;
-    size = [stem.outShape[0], stem.outShape[1]];
-    let inputs = new Set([def.stem.out]);
+    // The shapes a stage's input can have: widths, and sizes where strides are choices.
+    let inputs: Shape[] = [stem.outShape];
     for (const stage of def.stages) {
-      const outs = new Set<number>();
-      const outSize: [number, number] = [Math.ceil(size[0] / stage.stride), Math.ceil(size[1] / stage.stride)];
+      const outputs = new Map<string, Shape>();
       const repeats = maxLayers(stage) >= 2;
       for (const v of combinations(stage, (f) => f !== 'layerDelta')) {
         if (v.op === ZERO_OP) continue;
         const values = { ...v, layerDelta: 0 } as LayerValues;
         const out = stageWidth(stage.baseFilters, values.filterMultiplier);
-        outs.add(out);
-        for (const input of inputs) yield blockUnit(layerBlock(def, values, 'op', input, out, stage.stride), [size[0], size[1], input]);
-        if (repeats) yield blockUnit(layerBlock(def, values, 'op', out, out, 1), [outSize[0], outSize[1], out]);
+        const outShapes = new Map<string, Shape>();
+        for (const input of inputs) {
+          const first = blockUnit(layerBlock(def, values, 'op', input[2], out, values.stride), input);
+          yield first;
+          outShapes.set(first.outShape.join('x'), first.outShape);
+        }
+        if (repeats) for (const shape of outShapes.values()) yield blockUnit(layerBlock(def, values, 'op', out, out, 1), shape);
+        for (const [key, shape] of outShapes) outputs.set(key, shape);
       }
-      inputs = outs;
-      size = outSize;
+      inputs = [...outputs.values()];
     }
-    yield* this.headUnitsOf(inputs, size);
+    yield* this.headUnitsOf(inputs);
   }
 
-  /** The head units from every last-stage width, for every classifier width of the space. */
-  private *headUnitsOf(inputs: ReadonlySet<number>, size: readonly [number, number]): Iterable<Unit> {
+  /** The head units from every shape the last stage can output, for every classifier width of the space. */
+  private *headUnitsOf(inputs: readonly Shape[]): Iterable<Unit> {
     const def = this.definition;
-    let features: ReadonlySet<number> = inputs;
+    let features: Shape[] = [...inputs];
     if (def.head.conv) {
-      for (const input of inputs) yield headConvUnit('head_conv', def.head.conv.out, def.head.conv.activation, [size[0], size[1], input]);
-      features = new Set([def.head.conv.out]);
+      const conv = def.head.conv;
+      const convs = inputs.map((shape) => headConvUnit('head_conv', conv.out, conv.activation, shape));
+      yield* convs;
+      features = [...new Map(convs.map((u) => [u.outShape.join('x'), u.outShape])).values()];
     }
-    for (const f of features) yield poolUnit([size[0], size[1], f]);
+    for (const shape of features) yield poolUnit(shape);
+    let widths = new Set(features.map((shape) => shape[2]));
     if (def.head.preLogits) {
-      for (const f of features) yield denseUnit('pre-logits', 'head_prelogits', f, def.head.preLogits.out, def.head.preLogits.activation);
-      features = new Set([def.head.preLogits.out]);
+      for (const f of widths) yield denseUnit('pre-logits', 'head_prelogits', f, def.head.preLogits.out, def.head.preLogits.activation);
+      widths = new Set([def.head.preLogits.out]);
     }
-    for (const f of features) for (const classes of def.classes) yield denseUnit('classifier', 'classifier', f, classes, null);
+    for (const f of widths) for (const classes of def.classes) yield denseUnit('classifier', 'classifier', f, classes, null);
   }
 }
 

@@ -17,7 +17,7 @@ export interface SandwichMembers {
 /**
  * The space's largest and smallest members, one choice point at a time: the widest multiplier,
  * most layers, largest kernel, SE ratio and expansion (against the narrowest, fewest, smallest, and
- * zero or dsconv ops), h-swish against ReLU; both keep residuals on where skip is a choice
+ * zero or dsconv ops), h-swish against ReLU, stride 1 against 2; both keep residuals on where skip is a choice
  * (members without them learn little from shared weights: results/supernet.md).
  */
 export function sandwichMembers(space: ChoiceSpace): SandwichMembers {
@@ -41,6 +41,8 @@ function optionSize(field: ChoicePoint['field'], option: unknown): number {
       return opSize(option as string);
     case 'activation':
       return option === 'relu' ? 0 : 1;
+    case 'stride':
+      return -(option as number);
     default:
       return option as number;
   }
