@@ -16,7 +16,7 @@
  *
  *   node dist/bench/search-vs-zoo.js [--experiment experiments/supernet.json] [--label NAME] [--epochs 5]
  *       [--targets a,b,c] [--seeds 1,2] [--runs runs/search-vs-zoo] [--max-trainings N] [--report-only] [--no-search]
- *       [--no-zoo] [--random N] [--most-params]
+ *       [--no-zoo] [--random N] [--most-params] [--models a,b]
  *
  * `--label NAME` keeps a second search (another experiment) apart from the first: its records and
  * trainings are named found-NAME-<target>; the report lists every search of a target. `--no-zoo`
@@ -27,6 +27,10 @@
  * among the first 2,000 such draws. Named random-SPACE-<target>-k and most-params-SPACE-<target>
  * (specs and records beside the found ones), they show whether the search's signal picks better than
  * chance in its own space; the verdict still compares the find with the zoo only.
+ *
+ * `--models a,b` trains only the models named (zoo names or the found-, random- and most-params-
+ * names above), e.g. `--seeds 3 --no-search --models found-X-<target>,<zoo model>` to add a seed to
+ * a close comparison; every mean in the report takes the seeds recorded.
  *
  * Two cores train two models at once (tfjs-wasm runs one thread in Node): one process with
  * `--seeds 1` (it runs the searches) and one with `--seeds 2 --no-search`, which trains each
@@ -76,6 +80,7 @@ const args = benchArguments(
     runs: path.join(PROJECT_ROOT, 'runs', 'search-vs-zoo'),
     'max-trainings': 'Infinity',
     random: '0',
+    models: '',
   },
   ['report-only', 'no-search', 'no-zoo', 'most-params'],
 );
@@ -90,6 +95,8 @@ const NO_SEARCH = args['no-search'];
 const NO_ZOO = args['no-zoo'];
 const RANDOM_MEMBERS = numberArgument(args, 'random');
 const MOST_PARAMS = args['most-params'];
+/** --models: train only these (e.g. more seeds of one close comparison); empty: every model of the run. */
+const ONLY_MODELS = new Set(args.models.split(',').filter(Boolean));
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = args.targets.split(',');
 const RESOLUTION = 32;
@@ -574,6 +581,7 @@ async function main(): Promise<void> {
   /** Trains the jobs' seeds not recorded yet; false once --max-trainings is reached. */
   const trainAll = async (jobs: { model: string; spec: ArchSpec }[]): Promise<boolean> => {
     for (const job of jobs) {
+      if (ONLY_MODELS.size > 0 && !ONLY_MODELS.has(job.model)) continue;
       for (const seed of SEEDS) {
         if (existsSync(trainedFile(job.model, seed))) continue;
         if (trainings >= MAX_TRAININGS) return false;
