@@ -7,7 +7,7 @@
  * default all layers of a stage are identical (MnasNet); the fields a
  * stage lists in `perLayer` are drawn for each of its layers instead (Once-for-All's kernel and
  * expansion, ProxylessNAS' op), and the op `zero` (a per-layer choice, never a stage's first layer)
- * leaves a layer out. A choice vector (one option index per choice point, in order) materialises
+ * leaves a layer out. The stem's width may be a choice too (TuNAS searches it). A choice vector (one option index per choice point, in order) materialises
  * into a plain, validated ArchSpec.
  */
 import { z } from 'zod';
@@ -73,7 +73,7 @@ export const SearchSpaceSchema = z
     name: z.string().min(1),
     description: z.string(),
     input: z.strictObject({ resolution: z.int().min(8), channels: z.int().positive() }),
-    stem: z.strictObject({ kernel: Kernel, stride: z.literal([1, 2]), out: z.int().positive(), activation: Act }),
+    stem: z.strictObject({ kernel: Kernel, stride: z.literal([1, 2]), out: choiceOf(z.int().positive()), activation: Act }),
     stages: z.array(StageSchema).min(1),
     head: z.strictObject({
       conv: z.strictObject({ out: z.int().positive(), activation: Act }).nullable(),
@@ -116,12 +116,14 @@ function stageIssues(stage: Stage): { path: (string | number)[]; message: string
 type LayerValues = { [K in StageField]: Exclude<Stage[K], { choice: unknown }> };
 
 export interface ChoicePoint {
-  /** e.g. `stages[2].kernel`, or `stages[2].layers[1].kernel` for a per-layer choice */
+  /** e.g. `stages[2].kernel`, `stages[2].layers[1].kernel` for a per-layer choice, or `stem.out` */
   path: string;
-  stage: number;
-  /** The layer of the stage a per-layer choice is for; null for a whole-stage choice. */
+  /** The stage the choice is in; null for the stem's width. */
+  stage: number | null;
+  /** The layer of the stage a per-layer choice is for; null for a whole-stage choice (and the stem). */
   layer: number | null;
-  field: StageField;
+  /** A stage field, or `out` (the stem's width). */
+  field: StageField | 'out';
   options: readonly unknown[];
 }
 
@@ -144,6 +146,11 @@ export function parseSearchSpace(data: unknown, source: string): SearchSpaceDefi
 
 export function readSearchSpace(file: string): SearchSpaceDefinition {
   return parseSearchSpace(readJsonFile(file), file);
+}
+
+/** The stem's choice point: its width, when that is a choice. */
+function stemChoicePoints(stem: SearchSpaceDefinition['stem']): ChoicePoint[] {
+  return isChoice(stem.out) ? [{ path: 'stem.out', stage: null, layer: null, field: 'out', options: stem.out.choice }] : [];
 }
 
 /** A stage's choice points: its whole-stage choices, then each layer's per-layer choices (a first layer is never zero). */
@@ -181,7 +188,7 @@ export class ChoiceSpace implements ArchSpace {
     this.name = definition.name;
     this.description = definition.description;
     this.resolution = definition.input.resolution;
-    this.choicePoints = definition.stages.flatMap(stageChoicePoints);
+    this.choicePoints = [...stemChoicePoints(definition.stem), ...definition.stages.flatMap(stageChoicePoints)];
   }
 
   /** log10 of the number of distinct choice vectors. */
@@ -195,7 +202,8 @@ export class ChoiceSpace implements ArchSpace {
    * (a skip where shapes allow no residual) still count apart.
    */
   get log10Members(): number {
-    return this.definition.stages.reduce((s, stage) => s + Math.log10(stageMembers(stage)), 0);
+    const stems = optionsOf(this.definition.stem.out).length;
+    return this.definition.stages.reduce((s, stage) => s + Math.log10(stageMembers(stage)), Math.log10(stems));
   }
 
   /** A uniformly random choice vector. */
@@ -212,25 +220,41 @@ export class ChoiceSpace implements ArchSpace {
    * the member has (its layer delta applied), zero layers included.
    */
   layerValues(choices: readonly number[]): LayerValues[][] {
-    if (choices.length !== this.choicePoints.length) {
-      throw new InputError(`space ${this.name} has ${this.choicePoints.length} choice points, got a vector of ${choices.length}`);
-    }
+    this.checkChoices(choices);
     const stages = this.definition.stages;
     const whole = stages.map(
       (stage) => Object.fromEntries(STAGE_FIELDS.map((f) => [f, isChoice(stage[f]) ? undefined : stage[f]])) as Record<StageField, unknown>,
     );
     const layers = stages.map((stage) => Array.from({ length: maxLayers(stage) }, () => ({}) as Partial<Record<StageField, unknown>>));
     this.choicePoints.forEach((c, i) => {
-      const index = choices[i]!;
-      if (!Number.isInteger(index) || index < 0 || index >= c.options.length) {
-        throw new InputError(`choice ${i} (${c.path}) must be 0..${c.options.length - 1}, got ${index}`);
-      }
-      if (c.layer === null) whole[c.stage]![c.field] = c.options[index];
-      else layers[c.stage]![c.layer]![c.field] = c.options[index];
+      if (c.stage === null) return;
+      const field = c.field as StageField;
+      if (c.layer === null) whole[c.stage]![field] = c.options[choices[i]!];
+      else layers[c.stage]![c.layer]![field] = c.options[choices[i]!];
     });
     return stages.map((stage, s) => {
       const count = Math.max(1, stage.baseLayers + (whole[s]!.layerDelta as number));
       return layers[s]!.slice(0, count).map((own) => ({ ...whole[s]!, ...own }) as LayerValues);
+    });
+  }
+
+  /** The stem's width under a choice vector. */
+  stemWidth(choices: readonly number[]): number {
+    this.checkChoices(choices);
+    const point = this.choicePoints.findIndex((c) => c.stage === null);
+    return point < 0 ? (this.definition.stem.out as number) : (this.choicePoints[point]!.options[choices[point]!] as number);
+  }
+
+  /** A choice vector of this space: one valid option index per choice point. */
+  private checkChoices(choices: readonly number[]): void {
+    if (choices.length !== this.choicePoints.length) {
+      throw new InputError(`space ${this.name} has ${this.choicePoints.length} choice points, got a vector of ${choices.length}`);
+    }
+    this.choicePoints.forEach((c, i) => {
+      const index = choices[i]!;
+      if (!Number.isInteger(index) || index < 0 || index >= c.options.length) {
+        throw new InputError(`choice ${i} (${c.path}) must be 0..${c.options.length - 1}, got ${index}`);
+      }
     });
   }
 
@@ -254,7 +278,8 @@ export class ChoiceSpace implements ArchSpace {
     options: { resolution?: number; classes?: number; name?: string; command?: string; seed?: number | string | null } = {},
   ): ArchSpec {
     const def = this.definition;
-    let channels = def.stem.out;
+    const stemOut = this.stemWidth(choices);
+    let channels = stemOut;
     const blocks: Block[] = [];
     this.layerValues(choices).forEach((layers, s) => {
       const stage = def.stages[s]!;
@@ -277,7 +302,7 @@ export class ChoiceSpace implements ArchSpace {
         choices: [...choices],
       },
       input: { resolution: options.resolution ?? this.resolution, channels: def.input.channels },
-      stem: { id: 'stem', ...def.stem },
+      stem: { id: 'stem', ...def.stem, out: stemOut },
       blocks,
       head: {
         conv: def.head.conv && { id: 'head_conv', ...def.head.conv },
@@ -290,9 +315,10 @@ export class ChoiceSpace implements ArchSpace {
     return parseArchSpec(spec, `space ${this.name}`);
   }
 
-  /** The stem unit at `resolution`. */
-  stemUnit(resolution = this.resolution): Unit {
-    return stemUnit({ id: 'stem', ...this.definition.stem }, [resolution, resolution, this.definition.input.channels]);
+  /** The stem's units at `resolution`: one per width it can have. */
+  stemUnits(resolution = this.resolution): Unit[] {
+    const { stem, input } = this.definition;
+    return optionsOf(stem.out).map((out) => stemUnit({ id: 'stem', ...stem, out }, [resolution, resolution, input.channels]));
   }
 
   /**
@@ -347,10 +373,10 @@ export class ChoiceSpace implements ArchSpace {
    */
   *units(resolution = this.resolution): Iterable<Unit> {
     const def = this.definition;
-    const stem = stemUnit({ id: 'stem', ...def.stem }, [resolution, resolution, def.input.channels]);
-    yield stem;
+    const stems = this.stemUnits(resolution);
+    yield* stems;
     // The shapes a stage's input can have: widths, and sizes where strides are choices.
-    let inputs: Shape[] = [stem.outShape];
+    let inputs: Shape[] = stems.map((stem) => stem.outShape);
     for (const stage of def.stages) {
       const outputs = new Map<string, Shape>();
       const repeats = maxLayers(stage) >= 2;

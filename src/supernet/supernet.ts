@@ -340,14 +340,14 @@ export class Supernet {
   }
 
   /**
-   * Every unit any member can contain, each with the function naming its layers' slots: the stem,
+   * Every unit any member can contain, each with the function naming its layers' slots: the stem (each width),
    * each stage's layers (for every input width, op, kernel, SE, skip and width), the head.
    */
   private *walkSlots(resolution: number): Iterable<[(layer: Layer) => string, Layer[]]> {
     const space = this.space;
-    const stem = space.stemUnit(resolution);
-    yield [(l) => l.name, stem.layers];
-    let inputs = new Map<number, Shape>([[stem.outShape[2], stem.outShape]]);
+    const stems = space.stemUnits(resolution);
+    for (const stem of stems) yield [(l) => l.name, stem.layers];
+    let inputs = new Map<number, Shape>(stems.map((stem) => [stem.outShape[2], stem.outShape]));
     for (const [s, stage] of space.definition.stages.entries()) {
       const outputs = new Map<number, Shape>();
       for (const inShape of inputs.values()) {

@@ -77,10 +77,9 @@ function fastestLayerMs(layer: LayerOptions, table: LatencyTable, cache: Map<Lay
 
 /** The predicted latency of the fastest member of the space (including the table's overhead). */
 export function fastestLatency(space: ChoiceSpace, table: LatencyTable, resolution: number, classes: number): number {
-  const stem = space.stemUnit(resolution);
-  let frontier = new Map<string, { shape: Shape; ms: number }>([
-    [stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }],
-  ]);
+  let frontier = new Map<string, { shape: Shape; ms: number }>(
+    space.stemUnits(resolution).map((stem) => [stem.outShape.join('x'), { shape: stem.outShape, ms: unitsMs([stem], table) }]),
+  );
   const cache = new Map<LayerOptions, number>();
   space.definition.stages.forEach((_, index) => {
     const next = new Map<string, { shape: Shape; ms: number }>();
