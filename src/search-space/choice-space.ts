@@ -3,12 +3,12 @@
  * MobileNetV3 variant are data files using this schema). A space is an ArchSpec skeleton whose
  * fields may be `{ "choice": [...] }`: a stage (MnasNet's "block") fixes its base width and base
  * layer count and may leave its op, kernel, SE ratio, skip, width multiplier, layer delta,
- * activation and stride (its first layer's: 1 keeps the resolution, 2 halves it) to choice. By
- * default all layers of a stage are identical (MnasNet); the fields a
- * stage lists in `perLayer` are drawn for each of its layers instead (Once-for-All's kernel and
- * expansion, ProxylessNAS' op), and the op `zero` (a per-layer choice, never a stage's first layer)
- * leaves a layer out. The stem's width may be a choice too (TuNAS searches it). A choice vector (one option index per choice point, in order) materialises
- * into a plain, validated ArchSpec.
+ * activation and stride (its first layer's: 1 keeps the resolution, 2 halves it) to choice, and the
+ * stem may leave its width to choice (TuNAS searches it). By default all layers of a stage are
+ * identical (MnasNet); the fields a stage lists in `perLayer` are drawn for each of its layers
+ * instead (Once-for-All's kernel and expansion, ProxylessNAS' op), and the op `zero` (a per-layer
+ * choice, never a stage's first layer) leaves a layer out. A choice vector (one option index per
+ * choice point, in order) materialises into a plain, validated ArchSpec.
  */
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';

@@ -15,8 +15,8 @@ export interface SandwichMembers {
 }
 
 /**
- * The space's largest and smallest members, one choice point at a time: the widest multiplier,
- * most layers, largest kernel, SE ratio and expansion (against the narrowest, fewest, smallest, and
+ * The space's largest and smallest members, one choice point at a time: the widest stem and
+ * multiplier, most layers, largest kernel, SE ratio and expansion (against the narrowest, fewest, smallest, and
  * zero or dsconv ops), h-swish against ReLU, stride 1 against 2; both keep residuals on where skip
  * is a choice (members without them learn little from shared weights: results/supernet.md).
  */

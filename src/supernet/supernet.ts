@@ -340,8 +340,9 @@ export class Supernet {
   }
 
   /**
-   * Every unit any member can contain, each with the function naming its layers' slots: the stem (each width),
-   * each stage's layers (for every input width, op, kernel, SE, skip and width), the head.
+   * Every unit any member can contain, each with the function naming its layers' slots: the stem
+   * (each width), each stage's layers (for every input shape, op, kernel, SE, skip, width and
+   * stride), the head.
    */
   private *walkSlots(resolution: number): Iterable<[(layer: Layer) => string, Layer[]]> {
     const space = this.space;
