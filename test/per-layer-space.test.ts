@@ -1,7 +1,6 @@
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ValidationError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
@@ -9,18 +8,14 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { runSearch } from '../src/controller/search.js';
 import { setupSearch } from '../src/controller/setup.js';
-import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
-import { predictLatency } from '../src/latency-model/predict/predict.js';
-import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
 import type { BneckBlock } from '../src/search-space/archspec.js';
 import { ChoiceSpace, parseSearchSpace, readSearchSpace } from '../src/search-space/choice-space.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
-import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
+import { Supernet } from '../src/supernet/supernet.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { buildModel } from '../src/trainer/build-model.js';
-import { assignWeights } from '../src/trainer/checkpoint.js';
-import { allChoices, perLayerSpaceDefinition, SurrogateEvaluator, syntheticTable, tinyExperiment } from './helpers/search.js';
+import { everyMember, perLayerSpaceDefinition, SurrogateEvaluator, syntheticTable, tinyExperiment } from './helpers/search.js';
+import { supernetParity } from './helpers/supernet.js';
 
 test.before(async () => {
   await prepareBackend('auto');
@@ -82,19 +77,10 @@ test('the existing spaces keep their choice points and meaning (no per-layer sta
 });
 
 test('every member of the tiny per-layer space: counted members are the distinct networks, ops are enumerated, DP finds the fastest', (t) => {
-  const s = space();
-  const table = syntheticTable(s);
-  const keys = new Set([...s.units(16)].map((u) => opKey(unitOp(u))));
-  const hashes = new Set<string>();
-  let fastest = Infinity;
-  for (const choices of allChoices(s)) {
-    const spec = s.materialise(choices);
-    hashes.add(specHash(spec));
-    for (const op of specOps(spec)) if (!keys.has(op.key)) t.fail(`${choices.join('')}: ${op.key} is not enumerated`);
-    fastest = Math.min(fastest, predictLatency(spec, table).totalMs);
-  }
-  t.is(hashes.size, 672);
-  t.true(Math.abs(fastestLatency(s, table, 16, 10) - fastest) < 1e-9, `${fastestLatency(s, table, 16, 10)} vs ${fastest}`);
+  const { specs, notListed, fastestMs, dpFastestMs } = everyMember(space(), syntheticTable(space()));
+  t.is(new Set(specs.map(specHash)).size, 672);
+  t.deepEqual(notListed, [], 'ops not enumerated');
+  t.true(Math.abs(dpFastestMs - fastestMs) < 1e-9, `${dpFastestMs} vs ${fastestMs}`);
 });
 
 test('per-layer fields and the zero op are validated with the JSON path', (t) => {
@@ -118,20 +104,8 @@ test('the supernet runs per-layer members, zero layers included, with the logits
   const supernet = new Supernet(s, { resolution: 16, classes: 10, seed: 7 });
   const rng = derive(2, 'per-layer members');
   for (const choices of [[1, 1, 1, 2, 0, 0, 0, 0, 1, 0], s.randomChoices(rng), s.randomChoices(rng)]) {
-    const stats = new BatchNormStats();
-    for (const seed of [1, 2])
-      tf.tidy(() =>
-        supernet.forward(choices, tf.randomNormal([8, 16, 16, 1], 0, 1, 'float32', seed) as tf.Tensor4D, { kind: 'calibrate', stats }),
-      );
-    const x = tf.randomNormal([4, 16, 16, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
-    const model = buildModel(supernet.member(choices));
-    assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
-    const fromModel = model.predict(x) as tf.Tensor;
-    const diff = tf.max(tf.abs(tf.sub(fromSupernet, fromModel))).dataSync()[0]!;
+    const { diff } = supernetParity(supernet, choices, 1);
     t.true(diff < 1e-4, `member ${choices.join('')}: max |difference| ${diff}`);
-    tf.dispose([x, fromSupernet, fromModel]);
-    model.dispose();
   }
   supernet.dispose();
 });

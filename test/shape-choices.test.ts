@@ -1,18 +1,14 @@
 /** Choices that change the shapes in a member: a stage's stride and the stem's width. */
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { derive } from '../src/common/rng.js';
-import { opKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
-import { fastestLatency } from '../src/latency-model/predict/space-latency.js';
 import type { BneckBlock } from '../src/search-space/archspec.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../src/search-space/choice-space.js';
 import { sandwichMembers } from '../src/supernet/sandwich.js';
-import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
+import { Supernet } from '../src/supernet/supernet.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { buildModel } from '../src/trainer/build-model.js';
-import { assignWeights } from '../src/trainer/checkpoint.js';
-import { allChoices, syntheticTable, tinySpaceDefinition } from './helpers/search.js';
+import { everyMember, syntheticTable, tinySpaceDefinition } from './helpers/search.js';
+import { supernetParity } from './helpers/supernet.js';
 
 test.before(async () => {
   await prepareBackend('auto');
@@ -51,15 +47,9 @@ test('a stage stride drawn as a choice: its own choice point, last of the stage;
 
 test('every member of a space with a stride choice has its ops among the units enumerated, and DP finds the fastest', (t) => {
   const space = strideSpace();
-  const table = syntheticTable(space);
-  const keys = new Set([...space.units(16)].map((u) => opKey(unitOp(u))));
-  let fastest = Infinity;
-  for (const choices of allChoices(space)) {
-    const spec = space.materialise(choices);
-    for (const op of specOps(spec)) if (!keys.has(op.key)) t.fail(`${choices.join('')}: ${op.key} is not enumerated`);
-    fastest = Math.min(fastest, predictLatency(spec, table).totalMs);
-  }
-  t.true(Math.abs(fastestLatency(space, table, 16, 10) - fastest) < 1e-9, `${fastestLatency(space, table, 16, 10)} vs ${fastest}`);
+  const { notListed, fastestMs, dpFastestMs } = everyMember(space, syntheticTable(space));
+  t.deepEqual(notListed, [], 'ops not enumerated');
+  t.true(Math.abs(dpFastestMs - fastestMs) < 1e-9, `${dpFastestMs} vs ${fastestMs}`);
 });
 
 test('the supernet runs both strides of a stage from the same weights, with the logits of the built models; the sandwich largest keeps stride 1', (t) => {
@@ -70,31 +60,15 @@ test('the supernet runs both strides of a stage from the same weights, with the 
   const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 3 });
   const base = space.randomChoices(derive(5, 'stride member'));
   for (const stride of [0, 1]) {
-    const diff = memberMatchesModel(
+    const { diff } = supernetParity(
       supernet,
       base.map((c, i) => (i === index ? stride : c)),
+      1,
     );
     t.true(diff < 1e-4, `stride option ${stride}: max |difference| ${diff}`);
   }
   supernet.dispose();
 });
-
-/** The largest difference between a member's logits in the supernet and in its built model with inherited weights. */
-function memberMatchesModel(supernet: Supernet, choices: number[]): number {
-  const stats = new BatchNormStats();
-  tf.tidy(() =>
-    supernet.forward(choices, tf.randomNormal([8, 16, 16, 1], 0, 1, 'float32', 1) as tf.Tensor4D, { kind: 'calibrate', stats }),
-  );
-  const x = tf.randomNormal([4, 16, 16, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
-  const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
-  const model = buildModel(supernet.member(choices));
-  assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
-  const fromModel = model.predict(x) as tf.Tensor;
-  const diff = tf.max(tf.abs(tf.sub(fromSupernet, fromModel))).dataSync()[0]!;
-  tf.dispose([x, fromSupernet, fromModel]);
-  model.dispose();
-  return diff;
-}
 
 /** The tiny space with the stem 8 or 16 wide. */
 function stemSpace(): ChoiceSpace {
@@ -126,15 +100,9 @@ test("the stem's width drawn as a choice: the first choice point (stem.out), the
 
 test('every member of a space with a stem choice has its ops enumerated, DP finds the fastest, the sandwich largest takes the widest stem', (t) => {
   const space = stemSpace();
-  const table = syntheticTable(space);
-  const keys = new Set([...space.units(16)].map((u) => opKey(unitOp(u))));
-  let fastest = Infinity;
-  for (const choices of allChoices(space)) {
-    const spec = space.materialise(choices);
-    for (const op of specOps(spec)) if (!keys.has(op.key)) t.fail(`${choices.join('')}: ${op.key} is not enumerated`);
-    fastest = Math.min(fastest, predictLatency(spec, table).totalMs);
-  }
-  t.true(Math.abs(fastestLatency(space, table, 16, 10) - fastest) < 1e-9, `${fastestLatency(space, table, 16, 10)} vs ${fastest}`);
+  const { notListed, fastestMs, dpFastestMs } = everyMember(space, syntheticTable(space));
+  t.deepEqual(notListed, [], 'ops not enumerated');
+  t.true(Math.abs(dpFastestMs - fastestMs) < 1e-9, `${dpFastestMs} vs ${fastestMs}`);
   t.is(sandwichMembers(space).largest[0], 1);
   t.is(sandwichMembers(space).smallest[0], 0);
 });
@@ -144,6 +112,6 @@ test('the supernet runs both stem widths from one stem slot (the narrow stem its
   const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 3 });
   t.deepEqual(supernet.variables.get('stem/kernel')!.shape, [3, 3, 1, 16]);
   const rest = space.randomChoices(derive(6, 'stem member')).slice(1);
-  for (const option of [0, 1]) t.true(memberMatchesModel(supernet, [option, ...rest]) < 1e-4);
+  for (const option of [0, 1]) t.true(supernetParity(supernet, [option, ...rest], 1).diff < 1e-4);
   supernet.dispose();
 });

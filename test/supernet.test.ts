@@ -28,33 +28,11 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
+import { randomBatch, supernetParity } from './helpers/supernet.js';
 
 test.before(async () => {
   await prepareBackend('auto');
 });
-
-function randomBatch(seed: number, n: number, resolution: number, channels: number): tf.Tensor4D {
-  return tf.randomNormal([n, resolution, resolution, channels], 0, 1, 'float32', seed) as tf.Tensor4D;
-}
-
-/** Calibrates a member on two batches, then compares its fixed-BN logits with its built model's. */
-function parity(supernet: Supernet, choices: number[], channels: number) {
-  const { resolution } = supernet.options;
-  const stats = new BatchNormStats();
-  for (const seed of [1, 2])
-    tf.tidy(() => supernet.forward(choices, randomBatch(seed, 8, resolution, channels), { kind: 'calibrate', stats }));
-  const x = randomBatch(3, 4, resolution, channels);
-  const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
-  const spec = supernet.member(choices);
-  const model = buildModel(spec);
-  assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
-  const fromModel = model.predict(x) as tf.Tensor;
-  const diff = tf.max(tf.abs(tf.sub(fromSupernet, fromModel))).dataSync()[0]!;
-  const scale = tf.max(tf.abs(fromModel)).dataSync()[0]!;
-  tf.dispose([x, fromSupernet, fromModel]);
-  model.dispose();
-  return { diff, scale, blocks: spec.blocks.length };
-}
 
 test('a member of the tiny space computes the same logits in the supernet and as a model built from its spec with inherited weights', (t) => {
   const space = new ChoiceSpace(tinySpaceDefinition());
@@ -62,7 +40,7 @@ test('a member of the tiny space computes the same logits in the supernet and as
   const rng = derive(1, 'members');
   const everyDsconv = space.choicePoints.map(() => 0); // the tiny space's first op, dsconv, in both stages
   for (const choices of [everyDsconv, ...Array.from({ length: 6 }, () => space.randomChoices(rng))]) {
-    const { diff, scale } = parity(supernet, choices, 1);
+    const { diff, scale } = supernetParity(supernet, choices, 1);
     t.true(diff <= 1e-4 * Math.max(1, scale), `member ${choices.join('')}: max |difference| ${diff} (logit scale ${scale})`);
   }
   supernet.dispose();
@@ -73,7 +51,7 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
   const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 3 });
   const widest = space.choicePoints.map((c) => c.options.length - 1);
   for (const choices of [widest, space.randomChoices(derive(5, 'v3'))]) {
-    const { diff, scale, blocks } = parity(supernet, choices, 3);
+    const { diff, scale, blocks } = supernetParity(supernet, choices, 3);
     t.log(`member ${choices.join('')} (${blocks} blocks): max |difference| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
     t.true(diff <= 1e-4 * Math.max(1, scale));
   }
@@ -100,7 +78,7 @@ for (const { space: name, below, above } of [
     t.true(fastestMs < zooMs(below));
     t.true(slowestMs > zooMs(above));
     const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 4 });
-    const { diff, scale } = parity(supernet, widest, 3);
+    const { diff, scale } = supernetParity(supernet, widest, 3);
     t.true(diff <= 1e-4 * Math.max(1, scale), `max |difference| ${diff}`);
     supernet.dispose();
   });

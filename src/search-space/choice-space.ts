@@ -241,6 +241,11 @@ export class ChoiceSpace implements ArchSpace {
   /** The stem's width under a choice vector. */
   stemWidth(choices: readonly number[]): number {
     this.checkChoices(choices);
+    return this.chosenStemWidth(choices);
+  }
+
+  /** The stem's width under a choice vector already checked. */
+  private chosenStemWidth(choices: readonly number[]): number {
     const point = this.choicePoints.findIndex((c) => c.stage === null);
     return point < 0 ? (this.definition.stem.out as number) : (this.choicePoints[point]!.options[choices[point]!] as number);
   }
@@ -278,10 +283,11 @@ export class ChoiceSpace implements ArchSpace {
     options: { resolution?: number; classes?: number; name?: string; command?: string; seed?: number | string | null } = {},
   ): ArchSpec {
     const def = this.definition;
-    const stemOut = this.stemWidth(choices);
+    const stageLayers = this.layerValues(choices); // checks the vector
+    const stemOut = this.chosenStemWidth(choices);
     let channels = stemOut;
     const blocks: Block[] = [];
-    this.layerValues(choices).forEach((layers, s) => {
+    stageLayers.forEach((layers, s) => {
       const stage = def.stages[s]!;
       layers.forEach((v, l) => {
         if (v.op === ZERO_OP) return;

@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
+import { opKey, specOps, unitOp } from '../../src/latency-model/predict/ops.js';
+import { predictLatency } from '../../src/latency-model/predict/predict.js';
+import { fastestLatency } from '../../src/latency-model/predict/space-latency.js';
 import type { LatencyTable } from '../../src/latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../../src/search-space/archspec.js';
 import { ChoiceSpace, parseSearchSpace, type SearchSpaceDefinition } from '../../src/search-space/choice-space.js';
@@ -101,6 +104,26 @@ export function* allChoices(space: ChoiceSpace): Iterable<number[]> {
     while (i < counts.length && ++choices[i]! === counts[i]) choices[i++] = 0;
     if (i === counts.length) return;
   }
+}
+
+/**
+ * Brute force over every member of a small space (at its resolution, its first classifier width):
+ * the members, the ops of theirs that the space's `units()` does not list (`member choices: op key`),
+ * and the fastest member's latency on the table beside what the space's dynamic programme finds.
+ */
+export function everyMember(space: ChoiceSpace, table: LatencyTable) {
+  const listed = new Set([...space.units()].map((u) => opKey(unitOp(u))));
+  const specs: ArchSpec[] = [];
+  const notListed: string[] = [];
+  let fastestMs = Infinity;
+  for (const choices of allChoices(space)) {
+    const spec = space.materialise(choices);
+    specs.push(spec);
+    for (const op of specOps(spec)) if (!listed.has(op.key)) notListed.push(`${choices.join('')}: ${op.key}`);
+    fastestMs = Math.min(fastestMs, predictLatency(spec, table).totalMs);
+  }
+  const dpFastestMs = fastestLatency(space, table, space.resolution, space.definition.classes[0]!);
+  return { specs, notListed, fastestMs, dpFastestMs };
 }
 
 /** A table for every op of the space, with latency proportional to multiply-adds (plus a floor). */
