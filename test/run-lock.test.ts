@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
-import { lockRunDir, RUN_LOCK_FILE, RunDirInUseError, runDirOwner } from '../src/common/run-lock.js';
+import { type LockOwner, lockRunDir, RUN_LOCK_FILE, RunDirInUseError, runDirOwner, takeOver } from '../src/common/run-lock.js';
 import { nas } from './helpers/cli.js';
 
 const LOCK_MODULE = new URL('../src/common/run-lock.js', import.meta.url).href;
@@ -44,6 +44,26 @@ test('a directory another live process holds is refused, naming that process; on
   const lock = lockRunDir(dir, 'after the holder died');
   lock.release();
   t.false(existsSync(path.join(dir, RUN_LOCK_FILE)));
+});
+
+test("of two processes that found the same dead lock, the one that moves it second puts the first one's lock back and loses", async (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const file = path.join(dir, RUN_LOCK_FILE);
+  await kill(await holder(dir), 'SIGKILL');
+  const dead = JSON.parse(readFileSync(file, 'utf8')) as LockOwner;
+  const first = await holder(dir);
+  try {
+    const late: LockOwner = { ...dead, pid: process.pid, what: 'late', since: new Date().toISOString() };
+    t.false(takeOver(file, dead, late), 'the dead lock was already taken over');
+    t.is(runDirOwner(dir)?.pid, first.pid, 'the first taker still holds the lock');
+    t.deepEqual(readdirSync(dir), [RUN_LOCK_FILE], 'nothing left aside');
+  } finally {
+    await kill(first, 'SIGKILL');
+  }
+  const stillDead = JSON.parse(readFileSync(file, 'utf8')) as LockOwner;
+  const me: LockOwner = { ...stillDead, pid: process.pid, what: 'me', since: new Date().toISOString() };
+  t.true(takeOver(file, stillDead, me), "a lock still the dead owner's is taken");
+  t.is(JSON.parse(readFileSync(file, 'utf8')).what, 'me');
 });
 
 test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created; a file is no run directory', (t) => {

@@ -2,11 +2,12 @@
  * One process at a time in a run directory. A job takes its directory's lock before it writes there
  * and releases it when it ends, finished, failed or interrupted; a second process that wants the
  * same directory (a second `nas train --resume`, a bench started twice) is refused with the owner's
- * pid instead of both writing one checkpoint. A lock whose process is gone (kill -9) is taken over.
+ * pid instead of both writing one checkpoint. A lock whose process is gone (kill -9) is taken over,
+ * by one process only when several find it at once.
  * Nested holders in one thread (`nas train`'s job and its training loop) share the lock. A directory
  * the lock created and nothing else filled (a job refused before it wrote) is removed with it.
  */
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -57,8 +58,7 @@ export function lockRunDir(dir: string, what: string): RunLock {
         `${dir} is in use by process ${owner.pid}${owner.host === me.host ? '' : ` on ${owner.host}`} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, delete ${file})`,
       );
     }
-    rmSync(file, { force: true });
-    if (!tryCreate(file, me))
+    if (!takeOver(file, owner, me))
       throw new RunDirInUseError(`${dir} was taken by another process just now: wait for it, or use another directory`);
   }
   held.set(key, { holders: 1, created });
@@ -116,6 +116,39 @@ function tryCreate(file: string, owner: LockOwner): boolean {
   } finally {
     rmSync(draft, { force: true });
   }
+}
+
+/**
+ * Replaces the lock `stale` (read from `file` and judged dead; null when unreadable) with `me`'s. Deleting
+ * the file would race: a second process that judged the same dead owner could delete the lock the
+ * first just took. So the file is moved aside first, and if what was moved is not the dead owner's
+ * lock but a newer one, it is put back and the takeover is lost. Exported for its race test.
+ */
+export function takeOver(file: string, stale: LockOwner | null, me: LockOwner): boolean {
+  const aside = `${file}.stale.${me.pid}.${me.thread}`;
+  try {
+    renameSync(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return tryCreate(file, me);
+  }
+  const moved = readOwner(aside);
+  if (!sameOwner(moved, stale)) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // A third process took the lock in the instant it was aside; it holds it now.
+    }
+    rmSync(aside, { force: true });
+    return false;
+  }
+  rmSync(aside, { force: true });
+  return tryCreate(file, me);
+}
+
+function sameOwner(a: LockOwner | null, b: LockOwner | null): boolean {
+  if (!a || !b) return a === b;
+  return a.pid === b.pid && a.thread === b.thread && a.host === b.host && a.since === b.since;
 }
 
 /** The lock file's owner; null when it is unreadable (written by something else). */
