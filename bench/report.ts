@@ -59,7 +59,8 @@ function usageLine(defaults: Record<string, string>, flags: readonly string[]): 
   return `usage: node ${path.relative(process.cwd(), process.argv[1] ?? 'bench')} ${[...options, ...flags.map((f) => `[--${f}]`)].join(' ')}`;
 }
 
-function badArgument(message: string, usage?: string): never {
+/** Exits 2 with the bench's name and `message` (a bad option or combination of options). */
+export function badArgument(message: string, usage?: string): never {
   process.stderr.write(`${path.basename(process.argv[1] ?? 'bench')}: ${message}${usage ? `\n${usage}` : ''}\n`);
   process.exit(2);
 }

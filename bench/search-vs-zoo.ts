@@ -60,12 +60,12 @@ import type { ArchSpec } from '../src/search-space/archspec.js';
 import { specCost } from '../src/search-space/cost.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
-import { zooSpec } from '../src/search-space/zoo/index.js';
+import { isZooName, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
-import { benchArguments, numberArgument, numbersArgument } from './report.js';
+import { badArgument, benchArguments, numberArgument, numbersArgument } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
 /** The issue's three targets: the report always has their sections, whichever --targets a run trains. */
@@ -97,6 +97,9 @@ const RANDOM_MEMBERS = numberArgument(args, 'random');
 const MOST_PARAMS = args['most-params'];
 /** --models: train only these (e.g. more seeds of one close comparison); empty: every model of the run. */
 const ONLY_MODELS = new Set(args.models.split(',').filter(Boolean));
+const namedZooModels = [...ONLY_MODELS].filter(isZooName);
+if (NO_ZOO && namedZooModels.length > 0)
+  badArgument(`--no-zoo trains no zoo model, but --models names ${namedZooModels.join(', ')}: drop --no-zoo or those names`);
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = args.targets.split(',');
 const RESOLUTION = 32;
