@@ -63,6 +63,7 @@ for (const { space: name, below, above } of [
   { space: 'mobilenetv3-small-wide', below: 'mobilenetv3-small-1.0', above: 'mobilenetv3-large-0.75' },
   { space: 'mobilenetv3-small-stem', below: 'mobilenetv3-small-0.5', above: 'mobilenetv3-small-1.0' },
   { space: 'mobilenetv3-small-wide-stem', below: 'mobilenetv3-small-1.0', above: 'mobilenetv3-large-0.75' },
+  { space: 'mobilenetv3-ibn-stem', below: 'mobilenetv3-large-0.75', above: 'mobilenetv3-large-1.0' },
 ]) {
   test(`the ${name} space spans ${below} to ${above} on the embedded table, and its widest member matches its built model`, (t) => {
     const space = getChoiceSpace(name);
