@@ -136,10 +136,13 @@ export function takeOver(file: string, stale: LockOwner | null, me: LockOwner): 
   if (!sameOwner(moved, stale)) {
     try {
       linkSync(aside, file);
-    } catch {
-      // A third process took the lock in the instant it was aside; it holds it now.
+    } catch (err) {
+      // EEXIST: a third process took the lock in the instant it was aside, and it and the moved lock's
+      // owner both believe they hold it. Three processes at one instant: left as it is.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(aside, { force: true });
     }
-    rmSync(aside, { force: true });
     return false;
   }
   rmSync(aside, { force: true });
