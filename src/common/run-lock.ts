@@ -132,21 +132,17 @@ export function takeOver(file: string, stale: LockOwner | null, me: LockOwner): 
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     return tryCreate(file, me);
   }
-  const moved = readOwner(aside);
-  if (!sameOwner(moved, stale)) {
-    try {
-      linkSync(aside, file);
-    } catch (err) {
-      // EEXIST: a third process took the lock in the instant it was aside, and it and the moved lock's
-      // owner both believe they hold it. Three processes at one instant: left as it is.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      rmSync(aside, { force: true });
-    }
-    return false;
+  const wasStale = sameOwner(readOwner(aside), stale);
+  try {
+    if (!wasStale) linkSync(aside, file);
+  } catch (err) {
+    // EEXIST: a third process took the lock in the instant it was aside, and it and the moved lock's
+    // owner both believe they hold it. Three processes at one instant: left as it is.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    rmSync(aside, { force: true });
   }
-  rmSync(aside, { force: true });
-  return tryCreate(file, me);
+  return wasStale && tryCreate(file, me);
 }
 
 function sameOwner(a: LockOwner | null, b: LockOwner | null): boolean {
