@@ -28,6 +28,11 @@
  * (specs and records beside the found ones), they show whether the search's signal picks better than
  * chance in its own space; the verdict still compares the find with the zoo only.
  *
+ * `--netadapt-from found-X-<target> --label NAME` finds each target's model the paper's second way:
+ * NetAdapt shrinks that find, as trained at seed 1 (its checkpoint in --runs), to the target (3% of its
+ * latency per step at least, the CLI's 100-step fine-tunes, ops the table lacks estimated); the result
+ * is recorded and trained as found-NAME-<target>, beside the searches' finds.
+ *
  * `--models a,b` trains only the models named (zoo names or the found-, random- and most-params-
  * names above), e.g. `--seeds 3 --no-search --models found-X-<target>,<zoo model>` to add a seed to
  * a close comparison; every mean in the report takes the seeds recorded.
@@ -56,6 +61,7 @@ import { SearchRunDir } from '../src/controller/search-run.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { deployedLatencyMs } from '../src/latency-model/predict/predict.js';
 import { membersNear, type PricedMember, withEstimatedSpaceKeys } from '../src/latency-model/predict/space-latency.js';
+import { NetAdaptRunDir, type NetAdaptSummary } from '../src/netadapt/netadapt-run.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { specCost } from '../src/search-space/cost.js';
 import { readArchSpec } from '../src/search-space/io.js';
@@ -81,6 +87,7 @@ const args = benchArguments(
     'max-trainings': 'Infinity',
     random: '0',
     models: '',
+    'netadapt-from': '',
   },
   ['report-only', 'no-search', 'no-zoo', 'most-params'],
 );
@@ -100,6 +107,9 @@ const ONLY_MODELS = new Set(args.models.split(',').filter(Boolean));
 const namedZooModels = [...ONLY_MODELS].filter(isZooName);
 if (NO_ZOO && namedZooModels.length > 0)
   badArgument(`--no-zoo trains no zoo model, but --models names ${namedZooModels.join(', ')}: drop --no-zoo or those names`);
+/** --netadapt-from: a found model (trained at seed 1) that NetAdapt shrinks to each target instead of a search there. */
+const NETADAPT_FROM = args['netadapt-from'];
+if (NETADAPT_FROM && !LABEL) badArgument('--netadapt-from needs a --label of its own (the shrunk models are named found-LABEL-<target>)');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = args.targets.split(',');
 const RESOLUTION = 32;
@@ -137,6 +147,8 @@ interface Found {
   inheritedTop1: number;
   spec: string;
   wallSeconds: number;
+  /** Found by NetAdapt (--netadapt-from), which shrank this model, trained at this seed, to the target; inheritedTop1 is then its last fine-tune's. */
+  netadaptFrom?: { model: string; seed: number; steps: number; seedLatencyMs: number };
 }
 
 /** A member of the experiment's space drawn for random search's baseline at a target. */
@@ -224,6 +236,63 @@ async function search(target: Target): Promise<Found> {
     inheritedTop1: summary.best.accuracy,
     spec: path.relative(PROJECT_ROOT, spec),
     wallSeconds: (Date.now() - started) / 1000,
+  };
+  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'search-vs-zoo-found', ...found });
+  return found;
+}
+
+/** NetAdapt's seed: the --netadapt-from model's training at this seed (its checkpoint in --runs). */
+const NETADAPT_SEED_TRAINING = 1;
+/** NetAdapt's smallest cut per step, as a share of the seed's latency: 3% makes a 12% cut in about 4 steps (the CLI's 1% in 12). */
+const NETADAPT_DELTA = 0.03;
+
+/** Shrinks the --netadapt-from model (its seed-1 training) to one target with NetAdapt and records the result as the target's find. */
+async function shrink(target: Target): Promise<Found> {
+  const file = foundFile(target.model);
+  if (existsSync(file)) return readJsonFile(file) as Found;
+  const source = path.join(PARTS, `${NETADAPT_FROM}.json`);
+  const seedRun = path.join(RUNS, `train-${NETADAPT_FROM}-seed${NETADAPT_SEED_TRAINING}`);
+  if (!existsSync(source)) badArgument(`--netadapt-from ${NETADAPT_FROM}: no such found model (${source} is missing)`);
+  if (!existsSync(trainedFile(NETADAPT_FROM, NETADAPT_SEED_TRAINING)) || !existsSync(path.join(seedRun, 'checkpoint')))
+    badArgument(
+      `--netadapt-from ${NETADAPT_FROM}: no finished seed-${NETADAPT_SEED_TRAINING} training in ${seedRun}; train it first (--no-search --seeds ${NETADAPT_SEED_TRAINING} --models ${NETADAPT_FROM})`,
+    );
+  const { latency } = experiment;
+  if (latency.missing !== 'estimate')
+    badArgument(
+      `--netadapt-from: ${EXPERIMENT} must price missing ops (latency.missing "estimate"): NetAdapt's widths are not in the table`,
+    );
+  const runDir = path.join(RUNS, `netadapt-${labelled(target.model)}`);
+  const resume = new NetAdaptRunDir(runDir).isRun();
+  const netadaptArgs = [
+    ...['--checkpoint', seedRun, '--target-ms', String(target.targetMs), '--delta-ratio', String(NETADAPT_DELTA)],
+    ...['--table', latency.table, '--latency-resolution', String(latency.resolution), '--latency-classes', String(latency.classes)],
+    ...['--latency-missing', 'estimate', '--parallel', '1', '--out', runDir, ...(resume ? ['--resume'] : [])],
+  ];
+  process.stderr.write(`NetAdapt of ${NETADAPT_FROM} to ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
+  const started = Date.now();
+  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'netadapt', ...netadaptArgs, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  process.stderr.write(child.stderr);
+  if (child.status === 130 || child.status === 143)
+    throw new InterruptedError(`NetAdapt for ${target.model} stopped; its steps so far are in ${runDir}`);
+  if (child.status !== 0) throw new Error(`nas netadapt ${netadaptArgs.join(' ')} exited with ${child.status}`);
+  const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as NetAdaptSummary;
+  const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
+  copyFileSync(summary.spec, spec);
+  const found: Found = {
+    target: target.model,
+    label: LABEL,
+    targetMs: target.targetMs,
+    experiment: (readJsonFile(source) as Found).experiment,
+    latencyMs: summary.finalLatencyMs,
+    withinTolerance: Math.abs(summary.finalLatencyMs / target.targetMs - 1) <= TOLERANCE,
+    inheritedTop1: summary.finalAccuracy,
+    spec: path.relative(PROJECT_ROOT, spec),
+    wallSeconds: (Date.now() - started) / 1000,
+    netadaptFrom: { model: NETADAPT_FROM, seed: NETADAPT_SEED_TRAINING, steps: summary.steps, seedLatencyMs: summary.seedLatencyMs },
   };
   await writeJsonAtomic(file, { schemaVersion: 1, kind: 'search-vs-zoo-found', ...found });
   return found;
@@ -356,10 +425,19 @@ function randomSearchLines(baselineRuns: readonly (Baseline & { runs: Trained[] 
   });
 }
 
-/** What the search's own accuracy of its find was: supernet weights, or the proxy evaluator's short training. */
+/** What the search's own accuracy of its find was: supernet weights, the proxy evaluator's short training, or NetAdapt's fine-tune. */
 function searchScoreKind(found: Found): string {
+  if (found.netadaptFrom) return "NetAdapt's last fine-tune";
   const evaluator = readExperiment(path.join(PROJECT_ROOT, found.experiment)).evaluator ?? 'proxy';
   return evaluator === 'supernet' ? 'inherited weights' : "the proxy evaluator's training";
+}
+
+/** The experiment that found a model, and NetAdapt's part when it shrank another find to the target. */
+function findName(found: Found): string {
+  const from = found.netadaptFrom;
+  return from
+    ? `${found.experiment}, then NetAdapt from ${from.model} (its seed-${from.seed} training, ${from.seedLatencyMs.toFixed(2)} ms, ${from.steps} steps)`
+    : found.experiment;
 }
 
 /** Every search recorded for a target (one per --label), the unlabelled one first. */
@@ -389,7 +467,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
     const verdicts: string[] = [];
     const zooRuns = zooAt(target, zoo).map((z) => ({ ...z, runs: runsOf(z.model) }));
     for (const found of foundRecords(target.model)) {
-      const by = `**found** by ${found.experiment}`;
+      const by = `**found** by ${findName(found)}`;
       if (found.unreachable) {
         rows.push([`${by}: none`, '', '', '', `the search refused the target: ${found.unreachable}`]);
         continue;
@@ -405,7 +483,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
       ]);
       if (runs.length) points.push({ x: found.latencyMs, y: meanTop1(runs), group: 'found', label: model });
       const judged = verdict(found, runs, zooRuns, noise.seedSd);
-      if (judged) verdicts.push(`- ${found.experiment}: ${judged}.`);
+      if (judged) verdicts.push(`- ${findName(found)}: ${judged}.`);
     }
     const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: runsOf(b.model) }));
     for (const b of baselineRuns) {
@@ -611,7 +689,8 @@ async function main(): Promise<void> {
           trainings < MAX_TRAININGS &&
           (await trainAll(foundJobs(await awaitFound(target)))) &&
           (await trainAll(await baselineJobs(target)))
-        : (await trainAll([...foundJobs(await search(target)), ...zooJobs(target, zoo)])) && (await trainAll(await baselineJobs(target)));
+        : (await trainAll([...foundJobs(await (NETADAPT_FROM ? shrink : search)(target)), ...zooJobs(target, zoo)])) &&
+          (await trainAll(await baselineJobs(target)));
       if (!done) break;
     }
   }
