@@ -271,11 +271,11 @@ async function shrink(target: Target): Promise<Found> {
   ];
   process.stderr.write(`NetAdapt of ${NETADAPT_FROM} to ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
+  // Its progress goes straight to this process's stderr: minutes per step.
   const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'netadapt', ...netadaptArgs, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
   });
-  process.stderr.write(child.stderr);
   if (child.status === 130 || child.status === 143)
     throw new InterruptedError(`NetAdapt for ${target.model} stopped; its steps so far are in ${runDir}`);
   if (child.status !== 0) throw new Error(`nas netadapt ${netadaptArgs.join(' ')} exited with ${child.status}`);

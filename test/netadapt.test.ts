@@ -148,7 +148,7 @@ test('proposals: each kind present, every one valid and at least delta faster, w
   t.true(specCost(smallest).madds < specCost(spec).madds);
 });
 
-test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt)', (t) => {
+test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt); cuts count up to the target', (t) => {
   const r = (latencyMs: number, accuracy: number) => ({
     kind: 'expansion' as const,
     target: ['b1'],
@@ -162,6 +162,11 @@ test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt)', (t
   const current = { latencyMs: 10, accuracy: 0.82 };
   t.is(choose(records, current, 'ratio'), 1); // -0.02/5 beats -0.02/1
   t.is(choose(records, current, 'accuracy'), 0);
+  // With the target at 9.5 ms every proposal ends the run: the 4.5 ms that 5 ms saves beyond it count for nothing.
+  t.is(choose(records, current, 'ratio', 9.5), 0);
+  // Short of the target a proposal keeps its ratio: 9.5 ms (-0.01/0.5) beats reaching 9 ms (-0.03/1).
+  t.is(choose([r(9.5, 0.81), r(9, 0.79)], current, 'ratio', 9), 0);
+  t.is(choose([r(9.5, 0.8), r(9, 0.79)], current, 'ratio', 9), 1);
 });
 
 test.serial('NetAdapt reaches the target, resumes without redoing finished steps, and refuses bad targets and checkpoints', async (t) => {

@@ -256,7 +256,7 @@ class Adaptation {
     const { deltaMs, proposals } = await this.propose(step);
     const records = await this.evaluateAll(step, proposals);
     const { current, history } = this;
-    const chosen = choose(records, current, this.request.settings.metric);
+    const chosen = choose(records, current, this.request.settings.metric, this.targetMs);
     const pick = proposals[chosen]!;
     history.steps.push({
       step: step + 1,
@@ -400,18 +400,25 @@ class Adaptation {
   }
 }
 
-/** The MobileNetV3 metric (max dAcc/|dLat|) or the original NetAdapt one (max accuracy). */
+/**
+ * The MobileNetV3 metric (max dAcc/|dLat|) or the original NetAdapt one (max accuracy). A cut
+ * counts only up to the target (`targetMs`): any proposal that reaches it ends the run, and
+ * latency saved beyond it buys nothing, so those proposals rank by accuracy among themselves
+ * instead of rewarding the one that overshoots most (e.g. removing a layer when a narrower
+ * expansion would have been enough).
+ */
 export function choose(
   records: readonly ProposalRecord[],
   current: { latencyMs: number; accuracy: number },
   metric: SelectionMetric,
+  targetMs = -Infinity,
 ): number {
+  const countedCut = (latencyMs: number) => Math.min(Math.abs(current.latencyMs - latencyMs), current.latencyMs - targetMs);
   let best = 0;
   let bestScore = -Infinity;
   records.forEach((r, i) => {
     if (r.error) return;
-    const score =
-      metric === 'accuracy' ? r.accuracy : (r.accuracy - current.accuracy) / Math.max(Math.abs(current.latencyMs - r.latencyMs), 1e-9);
+    const score = metric === 'accuracy' ? r.accuracy : (r.accuracy - current.accuracy) / Math.max(countedCut(r.latencyMs), 1e-9);
     if (score > bestScore) [best, bestScore] = [i, score];
   });
   return best;

@@ -69,7 +69,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('metric', {
         choices: ['ratio', 'accuracy'] as const,
         default: 'ratio' as const,
-        describe: 'ratio: max dAcc/|dLatency| (MobileNetV3); accuracy: max accuracy (NetAdapt)',
+        describe: 'ratio: max dAcc/|dLatency| (MobileNetV3; a cut counts only up to the target); accuracy: max accuracy (NetAdapt)',
       })
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (history, proposals, final.json, summary.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
