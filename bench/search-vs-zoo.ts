@@ -634,12 +634,12 @@ function baselineRecords(target: string): Baseline[] {
     .sort((a, b) => b.draw.localeCompare(a.draw) || a.model.localeCompare(b.model, undefined, { numeric: true }));
 }
 
-/** The found record, once the process that searches (this bench with --no-search, or another one) has written it. */
+/** The found record, once the process that searches or runs NetAdapt (not this one, with --no-search) has written it. */
 async function awaitFound(target: Target): Promise<Found> {
   const file = foundFile(target.model);
   while (!existsSync(file)) {
-    process.stderr.write(`waiting for the search for ${target.model} (${file}) by the other process\n`);
-    await pause(`the search for ${target.model}`);
+    process.stderr.write(`waiting for the find for ${target.model} (${file}): the other process searches or runs NetAdapt\n`);
+    await pause(`the find for ${target.model}`);
   }
   return readJsonFile(file) as Found;
 }
