@@ -24,7 +24,7 @@ test('scatterPlot: x values equal up to rounding give a plot (the tick loop ran 
   t.true(svg.split('<text').length < 40, 'a handful of ticks');
 });
 
-test('pipelineReference: the pipeline section names it, or the reward target spec; a number target names none', (t) => {
+test("pipelineReference: the pipeline section names it, or the pipeline's target spec (NetAdapt's, else the reward's); a number target names none", (t) => {
   const small = readExperiment(path.join(PROJECT_ROOT, 'experiments', 'v3-small-pipeline.json'));
   t.is(pipelineReference(small)?.name, 'mobilenetv3-small-1.0', 'the default: the target spec');
   t.is(pipelineReference(readExperiment(path.join(PROJECT_ROOT, 'experiments', 'v3-large-pipeline.json')))?.name, 'mobilenetv3-large-1.0');
@@ -38,6 +38,9 @@ test('pipelineReference: the pipeline section names it, or the reward target spe
   t.is(pipelineReference(withPipeline(undefined, 3)), null);
   t.is(pipelineReference(withPipeline(null, { spec: 'mobilenetv3-small-1.0', scale: 1 })), null);
   t.throws(() => pipelineReference(withPipeline('no-such-model', 3)), { message: /pipeline\.reference "no-such-model" is neither/ });
+  const shrunk = withPipeline(undefined, { spec: 'mobilenetv3-small-1.0', scale: 1 });
+  shrunk.pipeline.netadapt = { ...shrunk.pipeline.netadapt, targetMs: { spec: 'mobilenetv3-small-0.75', scale: 1 } };
+  t.is(pipelineReference(shrunk)?.name, 'mobilenetv3-small-0.75', "NetAdapt's target when it has its own");
 });
 
 test('report.md: the section against the reference, with its one-line summary and the stage table', (t) => {

@@ -23,7 +23,7 @@ const TargetSchema = z.union([
 
 /**
  * What `nas pipeline` does after the search: the standalone training of the search's best
- * architecture, NetAdapt toward the reward's target on the same table (its proposals fine-tuned
+ * architecture, NetAdapt toward the pipeline's target (the reward's unless netadapt.targetMs) on the same table (its proposals fine-tuned
  * on the proxy dataset), and the final training of NetAdapt's result. Every field is required:
  * a pipeline's recipe is written down, not implied (`nas pipeline` prints a section to start from).
  */
@@ -45,6 +45,11 @@ export const PipelineSettingsSchema = z.strictObject({
     tolerance: z.number().min(0).lt(1),
     /** Validation images scoring each proposal. */
     validationSamples: z.int().positive(),
+    /**
+     * NetAdapt's target, and so the pipeline's, when it is not the search's (absent: the reward's):
+     * e.g. search at a looser target, then let NetAdapt shrink the find to the one deployed.
+     */
+    targetMs: TargetSchema.optional(),
   }),
   /** Epochs of NetAdapt's result, fine-tuned from its weights (also scored on the test split). */
   finalEpochs: z.int().positive(),

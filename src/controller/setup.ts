@@ -45,8 +45,8 @@ export function proxyTrainConfig(experiment: Experiment): TrainConfig {
   );
 }
 
-function resolveTarget(experiment: Experiment, table: LatencyTable): number {
-  const target = experiment.reward.targetMs;
+/** A latency target in ms: as given, or a zoo model's (or spec file's) latency on the table at the experiment's input, times its scale. */
+export function resolveTargetMs(target: Experiment['reward']['targetMs'], experiment: Experiment, table: LatencyTable): number {
   if (typeof target === 'number') return target;
   const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
   return deployedLatencyMs(spec, table, experiment.latency) * target.scale;
@@ -94,7 +94,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
   const measured = experimentTable(experiment);
   const { resolution, classes } = experiment.latency;
   const { table, estimated, caveats } = spaceTable(experiment, space, measured);
-  const targetMs = resolveTarget(experiment, measured);
+  const targetMs = resolveTargetMs(experiment.reward.targetMs, experiment, measured);
   const fastestMs = fastestLatency(space, table, resolution, classes);
   if (targetMs < fastestMs) {
     throw new InputError(

@@ -1,7 +1,7 @@
 /**
  * The `nas pipeline` job: the paper's recipe as one resumable run. Stages: the search, the
- * standalone training of its best architecture, NetAdapt toward the reward's target on the same
- * table (skipped when the trained model already meets it within the tolerance; its result's final
+ * standalone training of its best architecture, NetAdapt toward the pipeline's target on the same
+ * table (pipeline.netadapt.targetMs, by default the reward's; skipped when the trained model already meets it within the tolerance; its result's final
  * training is NetAdapt's own, in netadapt/final/), and the test-split evaluation of the final
  * model. Each stage runs through its command's library job in its own run directory
  * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
@@ -14,7 +14,7 @@ import { withRunLock } from '../common/run-lock.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
-import { setupSearch } from '../controller/setup.js';
+import { resolveTargetMs, setupSearch } from '../controller/setup.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
@@ -80,6 +80,7 @@ interface PipelineContext {
   record: PipelineRecord;
   settings: PipelineSettings;
   table: LatencyTable;
+  /** NetAdapt's target, which the evaluation and the report judge by: pipeline.netadapt.targetMs, or the search's. */
   targetMs: number;
   log: Logger;
 }
@@ -92,16 +93,18 @@ export function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
 
 async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const log = request.log ?? silentLogger;
-  // The table, the target and the report's reference are checked before a new pipeline writes anything.
+  // The table, the targets and the report's reference are checked before a new pipeline writes anything.
   const check = (experiment: Experiment) => {
     const setup = setupSearch(experiment, experiment.latency.classes);
     pipelineReference(experiment);
-    return setup;
+    const netadaptTarget = experiment.pipeline?.netadapt.targetMs;
+    const targetMs = netadaptTarget ? resolveTargetMs(netadaptTarget, experiment, setup.table) : setup.rewardSettings.targetMs;
+    return { table: setup.table, targetMs };
   };
   const { run, record, settings } = await openPipeline(request, check);
   run.checkInputs(record);
-  const setup = check(record.experiment);
-  const context: PipelineContext = { request, run, record, settings, table: setup.table, targetMs: setup.rewardSettings.targetMs, log };
+  const { table, targetMs } = check(record.experiment);
+  const context: PipelineContext = { request, run, record, settings, table, targetMs, log };
   for (const stage of PIPELINE_STAGES) {
     const state = record.stages[stage].state;
     if (state === 'done' || state === 'skipped') {
