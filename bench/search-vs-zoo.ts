@@ -246,22 +246,28 @@ const NETADAPT_SEED_TRAINING = 1;
 /** NetAdapt's smallest cut per step, as a share of the seed's latency: 3% makes a 12% cut in about 4 steps (the CLI's 1% in 12). */
 const NETADAPT_DELTA = 0.03;
 
-/** Shrinks the --netadapt-from model (its seed-1 training) to one target with NetAdapt and records the result as the target's find. */
-async function shrink(target: Target): Promise<Found> {
-  const file = foundFile(target.model);
-  if (existsSync(file)) return readJsonFile(file) as Found;
-  const source = path.join(PARTS, `${NETADAPT_FROM}.json`);
+/** The --netadapt-from model's record and trained run, checked: NetAdapt's seed. */
+function netadaptSeed(): { source: Found; seedRun: string } {
+  const record = path.join(PARTS, `${NETADAPT_FROM}.json`);
   const seedRun = path.join(RUNS, `train-${NETADAPT_FROM}-seed${NETADAPT_SEED_TRAINING}`);
-  if (!existsSync(source)) badArgument(`--netadapt-from ${NETADAPT_FROM}: no such found model (${source} is missing)`);
+  if (!existsSync(record)) badArgument(`--netadapt-from ${NETADAPT_FROM}: no such found model (${record} is missing)`);
   if (!existsSync(trainedFile(NETADAPT_FROM, NETADAPT_SEED_TRAINING)) || !existsSync(path.join(seedRun, 'checkpoint')))
     badArgument(
       `--netadapt-from ${NETADAPT_FROM}: no finished seed-${NETADAPT_SEED_TRAINING} training in ${seedRun}; train it first (--no-search --seeds ${NETADAPT_SEED_TRAINING} --models ${NETADAPT_FROM})`,
     );
-  const { latency } = experiment;
-  if (latency.missing !== 'estimate')
+  if (experiment.latency.missing !== 'estimate')
     badArgument(
       `--netadapt-from: ${EXPERIMENT} must price missing ops (latency.missing "estimate"): NetAdapt's widths are not in the table`,
     );
+  return { source: readJsonFile(record) as Found, seedRun };
+}
+
+/** Shrinks the --netadapt-from model (its seed-1 training) to one target with NetAdapt and records the result as the target's find. */
+async function shrink(target: Target): Promise<Found> {
+  const file = foundFile(target.model);
+  if (existsSync(file)) return readJsonFile(file) as Found;
+  const { source, seedRun } = netadaptSeed();
+  const { latency } = experiment;
   const runDir = path.join(RUNS, `netadapt-${labelled(target.model)}`);
   const resume = new NetAdaptRunDir(runDir).isRun();
   const netadaptArgs = [
@@ -286,7 +292,7 @@ async function shrink(target: Target): Promise<Found> {
     target: target.model,
     label: LABEL,
     targetMs: target.targetMs,
-    experiment: (readJsonFile(source) as Found).experiment,
+    experiment: source.experiment,
     latencyMs: summary.finalLatencyMs,
     withinTolerance: Math.abs(summary.finalLatencyMs / target.targetMs - 1) <= TOLERANCE,
     inheritedTop1: summary.finalAccuracy,

@@ -23,8 +23,9 @@ const TargetSchema = z.union([
 
 /**
  * What `nas pipeline` does after the search: the standalone training of the search's best
- * architecture, NetAdapt toward the pipeline's target (the reward's unless netadapt.targetMs) on the same table (its proposals fine-tuned
- * on the proxy dataset), and the final training of NetAdapt's result. Every field is required:
+ * architecture, NetAdapt toward the pipeline's target (the reward's unless netadapt.targetMs) on
+ * the same table (its proposals fine-tuned on the proxy dataset), and the final training of
+ * NetAdapt's result. Every field is required:
  * a pipeline's recipe is written down, not implied (`nas pipeline` prints a section to start from).
  */
 export const PipelineSettingsSchema = z.strictObject({
