@@ -1,10 +1,11 @@
 /**
  * The `nas pipeline` job: the paper's recipe as one resumable run. Stages: the search, the
  * standalone training of its best architecture, NetAdapt toward the pipeline's target on the same
- * table (pipeline.netadapt.targetMs, by default the reward's; skipped when the trained model already meets it within the tolerance; its result's final
- * training is NetAdapt's own, in netadapt/final/), and the test-split evaluation of the final
- * model. Each stage runs through its command's library job in its own run directory
- * (pipeline-run.ts); a stage whose directory holds a run is continued, a finished one is not redone.
+ * table (pipeline.netadapt.targetMs, by default the reward's; skipped when the trained model
+ * already meets it within the tolerance; its result's final training is NetAdapt's own, in
+ * netadapt/final/), and the test-split evaluation of the final model. Each stage runs through its
+ * command's library job in its own run directory (pipeline-run.ts); a stage whose directory holds a
+ * run is continued, a finished one is not redone.
  * After the last stage the closing report is written (pipeline-report.ts).
  */
 import path from 'node:path';
