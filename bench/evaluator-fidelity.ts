@@ -46,7 +46,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { benchArguments, numberArgument, writeSection } from './report.js';
+import { benchArguments, lastJsonLine, numberArgument, writeSection } from './report.js';
 
 const args = benchArguments({
   members: '20',
@@ -184,7 +184,7 @@ async function supernet(all: number[][]): Promise<void> {
       cpuSeconds: user! + system!,
       wallSeconds: (Date.now() - started) / 1000,
       resumed: resume,
-      summary: JSON.parse(child.stdout.trim().split('\n').pop()!),
+      summary: lastJsonLine(child.stdout),
     });
   }
   const trained = openTrainedSupernet(runDir);

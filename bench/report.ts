@@ -1,4 +1,5 @@
 /** Shared by the benchmarks: command-line arguments and results/bench.md sections. */
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -6,6 +7,19 @@ import { writeFileAtomic } from '../src/common/json-io.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 
 export const BENCH_MD = path.join(PROJECT_ROOT, 'results', 'bench.md');
+
+/** Runs `nas COMMAND ARGS --json` in a child process and waits for it: stdout captured, stderr captured or shown as it comes. */
+export function runNasJson(command: string, args: readonly string[], stderr: 'pipe' | 'inherit'): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), command, ...args, '--json'], {
+    stdio: ['ignore', 'pipe', stderr],
+    encoding: 'utf8',
+  });
+}
+
+/** The summary a `--json` command prints as its last line of stdout. */
+export function lastJsonLine<T>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').pop()!) as T;
+}
 
 /**
  * A benchmark's command line: `--name value` options (the values here are their defaults) and

@@ -41,7 +41,6 @@
  * `--seeds 1` (it runs the searches) and one with `--seeds 2 --no-search`, which trains each
  * target's zoo models first and then its found model, waiting for the other process's search.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +70,7 @@ import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
-import { badArgument, benchArguments, numberArgument, numbersArgument } from './report.js';
+import { badArgument, benchArguments, lastJsonLine, numberArgument, numbersArgument, runNasJson } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
 /** The issue's three targets: the report always has their sections, whichever --targets a run trains. */
@@ -213,17 +212,14 @@ async function search(target: Target): Promise<Found> {
   const searchArgs = resume ? ['--resume', runDir] : ['--experiment', experimentFile, '--out', runDir];
   process.stderr.write(`search for ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
-  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...searchArgs, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-  });
+  const child = runNasJson('search', searchArgs, 'pipe');
   process.stderr.write(child.stderr);
   if (child.status === 2 && runDirOwner(runDir)) return search(target); // another process took the directory first
   if (child.status === 2 && !resume) return recordUnreachable(file, target, child.stderr);
   if (child.status === 130 || child.status === 143)
     throw new InterruptedError(`the search for ${target.model} stopped; its checkpoint is in ${runDir}`);
   if (child.status !== 0) throw new Error(`nas search ${searchArgs.join(' ')} exited with ${child.status}`);
-  const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as { best: { accuracy: number; latencyMs: number; spec: string } };
+  const summary = lastJsonLine<{ best: { accuracy: number; latencyMs: number; spec: string } }>(child.stdout);
   const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
   copyFileSync(summary.best.spec, spec);
   const found: Found = {
@@ -278,14 +274,11 @@ async function shrink(target: Target): Promise<Found> {
   process.stderr.write(`NetAdapt of ${NETADAPT_FROM} to ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
   // Its progress goes straight to this process's stderr: minutes per step.
-  const child = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'netadapt', ...netadaptArgs, '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
+  const child = runNasJson('netadapt', netadaptArgs, 'inherit');
   if (child.status === 130 || child.status === 143)
     throw new InterruptedError(`NetAdapt for ${target.model} stopped; its steps so far are in ${runDir}`);
   if (child.status !== 0) throw new Error(`nas netadapt ${netadaptArgs.join(' ')} exited with ${child.status}`);
-  const summary = JSON.parse(child.stdout.trim().split('\n').pop()!) as NetAdaptSummary;
+  const summary = lastJsonLine<NetAdaptSummary>(child.stdout);
   const spec = path.join(PARTS, `${foundModel(target.model)}.spec.json`);
   copyFileSync(summary.spec, spec);
   const found: Found = {

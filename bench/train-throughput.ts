@@ -24,7 +24,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { trainingStep } from '../src/trainer/train.js';
-import { benchArguments, numberArgument, writeSection } from './report.js';
+import { benchArguments, lastJsonLine, numberArgument, writeSection } from './report.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -84,7 +84,7 @@ function torchThroughput(specFile: string, threads: number): Row | null {
       [path.join(PROJECT_ROOT, 'bench', 'pytorch_train.py'), specFile, '--threads', String(threads), '--steps', String(steps)],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { imagesPerSec: number; msPerStep: number; torch: string; params: number };
+    const r = lastJsonLine<{ imagesPerSec: number; msPerStep: number; torch: string; params: number }>(out);
     const expected = specCost(spec).params;
     if (r.params !== expected) throw new Error(`PyTorch built ${r.params} parameters, the spec has ${expected}`);
     return {
