@@ -9,7 +9,8 @@
  * Kendall's tau between the reference and each evaluator, and the CPU-seconds each spent, go to
  * results/fidelity.md. Every finished part is a JSON file under results/fidelity/<space>/ and is skipped
  * when the bench runs again, so the bench continues where it stopped (on another machine too,
- * except the supernet run, which lives in --runs and is retrained if lost).
+ * except a supernet run, which lives in --runs: lost before its training record is written, it is
+ * trained again; lost after, the members it has not scored wait until that record is deleted).
  *
  *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
  *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
@@ -23,6 +24,11 @@
  *
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
+ *
+ * `--member-set NAME` draws N other members (parts in results/fidelity/<space>/set-NAME/, runs in
+ * --runs/set-NAME, a report section of its own): a held-out set for a question the first set raised.
+ * Every "proxy + <supernet> (rank sum)" row ranks members by the sum of their ranks under the proxy and
+ * under that supernet, and costs both evaluators' CPU time.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -30,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
-import { kendallTauB } from '../src/common/rank-correlation.js';
+import { averageRanks, kendallTauB } from '../src/common/rank-correlation.js';
 import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
@@ -58,11 +64,14 @@ const args = benchArguments({
   'repeat-seed': '',
   'members-limit': '1000',
   'finetune-steps': '0',
+  'member-set': '',
 });
 const MEMBERS = numberArgument(args, 'members');
 const SPACE = args.space;
-const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE);
-const RUNS = args.runs || path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE);
+const MEMBER_SET = args['member-set'];
+const SET_DIR = MEMBER_SET ? `set-${MEMBER_SET}` : '';
+const PARTS = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE, SET_DIR);
+const RUNS = path.join(args.runs || path.join(PROJECT_ROOT, 'runs', 'fidelity', SPACE), SET_DIR);
 const SUPERNET_EXPERIMENT = args['supernet-experiment'];
 const ONLY = args.only;
 const VARIANT = args.variant;
@@ -98,9 +107,10 @@ async function members(): Promise<number[][]> {
   const file = path.join(PARTS, 'members.json');
   if (existsSync(file)) return (readJsonFile(file) as { members: number[][] }).members;
   const space = getChoiceSpace(SPACE);
-  const rng = derive(2026, 'fidelity-members');
+  const rng = derive(2026, MEMBER_SET ? `fidelity-members-${MEMBER_SET}` : 'fidelity-members');
   const drawn = Array.from({ length: MEMBERS }, () => space.randomChoices(rng));
-  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'fidelity-members', space: SPACE, seed: 2026, members: drawn });
+  const set = MEMBER_SET ? { set: MEMBER_SET } : {};
+  await writeJsonAtomic(file, { schemaVersion: 1, kind: 'fidelity-members', space: SPACE, ...set, seed: 2026, members: drawn });
   return drawn;
 }
 
@@ -108,11 +118,13 @@ function specOf(choices: number[], i: number): ArchSpec {
   return getChoiceSpace(SPACE).materialise(choices, { resolution: RESOLUTION, classes: 10, name: `fidelity-member${i}` });
 }
 
+const partFile = (kind: string, member: number) => path.join(PARTS, kind, `member-${String(member).padStart(2, '0')}.json`);
+
 /** Runs `score` for every member whose part file is missing, writing each part as it finishes. */
 async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec, i: number) => Promise<Omit<Part, 'member' | 'choices'>>) {
   mkdirSync(path.join(PARTS, kind), { recursive: true });
   for (const [i, choices] of all.entries()) {
-    const file = path.join(PARTS, kind, `member-${String(i).padStart(2, '0')}.json`);
+    const file = partFile(kind, i);
     if (existsSync(file)) continue;
     const part = await score(specOf(choices, i), i);
     await writeJsonAtomic(file, {
@@ -129,7 +141,7 @@ async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec
 
 function readParts(kind: string, count: number): (Part | null)[] {
   return Array.from({ length: count }, (_, i) => {
-    const file = path.join(PARTS, kind, `member-${String(i).padStart(2, '0')}.json`);
+    const file = partFile(kind, i);
     return existsSync(file) ? (readJsonFile(file) as Part) : null;
   });
 }
@@ -187,6 +199,11 @@ async function supernet(all: number[][]): Promise<void> {
       summary: lastJsonLine(child.stdout),
     });
   }
+  if (all.every((_, i) => existsSync(partFile(SUPERNET_KIND, i)))) return;
+  if (!new SupernetRunDir(runDir).isRun())
+    throw new Error(
+      `${runDir} is gone (another machine?) and ${SUPERNET_KIND} has members to score: delete ${trainingFile} to train it again`,
+    );
   const trained = openTrainedSupernet(runDir);
   try {
     await eachMissing(SUPERNET_KIND, all, async (_spec, i) => {
@@ -255,11 +272,32 @@ function supernetTraining(kind: string): SupernetTraining | null {
   return existsSync(file) ? (readJsonFile(file) as SupernetTraining) : null;
 }
 
+/** An evaluator's scores of the members (null: not scored); a rank-sum evaluator's carry its supernet's training. */
+interface Evaluator {
+  kind: string;
+  parts: (Part | null)[];
+  training?: SupernetTraining | null;
+}
+
+/**
+ * The proxy and a supernet together: each member both scored gets the sum of its ranks under the
+ * two (its `accuracy` here is that sum: only the order counts) and the CPU time both spent on it.
+ */
+function rankSum(proxy: Evaluator, supernet: Evaluator): Evaluator {
+  const both = proxy.parts.flatMap((p, i) => (p && supernet.parts[i] ? [i] : []));
+  const ranks = [proxy, supernet].map((e) => averageRanks(both.map((i) => e.parts[i]!.accuracy)));
+  const parts: (Part | null)[] = proxy.parts.map(() => null);
+  both.forEach((i, k) => {
+    const cpuSeconds = proxy.parts[i]!.cpuSeconds + supernet.parts[i]!.cpuSeconds;
+    parts[i] = { member: i, choices: proxy.parts[i]!.choices, accuracy: ranks[0]![k]! + ranks[1]![k]!, cpuSeconds };
+  });
+  return { kind: `proxy + ${supernet.kind} (rank sum)`, parts, training: supernetTraining(supernet.kind) };
+}
+
 /** Kendall's tau of an evaluator against the reference over the members both scored, and its CPU time. */
-function fidelityOf(kind: string, parts: (Part | null)[], reference: (Part | null)[]) {
+function fidelityOf({ kind, parts, training = supernetTraining(kind) }: Evaluator, reference: (Part | null)[]) {
   const paired = reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
   const scoring = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
-  const training = supernetTraining(kind);
   return {
     kind,
     pairs: paired.length,
@@ -277,7 +315,7 @@ function fidelityOf(kind: string, parts: (Part | null)[], reference: (Part | nul
  * The reference averaged over every standalone training seed, for the members trained with all of
  * them (null when no seed was repeated): less of the reference's own noise.
  */
-function seedMeanReference(reference: (Part | null)[], evaluators: { kind: string; parts: (Part | null)[] }[]): (Part | null)[] | null {
+function seedMeanReference(reference: (Part | null)[], evaluators: Evaluator[]): (Part | null)[] | null {
   const repeats = evaluators.filter((e) => e.kind.startsWith('standalone-seed'));
   if (!repeats.length) return null;
   return reference.map((r, i) => {
@@ -305,28 +343,36 @@ function supernetDescriptions(kinds: string[]): string[] {
 
 async function report(all: number[][]): Promise<void> {
   const reference = readParts('standalone', all.length);
-  const evaluators = evaluatorKinds().map((kind) => ({ kind, parts: readParts(kind, all.length) }));
+  const evaluators: Evaluator[] = evaluatorKinds().map((kind) => ({ kind, parts: readParts(kind, all.length) }));
+  const proxyScores = evaluators.find((e) => e.kind === 'proxy')!;
+  const rankSums = evaluators.filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
   const rows = all.map((choices, i) => [
     String(i),
     choices.join(''),
     reference[i] ? (100 * reference[i]!.accuracy).toFixed(2) : '-',
     ...evaluators.map((e) => (e.parts[i] ? (100 * e.parts[i]!.accuracy).toFixed(2) : '-')),
   ]);
-  const fidelities = evaluators.map(({ kind, parts }) => fidelityOf(kind, parts, reference));
+  const scored = [...evaluators, ...rankSums];
+  const fidelities = scored.map((e) => fidelityOf(e, reference));
   const seedMean = seedMeanReference(reference, evaluators);
-  const vsSeedMean = (kind: string, parts: (Part | null)[]): string[] => {
+  const vsSeedMean = (evaluator: Evaluator): string[] => {
     if (!seedMean) return [];
-    if (kind.startsWith('standalone')) return ['-'];
-    const f = fidelityOf(kind, parts, seedMean);
+    if (evaluator.kind.startsWith('standalone')) return ['-'];
+    const f = fidelityOf(evaluator, seedMean);
     return [`${f.tau.toFixed(3)} (${f.pairs})`];
   };
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
-    `## Evaluator fidelity: the ${SPACE} space`,
+    `## Evaluator fidelity: the ${SPACE} space${MEMBER_SET ? `, member set ${MEMBER_SET}` : ''}`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (results/fidelity/${SPACE}/members.json). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
+    ...(rankSums.length
+      ? [
+          `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : '. On this set these rows were computed after its scores were in (2026-12-06): a question for a held-out set (`--member-set`), not a finding'}.`,
+        ]
+      : []),
     '',
     markdownTable(
       [
@@ -338,7 +384,7 @@ async function report(all: number[][]): Promise<void> {
       ],
       [
         ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
-        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.tau.toFixed(3), ...vsSeedMean(f.kind, evaluators[i]!.parts), f.cpu]),
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.tau.toFixed(3), ...vsSeedMean(scored[i]!), f.cpu]),
       ],
     ),
     '',

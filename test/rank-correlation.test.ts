@@ -1,5 +1,5 @@
 import test from 'ava';
-import { kendallTauA, kendallTauB } from '../src/common/rank-correlation.js';
+import { averageRanks, kendallTauA, kendallTauB } from '../src/common/rank-correlation.js';
 
 test("Kendall's tau-b: 1 for the same order, -1 for the reverse, and the tie-corrected value with ties", (t) => {
   t.is(kendallTauB([1, 2, 3, 4], [10, 20, 30, 40]), 1);
@@ -15,4 +15,10 @@ test("Kendall's tau-a: ties count as neither concordant nor discordant, over all
   t.is(kendallTauA([1, 2, 3], [1, 3, 2]), 1 / 3);
   t.is(kendallTauA([1, 2, 3], [5, 5, 6]), 2 / 3);
   t.is(kendallTauA([7], [8]), 1);
+});
+
+test('average ranks: 1 for the smallest, ties share the mean of the ranks they span', (t) => {
+  t.deepEqual(averageRanks([30, 10, 20]), [3, 1, 2]);
+  t.deepEqual(averageRanks([5, 7, 5, 5, 1]), [3, 5, 3, 3, 1]);
+  t.deepEqual(averageRanks([]), []);
 });

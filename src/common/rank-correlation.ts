@@ -38,3 +38,17 @@ export function kendallTauA(a: readonly number[], b: readonly number[]): number 
   const pairs = (a.length * (a.length - 1)) / 2;
   return pairs ? (concordant - discordant) / pairs : 1;
 }
+
+/** Each value's rank from 1 (the smallest) to n; tied values share the mean of the ranks they span. */
+export function averageRanks(values: readonly number[]): number[] {
+  const order = values.map((value, index) => ({ value, index })).sort((a, b) => a.value - b.value);
+  const ranks = new Array<number>(values.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start + 1;
+    while (end < order.length && order[end]!.value === order[start]!.value) end++;
+    // Positions start..end-1 hold one value: ranks start+1..end, whose mean is (start + 1 + end) / 2.
+    for (let k = start; k < end; k++) ranks[order[k]!.index] = (start + 1 + end) / 2;
+    start = end;
+  }
+  return ranks;
+}
