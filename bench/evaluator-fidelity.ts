@@ -30,7 +30,6 @@
  * Every "proxy + <supernet> (rank sum)" row ranks members by the sum of their ranks under the proxy and
  * under that supernet, and costs both evaluators' CPU time.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,7 +51,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { benchArguments, lastJsonLine, numberArgument, writeSection } from './report.js';
+import { benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
 
 const args = benchArguments({
   members: '20',
@@ -179,21 +178,13 @@ async function supernet(all: number[][]): Promise<void> {
     const resume = new SupernetRunDir(runDir).isRun();
     const args = resume ? ['--resume', runDir] : ['--experiment', SUPERNET_EXPERIMENT, '--out', runDir];
     const started = Date.now();
-    const child = spawnSync(
-      '/usr/bin/time',
-      ['-f', '%U %S', process.execPath, path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        encoding: 'utf8',
-      },
-    );
+    const { child, cpuSeconds } = runNasJsonTimed('search', args);
     if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}: ${child.stderr.slice(-2000)}`);
-    const [user, system] = child.stderr.trim().split('\n').pop()!.split(' ').map(Number);
     await writeJsonAtomic(trainingFile, {
       schemaVersion: 1,
       kind: 'fidelity-supernet-training',
       experiment: SUPERNET_EXPERIMENT,
-      cpuSeconds: user! + system!,
+      cpuSeconds,
       wallSeconds: (Date.now() - started) / 1000,
       resumed: resume,
       summary: lastJsonLine(child.stdout),

@@ -8,12 +8,24 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 
 export const BENCH_MD = path.join(PROJECT_ROOT, 'results', 'bench.md');
 
+const nasArgv = (command: string, args: readonly string[]) => [path.join(PROJECT_ROOT, 'bin', 'nas.js'), command, ...args, '--json'];
+
 /** Runs `nas COMMAND ARGS --json` in a child process and waits for it: stdout captured, stderr captured or shown as it comes. */
 export function runNasJson(command: string, args: readonly string[], stderr: 'pipe' | 'inherit'): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), command, ...args, '--json'], {
-    stdio: ['ignore', 'pipe', stderr],
+  return spawnSync(process.execPath, nasArgv(command, args), { stdio: ['ignore', 'pipe', stderr], encoding: 'utf8' });
+}
+
+/**
+ * runNasJson with stderr captured, also measuring the child's CPU seconds (user + system): GNU time
+ * runs it and prints them as stderr's last line (NaN when the child failed before time could).
+ */
+export function runNasJsonTimed(command: string, args: readonly string[]): { child: SpawnSyncReturns<string>; cpuSeconds: number } {
+  const child = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, ...nasArgv(command, args)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
+  const [user, system] = child.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+  return { child, cpuSeconds: user! + system! };
 }
 
 /** The summary a `--json` command prints as its last line of stdout. */

@@ -7,7 +7,6 @@
  *   node dist/bench/search-compare.js [--experiment bench/experiments/proxy-default.json] [--seeds 0,1,2]
  *       [--algorithms ppo,random] [--budget 48] [--runs runs/compare]
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
@@ -17,7 +16,7 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 import { paretoFront } from '../src/controller/report.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import type { Trial } from '../src/controller/store.js';
-import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
+import { benchArguments, numberArgument, numbersArgument, runNasJson, writeSection } from './report.js';
 
 const args = benchArguments({
   experiment: path.join(PROJECT_ROOT, 'bench', 'experiments', 'proxy-default.json'),
@@ -53,9 +52,7 @@ function search(algorithm: string, seed: number): { dir: string; summary: RunSum
       ? ['--resume', dir]
       : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
     process.stderr.write(`search ${algorithm} seed ${seed}: ${dir}\n`);
-    const result = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'nas.js'), 'search', ...args, '--json'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const result = runNasJson('search', args, 'inherit');
     if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
   }
   return { dir, summary: readJsonFile(summaryFile) as RunSummary };
