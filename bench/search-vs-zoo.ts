@@ -434,9 +434,9 @@ function searchScoreKind(found: Found): string {
 /** The experiment that found a model, and NetAdapt's part when it shrank another find to the target. */
 function findName(found: Found): string {
   const from = found.netadaptFrom;
-  return from
-    ? `${found.experiment}, then NetAdapt from ${from.model} (its seed-${from.seed} training, ${from.seedLatencyMs.toFixed(2)} ms, ${from.steps} steps)`
-    : found.experiment;
+  if (!from) return found.experiment;
+  const source = readJsonFile(trainedFile(from.model, from.seed)) as Trained;
+  return `${found.experiment}, then NetAdapt from ${from.model} (its seed-${from.seed} training: ${from.seedLatencyMs.toFixed(2)} ms, ${(100 * source.testTop1).toFixed(2)}% test top-1; ${from.steps} steps)`;
 }
 
 /** Every search recorded for a target (one per --label), the unlabelled one first. */
