@@ -31,7 +31,8 @@
  * `--netadapt-from found-X-<target> --label NAME` finds each target's model the paper's second way:
  * NetAdapt shrinks that find, as trained at seed 1 (its checkpoint in --runs), to the target (3% of its
  * latency per step at least, the CLI's 100-step fine-tunes, ops the table lacks estimated); the result
- * is recorded and trained as found-NAME-<target>, beside the searches' finds.
+ * is recorded and trained as found-NAME-<target>, beside the searches' finds. `--netadapt-parallel N`
+ * fine-tunes N proposals at once (a Large-sized seed has 26 a step).
  *
  * `--models a,b` trains only the models named (zoo names or the found-, random- and most-params-
  * names above), e.g. `--seeds 3 --no-search --models found-X-<target>,<zoo model>` to add a seed to
@@ -87,6 +88,7 @@ const args = benchArguments(
     random: '0',
     models: '',
     'netadapt-from': '',
+    'netadapt-parallel': '1',
   },
   ['report-only', 'no-search', 'no-zoo', 'most-params'],
 );
@@ -108,6 +110,7 @@ if (NO_ZOO && namedZooModels.length > 0)
   badArgument(`--no-zoo trains no zoo model, but --models names ${namedZooModels.join(', ')}: drop --no-zoo or those names`);
 /** --netadapt-from: a found model (trained at seed 1) that NetAdapt shrinks to each target instead of a search there. */
 const NETADAPT_FROM = args['netadapt-from'];
+const NETADAPT_PARALLEL = numberArgument(args, 'netadapt-parallel');
 if (NETADAPT_FROM && !LABEL) badArgument('--netadapt-from needs a --label of its own (the shrunk models are named found-LABEL-<target>)');
 const PARTS = path.join(PROJECT_ROOT, 'results', 'search-vs-zoo');
 const TARGET_MODELS = args.targets.split(',');
@@ -269,7 +272,7 @@ async function shrink(target: Target): Promise<Found> {
   const netadaptArgs = [
     ...['--checkpoint', seedRun, '--target-ms', String(target.targetMs), '--delta-ratio', String(NETADAPT_DELTA)],
     ...['--table', latency.table, '--latency-resolution', String(latency.resolution), '--latency-classes', String(latency.classes)],
-    ...['--latency-missing', 'estimate', '--parallel', '1', '--out', runDir, ...(resume ? ['--resume'] : [])],
+    ...['--latency-missing', 'estimate', '--parallel', String(NETADAPT_PARALLEL), '--out', runDir, ...(resume ? ['--resume'] : [])],
   ];
   process.stderr.write(`NetAdapt of ${NETADAPT_FROM} to ${target.model} (${target.targetMs.toFixed(2)} ms): ${runDir}\n`);
   const started = Date.now();
