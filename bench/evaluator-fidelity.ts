@@ -375,7 +375,8 @@ async function report(all: number[][]): Promise<void> {
       ],
       [
         ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
-        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.tau.toFixed(3), ...vsSeedMean(scored[i]!), f.cpu]),
+        // No tau before two members have both scores (a set whose standalone trainings are still to come).
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.pairs < 2 ? '-' : f.tau.toFixed(3), ...vsSeedMean(scored[i]!), f.cpu]),
       ],
     ),
     '',
