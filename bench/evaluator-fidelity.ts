@@ -302,6 +302,9 @@ function fidelityOf({ kind, parts, training = supernetTraining(kind) }: Evaluato
   };
 }
 
+/** A tau for the report: none before two members have both scores (a set whose standalone trainings are still to come). */
+const tauText = (f: { tau: number; pairs: number }) => (f.pairs < 2 ? '-' : f.tau.toFixed(3));
+
 /**
  * The reference averaged over every standalone training seed, for the members trained with all of
  * them (null when no seed was repeated): less of the reference's own noise.
@@ -350,7 +353,7 @@ async function report(all: number[][]): Promise<void> {
     if (!seedMean) return [];
     if (evaluator.kind.startsWith('standalone')) return ['-'];
     const f = fidelityOf(evaluator, seedMean);
-    return [`${f.tau.toFixed(3)} (${f.pairs})`];
+    return [`${tauText(f)} (${f.pairs})`];
   };
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
@@ -375,8 +378,7 @@ async function report(all: number[][]): Promise<void> {
       ],
       [
         ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
-        // No tau before two members have both scores (a set whose standalone trainings are still to come).
-        ...fidelities.map((f, i) => [f.kind, String(f.pairs), f.pairs < 2 ? '-' : f.tau.toFixed(3), ...vsSeedMean(scored[i]!), f.cpu]),
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), tauText(f), ...vsSeedMean(scored[i]!), f.cpu]),
       ],
     ),
     '',
