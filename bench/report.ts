@@ -8,6 +8,8 @@ import { PROJECT_ROOT } from '../src/common/version.js';
 
 export const BENCH_MD = path.join(PROJECT_ROOT, 'results', 'bench.md');
 
+const lastLine = (output: string) => output.trim().split('\n').pop()!;
+
 const nasArgv = (command: string, args: readonly string[]) => [path.join(PROJECT_ROOT, 'bin', 'nas.js'), command, ...args, '--json'];
 
 /** Runs `nas COMMAND ARGS --json` in a child process and waits for it: stdout captured, stderr captured or shown as it comes. */
@@ -24,13 +26,13 @@ export function runNasJsonTimed(command: string, args: readonly string[]): { chi
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
-  const [user, system] = child.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+  const [user, system] = lastLine(child.stderr).split(' ').map(Number);
   return { child, cpuSeconds: user! + system! };
 }
 
 /** The summary a `--json` command prints as its last line of stdout. */
 export function lastJsonLine<T>(stdout: string): T {
-  return JSON.parse(stdout.trim().split('\n').pop()!) as T;
+  return JSON.parse(lastLine(stdout)) as T;
 }
 
 /**
