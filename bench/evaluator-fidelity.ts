@@ -13,7 +13,7 @@
  * trained again; lost after, the members it has not scored wait until that record is deleted).
  *
  *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
- *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet]
+ *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet] [--shard K/N]
  *
  * `--repeat-seed N --members-limit K` trains the first K members again with training seed N
  * (parts in standalone-seedN/): the tau between two trainings of the same architectures is the
@@ -24,6 +24,9 @@
  *
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
+ *
+ * `--shard K/N` scores only the members whose index is K modulo N: N processes started with 0/N .. N-1/N
+ * share the work (one per core) and write the same parts.
  *
  * `--member-set NAME` draws N other members (parts in results/fidelity/<space>/set-NAME/, runs in
  * --runs/set-NAME, a report section of its own): a held-out set for a question the first set raised.
@@ -51,7 +54,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
+import { badArgument, benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
 
 const args = benchArguments({
   members: '20',
@@ -64,6 +67,7 @@ const args = benchArguments({
   'members-limit': '1000',
   'finetune-steps': '0',
   'member-set': '',
+  shard: '0/1',
 });
 const MEMBERS = numberArgument(args, 'members');
 const SPACE = args.space;
@@ -80,6 +84,8 @@ const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
 const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
 const REPEAT_SEED = args['repeat-seed'];
 const MEMBERS_LIMIT = numberArgument(args, 'members-limit');
+/** `--shard K/N`: this process scores only the members whose index is K modulo N (N processes, one per core). */
+const SHARD = shardArgument(args.shard);
 const RESOLUTION = 32;
 /** With --only supernet: also score each member after this many steps of fine-tuning its inherited weights (0: not). */
 const FINETUNE_STEPS = numberArgument(args, 'finetune-steps');
@@ -113,6 +119,13 @@ async function members(): Promise<number[][]> {
   return drawn;
 }
 
+function shardArgument(text: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const [index, count] = [Number(match?.[1]), Number(match?.[2])];
+  if (!match || index >= count) badArgument(`--shard expects K/N with 0 <= K < N (e.g. 0/2 and 1/2 for two processes), got '${text}'`);
+  return { index, count };
+}
+
 function specOf(choices: number[], i: number): ArchSpec {
   return getChoiceSpace(SPACE).materialise(choices, { resolution: RESOLUTION, classes: 10, name: `fidelity-member${i}` });
 }
@@ -124,7 +137,7 @@ async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec
   mkdirSync(path.join(PARTS, kind), { recursive: true });
   for (const [i, choices] of all.entries()) {
     const file = partFile(kind, i);
-    if (existsSync(file)) continue;
+    if (i % SHARD.count !== SHARD.index || existsSync(file)) continue;
     const part = await score(specOf(choices, i), i);
     await writeJsonAtomic(file, {
       schemaVersion: 1,
