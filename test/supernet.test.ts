@@ -14,6 +14,7 @@ import { fastestLatency, withEstimatedSpaceKeys } from '../src/latency-model/pre
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
+import { specHash } from '../src/search-space/spec-hash.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { drawCandidates } from '../src/supernet/ranking.js';
 import { sandwichLoss, sandwichMembers } from '../src/supernet/sandwich.js';
@@ -27,7 +28,7 @@ import { assignWeights, loadCheckpoint, resolveCheckpointDir } from '../src/trai
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
+import { perLayerSpaceDefinition, tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
 import { randomBatch, supernetParity } from './helpers/supernet.js';
 
 test.before(async () => {
@@ -345,6 +346,7 @@ test('ranking draws until it has settings.candidates distinct members from a con
     }),
   };
   const request = {
+    supernet: { member: (choices: number[]) => ({ blocks: choices }) },
     policy,
     experiment: { seed: 3 },
     settings: { candidates: 5 },
@@ -353,6 +355,24 @@ test('ranking draws until it has settings.candidates distinct members from a con
   t.is(drawn.length, 5);
   t.is(new Set(drawn.map((d) => d.choices.join(','))).size, 5);
   t.deepEqual(drawn[0], { choices: settled, mostLikely: true });
+});
+
+test('ranking counts members that differ only in choices their architecture ignores as one candidate', async (t) => {
+  // 2304 choice vectors, 672 networks: a first-stage layer past the stage's depth ignores its op and kernel.
+  const space = new ChoiceSpace(perLayerSpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 1 });
+  const rng = derive(4, 'draws');
+  const policy = {
+    mostLikely: () => null,
+    sample: async (count: number) => ({ choices: Array.from({ length: count }, () => space.randomChoices(rng)), logProbs: [] }),
+  };
+  const request = { supernet, policy, experiment: { seed: 3 }, settings: { candidates: 40 } } as unknown as Parameters<
+    typeof drawCandidates
+  >[0];
+  const drawn = await drawCandidates(request);
+  const architectures = drawn.map((d) => specHash(supernet.member(d.choices)));
+  t.is(new Set(architectures).size, drawn.length, 'every candidate a different network');
+  supernet.dispose();
 });
 
 test("a trained supernet reopened from its run: a member's written checkpoint scores what evaluate() says and fine-tunes as an ordinary checkpoint", async (t) => {

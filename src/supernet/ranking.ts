@@ -3,7 +3,7 @@
  * them out.
  *
  * Candidates are the controller's most likely member and members it draws, `candidates` distinct
- * ones in all when the controller yields that many in 20 batches of draws. Each is
+ * architectures in all when the controller yields that many in 20 batches of draws. Each is
  * judged fairly against the others: its batch-norm statistics are re-estimated on a few training
  * batches (a shared set of BN statistics fits no member), then it is evaluated on the first
  * `rankingSamples` validation images, and rewarded with its table latency. With
@@ -23,6 +23,7 @@ import { reward } from '../controller/reward.js';
 import type { SearchSetup } from '../controller/setup.js';
 import type { TrialStore } from '../controller/store.js';
 import type { ArchSpec } from '../search-space/archspec.js';
+import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, SPEC_JSON, saveCheckpoint } from '../trainer/checkpoint.js';
 import type { ImageBatcher } from '../trainer/data/batches.js';
@@ -74,15 +75,20 @@ export async function rankCandidates(request: RankingRequest): Promise<RankedCan
   return ranked.sort((a, b) => b.reward - a.reward);
 }
 
+/**
+ * Members to rank, each a distinct architecture: choices that differ only where the architecture
+ * ignores them (a layer's options past its stage's depth) are one network, ranked once.
+ */
 export async function drawCandidates({
+  supernet,
   policy,
   experiment,
   settings,
-}: RankingRequest): Promise<{ choices: number[]; mostLikely: boolean }[]> {
+}: Pick<RankingRequest, 'supernet' | 'policy' | 'experiment' | 'settings'>): Promise<{ choices: number[]; mostLikely: boolean }[]> {
   const seen = new Set<string>();
   const out: { choices: number[]; mostLikely: boolean }[] = [];
   const add = (choices: number[], mostLikely: boolean) => {
-    const key = choices.join(',');
+    const key = specHash(supernet.member(choices));
     if (seen.has(key)) return;
     seen.add(key);
     out.push({ choices, mostLikely });
