@@ -25,8 +25,8 @@
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
  *
- * `--shard K/N` scores only the members whose index is K modulo N: N processes started with 0/N .. N-1/N
- * share the work (one per core) and write the same parts.
+ * `--shard K/N` scores only the members whose index is K modulo N: N processes started with 0/N ..
+ * N-1/N share the work (one per core) and write the same parts.
  *
  * `--member-set NAME` draws N other members (parts in results/fidelity/<space>/set-NAME/, runs in
  * --runs/set-NAME, a report section of its own): a held-out set for a question the first set raised.

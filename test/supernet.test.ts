@@ -371,7 +371,8 @@ test('ranking counts members that differ only in choices their architecture igno
   >[0];
   const drawn = await drawCandidates(request);
   const architectures = drawn.map((d) => specHash(supernet.member(d.choices)));
-  t.is(new Set(architectures).size, drawn.length, 'every candidate a different network');
+  t.is(drawn.length, 40, 'the 672 networks give 40 within 20 batches of draws');
+  t.is(new Set(architectures).size, 40, 'every candidate a different network');
   supernet.dispose();
 });
 
