@@ -19,6 +19,11 @@
  * (parts in standalone-seedN/): the tau between two trainings of the same architectures is the
  * most any evaluator can reach against one of them (the reference's own noise).
  *
+ * `--recipe full5` trains the members (the first K with --members-limit) with search-vs-zoo's recipe
+ * instead, 5 epochs of the whole training split (parts in standalone-full5/, about 9x the default
+ * recipe's CPU): the report ranks every evaluator against it too, as the order of trained models a
+ * search is judged by. `--repeat-seed` combines with it (standalone-full5-seedN/).
+ *
  * `--finetune-steps N` (with the supernet) also scores each member after N steps of fine-tuning its
  * inherited weights (parts in supernet[-NAME]-ftN/): the supernet as a warm start, not an oracle.
  *
@@ -38,12 +43,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
-import { averageRanks, kendallTauB } from '../src/common/rank-correlation.js';
+import { averageRanks, kendallTauB, tauBootstrapInterval } from '../src/common/rank-correlation.js';
 import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { proxyTrainConfig } from '../src/controller/setup.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
+import { specCost } from '../src/search-space/cost.js';
+import { resolve } from '../src/search-space/resolve.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { finetuneConfig } from '../src/supernet/finetune.js';
 import { supernetSettings } from '../src/supernet/settings.js';
@@ -68,6 +75,7 @@ const args = benchArguments({
   'finetune-steps': '0',
   'member-set': '',
   shard: '0/1',
+  recipe: 'short',
 });
 const MEMBERS = numberArgument(args, 'members');
 const SPACE = args.space;
@@ -81,7 +89,15 @@ const VARIANT = args.variant;
 /** The part directory (and run directory) of the supernet being scored: `supernet` or `supernet-<variant>`. */
 const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
-const RECIPE = { epochs: 3, trainSamples: 10_000, seed: 1 };
+/** Standalone recipes: the reference's (`short`), and search-vs-zoo's, for a second reference (`--recipe full5`). */
+const RECIPES = {
+  short: { epochs: 3, trainSamples: 10_000, text: '3 epochs of 10000 Fashion-MNIST images' },
+  full5: { epochs: 5, trainSamples: undefined, text: '5 epochs of the whole Fashion-MNIST training split' },
+} as const;
+/** The reference's training seed (`--repeat-seed` trains with another). */
+const REFERENCE_SEED = 1;
+const RECIPE_NAME = args.recipe;
+if (!(RECIPE_NAME in RECIPES)) badArgument(`--recipe is one of ${Object.keys(RECIPES).join(', ')}, got '${RECIPE_NAME}'`);
 const REPEAT_SEED = args['repeat-seed'];
 const MEMBERS_LIMIT = numberArgument(args, 'members-limit');
 /** `--shard K/N`: this process scores only the members whose index is K modulo N (N processes, one per core). */
@@ -130,7 +146,7 @@ function specOf(choices: number[], i: number): ArchSpec {
   return getChoiceSpace(SPACE).materialise(choices, { resolution: RESOLUTION, classes: 10, name: `fidelity-member${i}` });
 }
 
-const partFile = (kind: string, member: number) => path.join(PARTS, kind, `member-${String(member).padStart(2, '0')}.json`);
+const partFile = (kind: string, member: number, parts = PARTS) => path.join(parts, kind, `member-${String(member).padStart(2, '0')}.json`);
 
 /** Runs `score` for every member whose part file is missing, writing each part as it finishes. */
 async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec, i: number) => Promise<Omit<Part, 'member' | 'choices'>>) {
@@ -151,18 +167,19 @@ async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec
   }
 }
 
-function readParts(kind: string, count: number): (Part | null)[] {
+function readParts(kind: string, count: number, parts = PARTS): (Part | null)[] {
   return Array.from({ length: count }, (_, i) => {
-    const file = partFile(kind, i);
+    const file = partFile(kind, i, parts);
     return existsSync(file) ? (readJsonFile(file) as Part) : null;
   });
 }
 
 async function standalone(all: number[][]): Promise<void> {
   const dataset = loadDataset('fashion-mnist', RESOLUTION);
-  const seed = REPEAT_SEED ? Number(REPEAT_SEED) : RECIPE.seed;
-  const config = trainConfig({ ...RECIPE, seed }, 'fidelity recipe');
-  const kind = REPEAT_SEED ? `standalone-seed${seed}` : 'standalone';
+  const seed = REPEAT_SEED ? Number(REPEAT_SEED) : REFERENCE_SEED;
+  const { epochs, trainSamples } = RECIPES[RECIPE_NAME as keyof typeof RECIPES];
+  const config = trainConfig({ epochs, trainSamples, seed }, 'fidelity recipe');
+  const kind = ['standalone', ...(RECIPE_NAME === 'short' ? [] : [RECIPE_NAME]), ...(REPEAT_SEED ? [`seed${seed}`] : [])].join('-');
   await eachMissing(kind, all.slice(0, MEMBERS_LIMIT), async (spec) => {
     const { value, cpuSeconds } = await cpuSecondsOf(() => train({ spec, dataset, config, evaluateTest: true }));
     return { accuracy: value.top1!, cpuSeconds, valTop1: value.valTop1 };
@@ -248,9 +265,9 @@ async function finetunedSupernet(all: number[][]): Promise<void> {
 }
 
 /** The evaluators with parts on disk: the proxy, every supernet (`supernet`, `supernet-<variant>`), repeated standalone trainings. */
-function evaluatorKinds(): string[] {
-  const supernets = readdirSync(PARTS, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && /^(supernet(-|$)|standalone-seed)/.test(e.name))
+function evaluatorKinds(parts = PARTS): string[] {
+  const supernets = readdirSync(parts, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^(supernet(-|$)|standalone-)/.test(e.name))
     .map((e) => e.name)
     .sort();
   return ['proxy', ...supernets];
@@ -271,8 +288,8 @@ function finetunedKind(kind: string): { supernet: string; steps: number } | null
 }
 
 /** The supernet's training record (a fine-tuned kind has its supernet's). */
-function supernetTraining(kind: string): SupernetTraining | null {
-  const file = path.join(PARTS, `${finetunedKind(kind)?.supernet ?? kind}-training.json`);
+function supernetTraining(kind: string, parts = PARTS): SupernetTraining | null {
+  const file = path.join(parts, `${finetunedKind(kind)?.supernet ?? kind}-training.json`);
   return existsSync(file) ? (readJsonFile(file) as SupernetTraining) : null;
 }
 
@@ -295,11 +312,50 @@ function rankSum(proxy: Evaluator, supernet: Evaluator): Evaluator {
     const cpuSeconds = proxy.parts[i]!.cpuSeconds + supernet.parts[i]!.cpuSeconds;
     parts[i] = { member: i, choices: proxy.parts[i]!.choices, accuracy: ranks[0]![k]! + ranks[1]![k]!, cpuSeconds };
   });
-  return { kind: `proxy + ${supernet.kind} (rank sum)`, parts, training: supernetTraining(supernet.kind) };
+  return { kind: `proxy + ${supernet.kind} (rank sum)`, parts, training: supernet.training };
+}
+
+/**
+ * Rankings read off each member's spec, training nothing: fewer units (blocks, stem and head) first,
+ * and more parameters first. The tau they reach is the part of the reference's order that costs
+ * nothing to predict.
+ */
+function zeroCostRankings(members: number[][]): Evaluator[] {
+  const specs = members.map((choices, i) => specOf(choices, i));
+  const ranking = (kind: string, score: (spec: ArchSpec) => number): Evaluator => ({
+    kind,
+    parts: specs.map((spec, i) => ({ member: i, choices: members[i]!, accuracy: score(spec), cpuSeconds: 0 })),
+  });
+  return [
+    ranking('fewer units (zero-cost)', (spec) => -resolve(spec).units.length),
+    ranking('more parameters (zero-cost)', (spec) => specCost(spec).params),
+  ];
+}
+
+/** One member set's scores: its reference, the evaluators with parts, and everything ranked against the reference. */
+interface SetScores {
+  members: number[][];
+  reference: (Part | null)[];
+  evaluators: Evaluator[];
+  /** The evaluators, the proxy's rank sums with each supernet, and the zero-cost rankings. */
+  scored: Evaluator[];
+}
+
+function readSetScores(parts: string): SetScores {
+  const { members } = readJsonFile(path.join(parts, 'members.json')) as { members: number[][] };
+  const reference = readParts('standalone', members.length, parts);
+  const evaluators: Evaluator[] = evaluatorKinds(parts).map((kind) => ({
+    kind,
+    parts: readParts(kind, members.length, parts),
+    training: supernetTraining(kind, parts),
+  }));
+  const proxyScores = evaluators.find((e) => e.kind === 'proxy')!;
+  const rankSums = evaluators.filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
+  return { members, reference, evaluators, scored: [...evaluators, ...rankSums, ...zeroCostRankings(members)] };
 }
 
 /** Kendall's tau of an evaluator against the reference over the members both scored, and its CPU time. */
-function fidelityOf({ kind, parts, training = supernetTraining(kind) }: Evaluator, reference: (Part | null)[]) {
+function fidelityOf({ kind, parts, training }: Evaluator, reference: (Part | null)[]) {
   const paired = reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
   const scoring = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   return {
@@ -332,6 +388,23 @@ function seedMeanReference(reference: (Part | null)[], evaluators: Evaluator[]):
   });
 }
 
+/**
+ * The rankings every evaluator is also compared with: the seeds' mean, and each standalone training
+ * with another recipe (`standalone-full5`; over the members it has).
+ */
+function otherReferences(reference: (Part | null)[], evaluators: Evaluator[]): { heading: string; kind: string; parts: (Part | null)[] }[] {
+  const seedMean = seedMeanReference(reference, evaluators);
+  return [
+    ...(seedMean ? [{ heading: "tau vs the seeds' mean (members)", kind: 'seed-mean', parts: seedMean }] : []),
+    ...evaluators
+      .filter((e) => isOtherRecipe(e.kind))
+      .map((e) => ({ heading: `tau vs ${e.kind} (members)`, kind: e.kind, parts: e.parts })),
+  ];
+}
+
+/** `standalone-<recipe>` without a seed: a reference with another recipe. */
+const isOtherRecipe = (kind: string) => /^standalone-(?!seed)[a-z0-9]+$/.test(kind);
+
 function supernetDescriptions(kinds: string[]): string[] {
   return kinds.flatMap((kind) => {
     const training = supernetTraining(kind);
@@ -349,49 +422,47 @@ function supernetDescriptions(kinds: string[]): string[] {
 }
 
 async function report(all: number[][]): Promise<void> {
-  const reference = readParts('standalone', all.length);
-  const evaluators: Evaluator[] = evaluatorKinds().map((kind) => ({ kind, parts: readParts(kind, all.length) }));
-  const proxyScores = evaluators.find((e) => e.kind === 'proxy')!;
-  const rankSums = evaluators.filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
+  const { reference, evaluators, scored } = readSetScores(PARTS);
   const rows = all.map((choices, i) => [
     String(i),
     choices.join(''),
     reference[i] ? (100 * reference[i]!.accuracy).toFixed(2) : '-',
     ...evaluators.map((e) => (e.parts[i] ? (100 * e.parts[i]!.accuracy).toFixed(2) : '-')),
   ]);
-  const scored = [...evaluators, ...rankSums];
   const fidelities = scored.map((e) => fidelityOf(e, reference));
   const seedMean = seedMeanReference(reference, evaluators);
-  const vsSeedMean = (evaluator: Evaluator): string[] => {
-    if (!seedMean) return [];
-    if (evaluator.kind.startsWith('standalone')) return ['-'];
-    const f = fidelityOf(evaluator, seedMean);
-    return [`${tauText(f)} (${f.pairs})`];
-  };
+  const others = otherReferences(reference, evaluators);
+  const vsOthers = (evaluator: Evaluator): string[] =>
+    others.map((other) => {
+      if (evaluator.kind === other.kind || (other.kind === 'seed-mean' && evaluator.kind.startsWith('standalone'))) return '-';
+      const f = fidelityOf(evaluator, other.parts);
+      return `${tauText(f)} (${f.pairs})`;
+    });
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
     `## Evaluator fidelity: the ${SPACE} space${MEMBER_SET ? `, member set ${MEMBER_SET}` : ''}`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPE.epochs} epochs of ${RECIPE.trainSamples} Fashion-MNIST images at ${RESOLUTION}x${RESOLUTION} (seed ${RECIPE.seed}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
-    ...(rankSums.length
+    ...(scored.some((e) => e.kind.endsWith('(rank sum)'))
       ? [
           `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : '. On this set these rows were computed after its scores were in (2026-12-06): a question for a held-out set (`--member-set`), not a finding'}.`,
         ]
       : []),
+    ZERO_COST_NOTE,
     '',
     markdownTable(
+      ['evaluator', 'members scored', 'Kendall tau vs standalone', ...others.map((o) => o.heading), 'CPU-seconds'],
       [
-        'evaluator',
-        'members scored',
-        'Kendall tau vs standalone',
-        ...(seedMean ? ["tau vs the seeds' mean (members)"] : []),
-        'CPU-seconds',
-      ],
-      [
-        ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
-        ...fidelities.map((f, i) => [f.kind, String(f.pairs), tauText(f), ...vsSeedMean(scored[i]!), f.cpu]),
+        [
+          'standalone (reference)',
+          String(reference.filter(Boolean).length),
+          '1',
+          ...others.map((o) => (o.kind === 'seed-mean' ? '-' : tauText(fidelityOf({ kind: 'standalone', parts: reference }, o.parts)))),
+          standaloneCpu.toFixed(0),
+        ],
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), tauText(f), ...vsOthers(scored[i]!), f.cpu]),
       ],
     ),
     '',
@@ -407,6 +478,50 @@ async function report(all: number[][]): Promise<void> {
   ].join('\n');
   await writeSection(section, FIDELITY_MD);
   process.stderr.write(`${section}\n`);
+  const pooled = pooledSection();
+  if (pooled) await writeSection(pooled, FIDELITY_MD);
+}
+
+const ZERO_COST_NOTE =
+  '- `(zero-cost)`: members ranked by their spec alone, fewer units (blocks, stem and head) first or more parameters first; no training.';
+
+/** The first member set and every `set-<name>` beside it that has its members drawn. */
+function memberSetDirs(): string[] {
+  const root = path.join(PROJECT_ROOT, 'results', 'fidelity', SPACE);
+  const named = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name.startsWith('set-'))
+    .map((e) => path.join(root, e.name))
+    .sort();
+  return [root, ...named].filter((dir) => existsSync(path.join(dir, 'members.json')));
+}
+
+/**
+ * Kendall's tau over every member set's members at once, for the evaluators every set has, with a
+ * bootstrap interval: one set's 20 members give a rough tau (null: fewer than two sets). Each set's
+ * members are scored by that set's own run of the evaluator.
+ */
+function pooledSection(): string | null {
+  const dirs = memberSetDirs();
+  if (dirs.length < 2) return null;
+  const sets = dirs.map(readSetScores);
+  const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
+  const rows = kinds.map((kind) => {
+    const pairs = sets.flatMap(({ reference, scored }) => {
+      const { parts } = scored.find((e) => e.kind === kind)!;
+      return reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
+    });
+    const [standalone, scores] = [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
+    const [low, high] = tauBootstrapInterval(standalone, scores, derive(2026, 'fidelity-bootstrap', kind));
+    return [kind, String(pairs.length), kendallTauB(standalone, scores).toFixed(3), `${low.toFixed(3)} to ${high.toFixed(3)}`];
+  });
+  return [
+    `## Evaluator fidelity: the ${SPACE} space, member sets pooled`,
+    '',
+    `\`node dist/bench/evaluator-fidelity.js\` (any set's report; ${new Date().toISOString().slice(0, 10)}). The members of ${dirs.map((d) => path.relative(PROJECT_ROOT, d)).join(' and ')} together, each against its standalone reference (the recipe above), for the evaluators every set has. Interval: 90% percentile bootstrap over members (2,000 resamples, seeded). A rank sum's ranks are within its set.`,
+    ZERO_COST_NOTE,
+    '',
+    markdownTable(['evaluator', 'members scored', 'Kendall tau vs standalone', '90% interval'], rows),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {

@@ -52,3 +52,25 @@ export function averageRanks(values: readonly number[]): number[] {
   }
   return ranks;
 }
+
+/**
+ * A percentile bootstrap interval of Kendall's tau-b: `resamples` draws of n pairs with replacement
+ * from `rng`, and the tau values at the (1 - level) / 2 and (1 + level) / 2 quantiles. With 20 or 40
+ * pairs one tau is a rough number; the interval says how rough.
+ */
+export function tauBootstrapInterval(
+  a: readonly number[],
+  b: readonly number[],
+  rng: () => number,
+  { resamples = 2000, level = 0.9 } = {},
+): [number, number] {
+  const taus = Array.from({ length: resamples }, () => {
+    const drawn = a.map(() => Math.floor(rng() * a.length));
+    return kendallTauB(
+      drawn.map((i) => a[i]!),
+      drawn.map((i) => b[i]!),
+    );
+  }).sort((x, y) => x - y);
+  const at = (q: number) => taus[Math.min(resamples - 1, Math.max(0, Math.round(q * (resamples - 1))))]!;
+  return [at((1 - level) / 2), at((1 + level) / 2)];
+}
