@@ -20,7 +20,7 @@
  * most any evaluator can reach against one of them (the reference's own noise).
  *
  * `--recipe full5` trains the members (the first K with --members-limit) with search-vs-zoo's recipe
- * instead, 5 epochs of the whole training split (parts in standalone-full5/, about 9x the default
+ * instead, 5 epochs of the whole training split (parts in standalone-full5/, about 8x the default
  * recipe's CPU): the report ranks every evaluator against it too, as the order of trained models a
  * search is judged by. `--repeat-seed` combines with it (standalone-full5-seedN/).
  *
@@ -202,6 +202,10 @@ async function supernet(all: number[][]): Promise<void> {
   const runDir = path.join(RUNS, SUPERNET_KIND);
   const trainingFile = path.join(PARTS, `${SUPERNET_KIND}-training.json`);
   if (!existsSync(trainingFile)) {
+    if (SHARD.count > 1)
+      badArgument(
+        `--shard splits the members' scoring, not ${SUPERNET_KIND}'s one training: run --only ${SUPERNET_KIND} without --shard first`,
+      );
     const experimentSpace = readExperiment(SUPERNET_EXPERIMENT).space;
     if (experimentSpace !== SPACE)
       throw new Error(`${SUPERNET_EXPERIMENT} searches space ${experimentSpace}, the members are of ${SPACE}: pass --supernet-experiment`);
