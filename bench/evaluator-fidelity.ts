@@ -358,9 +358,14 @@ function readSetScores(parts: string): SetScores {
   return { members, reference, evaluators, scored: [...evaluators, ...rankSums, ...zeroCostRankings(members)] };
 }
 
+/** (reference, evaluator) score pairs of the members both scored. */
+function pairedWithReference(parts: (Part | null)[], reference: (Part | null)[]): (readonly [number, number])[] {
+  return reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
+}
+
 /** Kendall's tau of an evaluator against the reference over the members both scored, and its CPU time. */
 function fidelityOf({ kind, parts, training }: Evaluator, reference: (Part | null)[]) {
-  const paired = reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
+  const paired = pairedWithReference(parts, reference);
   const scoring = parts.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   return {
     kind,
@@ -510,10 +515,7 @@ function pooledSection(): string | null {
   const sets = dirs.map(readSetScores);
   const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
   const rows = kinds.map((kind) => {
-    const pairs = sets.flatMap(({ reference, scored }) => {
-      const { parts } = scored.find((e) => e.kind === kind)!;
-      return reference.flatMap((r, i) => (r && parts[i] ? [[r.accuracy, parts[i]!.accuracy] as const] : []));
-    });
+    const pairs = sets.flatMap(({ reference, scored }) => pairedWithReference(scored.find((e) => e.kind === kind)!.parts, reference));
     const [standalone, scores] = [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
     const [low, high] = tauBootstrapInterval(standalone, scores, derive(2026, 'fidelity-bootstrap', kind));
     return [kind, String(pairs.length), kendallTauB(standalone, scores).toFixed(3), `${low.toFixed(3)} to ${high.toFixed(3)}`];

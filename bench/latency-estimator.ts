@@ -21,6 +21,7 @@ import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
+import { quantile } from '../src/common/quantile.js';
 import { derive, type Rng } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import {
@@ -30,7 +31,6 @@ import {
   LatencyEstimator,
   leaveOneOut,
   looStats,
-  quantile,
   tablePoints,
 } from '../src/latency-model/predict/estimator.js';
 import type { LooStats } from '../src/latency-model/predict/estimator-schema.js';

@@ -3,8 +3,9 @@
  * is: what bench/table-repeatability and bench/profile-protocol share.
  */
 
+import { quantile } from '../src/common/quantile.js';
 import { atReferenceSpeed, PROBE_KEY, profileOp, type SpeedProbe, statisticOf } from '../src/latency-model/measure/profile.js';
-import { leaveOneOut, looStats, quantile, tablePoints } from '../src/latency-model/predict/estimator.js';
+import { leaveOneOut, looStats, tablePoints } from '../src/latency-model/predict/estimator.js';
 import { parseOpKey } from '../src/latency-model/predict/ops.js';
 import type { Entry, LatencyTable } from '../src/latency-model/predict/table-schema.js';
 

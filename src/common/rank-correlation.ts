@@ -1,4 +1,5 @@
 /** Rank agreement of two paired samples. */
+import { quantile } from './quantile.js';
 
 /** Kendall's tau-b: (concordant - discordant) pairs over the pairs not tied in both, corrected for ties in either. */
 export function kendallTauB(a: readonly number[], b: readonly number[]): number {
@@ -71,6 +72,5 @@ export function tauBootstrapInterval(
       drawn.map((i) => b[i]!),
     );
   }).sort((x, y) => x - y);
-  const at = (q: number) => taus[Math.min(resamples - 1, Math.max(0, Math.round(q * (resamples - 1))))]!;
-  return [at((1 - level) / 2), at((1 + level) / 2)];
+  return [quantile(taus, (1 - level) / 2), quantile(taus, (1 + level) / 2)];
 }

@@ -12,6 +12,7 @@
  * pays once: it is measured on an empty model and subtracted from each op.
  */
 import * as tf from '@tensorflow/tfjs';
+import { quantile } from '../../common/quantile.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { buildModel, buildUnitsModel } from '../../trainer/build-model.js';
 import { type OpDescriptor, opUnit, parseOpKey } from '../predict/ops.js';
@@ -25,13 +26,6 @@ export const DEFAULT_PROFILER: ProfilerSettings = {
   batch: 1,
   statistic: 'p25',
 };
-
-/** The q-quantile of sorted samples, interpolating between neighbours. */
-function quantile(sorted: readonly number[], q: number): number {
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
-}
 
 export function summarise(samples: readonly number[]): Entry {
   const sorted = [...samples].sort((a, b) => a - b);

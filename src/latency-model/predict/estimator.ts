@@ -26,6 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError } from '../../common/errors.js';
+import { quantile } from '../../common/quantile.js';
 import { ESTIMATOR_METHOD, type LooStats, type OpModel, type StoredEstimator } from './estimator-schema.js';
 import { ESTIMATOR_COORDINATES, ESTIMATOR_FEATURES, opCoordinates, opTraits, unitFeatures } from './features.js';
 import { accumulate, emptyNormalEquations, nnls } from './nnls.js';
@@ -306,14 +307,6 @@ export function leaveOneOut(points: readonly FitPoint[], settings = DEFAULT_ESTI
       )?.predict(pt) ?? null
     );
   });
-}
-
-/** Linear-interpolated quantile of sorted values. */
-export function quantile(sorted: readonly number[], q: number): number {
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo]! + (pos - lo) * (sorted[hi]! - sorted[lo]!);
 }
 
 /** Error statistics of predictions against entries (entries at 0 ms have no relative error and are skipped). */
