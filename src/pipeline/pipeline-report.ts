@@ -87,14 +87,18 @@ export interface PipelineReport {
   comparison: (StageComparison & { summary: string }) | null;
 }
 
+/** The pipeline's latency target, which NetAdapt cuts toward and the report judges by: NetAdapt's, else the reward's. */
+export function pipelineTarget(experiment: Experiment): Experiment['reward']['targetMs'] {
+  return experiment.pipeline?.netadapt.targetMs ?? experiment.reward.targetMs;
+}
+
 /**
  * The hand-written model a pipeline's result is compared with: the pipeline section's `reference`
- * (a zoo name, or a spec file), by default the pipeline's target spec (NetAdapt's, else the
- * reward's); null when neither names one.
+ * (a zoo name, or a spec file), by default the pipeline's target spec; null when neither names one.
  */
 export function pipelineReference(experiment: Experiment): { name: string; spec: ArchSpec } | null {
   const given = experiment.pipeline?.reference;
-  const target = experiment.pipeline?.netadapt.targetMs ?? experiment.reward.targetMs;
+  const target = pipelineTarget(experiment);
   const name = given === undefined ? (typeof target === 'number' ? null : target.spec) : given;
   if (name === null) return null;
   if (isZooName(name) && !existsSync(name)) return { name, spec: zooSpec(name) };

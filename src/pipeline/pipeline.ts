@@ -27,7 +27,7 @@ import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
-import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, writePipelineReport } from './pipeline-report.js';
+import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, pipelineTarget, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline } from './pipeline-start.js';
 import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
@@ -81,7 +81,7 @@ interface PipelineContext {
   record: PipelineRecord;
   settings: PipelineSettings;
   table: LatencyTable;
-  /** NetAdapt's target, which the evaluation and the report judge by: pipeline.netadapt.targetMs, or the search's. */
+  /** pipelineTarget in ms on the table: NetAdapt cuts toward it, the evaluation and the report judge by it. */
   targetMs: number;
   log: Logger;
 }
@@ -98,9 +98,7 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const check = (experiment: Experiment) => {
     const setup = setupSearch(experiment, experiment.latency.classes);
     pipelineReference(experiment);
-    const netadaptTarget = experiment.pipeline?.netadapt.targetMs;
-    const targetMs = netadaptTarget ? resolveTargetMs(netadaptTarget, experiment, setup.table) : setup.rewardSettings.targetMs;
-    return { table: setup.table, targetMs };
+    return { table: setup.table, targetMs: resolveTargetMs(pipelineTarget(experiment), experiment, setup.table) };
   };
   const { run, record, settings } = await openPipeline(request, check);
   run.checkInputs(record);
