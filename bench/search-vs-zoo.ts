@@ -469,7 +469,8 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
     const verdicts: string[] = [];
     const zooRuns = zooAt(target, zoo).map((z) => ({ ...z, runs: runsOf(z.model) }));
     for (const found of foundRecords(target.model)) {
-      const by = `**found** by ${findName(found)}`;
+      const name = findName(found);
+      const by = `**found** by ${name}`;
       if (found.unreachable) {
         rows.push([`${by}: none`, '', '', '', `the search refused the target: ${found.unreachable}`]);
         continue;
@@ -485,7 +486,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
       ]);
       if (runs.length) points.push({ x: found.latencyMs, y: meanTop1(runs), group: 'found', label: model });
       const judged = verdict(found, runs, zooRuns, noise.seedSd);
-      if (judged) verdicts.push(`- ${findName(found)}: ${judged}.`);
+      if (judged) verdicts.push(`- ${name}: ${judged}.`);
     }
     const baselineRuns = baselineRecords(target.model).map((b) => ({ ...b, runs: runsOf(b.model) }));
     for (const b of baselineRuns) {
