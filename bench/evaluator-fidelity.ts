@@ -397,19 +397,8 @@ function seedMeanReference(reference: (Part | null)[], evaluators: Evaluator[]):
   });
 }
 
-/**
- * The rankings every evaluator is also compared with: the seeds' mean, and each standalone training
- * with another recipe (`standalone-full5`; over the members it has).
- */
-function otherReferences(reference: (Part | null)[], evaluators: Evaluator[]): { heading: string; kind: string; parts: (Part | null)[] }[] {
-  const seedMean = seedMeanReference(reference, evaluators);
-  return [
-    ...(seedMean ? [{ heading: "tau vs the seeds' mean (members)", kind: 'seed-mean', parts: seedMean }] : []),
-    ...evaluators
-      .filter((e) => isOtherRecipe(e.kind))
-      .map((e) => ({ heading: `tau vs ${e.kind} (members)`, kind: e.kind, parts: e.parts })),
-  ];
-}
+/** Each standalone training with another recipe (`standalone-full5`), a reference of its own. */
+const otherRecipes = (evaluators: Evaluator[]) => evaluators.filter((e) => isOtherRecipe(e.kind));
 
 /** `standalone-<recipe>` without a seed: a reference with another recipe. */
 const isOtherRecipe = (kind: string) => /^standalone-(?!seed)[a-z0-9]+$/.test(kind);
@@ -440,19 +429,19 @@ async function report(all: number[][]): Promise<void> {
   ]);
   const fidelities = scored.map((e) => fidelityOf(e, reference));
   const seedMean = seedMeanReference(reference, evaluators);
-  const others = otherReferences(reference, evaluators);
-  const vsOthers = (evaluator: Evaluator): string[] =>
-    others.map((other) => {
-      if (evaluator.kind === other.kind || (other.kind === 'seed-mean' && evaluator.kind.startsWith('standalone'))) return '-';
-      const f = fidelityOf(evaluator, other.parts);
-      return `${tauText(f)} (${f.pairs})`;
-    });
+  const vsSeedMean = (evaluator: Evaluator): string[] => {
+    if (!seedMean) return [];
+    if (evaluator.kind.startsWith('standalone')) return ['-'];
+    const f = fidelityOf(evaluator, seedMean);
+    return [`${tauText(f)} (${f.pairs})`];
+  };
+  const others = otherRecipes(evaluators);
   const standaloneCpu = reference.reduce((s, p) => s + (p?.cpuSeconds ?? 0), 0);
   const section = [
     `## Evaluator fidelity: the ${SPACE} space${MEMBER_SET ? `, member set ${MEMBER_SET}` : ''}`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference (its own table below)` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     ...(scored.some((e) => e.kind.endsWith('(rank sum)'))
       ? [
@@ -462,19 +451,20 @@ async function report(all: number[][]): Promise<void> {
     ZERO_COST_NOTE,
     '',
     markdownTable(
-      ['evaluator', 'members scored', 'Kendall tau vs standalone', ...others.map((o) => o.heading), 'CPU-seconds'],
       [
-        [
-          'standalone (reference)',
-          String(reference.filter(Boolean).length),
-          '1',
-          ...others.map((o) => (o.kind === 'seed-mean' ? '-' : tauText(fidelityOf({ kind: 'standalone', parts: reference }, o.parts)))),
-          standaloneCpu.toFixed(0),
-        ],
-        ...fidelities.map((f, i) => [f.kind, String(f.pairs), tauText(f), ...vsOthers(scored[i]!), f.cpu]),
+        'evaluator',
+        'members scored',
+        'Kendall tau vs standalone',
+        ...(seedMean ? ["tau vs the seeds' mean (members)"] : []),
+        'CPU-seconds',
+      ],
+      [
+        ['standalone (reference)', String(reference.filter(Boolean).length), '1', ...(seedMean ? ['-'] : []), standaloneCpu.toFixed(0)],
+        ...fidelities.map((f, i) => [f.kind, String(f.pairs), tauText(f), ...vsSeedMean(scored[i]!), f.cpu]),
       ],
     ),
     '',
+    ...others.flatMap((other) => otherRecipeTable(other, [{ kind: 'standalone', parts: reference }, ...scored])),
     markdownTable(
       [
         'member',
@@ -489,6 +479,30 @@ async function report(all: number[][]): Promise<void> {
   process.stderr.write(`${section}\n`);
   const pooled = pooledSection();
   if (pooled) await writeSection(pooled, FIDELITY_MD);
+}
+
+/**
+ * Every evaluator (and the short-recipe reference) against a standalone reference with another
+ * recipe, over the members it has, with 90% bootstrap intervals.
+ */
+function otherRecipeTable(other: Evaluator, rankings: Evaluator[]): string[] {
+  const rows = rankings
+    .filter((e) => e.kind !== other.kind)
+    .map((e) => tauWithInterval(e.kind, pairedWithReference(e.parts, other.parts), derive(2026, 'fidelity-bootstrap', other.kind, e.kind)));
+  return [
+    `Against \`${other.kind}\` (${other.parts.filter(Boolean).length} of ${other.parts.length} members trained; interval: 90% percentile bootstrap over members, 2,000 seeded resamples):`,
+    '',
+    markdownTable(['evaluator', 'members scored', `Kendall tau vs ${other.kind}`, '90% interval'], rows),
+    '',
+  ];
+}
+
+/** A table row: Kendall's tau over (reference, score) pairs with its 90% bootstrap interval; dashes below two pairs. */
+function tauWithInterval(kind: string, pairs: (readonly [number, number])[], rng: () => number): string[] {
+  if (pairs.length < 2) return [kind, String(pairs.length), '-', '-'];
+  const [reference, scores] = [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
+  const [low, high] = tauBootstrapInterval(reference, scores, rng);
+  return [kind, String(pairs.length), kendallTauB(reference, scores).toFixed(3), `${low.toFixed(3)} to ${high.toFixed(3)}`];
 }
 
 const ZERO_COST_NOTE =
@@ -514,12 +528,13 @@ function pooledSection(): string | null {
   if (dirs.length < 2) return null;
   const sets = dirs.map(readSetScores);
   const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
-  const rows = kinds.map((kind) => {
-    const pairs = sets.flatMap(({ reference, scored }) => pairedWithReference(scored.find((e) => e.kind === kind)!.parts, reference));
-    const [standalone, scores] = [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
-    const [low, high] = tauBootstrapInterval(standalone, scores, derive(2026, 'fidelity-bootstrap', kind));
-    return [kind, String(pairs.length), kendallTauB(standalone, scores).toFixed(3), `${low.toFixed(3)} to ${high.toFixed(3)}`];
-  });
+  const rows = kinds.map((kind) =>
+    tauWithInterval(
+      kind,
+      sets.flatMap(({ reference, scored }) => pairedWithReference(scored.find((e) => e.kind === kind)!.parts, reference)),
+      derive(2026, 'fidelity-bootstrap', kind),
+    ),
+  );
   return [
     `## Evaluator fidelity: the ${SPACE} space, member sets pooled`,
     '',
