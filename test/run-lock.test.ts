@@ -46,7 +46,7 @@ test('a directory another live process holds is refused, naming that process; on
   t.false(existsSync(path.join(dir, RUN_LOCK_FILE)));
 });
 
-test("of two processes that found the same dead lock, the one that moves it second puts the first one's lock back and loses", async (t) => {
+test('of two processes that found the same dead lock, the second to take it over finds the first one holding it and loses', async (t) => {
   const dir = path.join(tempDir(), 'run');
   const file = path.join(dir, RUN_LOCK_FILE);
   await kill(await holder(dir), 'SIGKILL');
@@ -56,7 +56,7 @@ test("of two processes that found the same dead lock, the one that moves it seco
     const late: LockOwner = { ...dead, pid: process.pid, what: 'late', since: new Date().toISOString() };
     t.false(takeOver(file, dead, late), 'the dead lock was already taken over');
     t.is(runDirOwner(dir)?.pid, first.pid, 'the first taker still holds the lock');
-    t.deepEqual(readdirSync(dir), [RUN_LOCK_FILE], 'nothing left aside');
+    t.deepEqual(readdirSync(dir), [RUN_LOCK_FILE], 'no draft or guard left');
   } finally {
     await kill(first, 'SIGKILL');
   }
@@ -64,6 +64,26 @@ test("of two processes that found the same dead lock, the one that moves it seco
   const me: LockOwner = { ...stillDead, pid: process.pid, what: 'me', since: new Date().toISOString() };
   t.true(takeOver(file, stillDead, me), "a lock still the dead owner's is taken");
   t.is(JSON.parse(readFileSync(file, 'utf8')).what, 'me');
+});
+
+test("a takeover under way (its guard's owner alive) turns a second taker away; a guard whose owner died is taken", async (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const file = path.join(dir, RUN_LOCK_FILE);
+  await kill(await holder(dir), 'SIGKILL');
+  const dead = JSON.parse(readFileSync(file, 'utf8')) as LockOwner;
+  const me: LockOwner = { ...dead, pid: process.pid, what: 'me', since: new Date().toISOString() };
+  const guard = `${file}.takeover`;
+  const taker = await holder(path.join(dir, 'elsewhere'));
+  try {
+    writeFileSync(guard, JSON.stringify({ ...dead, pid: taker.pid, what: 'taker' }));
+    t.false(takeOver(file, dead, me), 'another live process is taking the lock over');
+    t.deepEqual(JSON.parse(readFileSync(file, 'utf8')), dead, 'the dead lock is still in place, for the taker to replace');
+  } finally {
+    await kill(taker, 'SIGKILL');
+  }
+  t.true(takeOver(file, dead, me), 'the guard of a taker that died is no obstacle');
+  t.is(JSON.parse(readFileSync(file, 'utf8')).what, 'me');
+  t.false(existsSync(guard), 'the guard is removed once the lock is taken');
 });
 
 test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created; a file is no run directory', (t) => {

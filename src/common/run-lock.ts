@@ -13,8 +13,11 @@ import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { InputError } from './errors.js';
 
-/** The lock's file in the run directory (content hashes of run directories leave it out). */
+/** The lock's file in the run directory. */
 export const RUN_LOCK_FILE = '.lock';
+
+/** The lock and its transient files (drafts, the takeover guard): content hashes of run directories leave them out. */
+export const isLockFile = (name: string) => name === RUN_LOCK_FILE || name.startsWith(`${RUN_LOCK_FILE}.`);
 
 export interface LockOwner {
   pid: number;
@@ -105,8 +108,7 @@ function releaser(key: string): RunLock {
  * its own first and hard-linked into place, so the lock never exists without its owner in it.
  */
 function tryCreate(file: string, owner: LockOwner): boolean {
-  const draft = `${file}.${owner.pid}.${owner.thread}`;
-  writeFileSync(draft, `${JSON.stringify(owner)}\n`);
+  const draft = writeDraft(file, owner);
   try {
     linkSync(draft, file);
     return true;
@@ -118,31 +120,44 @@ function tryCreate(file: string, owner: LockOwner): boolean {
   }
 }
 
+/** The owner written to a file of its own beside `file`, to be linked or renamed into place. */
+function writeDraft(file: string, owner: LockOwner): string {
+  const draft = `${file}.${owner.pid}.${owner.thread}`;
+  writeFileSync(draft, `${JSON.stringify(owner)}\n`);
+  return draft;
+}
+
 /**
- * Replaces the lock `stale` (read from `file` and judged dead; null when unreadable) with `me`'s. Deleting
- * the file would race: a second process that judged the same dead owner could delete the lock the
- * first just took. So the file is moved aside first, and if what was moved is not the dead owner's
- * lock but a newer one, it is put back and the takeover is lost. Exported for its race test.
+ * Replaces the lock `stale` (read from `file` and judged dead; null when unreadable) with `me`'s.
+ * The file is replaced in one rename, never deleted first, so a process arriving meanwhile finds the
+ * directory taken. Processes that judged the same dead owner take turns through a guard file, and
+ * each checks under the guard that the lock is still the dead one before replacing it: the second
+ * finds the first's lock and loses. Exported for its race test.
  */
 export function takeOver(file: string, stale: LockOwner | null, me: LockOwner): boolean {
-  const aside = `${file}.stale.${me.pid}.${me.thread}`;
+  const guard = `${file}.takeover`;
+  if (!tryCreate(guard, me) && !replaceDeadGuard(guard, me)) return false;
   try {
-    renameSync(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return tryCreate(file, me);
-  }
-  const wasStale = sameOwner(readOwner(aside), stale);
-  try {
-    if (!wasStale) linkSync(aside, file);
-  } catch (err) {
-    // EEXIST: a third process took the lock in the instant it was aside, and it and the moved lock's
-    // owner both believe they hold it. Three processes at one instant: left as it is.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (!existsSync(file)) return tryCreate(file, me);
+    if (!sameOwner(readOwner(file), stale)) return false;
+    const draft = writeDraft(file, me);
+    renameSync(draft, file);
+    return true;
   } finally {
-    rmSync(aside, { force: true });
+    if (sameOwner(readOwner(guard), me)) rmSync(guard, { force: true });
   }
-  return wasStale && tryCreate(file, me);
+}
+
+/**
+ * Takes the guard left by a taker that died holding it (kill -9 within its takeover). Two processes
+ * doing this at one instant can both hold the guard: a death inside that window and two takers at
+ * once, left as it is.
+ */
+function replaceDeadGuard(guard: string, me: LockOwner): boolean {
+  const owner = readOwner(guard);
+  if (owner && isLive(owner)) return false;
+  rmSync(guard, { force: true });
+  return tryCreate(guard, me);
 }
 
 function sameOwner(a: LockOwner | null, b: LockOwner | null): boolean {

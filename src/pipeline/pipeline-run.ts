@@ -14,7 +14,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
-import { RUN_LOCK_FILE } from '../common/run-lock.js';
+import { isLockFile } from '../common/run-lock.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { type Experiment, ExperimentSchema, experimentHash } from '../controller/experiment.js';
@@ -170,7 +170,7 @@ export function contentHash(target: string): string {
   const hash = createHash('sha256');
   if (!statSync(target).isDirectory()) return hash.update(readFileSync(target)).digest('hex');
   for (const name of readdirSync(target).sort()) {
-    if (name === RUN_LOCK_FILE) continue; // a run's lock is who runs it, not what it holds
+    if (isLockFile(name)) continue; // a run's lock is who runs it, not what it holds
     hash.update(`${name}\0${contentHash(path.join(target, name))}\0`);
   }
   return hash.digest('hex');
