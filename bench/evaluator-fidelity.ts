@@ -11,6 +11,8 @@
  * when the bench runs again, so the bench continues where it stopped (on another machine too,
  * except a supernet run, which lives in --runs: lost before its training record is written, it is
  * trained again; lost after, the members it has not scored wait until that record is deleted).
+ * A standalone training checkpoints in --runs/<kind>/member-NN: stopped (Ctrl-C, kill -9), it
+ * resumes there on the same machine and starts over on another.
  *
  *   node dist/bench/evaluator-fidelity.js [--members 20] [--space mobilenetv3] [--supernet-experiment experiments/supernet.json]
  *       [--variant NAME] [--runs runs/fidelity/<space>] [--only standalone|proxy|supernet] [--shard K/N]
@@ -41,8 +43,11 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { interruptExitCode, interruptSignal } from '../src/cli/progress.js';
+import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
+import { createLogger } from '../src/common/log.js';
 import { averageRanks, kendallTauB, tauBootstrapInterval } from '../src/common/rank-correlation.js';
 import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -60,6 +65,7 @@ import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
+import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { badArgument, benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
 
@@ -89,6 +95,8 @@ const VARIANT = args.variant;
 /** The part directory (and run directory) of the supernet being scored: `supernet` or `supernet-<variant>`. */
 const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
+/** Ctrl-C stops a standalone training at its current step, its checkpoint kept for the next run. */
+const INTERRUPT = ONLY === 'report' ? new AbortController().signal : interruptSignal(createLogger());
 /** Standalone recipes: the reference's (`short`), and search-vs-zoo's, for a second reference (`--recipe full5`). */
 const RECIPES = {
   short: { epochs: 3, trainSamples: 10_000, text: '3 epochs of 10000 Fashion-MNIST images' },
@@ -114,6 +122,12 @@ interface Part {
   cpuSeconds: number;
   /** Standalone runs: validation top-1 beside the test top-1. */
   valTop1?: number;
+  /**
+   * A standalone training resumed from its checkpoint: the training seconds its checkpoint held,
+   * counted in cpuSeconds (wall seconds: a training's CPU when it had a core to itself, an
+   * overcount when it shared one).
+   */
+  resumedAfterSeconds?: number;
 }
 
 /** CPU seconds (user + system) of this process while `work` runs. */
@@ -146,7 +160,9 @@ function specOf(choices: number[], i: number): ArchSpec {
   return getChoiceSpace(SPACE).materialise(choices, { resolution: RESOLUTION, classes: 10, name: `fidelity-member${i}` });
 }
 
-const partFile = (kind: string, member: number, parts = PARTS) => path.join(parts, kind, `member-${String(member).padStart(2, '0')}.json`);
+/** A member's name in part and run directories: `member-07`. */
+const memberName = (member: number) => `member-${String(member).padStart(2, '0')}`;
+const partFile = (kind: string, member: number, parts = PARTS) => path.join(parts, kind, `${memberName(member)}.json`);
 
 /** Runs `score` for every member whose part file is missing, writing each part as it finishes. */
 async function eachMissing(kind: string, all: number[][], score: (spec: ArchSpec, i: number) => Promise<Omit<Part, 'member' | 'choices'>>) {
@@ -180,9 +196,23 @@ async function standalone(all: number[][]): Promise<void> {
   const { epochs, trainSamples } = RECIPES[RECIPE_NAME as keyof typeof RECIPES];
   const config = trainConfig({ epochs, trainSamples, seed }, 'fidelity recipe');
   const kind = ['standalone', ...(RECIPE_NAME === 'short' ? [] : [RECIPE_NAME]), ...(REPEAT_SEED ? [`seed${seed}`] : [])].join('-');
-  await eachMissing(kind, all.slice(0, MEMBERS_LIMIT), async (spec) => {
-    const { value, cpuSeconds } = await cpuSecondsOf(() => train({ spec, dataset, config, evaluateTest: true }));
-    return { accuracy: value.top1!, cpuSeconds, valTop1: value.valTop1 };
+  await eachMissing(kind, all.slice(0, MEMBERS_LIMIT), async (spec, i) => {
+    const outDir = path.join(RUNS, kind, memberName(i));
+    const resume = existsSync(path.join(outDir, 'checkpoint'));
+    const earlierSeconds = resume ? new TrainRunDir(outDir).readCheckpoint().state.trainSeconds : 0;
+    const { value, cpuSeconds } = await cpuSecondsOf(() =>
+      train({ spec, dataset, config, outDir, resume, evaluateTest: true, signal: INTERRUPT }).catch((err) => {
+        if (err instanceof InterruptedError)
+          throw new InterruptedError(`the ${kind} training of member ${i} stopped; its checkpoint is in ${outDir}`, { cause: err });
+        throw err;
+      }),
+    );
+    return {
+      accuracy: value.top1!,
+      cpuSeconds: cpuSeconds + earlierSeconds,
+      valTop1: value.valTop1,
+      ...(resume ? { resumedAfterSeconds: earlierSeconds } : {}),
+    };
   });
 }
 
@@ -255,7 +285,7 @@ async function finetunedSupernet(all: number[][]): Promise<void> {
   const trained = openTrainedSupernet(runDir);
   try {
     await eachMissing(FINETUNE_KIND, all, async (_spec, i) => {
-      const checkpoint = path.join(runDir, `finetune-${FINETUNE_STEPS}`, `member-${String(i).padStart(2, '0')}`);
+      const checkpoint = path.join(runDir, `finetune-${FINETUNE_STEPS}`, memberName(i));
       const { value, cpuSeconds } = await cpuSecondsOf(async () => {
         const spec = await trained.writeMemberCheckpoint(all[i]!, checkpoint);
         return trainForEvaluation(dataset, spec, config, { inheritFrom: { spec, checkpoint } });
@@ -558,4 +588,12 @@ async function main(): Promise<void> {
   await report(all);
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof InterruptedError)) throw error;
+  process.stderr.write(
+    `evaluator-fidelity: ${error.message}\nfinished members are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
+  );
+  process.exit(interruptExitCode());
+}
