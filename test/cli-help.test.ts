@@ -4,6 +4,9 @@
  * or option suggested on a typo.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -162,4 +165,33 @@ test('an option given without its value, or a number option given something else
   }
   const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--lr', '-1');
   t.regex(negative.stderr, /nope\.json: no such file/, 'a negative number is a value');
+});
+
+test('help pages and usage errors load neither tfjs nor SQLite: only the command that runs loads what it needs', async (t) => {
+  // A module hook in the child reports every package it resolves.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nas-imports-'));
+  writeFileSync(
+    path.join(dir, 'hooks.mjs'),
+    "export async function resolve(specifier, context, next) { if (!specifier.startsWith('.') && !specifier.startsWith('node:')) process.stderr.write(`resolved ${specifier}\\n`); return next(specifier, context); }\n",
+  );
+  writeFileSync(path.join(dir, 'register.mjs'), "import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);\n");
+  const packages = async (...args: string[]) => {
+    const child = await run(process.execPath, ['--import', path.join(dir, 'register.mjs'), NAS, ...args], { cwd: PROJECT_ROOT }).catch(
+      (err: { stderr: string }) => err,
+    );
+    return new Set([...child.stderr.matchAll(/^resolved (\S+)$/gm)].map((m) => m[1]!));
+  };
+  for (const args of [['--help'], ['search', '--help'], ['train', '--help'], ['serach'], ['latency', 'validate', '--sampels', '5']]) {
+    const resolved = await packages(...args);
+    t.true(resolved.has('yargs/helpers'), `the hook reports packages (nas ${args.join(' ')})`);
+    t.deepEqual(
+      [...resolved].filter((p) => /tensorflow|sqlite/.test(p)),
+      [],
+      `nas ${args.join(' ')}`,
+    );
+  }
+  t.true(
+    [...(await packages('eval', '--checkpoint', 'no-such-run'))].some((p) => p.startsWith('@tensorflow/')),
+    'nas eval loads tfjs',
+  );
 });

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { createPolicy, DEFAULT_CONTROLLER, LstmPolicy, MIN_SHARD, shardRanges } from '../src/controller/policy.js';
+import { DEFAULT_CONTROLLER } from '../src/controller/controller-settings.js';
+import { createPolicy, LstmPolicy, MIN_SHARD, shardRanges } from '../src/controller/policy.js';
 import { ShardPool } from '../src/controller/shard-pool.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { relativeError } from './helpers/numeric.js';

@@ -11,7 +11,7 @@ import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
-import { ControllerSettingsSchema } from './policy.js';
+import { ControllerSettingsSchema } from './controller-settings.js';
 
 export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
 

@@ -15,37 +15,12 @@
  * never leave the main thread. Sampling keeps each shard's trace, so the first epoch of the update
  * of the batch just drawn needs no forward pass.
  */
-import { z } from 'zod';
 import { derive } from '../common/rng.js';
 import { ADAM_DEFAULTS, Adam, type NamedValues } from './adam.js';
+import type { ControllerSettings } from './controller-settings.js';
 import { disposeTrace, LstmNetwork, type LstmShape, type LstmTrace } from './lstm.js';
 import { type ObjectiveSettings, type ShardBatch, type ShardGradients, shardGradientArrays } from './shard.js';
 import { ShardPool } from './shard-pool.js';
-
-export const ControllerSettingsSchema = z.strictObject({
-  hidden: z.int().positive(),
-  embedding: z.int().positive(),
-  learningRate: z.number().positive(),
-  entropyWeight: z.number().min(0),
-  baselineDecay: z.number().min(0).lt(1),
-  /** PPO only: clip range and optimisation epochs per batch. */
-  clip: z.number().positive(),
-  epochs: z.int().positive(),
-  /** Extra threads that sample and differentiate shards of batches of at least 2 x MIN_SHARD. */
-  workers: z.int().min(0).max(63),
-});
-export type ControllerSettings = z.infer<typeof ControllerSettingsSchema>;
-
-export const DEFAULT_CONTROLLER: ControllerSettings = {
-  hidden: 64,
-  embedding: 32,
-  learningRate: 0.01,
-  entropyWeight: 1e-3,
-  baselineDecay: 0.8,
-  clip: 0.2,
-  epochs: 4,
-  workers: 1,
-};
 
 export type Algorithm = 'ppo' | 'reinforce' | 'random';
 

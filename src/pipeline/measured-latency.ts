@@ -7,8 +7,8 @@
  */
 import { cpus } from 'node:os';
 import type { PipelineSettings } from '../controller/experiment.js';
-import { DEFAULT_PROFILER, warmUp } from '../latency-model/measure/profile.js';
-import { DEFAULT_SPEED_GATE, probeFor, timeModels } from '../latency-model/measure/whole-model.js';
+import { DEFAULT_SPEED_GATE } from '../latency-model/measure/speed-gate.js';
+import { timeAgainstTable } from '../latency-model/measure/whole-model.js';
 import { profiledHere } from '../latency-model/predict/oracle.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -40,14 +40,7 @@ export async function measureOnThisMachine(
       reason: `table ${table.name} was profiled on ${table.device.name} (${table.device.cpu}, ${table.device.backend}), not on this machine (${here}): a time measured here would not be its latency`,
     };
   }
-  warmUp();
-  const settings = table.profiler ?? DEFAULT_PROFILER;
-  const probe = probeFor(table, settings);
-  try {
-    const gate = { ...DEFAULT_SPEED_GATE, maxWaitSeconds: measure.maxWaitSeconds };
-    const timings = await timeModels(specs, settings, probe, table.probe?.ms ?? null, gate, { passes: measure.passes, signal });
-    return { measured: timings.map(({ measuredMs, rawMs }) => ({ measuredMs, rawMs })), reason: null };
-  } finally {
-    probe?.dispose();
-  }
+  const gate = { ...DEFAULT_SPEED_GATE, maxWaitSeconds: measure.maxWaitSeconds };
+  const timings = await timeAgainstTable(specs, table, gate, { passes: measure.passes, signal });
+  return { measured: timings.map(({ measuredMs, rawMs }) => ({ measuredMs, rawMs })), reason: null };
 }

@@ -4,10 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../common/errors.js';
+import { BACKENDS, type BackendName } from './backend-names.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
-export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, type BackendName };
 
 export interface BackendInfo {
   backend: BackendName;

@@ -1,10 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { parseWith } from '../../common/validate.js';
-import { type BackendName, prepareBackend } from '../../trainer/backend.js';
-import { buildModel } from '../../trainer/build-model.js';
-import { assignWeights, loadCheckpoint } from '../../trainer/checkpoint.js';
-import { loadDataset } from '../../trainer/data/index.js';
-import { batcherFor, evaluate, TrainerStateSchema } from '../../trainer/train.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
 import { backendOption } from './train.js';
 
@@ -33,28 +28,18 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .options(backendOption)
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' }) as never,
   handler: action<EvalArgs>(async (args, { log }) => {
-    const backend = await prepareBackend(args.backend);
-    const ckpt = loadCheckpoint(args.checkpoint, (data, file) => parseWith(TrainerStateSchema, data, file));
-    const dataset = loadDataset(args.dataset ?? ckpt.state.dataset, ckpt.spec.input.resolution);
-    const model = buildModel(ckpt.spec);
-    assignWeights(model, ckpt.weights, ckpt.dir);
-    const batcher = batcherFor(ckpt.spec, dataset, args.split, { augment: false });
-    const top1 = evaluate(model, batcher);
-    const result = {
-      top1,
+    const { evaluateCheckpoint } = await import('../../trainer/evaluate-checkpoint.js');
+    const result = await evaluateCheckpoint({
+      checkpoint: args.checkpoint,
+      dataset: args.dataset,
       split: args.split,
-      images: batcher.count,
-      dataset: dataset.name,
-      spec: ckpt.spec.name,
-      backend: backend.backend,
-      checkpoint: ckpt.dir,
-    };
+      backend: args.backend,
+    });
     log.debug(result, 'evaluated');
     if (args.json) printJson(result);
     else
       process.stdout.write(
-        `${args.split} ${batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1'} ${(100 * top1).toFixed(2)}% on ${batcher.count} images of ${dataset.name} (${ckpt.spec.name}, ${backend.backend})\n`,
+        `${result.split} ${result.metric} ${(100 * result.top1).toFixed(2)}% on ${result.images} images of ${result.dataset} (${result.spec}, ${result.backend})\n`,
       );
-    model.dispose();
   }),
 };

@@ -1,14 +1,13 @@
 import type { CommandModule, Options } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
-import { DEFAULT_PROFILER, warmUp } from '../../latency-model/measure/profile.js';
+import { DEFAULT_SPEED_GATE } from '../../latency-model/measure/speed-gate.js';
 import type { Fidelity } from '../../latency-model/measure/validation.js';
-import { runLatencyValidation, type ValidationRunResult } from '../../latency-model/measure/validation-run.js';
-import { DEFAULT_SPEED_GATE, type GateWait, probeFor, timeModels } from '../../latency-model/measure/whole-model.js';
+import type { ValidationRunResult } from '../../latency-model/measure/validation-run.js';
+import type { GateWait } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
-import { tableForSpecFile } from '../../netadapt/netadapt-run.js';
-import { type BackendName, prepareBackend } from '../../trainer/backend.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
@@ -85,6 +84,10 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
+    const [{ prepareBackend }, { runLatencyValidation }] = await Promise.all([
+      import('../../trainer/backend.js'),
+      import('../../latency-model/measure/validation-run.js'),
+    ]);
     await prepareBackend(args.backend);
     const progress = new ProgressReporter(log);
     let measured = { done: 0, total: args.samples * 2 };
@@ -178,6 +181,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
   builder: (y) => y.command(validateCommand).example(LATENCY_EXAMPLES).options(predictOptions) as never,
   handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
+    const { tableForSpecFile } = await import('../../netadapt/netadapt-run.js');
     const { table, note: tableNote } = tableForSpecFile(loadTable(args.table), args.arch);
     if (tableNote) log.info(tableNote);
     const priced = atTableInput(loadSpecArgument(args.arch, args), table);
@@ -187,19 +191,16 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {
+      const [{ prepareBackend }, { timeAgainstTable }] = await Promise.all([
+        import('../../trainer/backend.js'),
+        import('../../latency-model/measure/whole-model.js'),
+      ]);
       const backend = await prepareBackend(args.backend);
       if (backend.backend !== table.device.backend)
         log.warn({ table: table.device.backend, here: backend.backend }, "measuring on another backend than the table's");
-      warmUp();
-      const settings = table.profiler ?? DEFAULT_PROFILER;
-      const probe = probeFor(table, settings);
-      try {
-        // The protocol of validation: timed until two timings agree, the fastest kept.
-        const [timing] = await timeModels([spec], settings, probe, table.probe?.ms ?? null, DEFAULT_SPEED_GATE);
-        ({ rawMs, measuredMs } = timing!);
-      } finally {
-        probe?.dispose();
-      }
+      // The protocol of validation: timed until two timings agree, the fastest kept.
+      const [timing] = await timeAgainstTable([spec], table);
+      ({ rawMs, measuredMs } = timing!);
     }
     if (args.json) {
       printJson({

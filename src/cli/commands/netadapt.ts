@@ -1,9 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { ORACLE_MISSING, type OracleMissing } from '../../latency-model/predict/oracle.js';
+import { ORACLE_MISSING, type OracleMissing } from '../../latency-model/predict/oracle-missing.js';
 import type { SelectionMetric } from '../../netadapt/netadapt.js';
-import { type NetAdaptJobProgress, runNetAdaptJob } from '../../netadapt/netadapt-job.js';
+import type { NetAdaptJobProgress } from '../../netadapt/netadapt-job.js';
 import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
-import type { BackendName } from '../../trainer/backend.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
@@ -98,6 +98,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
   handler: action<NetAdaptArgs>(async (args, { log }) => {
     const progress = new ProgressReporter(log);
     const started = Date.now();
+    const { runNetAdaptJob } = await import('../../netadapt/netadapt-job.js');
     let summary: NetAdaptSummary;
     try {
       summary = await runNetAdaptJob({

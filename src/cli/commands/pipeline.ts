@@ -1,9 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { readExperiment } from '../../controller/experiment.js';
-import { runPipeline } from '../../pipeline/pipeline.js';
 import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
-import type { BackendName } from '../../trainer/backend.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
 import { formatDuration, interruptSignal } from '../progress.js';
 import { backendOption } from './train.js';
@@ -60,6 +59,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       throw new InputError(`--budget ${args.budget}: give a positive whole number of trials`);
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
+    const { runPipeline } = await import('../../pipeline/pipeline.js');
     const { dir, record, reportFile, report } = await runPipeline({
       experiment,
       experimentFile: args.experiment,

@@ -4,11 +4,9 @@ import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { endStatus, showStatus } from '../../common/status-line.js';
 import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-model/measure/job.js';
-import { DEFAULT_PROFILER } from '../../latency-model/measure/profile.js';
-import { profileToTable } from '../../latency-model/measure/profile-run.js';
 import type { PhoneProgress } from '../../latency-model/measure/serve.js';
 import { getSpace, spaceNames } from '../../search-space/spaces.js';
-import { type BackendName, prepareBackend } from '../../trainer/backend.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { speedGateOptions } from './latency.js';
@@ -70,6 +68,11 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     if (!args.out) throw new InputError('--out is required (the table file to write)');
     if (args.threads !== 1)
       throw new InputError('--threads: only 1 is supported (tfjs-wasm runs single-threaded in Node, as the paper measures on phones)');
+    const [{ prepareBackend }, { DEFAULT_PROFILER }, { profileToTable }] = await Promise.all([
+      import('../../trainer/backend.js'),
+      import('../../latency-model/measure/profile.js'),
+      import('../../latency-model/measure/profile-run.js'),
+    ]);
     const backend = await prepareBackend(args.backend);
     const job = jobFromArgs(args);
     log.info({ backend: backend.backend, threads: backend.threads, ops: job.ops.length, resolution: job.resolution }, 'profiling');

@@ -6,13 +6,10 @@ import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchProgress } from '../../controller/search.js';
-import { runSearchJob } from '../../controller/search-job.js';
-import { SearchRunDir } from '../../controller/search-run.js';
 import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { SupernetProgress } from '../../supernet/search.js';
-import { SupernetRunDir } from '../../supernet/supernet-run.js';
-import type { BackendName } from '../../trainer/backend.js';
+import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
 import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
@@ -35,9 +32,10 @@ function tableArgument(table: string): string {
   return table.includes('/') || table.endsWith('.json') ? path.resolve(table) : table;
 }
 
-function experimentFor(args: SearchArgs): Experiment {
+async function experimentFor(args: SearchArgs): Promise<Experiment> {
   let experiment: Experiment;
   if (args.resume && !args.experiment) {
+    const { SearchRunDir } = await import('../../controller/search-run.js');
     experiment = new SearchRunDir(args.resume).readRecord().experiment;
   } else {
     experiment = readExperiment(args.experiment ?? DEFAULT_EXPERIMENT_FILE);
@@ -98,11 +96,15 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
   handler: action<SearchArgs>(async (args, { log }) => {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');
-    const experiment = experimentFor(args);
+    const experiment = await experimentFor(args);
     const runDir =
       args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
     const progress = new ProgressReporter(log);
     const started = Date.now();
+    const [{ runSearchJob }, { SupernetRunDir }] = await Promise.all([
+      import('../../controller/search-job.js'),
+      import('../../supernet/supernet-run.js'),
+    ]);
     let summary: SearchSummary;
     try {
       summary = await runSearchJob({

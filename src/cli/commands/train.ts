@@ -1,10 +1,9 @@
 import type { CommandModule } from 'yargs';
 import type { Logger } from '../../common/log.js';
-import { BACKENDS, type BackendName } from '../../trainer/backend.js';
+import { BACKENDS, type BackendName } from '../../trainer/backend-names.js';
 import { DEFAULT_LEARNING_RATE, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../trainer/config.js';
 import { DATASET_FORMS } from '../../trainer/data/index.js';
 import type { TrainProgress } from '../../trainer/train.js';
-import { runTrainJob } from '../../trainer/train-job.js';
 import type { TrainSummary } from '../../trainer/train-run.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
@@ -114,6 +113,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .options(trainingOptions) as never,
   handler: action<TrainArgs>(async (args, { log }) => {
     const progress = new ProgressReporter(log);
+    const { runTrainJob } = await import('../../trainer/train-job.js');
     let summary: TrainSummary;
     try {
       summary = await runTrainJob({

@@ -24,7 +24,8 @@ import {
   readLatencyTable,
 } from '../predict/table-schema.js';
 import { atReferenceSpeed, measureDispatchMs, PROBE_KEY, profileOp, SpeedProbe, warmUp } from './profile.js';
-import { DEFAULT_SPEED_GATE, type SpeedGate, timeModels } from './whole-model.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
+import { timeModels } from './whole-model.js';
 
 export interface ProfileProgress {
   done: number;

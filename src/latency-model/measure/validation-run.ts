@@ -15,8 +15,9 @@ import { parseWith } from '../../common/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
 import { DeviceSchema, type LatencyTable } from '../predict/table-schema.js';
 import { DEFAULT_PROFILER } from './profile.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
 import { type Fidelity, type ValidationReport, validateTable } from './validation.js';
-import { DEFAULT_SPEED_GATE, type GateWait, type SpeedGate } from './whole-model.js';
+import type { GateWait } from './whole-model.js';
 
 /** Every file a validation run writes: `latency-validation-<table>` with these extensions. */
 export const VALIDATION_RUN_FILES = {

@@ -13,7 +13,8 @@ import { currentBackend } from '../../trainer/backend.js';
 import { predictLatency } from '../predict/predict.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { warmUp } from './profile.js';
-import { DEFAULT_SPEED_GATE, type GateWait, type ModelTiming, probeFor, type SpeedGate, timeModels } from './whole-model.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
+import { type GateWait, type ModelTiming, probeFor, timeModels } from './whole-model.js';
 
 export interface ValidationPoint {
   name: string;

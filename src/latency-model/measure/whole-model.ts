@@ -16,19 +16,8 @@
 import { InterruptedError } from '../../common/errors.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
-import { measureSpec, PROBE_KEY, SpeedProbe } from './profile.js';
-
-export interface SpeedGate {
-  /** Time a model only when the machine runs at least this fraction of its full speed. */
-  minSpeed: number;
-  /** ... but wait no longer than this per model (then time it anyway). */
-  maxWaitSeconds: number;
-  /**
-   * ... and no longer than this in all over a set of models (timeModels), after which models are
-   * timed without waiting; default maxWaitSeconds per model of the set.
-   */
-  maxTotalWaitSeconds?: number;
-}
+import { DEFAULT_PROFILER, measureSpec, PROBE_KEY, SpeedProbe, warmUp } from './profile.js';
+import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
 
 /** A wait at the gate, reported about once a second while it lasts. */
 export interface GateWait {
@@ -52,8 +41,6 @@ export interface WaitContext {
   /** Ends a wait at once (the caller stops). */
   signal?: AbortSignal;
 }
-
-export const DEFAULT_SPEED_GATE: SpeedGate = { minSpeed: 0.95, maxWaitSeconds: 60 };
 
 /** Probe rounds per model measurement, split across the passes of timeModels. */
 const ROUNDS = 12;
@@ -152,6 +139,26 @@ export async function timeModels(
     await timeEach(unsettled);
   }
   return timings.map((ts) => fastest(ts));
+}
+
+/**
+ * Times specs (at the table's resolution and classes) here with the table's profiler settings and
+ * speed probe, as validation does, after warming the backend up (which must be prepared).
+ */
+export async function timeAgainstTable(
+  specs: readonly ArchSpec[],
+  table: LatencyTable,
+  gate: SpeedGate = DEFAULT_SPEED_GATE,
+  options: TimeModelsOptions = {},
+): Promise<ModelTiming[]> {
+  warmUp();
+  const settings = table.profiler ?? DEFAULT_PROFILER;
+  const probe = probeFor(table, settings);
+  try {
+    return await timeModels(specs, settings, probe, table.probe?.ms ?? null, gate, options);
+  } finally {
+    probe?.dispose();
+  }
 }
 
 export interface TimeModelsOptions {

@@ -15,11 +15,9 @@ import { currentBackend } from '../../trainer/backend.js';
 import { atReferenceSpeed, DEFAULT_PROFILER, profileOp, warmUp } from '../measure/profile.js';
 import { machineSpeed } from '../measure/whole-model.js';
 import { specOps } from './ops.js';
+import type { OracleMissing } from './oracle-missing.js';
 import { type Prediction, predictLatency } from './predict.js';
 import type { Entry, LatencyTable } from './table-schema.js';
-
-export const ORACLE_MISSING = ['auto', 'measure', 'estimate', 'interpolate'] as const;
-export type OracleMissing = (typeof ORACLE_MISSING)[number];
 
 export interface OracleOptions {
   /** Resolution and classifier width of the deployed model whose latency counts. */
