@@ -172,7 +172,7 @@ test('help pages and usage errors load neither tfjs nor SQLite: only the command
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nas-imports-'));
   writeFileSync(
     path.join(dir, 'hooks.mjs'),
-    "export async function resolve(specifier, context, next) { if (!specifier.startsWith('.') && !specifier.startsWith('node:')) process.stderr.write(`resolved ${specifier}\\n`); return next(specifier, context); }\n",
+    "export async function resolve(specifier, context, next) { if (!specifier.startsWith('.') && !specifier.startsWith('node:')) process.stderr.write('resolved ' + specifier + '\\n'); return next(specifier, context); }\n",
   );
   writeFileSync(path.join(dir, 'register.mjs'), "import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);\n");
   const packages = async (...args: string[]) => {
