@@ -243,6 +243,8 @@ async function supernet(all: number[][]): Promise<void> {
     const args = resume ? ['--resume', runDir] : ['--experiment', SUPERNET_EXPERIMENT, '--out', runDir];
     const started = Date.now();
     const { child, cpuSeconds } = runNasJsonTimed('search', args);
+    if (child.status === 130 || child.status === 143)
+      throw new InterruptedError(`the training of ${SUPERNET_KIND} stopped; its checkpoint is in ${runDir}`);
     if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}: ${child.stderr.slice(-2000)}`);
     await writeJsonAtomic(trainingFile, {
       schemaVersion: 1,
@@ -593,7 +595,7 @@ try {
 } catch (error) {
   if (!(error instanceof InterruptedError)) throw error;
   process.stderr.write(
-    `evaluator-fidelity: ${error.message}\nfinished members are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
+    `evaluator-fidelity: ${error.message}\nfinished parts are kept in ${path.relative(PROJECT_ROOT, PARTS)}/; run the same command again to continue\n`,
   );
   process.exit(interruptExitCode());
 }
