@@ -10,11 +10,11 @@ import { kendallTauA } from '../../common/rank-correlation.js';
 import { derive } from '../../common/rng.js';
 import type { ArchSpace } from '../../search-space/space.js';
 import { currentBackend } from '../../trainer/backend.js';
+import { profiledHere } from '../predict/oracle.js';
 import { predictLatency } from '../predict/predict.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
-import { warmUp } from './profile.js';
 import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
-import { type GateWait, type ModelTiming, probeFor, timeModels } from './whole-model.js';
+import { type GateWait, type ModelTiming, timeAgainstTable } from './whole-model.js';
 
 export interface ValidationPoint {
   name: string;
@@ -92,15 +92,12 @@ export interface ValidateTableOptions {
 export async function validateTable(options: ValidateTableOptions): Promise<ValidationReport> {
   const { table, space } = options;
   const gate = options.gate ?? DEFAULT_SPEED_GATE;
-  const here = currentBackend();
-  const cpu = cpus()[0]?.model ?? 'unknown';
-  if (table.device.backend !== here.backend || table.device.cpu !== cpu) {
+  if (!profiledHere(table)) {
     throw new InputError(
-      `table ${table.name} was profiled on ${table.device.name}; validation measures on this machine (${cpu}, ${here.backend}): use a table profiled here`,
+      `table ${table.name} was profiled on ${table.device.name}; validation measures on this machine (${cpus()[0]?.model ?? 'unknown'}, ${currentBackend().backend}): use a table profiled here`,
     );
   }
   const resolution = options.resolution ?? table.resolutions[0] ?? space.resolution;
-  warmUp();
   const rng = derive(options.seed, 'validate', space.name);
   const specs = Array.from({ length: options.samples }, () => space.sample(rng, resolution));
   const predicted = specs.map((spec) => predictLatency(spec, table).totalMs);
@@ -112,16 +109,12 @@ export async function validateTable(options: ValidateTableOptions): Promise<Vali
       }),
       table.name,
     );
-  const probe = probeFor(table, options.settings);
-  try {
-    const timings = await timeModels(specs, options.settings, probe, table.probe?.ms ?? null, gate, {
-      onProgress: options.onProgress,
-      onWait: options.onWait,
-      signal: options.signal,
-      onTimed: options.onPartial && ((fastest) => options.onPartial!(report(fastest))),
-    });
-    return report(timings);
-  } finally {
-    probe?.dispose();
-  }
+  const timings = await timeAgainstTable(specs, table, gate, {
+    settings: options.settings,
+    onProgress: options.onProgress,
+    onWait: options.onWait,
+    signal: options.signal,
+    onTimed: options.onPartial && ((fastest) => options.onPartial!(report(fastest))),
+  });
+  return report(timings);
 }

@@ -142,17 +142,17 @@ export async function timeModels(
 }
 
 /**
- * Times specs (at the table's resolution and classes) here with the table's profiler settings and
- * speed probe, as validation does, after warming the backend up (which must be prepared).
+ * Times specs (at the table's resolution and classes) here with the table's profiler settings
+ * (unless `options.settings` overrides them) and speed probe, after warming the backend up (which
+ * must be prepared): validation's protocol.
  */
 export async function timeAgainstTable(
   specs: readonly ArchSpec[],
   table: LatencyTable,
   gate: SpeedGate = DEFAULT_SPEED_GATE,
-  options: TimeModelsOptions = {},
+  { settings = table.profiler ?? DEFAULT_PROFILER, ...options }: TimeModelsOptions & { settings?: ProfilerSettings } = {},
 ): Promise<ModelTiming[]> {
   warmUp();
-  const settings = table.profiler ?? DEFAULT_PROFILER;
   const probe = probeFor(table, settings);
   try {
     return await timeModels(specs, settings, probe, table.probe?.ms ?? null, gate, options);
