@@ -1,10 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
-import { type LockOwner, lockRunDir, RUN_LOCK_FILE, RunDirInUseError, runDirOwner, takeOver } from '../src/common/run-lock.js';
+import {
+  LOCK_STALE_AFTER_MS,
+  type LockOwner,
+  lockRunDir,
+  RUN_LOCK_FILE,
+  RunDirInUseError,
+  runDirOwner,
+  takeOver,
+} from '../src/common/run-lock.js';
 import { nas } from './helpers/cli.js';
 
 const LOCK_MODULE = new URL('../src/common/run-lock.js', import.meta.url).href;
@@ -84,6 +92,40 @@ test("a takeover under way (its guard's owner alive) turns a second taker away; 
   t.true(takeOver(file, dead, me), 'the guard of a taker that died is no obstacle');
   t.is(JSON.parse(readFileSync(file, 'utf8')).what, 'me');
   t.false(existsSync(guard), 'the guard is removed once the lock is taken');
+});
+
+test("another host's lock is live while it is marked alive, and taken over once unmarked for LOCK_STALE_AFTER_MS", (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const file = path.join(dir, RUN_LOCK_FILE);
+  mkdirSync(dir);
+  const remote: LockOwner = { pid: 4242, thread: 0, host: 'another-host', what: 'remote job', since: new Date().toISOString() };
+  writeFileSync(file, JSON.stringify(remote));
+  const markedAgo = (ms: number) => utimesSync(file, new Date(Date.now() - ms), new Date(Date.now() - ms));
+
+  markedAgo(LOCK_STALE_AFTER_MS - 60_000);
+  t.is(runDirOwner(dir)?.host, 'another-host');
+  const error = t.throws(() => lockRunDir(dir, 'here'), { instanceOf: RunDirInUseError });
+  t.regex(error!.message, /in use by process 4242 on another-host, alive 54\d s ago \(remote job, since /);
+
+  markedAgo(LOCK_STALE_AFTER_MS + 1000);
+  t.is(runDirOwner(dir), null);
+  const lock = lockRunDir(dir, 'here');
+  t.is(JSON.parse(readFileSync(file, 'utf8')).what, 'here');
+  lock.release();
+});
+
+test('a holder marks its lock alive while it holds it', async (t) => {
+  const dir = path.join(tempDir(), 'run');
+  const file = path.join(dir, RUN_LOCK_FILE);
+  const lock = lockRunDir(dir, 'job', 20);
+  try {
+    const longAgo = new Date(Date.now() - LOCK_STALE_AFTER_MS);
+    utimesSync(file, longAgo, longAgo);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.true(Date.now() - statSync(file).mtimeMs < 5000, 'marked within the last heartbeats');
+  } finally {
+    lock.release();
+  }
 });
 
 test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created; a file is no run directory', (t) => {

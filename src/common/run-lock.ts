@@ -3,11 +3,25 @@
  * and releases it when it ends, finished, failed or interrupted; a second process that wants the
  * same directory (a second `nas train --resume`, a bench started twice) is refused with the owner's
  * pid instead of both writing one checkpoint. A lock whose process is gone (kill -9) is taken over,
- * by one process only when several find it at once.
+ * by one process only when several find it at once. Another host's process cannot be asked whether
+ * it runs, so a holder marks its lock alive (the file's modification time) every LOCK_HEARTBEAT_MS,
+ * and another host's lock without a mark for LOCK_STALE_AFTER_MS counts as dead.
  * Nested holders in one thread (`nas train`'s job and its training loop) share the lock. A directory
  * the lock created and nothing else filled (a job refused before it wrote) is removed with it.
  */
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -17,6 +31,14 @@ import { InputError } from './errors.js';
 export const RUN_LOCK_FILE = '.lock';
 
 /** The lock and its transient files (drafts, the takeover guard): content hashes of run directories leave them out. */
+/** How often a holder marks its lock alive. */
+export const LOCK_HEARTBEAT_MS = 30_000;
+/**
+ * How long another host's lock counts as live after its last mark: many missed marks, so a holder
+ * busy in a long synchronous stretch or a few minutes of clock skew between hosts is not taken for dead.
+ */
+export const LOCK_STALE_AFTER_MS = 10 * 60_000;
+
 export const isLockFile = (name: string) => name === RUN_LOCK_FILE || name.startsWith(`${RUN_LOCK_FILE}.`);
 
 export interface LockOwner {
@@ -35,11 +57,14 @@ export interface RunLock {
   release(): void;
 }
 
-/** Directories this thread holds: how many nested holders each, and whether taking the lock created it. */
-const held = new Map<string, { holders: number; created: boolean }>();
+/** Directories this thread holds: how many nested holders each, whether taking the lock created it, its heartbeat. */
+const held = new Map<string, { holders: number; created: boolean; heartbeat: NodeJS.Timeout }>();
 
-/** Takes `dir`'s lock for `what` (e.g. "nas train"), creating the directory; throws RunDirInUseError if it is taken. */
-export function lockRunDir(dir: string, what: string): RunLock {
+/**
+ * Takes `dir`'s lock for `what` (e.g. "nas train"), creating the directory; throws RunDirInUseError if it is taken.
+ * `heartbeatMs` is for tests.
+ */
+export function lockRunDir(dir: string, what: string, heartbeatMs = LOCK_HEARTBEAT_MS): RunLock {
   const key = path.resolve(dir);
   const holding = held.get(key);
   if (holding) {
@@ -56,22 +81,25 @@ export function lockRunDir(dir: string, what: string): RunLock {
   const me: LockOwner = { pid: process.pid, thread: threadId, host: os.hostname(), what, since: new Date().toISOString() };
   if (!tryCreate(file, me)) {
     const owner = readOwner(file);
-    if (owner && isLive(owner)) {
+    if (owner && isLive(owner, file)) {
+      const where = owner.host === me.host ? '' : ` on ${owner.host}, alive ${secondsSinceMarked(file)} s ago`;
       throw new RunDirInUseError(
-        `${dir} is in use by process ${owner.pid}${owner.host === me.host ? '' : ` on ${owner.host}`} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, delete ${file})`,
+        `${dir} is in use by process ${owner.pid}${where} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, delete ${file})`,
       );
     }
     if (!takeOver(file, owner, me))
       throw new RunDirInUseError(`${dir} was taken by another process just now: wait for it, or use another directory`);
   }
-  held.set(key, { holders: 1, created });
+  const heartbeat = setInterval(() => markAlive(file), heartbeatMs).unref();
+  held.set(key, { holders: 1, created, heartbeat });
   return releaser(key);
 }
 
 /** The live process holding `dir`'s lock, or null (none, or its holder is gone). */
 export function runDirOwner(dir: string): LockOwner | null {
-  const owner = readOwner(path.join(path.resolve(dir), RUN_LOCK_FILE));
-  return owner && isLive(owner) && !held.has(path.resolve(dir)) ? owner : null;
+  const file = path.join(path.resolve(dir), RUN_LOCK_FILE);
+  const owner = readOwner(file);
+  return owner && isLive(owner, file) && !held.has(path.resolve(dir)) ? owner : null;
 }
 
 /** Runs `job` holding `dir`'s lock. */
@@ -94,6 +122,7 @@ function releaser(key: string): RunLock {
       if (!holding) return;
       if (--holding.holders > 0) return;
       held.delete(key);
+      clearInterval(holding.heartbeat);
       const file = path.join(key, RUN_LOCK_FILE);
       const owner = readOwner(file);
       if (owner?.pid !== process.pid || owner.thread !== threadId) return;
@@ -155,7 +184,7 @@ export function takeOver(file: string, stale: LockOwner | null, me: LockOwner): 
  */
 function replaceDeadGuard(guard: string, me: LockOwner): boolean {
   const owner = readOwner(guard);
-  if (owner && isLive(owner)) return false;
+  if (owner && isLive(owner, guard)) return false;
   rmSync(guard, { force: true });
   return tryCreate(guard, me);
 }
@@ -175,12 +204,30 @@ function readOwner(file: string): LockOwner | null {
   }
 }
 
+/** Marks the lock alive for processes on other hosts; a lock already gone (released meanwhile) is no error. */
+function markAlive(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {}
+}
+
+/** Seconds since `file` (a lock) was last marked alive; Infinity when it is gone. */
+function secondsSinceMarked(file: string): number {
+  try {
+    return Math.round((Date.now() - statSync(file).mtimeMs) / 1000);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
 /**
- * Whether the owner still runs. Another host's process cannot be checked, so it counts as live.
- * This thread's own lock that it no longer holds was left by a holder that never released it.
+ * Whether the owner of `file` still runs. Another host's process cannot be asked: it runs while its
+ * lock is marked alive. This thread's own lock that it no longer holds was left by a holder that
+ * never released it.
  */
-function isLive(owner: LockOwner): boolean {
-  if (owner.host !== os.hostname()) return true;
+function isLive(owner: LockOwner, file: string): boolean {
+  if (owner.host !== os.hostname()) return secondsSinceMarked(file) * 1000 < LOCK_STALE_AFTER_MS;
   if (owner.pid === process.pid) return owner.thread !== threadId;
   try {
     process.kill(owner.pid, 0);
