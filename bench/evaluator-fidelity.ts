@@ -43,7 +43,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { interruptExitCode, interruptSignal } from '../src/cli/progress.js';
+import { formatDuration, interruptExitCode, interruptSignal, ProgressReporter } from '../src/cli/progress.js';
 import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
@@ -64,7 +64,7 @@ import { openTrainedSupernet } from '../src/supernet/trained.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
-import { train } from '../src/trainer/train.js';
+import { type TrainProgress, train } from '../src/trainer/train.js';
 import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { badArgument, benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
@@ -95,8 +95,11 @@ const VARIANT = args.variant;
 /** The part directory (and run directory) of the supernet being scored: `supernet` or `supernet-<variant>`. */
 const SUPERNET_KIND = VARIANT ? `supernet-${VARIANT}` : 'supernet';
 const FIDELITY_MD = path.join(PROJECT_ROOT, 'results', 'fidelity.md');
+const LOG = createLogger();
 /** Ctrl-C stops a standalone training at its current step, its checkpoint kept for the next run. */
-const INTERRUPT = ONLY === 'report' ? new AbortController().signal : interruptSignal(createLogger());
+const INTERRUPT = ONLY === 'report' ? new AbortController().signal : interruptSignal(LOG);
+/** Seconds between a standalone training's progress lines when stderr is no terminal (a log file). */
+const PROGRESS_LOG_SECONDS = 60;
 /** Standalone recipes: the reference's (`short`), and search-vs-zoo's, for a second reference (`--recipe full5`). */
 const RECIPES = {
   short: { epochs: 3, trainSamples: 10_000, text: '3 epochs of 10000 Fashion-MNIST images' },
@@ -200,12 +203,20 @@ async function standalone(all: number[][]): Promise<void> {
     const outDir = path.join(RUNS, kind, memberName(i));
     const resume = existsSync(path.join(outDir, 'checkpoint'));
     const earlierSeconds = resume ? new TrainRunDir(outDir).readCheckpoint().state.trainSeconds : 0;
+    const progress = new ProgressReporter(LOG, PROGRESS_LOG_SECONDS);
+    const onProgress = (p: TrainProgress) =>
+      progress.update({
+        fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+        text: `${kind} member ${i}: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} ETA ${formatDuration(p.etaSeconds)}`,
+      });
     const { value, cpuSeconds } = await cpuSecondsOf(() =>
-      train({ spec, dataset, config, outDir, resume, evaluateTest: true, signal: INTERRUPT }).catch((err) => {
-        if (err instanceof InterruptedError)
-          throw new InterruptedError(`the ${kind} training of member ${i} stopped; its checkpoint is in ${outDir}`, { cause: err });
-        throw err;
-      }),
+      train({ spec, dataset, config, outDir, resume, evaluateTest: true, signal: INTERRUPT, onProgress })
+        .catch((err) => {
+          if (err instanceof InterruptedError)
+            throw new InterruptedError(`the ${kind} training of member ${i} stopped; its checkpoint is in ${outDir}`, { cause: err });
+          throw err;
+        })
+        .finally(() => progress.done()),
     );
     return {
       accuracy: value.top1!,
@@ -245,7 +256,7 @@ async function supernet(all: number[][]): Promise<void> {
     const { child, cpuSeconds } = runNasJsonTimed('search', args);
     if (child.status === 130 || child.status === 143)
       throw new InterruptedError(`the training of ${SUPERNET_KIND} stopped; its checkpoint is in ${runDir}`);
-    if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status}: ${child.stderr.slice(-2000)}`);
+    if (child.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${child.status} (its messages are above)`);
     await writeJsonAtomic(trainingFile, {
       schemaVersion: 1,
       kind: 'fidelity-supernet-training',

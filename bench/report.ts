@@ -1,6 +1,7 @@
 /** Shared by the benchmarks: command-line arguments and results/bench.md sections. */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/common/json-io.js';
@@ -18,16 +19,23 @@ export function runNasJson(command: string, args: readonly string[], stderr: 'pi
 }
 
 /**
- * runNasJson with stderr captured, also measuring the child's CPU seconds (user + system): GNU time
- * runs it and prints them as stderr's last line (NaN when the child failed before time could).
+ * runNasJson with stderr shown as it comes (a long job's progress), also measuring the child's CPU
+ * seconds (user + system): GNU time runs it and writes them to a file of its own (NaN when the
+ * child failed before time could).
  */
 export function runNasJsonTimed(command: string, args: readonly string[]): { child: SpawnSyncReturns<string>; cpuSeconds: number } {
-  const child = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, ...nasArgv(command, args)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-  });
-  const [user, system] = lastLine(child.stderr).split(' ').map(Number);
-  return { child, cpuSeconds: user! + system! };
+  const timeDir = mkdtempSync(path.join(os.tmpdir(), 'nas-time-'));
+  const timeFile = path.join(timeDir, 'cpu-seconds');
+  try {
+    const child = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%U %S', process.execPath, ...nasArgv(command, args)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+    });
+    const [user, system] = existsSync(timeFile) ? lastLine(readFileSync(timeFile, 'utf8')).split(' ').map(Number) : [Number.NaN, 0];
+    return { child, cpuSeconds: user! + system! };
+  } finally {
+    rmSync(timeDir, { recursive: true, force: true });
+  }
 }
 
 /** The summary a `--json` command prints as its last line of stdout. */
