@@ -106,6 +106,7 @@ test("another host's lock is live while it is marked alive, and taken over once 
   t.is(runDirOwner(dir)?.host, 'another-host');
   const error = t.throws(() => lockRunDir(dir, 'here'), { instanceOf: RunDirInUseError });
   t.regex(error!.message, /in use by process 4242 on another-host, alive 54\d s ago \(remote job, since /);
+  t.regex(error!.message, /it is taken over 10 minutes after its last mark, or delete /);
 
   markedAgo(LOCK_STALE_AFTER_MS + 1000);
   t.is(runDirOwner(dir), null);

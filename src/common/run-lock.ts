@@ -30,7 +30,6 @@ import { InputError } from './errors.js';
 /** The lock's file in the run directory. */
 export const RUN_LOCK_FILE = '.lock';
 
-/** The lock and its transient files (drafts, the takeover guard): content hashes of run directories leave them out. */
 /** How often a holder marks its lock alive. */
 export const LOCK_HEARTBEAT_MS = 30_000;
 /**
@@ -39,6 +38,7 @@ export const LOCK_HEARTBEAT_MS = 30_000;
  */
 export const LOCK_STALE_AFTER_MS = 10 * 60_000;
 
+/** The lock and its transient files (drafts, the takeover guard): content hashes of run directories leave them out. */
 export const isLockFile = (name: string) => name === RUN_LOCK_FILE || name.startsWith(`${RUN_LOCK_FILE}.`);
 
 export interface LockOwner {
@@ -82,9 +82,13 @@ export function lockRunDir(dir: string, what: string, heartbeatMs = LOCK_HEARTBE
   if (!tryCreate(file, me)) {
     const owner = readOwner(file);
     if (owner && isLive(owner, file)) {
-      const where = owner.host === me.host ? '' : ` on ${owner.host}, alive ${secondsSinceMarked(file)} s ago`;
+      const elsewhere = owner.host !== me.host;
+      const where = elsewhere ? ` on ${owner.host}, alive ${secondsSinceMarked(file)} s ago` : '';
+      const ifDead = elsewhere
+        ? `it is taken over ${LOCK_STALE_AFTER_MS / 60_000} minutes after its last mark, or delete ${file}`
+        : `delete ${file}`;
       throw new RunDirInUseError(
-        `${dir} is in use by process ${owner.pid}${where} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, delete ${file})`,
+        `${dir} is in use by process ${owner.pid}${where} (${owner.what}, since ${owner.since}): wait for it to finish or stop it, or use another directory (if no such process runs, ${ifDead})`,
       );
     }
     if (!takeOver(file, owner, me))
