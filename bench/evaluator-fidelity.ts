@@ -43,7 +43,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatDuration, interruptExitCode, interruptSignal, ProgressReporter } from '../src/cli/progress.js';
+import { formatDuration, interruptExitCode, interruptSignal, ProgressReporter, trainingFraction } from '../src/cli/progress.js';
 import { InterruptedError } from '../src/common/errors.js';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
@@ -206,7 +206,7 @@ async function standalone(all: number[][]): Promise<void> {
     const progress = new ProgressReporter(LOG, PROGRESS_LOG_SECONDS);
     const onProgress = (p: TrainProgress) =>
       progress.update({
-        fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+        fraction: trainingFraction(p),
         text: `${kind} member ${i}: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} ETA ${formatDuration(p.etaSeconds)}`,
       });
     const { value, cpuSeconds } = await cpuSecondsOf(() =>

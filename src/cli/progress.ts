@@ -45,6 +45,11 @@ export class ProgressReporter {
   }
 }
 
+/** How far a training is, 0..1, from its progress (epochs count from 1, steps within the epoch from 1). */
+export function trainingFraction(p: { epoch: number; epochs: number; step: number; stepsPerEpoch: number }): number {
+  return ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch);
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));

@@ -5,7 +5,7 @@ import type { NetAdaptJobProgress } from '../../netadapt/netadapt-job.js';
 import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
-import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
+import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter, trainingFraction } from '../progress.js';
 import { backendOption } from './train.js';
 
 interface NetAdaptArgs {
@@ -145,7 +145,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
 function progressLine(p: NetAdaptJobProgress, started: number): ProgressLine {
   if (p.phase === 'final-training') {
     return {
-      fraction: ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
+      fraction: trainingFraction(p),
       text: `final training: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% ETA ${formatDuration(p.etaSeconds)}`,
       fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy },
     };
