@@ -22,7 +22,8 @@ import { missingSpaceKeys } from '../src/latency-model/predict/space-latency.js'
 import { specCost } from '../src/search-space/cost.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
-import { type BackendName, prepareBackend } from '../src/trainer/backend.js';
+import { prepareBackend } from '../src/trainer/backend.js';
+import type { BackendName } from '../src/trainer/backend-names.js';
 import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
 
 const args = benchArguments({ batch: '64,512,2048', seconds: '10', space: 'mobilenetv3', backend: 'auto' });

@@ -463,7 +463,8 @@ function supernetDescriptions(kinds: string[]): string[] {
 }
 
 async function report(all: number[][]): Promise<void> {
-  const { reference, evaluators, scored } = readSetScores(PARTS);
+  const current = readSetScores(PARTS);
+  const { reference, evaluators, scored } = current;
   const rows = all.map((choices, i) => [
     String(i),
     choices.join(''),
@@ -520,7 +521,7 @@ async function report(all: number[][]): Promise<void> {
   ].join('\n');
   await writeSection(section, FIDELITY_MD);
   process.stderr.write(`${section}\n`);
-  const pooled = pooledSection();
+  const pooled = pooledSection(current);
   if (pooled) await writeSection(pooled, FIDELITY_MD);
 }
 
@@ -564,12 +565,12 @@ function memberSetDirs(): string[] {
 /**
  * Kendall's tau over every member set's members at once, for the evaluators every set has, with a
  * bootstrap interval: one set's 20 members give a rough tau (null: fewer than two sets). Each set's
- * members are scored by that set's own run of the evaluator.
+ * members are scored by that set's own run of the evaluator. `current` is this run's set, already read.
  */
-function pooledSection(): string | null {
+function pooledSection(current: SetScores): string | null {
   const dirs = memberSetDirs();
   if (dirs.length < 2) return null;
-  const sets = dirs.map(readSetScores);
+  const sets = dirs.map((dir) => (path.resolve(dir) === path.resolve(PARTS) ? current : readSetScores(dir)));
   const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
   const rows = kinds.map((kind) =>
     tauWithInterval(

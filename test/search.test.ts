@@ -296,7 +296,8 @@ test.serial(
     t.is(tableHash(relabelled), tableHash(table));
     const [key, entry] = Object.entries(table.entries)[0]!;
     writeFileSync(tableFile, JSON.stringify({ ...table, entries: { ...table.entries, [key]: { ...entry, median: entry.median + 1e-6 } } }));
-    t.throws(() => run.open(experiment, true, setupSearch(experiment, 10).tableRef), {
+    const changedTable = setupSearch(experiment, 10);
+    t.throws(() => run.open(experiment, true, { table: changedTable.tableRef, spaceHash: changedTable.spaceHash }), {
       instanceOf: InputError,
       message:
         /was priced by synthetic \(synthetic, none; hash [0-9a-f]{16}\), and .*tiny-table\.json now has hash [0-9a-f]{16}: restore that table to resume/,
@@ -306,6 +307,30 @@ test.serial(
     t.is(run.readRecord().table, undefined);
     writeFileSync(run.file('run'), JSON.stringify({ ...unlabelled, schemaVersion: 2 }));
     t.throws(() => run.readRecord(), { instanceOf: InputError, message: /run\.json: \$\.table: missing/ });
+  },
+);
+
+test.serial(
+  'run.json records the space by definition hash; a resume refuses an edited space file, not a reworded description',
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile, { budget: 4 });
+    const runDir = path.join(dir, 'run');
+    const setup = setupSearch(experiment, 10);
+    await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setup);
+    const run = new SearchRunDir(runDir);
+    t.is(run.readRecord().spaceHash, setup.spaceHash);
+    const definition = tinySpaceDefinition();
+    writeFileSync(spaceFile, JSON.stringify({ ...definition, description: 'reworded' }));
+    const reworded = setupSearch(experiment, 10);
+    t.notThrows(() => run.open(experiment, true, { table: reworded.tableRef, spaceHash: reworded.spaceHash }).close());
+    writeFileSync(spaceFile, JSON.stringify({ ...definition, name: 'renamed' }));
+    const edited = setupSearch(experiment, 10);
+    t.throws(() => run.open(experiment, true, { table: edited.tableRef, spaceHash: edited.spaceHash }), {
+      instanceOf: InputError,
+      message:
+        /searched space .*tiny-space\.json with definition hash [0-9a-f]+; it now has hash [0-9a-f]+ \(its file changed\): restore it to resume/,
+    });
   },
 );
 

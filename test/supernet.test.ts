@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test, { type ExecutionContext } from 'ava';
@@ -296,21 +296,28 @@ test('a supernet search interrupted mid-run resumes from its checkpoint and ends
   t.deepEqual(rewards(split), rewards(whole));
 });
 
-test('a NaN loss stops the supernet search with a clear error and keeps the last good checkpoint', async (t) => {
+test('a NaN loss stops the supernet search with a clear error, keeps the last good checkpoint and says which step it holds', async (t) => {
   const { dir, experiment } = tinySupernetExperiment();
-  const runDir = path.join(dir, 'run');
-  const diverging = { ...experiment, proxy: { ...experiment.proxy, train: { ...experiment.proxy.train, learningRate: 1e12 } } };
-  const error = await t.throwsAsync(supernetRun(runDir, diverging));
-  t.true(error instanceof DivergedError, String(error));
-  t.regex(error!.message, /last good checkpoint/);
-  const saved = new SupernetRunDir(runDir).readCheckpoint();
-  t.true(
-    saved === null ||
-      saved.arrays
-        .values()
-        .next()
-        .value!.every((v: number) => Number.isFinite(v)),
-  );
+  const diverging = (checkpointMinutes: number) => ({
+    ...experiment,
+    proxy: { ...experiment.proxy, train: { ...experiment.proxy.train, learningRate: 1e12 } },
+    supernet: { ...experiment.supernet!, checkpointMinutes },
+  });
+  // Diverged before its first checkpoint (due 2 minutes in): nothing on disk, and the message says so.
+  const early = path.join(dir, 'early');
+  const before = await t.throwsAsync(supernetRun(early, diverging(2)));
+  t.true(before instanceof DivergedError, String(before));
+  t.regex(before!.message, /no checkpoint was written yet .*lower proxy\.train\.learningRate/);
+  t.is(new SupernetRunDir(early).readCheckpoint(), null);
+  // Checkpointed after every step: the message names the step on disk, whose weights are all finite.
+  const late = path.join(dir, 'late');
+  const after = await t.throwsAsync(supernetRun(late, diverging(1e-9)));
+  t.true(after instanceof DivergedError, String(after));
+  const step = Number(/the last good checkpoint \(step (\d+)\) is kept/.exec(after!.message)?.[1]);
+  const saved = new SupernetRunDir(late).readCheckpoint()!;
+  t.is(saved.state.step, step, after!.message);
+  t.true(step >= 1);
+  t.true([...saved.arrays.values()].every((values) => values.every(Number.isFinite)));
 });
 
 test('resuming a supernet run with another evaluator, space or budget is refused (exit 2) and the run is left as it was', async (t) => {
@@ -414,9 +421,18 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
   const { dir, experiment: base } = tinySupernetExperiment();
   const experiment = { ...base, supernet: { ...base.supernet!, finetuneSteps: 4 } };
   const runDir = path.join(dir, 'run');
-  // Interrupted while fine-tuning: the trained supernet is kept and --resume ranks and fine-tunes again.
-  await t.throwsAsync(supernetRun(runDir, experiment, { stopInPhase: 'fine-tune' }), { instanceOf: InterruptedError });
+  // Interrupted after the first fine-tune: the trained supernet and that fine-tune are kept; --resume does the second.
+  await t.throwsAsync(supernetRun(runDir, experiment, { stopInPhase: 'fine-tune' }), {
+    instanceOf: InterruptedError,
+    message: /while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept; continue with --resume/,
+  });
+  const run = new SupernetRunDir(runDir);
+  const first = path.join(run.finetuneDir(1), 'result.json');
+  const firstWritten = statSync(first).mtimeMs;
+  t.false(existsSync(path.join(run.finetuneDir(2), 'result.json')));
   const summary = await supernetRun(runDir, experiment, { resume: true });
+  t.is(statSync(first).mtimeMs, firstWritten, 'the finished fine-tune is not redone');
+  t.true(existsSync(path.join(run.finetuneDir(2), 'result.json')));
   const { candidates } = readJsonFile(path.join(runDir, SUPERNET_RUN_FILES.candidates)) as {
     candidates: { reward: number; accuracy: number; inheritedAccuracy?: number; finetuneError?: string | null; choices: number[] }[];
   };

@@ -200,13 +200,19 @@ export class LstmNetwork {
     rng: () => number,
   ) {
     const { hidden: H, embedding: E, optionCounts } = shape;
-    const init = (dims: number[], scale: number) => tf.variable(tf.randomUniform(dims, -scale, scale, 'float32', nextSeed(rng)));
+    // A variable shares its initial tensor's data: disposing that tensor frees it at the first assign.
+    const variable = (initial: tf.Tensor) => {
+      const v = tf.variable(initial);
+      initial.dispose();
+      return v;
+    };
+    const init = (dims: number[], scale: number) => variable(tf.randomUniform(dims, -scale, scale, 'float32', nextSeed(rng)));
     this.variables.set('start', init([1, E], 0.1));
     this.variables.set('lstm_kernel', init([E + H, GATES * H], Math.sqrt(6 / (E + 5 * H))));
-    this.variables.set('lstm_bias', tf.variable(tf.zeros([GATES * H])));
+    this.variables.set('lstm_bias', variable(tf.zeros([GATES * H])));
     optionCounts.forEach((k, t) => {
       this.variables.set(`head_${t}_kernel`, init([H, k], 0.1));
-      this.variables.set(`head_${t}_bias`, tf.variable(tf.zeros([k])));
+      this.variables.set(`head_${t}_bias`, variable(tf.zeros([k])));
       if (t + 1 < optionCounts.length) this.variables.set(`embedding_${t}`, init([k, E], 0.1));
     });
     const block = (values: number[]) => values.flatMap((v) => Array<number>(H).fill(v));

@@ -7,7 +7,8 @@
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import { runSupernetSearch, type SupernetProgress } from '../supernet/search.js';
-import { type BackendName, prepareBackend } from '../trainer/backend.js';
+import { prepareBackend } from '../trainer/backend.js';
+import type { BackendName } from '../trainer/backend-names.js';
 import { loadDataset } from '../trainer/data/index.js';
 import { TrainingPool } from '../trainer/training-pool.js';
 import type { Experiment } from './experiment.js';

@@ -44,6 +44,8 @@ const SearchRunRecordSchema = z
     fastestMs: z.number(),
     /** The table that priced the run: its file, content hash and labels (device, runtime, version). */
     table: TableRefSchema.optional(),
+    /** Hash of the searched space's definition (its file may change under a run); absent in records before 2026-12-06. */
+    spaceHash: z.string().optional(),
     createdAt: z.string(),
     /** Each `--resume --budget` that changed the budget (the experiment holds the latest). */
     budgetChanges: z.array(z.object({ from: z.int(), to: z.int(), command: z.string(), at: z.string() })).optional(),
@@ -52,6 +54,12 @@ const SearchRunRecordSchema = z
     message: 'missing (a version 2 record names its table)',
     path: ['table'],
   });
+
+/** What a run was searched with, beyond its experiment: the table that priced it and the space's definition hash. */
+export interface RunInputs {
+  table: TableRef;
+  spaceHash: string;
+}
 
 /** `run.json`: what started the run, so `--resume` can check it continues the same experiment on the same table. */
 export type SearchRunRecord = z.infer<typeof SearchRunRecordSchema>;
@@ -78,12 +86,13 @@ export class SearchRunDir {
   /** The run record, validated; a directory without one is not a search run. */
   readRecord(): SearchRunRecord {
     const file = this.file('run');
-    if (!existsSync(file)) throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run})`);
+    if (!existsSync(file))
+      throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}): give a directory \`nas search\` wrote`);
     return parseWith(SearchRunRecordSchema, readJsonFile(file), file);
   }
 
   async writeRecord(
-    record: Omit<SearchRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'experimentHash' | 'createdAt' | 'table'> & { table: TableRef },
+    record: Omit<SearchRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'experimentHash' | 'createdAt' | 'table' | 'spaceHash'> & RunInputs,
   ): Promise<void> {
     const full: SearchRunRecord = {
       schemaVersion: SEARCH_RUN_VERSION,
@@ -95,6 +104,7 @@ export class SearchRunDir {
       targetMs: record.targetMs,
       fastestMs: record.fastestMs,
       table: record.table,
+      spaceHash: record.spaceHash,
       createdAt: new Date().toISOString(),
     };
     await writeJsonAtomic(this.file('run'), full);
@@ -122,9 +132,10 @@ export class SearchRunDir {
 
   /**
    * Opens the trial store of a new run (refusing a directory that already holds one) or of the run
-   * being resumed (refusing one that belongs to another experiment, or whose table has changed).
+   * being resumed (refusing one that belongs to another experiment, or whose table or space file has
+   * changed).
    */
-  open(experiment: Experiment, resume: boolean, table: TableRef): TrialStore {
+  open(experiment: Experiment, resume: boolean, { table, spaceHash }: RunInputs): TrialStore {
     if (resume) {
       if (!this.isRun())
         throw new InputError(
@@ -139,6 +150,11 @@ export class SearchRunDir {
       if (record.table && record.table.hash !== table.hash) {
         throw new InputError(
           `${this.dir} was priced by ${describeTableRef(record.table)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or start a new run`,
+        );
+      }
+      if (record.spaceHash && record.spaceHash !== spaceHash) {
+        throw new InputError(
+          `${this.dir} searched space ${experiment.space} with definition hash ${record.spaceHash}; it now has hash ${spaceHash} (its file changed): restore it to resume, or start a new run`,
         );
       }
     } else if (this.isRun()) {

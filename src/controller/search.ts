@@ -50,7 +50,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const { experiment } = request;
   const log = request.log ?? silentLogger;
   const run = new SearchRunDir(request.runDir);
-  const store = run.open(experiment, Boolean(request.resume), setup.tableRef);
+  const store = run.open(experiment, Boolean(request.resume), { table: setup.tableRef, spaceHash: setup.spaceHash });
   const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
@@ -63,6 +63,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
         targetMs: setup.rewardSettings.targetMs,
         fastestMs: setup.fastestMs,
         table: setup.tableRef,
+        spaceHash: setup.spaceHash,
       });
     let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
     let best = bestOf(store.all());

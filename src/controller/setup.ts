@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
+import { jsonHash } from '../common/hash.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
@@ -31,10 +32,18 @@ export interface SearchSetup {
   estimated: Pick<CompletedTable, 'estimated' | 'caveats'>;
   /** The table's file, content hash and labels, as the run records them. */
   tableRef: TableRef;
+  /** Hash of the space's definition, which run.json records so a resume notices an edited space file. */
+  spaceHash: string;
   rewardSettings: RewardSettings;
   fastestMs: number;
   /** Classes of the proxy task (the trained children's classifier). */
   proxyClasses: number;
+}
+
+/** The hash of what a space searches: its definition but its description (rewording that changes no member). */
+export function spaceDefinitionHash(space: ChoiceSpace): string {
+  const { description: _d, ...definition } = space.definition;
+  return jsonHash(definition);
 }
 
 /** The training recipe of the proxy evaluator's children (the run's seed unless the experiment sets one). */
@@ -106,6 +115,7 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
     table,
     estimated: { estimated, caveats },
     tableRef: tableRef(measured, path.resolve(tablePath(experiment.latency.table))),
+    spaceHash: spaceDefinitionHash(space),
     rewardSettings: { targetMs, constraint: experiment.reward.constraint, w: experiment.reward.w, beta: experiment.reward.beta },
     fastestMs,
     proxyClasses,

@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { derive } from '../common/rng.js';
-import { type BackendName, prepareBackend } from '../trainer/backend.js';
+import { prepareBackend } from '../trainer/backend.js';
+import type { BackendName } from '../trainer/backend-names.js';
 import { disposeTrace, LstmNetwork, type LstmTrace } from './lstm.js';
 import { shardGradientArrays } from './shard.js';
 import type { ShardReply, ShardRequest, WorkerInit } from './shard-pool.js';

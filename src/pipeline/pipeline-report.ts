@@ -28,7 +28,7 @@ import { readArchSpec, withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { compareStages, comparisonSummary, renderStageComparison, type StageComparison } from '../search-space/stage-compare.js';
 import { isZooName, zooNames, zooSpec } from '../search-space/zoo/index.js';
-import type { BackendName } from '../trainer/backend.js';
+import type { BackendName } from '../trainer/backend-names.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { PIPELINE_RUN_FILES, type PipelineRecord, type PipelineRunDir } from './pipeline-run.js';
 import { recipeHash, trainedZooModel, ZooCacheDir, type ZooRecipe } from './zoo-cache.js';

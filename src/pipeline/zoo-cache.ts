@@ -17,7 +17,7 @@ import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
-import type { BackendName } from '../trainer/backend.js';
+import type { BackendName } from '../trainer/backend-names.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 

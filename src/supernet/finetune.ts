@@ -17,12 +17,12 @@ import type { Experiment } from '../controller/experiment.js';
 import { reward } from '../controller/reward.js';
 import type { SearchSetup } from '../controller/setup.js';
 import { shortFinetuneConfig, type TrainConfig } from '../trainer/config.js';
-import { loadDataset } from '../trainer/data/index.js';
+import { loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { trainForEvaluation } from '../trainer/training-pool.js';
 import { type RankedCandidate, writeInheritedCheckpoint } from './ranking.js';
 import type { SupernetSettings } from './settings.js';
 import type { Supernet } from './supernet.js';
-import type { SupernetRunDir } from './supernet-run.js';
+import type { FinetuneResult, SupernetRunDir } from './supernet-run.js';
 
 export interface FinetuneRequest {
   run: SupernetRunDir;
@@ -43,37 +43,66 @@ export function finetuneConfig(experiment: Experiment, settings: SupernetSetting
 /**
  * The top `topK` candidates, each fine-tuned from its inherited weights and ranked again among
  * themselves by its fine-tuned validation accuracy; the other candidates keep their places below
- * them. A fine-tune that fails (a diverged loss) scores 0, as a proxy child does.
+ * them. A fine-tune that fails (a diverged loss) ranks last, below every candidate. Finished
+ * fine-tunes are kept in the run directory, so a resumed run does only the ones still to do.
  */
 export async function finetuneTopCandidates(request: FinetuneRequest, ranked: readonly RankedCandidate[]): Promise<RankedCandidate[]> {
-  const { experiment, settings, supernet } = request;
+  const { experiment, settings } = request;
   if (settings.finetuneSteps === 0) return [...ranked];
   const top = ranked.slice(0, settings.topK);
   const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
   const config = finetuneConfig(experiment, settings);
-  const root = request.run.supernetFile('finetuned');
-  rmSync(root, { recursive: true, force: true });
   const tuned: RankedCandidate[] = [];
   for (const [i, candidate] of top.entries()) {
-    if (request.signal?.aborted)
-      throw new InterruptedError(
-        'supernet search interrupted while fine-tuning candidates: the trained supernet is kept; continue with --resume',
-      );
-    const dir = path.join(root, `candidate-${i + 1}`);
-    const spec = supernet.member(candidate.choices);
-    await writeInheritedCheckpoint(path.join(dir, 'inherited'), supernet, candidate, spec);
-    const result = await trainForEvaluation(dataset, spec, config, {
-      inheritFrom: { spec, checkpoint: path.join(dir, 'inherited') },
-      outDir: path.join(dir, 'finetuned'),
-      signal: request.signal,
-    });
+    if (request.signal?.aborted) throw interruptedWhileFinetuning();
+    const rank = i + 1;
+    const result = request.run.readFinetuneResult(rank, candidate.choices) ?? (await finetune(request, rank, candidate, dataset, config));
     tuned.push({
       ...candidate,
       accuracy: result.accuracy,
       reward: reward(result.accuracy, candidate.latencyMs, request.setup.rewardSettings),
-      finetuned: { checkpoint: path.join(dir, 'finetuned'), inheritedAccuracy: candidate.accuracy, error: result.error },
+      finetuned: {
+        checkpoint: path.join(request.run.finetuneDir(rank), 'finetuned'),
+        inheritedAccuracy: candidate.accuracy,
+        error: result.error,
+      },
     });
-    request.onProgress?.(i + 1, top.length);
+    request.onProgress?.(rank, top.length);
   }
-  return [...tuned.sort((a, b) => b.reward - a.reward), ...ranked.slice(top.length)];
+  const byReward = tuned.sort((a, b) => b.reward - a.reward);
+  const failed = byReward.filter((c) => c.finetuned?.error);
+  return [...byReward.filter((c) => !c.finetuned?.error), ...ranked.slice(top.length), ...failed];
 }
+
+/** One candidate's fine-tune from its inherited weights, its result written beside its checkpoints. */
+async function finetune(
+  request: FinetuneRequest,
+  rank: number,
+  candidate: RankedCandidate,
+  dataset: TrainingData,
+  config: TrainConfig,
+): Promise<Omit<FinetuneResult, 'schemaVersion' | 'kind' | 'tool'>> {
+  const dir = request.run.finetuneDir(rank);
+  rmSync(dir, { recursive: true, force: true });
+  const spec = request.supernet.member(candidate.choices);
+  await writeInheritedCheckpoint(path.join(dir, 'inherited'), request.supernet, candidate, spec);
+  try {
+    const evaluation = await trainForEvaluation(dataset, spec, config, {
+      inheritFrom: { spec, checkpoint: path.join(dir, 'inherited') },
+      outDir: path.join(dir, 'finetuned'),
+      signal: request.signal,
+    });
+    const result = { choices: candidate.choices, accuracy: evaluation.accuracy, error: evaluation.error, seconds: evaluation.seconds };
+    await request.run.writeFinetuneResult(rank, result);
+    return result;
+  } catch (error) {
+    // The trainer's own message would point at the candidate's directory; the run resumes as a whole.
+    if (error instanceof InterruptedError) throw interruptedWhileFinetuning();
+    throw error;
+  }
+}
+
+const interruptedWhileFinetuning = () =>
+  new InterruptedError(
+    'supernet search interrupted while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept; continue with --resume',
+  );

@@ -211,15 +211,19 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
       accuracy: best.accuracy,
       latencyMs: best.latencyMs,
       reward: best.reward,
-      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights${best.finetuned ? `, fine-tuned ${finetuneSteps} steps` : ''})`,
+      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights${best.finetuned && !best.finetuned.error ? `, fine-tuned ${finetuneSteps} steps` : ''})`,
     },
     extra: { evaluator: 'supernet', candidates: ranking.length, controllerBest: likeliest ? run.supernetFile('controllerBest') : null },
   });
 }
 
-/** The best candidate's weights as a checkpoint in `dir`: its fine-tuned ones when it was fine-tuned, else its inherited ones. */
+/**
+ * The best candidate's weights as a checkpoint in `dir`: its fine-tuned ones when it was fine-tuned,
+ * else (or when its fine-tune failed: every top candidate's did) its inherited ones.
+ */
 async function writeBestWeights(dir: string, supernet: Supernet, best: RankedCandidate, spec: ArchSpec): Promise<void> {
   if (!best.finetuned) return writeInheritedCheckpoint(dir, supernet, best, spec);
+  if (best.finetuned.error) return writeInheritedCheckpoint(dir, supernet, { ...best, accuracy: best.finetuned.inheritedAccuracy }, spec);
   rmSync(dir, { recursive: true, force: true });
   cpSync(path.join(best.finetuned.checkpoint, CHECKPOINT_DIR), path.join(dir, CHECKPOINT_DIR), { recursive: true });
   // The same architecture under best.json's name and provenance, so the two read as one model.

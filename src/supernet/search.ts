@@ -131,6 +131,8 @@ class SupernetSearch {
   private order: { epoch: number; indices: Int32Array } | null = null;
   private position: Position = { step: 0, trials: 0, controllerBatches: 0, pending: null, trainSeconds: 0, lastLoss: null };
   private lastCheckpoint = performance.now();
+  /** The step the run directory's checkpoint holds (null: none written yet). */
+  private checkpointStep: number | null = null;
   private readonly started = performance.now();
 
   constructor(
@@ -146,7 +148,7 @@ class SupernetSearch {
     ({ steps: this.steps, warmupSteps: this.warmupSteps } = supernetSteps(experiment.budget, this.settings));
     this.largestFirstSteps = Math.round(this.steps * this.settings.largestFirst);
     this.runDir = new SupernetRunDir(request.runDir);
-    this.store = this.runDir.open(experiment, Boolean(request.resume), setup.tableRef);
+    this.store = this.runDir.open(experiment, Boolean(request.resume), { table: setup.tableRef, spaceHash: setup.spaceHash });
     this.supernet = new Supernet(setup.space, {
       resolution: experiment.proxy.resolution,
       classes: setup.proxyClasses,
@@ -232,6 +234,7 @@ class SupernetSearch {
       targetMs: this.setup.rewardSettings.targetMs,
       fastestMs: this.setup.fastestMs,
       table: this.setup.tableRef,
+      spaceHash: this.setup.spaceHash,
     };
   }
 
@@ -249,11 +252,7 @@ class SupernetSearch {
         );
     const started = performance.now();
     const loss = this.trainOn(choices, step);
-    if (!Number.isFinite(loss)) {
-      throw new DivergedError(
-        `supernet loss is ${loss} at step ${step + 1}: the last good checkpoint (step ${this.runDir.readCheckpoint()?.state.step ?? 0}) is kept in ${this.runDir.dir}; lower proxy.train.learningRate and start a new run`,
-      );
-    }
+    if (!Number.isFinite(loss)) throw this.diverged(`supernet loss is ${loss} at step ${step + 1}`);
     this.position.lastLoss = loss;
     if (searching) await this.rewardMember(choices, step);
     this.position.trainSeconds += (performance.now() - started) / 1000;
@@ -417,7 +416,11 @@ class SupernetSearch {
       ...this.variables.map(({ name, variable }) => ({ name, values: variable.dataSync() as Float32Array })),
       ...this.optimizer.exportSlots().map((values, i) => ({ name: `optimizer/${i}`, values })),
     ];
+    // A finite loss can still come with an overflowed gradient; such weights are never saved over good ones.
+    const spoilt = arrays.find(({ values }) => !values.every(Number.isFinite));
+    if (spoilt) throw this.diverged(`supernet weight ${spoilt.name} is not finite after step ${this.position.step}`);
     await this.runDir.writeCheckpoint({ ...this.position, controller: { ...(await this.policy.getState()) } }, arrays);
+    this.checkpointStep = this.position.step;
     this.lastCheckpoint = performance.now();
     this.log.debug({ step: this.position.step, trials: this.position.trials }, 'supernet checkpoint');
   }
@@ -431,11 +434,21 @@ class SupernetSearch {
       return;
     }
     this.restoreWeights(saved);
+    this.checkpointStep = saved.state.step;
     await this.policy.setState(saved.state.controller as never);
     const { step, trials, controllerBatches, pending, trainSeconds, lastLoss } = saved.state;
     this.position = { step, trials, controllerBatches, pending, trainSeconds, lastLoss };
     const dropped = this.store.deleteFrom(trials);
     this.log.info({ step, trials, droppedTrials: dropped }, 'resuming supernet search');
+  }
+
+  /** The error that stops a diverged run, saying what of it is kept. */
+  private diverged(cause: string): DivergedError {
+    const kept =
+      this.checkpointStep === null
+        ? `no checkpoint was written yet (the first is due ${this.settings.checkpointMinutes} minutes into the run)`
+        : `the last good checkpoint (step ${this.checkpointStep}) is kept in ${this.runDir.dir}`;
+    return new DivergedError(`${cause}: ${kept}; lower proxy.train.learningRate and start a new run`);
   }
 
   /** The budget sets the warm-up length and the learning-rate schedule of every step: a resumed run keeps its own. */

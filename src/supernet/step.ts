@@ -10,7 +10,11 @@ export interface SupernetOptimizerSettings {
   weightDecay: number;
 }
 
-/** The optimizer of every shared weight; a step leaves the weights its member does not use (and their slots) alone. */
+/**
+ * The optimizer of every shared weight. A step leaves the weights its member does not use at all
+ * (and their slots) alone; of a weight it uses a slice of, the rest gets a zero gradient, so
+ * momentum and weight decay still move it (as in Once-for-All's shared weights).
+ */
 export function supernetOptimizer(supernet: Supernet, settings: SupernetOptimizerSettings): Optimizer {
   return new Optimizer(supernet.namedVariables().map(optimizedVariable), {
     ...DEFAULT_OPTIMIZER[settings.kind],

@@ -55,6 +55,19 @@ const CheckpointStateSchema = z.object({
 });
 export type SupernetCheckpointState = z.infer<typeof CheckpointStateSchema>;
 
+/** `finetuned/candidate-N/result.json`: a finished fine-tune, which a resumed run keeps instead of redoing. */
+const FinetuneResultSchema = z.object({
+  schemaVersion: z.literal(1),
+  kind: z.literal('supernet-finetune'),
+  tool: z.string(),
+  choices: z.array(z.int().min(0)),
+  /** Validation top-1 after the fine-tune (0 when it failed). */
+  accuracy: z.number().min(0).max(1),
+  error: z.string().nullable(),
+  seconds: z.number().min(0),
+});
+export type FinetuneResult = z.infer<typeof FinetuneResultSchema>;
+
 export interface SupernetCheckpoint {
   state: SupernetCheckpointState;
   /** The arrays of the binary file, by name. */
@@ -68,6 +81,24 @@ export class SupernetRunDir extends SearchRunDir {
 
   candidateSpecFile(rank: number): string {
     return path.join(this.supernetFile('candidateSpecs'), `rank-${rank}.json`);
+  }
+
+  /** The directory of the `rank`-th candidate's fine-tune: `inherited/` and `finetuned/` checkpoints and result.json. */
+  finetuneDir(rank: number): string {
+    return path.join(this.supernetFile('finetuned'), `candidate-${rank}`);
+  }
+
+  /** The `rank`-th candidate's finished fine-tune, if it was of the member `choices` (null: to be done). */
+  readFinetuneResult(rank: number, choices: readonly number[]): FinetuneResult | null {
+    const file = path.join(this.finetuneDir(rank), 'result.json');
+    if (!existsSync(file)) return null;
+    const result = parseWith(FinetuneResultSchema, readJsonFile(file), file);
+    return result.choices.join(',') === choices.join(',') ? result : null;
+  }
+
+  async writeFinetuneResult(rank: number, result: Omit<FinetuneResult, 'schemaVersion' | 'kind' | 'tool'>): Promise<void> {
+    const full: FinetuneResult = { schemaVersion: 1, kind: 'supernet-finetune', tool: TOOL_NAME, ...result };
+    await writeJsonAtomic(path.join(this.finetuneDir(rank), 'result.json'), full);
   }
 
   readCheckpoint(): SupernetCheckpoint | null {

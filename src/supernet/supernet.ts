@@ -383,7 +383,10 @@ export class Supernet {
       const rng = derive(this.options.seed, 'supernet', slot);
       const seed = () => nextSeed(rng);
       for (const [role, init] of initialWeights(shape, seed)) {
-        this.variables.set(`${slot}/${role}`, tf.variable(tf.tidy(init), true));
+        // A variable shares its initial tensor's data: disposing that tensor frees it at the first assign.
+        const initial = tf.tidy(init);
+        this.variables.set(`${slot}/${role}`, tf.variable(initial, true));
+        initial.dispose();
       }
     }
   }

@@ -7,8 +7,6 @@ import { InputError } from '../common/errors.js';
 import { BACKENDS, type BackendName } from './backend-names.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
-export { BACKENDS, type BackendName };
-
 export interface BackendInfo {
   backend: BackendName;
   threads: number;

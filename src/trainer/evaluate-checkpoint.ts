@@ -1,6 +1,7 @@
 /** `nas eval`: a saved model scored on one split of a dataset. */
 import { parseWith } from '../common/validate.js';
-import { type BackendName, prepareBackend } from './backend.js';
+import { prepareBackend } from './backend.js';
+import type { BackendName } from './backend-names.js';
 import { buildModel } from './build-model.js';
 import { assignWeights, loadCheckpoint } from './checkpoint.js';
 import { loadDataset } from './data/index.js';

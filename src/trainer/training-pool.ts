@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { DivergedError, InterruptedError, NasError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import type { BackendName } from './backend.js';
+import type { BackendName } from './backend-names.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import type { TrainingData } from './data/index.js';
