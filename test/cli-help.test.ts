@@ -138,6 +138,11 @@ test('a mistyped command or option exits 2 with one line naming the nearest one'
       /^nas: unknown options --budgt: did you mean --budget\?, --seeds: did you mean --seed\? \(see nas search --help\)\n$/,
     ],
     [['specs', '--bogus'], /^nas: unknown option --bogus \(see nas specs --help\)\n$/],
+    [['space'], /^nas: choose a command: describe \(see nas space --help\)\n$/],
+    [['table'], /^nas: choose a command: import, fit \(see nas table --help\)\n$/],
+    [['table', 'fitt'], /^nas: unknown command fitt: did you mean fit\? \(see nas table --help\)\n$/],
+    [['table', 'bogus'], /^nas: unknown command bogus: choose one of import, fit \(see nas table --help\)\n$/],
+    [['space', 'describe'], /^nas: missing <name> \(see nas space describe --help\)\n$/],
   ];
   for (const [args, expected] of cases) {
     const res = await nas(...args);
@@ -163,8 +168,32 @@ test('an option given without its value, or a number option given something else
     t.is(res.code, 2, `nas ${args.join(' ')}`);
     t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
   }
-  const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--lr', '-1');
-  t.regex(negative.stderr, /nope\.json: no such file/, 'a negative number is a value');
+  const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--seed', '-1', '--lr', '0.1');
+  t.regex(negative.stderr, /^nas: --seed -1: give a whole number, 0 or more/, 'a negative number is a value, checked for its range');
+});
+
+test('a number out of its range is refused naming the flag and what to give, before any work (exit 2)', async (t) => {
+  // Each once reached a schema that named an internal field, or code that failed without a word.
+  const cases: [string[], RegExp][] = [
+    [
+      ['netadapt', '--checkpoint', 'nope', '--out', 'x', '--target-ratio', '0.8', '--parallel', '0'],
+      /--parallel 0: give a whole number, 1 or more/,
+    ],
+    [
+      ['netadapt', '--checkpoint', 'nope', '--out', 'x', '--target-ratio', '0.8', '--finetune-steps', '0'],
+      /--finetune-steps 0: give a whole number, 1 or more/,
+    ],
+    [['latency', 'validate', '--samples', '0'], /--samples 0: give a whole number, 1 or more/],
+    [['search', '--budget', '2.5'], /--budget 2\.5: give a whole number, 1 or more/],
+    [['train', '--arch', 'nope.json', '--out', 'x', '--batch-size', '0'], /--batch-size 0: give a whole number from 1 to 4096/],
+    [['profile', '--serve', '--port', '70000'], /--port 70000: give a port number from 0 to 65535 \(0: any free port\)/],
+    [['latency', 'validate', '--min-speed', '2'], /--min-speed 2: give a number above 0, at most 1/],
+  ];
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, new RegExp(`^nas: ${expected.source} \\(see nas ${args[0]}`), `nas ${args.join(' ')}`);
+  }
 });
 
 test('help pages and usage errors load neither tfjs nor SQLite: only the command that runs loads what it needs', async (t) => {

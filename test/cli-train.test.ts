@@ -55,7 +55,7 @@ test('nas train: bad input exits 2 with one line naming the problem', async (t) 
     [['--dataset', 'imagenet'], /unknown dataset "imagenet"/],
     [['--dataset', `folder:${path.join(dir, 'nowhere')}`], /no such directory/],
     [['--arch', path.join(dir, 'missing.json')], /missing\.json: no such file/],
-    [['--lr', '-1'], /\$\.learningRate: Too small/],
+    [['--lr', '-1'], /--lr -1: give a number above 0/],
   ];
   for (const [extra, message] of cases) {
     const args = ['train', '--arch', spec, '--out', path.join(dir, 'run'), ...extra];

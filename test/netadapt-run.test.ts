@@ -61,7 +61,8 @@ async function seedJob(): Promise<{ request: NetAdaptJobRequest; out: string; ph
 
 test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and writes summary.json', async (t) => {
   const { request, out, phases } = await seedJob();
-  const summary = await runNetAdaptJob(request);
+  // Without --dataset, the one the seed trained on (an image folder of 2 classes).
+  const summary = await runNetAdaptJob({ ...request, dataset: undefined });
   t.deepEqual(Object.keys(summary), ['steps', 'seedLatencyMs', 'finalLatencyMs', 'seedAccuracy', 'finalAccuracy', 'spec']);
   t.deepEqual(phases, ['netadapt', 'final-training']);
   const run = new NetAdaptRunDir(out);
@@ -80,6 +81,10 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
   await t.throwsAsync(runNetAdaptJob({ ...request, settings: { ...request.settings, targetRatio: 1.5 } }), {
     instanceOf: InputError,
     message: /--target-ratio must be between 0 and 1, got 1\.5/,
+  });
+  await t.throwsAsync(runNetAdaptJob({ ...request, dataset: 'fashion-mnist', outDir: `${out}-fashion` }), {
+    instanceOf: InputError,
+    message: /the seed classifies 2 classes and fashion-mnist has 10: give --dataset the dataset the seed was trained on/,
   });
 });
 

@@ -167,6 +167,10 @@ test('selection: dAcc/|dLatency| (MobileNetV3) or plain accuracy (NetAdapt); cut
   // Short of the target a proposal keeps its ratio: 9.5 ms (-0.01/0.5) beats reaching 9 ms (-0.03/1).
   t.is(choose([r(9.5, 0.81), r(9, 0.79)], current, 'ratio', 9), 0);
   t.is(choose([r(9.5, 0.8), r(9, 0.79)], current, 'ratio', 9), 1);
+  // A failed fine-tune is never chosen; none left, nothing is.
+  const failed = { ...r(5, 0), error: 'diverged' };
+  t.is(choose([failed, r(9, 0.8)], current, 'ratio'), 1);
+  t.is(choose([failed, failed], current, 'accuracy'), -1);
 });
 
 test.serial('NetAdapt reaches the target, resumes without redoing finished steps, and refuses bad targets and checkpoints', async (t) => {

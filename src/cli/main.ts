@@ -27,7 +27,11 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
   getOptions(): OptionTypes & { key: Record<string, boolean> };
-  getInternalMethods(): { getContext(): { commands: string[] }; getCommandInstance(): { getCommands(): string[] } };
+  getInternalMethods(): {
+    getContext(): { commands: string[] };
+    getCommandInstance(): { getCommands(): string[] };
+    getUsageInstance(): { getUsage(): [string, string][] };
+  };
 }
 
 const EXAMPLES = examples([
@@ -81,6 +85,7 @@ function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
     command: internals.getContext().commands,
     subcommands: internals.getCommandInstance().getCommands(),
     options: Object.keys(state.getOptions().key),
+    usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }
 

@@ -1,8 +1,10 @@
 /**
  * Usage errors in one line: the nearest known command or option when a word looks like a typo of
  * one (`nas serach`, `nas train --epoch 3`), options given without their value (`nas search
- * --budget`, which yargs drops without a word), numbers that are not.
+ * --budget`, which yargs drops without a word), numbers that are not, numbers out of their range
+ * (flag-ranges.ts).
  */
+import { rangeProblem } from './flag-ranges.js';
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
 export function editDistance(a: string, b: string): number {
@@ -41,9 +43,13 @@ export interface UsageContext {
   command: readonly string[];
   subcommands: readonly string[];
   options: readonly string[];
+  /** The command's usage line, e.g. `$0 space describe <name>` (its positionals). */
+  usage: string;
 }
 
 const UNKNOWN = /^Unknown arguments?: (.+)$/;
+const NOT_ENOUGH = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/;
+const CHOOSE_COMMAND = 'choose a command';
 
 /**
  * The one line `nas` prints for a usage error (without the leading `nas: `): unknown commands and
@@ -52,10 +58,30 @@ const UNKNOWN = /^Unknown arguments?: (.+)$/;
 export function usageErrorLine(message: string, argv: readonly string[], context: UsageContext): string {
   const help = `(see ${['nas', ...context.command, '--help'].join(' ')})`;
   const unknown = UNKNOWN.exec(message);
-  const text = unknown
-    ? describeUnknown(unknown[1]!.split(', '), argv, context)
-    : message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+  const notEnough = NOT_ENOUGH.exec(message);
+  let text: string;
+  if (unknown) text = describeUnknown(unknown[1]!.split(', '), argv, context);
+  else if (message === CHOOSE_COMMAND || (notEnough && context.subcommands.length)) text = describeMissingCommand(argv, context);
+  else if (notEnough) text = describeMissingArguments(Number(notEnough[1]), context);
+  else text = message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
   return `${text} ${help}`;
+}
+
+/** A command that needs a subcommand, given none or an unknown one: the word typed, what it may have meant, the choices. */
+function describeMissingCommand(argv: readonly string[], context: UsageContext): string {
+  const choices = context.subcommands.join(', ');
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const typed = words[context.command.length];
+  if (typed === undefined) return `${CHOOSE_COMMAND}: ${choices}`;
+  const meant = nearest(typed, context.subcommands);
+  return `unknown command ${typed}: ${meant ? `did you mean ${meant}?` : `choose one of ${choices}`}`;
+}
+
+/** The positionals of the usage line that were not given (`got` of them were). */
+function describeMissingArguments(got: number, context: UsageContext): string {
+  const required = context.usage.match(/<[^>]+>/g) ?? [];
+  const missing = required.slice(got);
+  return missing.length ? `missing ${missing.join(' ')}` : 'missing an argument';
 }
 
 /** The typed form of each unknown argument yargs names, and what it likely meant. */
@@ -97,7 +123,8 @@ export interface OptionTypes {
 
 /**
  * What is wrong with the values on the command line, if anything: an option that takes a value
- * given without one (last, or followed by another option), a number option given something else.
+ * given without one (last, or followed by another option), a number option given something else
+ * or a number outside its range.
  */
 export function valueProblem(argv: readonly string[], parsed: Record<string, unknown>, types: OptionTypes): string | null {
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
@@ -110,7 +137,11 @@ export function valueProblem(argv: readonly string[], parsed: Record<string, unk
   }
   for (const name of types.number) {
     const value = parsed[name];
-    if (typeof value === 'number' && Number.isNaN(value)) return `--${name}: expected a number, got ${typedValue(argv, name) ?? value}`;
+    if (typeof value !== 'number') continue;
+    if (Number.isNaN(value)) return `--${name}: expected a number, got ${typedValue(argv, name) ?? value}`;
+    // Defaults are in range; only what was typed is checked.
+    const problem = typedValue(argv, name) === undefined ? null : rangeProblem(name, value);
+    if (problem) return problem;
   }
   return null;
 }

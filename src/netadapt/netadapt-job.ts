@@ -14,7 +14,7 @@ import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
-import { loadCheckpoint } from '../trainer/checkpoint.js';
+import { loadCheckpoint, readCheckpointDataset } from '../trainer/checkpoint.js';
 import { shortFinetuneConfig, type TrainConfig, trainConfig } from '../trainer/config.js';
 import { loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { type TrainProgress, train } from '../trainer/train.js';
@@ -31,8 +31,8 @@ export interface NetAdaptJobRequest {
   table?: string | undefined;
   /** Exactly one of targetMs and targetRatio. */
   settings: NetAdaptSettings;
-  /** The dataset form proposals are fine-tuned and scored on. */
-  dataset: string;
+  /** The dataset proposals are fine-tuned and scored on (absent: the one the seed checkpoint trained on). */
+  dataset?: string | undefined;
   finetune: {
     /** Training steps (batches of 32) of each proposal's fine-tune. */
     steps: number;
@@ -73,10 +73,12 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
   const run = new NetAdaptRunDir(request.outDir);
   await prepareBackend(request.backend);
   const table = loadTable(request.table);
-  const dataset = loadDataset(request.dataset, seed.input.resolution);
+  const source = datasetSource(request, log);
+  const dataset = loadDataset(source, seed.input.resolution);
+  checkSeedClasses(seed, request.seedCheckpoint, dataset, source);
   const finetune = finetuneConfig(request);
   const started = Date.now();
-  const result = await adapt({ ...request, seed }, table, dataset, finetune, log);
+  const result = await adapt({ ...request, seed, dataset: source }, table, dataset, finetune, log);
   const final = await trainFinal(request, run, result, dataset, log);
   const summary: NetAdaptSummary = {
     steps: result.history.steps.length,
@@ -107,13 +109,36 @@ function checkTarget(settings: NetAdaptSettings): void {
 }
 
 /** Each proposal's short fine-tune. */
+/** The dataset to fine-tune on: the one given, else the one the seed checkpoint trained on (Fashion-MNIST when it does not say). */
+function datasetSource(request: NetAdaptJobRequest, log: Logger): string {
+  if (request.dataset) return request.dataset;
+  const trained = readCheckpointDataset(request.seedCheckpoint);
+  const source = trained ?? 'fashion-mnist';
+  log.info(
+    { dataset: source },
+    trained
+      ? `proposals are fine-tuned on ${source}, the seed checkpoint's dataset`
+      : `the seed checkpoint names no dataset: proposals are fine-tuned on ${source} (--dataset to choose)`,
+  );
+  return source;
+}
+
+/** A seed whose classifier does not fit the dataset would fail every proposal's fine-tune: refused before any work. */
+function checkSeedClasses(seed: ArchSpec, checkpoint: string, dataset: TrainingData, source: string): void {
+  const classes = dataset.classNames.length;
+  if (seed.classes !== classes)
+    throw new InputError(
+      `${checkpoint}: the seed classifies ${seed.classes} classes and ${source} has ${classes}: give --dataset the dataset the seed was trained on`,
+    );
+}
+
 function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
   return shortFinetuneConfig(request.finetune, 'training options');
 }
 
 /** The adaptation, its proposals fine-tuned in a pool of worker processes. */
 async function adapt(
-  request: NetAdaptJobRequest & { seed: ArchSpec },
+  request: NetAdaptJobRequest & { seed: ArchSpec; dataset: string },
   table: LatencyTable,
   dataset: TrainingData,
   finetune: TrainConfig,

@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { untilAborted } from '../common/abort.js';
-import { InputError, InterruptedError } from '../common/errors.js';
+import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -251,6 +251,13 @@ class Adaptation {
     await this.run.writeHistory(this.history);
   }
 
+  /** The error that stops a run whose step left nothing to choose; the steps before it are kept. */
+  private everyProposalFailed(step: number, records: readonly ProposalRecord[]): NasError {
+    return new NasError(
+      `every proposal of step ${step + 1} failed to fine-tune (the first: ${records[0]?.error ?? 'none proposed'}); the ${step} step(s) before it are kept in ${this.run.dir}`,
+    );
+  }
+
   /** One step: every proposal that cuts enough latency, each fine-tuned from the current weights; the best one kept. */
   async step(): Promise<void> {
     const step = this.history.steps.length;
@@ -258,6 +265,7 @@ class Adaptation {
     const records = await this.evaluateAll(step, proposals);
     const { current, history } = this;
     const chosen = choose(records, current, this.request.settings.metric, this.targetMs);
+    if (chosen < 0) throw this.everyProposalFailed(step, records);
     const pick = proposals[chosen]!;
     history.steps.push({
       step: step + 1,
@@ -406,7 +414,7 @@ class Adaptation {
  * counts only up to the target (`targetMs`): any proposal that reaches it ends the run, and
  * latency saved beyond it buys nothing, so those proposals rank by accuracy among themselves
  * instead of rewarding the one that overshoots most (e.g. removing a layer when a narrower
- * expansion would have been enough).
+ * expansion would have been enough). -1 when every proposal failed.
  */
 export function choose(
   records: readonly ProposalRecord[],
@@ -415,7 +423,7 @@ export function choose(
   targetMs = -Infinity,
 ): number {
   const countedCut = (latencyMs: number) => Math.min(Math.abs(current.latencyMs - latencyMs), current.latencyMs - targetMs);
-  let best = 0;
+  let best = -1;
   let bestScore = -Infinity;
   records.forEach((r, i) => {
     if (r.error) return;

@@ -146,6 +146,16 @@ export function readCheckpointSpec(dir: string): { dir: string; spec: ArchSpec }
   return { dir: ckpt, spec: parseArchSpec(parseJsonText(readFile(specFile).toString('utf8'), specFile), specFile) };
 }
 
+/**
+ * The dataset a checkpoint was trained on, as its training recorded it (a source `loadDataset`
+ * reads); null for checkpoints that do not record one (a supernet member's inherited weights).
+ */
+export function readCheckpointDataset(dir: string): string | null {
+  const stateFile = path.join(resolveCheckpointDir(dir), STATE_JSON);
+  const state = parseJsonText(readFile(stateFile).toString('utf8'), stateFile) as { dataset?: unknown };
+  return typeof state.dataset === 'string' ? state.dataset : null;
+}
+
 /** Reads a checkpoint; `parseState` validates the state JSON. */
 export function loadCheckpoint<State>(
   dir: string,

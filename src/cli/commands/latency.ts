@@ -23,6 +23,8 @@ interface PredictArgs {
   json?: boolean;
   resolution?: number;
   classes?: number;
+  minSpeed: number;
+  maxWait: number;
 }
 
 /** When whole models are timed (validation, calibration): see latency-model/measure/whole-model.ts. */
@@ -162,13 +164,13 @@ const predictOptions = Object.fromEntries(
     },
     interpolate: {
       type: 'boolean',
-      describe:
-        'price ops missing from the table between measured ops that differ only in widths (with --estimate: the estimator where there are none)',
+      describe: 'price ops missing from the table between measured ops that differ only in widths (an alternative to --estimate)',
     },
     measure: {
       type: 'boolean',
-      describe: 'also time the whole model here, as validation does (waiting up to 60 s per timing for the machine to run at full speed)',
+      describe: 'also time the whole model here, as validation does (behind the speed gate: --min-speed, --max-wait)',
     },
+    ...speedGateOptions,
     ...backendOption,
     json: { type: 'boolean', describe: 'print the prediction as one JSON line' },
     ...specOverrideOptions,
@@ -199,7 +201,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
       if (backend.backend !== table.device.backend)
         log.warn({ table: table.device.backend, here: backend.backend }, "measuring on another backend than the table's");
       // The protocol of validation: timed until two timings agree, the fastest kept.
-      const [timing] = await timeAgainstTable([spec], table);
+      const [timing] = await timeAgainstTable([spec], table, { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait });
       ({ rawMs, measuredMs } = timing!);
     }
     if (args.json) {

@@ -21,7 +21,7 @@ interface NetAdaptArgs {
   out: string;
   resume?: boolean;
   json?: boolean;
-  dataset: string;
+  dataset?: string;
   parallel: number;
   latencyResolution: number;
   latencyClasses: number;
@@ -74,7 +74,11 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'run directory (history, proposals, final.json, summary.json)' })
       .option('resume', { type: 'boolean', describe: 'continue the run in --out' })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' })
-      .option('dataset', { type: 'string', default: 'fashion-mnist', describe: 'what the proposals are fine-tuned and scored on' })
+      .option('dataset', {
+        type: 'string',
+        describe: 'what the proposals are fine-tuned and scored on',
+        defaultDescription: 'the dataset the seed checkpoint trained on',
+      })
       .option('parallel', { type: 'number', default: 2, describe: 'proposals fine-tuned at once (processes)' })
       .option('latency-resolution', { type: 'number', default: 224, describe: 'resolution of the deployed model whose latency counts' })
       .option('latency-classes', { type: 'number', default: 1000, describe: 'classifier width of the deployed model' })

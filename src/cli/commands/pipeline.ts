@@ -55,8 +55,6 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
     if (args.resume && args.out) throw new InputError('--resume DIR is the pipeline directory: drop --out');
     if (!args.resume && !args.experiment)
       throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
-    if (args.budget !== undefined && !(Number.isInteger(args.budget) && args.budget > 0))
-      throw new InputError(`--budget ${args.budget}: give a positive whole number of trials`);
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
     const { runPipeline } = await import('../../pipeline/pipeline.js');

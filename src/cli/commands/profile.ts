@@ -55,7 +55,10 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       .option('resolution', { type: 'number', describe: "input resolution (default: the space's or the spec's)" })
       .options(backendOption)
       .option('threads', { type: 'number', default: 1, describe: 'threads (the wasm backend runs 1 in Node)' })
-      .option('out', { type: 'string', describe: 'table file, e.g. tables/mine.json (an existing one is completed)' })
+      .option('out', {
+        type: 'string',
+        describe: 'table file, e.g. tables/mine.json (an existing one is completed); with --serve by default ./phone-<date>.json',
+      })
       .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
       .options(speedGateOptions)
       .option('serve', { type: 'boolean', describe: "serve the profiler page for a phone's browser" })

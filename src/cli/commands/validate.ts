@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
@@ -29,6 +29,7 @@ function describeValidFile(file: string): string {
     const table = readLatencyTable(file);
     return `valid latency table "${table.name}" (${Object.keys(table.entries).length} entries, ${table.device.name})`;
   }
+  if (!existsSync(file)) throw new InputError(`${file}: no such file`);
   const spec = readSpecFile(file);
   const cost = specCost(spec);
   return `valid archspec "${spec.name}" (${formatCount(cost.params)} params, ${formatMillions(cost.madds)} MAdds)`;
