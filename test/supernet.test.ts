@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test, { type ExecutionContext } from 'ava';
@@ -24,7 +24,7 @@ import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run
 import { openTrainedSupernet } from '../src/supernet/trained.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
-import { assignWeights, loadCheckpoint, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
+import { assignWeights, loadCheckpoint, readCheckpointDataset, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
@@ -276,6 +276,8 @@ test('a supernet search trains, rewards one member per step after the warm-up, a
   const model = buildModel(best);
   t.notThrows(() => assignWeights(model, saved.weights, 'best-weights'));
   model.dispose();
+  // It names the dataset the supernet trained on, which nas netadapt --checkpoint then fine-tunes on.
+  t.is(readCheckpointDataset(path.join(runDir, SUPERNET_RUN_FILES.bestWeights)), experiment.proxy.dataset);
 });
 
 test('a supernet search interrupted mid-run resumes from its checkpoint and ends with the trials of an uninterrupted run', async (t) => {
@@ -309,6 +311,10 @@ test('a NaN loss stops the supernet search with a clear error, keeps the last go
   t.true(before instanceof DivergedError, String(before));
   t.regex(before!.message, /no checkpoint was written yet .*lower proxy\.train\.learningRate/);
   t.is(new SupernetRunDir(early).readCheckpoint(), null);
+  t.throws(() => openTrainedSupernet(early), {
+    instanceOf: InputError,
+    message: /no supernet checkpoint yet .*continue it with nas search --resume/,
+  });
   // Checkpointed after every step: the message names the step on disk, whose weights are all finite.
   const late = path.join(dir, 'late');
   const after = await t.throwsAsync(supernetRun(late, diverging(1e-9)));
@@ -318,6 +324,12 @@ test('a NaN loss stops the supernet search with a clear error, keeps the last go
   t.is(saved.state.step, step, after!.message);
   t.true(step >= 1);
   t.true([...saved.arrays.values()].every((values) => values.every(Number.isFinite)));
+  // A checkpoint whose weights file is gone is damaged, and said to be.
+  rmSync(path.join(late, SUPERNET_RUN_FILES.checkpointDir, saved.state.weightsFile));
+  t.throws(() => new SupernetRunDir(late).readCheckpoint(), {
+    instanceOf: InputError,
+    message: /missing, though .*state\.json names it: the checkpoint is damaged/,
+  });
 });
 
 test('resuming a supernet run with another evaluator, space or budget is refused (exit 2) and the run is left as it was', async (t) => {

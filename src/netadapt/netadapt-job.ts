@@ -108,7 +108,6 @@ function checkTarget(settings: NetAdaptSettings): void {
     throw new InputError(`--target-ratio must be between 0 and 1, got ${settings.targetRatio}`);
 }
 
-/** Each proposal's short fine-tune. */
 /** The dataset to fine-tune on: the one given, else the one the seed checkpoint trained on (Fashion-MNIST when it does not say). */
 function datasetSource(request: NetAdaptJobRequest, log: Logger): string {
   if (request.dataset) return request.dataset;
@@ -132,6 +131,7 @@ function checkSeedClasses(seed: ArchSpec, checkpoint: string, dataset: TrainingD
     );
 }
 
+/** Each proposal's short fine-tune. */
 function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
   return shortFinetuneConfig(request.finetune, 'training options');
 }

@@ -85,7 +85,7 @@ async function finetune(
   const dir = request.run.finetuneDir(rank);
   rmSync(dir, { recursive: true, force: true });
   const spec = request.supernet.member(candidate.choices);
-  await writeInheritedCheckpoint(path.join(dir, 'inherited'), request.supernet, candidate, spec);
+  await writeInheritedCheckpoint(path.join(dir, 'inherited'), request.supernet, candidate, spec, request.experiment.proxy.dataset);
   try {
     const evaluation = await trainForEvaluation(dataset, spec, config, {
       inheritFrom: { spec, checkpoint: path.join(dir, 'inherited') },

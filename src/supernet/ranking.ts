@@ -198,7 +198,7 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
   });
   const best = ranking[0]!;
   const bestSpec = specOf(best, `${experiment.name}-best`);
-  await writeBestWeights(run.supernetFile('bestWeights'), supernet, best, bestSpec);
+  await writeBestWeights(run.supernetFile('bestWeights'), supernet, best, bestSpec, experiment.proxy.dataset);
   return writeSearchOutputs({
     run,
     store: options.store,
@@ -221,27 +221,32 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
  * The best candidate's weights as a checkpoint in `dir`: its fine-tuned ones when it was fine-tuned,
  * else (or when its fine-tune failed: every top candidate's did) its inherited ones.
  */
-async function writeBestWeights(dir: string, supernet: Supernet, best: RankedCandidate, spec: ArchSpec): Promise<void> {
-  if (!best.finetuned) return writeInheritedCheckpoint(dir, supernet, best, spec);
-  if (best.finetuned.error) return writeInheritedCheckpoint(dir, supernet, { ...best, accuracy: best.finetuned.inheritedAccuracy }, spec);
+async function writeBestWeights(dir: string, supernet: Supernet, best: RankedCandidate, spec: ArchSpec, dataset: string): Promise<void> {
+  if (!best.finetuned) return writeInheritedCheckpoint(dir, supernet, best, spec, dataset);
+  if (best.finetuned.error)
+    return writeInheritedCheckpoint(dir, supernet, { ...best, accuracy: best.finetuned.inheritedAccuracy }, spec, dataset);
   rmSync(dir, { recursive: true, force: true });
   cpSync(path.join(best.finetuned.checkpoint, CHECKPOINT_DIR), path.join(dir, CHECKPOINT_DIR), { recursive: true });
   // The same architecture under best.json's name and provenance, so the two read as one model.
   await writeJsonAtomic(path.join(dir, CHECKPOINT_DIR, SPEC_JSON), spec);
 }
 
-/** A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt). */
+/**
+ * A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt),
+ * naming the dataset the supernet trained on (which `nas netadapt` then fine-tunes on by default).
+ */
 export async function writeInheritedCheckpoint(
   dir: string,
   supernet: Supernet,
   member: Pick<RankedCandidate, 'choices' | 'stats'> & { accuracy: number | null },
   spec: ArchSpec,
+  dataset: string,
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const model = buildModel(spec);
   try {
     assignWeights(model, supernet.memberWeights(member.choices, member.stats), 'supernet member');
-    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, validationTop1: member.accuracy });
+    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, dataset, validationTop1: member.accuracy });
   } finally {
     model.dispose();
   }

@@ -481,7 +481,9 @@ export function proxyBatchers(experiment: Experiment, space: ChoiceSpace): { tra
   const { dataset: source, resolution } = experiment.proxy;
   const data = loadDataset(source, resolution);
   if (!('train' in data))
-    throw new InputError(`dataset ${source} is not an image classification dataset: the supernet evaluator trains classifiers`);
+    throw new InputError(
+      `dataset ${source} is not an image classification dataset: the supernet evaluator trains classifiers; use a classification dataset or "evaluator": "proxy"`,
+    );
   const dataset = data as ImageDataset;
   const channels = space.definition.input.channels;
   const batcher = (split: 'train' | 'validation', augment: boolean, limit: number | null, labelSmoothing: number) =>

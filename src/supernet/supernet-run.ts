@@ -106,6 +106,8 @@ export class SupernetRunDir extends SearchRunDir {
     if (!existsSync(file)) return null;
     const state = parseWith(CheckpointStateSchema, readJsonFile(file), file);
     const binary = path.join(this.supernetFile('checkpointDir'), state.weightsFile);
+    if (!existsSync(binary))
+      throw new InputError(`${binary}: missing, though ${file} names it: the checkpoint is damaged; start a new run`);
     const bytes = readFileSync(binary);
     const total = state.arrays.reduce((n, a) => n + a.length, 0);
     if (bytes.byteLength !== total * 4) {

@@ -236,7 +236,9 @@ export class Supernet {
     for (const [name, variable] of this.variables) {
       const values = arrays.get(name);
       if (!values || values.length !== variable.size) {
-        throw new InputError(`${source}: no weights for ${name} of the right size: the checkpoint belongs to another supernet`);
+        throw new InputError(
+          `${source}: no weights for ${name} of the right size: the checkpoint belongs to another supernet (another space or input); resume with the run's own experiment, or start a new run`,
+        );
       }
       tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
     }

@@ -39,7 +39,10 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
   if (experiment.evaluator !== 'supernet')
     throw new InputError(`${runDir} is a ${experiment.evaluator ?? 'proxy'} search run, not a supernet run`);
   const checkpoint = run.readCheckpoint();
-  if (!checkpoint) throw new InputError(`${runDir}: no supernet checkpoint yet`);
+  if (!checkpoint)
+    throw new InputError(
+      `${runDir}: no supernet checkpoint yet (the first is written a few minutes into the run, or at Ctrl-C): continue it with nas search --resume ${runDir}`,
+    );
   const { train, validation } = proxyBatchers(experiment, getChoiceSpace(experiment.space));
   const setup = setupSearch(experiment, train.classes);
   const supernet = new Supernet(setup.space, { resolution: experiment.proxy.resolution, classes: train.classes, seed: experiment.seed });
@@ -59,7 +62,8 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
     },
     async writeMemberCheckpoint(choices, dir) {
       const spec = supernet.member(choices);
-      await writeInheritedCheckpoint(dir, supernet, { choices: [...choices], stats: recalibrated(choices), accuracy: null }, spec);
+      const member = { choices: [...choices], stats: recalibrated(choices), accuracy: null };
+      await writeInheritedCheckpoint(dir, supernet, member, spec, experiment.proxy.dataset);
       return spec;
     },
     dispose: () => supernet.dispose(),

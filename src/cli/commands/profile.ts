@@ -59,7 +59,11 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         type: 'string',
         describe: 'table file, e.g. tables/mine.json (an existing one is completed); with --serve by default ./phone-<date>.json',
       })
-      .option('calibration', { type: 'number', default: 16, describe: 'whole models measured to fit the constant overhead' })
+      .option('calibration', {
+        type: 'number',
+        default: 16,
+        describe: 'whole models of the --space measured to fit the constant overhead (with --arch: the specs themselves)',
+      })
       .options(speedGateOptions)
       .option('serve', { type: 'boolean', describe: "serve the profiler page for a phone's browser" })
       .option('port', { type: 'number', default: 8377, describe: 'port of the --serve page' })
