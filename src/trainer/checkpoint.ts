@@ -148,7 +148,8 @@ export function readCheckpointSpec(dir: string): { dir: string; spec: ArchSpec }
 
 /**
  * The dataset a checkpoint was trained on, as its training recorded it (a source `loadDataset`
- * reads); null for checkpoints that do not record one (a supernet member's inherited weights).
+ * reads); null for checkpoints that do not record one (inherited weights a supernet run wrote before
+ * 2026-12-06).
  */
 export function readCheckpointDataset(dir: string): string | null {
   const stateFile = path.join(resolveCheckpointDir(dir), STATE_JSON);
