@@ -439,12 +439,12 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
     message: /while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept; continue with --resume/,
   });
   const run = new SupernetRunDir(runDir);
-  const first = path.join(run.finetuneDir(1), 'result.json');
+  const first = run.finetuneFile(1, 'result');
   const firstWritten = statSync(first).mtimeMs;
-  t.false(existsSync(path.join(run.finetuneDir(2), 'result.json')));
+  t.false(existsSync(run.finetuneFile(2, 'result')));
   const summary = await supernetRun(runDir, experiment, { resume: true });
   t.is(statSync(first).mtimeMs, firstWritten, 'the finished fine-tune is not redone');
-  t.true(existsSync(path.join(run.finetuneDir(2), 'result.json')));
+  t.true(existsSync(run.finetuneFile(2, 'result')));
   const { candidates } = readJsonFile(path.join(runDir, SUPERNET_RUN_FILES.candidates)) as {
     candidates: { reward: number; accuracy: number; inheritedAccuracy?: number; finetuneError?: string | null; choices: number[] }[];
   };

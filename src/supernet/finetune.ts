@@ -11,7 +11,6 @@
  * by default.
  */
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { InterruptedError } from '../common/errors.js';
 import type { Experiment } from '../controller/experiment.js';
 import { reward } from '../controller/reward.js';
@@ -62,7 +61,7 @@ export async function finetuneTopCandidates(request: FinetuneRequest, ranked: re
       accuracy: result.accuracy,
       reward: reward(result.accuracy, candidate.latencyMs, request.setup.rewardSettings),
       finetuned: {
-        checkpoint: path.join(request.run.finetuneDir(rank), 'finetuned'),
+        checkpoint: request.run.finetuneFile(rank, 'finetuned'),
         inheritedAccuracy: candidate.accuracy,
         error: result.error,
       },
@@ -82,18 +81,18 @@ async function finetune(
   dataset: TrainingData,
   config: TrainConfig,
 ): Promise<Omit<FinetuneResult, 'schemaVersion' | 'kind' | 'tool'>> {
-  const dir = request.run.finetuneDir(rank);
-  rmSync(dir, { recursive: true, force: true });
+  const { run } = request;
+  rmSync(run.finetuneDir(rank), { recursive: true, force: true });
   const spec = request.supernet.member(candidate.choices);
-  await writeInheritedCheckpoint(path.join(dir, 'inherited'), request.supernet, candidate, spec, request.experiment.proxy.dataset);
+  await writeInheritedCheckpoint(run.finetuneFile(rank, 'inherited'), request.supernet, candidate, spec, request.experiment.proxy.dataset);
   try {
     const evaluation = await trainForEvaluation(dataset, spec, config, {
-      inheritFrom: { spec, checkpoint: path.join(dir, 'inherited') },
-      outDir: path.join(dir, 'finetuned'),
+      inheritFrom: { spec, checkpoint: run.finetuneFile(rank, 'inherited') },
+      outDir: run.finetuneFile(rank, 'finetuned'),
       signal: request.signal,
     });
     const result = { choices: candidate.choices, accuracy: evaluation.accuracy, error: evaluation.error, seconds: evaluation.seconds };
-    await request.run.writeFinetuneResult(rank, result);
+    await run.writeFinetuneResult(rank, result);
     return result;
   } catch (error) {
     // The trainer's own message would point at the candidate's directory; the run resumes as a whole.

@@ -28,6 +28,9 @@ export const SUPERNET_RUN_FILES = {
   finetuned: 'finetuned',
 } as const;
 
+/** What each fine-tuned candidate's directory holds (finetuned/candidate-N/). */
+const FINETUNE_FILES = { inherited: 'inherited', finetuned: 'finetuned', result: 'result.json' } as const;
+
 const PendingBatchSchema = z.object({
   choices: z.array(z.array(z.int())),
   logProbs: z.array(z.number()),
@@ -88,9 +91,14 @@ export class SupernetRunDir extends SearchRunDir {
     return path.join(this.supernetFile('finetuned'), `candidate-${rank}`);
   }
 
+  /** A file or directory of the `rank`-th candidate's fine-tune (see finetuneDir). */
+  finetuneFile(rank: number, name: keyof typeof FINETUNE_FILES): string {
+    return path.join(this.finetuneDir(rank), FINETUNE_FILES[name]);
+  }
+
   /** The `rank`-th candidate's finished fine-tune, if it was of the member `choices` (null: to be done). */
   readFinetuneResult(rank: number, choices: readonly number[]): FinetuneResult | null {
-    const file = path.join(this.finetuneDir(rank), 'result.json');
+    const file = this.finetuneFile(rank, 'result');
     if (!existsSync(file)) return null;
     const result = parseWith(FinetuneResultSchema, readJsonFile(file), file);
     return result.choices.join(',') === choices.join(',') ? result : null;
@@ -98,7 +106,7 @@ export class SupernetRunDir extends SearchRunDir {
 
   async writeFinetuneResult(rank: number, result: Omit<FinetuneResult, 'schemaVersion' | 'kind' | 'tool'>): Promise<void> {
     const full: FinetuneResult = { schemaVersion: 1, kind: 'supernet-finetune', tool: TOOL_NAME, ...result };
-    await writeJsonAtomic(path.join(this.finetuneDir(rank), 'result.json'), full);
+    await writeJsonAtomic(this.finetuneFile(rank, 'result'), full);
   }
 
   readCheckpoint(): SupernetCheckpoint | null {
