@@ -86,6 +86,7 @@ test('lines wrap between words: the wrapped help holds the same words as the unw
     t.deepEqual(words(wrapped), words(unwrapped), `nas ${command} --help`);
     const widest = Math.max(...wrapped.split('\n').map((l) => l.length));
     t.true(widest <= 110, `nas ${command} --help: a line of ${widest} characters`);
+    t.false(unwrapped.includes('[default: []]'), `nas ${command} --help shows no empty default`);
   }
 });
 
@@ -188,6 +189,9 @@ test('a number out of its range is refused naming the flag and what to give, bef
     [['train', '--arch', 'nope.json', '--out', 'x', '--batch-size', '0'], /--batch-size 0: give a whole number from 1 to 4096/],
     [['profile', '--serve', '--port', '70000'], /--port 70000: give a port number from 0 to 65535 \(0: any free port\)/],
     [['latency', 'validate', '--min-speed', '2'], /--min-speed 2: give a number above 0, at most 1/],
+    // yargs takes the camel-case spelling of an option too: it is checked as well.
+    [['train', '--arch', 'nope.json', '--out', 'x', '--batchSize', '0'], /--batch-size 0: give a whole number from 1 to 4096/],
+    [['train', '--arch', 'nope.json', '--out', 'x', '--batchSize'], /--batchSize needs a value/],
   ];
   for (const [args, expected] of cases) {
     const res = await nas(...args);

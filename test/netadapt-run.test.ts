@@ -123,8 +123,9 @@ test('NetAdaptRunDir: layout, proposals, and validated reads that name the file 
   const dir = tmp();
   const run = new NetAdaptRunDir(path.join(dir, 'na'));
   const ref = { name: 't', file: '/t.json', hash: 'abc', device: 'phone', runtime: 'tflite', version: null };
-  t.throws(() => run.open('hash', true, ref), { instanceOf: InputError, message: /no history\.json to resume from; drop --resume/ });
-  t.is(run.open('hash', false, ref), null);
+  const identity = { seedHash: 'hash', table: ref, dataset: 'fashion-mnist' };
+  t.throws(() => run.open(identity, true), { instanceOf: InputError, message: /no history\.json to resume from; drop --resume/ });
+  t.is(run.open(identity, false), null);
   const proposalDir = run.proposalDir(3, 0);
   t.is(proposalDir, path.join(dir, 'na', 'steps', '003', 'proposal-01'));
   t.is(run.readProposal(proposalDir), null);
@@ -141,8 +142,8 @@ test('NetAdaptRunDir: layout, proposals, and validated reads that name the file 
   t.deepEqual(run.readProposal(proposalDir), proposal);
 
   writeFileSync(run.file('history'), JSON.stringify({ schemaVersion: 1, kind: 'netadapt-history', steps: 'none' }));
-  t.throws(() => run.open('hash', false, ref), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
-  t.throws(() => run.open('hash', true, ref), { instanceOf: InputError, message: /history\.json: .*\$\.steps: /m });
+  t.throws(() => run.open(identity, false), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
+  t.throws(() => run.open(identity, true), { instanceOf: InputError, message: /history\.json: .*\$\.steps: /m });
   t.throws(() => run.readSummary(), { instanceOf: InputError, message: /no summary\.json \(the run has not finished\)/ });
   writeFileSync(run.file('summary'), JSON.stringify({ schemaVersion: 1, kind: 'netadapt-summary', steps: 1.5 }));
   t.throws(() => run.readSummary(), { instanceOf: InputError, message: /summary\.json: \$\.steps: / });

@@ -242,6 +242,12 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
     instanceOf: InputError,
     message: /was priced by synthetic \(synthetic, none; hash [0-9a-f]{16}\), and synthetic now has hash [0-9a-f]{16}: restore that table/,
   });
+  t.is(result.history.dataset, dataset.name);
+  const otherData = { ...dataset, name: 'cifar10:/elsewhere' };
+  await t.throwsAsync(runNetAdapt({ ...base, dataset: otherData, evaluator: fresh(), outDir: out, resume: true }), {
+    instanceOf: InputError,
+    message: /fine-tunes on synthetic, not cifar10:\/elsewhere: resume with --dataset synthetic, or choose a new --out/,
+  });
   // A history written before tables were labelled (version 1, no tableRef) still reads; a version 2 one must name its table.
   const old = new NetAdaptRunDir(path.join(dir, 'old'));
   mkdirSync(old.dir);

@@ -6,6 +6,7 @@ import { DivergedError, InputError, InterruptedError } from '../src/common/error
 import { readJsonFile } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
 import type { Experiment } from '../src/controller/experiment.js';
+import { reward } from '../src/controller/reward.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
@@ -16,9 +17,11 @@ import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
-import { drawCandidates } from '../src/supernet/ranking.js';
+import { finetuneTopCandidates } from '../src/supernet/finetune.js';
+import { drawCandidates, type RankedCandidate } from '../src/supernet/ranking.js';
 import { sandwichLoss, sandwichMembers } from '../src/supernet/sandwich.js';
 import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress, warmupMember } from '../src/supernet/search.js';
+import { supernetSettings } from '../src/supernet/settings.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -469,6 +472,38 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
   tf.dispose([batch.x, batch.y]);
   model.dispose();
   t.true(Math.abs(correct / 64 - tuned[0]!.accuracy) <= 1 / 64, `${correct / 64} vs ${tuned[0]!.accuracy}`);
+});
+
+test('a fine-tune that failed ranks last, below the candidates that were not fine-tuned; one that worked is ranked on its fine-tuned reward', async (t) => {
+  const { dir, experiment: base } = tinySupernetExperiment();
+  const settings = supernetSettings({ ...base.supernet!, finetuneSteps: 4, topK: 2 });
+  const experiment = { ...base, supernet: settings };
+  const setup = setupSearch(experiment, 10);
+  const run = new SupernetRunDir(path.join(dir, 'run'));
+  const candidate = (choices: number[], accuracy: number): RankedCandidate => ({
+    choices,
+    accuracy,
+    latencyMs: 0.5,
+    reward: reward(accuracy, 0.5, setup.rewardSettings),
+    mostLikely: false,
+    stats: new BatchNormStats(),
+  });
+  const ranked = [candidate([0, 0], 0.9), candidate([1, 0], 0.8), candidate([0, 1], 0.7)];
+  // Both fine-tunes are on disk (as a resumed run finds them), so nothing is trained here.
+  await run.writeFinetuneResult(1, { choices: [0, 0], accuracy: 0, error: 'loss diverged at step 3', seconds: 1 });
+  await run.writeFinetuneResult(2, { choices: [1, 0], accuracy: 0.85, error: null, seconds: 1 });
+  const supernet = undefined as unknown as Supernet; // not reached: no fine-tune is left to do
+  const reranked = await finetuneTopCandidates({ run, supernet, experiment, setup, settings }, ranked);
+  t.deepEqual(
+    reranked.map((c) => c.choices),
+    [
+      [1, 0],
+      [0, 1],
+      [0, 0],
+    ],
+  );
+  t.like(reranked[0], { accuracy: 0.85, finetuned: { inheritedAccuracy: 0.8, error: null } });
+  t.like(reranked[2], { accuracy: 0, finetuned: { inheritedAccuracy: 0.9, error: 'loss diverged at step 3' } });
 });
 
 test('supernet.sandwich: the largest and smallest members of a space are its widest, deepest, biggest-kernel and narrowest, shallowest, dsconv ends, residuals kept', (t) => {

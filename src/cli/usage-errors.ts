@@ -115,6 +115,9 @@ const withSuggestion = (typed: string, suggestion: string | null) => (suggestion
 
 const camelCase = (dashed: string) => dashed.replace(/-+([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/** The dashed name of an option yargs also accepts in camel case (`finetuneSteps` is `finetune-steps`). */
+const dashedName = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 /** The declared value types of the options in force (yargs' getOptions()). */
 export interface OptionTypes {
   number: readonly string[];
@@ -130,10 +133,10 @@ export function valueProblem(argv: readonly string[], parsed: Record<string, unk
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
   const takesValue = new Set([...types.number, ...types.string]);
   for (let i = 0; i < end; i++) {
-    const name = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    const typed = /^--([^=]+)$/.exec(argv[i]!)?.[1];
     const next = argv[i + 1];
-    if (name && takesValue.has(name) && (i + 1 >= end || (next!.startsWith('-') && Number.isNaN(Number(next)))))
-      return `--${name} needs a value`;
+    if (typed && takesValue.has(dashedName(typed)) && (i + 1 >= end || (next!.startsWith('-') && Number.isNaN(Number(next)))))
+      return `--${typed} needs a value`;
   }
   for (const name of types.number) {
     const value = parsed[name];
@@ -146,9 +149,10 @@ export function valueProblem(argv: readonly string[], parsed: Record<string, unk
   return null;
 }
 
-/** The text given for `--name` (`--name text` or `--name=text`). */
+/** The text given for `--name` (`--name text` or `--name=text`, the name dashed or in camel case). */
 function typedValue(argv: readonly string[], name: string): string | undefined {
-  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const forms = [`--${name}`, `--${camelCase(name)}`];
+  const i = argv.findIndex((a) => forms.includes(a.split('=')[0]!));
   if (i < 0) return undefined;
   return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
 }

@@ -73,7 +73,7 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
   const run = new NetAdaptRunDir(request.outDir);
   await prepareBackend(request.backend);
   const table = loadTable(request.table);
-  const source = datasetSource(request, log);
+  const source = datasetSource(request, run, log);
   const dataset = loadDataset(source, seed.input.resolution);
   checkSeedClasses(seed, request.seedCheckpoint, dataset, source);
   const finetune = finetuneConfig(request);
@@ -108,9 +108,17 @@ function checkTarget(settings: NetAdaptSettings): void {
     throw new InputError(`--target-ratio must be between 0 and 1, got ${settings.targetRatio}`);
 }
 
-/** The dataset to fine-tune on: the one given, else the one the seed checkpoint trained on (Fashion-MNIST when it does not say). */
-function datasetSource(request: NetAdaptJobRequest, log: Logger): string {
+/**
+ * The dataset to fine-tune on: the one given, else the one a resumed run started with, else the
+ * one the seed checkpoint trained on (Fashion-MNIST when it does not say).
+ */
+function datasetSource(request: NetAdaptJobRequest, run: NetAdaptRunDir, log: Logger): string {
   if (request.dataset) return request.dataset;
+  const started = request.resume && run.isRun() ? run.readHistory().dataset : undefined;
+  if (started) {
+    log.info({ dataset: started }, `proposals are fine-tuned on ${started}, as when the run started`);
+    return started;
+  }
   const trained = readCheckpointDataset(request.seedCheckpoint);
   const source = trained ?? 'fashion-mnist';
   log.info(

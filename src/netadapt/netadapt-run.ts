@@ -71,6 +71,8 @@ const HistorySchema = z
     seedAccuracy: z.number(),
     targetMs: z.number(),
     settings: z.unknown(),
+    /** The dataset proposals are fine-tuned and scored on (absent in runs before it was recorded). */
+    dataset: z.string().optional(),
     /** The table's name. */
     table: z.string(),
     /** The table that priced the run: its file, content hash and labels (device, runtime, version). */
@@ -116,6 +118,14 @@ const NetAdaptSummaryRecordSchema = z.object({
 /** `summary.json`: the summary with the target, the final checkpoint and the settings that matter. */
 export type NetAdaptSummaryRecord = z.infer<typeof NetAdaptSummaryRecordSchema>;
 
+/** What a resumed run must share with the one that started: the seed (its spec hash), the pricing table and the dataset. */
+export interface NetAdaptRunIdentity {
+  seedHash: string;
+  table: TableRef;
+  /** The dataset's source name (`fashion-mnist`, `cifar10:PATH`, ...). */
+  dataset: string;
+}
+
 export class NetAdaptRunDir {
   constructor(readonly dir: string) {}
 
@@ -129,24 +139,32 @@ export class NetAdaptRunDir {
 
   /**
    * Opens a new run (refusing a directory that already holds one) or the run being resumed
-   * (refusing one of another seed, or whose table has changed): returns the history to continue,
-   * or null for a new run.
+   * (refusing one of another seed or dataset, or whose table has changed): returns the history to
+   * continue, or null for a new run.
    */
-  open(seedHash: string, resume: boolean, table: TableRef): History | null {
+  open(identity: NetAdaptRunIdentity, resume: boolean): History | null {
     let history: History | null = null;
     if (resume) {
       if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
       history = this.readHistory();
-      if (history.seedSpec !== seedHash) throw new InputError(`${this.dir} holds a NetAdapt run of another seed; choose a new --out`);
-      if (history.tableRef && history.tableRef.hash !== table.hash)
-        throw new InputError(
-          `${this.dir} was priced by ${describeTableRef(history.tableRef)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or choose a new --out`,
-        );
+      this.checkSameRun(history, identity);
     } else if (this.isRun()) {
       throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
     }
     mkdirSync(this.dir, { recursive: true });
     return history;
+  }
+
+  private checkSameRun(history: History, { seedHash, table, dataset }: NetAdaptRunIdentity): void {
+    if (history.seedSpec !== seedHash) throw new InputError(`${this.dir} holds a NetAdapt run of another seed; choose a new --out`);
+    if (history.tableRef && history.tableRef.hash !== table.hash)
+      throw new InputError(
+        `${this.dir} was priced by ${describeTableRef(history.tableRef)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or choose a new --out`,
+      );
+    if (history.dataset !== undefined && history.dataset !== dataset)
+      throw new InputError(
+        `${this.dir} fine-tunes on ${history.dataset}, not ${dataset}: resume with --dataset ${history.dataset}, or choose a new --out`,
+      );
   }
 
   /**

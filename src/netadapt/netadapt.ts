@@ -203,7 +203,7 @@ class Adaptation {
     const seedCkpt = loadSeedCheckpoint(request);
     const run = new NetAdaptRunDir(request.outDir);
     const priced = tableRef(request.table, request.tableFile ?? null);
-    const resumed = run.open(specHash(seed), Boolean(request.resume), priced);
+    const resumed = run.open({ seedHash: specHash(seed), table: priced, dataset: request.dataset.name }, Boolean(request.resume));
     const oracle = new LatencyOracle(
       request.table,
       { resolution: settings.latencyResolution, classes: settings.latencyClasses, missing: settings.latencyMissing },
@@ -225,6 +225,7 @@ class Adaptation {
       seedAccuracy: validationAccuracy(seed, seedCkpt.dir, request.dataset, request.finetune),
       targetMs,
       settings: { ...settings, finetuneSamples: request.finetune.trainSamples },
+      dataset: request.dataset.name,
       table: request.table.name,
       tableRef: priced,
       steps: [],

@@ -53,7 +53,14 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
   describe:
     'Check specs, latency tables, experiments and search spaces; exit 2 with the file, the field and what was expected when one is invalid',
   builder: (y) =>
-    y.example(EXAMPLES).positional('files', { type: 'string', array: true, demandOption: true, describe: 'the files to check' }) as never,
+    y.example(EXAMPLES).positional('files', {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      // yargs gives a variadic positional an empty default, which its help would show.
+      default: undefined,
+      describe: 'the files to check',
+    }) as never,
   handler: action<ValidateArgs>(async (args) => {
     let failed = 0;
     for (const file of args.files) {
