@@ -6,8 +6,11 @@ import test from 'ava';
 import { InputError, ValidationError } from '../src/common/errors.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
+import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
+import type { Trial } from '../src/controller/store.js';
 import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
+import { openPipeline } from '../src/pipeline/pipeline-start.js';
 import { nas } from './helpers/cli.js';
 import { tinySearchFiles } from './helpers/search.js';
 
@@ -15,6 +18,23 @@ const PIPELINE = {
   train: { epochs: 1, resolution: 16, seed: 1 },
   netadapt: { finetuneSteps: 2, deltaRatio: 0.1, tolerance: 0.02, validationSamples: 64 },
   finalEpochs: 1,
+};
+
+const TRIAL: Trial = {
+  trial: 0,
+  batch: 0,
+  slot: 0,
+  choices: [0],
+  specHash: 'h',
+  spec: '{}',
+  latencyMs: 1,
+  accuracy: 0.5,
+  reward: 0.5,
+  logProb: -1,
+  trainSeconds: 1,
+  memoised: false,
+  error: null,
+  finishedAt: 'now',
 };
 
 async function newPipeline() {
@@ -36,6 +56,35 @@ test('pipeline.json: written with every stage pending, read back; a bad field is
   t.true(err.message.startsWith(run.file('record')), err.message);
   t.regex(err.message, /\$\.stages\.train\.state/);
   await t.throwsAsync(run.create(record.experiment, 'again'), { instanceOf: InputError, message: /already holds a pipeline/ });
+});
+
+test('--resume --budget below the trials an unfinished search did, or any budget change of a supernet search, exits 2 and writes nothing', async (t) => {
+  const { run, record } = await newPipeline();
+  const searchRun = new SearchRunDir(run.stageDir('search'));
+  mkdirSync(searchRun.dir, { recursive: true });
+  writeFileSync(searchRun.file('run'), '{}'); // the search started: its trials count, not its record
+  const store = searchRun.trialStore();
+  for (const trial of [0, 1, 2]) store.add({ ...TRIAL, trial, slot: trial });
+  store.close();
+  const resume = (budget: number) => openPipeline({ resume: run.dir, budget, command: 'nas pipeline --resume (test)' }, () => undefined);
+  await t.throwsAsync(resume(2), {
+    instanceOf: InputError,
+    message: /--budget 2 is below the 3 trials the search of .* already did: give --budget 3 or more/,
+  });
+  t.deepEqual(run.read(), record, 'the record is left as it was');
+
+  const supernet = { ...record.experiment, evaluator: 'supernet' as const };
+  const other = new PipelineRunDir(path.join(run.dir, '..', 'supernet'));
+  const supernetRecord = await other.create(supernet, 'nas pipeline (test)');
+  await t.throwsAsync(
+    openPipeline({ resume: other.dir, budget: 99, command: 'x' }, () => undefined),
+    {
+      instanceOf: InputError,
+      message:
+        /--budget 99: the pipeline in .* searches with a supernet, whose budget \(\d+\) fixes its warm-up and learning-rate schedule; resume without --budget/,
+    },
+  );
+  t.deepEqual(other.read(), supernetRecord);
 });
 
 test('stage inputs: recorded by sha256 (a checkpoint directory by its files), an edited or missing one refused by name', async (t) => {

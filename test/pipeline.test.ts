@@ -79,6 +79,7 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.is(record.stages.evaluate.outputs.measuredLatencyMs, null, "the synthetic table is not this machine's: nothing measured");
   t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
+  t.regex(run.stderr, /trial [12]\/2 best reward/, 'the search stage reports its progress as nas search does');
   const report = JSON.parse(readFileSync(path.join(whole, 'report.json'), 'utf8'));
   const [, trained, adapted, final] = report.stages;
   t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: final.testTop1 });
@@ -90,6 +91,17 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   const trainResult = path.join(killed, 'train', 'result.json');
   const trainedAt = statSync(trainResult).mtimeMs;
   const searchedAt = statSync(path.join(killed, 'search', 'summary.json')).mtimeMs;
+  // NetAdapt would price on a table edited since the search priced on it: refused until it is restored.
+  const tableFile = path.join(dir, 'table.json');
+  const table = readFileSync(tableFile, 'utf8');
+  const reprofiled = JSON.parse(table);
+  const [firstKey] = Object.keys(reprofiled.entries);
+  reprofiled.entries[firstKey!].median *= 2;
+  writeFileSync(tableFile, JSON.stringify(reprofiled));
+  const retabled = await nas('pipeline', '--resume', killed);
+  t.is(retabled.code, 2, retabled.stderr);
+  t.regex(retabled.stderr, /table\.json: changed since the search of .* priced on it \(hash [0-9a-f]+, now [0-9a-f]+\), and NetAdapt/);
+  writeFileSync(tableFile, table);
   const resumed = await nas('pipeline', '--resume', killed, '--json');
   t.is(resumed.code, 0, resumed.stderr);
   const after = readRecord(killed);
@@ -155,6 +167,8 @@ test('why NetAdapt is skipped: within the tolerance, or far below the target (it
     "the trained model's predicted 13.500 ms is 2.2% below the target 13.800 ms: within the 3% tolerance",
   );
   t.regex(netadaptSkipReason(16.95, 42.05, 0.03), /16\.950 ms is 59\.7% below the target 42\.050 ms: NetAdapt only cuts latency/);
+  // 100 * 0.07 is 7.000000000000001 in floating point: printed as typed.
+  t.regex(netadaptSkipReason(13.9, 13.8, 0.07), /within the 7% tolerance$/);
 });
 
 test("a pipeline whose trained model is below NetAdapt's own target skips NetAdapt (no directory recorded or written) and measures the final model when the table is this machine's", async (t) => {

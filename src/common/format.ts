@@ -16,6 +16,11 @@ export function percentDiff(value: number, reference: number): string {
   return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
 }
 
+/** A fraction as the percentage a user typed: 0.07 -> "7%", 0.125 -> "12.5%" (no floating-point tail such as 7.000000000000001). */
+export function formatShare(fraction: number): string {
+  return `${Number((100 * fraction).toPrecision(6))}%`;
+}
+
 /** Left-aligned text columns; numeric-looking cells are right-aligned. */
 export function textTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { formatCount } from '../common/format.js';
+import { formatCount, formatShare } from '../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -311,7 +311,7 @@ export function reportMarkdown(report: PipelineReport): string {
   const recipe = `${zoo.recipe.epochs} epoch${zoo.recipe.epochs === 1 ? '' : 's'} on ${zoo.recipe.trainSamples ?? 'all'} ${zoo.recipe.dataset} images at ${zoo.recipe.resolution}x${zoo.recipe.resolution}, seed ${zoo.recipe.seed}`;
   const zooLines = zoo.models.length
     ? [...TABLE_HEAD, ...zoo.models.map(markdownRow)]
-    : [`No zoo model within +-${100 * zoo.window}% of the final model's predicted latency on ${report.table}.`];
+    : [`No zoo model within +-${formatShare(zoo.window)} of the final model's predicted latency on ${report.table}.`];
   return [
     `# Pipeline ${report.experiment}: ${report.pipeline}`,
     '',
@@ -320,7 +320,7 @@ export function reportMarkdown(report: PipelineReport): string {
     ...TABLE_HEAD,
     ...report.stages.map(markdownRow),
     '',
-    `## Zoo models within +-${100 * zoo.window}% of the final latency`,
+    `## Zoo models within +-${formatShare(zoo.window)} of the final latency`,
     '',
     zoo.trained
       ? `Trained with the standalone recipe (${recipe}; cache ${zoo.cacheDir}, recipe ${zoo.recipeHash}, ${zoo.cached} of ${zoo.models.length} from the cache).`

@@ -6,6 +6,7 @@
 import { InputError, jsonPath } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
+import { SearchRunDir } from '../controller/search-run.js';
 import { PIPELINE_STAGES, type PipelineRecord, PipelineRunDir } from './pipeline-run.js';
 
 export interface PipelineStart {
@@ -59,19 +60,24 @@ function settingsOf(experiment: Experiment, source: string): PipelineSettings {
 /**
  * `--resume DIR --budget N`: the search continues to N trials (the controller where it stopped).
  * A finished search is reopened, and the later stages' runs, made stale by it, are moved into
- * `superseded-<k>/` and run again; N below the trials done exits 2 saying how many are done.
+ * `superseded-<k>/` and run again; N below the trials done, or any change of a supernet search's
+ * budget (it fixes the warm-up and the schedule), exits 2 before anything is written.
  */
 async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget: number, command: string): Promise<void> {
   const from = record.experiment.budget;
   if (budget === from) return;
+  if (record.experiment.evaluator === 'supernet')
+    throw new InputError(
+      `--budget ${budget}: the pipeline in ${run.dir} searches with a supernet, whose budget (${from}) fixes its warm-up and learning-rate schedule; resume without --budget, or start a new pipeline with --out`,
+    );
   const search = record.stages.search;
-  const done = search.state === 'done' ? Number(search.outputs['trials']) : null;
+  const done = trialsDone(run, record);
   if (done !== null && budget < done)
     throw new InputError(
       `--budget ${budget} is below the ${done} trials the search of ${run.dir} already did: give --budget ${done} or more`,
     );
   let superseded: string | null = null;
-  if (done !== null && budget > done) {
+  if (search.state === 'done' && done !== null && budget > done) {
     const later = PIPELINE_STAGES.filter((stage) => stage !== 'search');
     // Moved before the record says pending: a crash in between leaves a stage whose input is gone (refused by name), never a stale run continued.
     superseded = await run.supersede(later);
@@ -82,6 +88,20 @@ async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget:
   record.budgetChanges = [...(record.budgetChanges ?? []), { from, to: budget, command, at: new Date().toISOString(), superseded }];
   await writeJsonAtomic(run.file('experiment'), record.experiment);
   await run.write(record);
+}
+
+/** The trials the pipeline's search has done: as its finished stage recorded them, else in its trial store (null before it started). */
+function trialsDone(run: PipelineRunDir, record: PipelineRecord): number | null {
+  const search = record.stages.search;
+  if (search.state === 'done') return Number(search.outputs['trials']);
+  const searchRun = new SearchRunDir(run.stageDir('search'));
+  if (!searchRun.isRun()) return null;
+  const store = searchRun.trialStore();
+  try {
+    return store.count();
+  } finally {
+    store.close();
+  }
 }
 
 function refuseOtherExperiment(experiment: Experiment, record: PipelineRecord, source: string, run: PipelineRunDir): void {

@@ -10,13 +10,15 @@
  */
 import path from 'node:path';
 import { InputError, InterruptedError } from '../common/errors.js';
+import { formatShare } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
-import { runSearchJob } from '../controller/search-job.js';
+import { runSearchJob, type SearchJobProgress } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
 import { resolveTargetMs, setupSearch } from '../controller/setup.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
+import type { TableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
@@ -51,6 +53,8 @@ export interface PipelineRequest {
   zooCacheDir?: string | undefined;
   /** Called when a stage starts and when it ends. */
   onStage?: (stage: PipelineStage, record: PipelineRecord) => void;
+  /** The search stage's progress (trials, or the supernet's steps), as `nas search` reports it. */
+  onSearchProgress?: (p: SearchJobProgress) => void;
   signal?: AbortSignal;
   log?: Logger;
 }
@@ -99,11 +103,16 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const check = (experiment: Experiment) => {
     const setup = setupSearch(experiment, experiment.latency.classes);
     pipelineReference(experiment);
-    return { table: setup.table, targetMs: resolveTargetMs(pipelineTarget(experiment), experiment, setup.table) };
+    return {
+      table: setup.table,
+      tableRef: setup.tableRef,
+      targetMs: resolveTargetMs(pipelineTarget(experiment), experiment, setup.table),
+    };
   };
   const { run, record, settings } = await openPipeline(request, check);
   run.checkInputs(record);
-  const { table, targetMs } = check(record.experiment);
+  const { table, tableRef, targetMs } = check(record.experiment);
+  refuseTableChangedSinceSearch(run, record, tableRef);
   const context: PipelineContext = { request, run, record, settings, table, targetMs, log };
   for (const stage of PIPELINE_STAGES) {
     const state = record.stages[stage].state;
@@ -126,6 +135,22 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
       );
     throw err;
   }
+}
+
+/**
+ * NetAdapt and the evaluation price on the table the search priced on: a table edited after the
+ * search is refused while either is still to run. Once they are done, a resume only rewrites the
+ * report, which may take a table with more zoo models profiled.
+ */
+function refuseTableChangedSinceSearch(run: PipelineRunDir, record: PipelineRecord, table: TableRef): void {
+  const pricingLeft = (['netadapt', 'evaluate'] as const).some((stage) => !['done', 'skipped'].includes(record.stages[stage].state));
+  const search = new SearchRunDir(run.stageDir('search'));
+  if (record.stages.search.state !== 'done' || !pricingLeft || !search.isRun()) return;
+  const searched = search.readRecord().table;
+  if (searched && searched.hash !== table.hash)
+    throw new InputError(
+      `${table.file ?? table.name}: changed since the search of ${run.dir} priced on it (hash ${searched.hash}, now ${table.hash}), and NetAdapt and the evaluation would price on the new one: restore it, or start a new pipeline with --out`,
+    );
 }
 
 /** The closing report, its zoo trainings taken from (or added to) the cache. */
@@ -155,10 +180,12 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   context.log.info({ stage, command: work.command }, 'stage');
   const started = Date.now();
   const wallSeconds = () => before.wallSeconds + (Date.now() - started) / 1000;
+  const clock = keepWallTime(context, stage, wallSeconds);
   let outcome: StageOutcome;
   try {
     outcome = await work.run();
   } catch (err) {
+    await clock.stop();
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
     await run.write(record);
     if (err instanceof InterruptedError)
@@ -167,6 +194,7 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
       });
     throw err;
   }
+  await clock.stop();
   const { skipped, outputs } = outcome;
   record.stages[stage] = {
     ...record.stages[stage],
@@ -178,6 +206,26 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   };
   await run.write(record);
   context.request.onStage?.(stage, record);
+}
+
+/** How often a running stage's wall time is saved, so that a kill -9 loses at most this much of it. */
+const WALL_TIME_SAVE_MS = 60_000;
+
+/** Saves the running stage's wall time every minute; `stop` ends that and waits for a save in flight. */
+function keepWallTime(context: PipelineContext, stage: PipelineStage, wallSeconds: () => number): { stop: () => Promise<void> } {
+  const { run, record } = context;
+  let saving = Promise.resolve();
+  const timer = setInterval(() => {
+    record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
+    saving = saving.then(() => run.write(record)).catch((err) => context.log.warn({ err }, 'could not save the stage wall time'));
+  }, WALL_TIME_SAVE_MS);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return saving;
+    },
+  };
 }
 
 const STAGE_WORK: Record<PipelineStage, (context: PipelineContext) => StageWork> = {
@@ -201,6 +249,7 @@ function searchStage({ request, run, record, log }: PipelineContext): StageWork 
         command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
         signal: request.signal,
         log,
+        onProgress: request.onSearchProgress,
       });
       if (!summary.best) throw new InputError(`${dir}: the search rewarded no architecture; see its trials and the experiment's reward`);
       const { accuracy, latencyMs, reward } = summary.best;
@@ -252,7 +301,9 @@ function netadaptStage(context: PipelineContext): StageWork {
   const { latency, proxy, parallel } = record.experiment;
   const na = settings.netadapt;
   const { seed, trainSamples } = settings.train;
-  const command = `nas netadapt --checkpoint ${seedCheckpoint} --table ${latency.table} --target-ms ${targetMs} --delta-ratio ${na.deltaRatio} --finetune-steps ${na.finetuneSteps} --validation-samples ${na.validationSamples} --dataset ${proxy.dataset} --parallel ${parallel} --latency-resolution ${latency.resolution} --latency-classes ${latency.classes} --final-epochs ${settings.finalEpochs}${trainSamples === undefined ? '' : ` --final-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
+  // The search priced ops the table lacks by its estimator when the experiment says so; NetAdapt does the same.
+  const latencyMissing = latency.missing === 'estimate' ? 'estimate' : undefined;
+  const command = `nas netadapt --checkpoint ${seedCheckpoint} --table ${latency.table} --target-ms ${targetMs} --delta-ratio ${na.deltaRatio} --finetune-steps ${na.finetuneSteps} --validation-samples ${na.validationSamples} --dataset ${proxy.dataset} --parallel ${parallel} --latency-resolution ${latency.resolution} --latency-classes ${latency.classes}${latencyMissing ? ` --latency-missing ${latencyMissing}` : ''} --final-epochs ${settings.finalEpochs}${trainSamples === undefined ? '' : ` --final-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
   const checkpoint = resolveCheckpointDir(seedCheckpoint);
   return {
     inputs: [checkpoint],
@@ -271,6 +322,7 @@ function netadaptStage(context: PipelineContext): StageWork {
           metric: 'ratio',
           latencyResolution: latency.resolution,
           latencyClasses: latency.classes,
+          latencyMissing,
         },
         dataset: proxy.dataset,
         finetune: { steps: na.finetuneSteps, validationSamples: na.validationSamples, seed, parallel },
@@ -306,8 +358,11 @@ function finalModel(context: PipelineContext): FinalModel {
     const latencyMs = deployedLatency(context, path.join(checkpoint, 'spec.json'));
     return { checkpoint, testTop1: train.readResult().top1, latencyMs, from: train.dir };
   }
-  const summary = new NetAdaptRunDir(run.stageDir('netadapt')).readSummary();
-  const checkpoint = resolveCheckpointDir(summary.finalCheckpoint);
+  const netadapt = new NetAdaptRunDir(run.stageDir('netadapt'));
+  const summary = netadapt.readSummary();
+  // The pipeline always trains NetAdapt's result (finalEpochs >= 1): its checkpoint is found in the
+  // pipeline's directory, not at the path summary.json recorded (relative to where the run started).
+  const checkpoint = resolveCheckpointDir(netadapt.finalTraining().dir);
   return { checkpoint, testTop1: summary.testTop1, latencyMs: summary.finalLatencyMs, from: run.stageDir('netadapt') };
 }
 
@@ -364,6 +419,6 @@ export function netadaptSkipReason(trainedMs: number, targetMs: number, toleranc
   const off = trainedMs / targetMs - 1;
   const where = `the trained model's predicted ${trainedMs.toFixed(3)} ms is ${(100 * Math.abs(off)).toFixed(1)}% ${off < 0 ? 'below' : 'above'} the target ${targetMs.toFixed(3)} ms`;
   return off >= -tolerance
-    ? `${where}: within the ${100 * tolerance}% tolerance`
+    ? `${where}: within the ${formatShare(tolerance)} tolerance`
     : `${where}: NetAdapt only cuts latency (a soft reward lets the search settle below the target; reward.constraint "hard" or "absolute" holds it near)`;
 }

@@ -1,10 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
+import { formatShare } from '../../common/format.js';
 import { readExperiment } from '../../controller/experiment.js';
 import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
-import { formatDuration, interruptSignal } from '../progress.js';
+import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { searchProgressLine } from '../search-progress.js';
 import { backendOption } from './train.js';
 
 interface PipelineArgs {
@@ -58,6 +60,8 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
     const { runPipeline } = await import('../../pipeline/pipeline.js');
+    const searchProgress = new ProgressReporter(log);
+    const started = Date.now();
     const { dir, record, reportFile, report } = await runPipeline({
       experiment,
       experimentFile: args.experiment,
@@ -70,12 +74,16 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       command: ['nas', ...process.argv.slice(2)].join(' '),
       log,
       signal: interruptSignal(log),
-      onStage: (stage, r) => log.info({ stage, state: r.stages[stage].state }, 'pipeline stage'),
-    });
+      onStage: (stage, r) => {
+        searchProgress.done();
+        log.info({ stage, state: r.stages[stage].state }, 'pipeline stage');
+      },
+      onSearchProgress: (p) => searchProgress.update(searchProgressLine(p, started)),
+    }).finally(() => searchProgress.done());
     if (args.json) printJson({ ...record, report: reportFile });
     else
       process.stdout.write(
-        `${stageSummary(dir, record)}report   ${reportFile} (${report.zoo.models.length} zoo models within +-${100 * report.zoo.window}% of the final latency)\n`,
+        `${stageSummary(dir, record)}report   ${reportFile} (${report.zoo.models.length} zoo models within +-${formatShare(report.zoo.window)} of the final latency)\n`,
       );
   }),
 };

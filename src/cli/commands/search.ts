@@ -5,13 +5,12 @@ import type { Logger } from '../../common/log.js';
 import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
-import type { SearchProgress } from '../../controller/search.js';
 import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
-import type { SupernetProgress } from '../../supernet/search.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
-import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter } from '../progress.js';
+import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { searchProgressLine } from '../search-progress.js';
 import { backendOption } from './train.js';
 
 interface SearchArgs {
@@ -116,7 +115,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
         log,
         signal: interruptSignal(log),
         onSetup: (setup) => logSetup(log, experiment, setup, runDir),
-        onProgress: (p) => progress.update(p.evaluator === 'proxy' ? trialLine(p, started) : supernetLine(p)),
+        onProgress: (p) => progress.update(searchProgressLine(p, started)),
       });
     } finally {
       progress.done();
@@ -165,26 +164,4 @@ function logSetup(log: Logger, experiment: Experiment, setup: SearchSetup, runDi
       `${estimated.length} ops of the space are not in table ${setup.table.name}: priced by its estimator (latency.missing: "estimate")`,
     );
   if (caveats.length) log.warn(`the estimator cannot know every cost of the space on table ${setup.table.name}: ${caveats.join('; ')}`);
-}
-
-/** The proxy evaluator's progress: trials done, the best so far, the last one, the ETA. */
-function trialLine({ trials, budget, best, last }: SearchProgress, started: number): ProgressLine {
-  const elapsed = (Date.now() - started) / 1000;
-  const eta = (elapsed / trials) * (budget - trials);
-  return {
-    fraction: trials / budget,
-    text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`,
-    fields: { trials, bestReward: best!.reward, bestAccuracy: best!.accuracy, bestLatencyMs: best!.latencyMs },
-  };
-}
-
-/** The supernet evaluator's progress: its training steps, then the ranking of candidates. */
-function supernetLine(p: SupernetProgress): ProgressLine {
-  const done = p.ranked ? p.ranked.done / p.ranked.of : p.step / p.steps;
-  const last = p.last ? ` last ${(100 * p.last.accuracy).toFixed(0)}% ${p.last.latencyMs.toFixed(1)} ms` : '';
-  const guess = p.bestGuessMs === null ? '' : ` controller's pick ${p.bestGuessMs.toFixed(1)} ms`;
-  const text = p.ranked
-    ? `${p.phase === 'fine-tune' ? 'fine-tuning' : 'ranking'} candidate ${p.ranked.done}/${p.ranked.of}`
-    : `${p.phase} step ${p.step}/${p.steps} loss ${p.loss?.toFixed(3) ?? '-'}${last}${guess} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
-  return { fraction: done, text, fields: { phase: p.phase, step: p.step, trials: p.trials, loss: p.loss, bestGuessMs: p.bestGuessMs } };
 }
