@@ -9,10 +9,10 @@ import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } fro
 import { cpus } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import type { Experiment, PipelineSettings } from '../src/controller/experiment.js';
+import { type Experiment, type PipelineSettings, readExperiment } from '../src/controller/experiment.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { parseLatencyTable } from '../src/latency-model/predict/table-schema.js';
-import { netadaptSkipReason } from '../src/pipeline/pipeline.js';
+import { netadaptSkipReason, pipelineNetAdaptSettings } from '../src/pipeline/pipeline.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { NAS, nas } from './helpers/cli.js';
@@ -155,6 +155,18 @@ test('a reference that is neither a zoo model nor a file exits 2 before anything
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /pipeline\.reference "mobilenetv3-tiny" is neither a zoo model name/);
   t.false(existsSync(out), 'nothing written');
+});
+
+test('NetAdapt in a pipeline prices as its search did: ops the table lacks are estimated when latency.missing says so', (t) => {
+  const experiment = readExperiment(tinyPipelineFiles().experimentFile);
+  t.like(pipelineNetAdaptSettings(experiment, PIPELINE.netadapt, 1.5), {
+    targetMs: 1.5,
+    metric: 'ratio',
+    latencyResolution: experiment.latency.resolution,
+    latencyMissing: undefined,
+  });
+  const estimating = { ...experiment, latency: { ...experiment.latency, missing: 'estimate' as const } };
+  t.is(pipelineNetAdaptSettings(estimating, PIPELINE.netadapt, 1.5).latencyMissing, 'estimate');
 });
 
 test('why NetAdapt is skipped: within the tolerance, or far below the target (it only cuts latency)', (t) => {

@@ -20,6 +20,7 @@ import { resolveTargetMs, setupSearch } from '../controller/setup.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import type { TableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
+import type { NetAdaptSettings } from '../netadapt/netadapt.js';
 import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
@@ -294,6 +295,27 @@ function deployedLatency(context: PipelineContext, specFile: string): number {
   return deployedLatencyMs(readArchSpec(specFile), context.table, { resolution, classes }, specFile);
 }
 
+/**
+ * NetAdapt as the pipeline runs it: the paper's ratio metric, a constant step, priced like the
+ * search (at the experiment's deployment input, ops the table lacks estimated when it says so).
+ */
+export function pipelineNetAdaptSettings(
+  experiment: Experiment,
+  netadapt: PipelineSettings['netadapt'],
+  targetMs: number,
+): NetAdaptSettings {
+  const { latency } = experiment;
+  return {
+    targetMs,
+    deltaRatio: netadapt.deltaRatio,
+    deltaDecay: 1,
+    metric: 'ratio',
+    latencyResolution: latency.resolution,
+    latencyClasses: latency.classes,
+    latencyMissing: latency.missing === 'estimate' ? 'estimate' : undefined,
+  };
+}
+
 function netadaptStage(context: PipelineContext): StageWork {
   const { request, run, record, settings, targetMs, log } = context;
   const dir = run.stageDir('netadapt');
@@ -301,8 +323,8 @@ function netadaptStage(context: PipelineContext): StageWork {
   const { latency, proxy, parallel } = record.experiment;
   const na = settings.netadapt;
   const { seed, trainSamples } = settings.train;
-  // The search priced ops the table lacks by its estimator when the experiment says so; NetAdapt does the same.
-  const latencyMissing = latency.missing === 'estimate' ? 'estimate' : undefined;
+  const netadaptSettings = pipelineNetAdaptSettings(record.experiment, na, targetMs);
+  const { latencyMissing } = netadaptSettings;
   const command = `nas netadapt --checkpoint ${seedCheckpoint} --table ${latency.table} --target-ms ${targetMs} --delta-ratio ${na.deltaRatio} --finetune-steps ${na.finetuneSteps} --validation-samples ${na.validationSamples} --dataset ${proxy.dataset} --parallel ${parallel} --latency-resolution ${latency.resolution} --latency-classes ${latency.classes}${latencyMissing ? ` --latency-missing ${latencyMissing}` : ''} --final-epochs ${settings.finalEpochs}${trainSamples === undefined ? '' : ` --final-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
   const checkpoint = resolveCheckpointDir(seedCheckpoint);
   return {
@@ -315,15 +337,7 @@ function netadaptStage(context: PipelineContext): StageWork {
       const summary = await runNetAdaptJob({
         seedCheckpoint,
         table: latency.table,
-        settings: {
-          targetMs,
-          deltaRatio: na.deltaRatio,
-          deltaDecay: 1,
-          metric: 'ratio',
-          latencyResolution: latency.resolution,
-          latencyClasses: latency.classes,
-          latencyMissing,
-        },
+        settings: netadaptSettings,
         dataset: proxy.dataset,
         finetune: { steps: na.finetuneSteps, validationSamples: na.validationSamples, seed, parallel },
         final: { epochs: settings.finalEpochs, trainSamples },
