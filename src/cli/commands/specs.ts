@@ -27,7 +27,7 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
   builder: (y) =>
     y
       .example(EXAMPLES)
-      .positional('names', { type: 'string', array: true, default: undefined, describe: 'zoo models to write (default: all)' })
+      .positional('names', { type: 'string', array: true, defaultDescription: 'all', describe: 'zoo models to write' })
       .option('out', { type: 'string', default: 'results/specs', describe: 'output directory' })
       .options(specOverrideOptions)
       .option('json', { type: 'boolean', describe: 'print a JSON array of {name, params, madds, resolution, classes, file}' })
