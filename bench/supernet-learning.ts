@@ -72,7 +72,7 @@ function trainSupernet(space: ChoiceSpace, dataset: ImageDataset, sampling: Outc
   for (let i = 0; i < steps; i++) {
     const batch = train.batch(order.subarray(i * batchSize, (i + 1) * batchSize));
     const choices = sampling === 'uniform' ? space.randomChoices(sampler) : fixed;
-    sum += step(choices, batch, learningRate * Math.min(1, (i + 1) / 20), nextSeed(sampler));
+    sum += step([choices], batch, learningRate * Math.min(1, (i + 1) / 20), nextSeed(sampler));
     tf.dispose([batch.x, batch.y]);
     if ((i + 1) % window === 0) {
       losses.push(sum / window);

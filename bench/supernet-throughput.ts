@@ -57,10 +57,10 @@ async function main(): Promise<void> {
 
   const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 0 });
   const step = supernetTrainingStep(supernet, supernetOptimizer(supernet, { kind: 'rmsprop', momentum: 0.9, weightDecay: 1e-5 }));
-  const sameMemberMs = timeSteps((i) => step(largest, { x, y }, 1e-3, i));
+  const sameMemberMs = timeSteps((i) => step([largest], { x, y }, 1e-3, i));
   const rng = derive(0, 'throughput-members');
   const members = Array.from({ length: warmup + steps }, () => space.randomChoices(rng));
-  const sampledMs = timeSteps((i) => step(members[i]!, { x, y }, 1e-3, nextSeed(rng)));
+  const sampledMs = timeSteps((i) => step([members[i]!], { x, y }, 1e-3, nextSeed(rng)));
   supernet.dispose();
 
   const perSec = (ms: number) => (1000 * batchSize) / ms;

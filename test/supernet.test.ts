@@ -17,11 +17,13 @@ import { readArchSpec } from '../src/search-space/io.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
+import { fairMembers } from '../src/supernet/fair.js';
 import { finetuneTopCandidates } from '../src/supernet/finetune.js';
 import { drawCandidates, type RankedCandidate } from '../src/supernet/ranking.js';
 import { sandwichLoss, sandwichMembers } from '../src/supernet/sandwich.js';
-import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress, warmupMember } from '../src/supernet/search.js';
+import { pathWarmupWeight, proxyBatchers, runSupernetSearch, type SupernetProgress, warmupMembers } from '../src/supernet/search.js';
 import { supernetSettings } from '../src/supernet/settings.js';
+import { supernetOptimizer, supernetTrainingStep } from '../src/supernet/step.js';
 import { BatchNormStats, Supernet } from '../src/supernet/supernet.js';
 import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run.js';
 import { openTrainedSupernet } from '../src/supernet/trained.js';
@@ -571,6 +573,41 @@ test("supernet.sandwich: the drawn and smallest members learn from the largest m
   supernet.dispose();
 });
 
+test('supernet.fairPaths: one training step through several members is one update by the sum of their gradients, and reports their mean loss', (t) => {
+  const space = new ChoiceSpace(tinySpaceDefinition());
+  const supernet = new Supernet(space, { resolution: 16, classes: 10, seed: 3 });
+  const members = fairMembers(space, derive(4, 'fair'));
+  t.true(members.length > 1);
+  const named = supernet.namedVariables();
+  const variables = named.map((n) => n.variable);
+  const batch = { x: randomBatch(6, 8, 16, 1), y: tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10) };
+  const lossOf = (choices: number[]) =>
+    tf.losses.softmaxCrossEntropy(batch.y, supernet.forward(choices, batch.x, { kind: 'batch' }, { dropoutSeed: 9 })) as tf.Scalar;
+  const { value, grads } = tf.variableGrads(() => tf.addN(members.map(lossOf)) as tf.Scalar, variables);
+  const before = new Map(named.map((n) => [n.name, n.variable.clone()]));
+  const step = supernetTrainingStep(supernet, supernetOptimizer(supernet, { kind: 'sgd', momentum: 0, weightDecay: 0 }));
+  const loss = step(members, batch, 0.1, 9);
+  t.true(Math.abs(loss - value.dataSync()[0]! / members.length) < 1e-4, `${loss} vs the mean ${value.dataSync()[0]! / members.length}`);
+  let moved = 0;
+  for (const { name, variable } of named) {
+    const grad = grads[variable.name];
+    if (!grad) continue;
+    const expected = tf.sub(before.get(name)!, tf.mul(grad, 0.1));
+    const diff = tf.max(tf.abs(tf.sub(variable, expected))).dataSync()[0]!;
+    t.true(diff < 1e-5, `${name}: off by ${diff}`);
+    moved++;
+  }
+  t.true(moved > 0);
+  supernet.dispose();
+});
+
+test('supernet.fairPaths: a search with strict fairness runs to its ranked outputs, its members scored by other shared weights than without it', async (t) => {
+  const { dir, experiment } = tinySupernetExperiment();
+  const fair = { ...experiment, supernet: { ...experiment.supernet, fairPaths: true } };
+  const rewards = (name: string, e: Experiment) => rewardsOfFinishedRun(t, path.join(dir, name), e);
+  t.notDeepEqual(await rewards('run-fair', fair), await rewards('run-plain', experiment));
+});
+
 test('supernet.sandwich: a search with the sandwich rule runs to its ranked outputs, its members scored by other shared weights than without it', async (t) => {
   const { dir, experiment } = tinySupernetExperiment();
   const sandwiched = { ...experiment, supernet: { ...experiment.supernet, sandwich: true } };
@@ -581,13 +618,28 @@ test('supernet.sandwich: a search with the sandwich rule runs to its ranked outp
 test("supernet.largestFirst: the warm-up's first steps train the space's largest member, the rest draw the same uniform members as without it", (t) => {
   const space = getChoiceSpace('mobilenetv3-small-ibn');
   const { largest } = sandwichMembers(space);
-  const phase = { largest, largestFirstSteps: 3 };
-  for (const step of [0, 1, 2]) t.deepEqual(warmupMember(space, phase, 5, step), largest);
+  const phase = { largest, largestFirstSteps: 3, fairPaths: false };
+  for (const step of [0, 1, 2]) t.deepEqual(warmupMembers(space, phase, 5, step), [largest]);
   for (const step of [3, 4, 9]) {
-    const uniform = warmupMember(space, { largest, largestFirstSteps: 0 }, 5, step);
-    t.deepEqual(warmupMember(space, phase, 5, step), uniform);
-    t.notDeepEqual(uniform, largest);
+    const uniform = warmupMembers(space, { ...phase, largestFirstSteps: 0 }, 5, step);
+    t.deepEqual(warmupMembers(space, phase, 5, step), uniform);
+    t.is(uniform.length, 1);
+    t.notDeepEqual(uniform[0], largest);
   }
+});
+
+test('supernet.fairPaths: a warm-up step trains one member per option of the widest choice point, every option of every point equally often, the same members again on resume', (t) => {
+  const space = getChoiceSpace('mobilenetv3');
+  const phase = { largest: [], largestFirstSteps: 0, fairPaths: true };
+  const members = warmupMembers(space, phase, 5, 7);
+  t.is(members.length, 4, 'the op choice has four options');
+  space.choicePoints.forEach((point, i) => {
+    const counts = Array.from({ length: point.options.length }, (_, option) => members.filter((m) => m[i] === option).length);
+    t.true(Math.max(...counts) - Math.min(...counts) <= (4 % point.options.length === 0 ? 0 : 1), `${point.field} ${counts}`);
+    t.true(Math.min(...counts) >= 1, `${point.field}: every option trained`);
+  });
+  t.deepEqual(warmupMembers(space, phase, 5, 7), members);
+  t.notDeepEqual(warmupMembers(space, phase, 5, 8), members);
 });
 
 test('supernet.largestFirst must end inside the warm-up: an experiment says so, naming the field', (t) => {

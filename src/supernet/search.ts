@@ -3,7 +3,8 @@
  *
  * Each step trains the shared weights on one training batch through one member of the space. For
  * the first `warmup` share of the steps the member is drawn uniformly (every op and width gets
- * trained before the controller starts judging them), after the space's largest member alone for
+ * trained before the controller starts judging them; with `fairPaths`, a strictly fair set of members
+ * instead: fair.ts), after the space's largest member alone for
  * the first `largestFirst` share if that is set; after that the controller draws it, and the
  * same member's accuracy on a validation batch (the shared weights, batch statistics) and its
  * table latency give the reward. Every rewarded member is a trial in the store; the controller is
@@ -34,6 +35,7 @@ import { ImageBatcher } from '../trainer/data/batches.js';
 import type { ImageDataset } from '../trainer/data/dataset.js';
 import { loadDataset } from '../trainer/data/index.js';
 import type { Optimizer } from '../trainer/optimizer.js';
+import { fairMembers } from './fair.js';
 import { finetuneTopCandidates } from './finetune.js';
 import { rankCandidates, writeRankingOutputs } from './ranking.js';
 import { sandwichMembers } from './sandwich.js';
@@ -72,15 +74,19 @@ export function pathWarmupWeight(step: number, warmupSteps: number, share: numbe
   return step < pathWarmupSteps ? 1 - step / pathWarmupSteps : 0;
 }
 
-/** A warm-up step's member: the space's largest during the first `largestFirstSteps` steps, then a uniform draw. */
-export function warmupMember(
+/**
+ * A warm-up step's members: the space's largest during the first `largestFirstSteps` steps, then
+ * a uniform draw, or with `fairPaths` a strictly fair set of members (fair.ts).
+ */
+export function warmupMembers(
   space: ChoiceSpace,
-  phase: { largest: readonly number[]; largestFirstSteps: number },
+  phase: { largest: readonly number[]; largestFirstSteps: number; fairPaths: boolean },
   seed: number,
   step: number,
-): number[] {
-  if (step < phase.largestFirstSteps) return [...phase.largest];
-  return space.randomChoices(derive(seed, 'uniform', step));
+): number[][] {
+  if (step < phase.largestFirstSteps) return [[...phase.largest]];
+  if (phase.fairPaths) return fairMembers(space, derive(seed, 'fair', step));
+  return [space.randomChoices(derive(seed, 'uniform', step))];
 }
 
 /** Steps the whole run trains: `budget` rewarded steps after the warm-up. */
@@ -238,23 +244,23 @@ class SupernetSearch {
     };
   }
 
-  /** One step: train the shared weights through a member; after the warm-up, reward that member. */
+  /** One step: train the shared weights through a member (or a fair set of them); after the warm-up, reward that member. */
   private async trainingStep(): Promise<void> {
     const { step } = this.position;
     const searching = step >= this.warmupSteps;
-    const choices = searching
-      ? await this.controllerMember()
-      : warmupMember(
+    const members = searching
+      ? [await this.controllerMember()]
+      : warmupMembers(
           this.setup.space,
-          { largest: this.largestMember, largestFirstSteps: this.largestFirstSteps },
+          { largest: this.largestMember, largestFirstSteps: this.largestFirstSteps, fairPaths: this.settings.fairPaths },
           this.request.experiment.seed,
           step,
         );
     const started = performance.now();
-    const loss = this.trainOn(choices, step);
+    const loss = this.trainOn(members, step);
     if (!Number.isFinite(loss)) throw this.diverged(`supernet loss is ${loss} at step ${step + 1}`);
     this.position.lastLoss = loss;
-    if (searching) await this.rewardMember(choices, step);
+    if (searching) await this.rewardMember(members[0]!, step);
     this.position.trainSeconds += (performance.now() - started) / 1000;
     this.position.step++;
     this.report(searching ? 'search' : 'warm-up');
@@ -262,7 +268,7 @@ class SupernetSearch {
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  private trainOn(choices: readonly number[], step: number): number {
+  private trainOn(members: readonly (readonly number[])[], step: number): number {
     const { experiment } = this.request;
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const within = step % this.stepsPerEpoch;
@@ -271,7 +277,7 @@ class SupernetSearch {
     const learningRate = learningRateAt({ ...this.config, epochs: this.steps / this.stepsPerEpoch }, step / this.stepsPerEpoch);
     try {
       const dropoutSeed = nextSeed(derive(experiment.seed, 'dropout', step));
-      return this.step(choices, batch, learningRate, dropoutSeed, this.mixedOpsAt(step), this.plainResidualAt(step));
+      return this.step(members, batch, learningRate, dropoutSeed, this.mixedOpsAt(step), this.plainResidualAt(step));
     } finally {
       tf.dispose([batch.x, batch.y]);
     }

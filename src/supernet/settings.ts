@@ -33,6 +33,13 @@ export const SupernetSettingsSchema = z.strictObject({
    */
   sandwich: z.boolean(),
   /**
+   * Strict fairness (FairNAS): each uniform warm-up step trains as many members as the widest
+   * choice point has options, every option of every choice point in them equally often, with one
+   * update for all (fair.ts). About that many forward and backward passes a step (4 in the
+   * mobilenetv3 space).
+   */
+  fairPaths: z.boolean(),
+  /**
    * Share of the run's steps, at its start, that train only the space's largest member (as
    * Once-for-All trains its full network before any sub-network shares it; sandwich.ts says which
    * member is the largest). Part of the warm-up, so below `warmup`: uniform members follow.
@@ -67,6 +74,7 @@ export const DEFAULT_SUPERNET: SupernetSettings = {
   residualWarmup: true,
   pathWarmupShare: 1,
   sandwich: false,
+  fairPaths: false,
   largestFirst: 0,
   validationBatch: 64,
   recalibrationBatches: 10,

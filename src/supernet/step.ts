@@ -24,16 +24,19 @@ export function supernetOptimizer(supernet: Supernet, settings: SupernetOptimize
 }
 
 /**
- * A step function: forward in training mode (batch statistics; `mixedOps` as `Supernet.forward`), softmax cross-entropy, gradients
- * of the weights the member uses, optimizer update. With `sandwich` (the sandwich rule,
- * sandwich.ts) the space's largest member learns from the labels and the drawn and smallest members
- * from its predictions, one update for the three. The update is skipped when the loss is not
- * finite; returns the loss (with the sandwich rule, the sum of the three members' losses).
+ * A step function: forward in training mode (batch statistics; `mixedOps` as `Supernet.forward`)
+ * through each of `members` (one, or several under strict fairness: fair.ts), softmax
+ * cross-entropy, the gradients of the weights each uses summed over the members, one optimizer
+ * update. The members run one at a time, so memory holds one member's activations. With `sandwich`
+ * (the sandwich rule, sandwich.ts) the space's largest member learns from the labels and the
+ * drawn and smallest members from its predictions. The update is skipped when the loss is not
+ * finite. Returns the summed loss (with the sandwich rule, the largest and smallest members' losses
+ * added) divided by the number of members drawn, so one member's loss reads alike.
  */
 export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer, sandwich: SandwichMembers | null = null) {
   const variables = supernet.namedVariables().map((v) => v.variable);
   return (
-    choices: readonly number[],
+    members: readonly (readonly number[])[],
     batch: { x: tf.Tensor; y: tf.Tensor },
     learningRate: number,
     dropoutSeed: number,
@@ -41,22 +44,34 @@ export function supernetTrainingStep(supernet: Supernet, optimizer: Optimizer, s
     plainResidual = 0,
   ): number =>
     tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => {
-        const x = batch.x as tf.Tensor4D;
-        const logits = supernet.forward(choices, x, { kind: 'batch' }, { dropoutSeed, plainResidual }, mixedOps);
+      const x = batch.x as tf.Tensor4D;
+      const logitsOf = (choices: readonly number[]) =>
+        supernet.forward(choices, x, { kind: 'batch' }, { dropoutSeed, plainResidual }, mixedOps);
+      let teacher: tf.Tensor | null = null;
+      const lossOf = (choices: readonly number[]) => (): tf.Scalar => {
+        const logits = logitsOf(choices);
         if (!sandwich) return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
+        if (teacher) return tf.losses.softmaxCrossEntropy(teacher, logits) as tf.Scalar;
         const [largest, smallest] = [sandwich.largest, sandwich.smallest].map((member) =>
           supernet.forward(member, x, { kind: 'batch' }, { dropoutSeed }),
         );
+        teacher = tf.keep(tf.softmax(largest!));
         return sandwichLoss(batch.y, largest!, [logits, smallest!]);
-      }, variables);
-      const loss = value.dataSync()[0]!;
+      };
+      let loss = 0;
+      const summed: tf.NamedTensorMap = {};
+      for (const choices of members) {
+        const { value, grads } = tf.variableGrads(lossOf(choices), variables);
+        loss += value.dataSync()[0]!;
+        for (const [name, grad] of Object.entries(grads)) summed[name] = summed[name] ? tf.add(summed[name]!, grad) : grad;
+      }
+      (teacher as tf.Tensor | null)?.dispose();
       if (Number.isFinite(loss))
         optimizer.apply(
-          variables.map((v) => grads[v.name]),
+          variables.map((v) => summed[v.name]),
           learningRate,
         );
-      return loss;
+      return loss / members.length;
     });
 }
 
