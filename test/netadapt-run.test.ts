@@ -78,6 +78,11 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
   t.is(record.finalAccuracy, finalRun.readCheckpoint().state.history[0]!.valTop1);
 
   await t.throwsAsync(runNetAdaptJob(request), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
+  t.is(run.readHistory().dataset, request.dataset, 'recorded with its absolute path');
+  // The same folder spelled relative to the working directory is the same dataset: the finished run resumes.
+  const relative = `folder:${path.relative(process.cwd(), request.dataset!.slice('folder:'.length))}`;
+  t.not(relative, request.dataset);
+  t.deepEqual(await runNetAdaptJob({ ...request, dataset: relative, resume: true }), summary);
   await t.throwsAsync(runNetAdaptJob({ ...request, settings: { ...request.settings, targetRatio: 1.5 } }), {
     instanceOf: InputError,
     message: /--target-ratio must be between 0 and 1, got 1\.5/,

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError, ValidationError } from '../src/common/errors.js';
+import { silentLogger } from '../src/common/log.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { readExperiment } from '../src/controller/experiment.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { Trial } from '../src/controller/store.js';
+import { keepWallTime } from '../src/pipeline/pipeline.js';
 import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
 import { openPipeline } from '../src/pipeline/pipeline-start.js';
 import { nas } from './helpers/cli.js';
@@ -56,6 +58,21 @@ test('pipeline.json: written with every stage pending, read back; a bad field is
   t.true(err.message.startsWith(run.file('record')), err.message);
   t.regex(err.message, /\$\.stages\.train\.state/);
   await t.throwsAsync(run.create(record.experiment, 'again'), { instanceOf: InputError, message: /already holds a pipeline/ });
+});
+
+test("a running stage's wall time is saved while it runs (a kill -9 keeps it), and no more once the stage stops the clock", async (t) => {
+  const { run, record } = await newPipeline();
+  record.stages.search = { ...record.stages.search, state: 'running' };
+  let seconds = 12.5;
+  const clock = keepWallTime({ run, record, log: silentLogger }, 'search', () => seconds, 5);
+  const savedSeconds = () => run.read().stages.search.wallSeconds;
+  for (let waited = 0; savedSeconds() !== 12.5 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  t.is(savedSeconds(), 12.5);
+  t.is(run.read().stages.search.state, 'running');
+  await clock.stop();
+  seconds = 99;
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(savedSeconds(), 12.5, 'stopped: nothing written after stop');
 });
 
 test('--resume --budget below the trials an unfinished search did, or any budget change of a supernet search, exits 2 and writes nothing', async (t) => {

@@ -2,12 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { searchProgressLine } from '../src/cli/search-progress.js';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { DEFAULT_CONTROLLER } from '../src/controller/controller-settings.js';
 import { createPolicy } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
-import { runSearch, type SearchRequest } from '../src/controller/search.js';
+import { runSearch, type SearchProgress, type SearchRequest } from '../src/controller/search.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
@@ -191,7 +192,17 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
     { instanceOf: InterruptedError, message: /search interrupted: \d+ finished trials are kept .*--resume/ },
   );
   const evaluator = new SurrogateEvaluator();
-  await runSearch({ experiment, runDir: resumedDir, resume: true, evaluator, command: 'test' }, setup);
+  const kept = new SearchRunDir(resumedDir).trialStore();
+  const keptTrials = kept.count();
+  kept.close();
+  const resumedProgress: SearchProgress[] = [];
+  const onProgress = (p: SearchProgress) => resumedProgress.push(p);
+  await runSearch({ experiment, runDir: resumedDir, resume: true, evaluator, command: 'test', onProgress }, setup);
+  t.deepEqual(
+    resumedProgress.map((p) => p.trialsBefore),
+    resumedProgress.map(() => keptTrials),
+    'the ETA counts only the trials this process trains',
+  );
   t.true(evaluator.calls < 12, `the resumed run trained only the missing children (${evaluator.calls})`);
   const a = new SearchRunDir(straightDir).trialStore();
   const b = new SearchRunDir(resumedDir).trialStore();
@@ -379,3 +390,12 @@ test.serial(
     });
   },
 );
+
+test("a resumed proxy search's ETA is the time per trial this process trained, not per trial the run has", (t) => {
+  const trial = { accuracy: 0.5, latencyMs: 10, reward: 0.4 } as SearchProgress['last'];
+  const started = Date.now() - 20_000;
+  // 8 trials were kept from before; this process trained 2 in 20 s, and 2 remain.
+  const line = searchProgressLine({ evaluator: 'proxy', trials: 10, trialsBefore: 8, budget: 12, best: trial, last: trial }, started);
+  t.regex(line.text, /ETA 0:(19|20|21)$/);
+  t.is(line.fraction, 10 / 12);
+});

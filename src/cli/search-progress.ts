@@ -4,15 +4,15 @@ import type { SearchJobProgress } from '../controller/search-job.js';
 import type { SupernetProgress } from '../supernet/search.js';
 import { formatDuration, type ProgressLine } from './progress.js';
 
-/** `started`: when this process began the search (the proxy evaluator's ETA is the time per trial since then). */
+/** `started`: when this process began the search (the proxy evaluator's ETA is the time per trial it has trained since then). */
 export function searchProgressLine(p: SearchJobProgress, started: number): ProgressLine {
   return p.evaluator === 'proxy' ? trialLine(p, started) : supernetLine(p);
 }
 
 /** The proxy evaluator's progress: trials done, the best so far, the last one, the ETA. */
-function trialLine({ trials, budget, best, last }: SearchProgress, started: number): ProgressLine {
+function trialLine({ trials, trialsBefore, budget, best, last }: SearchProgress, started: number): ProgressLine {
   const elapsed = (Date.now() - started) / 1000;
-  const eta = (elapsed / trials) * (budget - trials);
+  const eta = (elapsed / (trials - trialsBefore)) * (budget - trials);
   return {
     fraction: trials / budget,
     text: `trial ${trials}/${budget} best reward ${best!.reward.toFixed(4)} (${(100 * best!.accuracy).toFixed(1)}% at ${best!.latencyMs.toFixed(1)} ms) last ${(100 * last.accuracy).toFixed(1)}% ${last.latencyMs.toFixed(1)} ms ${formatDuration(elapsed)} ETA ${formatDuration(eta)}`,

@@ -10,7 +10,7 @@ import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
-import { describeTableRef, type TableRef, TableRefSchema } from '../latency-model/predict/table-ref.js';
+import { type TableRef, TableRefSchema, tableChange } from '../latency-model/predict/table-ref.js';
 import { type Experiment, ExperimentSchema, experimentHash } from './experiment.js';
 import type { PolicyState } from './policy.js';
 import { TrialStore } from './store.js';
@@ -147,11 +147,8 @@ export class SearchRunDir {
           `${this.dir} belongs to another experiment (${record.experiment.name}); resume it with its own experiment file or choose a new --out`,
         );
       }
-      if (record.table && record.table.hash !== table.hash) {
-        throw new InputError(
-          `${this.dir} was priced by ${describeTableRef(record.table)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or start a new run`,
-        );
-      }
+      const changed = tableChange(record.table, table);
+      if (changed) throw new InputError(`${this.dir} ${changed}: restore that table to resume, or start a new run`);
       if (record.spaceHash && record.spaceHash !== spaceHash) {
         throw new InputError(
           `${this.dir} searched space ${experiment.space} with definition hash ${record.spaceHash}; it now has hash ${spaceHash} (its file changed): restore it to resume, or start a new run`,

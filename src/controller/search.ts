@@ -29,6 +29,8 @@ import type { Trial, TrialStore } from './store.js';
 
 export interface SearchProgress {
   trials: number;
+  /** Trials the run had when this process took it up (a resumed run's earlier ones): the time since counts only the rest. */
+  trialsBefore: number;
   budget: number;
   best: Trial | null;
   last: Trial;
@@ -67,6 +69,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
       });
     let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
     let best = bestOf(store.all());
+    const trialsBefore = store.count();
     while (batchIndex * experiment.batchSize < experiment.budget) {
       const first = batchIndex * experiment.batchSize;
       // Always a whole batch, whatever the budget: a run extended later draws what a longer run would have.
@@ -74,7 +77,7 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
       const size = Math.min(experiment.batchSize, experiment.budget - first);
       const trials = await evaluateBatch(request, setup, store, sampled, { batch: batchIndex, first, size }, (trial) => {
         if (!best || trial.reward > best.reward) best = trial;
-        request.onProgress?.({ trials: store.count(), budget: experiment.budget, best, last: trial });
+        request.onProgress?.({ trials: store.count(), trialsBefore, budget: experiment.budget, best, last: trial });
       });
       // A batch the budget cuts short updates the controller only once an extension completes it.
       if (size < experiment.batchSize) break;

@@ -16,7 +16,7 @@ import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { loadCheckpoint, readCheckpointDataset } from '../trainer/checkpoint.js';
 import { shortFinetuneConfig, type TrainConfig, trainConfig } from '../trainer/config.js';
-import { loadDataset, type TrainingData } from '../trainer/data/index.js';
+import { canonicalDatasetSource, loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { type TrainProgress, train } from '../trainer/train.js';
 import { TrainingPool } from '../trainer/training-pool.js';
 import { type NetAdaptProgress, type NetAdaptResult, type NetAdaptSettings, runNetAdapt } from './netadapt.js';
@@ -113,14 +113,14 @@ function checkTarget(settings: NetAdaptSettings): void {
  * one the seed checkpoint trained on (Fashion-MNIST when it does not say).
  */
 function datasetSource(request: NetAdaptJobRequest, run: NetAdaptRunDir, log: Logger): string {
-  if (request.dataset) return request.dataset;
+  if (request.dataset) return canonicalDatasetSource(request.dataset);
   const started = request.resume && run.isRun() ? run.readHistory().dataset : undefined;
   if (started) {
     log.info({ dataset: started }, `proposals are fine-tuned on ${started}, as when the run started`);
     return started;
   }
   const trained = readCheckpointDataset(request.seedCheckpoint);
-  const source = trained ?? 'fashion-mnist';
+  const source = trained ? canonicalDatasetSource(trained) : 'fashion-mnist';
   log.info(
     { dataset: source },
     trained

@@ -11,9 +11,10 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
-import { describeTableRef, type TableRef, TableRefSchema, tableHash } from '../latency-model/predict/table-ref.js';
+import { type TableRef, TableRefSchema, tableChange, tableHash } from '../latency-model/predict/table-ref.js';
 import { EntrySchema, type LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, ArchSpecSchema } from '../search-space/archspec.js';
+import { canonicalDatasetSource } from '../trainer/data/source.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 
 /** Every file a NetAdapt run directory holds at its top level. */
@@ -157,11 +158,9 @@ export class NetAdaptRunDir {
 
   private checkSameRun(history: History, { seedHash, table, dataset }: NetAdaptRunIdentity): void {
     if (history.seedSpec !== seedHash) throw new InputError(`${this.dir} holds a NetAdapt run of another seed; choose a new --out`);
-    if (history.tableRef && history.tableRef.hash !== table.hash)
-      throw new InputError(
-        `${this.dir} was priced by ${describeTableRef(history.tableRef)}, and ${table.file ?? table.name} now has hash ${table.hash}: restore that table to resume, or choose a new --out`,
-      );
-    if (history.dataset !== undefined && history.dataset !== dataset)
+    const changed = tableChange(history.tableRef, table);
+    if (changed) throw new InputError(`${this.dir} ${changed}: restore that table to resume, or choose a new --out`);
+    if (history.dataset !== undefined && canonicalDatasetSource(history.dataset) !== canonicalDatasetSource(dataset))
       throw new InputError(
         `${this.dir} fine-tunes on ${history.dataset}, not ${dataset}: resume with --dataset ${history.dataset}, or choose a new --out`,
       );

@@ -18,7 +18,7 @@ import { runSearchJob, type SearchJobProgress } from '../controller/search-job.j
 import { SearchRunDir } from '../controller/search-run.js';
 import { resolveTargetMs, setupSearch } from '../controller/setup.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
-import type { TableRef } from '../latency-model/predict/table-ref.js';
+import { type TableRef, tableChange } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { NetAdaptSettings } from '../netadapt/netadapt.js';
 import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
@@ -147,10 +147,10 @@ function refuseTableChangedSinceSearch(run: PipelineRunDir, record: PipelineReco
   const pricingLeft = (['netadapt', 'evaluate'] as const).some((stage) => !['done', 'skipped'].includes(record.stages[stage].state));
   const search = new SearchRunDir(run.stageDir('search'));
   if (record.stages.search.state !== 'done' || !pricingLeft || !search.isRun()) return;
-  const searched = search.readRecord().table;
-  if (searched && searched.hash !== table.hash)
+  const changed = tableChange(search.readRecord().table, table);
+  if (changed)
     throw new InputError(
-      `${table.file ?? table.name}: changed since the search of ${run.dir} priced on it (hash ${searched.hash}, now ${table.hash}), and NetAdapt and the evaluation would price on the new one: restore it, or start a new pipeline with --out`,
+      `the search of ${run.dir} ${changed}, and NetAdapt and the evaluation would price on the new one: restore that table, or start a new pipeline with --out`,
     );
 }
 
@@ -212,14 +212,21 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
 /** How often a running stage's wall time is saved, so that a kill -9 loses at most this much of it. */
 const WALL_TIME_SAVE_MS = 60_000;
 
-/** Saves the running stage's wall time every minute; `stop` ends that and waits for a save in flight. */
-function keepWallTime(context: PipelineContext, stage: PipelineStage, wallSeconds: () => number): { stop: () => Promise<void> } {
-  const { run, record } = context;
+/**
+ * Saves the running stage's wall time every `everyMs` (a minute); `stop` ends that and waits for a
+ * save in flight.
+ */
+export function keepWallTime(
+  { run, record, log }: Pick<PipelineContext, 'run' | 'record' | 'log'>,
+  stage: PipelineStage,
+  wallSeconds: () => number,
+  everyMs = WALL_TIME_SAVE_MS,
+): { stop: () => Promise<void> } {
   let saving = Promise.resolve();
   const timer = setInterval(() => {
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
-    saving = saving.then(() => run.write(record)).catch((err) => context.log.warn({ err }, 'could not save the stage wall time'));
-  }, WALL_TIME_SAVE_MS);
+    saving = saving.then(() => run.write(record)).catch((err) => log.warn({ err }, 'could not save the stage wall time'));
+  }, everyMs);
   timer.unref();
   return {
     stop: () => {

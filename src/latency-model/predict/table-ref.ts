@@ -52,3 +52,13 @@ export function tableRef(table: LatencyTable, file: string | null): TableRef {
 export function describeTableRef(ref: TableRef): string {
   return `${ref.name} (${ref.device}, ${ref.runtime}${ref.version ? ` ${ref.version}` : ''}; hash ${ref.hash})`;
 }
+
+/**
+ * The clause a resume's refusal gives when the table now given prices differently from the one a
+ * run recorded ("was priced by ..., and FILE now has hash ..."), or null when the hashes agree or the
+ * run recorded none.
+ */
+export function tableChange(recorded: TableRef | null | undefined, now: TableRef): string | null {
+  if (!recorded || recorded.hash === now.hash) return null;
+  return `was priced by ${describeTableRef(recorded)}, and ${now.file ?? now.name} now has hash ${now.hash}`;
+}

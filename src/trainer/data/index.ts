@@ -8,6 +8,7 @@ import { loadMosaics, type MosaicDataset } from './mosaic.js';
 
 export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
 export type { MosaicDataset } from './mosaic.js';
+export { canonicalDatasetSource } from './source.js';
 
 /** What a training run learns from: labelled images, or mosaics with per-pixel labels. */
 export type TrainingData = ImageDataset | MosaicDataset;
