@@ -12,7 +12,7 @@ import { setupSearch } from '../src/controller/setup.js';
 import type { Trial } from '../src/controller/store.js';
 import { keepWallTime } from '../src/pipeline/pipeline.js';
 import { PipelineRunDir } from '../src/pipeline/pipeline-run.js';
-import { openPipeline } from '../src/pipeline/pipeline-start.js';
+import { openPipeline, reinstateIfBestUnchanged } from '../src/pipeline/pipeline-start.js';
 import { nas } from './helpers/cli.js';
 import { tinySearchFiles } from './helpers/search.js';
 
@@ -102,6 +102,54 @@ test('--resume --budget below the trials an unfinished search did, or any budget
     },
   );
   t.deepEqual(other.read(), supernetRecord);
+});
+
+test('an extended search that keeps its best architecture gets its training, NetAdapt and evaluation back instead of running them again; one that changes it runs them anew', async (t) => {
+  const { run, record } = await newPipeline();
+  const best = path.join(run.dir, 'search', 'best.json');
+  mkdirSync(path.dirname(best), { recursive: true });
+  writeFileSync(best, '{"best":"first"}');
+  for (const stage of ['train', 'netadapt'] as const) {
+    mkdirSync(run.stageDir(stage), { recursive: true });
+    writeFileSync(path.join(run.stageDir(stage), 'result.json'), `{"stage":"${stage}"}`);
+  }
+  const done = (inputs: string[], outputs: Record<string, unknown>) => ({
+    state: 'done' as const,
+    command: 'nas ...',
+    inputs: run.hashInputs(inputs),
+    outputs,
+    wallSeconds: 5,
+  });
+  record.experiment = { ...record.experiment, budget: 2 };
+  record.stages.search = { ...record.stages.search, ...done([], { trials: 2 }) };
+  record.stages.train = { ...record.stages.train, ...done([best], { valTop1: 0.8 }) };
+  record.stages.netadapt = { ...record.stages.netadapt, ...done([run.stageDir('train')], { steps: 3 }) };
+  record.stages.evaluate = { ...record.stages.evaluate, ...done([], { testTop1: 0.79 }) };
+  await run.write(record);
+  const finished = structuredClone(record.stages);
+  const extend = async (budget: number) => {
+    const opened = await openPipeline({ resume: run.dir, budget, command: `nas pipeline --budget ${budget}` }, () => undefined);
+    t.true(['train', 'netadapt', 'evaluate'].every((stage) => opened.record.stages[stage as 'train'].state === 'pending'));
+    // The extended search finishes (its trials and wall time are the pipeline's business, not this test's).
+    opened.record.stages.search = { ...opened.record.stages.search, state: 'done', outputs: { trials: budget } };
+    return opened.record;
+  };
+
+  const kept = await extend(4);
+  t.false(existsSync(run.stageDir('train')), 'moved aside while the search runs');
+  t.true(await reinstateIfBestUnchanged(run, kept));
+  t.deepEqual([kept.stages.train, kept.stages.netadapt, kept.stages.evaluate], [finished.train, finished.netadapt, finished.evaluate]);
+  t.like(run.read().budgetChanges, [{ from: 2, to: 4, superseded: 'superseded-1', reinstated: true }]);
+  t.is(readFileSync(path.join(run.stageDir('netadapt'), 'result.json'), 'utf8'), '{"stage":"netadapt"}');
+  t.notThrows(() => run.checkInputs(run.read()));
+  t.false(await reinstateIfBestUnchanged(run, kept), 'once');
+
+  const changed = await extend(6);
+  writeFileSync(best, '{"best":"second"}');
+  t.false(await reinstateIfBestUnchanged(run, changed));
+  t.is(changed.stages.train.state, 'pending');
+  t.true(existsSync(path.join(run.dir, 'superseded-2', 'train', 'result.json')));
+  t.false(existsSync(run.stageDir('train')));
 });
 
 test('stage inputs: recorded by sha256 (a checkpoint directory by its files), an edited or missing one refused by name', async (t) => {

@@ -13,6 +13,7 @@ import { type Experiment, type PipelineSettings, readExperiment } from '../src/c
 import { predictLatency } from '../src/latency-model/predict/predict.js';
 import { parseLatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { netadaptSkipReason, pipelineNetAdaptSettings } from '../src/pipeline/pipeline.js';
+import { contentHash } from '../src/pipeline/pipeline-run.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { NAS, nas } from './helpers/cli.js';
@@ -274,7 +275,7 @@ function priceZooModelAt(tableFile: string, name: string, targetMs: number): voi
   writeFileSync(tableFile, JSON.stringify(withFactor((targetMs - at0!) / (at1! - at0!))));
 }
 
-test('--resume --budget N extends a finished search to N trials, moves the later stages aside and runs them again; N below the trials done exits 2', async (t) => {
+test('--resume --budget N extends a finished search to N trials, moves the later stages aside and runs them again (moves them back when its best architecture stayed); N below the trials done exits 2', async (t) => {
   const { dir, experimentFile } = tinyPipelineFiles({ pipeline: PIPELINE, reward: { targetMs: 50, constraint: 'soft', w: -0.15 } });
   const out = path.join(dir, 'extended');
   const first = await nas('pipeline', '--experiment', experimentFile, '--out', out, '--no-zoo');
@@ -291,7 +292,11 @@ test('--resume --budget N extends a finished search to N trials, moves the later
   t.is(JSON.parse(readFileSync(path.join(out, 'experiment.json'), 'utf8')).budget, 4);
   t.like(record.budgetChanges, [{ from: 2, to: 4, superseded: 'superseded-1' }]);
   for (const stage of ['train', 'netadapt', 'evaluate']) t.not(record.stages[stage].state, 'pending', stage);
-  t.true(existsSync(path.join(out, 'superseded-1', 'train', 'result.json')), 'the earlier training kept aside');
+  // The earlier training is moved back when the extended search kept its best architecture, else kept aside and redone.
+  const [change] = record.budgetChanges;
+  const bestKept = Object.values(change.supersededStages.train.inputs)[0] === contentHash(path.join(out, 'search', 'best.json'));
+  t.is(change.reinstated === true, bestKept);
+  t.is(existsSync(path.join(out, 'superseded-1', 'train', 'result.json')), !bestKept, 'the earlier training kept aside');
   t.true(existsSync(path.join(out, 'superseded-1', 'report.json')));
   t.true(existsSync(path.join(out, 'train', 'result.json')) && existsSync(path.join(out, 'report.json')));
 });

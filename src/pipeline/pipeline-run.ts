@@ -62,7 +62,19 @@ const PipelineRecordSchema = z.strictObject({
    * with the directory the later stages' runs of a finished search were moved to (null: none had started).
    */
   budgetChanges: z
-    .array(z.strictObject({ from: z.int(), to: z.int(), command: z.string(), at: z.string(), superseded: z.string().nullable() }))
+    .array(
+      z.strictObject({
+        from: z.int(),
+        to: z.int(),
+        command: z.string(),
+        at: z.string(),
+        superseded: z.string().nullable(),
+        /** The later stages' records as they were when their runs were moved aside. */
+        supersededStages: z.strictObject({ train: StageRecordSchema, netadapt: StageRecordSchema, evaluate: StageRecordSchema }).optional(),
+        /** Set when the extended search kept its best architecture, and the stages' runs were moved back instead of run again. */
+        reinstated: z.boolean().optional(),
+      }),
+    )
     .optional(),
   stages: z.strictObject({
     search: StageRecordSchema,
@@ -138,6 +150,25 @@ export class PipelineRunDir {
     await mkdir(path.join(this.dir, target));
     for (const name of names) await rename(path.join(this.dir, name), path.join(this.dir, target, name));
     return target;
+  }
+
+  /**
+   * Moves the given stages' run directories back from `superseded-<k>/` (the report stays there:
+   * it is written again); a directory already back in place (a move interrupted before) is kept.
+   */
+  async reinstate(superseded: string, stages: readonly PipelineStage[]): Promise<void> {
+    for (const name of stages.flatMap((stage) => STAGE_DIRS[stage] ?? [])) {
+      const from = path.join(this.dir, superseded, name);
+      if (existsSync(from) && !existsSync(path.join(this.dir, name))) await rename(from, path.join(this.dir, name));
+    }
+  }
+
+  /** Whether every input a stage recorded still has the content hash it recorded. */
+  inputsUnchanged(stage: StageRecord): boolean {
+    return Object.entries(stage.inputs).every(([relative, hash]) => {
+      const file = path.join(this.dir, relative);
+      return existsSync(file) && contentHash(file) === hash;
+    });
   }
 
   /** A stage as it is before it starts (its directory, if it has one, not yet written). */

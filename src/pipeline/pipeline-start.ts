@@ -60,7 +60,8 @@ function settingsOf(experiment: Experiment, source: string): PipelineSettings {
 /**
  * `--resume DIR --budget N`: the search continues to N trials (the controller where it stopped).
  * A finished search is reopened, and the later stages' runs, made stale by it, are moved into
- * `superseded-<k>/` and run again; N below the trials done, or any change of a supernet search's
+ * `superseded-<k>/` and run again (moved back instead when the extended search keeps its best
+ * architecture: reinstateIfBestUnchanged); N below the trials done, or any change of a supernet search's
  * budget (it fixes the warm-up and the schedule), exits 2 before anything is written.
  */
 async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget: number, command: string): Promise<void> {
@@ -77,17 +78,42 @@ async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget:
       `--budget ${budget} is below the ${done} trials the search of ${run.dir} already did: give --budget ${done} or more`,
     );
   let superseded: string | null = null;
+  const { train, netadapt, evaluate } = record.stages;
+  const supersededStages = { train, netadapt, evaluate };
   if (search.state === 'done' && done !== null && budget > done) {
-    const later = PIPELINE_STAGES.filter((stage) => stage !== 'search');
     // Moved before the record says pending: a crash in between leaves a stage whose input is gone (refused by name), never a stale run continued.
-    superseded = await run.supersede(later);
-    for (const stage of later) record.stages[stage] = PipelineRunDir.pendingStage(stage);
+    superseded = await run.supersede(LATER_STAGES);
+    for (const stage of LATER_STAGES) record.stages[stage] = PipelineRunDir.pendingStage(stage);
     record.stages.search = { ...search, state: 'pending' };
   }
   record.experiment = { ...record.experiment, budget };
-  record.budgetChanges = [...(record.budgetChanges ?? []), { from, to: budget, command, at: new Date().toISOString(), superseded }];
+  const change = { from, to: budget, command, at: new Date().toISOString(), superseded };
+  record.budgetChanges = [...(record.budgetChanges ?? []), superseded ? { ...change, supersededStages } : change];
   await writeJsonAtomic(run.file('experiment'), record.experiment);
   await run.write(record);
+}
+
+/** The stages an extended search makes stale. */
+const LATER_STAGES = PIPELINE_STAGES.filter((stage) => stage !== 'search');
+
+/**
+ * After a search extended by `--budget` has finished: when its best architecture is the one the
+ * stages moved aside started from (the training's recorded best.json hash), their runs are moved
+ * back and their records restored instead of running them again. Returns whether it did.
+ */
+export async function reinstateIfBestUnchanged(run: PipelineRunDir, record: PipelineRecord): Promise<boolean> {
+  const change = record.budgetChanges?.at(-1);
+  if (!change?.superseded || !change.supersededStages || change.reinstated) return false;
+  const before = change.supersededStages;
+  const pending = LATER_STAGES.every((stage) => record.stages[stage].state === 'pending');
+  if (record.stages.search.state !== 'done' || !pending || before.train.state !== 'done') return false;
+  if (!run.inputsUnchanged(before.train)) return false;
+  // Moved back before the record says done: a crash in between leaves finished runs that their stages resume.
+  await run.reinstate(change.superseded, LATER_STAGES);
+  for (const stage of LATER_STAGES) record.stages[stage] = before[stage];
+  change.reinstated = true;
+  await run.write(record);
+  return true;
 }
 
 /** The trials the pipeline's search has done: as its finished stage recorded them, else in its trial store (null before it started). */

@@ -33,7 +33,7 @@ import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
 import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, pipelineTarget, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
-import { openPipeline } from './pipeline-start.js';
+import { openPipeline, reinstateIfBestUnchanged } from './pipeline-start.js';
 import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
 
 export interface PipelineRequest {
@@ -116,6 +116,8 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   refuseTableChangedSinceSearch(run, record, tableRef);
   const context: PipelineContext = { request, run, record, settings, table, targetMs, log };
   for (const stage of PIPELINE_STAGES) {
+    if (stage === 'train' && (await reinstateIfBestUnchanged(run, record)))
+      log.info('the extended search kept its best architecture: its training, NetAdapt and evaluation are moved back, not redone');
     const state = record.stages[stage].state;
     if (state === 'done' || state === 'skipped') {
       log.info({ stage, state }, 'stage finished before: not redone');
