@@ -7,7 +7,7 @@ import { InputError, jsonPath } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { SearchRunDir } from '../controller/search-run.js';
-import { PIPELINE_STAGES, type PipelineRecord, PipelineRunDir } from './pipeline-run.js';
+import { type PipelineRecord, PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 
 export interface PipelineStart {
   experiment?: Experiment | undefined;
@@ -94,7 +94,7 @@ async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget:
 }
 
 /** The stages an extended search makes stale. */
-const LATER_STAGES = PIPELINE_STAGES.filter((stage) => stage !== 'search');
+const LATER_STAGES = ['train', 'netadapt', 'evaluate'] as const satisfies readonly PipelineStage[];
 
 /**
  * After a search extended by `--budget` has finished: when its best architecture is the one the
