@@ -165,10 +165,17 @@ export class PipelineRunDir {
 
   /** Whether every input a stage recorded still has the content hash it recorded. */
   inputsUnchanged(stage: StageRecord): boolean {
-    return Object.entries(stage.inputs).every(([relative, hash]) => {
+    return this.changedInput(stage) === null;
+  }
+
+  /** The first input of a stage whose content hash is not the one it recorded (`missing`: the file is gone), or null. */
+  private changedInput(stage: StageRecord): { file: string; recorded: string; now: string } | null {
+    for (const [relative, recorded] of Object.entries(stage.inputs)) {
       const file = path.join(this.dir, relative);
-      return existsSync(file) && contentHash(file) === hash;
-    });
+      const now = existsSync(file) ? contentHash(file) : 'missing';
+      if (now !== recorded) return { file, recorded, now };
+    }
+    return null;
   }
 
   /** A stage as it is before it starts (its directory, if it has one, not yet written). */
@@ -184,14 +191,11 @@ export class PipelineRunDir {
   /** Refuses a pipeline whose recorded stage inputs changed since the stage read them (edited by hand). */
   checkInputs(record: PipelineRecord): void {
     for (const stage of PIPELINE_STAGES) {
-      for (const [relative, hash] of Object.entries(record.stages[stage].inputs)) {
-        const file = path.join(this.dir, relative);
-        const now = existsSync(file) ? contentHash(file) : 'missing';
-        if (now !== hash)
-          throw new InputError(
-            `${file}: ${now === 'missing' ? 'gone' : 'changed'} since the ${stage} stage read it (sha256 ${hash.slice(0, 12)}); restore it, or start a new pipeline with --out`,
-          );
-      }
+      const changed = this.changedInput(record.stages[stage]);
+      if (changed)
+        throw new InputError(
+          `${changed.file}: ${changed.now === 'missing' ? 'gone' : 'changed'} since the ${stage} stage read it (sha256 ${changed.recorded.slice(0, 12)}); restore it, or start a new pipeline with --out`,
+        );
     }
   }
 }

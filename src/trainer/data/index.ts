@@ -5,6 +5,7 @@ import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadFolder } from './folder.js';
 import { loadMosaics, type MosaicDataset } from './mosaic.js';
+import { pathSource } from './source.js';
 
 export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
 export type { MosaicDataset } from './mosaic.js';
@@ -22,8 +23,8 @@ export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH', 'f
 export function loadDataset(source: string, resolution: number): TrainingData {
   if (source === 'fashion-mnist') return loadFashionMnist();
   if (source === 'fashion-mosaic') return loadMosaics(resolution);
-  const match = /^(cifar10|folder):(.+)$/.exec(source);
-  if (match?.[1] === 'cifar10') return loadCifar10(match[2]!);
-  if (match?.[1] === 'folder') return loadFolder(match[2]!, resolution);
+  const located = pathSource(source);
+  if (located?.kind === 'cifar10') return loadCifar10(located.path);
+  if (located?.kind === 'folder') return loadFolder(located.path, resolution);
   throw new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
 }

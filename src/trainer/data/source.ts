@@ -6,6 +6,12 @@ import path from 'node:path';
  * with a path gets the absolute path (`cifar10:./data` and `cifar10:data` are one dataset).
  */
 export function canonicalDatasetSource(source: string): string {
+  const located = pathSource(source);
+  return located ? `${located.kind}:${path.resolve(located.path)}` : source;
+}
+
+/** A source read from a path (`cifar10:PATH`, `folder:PATH`): its kind and path; null for the others. */
+export function pathSource(source: string): { kind: 'cifar10' | 'folder'; path: string } | null {
   const match = /^(cifar10|folder):(.+)$/.exec(source);
-  return match ? `${match[1]}:${path.resolve(match[2]!)}` : source;
+  return match ? { kind: match[1] as 'cifar10' | 'folder', path: match[2]! } : null;
 }
