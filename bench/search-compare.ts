@@ -7,14 +7,13 @@
  *   node dist/bench/search-compare.js [--experiment bench/experiments/proxy-default.json] [--seeds 0,1,2]
  *       [--algorithms ppo,random] [--budget 48] [--runs runs/compare]
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
-import { readJsonFile, writeFileAtomic } from '../src/common/json-io.js';
+import { writeFileAtomic } from '../src/common/json-io.js';
 import { scatterPlot } from '../src/common/svg.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { paretoFront } from '../src/controller/report.js';
-import { SearchRunDir } from '../src/controller/search-run.js';
+import { SearchRunDir, type SearchSummaryRecord } from '../src/controller/search-run.js';
 import type { Trial } from '../src/controller/store.js';
 import { benchArguments, numberArgument, numbersArgument, runNasJson, writeSection } from './report.js';
 
@@ -32,21 +31,12 @@ const budget = numberArgument(args, 'budget');
 const runsDir = args.runs;
 const SEARCH_MD = path.join(PROJECT_ROOT, 'results', 'search.md');
 
-interface RunSummary {
-  trials: number;
-  trained: number;
-  wallSeconds: number;
-  best: { accuracy: number; latencyMs: number; reward: number } | null;
-  targetMs: number;
-}
-
 /** Runs (or finishes) one search; a run that already has its whole budget is only read. */
-function search(algorithm: string, seed: number): { dir: string; summary: RunSummary } {
+function search(algorithm: string, seed: number): { dir: string; summary: SearchSummaryRecord } {
   const dir = path.join(runsDir, `${algorithm}-${seed}`);
   const run = new SearchRunDir(dir);
-  const summaryFile = run.file('summary');
-  const done = existsSync(summaryFile) && (readJsonFile(summaryFile) as RunSummary).trials >= budget;
-  if (!done) {
+  const earlier = run.readSummary();
+  if (!earlier || earlier.trials < budget) {
     const resume = run.isRun();
     const args = resume
       ? ['--resume', dir]
@@ -55,7 +45,9 @@ function search(algorithm: string, seed: number): { dir: string; summary: RunSum
     const result = runNasJson('search', args, 'inherit');
     if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
   }
-  return { dir, summary: readJsonFile(summaryFile) as RunSummary };
+  const summary = run.readSummary();
+  if (!summary) throw new Error(`nas search finished without writing ${run.file('summary')}`);
+  return { dir, summary };
 }
 
 function trialsOf(dir: string): Trial[] {

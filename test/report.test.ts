@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -121,6 +121,7 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
     paretoFront: 2,
     ...summary,
   });
+  t.deepEqual(run.readSummary(), written, 'the run directory reads back what it wrote');
 
   for (const svg of ['pareto.svg', 'reward.svg']) t.regex(readFileSync(path.join(runDir, svg), 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/, svg);
   t.deepEqual(
@@ -141,4 +142,13 @@ test('writeSearchOutputs with no trials writes no best.json and a null best', as
   t.deepEqual(pareto.front, []);
   const written = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8'));
   t.like(written, { trials: 0, best: null, trained: 0, errors: 0, paretoFront: 0 });
+});
+
+test('a search summary is validated on read: a bad field names the file and its JSON path; none yet reads as null', async (t) => {
+  const run = new SearchRunDir(mkdtempSync(path.join(tmpdir(), 'nas-summary-')));
+  t.is(run.readSummary(), null);
+  writeFileSync(run.file('summary'), JSON.stringify({ schemaVersion: 1, kind: 'search-summary', trials: 'many' }));
+  const error = t.throws(() => run.readSummary());
+  t.true(error.message.includes(run.file('summary')), error.message);
+  t.regex(error.message, /trials/);
 });

@@ -4,17 +4,12 @@ import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import type { Experiment } from './experiment.js';
-import type { SearchRunDir } from './search-run.js';
+import type { SearchRunDir, SearchSummaryRecord } from './search-run.js';
 import type { SearchSetup } from './setup.js';
 import type { Trial, TrialStore } from './store.js';
 
-export interface SearchSummary {
-  trials: number;
-  /** The chosen architecture; `trial` is null when it was not a trial (a supernet run's ranked candidate). */
-  best: { trial: number | null; accuracy: number; latencyMs: number; reward: number; spec: string } | null;
-  runDir: string;
-  wallSeconds: number;
-}
+/** What a search returns to its caller: the core of its summary.json. */
+export type SearchSummary = Pick<SearchSummaryRecord, 'trials' | 'best' | 'runDir' | 'wallSeconds'>;
 
 /** The trial with the highest reward (the first of equals), or null for none. */
 export function bestOf(trials: readonly Trial[]): Trial | null {
@@ -75,22 +70,21 @@ export async function writeSearchOutputs(options: SearchOutputs): Promise<Search
     wallSeconds: options.wallSeconds,
   };
   const { experiment, setup } = options;
-  await writeJsonAtomic(run.file('summary'), {
-    schemaVersion: 1,
-    kind: 'search-summary',
-    tool: TOOL_NAME,
-    experiment: experiment.name,
-    algorithm: experiment.algorithm,
-    seed: options.seed,
-    table: setup.table.name,
-    targetMs: setup.rewardSettings.targetMs,
-    fastestMs: setup.fastestMs,
-    trained: trials.filter((t) => !t.memoised).length,
-    errors: trials.filter((t) => t.error).length,
-    paretoFront: front.length,
-    ...options.extra,
-    ...summary,
-  });
+  await run.writeSummary(
+    {
+      experiment: experiment.name,
+      algorithm: experiment.algorithm,
+      seed: options.seed,
+      table: setup.table.name,
+      targetMs: setup.rewardSettings.targetMs,
+      fastestMs: setup.fastestMs,
+      trained: trials.filter((t) => !t.memoised).length,
+      errors: trials.filter((t) => t.error).length,
+      paretoFront: front.length,
+      ...summary,
+    },
+    options.extra,
+  );
   return summary;
 }
 

@@ -64,6 +64,32 @@ export interface RunInputs {
 /** `run.json`: what started the run, so `--resume` can check it continues the same experiment on the same table. */
 export type SearchRunRecord = z.infer<typeof SearchRunRecordSchema>;
 
+const SearchSummaryRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  kind: z.literal('search-summary'),
+  tool: z.string(),
+  experiment: z.string(),
+  algorithm: z.string(),
+  seed: z.number(),
+  table: z.string(),
+  targetMs: z.number(),
+  fastestMs: z.number(),
+  trials: z.int(),
+  /** Trials trained (not answered from an earlier trial of the same architecture). */
+  trained: z.int(),
+  errors: z.int(),
+  paretoFront: z.int(),
+  /** The chosen architecture; `trial` is null when it was not a trial (a supernet run's ranked candidate). */
+  best: z
+    .object({ trial: z.int().nullable(), accuracy: z.number(), latencyMs: z.number(), reward: z.number(), spec: z.string() })
+    .nullable(),
+  runDir: z.string(),
+  wallSeconds: z.number(),
+});
+
+/** `summary.json`: a finished (or extended) run's outcome. Evaluators add fields of their own (a supernet run's candidates), kept on read. */
+export type SearchSummaryRecord = z.infer<typeof SearchSummaryRecordSchema>;
+
 interface ControllerCheckpoint {
   schemaVersion: 1;
   kind: 'controller-checkpoint';
@@ -89,6 +115,21 @@ export class SearchRunDir {
     if (!existsSync(file))
       throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}): give a directory \`nas search\` wrote`);
     return parseWith(SearchRunRecordSchema, readJsonFile(file), file);
+  }
+
+  /** The run's summary, validated; null until the run has written its outputs. */
+  readSummary(): SearchSummaryRecord | null {
+    const file = this.file('summary');
+    return existsSync(file) ? parseWith(SearchSummaryRecordSchema.loose(), readJsonFile(file), file) : null;
+  }
+
+  /** Writes summary.json: the record, and `extra` fields an evaluator adds. */
+  async writeSummary(
+    record: Omit<SearchSummaryRecord, 'schemaVersion' | 'kind' | 'tool'>,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
+    const full: SearchSummaryRecord = { schemaVersion: 1, kind: 'search-summary', tool: TOOL_NAME, ...record };
+    await writeJsonAtomic(this.file('summary'), { ...extra, ...full });
   }
 
   async writeRecord(
