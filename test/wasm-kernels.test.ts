@@ -19,6 +19,8 @@ interface Case {
   width: number;
   inC: number;
   outC: number;
+  /** Depthwise only: output channels per input channel. */
+  multiplier: number;
   kernel: number;
   stride: 1 | 2;
   pad: 'same' | 'valid';
@@ -39,6 +41,7 @@ function randomCases(seed: number, count: number): Case[] {
       width: int(kernel, 17),
       inC: int(1, 24),
       outC: int(1, 24),
+      multiplier: pick([1, 1, 2, 3]),
       kernel,
       stride: pick([1, 2] as const),
       pad: pick(['same', 'valid'] as const),
@@ -58,7 +61,7 @@ function data(shape: number[], seed: number): Float32Array {
 /** Gradients of sum(conv(x, w) * r) w.r.t. x and w: exercises both backprop kernels. */
 function convGrads(c: Case, depthwise: boolean) {
   const xShape = [c.batch, c.height, c.width, c.inC] as const;
-  const wShape = depthwise ? ([c.kernel, c.kernel, c.inC, 1] as const) : ([c.kernel, c.kernel, c.inC, c.outC] as const);
+  const wShape = depthwise ? ([c.kernel, c.kernel, c.inC, c.multiplier] as const) : ([c.kernel, c.kernel, c.inC, c.outC] as const);
   const x = tf.tensor4d(data([...xShape], c.seed), [...xShape]);
   const w = tf.tensor4d(data([...wShape], c.seed + 1), [...wShape]);
   const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D) =>

@@ -236,52 +236,68 @@ interface DepthwiseAttrs {
   dimRoundingMode: Rounding;
 }
 
+/** The geometry of a depthwise convolution of `inputShape` by `filterShape` (NHWC, filter [fh, fw, inC, multiplier]). */
+function depthwiseInfo(inputShape: number[], filterShape: number[], attrs: DepthwiseAttrs): ConvInfo {
+  type Shape4 = [number, number, number, number];
+  const { strides, dilations, pad, dimRoundingMode } = attrs;
+  return tf.backend_util.computeConv2DInfo(inputShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, true);
+}
+
+/**
+ * Every (output position, filter tap) pair of one image whose input position lies inside it, as
+ * flat triples: the offset of that output's channels in dy, of the input's channels in x and of the
+ * tap's channels in the filter (add the image's own offset in dy and x for image n). Both depthwise
+ * gradients walk these with their own channel loop: a plain loop over a table keeps the hot loop
+ * free of calls (a callback per tap cost about 20% in both kernels).
+ */
+function depthwiseTaps(info: ConvInfo): Int32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
+  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+  const { top, left } = info.padInfo;
+  const taps: number[] = [];
+  for (let oh = 0; oh < OH; oh++) {
+    for (let ow = 0; ow < OW; ow++) {
+      for (let kh = 0; kh < FH; kh++) {
+        const ih = oh * SH - top + kh * DH;
+        if (ih < 0 || ih >= H) continue;
+        for (let kw = 0; kw < FW; kw++) {
+          const iw = ow * SW - left + kw * DW;
+          if (iw < 0 || iw >= W) continue;
+          taps.push((oh * OW + ow) * OC, (ih * W + iw) * C, (kh * FW + kw) * OC);
+        }
+      }
+    }
+  }
+  return Int32Array.from(taps);
+}
+
 /** dW of a depthwise convolution, shaped [fh, fw, inC, multiplier]. */
 function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseAttrs & { filterShape: [number, number, number, number] };
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
+  const info = depthwiseInfo(x.shape, attrs.filterShape, attrs);
   const out = backend.makeOutput([...attrs.filterShape], 'float32');
-  const dw = backend.typedArrayFromHeap(out);
   const xs = backend.typedArrayFromHeap(x);
   const dys = backend.typedArrayFromHeap(dy);
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
-  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
-  const M = OC / C;
-  const { top, left } = info.padInfo;
-  const acc = new Float64Array(FH * FW * OC);
+  const C = info.inChannels;
+  const M = info.outChannels / C;
+  const taps = depthwiseTaps(info);
+  const [dyImage, xImage] = [info.outHeight * info.outWidth * info.outChannels, info.inHeight * info.inWidth * C];
+  const acc = new Float64Array(info.filterHeight * info.filterWidth * info.outChannels);
   for (let n = 0; n < info.batchSize; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const d = ((n * OH + oh) * OW + ow) * OC;
-        for (let kh = 0; kh < FH; kh++) {
-          const ih = oh * SH - top + kh * DH;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < FW; kw++) {
-            const iw = ow * SW - left + kw * DW;
-            if (iw < 0 || iw >= W) continue;
-            const s = ((n * H + ih) * W + iw) * C;
-            const a = (kh * FW + kw) * OC;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[a + c]! += xs[s + c]! * dys[d + c]!;
-            } else {
-              for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) acc[a + c * M + m]! += xs[s + c]! * dys[d + c * M + m]!;
-            }
-          }
-        }
+    for (let t = 0; t < taps.length; t += 3) {
+      const d = n * dyImage + taps[t]!;
+      const s = n * xImage + taps[t + 1]!;
+      const a = taps[t + 2]!;
+      if (M === 1) {
+        for (let c = 0; c < C; c++) acc[a + c]! += xs[s + c]! * dys[d + c]!;
+      } else {
+        for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) acc[a + c * M + m]! += xs[s + c]! * dys[d + c * M + m]!;
       }
     }
   }
-  dw.set(acc);
+  backend.typedArrayFromHeap(out).set(acc);
   return out;
 }
 
@@ -290,46 +306,28 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const backend = args.backend as WasmBackend;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseAttrs & { inputShape: [number, number, number, number] };
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
+  const info = depthwiseInfo(attrs.inputShape, filter.shape, attrs);
   const out = backend.makeOutput([...attrs.inputShape], 'float32');
   const dx = backend.typedArrayFromHeap(out);
   const dys = backend.typedArrayFromHeap(dy);
   const ws = backend.typedArrayFromHeap(filter);
   dx.fill(0);
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
-  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
-  const M = OC / C;
-  const { top, left } = info.padInfo;
+  const C = info.inChannels;
+  const M = info.outChannels / C;
+  const taps = depthwiseTaps(info);
+  const [dyImage, xImage] = [info.outHeight * info.outWidth * info.outChannels, info.inHeight * info.inWidth * C];
   for (let n = 0; n < info.batchSize; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const d = ((n * OH + oh) * OW + ow) * OC;
-        for (let kh = 0; kh < FH; kh++) {
-          const ih = oh * SH - top + kh * DH;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < FW; kw++) {
-            const iw = ow * SW - left + kw * DW;
-            if (iw < 0 || iw >= W) continue;
-            const s = ((n * H + ih) * W + iw) * C;
-            const f = (kh * FW + kw) * OC;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) dx[s + c]! += dys[d + c]! * ws[f + c]!;
-            } else {
-              for (let c = 0; c < C; c++) {
-                let sum = 0;
-                for (let m = 0; m < M; m++) sum += dys[d + c * M + m]! * ws[f + c * M + m]!;
-                dx[s + c]! += sum;
-              }
-            }
-          }
+    for (let t = 0; t < taps.length; t += 3) {
+      const d = n * dyImage + taps[t]!;
+      const s = n * xImage + taps[t + 1]!;
+      const f = taps[t + 2]!;
+      if (M === 1) {
+        for (let c = 0; c < C; c++) dx[s + c]! += dys[d + c]! * ws[f + c]!;
+      } else {
+        for (let c = 0; c < C; c++) {
+          let sum = 0;
+          for (let m = 0; m < M; m++) sum += dys[d + c * M + m]! * ws[f + c * M + m]!;
+          dx[s + c]! += sum;
         }
       }
     }
