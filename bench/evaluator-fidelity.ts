@@ -572,20 +572,36 @@ function pooledSection(current: SetScores): string | null {
   if (dirs.length < 2) return null;
   const sets = dirs.map((dir) => (path.resolve(dir) === path.resolve(PARTS) ? current : readSetScores(dir)));
   const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
-  const rows = kinds.map((kind) =>
-    tauWithInterval(
+  const seedMeans = sets.map((set) => seedMeanReference(set.reference, set.evaluators));
+  const everySetHasSeeds = seedMeans.every(Boolean);
+  const pooledPairs = (kind: string, references: (Part | null)[][]) =>
+    sets.flatMap(({ scored }, i) => pairedWithReference(scored.find((e) => e.kind === kind)!.parts, references[i]!));
+  const rows = kinds.map((kind) => {
+    const row = tauWithInterval(
       kind,
-      sets.flatMap(({ reference, scored }) => pairedWithReference(scored.find((e) => e.kind === kind)!.parts, reference)),
+      pooledPairs(
+        kind,
+        sets.map((set) => set.reference),
+      ),
       derive(2026, 'fidelity-bootstrap', kind),
-    ),
-  );
+    );
+    if (!everySetHasSeeds) return row;
+    if (kind.startsWith('standalone')) return [...row, '-', '-', '-'];
+    const vsMean = tauWithInterval(
+      kind,
+      pooledPairs(kind, seedMeans as (Part | null)[][]),
+      derive(2026, 'fidelity-bootstrap-seed-mean', kind),
+    );
+    return [...row, ...vsMean.slice(1)];
+  });
+  const seedMeanHeader = everySetHasSeeds ? ['members with every seed', "tau vs the seeds' mean", '90% interval'] : [];
   return [
     `## Evaluator fidelity: the ${SPACE} space, member sets pooled`,
     '',
-    `\`node dist/bench/evaluator-fidelity.js\` (any set's report; ${new Date().toISOString().slice(0, 10)}). The members of ${dirs.map((d) => path.relative(PROJECT_ROOT, d)).join(' and ')} together, each against its standalone reference (the recipe above), for the evaluators every set has. Interval: 90% percentile bootstrap over members (2,000 resamples, seeded). A rank sum's ranks are within its set.`,
+    `\`node dist/bench/evaluator-fidelity.js\` (any set's report; ${new Date().toISOString().slice(0, 10)}). The members of ${dirs.map((d) => path.relative(PROJECT_ROOT, d)).join(' and ')} together, each against its standalone reference (the recipe above), for the evaluators every set has. Interval: 90% percentile bootstrap over members (2,000 resamples, seeded). A rank sum's ranks are within its set.${everySetHasSeeds ? " When every set has repeated the reference with other training seeds, the last columns rank against each member's mean over the seeds (the members trained with all of them), and a `standalone-seedN` row is how well two trainings of the same members agree (the reference's own noise)." : ''}`,
     ZERO_COST_NOTE,
     '',
-    markdownTable(['evaluator', 'members scored', 'Kendall tau vs standalone', '90% interval'], rows),
+    markdownTable(['evaluator', 'members scored', 'Kendall tau vs standalone', '90% interval', ...seedMeanHeader], rows),
   ].join('\n');
 }
 
