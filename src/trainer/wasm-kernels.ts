@@ -254,7 +254,8 @@ function depthwiseTaps(info: ConvInfo): Int32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
   const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
   const { top, left } = info.padInfo;
-  const taps: number[] = [];
+  const taps = new Int32Array(OH * OW * FH * FW * 3);
+  let length = 0;
   for (let oh = 0; oh < OH; oh++) {
     for (let ow = 0; ow < OW; ow++) {
       for (let kh = 0; kh < FH; kh++) {
@@ -263,12 +264,14 @@ function depthwiseTaps(info: ConvInfo): Int32Array {
         for (let kw = 0; kw < FW; kw++) {
           const iw = ow * SW - left + kw * DW;
           if (iw < 0 || iw >= W) continue;
-          taps.push((oh * OW + ow) * OC, (ih * W + iw) * C, (kh * FW + kw) * OC);
+          taps[length++] = (oh * OW + ow) * OC;
+          taps[length++] = (ih * W + iw) * C;
+          taps[length++] = (kh * FW + kw) * OC;
         }
       }
     }
   }
-  return Int32Array.from(taps);
+  return taps.subarray(0, length);
 }
 
 /** dW of a depthwise convolution, shaped [fh, fw, inC, multiplier]. */
