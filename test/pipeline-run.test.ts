@@ -152,6 +152,36 @@ test('an extended search that keeps its best architecture gets its training, Net
   t.false(existsSync(run.stageDir('train')));
 });
 
+test('an extended search that keeps its best architecture gets back a training that was still running, to resume from its checkpoint', async (t) => {
+  const { run, record } = await newPipeline();
+  const best = path.join(run.dir, 'search', 'best.json');
+  mkdirSync(path.dirname(best), { recursive: true });
+  writeFileSync(best, '{"best":"first"}');
+  mkdirSync(path.join(run.stageDir('train'), 'checkpoint'), { recursive: true });
+  writeFileSync(path.join(run.stageDir('train'), 'checkpoint', 'step.json'), '{"step":120}');
+  record.experiment = { ...record.experiment, budget: 2 };
+  record.stages.search = { ...record.stages.search, state: 'done', command: 'nas search ...', outputs: { trials: 2 }, wallSeconds: 5 };
+  record.stages.train = {
+    ...record.stages.train,
+    state: 'running',
+    command: 'nas train ...',
+    inputs: run.hashInputs([best]),
+    wallSeconds: 30,
+  };
+  await run.write(record);
+  const running = structuredClone(record.stages.train);
+
+  const opened = await openPipeline({ resume: run.dir, budget: 4, command: 'nas pipeline --budget 4' }, () => undefined);
+  t.is(opened.record.stages.train.state, 'pending');
+  t.false(existsSync(run.stageDir('train')), 'moved aside while the search runs');
+  opened.record.stages.search = { ...opened.record.stages.search, state: 'done', outputs: { trials: 4 } };
+
+  t.true(await reinstateIfBestUnchanged(run, opened.record));
+  t.deepEqual(opened.record.stages.train, running);
+  t.is(opened.record.stages.netadapt.state, 'pending');
+  t.is(readFileSync(path.join(run.stageDir('train'), 'checkpoint', 'step.json'), 'utf8'), '{"step":120}');
+});
+
 test('stage inputs: recorded by sha256 (a checkpoint directory by its files), an edited or missing one refused by name', async (t) => {
   const { run, record } = await newPipeline();
   const file = path.join(run.dir, 'search', 'best.json');

@@ -99,14 +99,16 @@ const LATER_STAGES = ['train', 'netadapt', 'evaluate'] as const satisfies readon
 /**
  * After a search extended by `--budget` has finished: when its best architecture is the one the
  * stages moved aside started from (the training's recorded best.json hash), their runs are moved
- * back and their records restored instead of running them again. Returns whether it did.
+ * back and their records restored instead of running them again; a training that was still
+ * running comes back as running and resumes from its checkpoint. Returns whether it did.
  */
 export async function reinstateIfBestUnchanged(run: PipelineRunDir, record: PipelineRecord): Promise<boolean> {
   const change = record.budgetChanges?.at(-1);
   if (!change?.superseded || !change.supersededStages || change.reinstated) return false;
   const before = change.supersededStages;
   const pending = LATER_STAGES.every((stage) => record.stages[stage].state === 'pending');
-  if (record.stages.search.state !== 'done' || !pending || before.train.state !== 'done') return false;
+  const trainingStarted = before.train.state === 'done' || before.train.state === 'running';
+  if (record.stages.search.state !== 'done' || !pending || !trainingStarted) return false;
   if (!run.inputsUnchanged(before.train)) return false;
   // Moved back before the record says done: a crash in between leaves finished runs that their stages resume.
   await run.reinstate(change.superseded, LATER_STAGES);

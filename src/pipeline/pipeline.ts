@@ -117,7 +117,9 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const context: PipelineContext = { request, run, record, settings, table, targetMs, log };
   for (const stage of PIPELINE_STAGES) {
     if (stage === 'train' && (await reinstateIfBestUnchanged(run, record)))
-      log.info('the extended search kept its best architecture: its training, NetAdapt and evaluation are moved back, not redone');
+      log.info(
+        'the extended search kept its best architecture: the later stages are moved back, a finished one not redone, an unfinished one resumed',
+      );
     const state = record.stages[stage].state;
     if (state === 'done' || state === 'skipped') {
       log.info({ stage, state }, 'stage finished before: not redone');
