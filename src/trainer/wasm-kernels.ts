@@ -243,12 +243,35 @@ function depthwiseInfo(inputShape: number[], filterShape: number[], attrs: Depth
   return tf.backend_util.computeConv2DInfo(inputShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, true);
 }
 
+/** What both depthwise gradients walk: the tap table, and the sizes that turn its offsets into image n's. */
+interface DepthwiseWalk {
+  /** Flat (dy offset, x offset, filter offset) triples for image 0 (see depthwiseTaps). */
+  taps: Int32Array;
+  /** Input channels (C) and output channels per input channel (M). */
+  channels: number;
+  multiplier: number;
+  /** Floats per image in dy and in x: image n's offsets are the table's plus n times these. */
+  dyImage: number;
+  xImage: number;
+}
+
+function depthwiseWalk(info: ConvInfo): DepthwiseWalk {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  return {
+    taps: depthwiseTaps(info),
+    channels: inChannels,
+    multiplier: outChannels / inChannels,
+    dyImage: outHeight * outWidth * outChannels,
+    xImage: inHeight * inWidth * inChannels,
+  };
+}
+
 /**
  * Every (output position, filter tap) pair of one image whose input position lies inside it, as
  * flat triples: the offset of that output's channels in dy, of the input's channels in x and of the
- * tap's channels in the filter (add the image's own offset in dy and x for image n). Both depthwise
- * gradients walk these with their own channel loop: a plain loop over a table keeps the hot loop
- * free of calls (a callback per tap cost about 20% in both kernels).
+ * tap's channels in the filter. Both depthwise gradients walk these with their own channel loop: a
+ * plain loop over a table keeps the hot loop free of calls (a callback per tap cost about 20% in
+ * both kernels).
  */
 function depthwiseTaps(info: ConvInfo): Int32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW } = info;
@@ -283,10 +306,7 @@ function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend:
   const out = backend.makeOutput([...attrs.filterShape], 'float32');
   const xs = backend.typedArrayFromHeap(x);
   const dys = backend.typedArrayFromHeap(dy);
-  const C = info.inChannels;
-  const M = info.outChannels / C;
-  const taps = depthwiseTaps(info);
-  const [dyImage, xImage] = [info.outHeight * info.outWidth * info.outChannels, info.inHeight * info.inWidth * C];
+  const { taps, channels: C, multiplier: M, dyImage, xImage } = depthwiseWalk(info);
   const acc = new Float64Array(info.filterHeight * info.filterWidth * info.outChannels);
   for (let n = 0; n < info.batchSize; n++) {
     for (let t = 0; t < taps.length; t += 3) {
@@ -315,10 +335,7 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const dys = backend.typedArrayFromHeap(dy);
   const ws = backend.typedArrayFromHeap(filter);
   dx.fill(0);
-  const C = info.inChannels;
-  const M = info.outChannels / C;
-  const taps = depthwiseTaps(info);
-  const [dyImage, xImage] = [info.outHeight * info.outWidth * info.outChannels, info.inHeight * info.inWidth * C];
+  const { taps, channels: C, multiplier: M, dyImage, xImage } = depthwiseWalk(info);
   for (let n = 0; n < info.batchSize; n++) {
     for (let t = 0; t < taps.length; t += 3) {
       const d = n * dyImage + taps[t]!;
