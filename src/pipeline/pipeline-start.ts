@@ -110,7 +110,7 @@ export async function reinstateIfBestUnchanged(run: PipelineRunDir, record: Pipe
   const trainingStarted = before.train.state === 'done' || before.train.state === 'running';
   if (record.stages.search.state !== 'done' || !pending || !trainingStarted) return false;
   if (!run.inputsUnchanged(before.train)) return false;
-  // Moved back before the record says done: a crash in between leaves finished runs that their stages resume.
+  // Moved back before the record is restored: a crash in between leaves the runs in place, and the next resume reinstates again (a run already back is kept).
   await run.reinstate(change.superseded, LATER_STAGES);
   for (const stage of LATER_STAGES) record.stages[stage] = before[stage];
   change.reinstated = true;
