@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { readJsonFile } from '../src/common/json-io.js';
-import { nas } from './helpers/cli.js';
+import { nas, nasTrainTiny } from './helpers/cli.js';
 import { specTable } from './helpers/tables.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -17,19 +17,7 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   const table = specTable(spec);
   writeFileSync(tableFile, JSON.stringify({ ...table, device: { ...table.device, backend: 'wasm', cpu: cpus()[0]?.model ?? 'unknown' } }));
   const seedRun = path.join(dir, 'seed-run');
-  const trained = await nas(
-    'train',
-    '--arch',
-    specFile,
-    '--epochs',
-    '1',
-    '--train-samples',
-    '128',
-    '--validation-samples',
-    '64',
-    '--out',
-    seedRun,
-  );
+  const trained = await nasTrainTiny(specFile, seedRun, { train: 128, validation: 64 });
   t.is(trained.code, 0, trained.stderr);
   const common = [
     'netadapt',

@@ -9,7 +9,7 @@ import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
 import { readArchSpec } from '../src/search-space/io.js';
-import { NAS, nas } from './helpers/cli.js';
+import { NAS, nas, nasTrainTiny } from './helpers/cli.js';
 import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
@@ -196,20 +196,7 @@ test("a search's best.json (the proxy model at 16 px, deployed at 32) trains wit
   t.is(JSON.parse(priced.stdout).latencyMs, bestTrial.latencyMs, "the latency the search gave it, on the search's table");
 
   const trainRun = path.join(runDir, 'train');
-  const trained = await nas(
-    'train',
-    '--arch',
-    bestFile,
-    '--epochs',
-    '1',
-    '--train-samples',
-    '64',
-    '--validation-samples',
-    '32',
-    '--out',
-    trainRun,
-    '--json',
-  );
+  const trained = await nasTrainTiny(bestFile, trainRun, { train: 64, validation: 32 }, '--json');
   t.is(trained.code, 0, trained.stderr);
   t.true(existsSync(path.join(trainRun, 'checkpoint', 'model.json')));
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
-import { nas } from './helpers/cli.js';
+import { nas, nasTrainTiny } from './helpers/cli.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
@@ -19,20 +19,7 @@ test('nas train --json trains, checkpoints and reports; nas eval reproduces the 
   const dir = tmp();
   const spec = writeSpec(dir, 'tiny');
   const out = path.join(dir, 'run');
-  const trained = await nas(
-    'train',
-    '--arch',
-    spec,
-    '--epochs',
-    '1',
-    '--train-samples',
-    '256',
-    '--validation-samples',
-    '128',
-    '--out',
-    out,
-    '--json',
-  );
+  const trained = await nasTrainTiny(spec, out, { train: 256, validation: 128 }, '--json');
   t.is(trained.code, 0, trained.stderr);
   const result = JSON.parse(lastLine(trained.stdout));
   t.deepEqual(Object.keys(result), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
@@ -99,19 +86,7 @@ test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', as
 test('nas train --resume with another spec exits 2', async (t) => {
   const dir = tmp();
   const out = path.join(dir, 'run');
-  const first = await nas(
-    'train',
-    '--arch',
-    writeSpec(dir, 'one'),
-    '--epochs',
-    '1',
-    '--train-samples',
-    '64',
-    '--validation-samples',
-    '32',
-    '--out',
-    out,
-  );
+  const first = await nasTrainTiny(writeSpec(dir, 'one'), out, { train: 64, validation: 32 });
   t.is(first.code, 0, first.stderr);
   const other = writeSpec(dir, 'two', { dropout: 0.3 });
   const res = await nas('train', '--arch', other, '--epochs', '2', '--train-samples', '64', '--out', out, '--resume');

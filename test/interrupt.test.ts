@@ -16,7 +16,7 @@ import test, { type ExecutionContext } from 'ava';
 import { derive, type Rng } from '../src/common/rng.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import type { Trial } from '../src/controller/store.js';
-import { NAS, nas } from './helpers/cli.js';
+import { NAS, nas, nasTrainTiny } from './helpers/cli.js';
 import { tinyImageFolder } from './helpers/folder.js';
 import { tinySearchFiles } from './helpers/search.js';
 import { specTable } from './helpers/tables.js';
@@ -432,19 +432,7 @@ test.serial('SIGINT during NetAdapt: stops within 2 s without waiting for the pr
   const tableFile = path.join(dir, 'table.json');
   writeFileSync(tableFile, JSON.stringify(specTable(seed)));
   const seedRun = path.join(dir, 'seed-run');
-  const trained = await nas(
-    'train',
-    '--arch',
-    specFile,
-    '--epochs',
-    '1',
-    '--train-samples',
-    '128',
-    '--validation-samples',
-    '64',
-    '--out',
-    seedRun,
-  );
+  const trained = await nasTrainTiny(specFile, seedRun, { train: 128, validation: 64 });
   t.is(trained.code, 0, trained.stderr);
   const args = [
     ...['netadapt', '--arch', specFile, '--checkpoint', seedRun, '--table', tableFile, '--latency-resolution', '28'],

@@ -21,3 +21,9 @@ export async function nas(...args: string[]): Promise<{ code: number; stdout: st
     return { code: e.code, stdout: e.stdout, stderr: e.stderr + hang };
   }
 }
+
+/** `nas train` for one epoch of a few images: a checkpoint for the tests of what starts from one. */
+export function nasTrainTiny(arch: string, out: string, images: { train: number; validation: number }, ...extra: string[]) {
+  const counts = ['--train-samples', String(images.train), '--validation-samples', String(images.validation)];
+  return nas('train', '--arch', arch, '--epochs', '1', ...counts, '--out', out, ...extra);
+}
