@@ -31,6 +31,8 @@
  *
  * `--variant NAME` scores another supernet (another experiment, or the same after a change to the
  * supernet) beside the first: its parts go to supernet-NAME/ and the report has a row per variant.
+ * A variant `NAME-seedN` (NAME's experiment with another seed) is another training of NAME: the
+ * report adds each member's mean over the trainings, and the pooled section how well they agree.
  *
  * `--shard K/N` scores only the members whose index is K modulo N: N processes started with 0/N ..
  * N-1/N share the work (one per core) and write the same parts.
@@ -397,8 +399,46 @@ function readSetScores(parts: string): SetScores {
     training: supernetTraining(kind, parts),
   }));
   const proxyScores = evaluators.find((e) => e.kind === 'proxy')!;
-  const rankSums = evaluators.filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
-  return { members, reference, evaluators, scored: [...evaluators, ...rankSums, ...zeroCostRankings(members)] };
+  const seedMeans = supernetSeedRepeats(evaluators).map(meanOverTrainings);
+  const rankSums = [...evaluators, ...seedMeans].filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
+  return { members, reference, evaluators, scored: [...evaluators, ...seedMeans, ...rankSums, ...zeroCostRankings(members)] };
+}
+
+/** A supernet trained again with other seeds: `<kind>-seedN` (an experiment differing only in its seed) beside `<kind>`. */
+interface SupernetRepeat {
+  base: Evaluator;
+  repeats: Evaluator[];
+}
+
+function supernetSeedRepeats(evaluators: Evaluator[]): SupernetRepeat[] {
+  return evaluators.flatMap((base) => {
+    if (!base.kind.startsWith('supernet') || /-seed\d+$/.test(base.kind)) return [];
+    const repeats = evaluators.filter((e) => new RegExp(`^${base.kind}-seed\\d+$`).test(e.kind));
+    return repeats.length ? [{ base, repeats }] : [];
+  });
+}
+
+/**
+ * A supernet scored by every training of it: each member's mean score over the trainings that
+ * scored it (members some training has not scored are left out), CPU time of all of them.
+ */
+function meanOverTrainings({ base, repeats }: SupernetRepeat): Evaluator {
+  const trainings = [base, ...repeats];
+  const parts = base.parts.map((part, i) => {
+    const scores = trainings.map((e) => e.parts[i] ?? null);
+    if (!part || scores.some((p) => !p)) return null;
+    const sum = (field: 'accuracy' | 'cpuSeconds') => scores.reduce((total, p) => total + p![field], 0);
+    return { ...part, accuracy: sum('accuracy') / scores.length, cpuSeconds: sum('cpuSeconds') };
+  });
+  const records = trainings.map((e) => e.training ?? null);
+  const training = records.every(Boolean)
+    ? {
+        experiment: records[0]!.experiment,
+        cpuSeconds: records.reduce((total, r) => total + r!.cpuSeconds, 0),
+        wallSeconds: records.reduce((total, r) => total + r!.wallSeconds, 0),
+      }
+    : null;
+  return { kind: `${base.kind} (mean of ${trainings.length} trainings)`, parts, training };
 }
 
 /** (reference, evaluator) score pairs of the members both scored. */
@@ -490,6 +530,11 @@ async function report(all: number[][]): Promise<void> {
     ...(scored.some((e) => e.kind.endsWith('(rank sum)'))
       ? [
           `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : '. On this set these rows were computed after its scores were in (2026-12-06): a question for a held-out set (`--member-set`), not a finding'}.`,
+        ]
+      : []),
+    ...(scored.some((e) => e.kind.endsWith('trainings)'))
+      ? [
+          "- `<supernet> (mean of N trainings)`: each member's mean score over that supernet's trainings (`<supernet>` and `<supernet>-seedN`, its experiment with another seed), their CPU-seconds summed.",
         ]
       : []),
     ZERO_COST_NOTE,
@@ -602,7 +647,31 @@ function pooledSection(current: SetScores): string | null {
     ZERO_COST_NOTE,
     '',
     markdownTable(['evaluator', 'members scored', 'Kendall tau vs standalone', '90% interval', ...seedMeanHeader], rows),
+    ...supernetSeedAgreement(sets),
   ].join('\n');
+}
+
+/** How well two trainings of one supernet (another seed) rank the pooled members alike: the supernet's own noise. */
+function supernetSeedAgreement(sets: SetScores[]): string[] {
+  const inEverySet = (kind: string) => sets.every((set) => set.evaluators.some((e) => e.kind === kind));
+  const rows = supernetSeedRepeats(sets[0]!.evaluators).flatMap(({ base, repeats }) =>
+    repeats
+      .filter((repeat) => inEverySet(base.kind) && inEverySet(repeat.kind))
+      .map((repeat) => {
+        const pairs = sets.flatMap((set) => {
+          const scores = (kind: string) => set.evaluators.find((e) => e.kind === kind)!.parts;
+          return pairedWithReference(scores(repeat.kind), scores(base.kind));
+        });
+        return tauWithInterval(`${base.kind} vs ${repeat.kind}`, pairs, derive(2026, 'fidelity-bootstrap', base.kind, repeat.kind));
+      }),
+  );
+  if (!rows.length) return [];
+  return [
+    '',
+    "Two trainings of the same supernet (the experiment with another seed), ranking the pooled members against each other (the supernet's own noise):",
+    '',
+    markdownTable(['supernet trainings', 'members scored by both', 'Kendall tau between them', '90% interval'], rows),
+  ];
 }
 
 async function main(): Promise<void> {
