@@ -651,24 +651,25 @@ function pooledSection(current: SetScores): string | null {
   ].join('\n');
 }
 
-/** How well two trainings of one supernet (another seed) rank the pooled members alike: the supernet's own noise. */
+/** How well each two trainings of one supernet (other seeds) rank the pooled members alike: the supernet's own noise. */
 function supernetSeedAgreement(sets: SetScores[]): string[] {
   const inEverySet = (kind: string) => sets.every((set) => set.evaluators.some((e) => e.kind === kind));
-  const rows = supernetSeedRepeats(sets[0]!.evaluators).flatMap(({ base, repeats }) =>
-    repeats
-      .filter((repeat) => inEverySet(base.kind) && inEverySet(repeat.kind))
-      .map((repeat) => {
+  const rows = supernetSeedRepeats(sets[0]!.evaluators).flatMap(({ base, repeats }) => {
+    const trainings = [base, ...repeats].map((e) => e.kind).filter(inEverySet);
+    return trainings.flatMap((first, i) =>
+      trainings.slice(i + 1).map((second) => {
         const pairs = sets.flatMap((set) => {
           const scores = (kind: string) => set.evaluators.find((e) => e.kind === kind)!.parts;
-          return pairedWithReference(scores(repeat.kind), scores(base.kind));
+          return pairedWithReference(scores(second), scores(first));
         });
-        return tauWithInterval(`${base.kind} vs ${repeat.kind}`, pairs, derive(2026, 'fidelity-bootstrap', base.kind, repeat.kind));
+        return tauWithInterval(`${first} vs ${second}`, pairs, derive(2026, 'fidelity-bootstrap', first, second));
       }),
-  );
+    );
+  });
   if (!rows.length) return [];
   return [
     '',
-    "Two trainings of the same supernet (the experiment with another seed), ranking the pooled members against each other (the supernet's own noise):",
+    "Each two trainings of the same supernet (its experiment with other seeds), ranking the pooled members against each other (the supernet's own noise):",
     '',
     markdownTable(['supernet trainings', 'members scored by both', 'Kendall tau between them', '90% interval'], rows),
   ];
