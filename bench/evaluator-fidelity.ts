@@ -39,6 +39,8 @@
  *
  * `--member-set NAME` draws N other members (parts in results/fidelity/<space>/set-NAME/, runs in
  * --runs/set-NAME, a report section of its own): a held-out set for a question the first set raised.
+ * A supernet variant the first set has trained on this machine scores them with the same run (its
+ * training does not depend on the members); otherwise it is trained for this set.
  * Every "proxy + <supernet> (rank sum)" row ranks members by the sum of their ranks under the proxy and
  * under that supernet, and costs both evaluators' CPU time.
  */
@@ -240,10 +242,15 @@ async function proxy(all: number[][]): Promise<void> {
   });
 }
 
-/** Trains (or finishes) the supernet run in a child process, records its CPU time, then scores every member. */
+/**
+ * Trains (or finishes) the supernet run in a child process, records its CPU time, then scores every
+ * member. Another member set reuses the first set's trained run of the same variant when it is on
+ * this machine: a supernet's training does not depend on the members it later scores.
+ */
 async function supernet(all: number[][]): Promise<void> {
-  const runDir = path.join(RUNS, SUPERNET_KIND);
   const trainingFile = path.join(PARTS, `${SUPERNET_KIND}-training.json`);
+  if (!existsSync(trainingFile) && MEMBER_SET) await reuseFirstSetRun(trainingFile);
+  const runDir = supernetRunDir(trainingFile);
   if (!existsSync(trainingFile)) {
     if (SHARD.count > 1)
       badArgument(
@@ -283,6 +290,33 @@ async function supernet(all: number[][]): Promise<void> {
   } finally {
     trained.dispose();
   }
+}
+
+/** Where this set's supernet run is: the first set's when this set's record reuses it, else under --runs. */
+function supernetRunDir(trainingFile: string): string {
+  const recorded = existsSync(trainingFile) ? (readJsonFile(trainingFile) as SupernetTraining).runDir : undefined;
+  return recorded ?? path.join(RUNS, SUPERNET_KIND);
+}
+
+/**
+ * Records the first member set's run of this variant as this set's supernet, when it has trained
+ * from the same experiment and its directory is here; its CPU time is counted once, in the first set.
+ */
+async function reuseFirstSetRun(trainingFile: string): Promise<void> {
+  const firstSetFile = path.join(path.dirname(PARTS), `${SUPERNET_KIND}-training.json`);
+  if (!existsSync(firstSetFile)) return;
+  const first = readJsonFile(firstSetFile) as SupernetTraining;
+  if (path.resolve(PROJECT_ROOT, first.experiment) !== path.resolve(PROJECT_ROOT, SUPERNET_EXPERIMENT))
+    badArgument(
+      `${SUPERNET_KIND} of the first member set trained ${first.experiment}, not ${SUPERNET_EXPERIMENT}: pass that experiment, or another --variant`,
+    );
+  const runDir = first.runDir ?? path.join(path.dirname(RUNS), SUPERNET_KIND);
+  if (!new SupernetRunDir(runDir).isRun()) return;
+  await writeJsonAtomic(trainingFile, {
+    ...first,
+    runDir,
+    note: "the first set's run of this experiment, reused (a supernet's training does not depend on the members it later scores); its CPU is the first set's, counted once",
+  });
 }
 
 /**
@@ -326,6 +360,8 @@ interface SupernetTraining {
   experiment: string;
   cpuSeconds: number;
   wallSeconds: number;
+  /** Another set's record of the first set's run: where that run is (default: this set's --runs). */
+  runDir?: string;
   /** Set by hand on parts from an older state of the code (what the supernet lacked then). */
   note?: string;
 }
@@ -525,7 +561,7 @@ async function report(all: number[][]): Promise<void> {
     `## Evaluator fidelity: the ${SPACE} space${MEMBER_SET ? `, member set ${MEMBER_SET}` : ''}`,
     '',
     `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
-    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by supernets trained for this set` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference (its own table below)` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
+    `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by the first set's trained supernets where they were on the machine, by supernets trained for this set otherwise` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference (its own table below)` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     ...(scored.some((e) => e.kind.endsWith('(rank sum)'))
       ? [
