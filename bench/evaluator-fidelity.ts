@@ -326,7 +326,7 @@ async function reuseFirstSetRun(trainingFile: string): Promise<void> {
  * supernet ranks on.
  */
 async function finetunedSupernet(all: number[][]): Promise<void> {
-  const runDir = path.join(RUNS, SUPERNET_KIND);
+  const runDir = supernetRunDir(path.join(PARTS, `${SUPERNET_KIND}-training.json`));
   const dataset = loadDataset('fashion-mnist', RESOLUTION);
   const experiment = readExperiment(SUPERNET_EXPERIMENT);
   // What a search with supernet.finetuneSteps does to its top candidates (src/supernet/finetune.ts).
@@ -334,7 +334,8 @@ async function finetunedSupernet(all: number[][]): Promise<void> {
   const trained = openTrainedSupernet(runDir);
   try {
     await eachMissing(FINETUNE_KIND, all, async (_spec, i) => {
-      const checkpoint = path.join(runDir, `finetune-${FINETUNE_STEPS}`, memberName(i));
+      // Under this set's runs: another set may score the same supernet run.
+      const checkpoint = path.join(RUNS, FINETUNE_KIND, memberName(i));
       const { value, cpuSeconds } = await cpuSecondsOf(async () => {
         const spec = await trained.writeMemberCheckpoint(all[i]!, checkpoint);
         return trainForEvaluation(dataset, spec, config, { inheritFrom: { spec, checkpoint } });
@@ -435,38 +436,42 @@ function readSetScores(parts: string): SetScores {
     training: supernetTraining(kind, parts),
   }));
   const proxyScores = evaluators.find((e) => e.kind === 'proxy')!;
-  const seedMeans = supernetSeedRepeats(evaluators).map(meanOverTrainings);
+  const seedMeans = [...supernetTrainings(evaluators)].map(([key, trainings]) => meanOverTrainings(key, trainings));
   const rankSums = [...evaluators, ...seedMeans].filter((e) => e.kind.startsWith('supernet')).map((e) => rankSum(proxyScores, e));
   return { members, reference, evaluators, scored: [...evaluators, ...seedMeans, ...rankSums, ...zeroCostRankings(members)] };
 }
 
-/** A supernet trained again with other seeds: `<kind>-seedN` (an experiment differing only in its seed) beside `<kind>`. */
-interface SupernetRepeat {
-  base: Evaluator;
-  repeats: Evaluator[];
+/**
+ * Trainings of one supernet evaluator: `<kind>` (its experiment's seed, 0 in the bench's experiments)
+ * and `<kind>-seedN` (the experiment with seed N), fine-tuned kinds `<kind>-seedN-ftM` grouped as
+ * `<kind>-ftM`. Keyed by the kind without its seed; only groups of two or more trainings.
+ */
+function supernetTrainings(evaluators: Evaluator[]): Map<string, Map<number, Evaluator>> {
+  const groups = new Map<string, Map<number, Evaluator>>();
+  for (const evaluator of evaluators.filter((e) => e.kind.startsWith('supernet'))) {
+    const match = /-seed(\d+)(?=(-ft\d+)?$)/.exec(evaluator.kind);
+    const key = match ? evaluator.kind.slice(0, match.index) + evaluator.kind.slice(match.index + match[0].length) : evaluator.kind;
+    if (!groups.has(key)) groups.set(key, new Map());
+    groups.get(key)!.set(match ? Number(match[1]) : 0, evaluator);
+  }
+  return new Map([...groups].filter(([, trainings]) => trainings.size > 1));
 }
 
-function supernetSeedRepeats(evaluators: Evaluator[]): SupernetRepeat[] {
-  return evaluators.flatMap((base) => {
-    if (!base.kind.startsWith('supernet') || /-seed\d+$/.test(base.kind)) return [];
-    const repeats = evaluators.filter((e) => new RegExp(`^${base.kind}-seed\\d+$`).test(e.kind));
-    return repeats.length ? [{ base, repeats }] : [];
-  });
-}
+const isMeanOverSeeds = (kind: string) => /\(mean of seeds [\d, ]+\)$/.test(kind);
 
 /**
- * A supernet scored by every training of it: each member's mean score over the trainings that
- * scored it (members some training has not scored are left out), CPU time of all of them.
+ * A supernet scored by several trainings of it (by seed): each member's mean score over them
+ * (members one of them has not scored are left out), the CPU time of all of them.
  */
-function meanOverTrainings({ base, repeats }: SupernetRepeat): Evaluator {
-  const trainings = [base, ...repeats];
-  const parts = base.parts.map((part, i) => {
-    const scores = trainings.map((e) => e.parts[i] ?? null);
+function meanOverTrainings(key: string, trainings: Map<number, Evaluator>): Evaluator {
+  const scorers = [...trainings.values()];
+  const parts = scorers[0]!.parts.map((part, i) => {
+    const scores = scorers.map((e) => e.parts[i] ?? null);
     if (!part || scores.some((p) => !p)) return null;
     const sum = (field: 'accuracy' | 'cpuSeconds') => scores.reduce((total, p) => total + p![field], 0);
     return { ...part, accuracy: sum('accuracy') / scores.length, cpuSeconds: sum('cpuSeconds') };
   });
-  const records = trainings.map((e) => e.training ?? null);
+  const records = scorers.map((e) => e.training ?? null);
   const training = records.every(Boolean)
     ? {
         experiment: records[0]!.experiment,
@@ -474,7 +479,7 @@ function meanOverTrainings({ base, repeats }: SupernetRepeat): Evaluator {
         wallSeconds: records.reduce((total, r) => total + r!.wallSeconds, 0),
       }
     : null;
-  return { kind: `${base.kind} (mean of ${trainings.length} trainings)`, parts, training };
+  return { kind: `${key} (mean of seeds ${[...trainings.keys()].join(', ')})`, parts, training };
 }
 
 /** (reference, evaluator) score pairs of the members both scored. */
@@ -568,9 +573,9 @@ async function report(all: number[][]): Promise<void> {
           `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : '. On this set these rows were computed after its scores were in (2026-12-06): a question for a held-out set (`--member-set`), not a finding'}.`,
         ]
       : []),
-    ...(scored.some((e) => e.kind.endsWith('trainings)'))
+    ...(scored.some((e) => isMeanOverSeeds(e.kind))
       ? [
-          "- `<supernet> (mean of N trainings)`: each member's mean score over that supernet's trainings (`<supernet>` and `<supernet>-seedN`, its experiment with another seed), their CPU-seconds summed.",
+          "- `<supernet> (mean of seeds ...)`: each member's mean score over that supernet's trainings (`<supernet>` with its experiment's seed 0, `<supernet>-seedN` with seed N; `-ftM` kinds alike), their CPU-seconds summed.",
         ]
       : []),
     ZERO_COST_NOTE,
@@ -651,7 +656,13 @@ function memberSetDirs(): string[] {
 function pooledSection(current: SetScores): string | null {
   const dirs = memberSetDirs();
   if (dirs.length < 2) return null;
-  const sets = dirs.map((dir) => (path.resolve(dir) === path.resolve(PARTS) ? current : readSetScores(dir)));
+  const read = dirs.map((dir) => (path.resolve(dir) === path.resolve(PARTS) ? current : readSetScores(dir)));
+  // A supernet's mean over the trainings every set has, where a set's own mean is over more of them.
+  const trainings = pooledTrainings(read);
+  const sets = read.map((set, i) => {
+    const extra = trainings.means[i]!.filter((mean) => !set.scored.some((e) => e.kind === mean.kind));
+    return { ...set, scored: [...set.scored, ...extra] };
+  });
   const kinds = sets[0]!.scored.map((e) => e.kind).filter((kind) => sets.every((set) => set.scored.some((e) => e.kind === kind)));
   const seedMeans = sets.map((set) => seedMeanReference(set.reference, set.evaluators));
   const everySetHasSeeds = seedMeans.every(Boolean);
@@ -683,32 +694,44 @@ function pooledSection(current: SetScores): string | null {
     ZERO_COST_NOTE,
     '',
     markdownTable(['evaluator', 'members scored', 'Kendall tau vs standalone', '90% interval', ...seedMeanHeader], rows),
-    ...supernetSeedAgreement(sets),
+    ...trainings.agreement,
   ].join('\n');
 }
 
-/** How well each two trainings of one supernet (other seeds) rank the pooled members alike: the supernet's own noise. */
-function supernetSeedAgreement(sets: SetScores[]): string[] {
-  const inEverySet = (kind: string) => sets.every((set) => set.evaluators.some((e) => e.kind === kind));
-  const rows = supernetSeedRepeats(sets[0]!.evaluators).flatMap(({ base, repeats }) => {
-    const trainings = [base, ...repeats].map((e) => e.kind).filter(inEverySet);
-    return trainings.flatMap((first, i) =>
-      trainings.slice(i + 1).map((second) => {
-        const pairs = sets.flatMap((set) => {
-          const scores = (kind: string) => set.evaluators.find((e) => e.kind === kind)!.parts;
+/**
+ * Each supernet scored by the trainings every member set has (by seed), pooled: the mean over them
+ * as a pooled evaluator, and how well each two of them rank the members alike (the supernet's own noise).
+ */
+function pooledTrainings(sets: SetScores[]): { means: Evaluator[][]; agreement: string[] } {
+  const perSet = sets.map((set) => supernetTrainings(set.evaluators));
+  const common = [...perSet[0]!].flatMap(([key, trainings]) => {
+    const seeds = [...trainings.keys()].filter((seed) => perSet.every((groups) => groups.get(key)?.has(seed)));
+    return seeds.length > 1 ? [{ key, seeds }] : [];
+  });
+  const chosen = (groups: Map<string, Map<number, Evaluator>>, key: string, seeds: number[]) =>
+    new Map(seeds.map((seed) => [seed, groups.get(key)!.get(seed)!]));
+  const means = perSet.map((groups) => common.map(({ key, seeds }) => meanOverTrainings(key, chosen(groups, key, seeds))));
+  const rows = common.flatMap(({ key, seeds }) =>
+    seeds.flatMap((first, i) =>
+      seeds.slice(i + 1).map((second) => {
+        const pairs = perSet.flatMap((groups) => {
+          const scores = (seed: number) => groups.get(key)!.get(seed)!.parts;
           return pairedWithReference(scores(second), scores(first));
         });
-        return tauWithInterval(`${first} vs ${second}`, pairs, derive(2026, 'fidelity-bootstrap', first, second));
+        const [a, b] = [perSet[0]!.get(key)!.get(first)!.kind, perSet[0]!.get(key)!.get(second)!.kind];
+        return tauWithInterval(`${a} vs ${b}`, pairs, derive(2026, 'fidelity-bootstrap', a, b));
       }),
-    );
-  });
-  if (!rows.length) return [];
-  return [
-    '',
-    "Each two trainings of the same supernet (its experiment with other seeds), ranking the pooled members against each other (the supernet's own noise):",
-    '',
-    markdownTable(['supernet trainings', 'members scored by both', 'Kendall tau between them', '90% interval'], rows),
-  ];
+    ),
+  );
+  const agreement = rows.length
+    ? [
+        '',
+        "Each two trainings of the same supernet (its experiment with other seeds), ranking the pooled members against each other (the supernet's own noise):",
+        '',
+        markdownTable(['supernet trainings', 'members scored by both', 'Kendall tau between them', '90% interval'], rows),
+      ]
+    : [];
+  return { means, agreement };
 }
 
 async function main(): Promise<void> {
