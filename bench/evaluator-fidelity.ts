@@ -464,7 +464,8 @@ const isMeanOverSeeds = (kind: string) => /\(mean of seeds [\d, ]+\)$/.test(kind
  * (members one of them has not scored are left out), the CPU time of all of them.
  */
 function meanOverTrainings(key: string, trainings: Map<number, Evaluator>): Evaluator {
-  const scorers = [...trainings.values()];
+  const seeds = [...trainings.keys()].sort((a, b) => a - b);
+  const scorers = seeds.map((seed) => trainings.get(seed)!);
   const parts = scorers[0]!.parts.map((part, i) => {
     const scores = scorers.map((e) => e.parts[i] ?? null);
     if (!part || scores.some((p) => !p)) return null;
@@ -479,7 +480,7 @@ function meanOverTrainings(key: string, trainings: Map<number, Evaluator>): Eval
         wallSeconds: records.reduce((total, r) => total + r!.wallSeconds, 0),
       }
     : null;
-  return { kind: `${key} (mean of seeds ${[...trainings.keys()].join(', ')})`, parts, training };
+  return { kind: `${key} (mean of seeds ${seeds.join(', ')})`, parts, training };
 }
 
 /** (reference, evaluator) score pairs of the members both scored. */
