@@ -36,15 +36,14 @@ function search(algorithm: string, seed: number): { dir: string; summary: Search
   const dir = path.join(runsDir, `${algorithm}-${seed}`);
   const run = new SearchRunDir(dir);
   const earlier = run.readSummary();
-  if (!earlier || earlier.trials < budget) {
-    const resume = run.isRun();
-    const args = resume
-      ? ['--resume', dir]
-      : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
-    process.stderr.write(`search ${algorithm} seed ${seed}: ${dir}\n`);
-    const result = runNasJson('search', args, 'inherit');
-    if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
-  }
+  if (earlier && earlier.trials >= budget) return { dir, summary: earlier };
+  const resume = run.isRun();
+  const args = resume
+    ? ['--resume', dir]
+    : ['--experiment', experiment, '--algorithm', algorithm, '--seed', String(seed), '--budget', String(budget), '--out', dir];
+  process.stderr.write(`search ${algorithm} seed ${seed}: ${dir}\n`);
+  const result = runNasJson('search', args, 'inherit');
+  if (result.status !== 0) throw new Error(`nas search ${args.join(' ')} exited with ${result.status}`);
   const summary = run.readSummary();
   if (!summary) throw new Error(`nas search finished without writing ${run.file('summary')}`);
   return { dir, summary };
