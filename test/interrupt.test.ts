@@ -1,9 +1,9 @@
 /**
- * Ctrl-C and SIGTERM at random points of short training, search and NetAdapt runs (issue 16):
+ * Ctrl-C, SIGTERM and SIGHUP at random points of short training, search and NetAdapt runs (issue 16):
  * 20 interrupts across the three, at delays drawn from a seeded generator (the seed is logged;
  * INTERRUPT_SEED=<seed> replays one). Each interrupted command stops within 10 s, exits 130 after
- * SIGINT (sent to the process group, as Ctrl-C on a terminal is) or 143 after SIGTERM (sent to
- * the process, as `kill` does), leaves no worker process behind, says how to continue and keeps
+ * SIGINT (sent to the process group, as Ctrl-C on a terminal is), 129 after SIGHUP (to the group,
+ * as a closed terminal sends it) or 143 after SIGTERM (sent to the process, as `kill` does), leaves no worker process behind, says how to continue and keeps
  * what it finished; the run is then resumed, interrupted again, and so on, and the last resume
  * ends with as many completed steps / trials as an uninterrupted run (0 lost). A search and
  * NetAdapt also stop without waiting for the child / the proposals in training.
@@ -26,7 +26,7 @@ const SEED = process.env.INTERRUPT_SEED ?? String(Math.floor(Math.random() * 1_0
 const STOP_LIMIT_SECONDS = 10;
 /** Runs of one chain that may finish before their signal (each then starts a fresh run). */
 const MAX_RUNS = 10;
-const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+const EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 type Signal = keyof typeof EXIT_CODES;
 
 /** Every signal sent, for the summary the last test logs. */
@@ -53,7 +53,7 @@ const HANG_SECONDS = 90;
 
 /**
  * Runs `nas args` in a process group of its own; `delay` seconds after `ready(stderr)` holds
- * (checked as stderr arrives and every 100 ms), sends `signal`: SIGINT to the whole group,
+ * (checked as stderr arrives and every 100 ms), sends `signal`: SIGINT and SIGHUP to the whole group,
  * SIGTERM to the command's process.
  */
 function interruptWhen(args: string[], ready: (stderr: string) => boolean, delay: number, signal: Signal): Promise<Stopped> {
@@ -75,8 +75,8 @@ function interruptWhen(args: string[], ready: (stderr: string) => boolean, delay
       setTimeout(() => {
         if (exited) return;
         sentAt = performance.now();
-        if (signal === 'SIGINT') process.kill(-child.pid!, signal);
-        else child.kill(signal);
+        if (signal === 'SIGTERM') child.kill(signal);
+        else process.kill(-child.pid!, signal);
       }, delay * 1000);
     };
     const poll = setInterval(arm, 100);
@@ -224,8 +224,8 @@ async function runChain(t: ExecutionContext, chain: Chain, rng: Rng, signalOf: (
 
 const rngFor = (kind: string) => derive(`interrupts-${SEED}`, kind);
 
-// Every third interrupt is a SIGTERM, the others Ctrl-C.
-const signalOf = (i: number): Signal => (i % 3 === 2 ? 'SIGTERM' : 'SIGINT');
+// Ctrl-C, a closed terminal (SIGHUP to the group) and SIGTERM in turn.
+const signalOf = (i: number): Signal => (['SIGINT', 'SIGHUP', 'SIGTERM'] as const)[i % 3]!;
 
 // --- nas train: mobilenetv3-small-0.35 at 32 px, 3 epochs of 32 steps ---
 

@@ -28,8 +28,8 @@ export class ProgressReporter {
       const width = 24;
       const filled = Math.round(Math.min(1, Math.max(0, line.fraction)) * width);
       const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-      const columns = process.stderr.columns ?? 120;
-      showStatus(`${bar} ${line.text}`.slice(0, columns - 1));
+      // A terminal that reports no size (0) gets a generous guess rather than an empty line.
+      showStatus(fitToWidth(bar, line.text, process.stderr.columns || 120));
       return;
     }
     const now = Date.now();
@@ -43,6 +43,22 @@ export class ProgressReporter {
   done(): void {
     endStatus();
   }
+}
+
+/** Characters of a status line's end (its ETA) kept when the line is cut to the terminal's width. */
+const KEPT_END = 16;
+
+/**
+ * The status line within `columns - 1` characters (a full-width line wraps on some terminals): the
+ * bar and the text; too wide, the text alone; still too wide, the text cut in the middle so that
+ * its end, the ETA or the count, stays.
+ */
+export function fitToWidth(bar: string, text: string, columns: number): string {
+  const room = columns - 1;
+  if (bar.length + 1 + text.length <= room) return `${bar} ${text}`;
+  if (text.length <= room) return text;
+  if (room <= KEPT_END + 1) return text.slice(-room);
+  return `${text.slice(0, room - KEPT_END - 1)}…${text.slice(-KEPT_END)}`;
 }
 
 /** How far a training is, 0..1, from its progress (epochs count from 1, steps within the epoch from 1). */
@@ -59,17 +75,17 @@ export function formatDuration(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
-const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+const SIGNAL_EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 let interruptedBy: keyof typeof SIGNAL_EXIT_CODES | null = null;
 
-/** The exit code of an interrupted command: 130 after SIGINT (Ctrl-C), 143 after SIGTERM. */
+/** The exit code of an interrupted command: 130 after SIGINT (Ctrl-C), 143 after SIGTERM, 129 after SIGHUP (its terminal closed). */
 export function interruptExitCode(): number {
   return SIGNAL_EXIT_CODES[interruptedBy ?? 'SIGINT'];
 }
 
 /**
- * An AbortSignal that fires on the first SIGINT (Ctrl-C) or SIGTERM: the work saves what it has
- * and stops. Saving takes a few seconds at most and its writes are atomic, so a second signal only
+ * An AbortSignal that fires on the first SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal or SSH
+ * session closed): the work saves what it has and stops. Saving takes a few seconds at most and its writes are atomic, so a second signal only
  * says so; a third quits at once (the files already written stay whole).
  */
 export function interruptSignal(log: Logger): AbortSignal {
@@ -79,6 +95,7 @@ export function interruptSignal(log: Logger): AbortSignal {
     received++;
     if (received === 1) {
       interruptedBy = signal;
+      if (signal === 'SIGHUP') ignoreClosedTerminal();
       log.warn(`${signal}: stopping and saving progress`);
       controller.abort();
     } else if (received === 2) {
@@ -89,8 +106,20 @@ export function interruptSignal(log: Logger): AbortSignal {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
   // Every evaluation in flight listens (NetAdapt fine-tunes one proposal per block at once), so
   // more than Node's default 10 listeners is normal here, not a leak.
   setMaxListeners(1000, controller.signal);
   return controller.signal;
+}
+
+/**
+ * After a hang-up, writing to the terminal that is gone fails (EIO, EPIPE): those failures must not
+ * end the process before it has saved its work; the logs and the status line are lost anyway.
+ */
+function ignoreClosedTerminal(): void {
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
+    });
 }

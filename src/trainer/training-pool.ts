@@ -118,7 +118,7 @@ function sendIgnoringGone(child: ChildProcess, request: WorkerRequest): void {
   child.send(request, () => {});
 }
 
-/** How long a job whose worker a SIGINT or SIGTERM ended waits before it is retried. */
+/** How long a job whose worker a SIGINT, SIGTERM or SIGHUP ended waits before it is retried. */
 const INTERRUPT_GRACE_MS = 2000;
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./training-worker.js', import.meta.url));
@@ -182,8 +182,8 @@ export class TrainingPool implements Evaluator {
 
   /**
    * Settles what a worker that ended leaves behind: its job is retried once on a fresh worker (the
-   * machine may have been short of memory), then reported as failed. A worker ended by SIGINT or
-   * SIGTERM was most likely hit by the user's Ctrl-C, which reaches the whole process group: the
+   * machine may have been short of memory), then reported as failed. A worker ended by SIGINT,
+   * SIGTERM or SIGHUP was most likely hit by the user's Ctrl-C or closed terminal, which reach the whole process group: the
    * job then waits a moment, so that the parent's own handler stops the run (and closes the pool)
    * instead of the job failing first and the run ending with an error.
    */
@@ -202,7 +202,7 @@ export class TrainingPool implements Evaluator {
       else job.resolve({ accuracy: 0, seconds: 0, imagesPerSec: 0, error: `the evaluation process died (${reason})` });
       this.dispatch();
     };
-    if (signal !== 'SIGINT' && signal !== 'SIGTERM') {
+    if (signal !== 'SIGINT' && signal !== 'SIGTERM' && signal !== 'SIGHUP') {
       settle();
       return;
     }
