@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
 import { nas, nasTrainTiny } from './helpers/cli.js';
+import { tinyImageFolder } from './helpers/folder.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
@@ -95,4 +96,25 @@ test('nas train --resume with another spec exits 2', async (t) => {
   const evalBad = await nas('eval', '--checkpoint', dir);
   t.is(evalBad.code, 2);
   t.regex(evalBad.stderr, /no checkpoint here/);
+});
+
+test('nas train --resume without --arch continues the run in --out: its spec, on the dataset it trained on', async (t) => {
+  const dir = tmp();
+  const out = path.join(dir, 'run');
+  const folder = tinyImageFolder({ perClass: 12, side: 16 });
+  const spec = writeSpec(dir, 'grey16', { resolution: 16, channels: 1, classes: 2 });
+  const first = await nas('train', '--arch', spec, '--dataset', `folder:${folder}`, '--epochs', '1', '--batch-size', '8', '--out', out);
+  t.is(first.code, 0, first.stderr);
+  const resumed = await nas('train', '--out', out, '--resume', '--epochs', '2', '--json');
+  t.is(resumed.code, 0, resumed.stderr);
+  t.is(JSON.parse(lastLine(resumed.stdout)).epochs, 2);
+  const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'));
+  t.is(result.dataset, `folder:${folder}`);
+
+  const noArch = await nas('train', '--out', path.join(dir, 'fresh'));
+  t.is(noArch.code, 2);
+  t.regex(noArch.stderr, /needs --arch/);
+  const nothingToResume = await nas('train', '--out', path.join(dir, 'empty'), '--resume');
+  t.is(nothingToResume.code, 2);
+  t.regex(nothingToResume.stderr, /no checkpoint to resume from: start the run again with --arch/);
 });

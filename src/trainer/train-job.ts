@@ -12,17 +12,21 @@ import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { prepareBackend } from './backend.js';
 import type { BackendName } from './backend-names.js';
-import { loadCheckpoint, type NamedWeight } from './checkpoint.js';
+import { loadCheckpoint, type NamedWeight, SPEC_JSON } from './checkpoint.js';
 import { type TrainConfig, trainConfig } from './config.js';
 import { loadDataset, type TrainingData } from './data/index.js';
+import { sourceOfDatasetName } from './data/source.js';
 import { type TrainProgress, train } from './train.js';
 import { TrainRunDir, type TrainSummary } from './train-run.js';
 
 export interface TrainJobRequest {
-  /** The spec to train (with the resolution the user asked for already applied). */
-  spec: ArchSpec;
+  /**
+   * The spec to train (with the resolution the user asked for already applied); absent on `resume`,
+   * the run's own (its checkpoint's spec, trained on the dataset its record names unless `dataset`).
+   */
+  spec?: ArchSpec | undefined;
   /** Where the spec came from (a file or a zoo name), for messages. */
-  source: string;
+  source?: string | undefined;
   /** A dataset form of DATASET_FORMS (default: fashion-mnist, or fashion-mosaic for a segmentation spec). */
   dataset?: string | undefined;
   /** The task the user expects the spec to have (checked against its head). */
@@ -57,13 +61,14 @@ export function runTrainJob(request: TrainJobRequest): Promise<TrainSummary> {
   return withRunLock(request.outDir, 'nas train', () => trainJob(request));
 }
 
-async function trainJob(request: TrainJobRequest): Promise<TrainSummary> {
-  const log = request.log ?? silentLogger;
-  const run = new TrainRunDir(request.outDir);
-  run.refuseExistingRun(request);
+async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
+  const log = given.log ?? silentLogger;
+  const run = new TrainRunDir(given.outDir);
+  run.refuseExistingRun(given);
+  const request = withTheRunsSpec(given, run);
   const backend = await prepareBackend(request.backend);
   log.info(backend, 'backend');
-  const config = trainConfig(request.resume ? keepRunLength(request.config, run) : request.config);
+  const config = trainConfig(request.resume ? theRunsSettings(request.config, run, log) : request.config);
   const { spec, dataset } = specAndData(request, log);
   log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
   // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
@@ -112,10 +117,41 @@ async function trainJob(request: TrainJobRequest): Promise<TrainSummary> {
   return summary;
 }
 
-/** On --resume without --epochs the run keeps its own length (the default would retrain it to 10 epochs). */
-function keepRunLength(config: Partial<TrainConfig>, run: TrainRunDir): Partial<TrainConfig> {
-  if (config.epochs !== undefined || !run.hasCheckpoint()) return config;
-  return { ...config, epochs: run.readCheckpoint().state.config.epochs };
+/** A request whose spec is settled. */
+type WithSpec = TrainJobRequest & { spec: ArchSpec; source: string };
+
+/** A resume given no spec continues the run's own: its checkpoint's spec, on the dataset it trained on. */
+function withTheRunsSpec(request: TrainJobRequest, run: TrainRunDir): WithSpec {
+  if (request.spec) return { ...request, spec: request.spec, source: request.source ?? request.spec.name };
+  if (!request.resume) throw new InputError('nas train needs --arch (the spec to train); only --resume reads it from the run in --out');
+  if (!run.hasCheckpoint()) throw new InputError(`${run.dir} has no checkpoint to resume from: start the run again with --arch`);
+  const checkpoint = run.readCheckpoint();
+  return {
+    ...request,
+    spec: checkpoint.spec,
+    source: path.join(checkpoint.dir, SPEC_JSON),
+    dataset: request.dataset ?? sourceOfDatasetName(checkpoint.state.dataset),
+    // The checkpoint's spec is already at the run's resolution and class count.
+    resolution: request.resolution ?? checkpoint.spec.input.resolution,
+  };
+}
+
+/**
+ * A resumed run trains on with its own settings (the checkpoint's), the requested --epochs aside
+ * (without it, its own length: the default would retrain it to 10 epochs). Settings given again
+ * that differ are said to be ignored.
+ */
+function theRunsSettings(config: Partial<TrainConfig>, run: TrainRunDir, log: Logger): Partial<TrainConfig> {
+  if (!run.hasCheckpoint()) return config;
+  const own = run.readCheckpoint().state.config;
+  const { epochs, ...given } = config;
+  const ignored = Object.entries(given).filter(([key, value]) => value !== undefined && value !== own[key as keyof TrainConfig]);
+  if (ignored.length)
+    log.warn(
+      { ignored: Object.fromEntries(ignored) },
+      `a resumed run keeps its own settings: ${ignored.map(([key]) => key).join(', ')} given again and ignored (only --epochs changes a run)`,
+    );
+  return { ...own, epochs: epochs ?? own.epochs };
 }
 
 /**
@@ -136,7 +172,7 @@ function weightsToStartFrom(dir: string, spec: ArchSpec, log: Logger): NamedWeig
 }
 
 /** The spec at its training resolution, checked against the task, with the dataset's class count; and the dataset. */
-function specAndData(request: TrainJobRequest, log: Logger): { spec: ArchSpec; dataset: TrainingData } {
+function specAndData(request: WithSpec, log: Logger): { spec: ArchSpec; dataset: TrainingData } {
   const base = atTrainingResolution(request, log);
   const task = base.task?.type ?? 'classification';
   if (request.task && request.task !== task) {
@@ -158,7 +194,7 @@ function specAndData(request: TrainJobRequest, log: Logger): { spec: ArchSpec; d
  */
 const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
 
-function atTrainingResolution(request: TrainJobRequest, log: Logger): ArchSpec {
+function atTrainingResolution(request: WithSpec, log: Logger): ArchSpec {
   const { spec } = request;
   if (request.resolution !== undefined || spec.task) return spec;
   const source = (request.dataset ?? 'fashion-mnist').split(':')[0]!;

@@ -355,7 +355,7 @@ class TrainingSession {
     this.state.stepInEpoch = s;
     const saved = await this.checkpoint();
     throw new InterruptedError(
-      `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume` : ''}`,
+      `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume --out ${this.request.outDir}` : ''}`,
     );
   }
 

@@ -10,7 +10,7 @@ import { formatDuration, interruptSignal, ProgressReporter } from '../progress.j
 
 interface TrainArgs {
   force?: boolean;
-  arch: string;
+  arch?: string;
   dataset?: string;
   task?: 'classification' | 'segmentation';
   out: string;
@@ -44,7 +44,7 @@ export const backendOption = {
 const EXAMPLES = examples([
   ['$0 train --arch mobilenetv3-small-0.5 --epochs 15 --out runs/small05', 'a zoo model on Fashion-MNIST at 32x32'],
   ['$0 train --arch my-spec.json --dataset folder:./images --out runs/mine', 'your spec on your images (a folder per class)'],
-  ['$0 train --arch my-spec.json --dataset folder:./images --out runs/mine --resume', 'continue it after Ctrl-C'],
+  ['$0 train --out runs/mine --resume', 'continue it after Ctrl-C (its spec, dataset and settings are in the run)'],
 ]);
 
 const d = DEFAULT_TRAIN_CONFIG;
@@ -86,7 +86,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     y
       .example(EXAMPLES)
-      .option('arch', { type: 'string', demandOption: true, describe: 'ArchSpec JSON, block-string document, or zoo model name' })
+      .option('arch', {
+        type: 'string',
+        describe: 'ArchSpec JSON, block-string document, or zoo model name (required unless --resume, which continues the run in --out)',
+      })
       .option('dataset', {
         type: 'string',
         describe: `${DATASET_FORMS.join(' | ')} (default: fashion-mnist, or fashion-mosaic for segmentation)`,
@@ -117,7 +120,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let summary: TrainSummary;
     try {
       summary = await runTrainJob({
-        spec: loadSpecArgument(args.arch, { resolution: args.resolution }),
+        spec: args.arch === undefined ? undefined : loadSpecArgument(args.arch, { resolution: args.resolution }),
         source: args.arch,
         dataset: args.dataset,
         task: args.task,

@@ -15,3 +15,11 @@ export function pathSource(source: string): { kind: 'cifar10' | 'folder'; path: 
   const match = /^(cifar10|folder):(.+)$/.exec(source);
   return match ? { kind: match[1] as 'cifar10' | 'folder', path: match[2]! } : null;
 }
+
+/**
+ * The source that loads a dataset again, from the name a run recorded: the source it was loaded
+ * from, but for a mosaic, whose name carries its canvas size (the resolution sets it).
+ */
+export function sourceOfDatasetName(name: string): string {
+  return /^fashion-mosaic-\d+$/.test(name) ? 'fashion-mosaic' : name;
+}
