@@ -441,7 +441,8 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
   // Interrupted after the first fine-tune: the trained supernet and that fine-tune are kept; --resume does the second.
   await t.throwsAsync(supernetRun(runDir, experiment, { stopInPhase: 'fine-tune' }), {
     instanceOf: InterruptedError,
-    message: /while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept; continue with --resume/,
+    message:
+      /while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept in .*; continue with nas search --resume /,
   });
   const run = new SupernetRunDir(runDir);
   const first = run.finetuneFile(1, 'result');

@@ -9,6 +9,7 @@ import { parseArchSpec } from '../search-space/archspec.js';
 import { importBlockStrings } from '../search-space/block-strings.js';
 import { withInput } from '../search-space/io.js';
 import { isZooName, zooSpec } from '../search-space/zoo/index.js';
+import { asTheUserRunsIt } from './invocation.js';
 import { interruptExitCode } from './progress.js';
 
 export interface GlobalOptions {
@@ -34,7 +35,7 @@ export function action<A>(handler: (args: ArgumentsCamelCase<A & GlobalOptions>,
 
 export function reportError(err: unknown, verbose: boolean): void {
   if (err instanceof NasError) {
-    process.stderr.write(`nas: ${err.message}\n`);
+    process.stderr.write(`nas: ${asTheUserRunsIt(err.message)}\n`);
     if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof InterruptedError ? interruptExitCode() : err.exitCode;
     return;

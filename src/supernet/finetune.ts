@@ -53,7 +53,7 @@ export async function finetuneTopCandidates(request: FinetuneRequest, ranked: re
   const config = finetuneConfig(experiment, settings);
   const tuned: RankedCandidate[] = [];
   for (const [i, candidate] of top.entries()) {
-    if (request.signal?.aborted) throw interruptedWhileFinetuning();
+    if (request.signal?.aborted) throw interruptedWhileFinetuning(request.run.dir);
     const rank = i + 1;
     const result = request.run.readFinetuneResult(rank, candidate.choices) ?? (await finetune(request, rank, candidate, dataset, config));
     tuned.push({
@@ -96,12 +96,12 @@ async function finetune(
     return result;
   } catch (error) {
     // The trainer's own message would point at the candidate's directory; the run resumes as a whole.
-    if (error instanceof InterruptedError) throw interruptedWhileFinetuning();
+    if (error instanceof InterruptedError) throw interruptedWhileFinetuning(run.dir);
     throw error;
   }
 }
 
-const interruptedWhileFinetuning = () =>
+const interruptedWhileFinetuning = (runDir: string) =>
   new InterruptedError(
-    'supernet search interrupted while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept; continue with --resume',
+    `supernet search interrupted while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept in ${runDir}; continue with nas search --resume ${runDir}`,
   );

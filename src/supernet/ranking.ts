@@ -44,6 +44,8 @@ export interface RankedCandidate {
 }
 
 export interface RankingRequest {
+  /** The run directory (for the message of an interrupted ranking). */
+  runDir: string;
   supernet: Supernet;
   policy: Policy;
   experiment: Experiment;
@@ -62,7 +64,9 @@ export async function rankCandidates(request: RankingRequest): Promise<RankedCan
   const ranked: RankedCandidate[] = [];
   for (const [i, { choices, mostLikely }] of candidates.entries()) {
     if (request.signal?.aborted)
-      throw new InterruptedError('supernet search interrupted while ranking: the trained supernet is kept; continue with --resume');
+      throw new InterruptedError(
+        `supernet search interrupted while ranking: the trained supernet is kept in ${request.runDir}; continue with nas search --resume ${request.runDir}`,
+      );
     // The same calibration batches for every candidate.
     const rng = derive(request.experiment.seed, 'recalibrate');
     const stats = recalibrate(request.supernet, request.train, request.settings.recalibrationBatches, rng, choices);

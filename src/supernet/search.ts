@@ -192,6 +192,7 @@ class SupernetSearch {
     }
     await this.checkpoint();
     const ranking = await rankCandidates({
+      runDir: this.runDir.dir,
       supernet: this.supernet,
       policy: this.policy,
       experiment,

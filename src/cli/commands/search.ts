@@ -9,6 +9,7 @@ import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
+import { asTheUserRunsIt } from '../invocation.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { searchProgressLine } from '../search-progress.js';
 import { backendOption } from './train.js';
@@ -134,11 +135,13 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     if (args.json) printJson(result);
     else if (summary.best)
       process.stdout.write(
-        `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
-          `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n` +
-          (experiment.evaluator === 'supernet'
-            ? `or fine-tune its supernet weights: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --init-from ${new SupernetRunDir(runDir).supernetFile('bestWeights')} --out ${path.join(runDir, 'fine-tune')}\n`
-            : ''),
+        asTheUserRunsIt(
+          `${summary.trials} trials ${args.resume ? 'in all, this resume ran' : 'in'} ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
+            `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n` +
+            (experiment.evaluator === 'supernet'
+              ? `or fine-tune its supernet weights: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --init-from ${new SupernetRunDir(runDir).supernetFile('bestWeights')} --out ${path.join(runDir, 'fine-tune')}\n`
+              : ''),
+        ),
       );
   }),
 };
