@@ -187,6 +187,10 @@ test('a number out of its range is refused naming the flag and what to give, bef
     [['latency', 'validate', '--samples', '0'], /--samples 0: give a whole number, 1 or more/],
     [['search', '--budget', '2.5'], /--budget 2\.5: give a whole number, 1 or more/],
     [['train', '--arch', 'nope.json', '--out', 'x', '--batch-size', '0'], /--batch-size 0: give a whole number from 1 to 4096/],
+    [
+      ['train', '--arch', 'mobilenetv3-small-0.5', '--out', 'x', '--resolution', '7'],
+      /--resolution 7: give a whole number of pixels, 8 or more/,
+    ],
     [['profile', '--serve', '--port', '70000'], /--port 70000: give a port number from 0 to 65535 \(0: any free port\)/],
     [['latency', 'validate', '--min-speed', '2'], /--min-speed 2: give a number above 0, at most 1/],
     // yargs takes the camel-case spelling of an option too: it is checked as well.

@@ -23,6 +23,8 @@ const COUNT_OR_NONE: Range = { integer: true, min: 0, give: 'a whole number, 0 o
 const POSITIVE: Range = { above: 0, give: 'a number above 0' };
 const FRACTION: Range = { above: 0, below: 1, give: 'a number between 0 and 1' };
 const SHARE: Range = { min: 0, below: 1, give: 'a number from 0 up to (not including) 1' };
+/** A spec's input resolution (the ArchSpec schema's minimum). */
+const PIXELS: Range = { integer: true, min: 8, give: 'a whole number of pixels, 8 or more' };
 
 const RANGES: Record<string, Range> = {
   budget: COUNT,
@@ -39,9 +41,9 @@ const RANGES: Record<string, Range> = {
   'validation-samples': COUNT,
   'final-samples': COUNT,
   'finetune-steps': COUNT,
-  resolution: COUNT,
+  resolution: PIXELS,
   classes: { integer: true, min: 2, give: 'a whole number, 2 or more' },
-  'latency-resolution': COUNT,
+  'latency-resolution': PIXELS,
   'latency-classes': COUNT,
   lr: POSITIVE,
   momentum: SHARE,
