@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { NAS, nas } from './helpers/cli.js';
 
@@ -150,6 +150,36 @@ test('a mistyped command or option exits 2 with one line naming the nearest one'
     t.is(res.code, 2, `nas ${args.join(' ')}`);
     t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
   }
+});
+
+/** Runs each command line and checks it exits 2 with the one line expected. */
+async function usageErrors(t: ExecutionContext, cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
+}
+
+test('a mistyped required option is named with the nearest one, not reported as missing', async (t) => {
+  await usageErrors(t, [
+    [
+      ['train', '--arhc', 'mobilenetv3-small-0.5', '--out', 'x'],
+      /^nas: unknown option --arhc: did you mean --arch\? \(see nas train --help\)\n$/,
+    ],
+    [['eval', '--chekpoint', 'D'], /^nas: unknown option --chekpoint: did you mean --checkpoint\? \(see nas eval --help\)\n$/],
+    [
+      ['convert', 'mobilenetv3-large-1.0', '--too', 'timm'],
+      /^nas: unknown option --too: did you mean --to\? \(see nas convert --help\)\n$/,
+    ],
+    [['convert', '--too', 'timm'], /^nas: unknown option --too: did you mean --to\? \(see nas convert --help\)\n$/],
+    [
+      ['netadapt', '--chekpoint', 'D', '--target-ratio', '0.9', '--out', 'y'],
+      /^nas: unknown option --chekpoint: did you mean --checkpoint\? \(see nas netadapt --help\)\n$/,
+    ],
+    [['train', '--out', 'x'], /^nas: missing --arch \(see nas train --help\)\n$/],
+    [['train', '--arch', 'mobilenetv3-small-0.5', '--outDir', 'x'], /^nas: unknown option --outDir \(see nas train --help\)\n$/],
+  ]);
 });
 
 test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {

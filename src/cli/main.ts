@@ -81,10 +81,11 @@ export async function main(argv: string[]): Promise<void> {
 function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
   const state = parser as unknown as YargsInternals;
   const internals = state.getInternalMethods();
+  const options = state.getOptions();
   return {
     command: internals.getContext().commands,
     subcommands: internals.getCommandInstance().getCommands(),
-    options: Object.keys(state.getOptions().key),
+    options: Object.keys(options.key),
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }

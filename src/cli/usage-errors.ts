@@ -49,6 +49,7 @@ export interface UsageContext {
 
 const UNKNOWN = /^Unknown arguments?: (.+)$/;
 const NOT_ENOUGH = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/;
+const MISSING_REQUIRED = /^Missing required arguments?: ([^\n]+)/;
 const CHOOSE_COMMAND = 'choose a command';
 
 /**
@@ -57,14 +58,24 @@ const CHOOSE_COMMAND = 'choose a command';
  */
 export function usageErrorLine(message: string, argv: readonly string[], context: UsageContext): string {
   const help = `(see ${['nas', ...context.command, '--help'].join(' ')})`;
+  return `${describeProblem(message, argv, context)} ${help}`;
+}
+
+/**
+ * What yargs' `message` is about, or what caused it: a missing subcommand, then a mistyped option
+ * (before a required option it leaves missing), then the rest.
+ */
+function describeProblem(message: string, argv: readonly string[], context: UsageContext): string {
   const unknown = UNKNOWN.exec(message);
   const notEnough = NOT_ENOUGH.exec(message);
-  let text: string;
-  if (unknown) text = describeUnknown(unknown[1]!.split(', '), argv, context);
-  else if (message === CHOOSE_COMMAND || (notEnough && context.subcommands.length)) text = describeMissingCommand(argv, context);
-  else if (notEnough) text = describeMissingArguments(Number(notEnough[1]), context);
-  else text = message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
-  return `${text} ${help}`;
+  if (message === CHOOSE_COMMAND || (notEnough && context.subcommands.length)) return describeMissingCommand(argv, context);
+  if (unknown) return describeUnknown(unknown[1]!.split(', '), argv, context);
+  const typed = typedOptionProblem(argv, context);
+  if (typed) return typed;
+  if (notEnough) return describeMissingArguments(Number(notEnough[1]), context);
+  const missing = MISSING_REQUIRED.exec(message);
+  if (missing) return `missing ${asFlags(missing[1]!.split(', '))}`;
+  return message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 }
 
 /** A command that needs a subcommand, given none or an unknown one: the word typed, what it may have meant, the choices. */
@@ -82,6 +93,25 @@ function describeMissingArguments(got: number, context: UsageContext): string {
   const required = context.usage.match(/<[^>]+>/g) ?? [];
   const missing = required.slice(got);
   return missing.length ? `missing ${missing.join(' ')}` : 'missing an argument';
+}
+
+/**
+ * A mistyped option (in a command without subcommands, which knows all its options), found on the
+ * command line whatever yargs stopped at first.
+ */
+function typedOptionProblem(argv: readonly string[], context: UsageContext): string | null {
+  const unknown = context.subcommands.length ? [] : unknownOptions(argv, context.options);
+  return unknown.length ? describeUnknown(unknown, argv, context) : null;
+}
+
+/** The names of the `--options` typed that the command does not have (as yargs names them: no dashes, no `no-`). */
+function unknownOptions(argv: readonly string[], known: readonly string[]): string[] {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const names = argv
+    .slice(0, end)
+    .filter((a) => a.startsWith('--'))
+    .map((a) => a.slice(2).split('=')[0]!.replace(/^no-/, ''));
+  return names.filter((name) => !known.includes(name) && !known.includes(dashedName(name)));
 }
 
 /** The typed form of each unknown argument yargs names, and what it likely meant. */
@@ -110,6 +140,8 @@ function suggestOption(flag: string, known: readonly string[]): string {
   const match = nearest(name, known);
   return withSuggestion(flag, match && `--${negated ? 'no-' : ''}${match}`);
 }
+
+const asFlags = (names: readonly string[]) => names.map((name) => `--${name}`).join(', ');
 
 const withSuggestion = (typed: string, suggestion: string | null) => (suggestion ? `${typed}: did you mean ${suggestion}?` : typed);
 
