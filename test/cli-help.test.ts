@@ -182,6 +182,21 @@ test('a mistyped required option is named with the nearest one, not reported as 
   ]);
 });
 
+test('a mistyped subcommand is named with the nearest one, whatever follows it', async (t) => {
+  await usageErrors(t, [
+    [['space', 'describ', 'mobilenetv3'], /^nas: unknown command describ: did you mean describe\? \(see nas space --help\)\n$/],
+    [['latency', 'validat', 'x'], /^nas: unknown command validat: did you mean validate\? \(see nas latency --help\)\n$/],
+    [['table', 'improt', 'x.yaml'], /^nas: unknown command improt: did you mean import\? \(see nas table --help\)\n$/],
+    [['table', 'bogus', 'x'], /^nas: unknown command bogus: choose one of import, fit \(see nas table --help\)\n$/],
+    [['table', '--verbose', 'fitt'], /^nas: unknown command fitt: did you mean fit\? \(see nas table --help\)\n$/],
+    // An option's value is not a subcommand.
+    [
+      ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'wasm', '--bogus'],
+      /^nas: unknown option --bogus \(see nas latency --help\)\n$/,
+    ],
+  ]);
+});
+
 test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {
   // Without the check, `nas search --budget` ran the whole default search (the option was dropped);
   // the missing experiment file here makes such a run fail fast instead.

@@ -26,7 +26,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): OptionTypes & { key: Record<string, boolean> };
+  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]> };
   getInternalMethods(): {
     getContext(): { commands: string[] };
     getCommandInstance(): { getCommands(): string[] };
@@ -86,6 +86,7 @@ function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
     command: internals.getContext().commands,
     subcommands: internals.getCommandInstance().getCommands(),
     options: Object.keys(options.key),
+    valueOptions: [...options.string, ...options.number, ...Object.keys(options.choices)],
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }

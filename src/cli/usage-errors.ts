@@ -43,6 +43,8 @@ export interface UsageContext {
   command: readonly string[];
   subcommands: readonly string[];
   options: readonly string[];
+  /** The options that take a value (so the word after them is not a command or positional). */
+  valueOptions: readonly string[];
   /** The command's usage line, e.g. `$0 space describe <name>` (its positionals). */
   usage: string;
 }
@@ -62,13 +64,14 @@ export function usageErrorLine(message: string, argv: readonly string[], context
 }
 
 /**
- * What yargs' `message` is about, or what caused it: a missing subcommand, then a mistyped option
+ * What yargs' `message` is about, or what caused it: a mistyped subcommand, then a mistyped option
  * (before a required option it leaves missing), then the rest.
  */
 function describeProblem(message: string, argv: readonly string[], context: UsageContext): string {
   const unknown = UNKNOWN.exec(message);
   const notEnough = NOT_ENOUGH.exec(message);
-  if (message === CHOOSE_COMMAND || (notEnough && context.subcommands.length)) return describeMissingCommand(argv, context);
+  const noSubcommand = message === CHOOSE_COMMAND || notEnough || (unknown && !isKnownSubcommand(argv, context));
+  if (context.subcommands.length && noSubcommand) return describeMissingCommand(argv, context);
   if (unknown) return describeUnknown(unknown[1]!.split(', '), argv, context);
   const typed = typedOptionProblem(argv, context);
   if (typed) return typed;
@@ -78,14 +81,30 @@ function describeProblem(message: string, argv: readonly string[], context: Usag
   return message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 }
 
+/** Whether the word in the place of a subcommand is one (or absent). */
+function isKnownSubcommand(argv: readonly string[], context: UsageContext): boolean {
+  const typed = positionalWords(argv, context)[context.command.length];
+  return typed === undefined || context.subcommands.includes(typed);
+}
+
 /** A command that needs a subcommand, given none or an unknown one: the word typed, what it may have meant, the choices. */
 function describeMissingCommand(argv: readonly string[], context: UsageContext): string {
   const choices = context.subcommands.join(', ');
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const typed = words[context.command.length];
+  const typed = positionalWords(argv, context)[context.command.length];
   if (typed === undefined) return `${CHOOSE_COMMAND}: ${choices}`;
   const meant = nearest(typed, context.subcommands);
   return `unknown command ${typed}: ${meant ? `did you mean ${meant}?` : `choose one of ${choices}`}`;
+}
+
+/** The words of the command line that are neither options nor their values: the command path, then positionals. */
+function positionalWords(argv: readonly string[], context: UsageContext): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    if (flag && context.valueOptions.includes(dashedName(flag))) i++;
+    else if (!argv[i]!.startsWith('-')) words.push(argv[i]!);
+  }
+  return words;
 }
 
 /** The positionals of the usage line that were not given (`got` of them were). */
