@@ -197,6 +197,23 @@ test('a mistyped subcommand is named with the nearest one, whatever follows it',
   ]);
 });
 
+test("a value that is not one of an option's choices is named with the choices", async (t) => {
+  await usageErrors(t, [
+    [['search', '--algorithm', 'foo'], /^nas: --algorithm foo: expected one of ppo, reinforce, random \(see nas search --help\)\n$/],
+    [
+      ['eval', '--checkpoint', 'D', '--split', 'foo'],
+      /^nas: --split foo: expected one of test, validation, train \(see nas eval --help\)\n$/,
+    ],
+    // Before the required options it lacks.
+    [['eval', '--split=foo'], /^nas: --split foo: expected one of test, validation, train \(see nas eval --help\)\n$/],
+    [['netadapt', '--metric', 'foo'], /^nas: --metric foo: expected one of ratio, accuracy \(see nas netadapt --help\)\n$/],
+    [
+      ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'gpu'],
+      /^nas: --backend gpu: expected one of auto, tensorflow, wasm, cpu \(see nas latency --help\)\n$/,
+    ],
+  ]);
+});
+
 test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {
   // Without the check, `nas search --budget` ran the whole default search (the option was dropped);
   // the missing experiment file here makes such a run fail fast instead.

@@ -87,6 +87,7 @@ function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
     subcommands: internals.getCommandInstance().getCommands(),
     options: Object.keys(options.key),
     valueOptions: [...options.string, ...options.number, ...Object.keys(options.choices)],
+    choices: options.choices,
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }

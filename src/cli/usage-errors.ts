@@ -45,6 +45,8 @@ export interface UsageContext {
   options: readonly string[];
   /** The options that take a value (so the word after them is not a command or positional). */
   valueOptions: readonly string[];
+  /** The allowed values of the options that have a fixed set. */
+  choices: Readonly<Record<string, readonly unknown[]>>;
   /** The command's usage line, e.g. `$0 space describe <name>` (its positionals). */
   usage: string;
 }
@@ -65,7 +67,7 @@ export function usageErrorLine(message: string, argv: readonly string[], context
 
 /**
  * What yargs' `message` is about, or what caused it: a mistyped subcommand, then a mistyped option
- * (before a required option it leaves missing), then the rest.
+ * or a value outside its choices (before a required option they leave missing), then the rest.
  */
 function describeProblem(message: string, argv: readonly string[], context: UsageContext): string {
   const unknown = UNKNOWN.exec(message);
@@ -115,12 +117,13 @@ function describeMissingArguments(got: number, context: UsageContext): string {
 }
 
 /**
- * A mistyped option (in a command without subcommands, which knows all its options), found on the
- * command line whatever yargs stopped at first.
+ * A mistyped option (in a command without subcommands, which knows all its options) or a value
+ * outside an option's choices, found on the command line whatever yargs stopped at first.
  */
 function typedOptionProblem(argv: readonly string[], context: UsageContext): string | null {
   const unknown = context.subcommands.length ? [] : unknownOptions(argv, context.options);
-  return unknown.length ? describeUnknown(unknown, argv, context) : null;
+  if (unknown.length) return describeUnknown(unknown, argv, context);
+  return choiceProblem(argv, context.choices);
 }
 
 /** The names of the `--options` typed that the command does not have (as yargs names them: no dashes, no `no-`). */
@@ -131,6 +134,15 @@ function unknownOptions(argv: readonly string[], known: readonly string[]): stri
     .filter((a) => a.startsWith('--'))
     .map((a) => a.slice(2).split('=')[0]!.replace(/^no-/, ''));
   return names.filter((name) => !known.includes(name) && !known.includes(dashedName(name)));
+}
+
+/** The first option given a value outside its choices: `--split foo: expected one of test, validation, train`. */
+function choiceProblem(argv: readonly string[], choices: UsageContext['choices']): string | null {
+  for (const [name, allowed] of Object.entries(choices)) {
+    const value = typedValue(argv, name);
+    if (value !== undefined && !allowed.map(String).includes(value)) return `--${name} ${value}: expected one of ${allowed.join(', ')}`;
+  }
+  return null;
 }
 
 /** The typed form of each unknown argument yargs names, and what it likely meant. */
