@@ -207,6 +207,9 @@ test("a value that is not one of an option's choices is named with the choices",
     // Before the required options it lacks.
     [['eval', '--split=foo'], /^nas: --split foo: expected one of test, validation, train \(see nas eval --help\)\n$/],
     [['netadapt', '--metric', 'foo'], /^nas: --metric foo: expected one of ratio, accuracy \(see nas netadapt --help\)\n$/],
+    [['search', '--algorithm'], /^nas: --algorithm needs a value \(see nas search --help\)\n$/],
+    [['search', '--algorithm', '--seed', '3'], /^nas: --algorithm needs a value \(see nas search --help\)\n$/],
+    [['convert', 'mobilenetv3-large-1.0', '--to'], /^nas: --to needs a value \(see nas convert --help\)\n$/],
     [
       ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'gpu'],
       /^nas: --backend gpu: expected one of auto, tensorflow, wasm, cpu \(see nas latency --help\)\n$/,

@@ -136,11 +136,13 @@ function unknownOptions(argv: readonly string[], known: readonly string[]): stri
   return names.filter((name) => !known.includes(name) && !known.includes(dashedName(name)));
 }
 
-/** The first option given a value outside its choices: `--split foo: expected one of test, validation, train`. */
+/** The first option typed without a value or with one outside its choices: `--split foo: expected one of test, validation, train`. */
 function choiceProblem(argv: readonly string[], choices: UsageContext['choices']): string | null {
   for (const [name, allowed] of Object.entries(choices)) {
+    if (flagIndex(argv, name) < 0) continue;
     const value = typedValue(argv, name);
-    if (value !== undefined && !allowed.map(String).includes(value)) return `--${name} ${value}: expected one of ${allowed.join(', ')}`;
+    if (!value || value.startsWith('-')) return `--${name} needs a value`;
+    if (!allowed.map(String).includes(value)) return `--${name} ${value}: expected one of ${allowed.join(', ')}`;
   }
   return null;
 }
@@ -214,8 +216,13 @@ export function valueProblem(argv: readonly string[], parsed: Record<string, unk
 
 /** The text given for `--name` (`--name text` or `--name=text`, the name dashed or in camel case). */
 function typedValue(argv: readonly string[], name: string): string | undefined {
-  const forms = [`--${name}`, `--${camelCase(name)}`];
-  const i = argv.findIndex((a) => forms.includes(a.split('=')[0]!));
+  const i = flagIndex(argv, name);
   if (i < 0) return undefined;
   return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+}
+
+/** Where `--name` is typed (alone or as `--name=text`, the name dashed or in camel case), or -1. */
+function flagIndex(argv: readonly string[], name: string): number {
+  const forms = [`--${name}`, `--${camelCase(name)}`];
+  return argv.findIndex((a) => forms.includes(a.split('=')[0]!));
 }
