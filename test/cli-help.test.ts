@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { NAS, nas } from './helpers/cli.js';
 
@@ -150,6 +150,71 @@ test('a mistyped command or option exits 2 with one line naming the nearest one'
     t.is(res.code, 2, `nas ${args.join(' ')}`);
     t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
   }
+});
+
+/** Runs each command line and checks it exits 2 with the one line expected. */
+async function usageErrors(t: ExecutionContext, cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, expected] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, `nas ${args.join(' ')}`);
+    t.regex(res.stderr, expected, `nas ${args.join(' ')}`);
+  }
+}
+
+test('a mistyped required option is named with the nearest one, not reported as missing', async (t) => {
+  await usageErrors(t, [
+    [
+      ['train', '--arhc', 'mobilenetv3-small-0.5', '--out', 'x'],
+      /^nas: unknown option --arhc: did you mean --arch\? \(see nas train --help\)\n$/,
+    ],
+    [['eval', '--chekpoint', 'D'], /^nas: unknown option --chekpoint: did you mean --checkpoint\? \(see nas eval --help\)\n$/],
+    [
+      ['convert', 'mobilenetv3-large-1.0', '--too', 'timm'],
+      /^nas: unknown option --too: did you mean --to\? \(see nas convert --help\)\n$/,
+    ],
+    [['convert', '--too', 'timm'], /^nas: unknown option --too: did you mean --to\? \(see nas convert --help\)\n$/],
+    [
+      ['netadapt', '--chekpoint', 'D', '--target-ratio', '0.9', '--out', 'y'],
+      /^nas: unknown option --chekpoint: did you mean --checkpoint\? \(see nas netadapt --help\)\n$/,
+    ],
+    [['train', '--out', 'x'], /^nas: missing --arch \(see nas train --help\)\n$/],
+    [['train', '--arch', 'mobilenetv3-small-0.5', '--outDir', 'x'], /^nas: unknown option --outDir \(see nas train --help\)\n$/],
+  ]);
+});
+
+test('a mistyped subcommand is named with the nearest one, whatever follows it', async (t) => {
+  await usageErrors(t, [
+    [['space', 'describ', 'mobilenetv3'], /^nas: unknown command describ: did you mean describe\? \(see nas space --help\)\n$/],
+    [['latency', 'validat', 'x'], /^nas: unknown command validat: did you mean validate\? \(see nas latency --help\)\n$/],
+    [['table', 'improt', 'x.yaml'], /^nas: unknown command improt: did you mean import\? \(see nas table --help\)\n$/],
+    [['table', 'bogus', 'x'], /^nas: unknown command bogus: choose one of import, fit \(see nas table --help\)\n$/],
+    [['table', '--verbose', 'fitt'], /^nas: unknown command fitt: did you mean fit\? \(see nas table --help\)\n$/],
+    // An option's value is not a subcommand.
+    [
+      ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'wasm', '--bogus'],
+      /^nas: unknown option --bogus \(see nas latency --help\)\n$/,
+    ],
+  ]);
+});
+
+test("a value that is not one of an option's choices is named with the choices", async (t) => {
+  await usageErrors(t, [
+    [['search', '--algorithm', 'foo'], /^nas: --algorithm foo: expected one of ppo, reinforce, random \(see nas search --help\)\n$/],
+    [
+      ['eval', '--checkpoint', 'D', '--split', 'foo'],
+      /^nas: --split foo: expected one of test, validation, train \(see nas eval --help\)\n$/,
+    ],
+    // Before the required options it lacks.
+    [['eval', '--split=foo'], /^nas: --split foo: expected one of test, validation, train \(see nas eval --help\)\n$/],
+    [['netadapt', '--metric', 'foo'], /^nas: --metric foo: expected one of ratio, accuracy \(see nas netadapt --help\)\n$/],
+    [['search', '--algorithm'], /^nas: --algorithm needs a value \(see nas search --help\)\n$/],
+    [['search', '--algorithm', '--seed', '3'], /^nas: --algorithm needs a value \(see nas search --help\)\n$/],
+    [['convert', 'mobilenetv3-large-1.0', '--to'], /^nas: --to needs a value \(see nas convert --help\)\n$/],
+    [
+      ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'gpu'],
+      /^nas: --backend gpu: expected one of auto, tensorflow, wasm, cpu \(see nas latency --help\)\n$/,
+    ],
+  ]);
 });
 
 test('an option given without its value, or a number option given something else, exits 2 before any work', async (t) => {

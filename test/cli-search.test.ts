@@ -201,6 +201,25 @@ test("a search's best.json (the proxy model at 16 px, deployed at 32) trains wit
   t.true(existsSync(path.join(trainRun, 'checkpoint', 'model.json')));
 });
 
+test('nas search --resume with another seed, algorithm or experiment exits 2 naming the fields that differ', async (t) => {
+  const { dir, experimentFile } = tinySearchFiles({ algorithm: 'reinforce', budget: 2, batchSize: 2 });
+  const experiment = readExperiment(experimentFile);
+  const runDir = path.join(dir, 'S');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const seed = await nas('search', '--resume', runDir, '--seed', '5');
+  t.is(seed.code, 2, seed.stderr);
+  t.regex(seed.stderr, /^nas: .*S ran another experiment: \$\.seed: 3 vs 5 \(the run's value, then the one given\); resume without/m);
+  const both = await nas('search', '--resume', runDir, '--seed', '5', '--algorithm', 'random');
+  t.regex(both.stderr, /ran another experiment: \$\.algorithm: "reinforce" vs "random"; \$\.seed: 3 vs 5 \(/);
+  // A file that also renames and redescribes the experiment: the settings that differ are named, not its description.
+  const otherFile = path.join(dir, 'other.json');
+  writeFileSync(otherFile, JSON.stringify({ ...experiment, name: 'other', description: 'x'.repeat(500), seed: 4 }));
+  const other = await nas('search', '--resume', runDir, '--experiment', otherFile);
+  t.is(other.code, 2, other.stderr);
+  t.regex(other.stderr, /ran another experiment: \$\.seed: 3 vs 4 \(/);
+  t.false(other.stderr.includes('xxx'), other.stderr);
+});
+
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
   const { dir } = files();
   const bad = path.join(dir, 'bad.json');

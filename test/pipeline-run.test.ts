@@ -215,6 +215,26 @@ test('nas pipeline: a target no member of the space can reach exits 2 before wri
   t.false(existsSync(out));
 });
 
+test('nas pipeline --resume --experiment OTHER names the settings that differ in one short line, not the descriptions', async (t) => {
+  const { dir, run, record } = await newPipeline();
+  const resumeWith = async (changes: object) => {
+    const file = path.join(dir, 'other.json');
+    writeFileSync(file, JSON.stringify({ ...record.experiment, ...changes }));
+    return nas('pipeline', '--resume', run.dir, '--experiment', file);
+  };
+  const description = 'Another experiment, described at length. '.repeat(20);
+  const other = await resumeWith({ name: 'other', description, seed: 4 });
+  t.is(other.code, 2, other.stderr);
+  const line = other.stderr.trim();
+  t.regex(
+    line,
+    /^nas: .*other\.json: not the experiment the pipeline in .*p ran: \$\.seed: 3 vs 4 \(the pipeline's value, then this one's\); resume without --experiment, or start a new pipeline with --out$/,
+  );
+  t.false(line.includes('described at length'), line);
+  const renamed = await resumeWith({ description });
+  t.regex(renamed.stderr, /ran: \$\.description: absent vs "Another experiment, described at len\.\.\. \(/);
+});
+
 test('nas pipeline --resume of a directory without pipeline.json exits 2 saying so', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-not-pipeline-'));
   const run = await nas('pipeline', '--resume', dir);

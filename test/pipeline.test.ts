@@ -126,7 +126,7 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   writeFileSync(otherFile, JSON.stringify({ ...other, seed: other.seed + 1 }));
   const another = await nas('pipeline', '--resume', killed, '--experiment', otherFile);
   t.is(another.code, 2, another.stderr);
-  t.regex(another.stderr, /\$\.seed is 4, the pipeline in .* ran with 3/);
+  t.regex(another.stderr, /not the experiment the pipeline in .* ran: \$\.seed: 3 vs 4 \(the pipeline's value, then this one's\)/);
 });
 
 test('Ctrl-C during NetAdapt stops within seconds with exit 130 and says how to continue; --resume finishes', async (t) => {

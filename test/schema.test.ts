@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { ValidationError } from '../src/common/errors.js';
+import { formatDifferences } from '../src/common/json-diff.js';
 import { PROJECT_ROOT } from '../src/common/version.js';
 import { type ArchSpec, parseArchSpec } from '../src/search-space/archspec.js';
 import { archSpecJsonSchema } from '../src/search-space/json-schema.js';
-import { formatDifferences, specDifferences } from '../src/search-space/spec-diff.js';
+import { specDifferences } from '../src/search-space/spec-diff.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 
 const good = (): ArchSpec => structuredClone(zooSpec('mobilenetv3-small-1.0'));

@@ -348,7 +348,7 @@ test('resuming a supernet run with another evaluator, space or budget is refused
   ]) {
     const error = await t.throwsAsync(supernetRun(runDir, other, { resume: true }));
     t.true(error instanceof InputError && error.exitCode === 2, String(error));
-    t.regex(error!.message, /belongs to another experiment/);
+    t.regex(error!.message, /ran another experiment: \$\.(evaluator: "supernet" vs "proxy"|supernet\.warmup: [\d.]+ vs 0\.5) \(/);
   }
   // The budget sets the warm-up and the learning-rate schedule: a resumed run cannot take another.
   for (const budget of [20, 8]) {

@@ -26,7 +26,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): OptionTypes & { key: Record<string, boolean> };
+  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]> };
   getInternalMethods(): {
     getContext(): { commands: string[] };
     getCommandInstance(): { getCommands(): string[] };
@@ -81,10 +81,13 @@ export async function main(argv: string[]): Promise<void> {
 function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
   const state = parser as unknown as YargsInternals;
   const internals = state.getInternalMethods();
+  const options = state.getOptions();
   return {
     command: internals.getContext().commands,
     subcommands: internals.getCommandInstance().getCommands(),
-    options: Object.keys(state.getOptions().key),
+    options: Object.keys(options.key),
+    valueOptions: [...options.string, ...options.number, ...Object.keys(options.choices)],
+    choices: options.choices,
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }

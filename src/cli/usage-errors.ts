@@ -43,12 +43,17 @@ export interface UsageContext {
   command: readonly string[];
   subcommands: readonly string[];
   options: readonly string[];
+  /** The options that take a value (so the word after them is not a command or positional). */
+  valueOptions: readonly string[];
+  /** The allowed values of the options that have a fixed set. */
+  choices: Readonly<Record<string, readonly unknown[]>>;
   /** The command's usage line, e.g. `$0 space describe <name>` (its positionals). */
   usage: string;
 }
 
 const UNKNOWN = /^Unknown arguments?: (.+)$/;
 const NOT_ENOUGH = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/;
+const MISSING_REQUIRED = /^Missing required arguments?: ([^\n]+)/;
 const CHOOSE_COMMAND = 'choose a command';
 
 /**
@@ -57,24 +62,51 @@ const CHOOSE_COMMAND = 'choose a command';
  */
 export function usageErrorLine(message: string, argv: readonly string[], context: UsageContext): string {
   const help = `(see ${['nas', ...context.command, '--help'].join(' ')})`;
+  return `${describeProblem(message, argv, context)} ${help}`;
+}
+
+/**
+ * What yargs' `message` is about, or what caused it: a mistyped subcommand, then a mistyped option
+ * or a value outside its choices (before a required option they leave missing), then the rest.
+ */
+function describeProblem(message: string, argv: readonly string[], context: UsageContext): string {
   const unknown = UNKNOWN.exec(message);
   const notEnough = NOT_ENOUGH.exec(message);
-  let text: string;
-  if (unknown) text = describeUnknown(unknown[1]!.split(', '), argv, context);
-  else if (message === CHOOSE_COMMAND || (notEnough && context.subcommands.length)) text = describeMissingCommand(argv, context);
-  else if (notEnough) text = describeMissingArguments(Number(notEnough[1]), context);
-  else text = message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
-  return `${text} ${help}`;
+  const noSubcommand = message === CHOOSE_COMMAND || notEnough || (unknown && !isKnownSubcommand(argv, context));
+  if (context.subcommands.length && noSubcommand) return describeMissingCommand(argv, context);
+  if (unknown) return describeUnknown(unknown[1]!.split(', '), argv, context);
+  const typed = typedOptionProblem(argv, context);
+  if (typed) return typed;
+  if (notEnough) return describeMissingArguments(Number(notEnough[1]), context);
+  const missing = MISSING_REQUIRED.exec(message);
+  if (missing) return `missing ${asFlags(missing[1]!.split(', '))}`;
+  return message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+}
+
+/** Whether the word in the place of a subcommand is one (or absent). */
+function isKnownSubcommand(argv: readonly string[], context: UsageContext): boolean {
+  const typed = positionalWords(argv, context)[context.command.length];
+  return typed === undefined || context.subcommands.includes(typed);
 }
 
 /** A command that needs a subcommand, given none or an unknown one: the word typed, what it may have meant, the choices. */
 function describeMissingCommand(argv: readonly string[], context: UsageContext): string {
   const choices = context.subcommands.join(', ');
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const typed = words[context.command.length];
+  const typed = positionalWords(argv, context)[context.command.length];
   if (typed === undefined) return `${CHOOSE_COMMAND}: ${choices}`;
   const meant = nearest(typed, context.subcommands);
   return `unknown command ${typed}: ${meant ? `did you mean ${meant}?` : `choose one of ${choices}`}`;
+}
+
+/** The words of the command line that are neither options nor their values: the command path, then positionals. */
+function positionalWords(argv: readonly string[], context: UsageContext): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    if (flag && context.valueOptions.includes(dashedName(flag))) i++;
+    else if (!argv[i]!.startsWith('-')) words.push(argv[i]!);
+  }
+  return words;
 }
 
 /** The positionals of the usage line that were not given (`got` of them were). */
@@ -82,6 +114,37 @@ function describeMissingArguments(got: number, context: UsageContext): string {
   const required = context.usage.match(/<[^>]+>/g) ?? [];
   const missing = required.slice(got);
   return missing.length ? `missing ${missing.join(' ')}` : 'missing an argument';
+}
+
+/**
+ * A mistyped option (in a command without subcommands, which knows all its options) or a value
+ * outside an option's choices, found on the command line whatever yargs stopped at first.
+ */
+function typedOptionProblem(argv: readonly string[], context: UsageContext): string | null {
+  const unknown = context.subcommands.length ? [] : unknownOptions(argv, context.options);
+  if (unknown.length) return describeUnknown(unknown, argv, context);
+  return choiceProblem(argv, context.choices);
+}
+
+/** The names of the `--options` typed that the command does not have (as yargs names them: no dashes, no `no-`). */
+function unknownOptions(argv: readonly string[], known: readonly string[]): string[] {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const names = argv
+    .slice(0, end)
+    .filter((a) => a.startsWith('--'))
+    .map((a) => a.slice(2).split('=')[0]!.replace(/^no-/, ''));
+  return names.filter((name) => !known.includes(name) && !known.includes(dashedName(name)));
+}
+
+/** The first option typed without a value or with one outside its choices: `--split foo: expected one of test, validation, train`. */
+function choiceProblem(argv: readonly string[], choices: UsageContext['choices']): string | null {
+  for (const [name, allowed] of Object.entries(choices)) {
+    if (flagIndex(argv, name) < 0) continue;
+    const value = typedValue(argv, name);
+    if (!value || value.startsWith('-')) return `--${name} needs a value`;
+    if (!allowed.map(String).includes(value)) return `--${name} ${value}: expected one of ${allowed.join(', ')}`;
+  }
+  return null;
 }
 
 /** The typed form of each unknown argument yargs names, and what it likely meant. */
@@ -110,6 +173,8 @@ function suggestOption(flag: string, known: readonly string[]): string {
   const match = nearest(name, known);
   return withSuggestion(flag, match && `--${negated ? 'no-' : ''}${match}`);
 }
+
+const asFlags = (names: readonly string[]) => names.map((name) => `--${name}`).join(', ');
 
 const withSuggestion = (typed: string, suggestion: string | null) => (suggestion ? `${typed}: did you mean ${suggestion}?` : typed);
 
@@ -151,8 +216,13 @@ export function valueProblem(argv: readonly string[], parsed: Record<string, unk
 
 /** The text given for `--name` (`--name text` or `--name=text`, the name dashed or in camel case). */
 function typedValue(argv: readonly string[], name: string): string | undefined {
-  const forms = [`--${name}`, `--${camelCase(name)}`];
-  const i = argv.findIndex((a) => forms.includes(a.split('=')[0]!));
+  const i = flagIndex(argv, name);
   if (i < 0) return undefined;
   return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+}
+
+/** Where `--name` is typed (alone or as `--name=text`, the name dashed or in camel case), or -1. */
+function flagIndex(argv: readonly string[], name: string): number {
+  const forms = [`--${name}`, `--${camelCase(name)}`];
+  return argv.findIndex((a) => forms.includes(a.split('=')[0]!));
 }

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { jsonHash } from '../common/hash.js';
+import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
@@ -167,4 +168,19 @@ export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
 export function experimentHash(e: Experiment): string {
   const { budget: _b, ...rest } = e;
   return jsonHash(rest);
+}
+
+/** What names an experiment rather than sets it: named as a difference only when nothing else differs. */
+const LABELS = new Set(['$.name', '$.description']);
+
+/**
+ * Where the experiment a run recorded and one given to resume it differ, the budget aside (as in
+ * experimentHash): the settings, or the name and description when they are all that differ.
+ */
+export function experimentDifferences(recorded: Experiment, given: Experiment): JsonDifference[] {
+  const { budget: _r, ...ran } = recorded;
+  const { budget: _g, ...asked } = given;
+  const all = jsonDifferences(ran, asked);
+  const settings = all.filter((d) => !LABELS.has(d.path));
+  return settings.length ? settings : all;
 }

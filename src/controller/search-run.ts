@@ -7,11 +7,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
+import { formatDifferences } from '../common/json-diff.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { type TableRef, TableRefSchema, tableChange } from '../latency-model/predict/table-ref.js';
-import { type Experiment, ExperimentSchema, experimentHash } from './experiment.js';
+import { type Experiment, ExperimentSchema, experimentDifferences, experimentHash } from './experiment.js';
 import type { PolicyState } from './policy.js';
 import { TrialStore } from './store.js';
 
@@ -184,8 +185,9 @@ export class SearchRunDir {
         );
       const record = this.readRecord();
       if (record.experimentHash !== experimentHash(experiment)) {
+        const differences = formatDifferences(experimentDifferences(record.experiment, experiment));
         throw new InputError(
-          `${this.dir} belongs to another experiment (${record.experiment.name}); resume it with its own experiment file or choose a new --out`,
+          `${this.dir} ran another experiment: ${differences} (the run's value, then the one given); resume without the options or experiment file that change them, or choose a new --out`,
         );
       }
       const changed = tableChange(record.table, table);

@@ -4,10 +4,11 @@
  * 224 px and 1000 classes, trained at 32 px on 10) is taken at the checkpoint's values.
  */
 import { InputError } from '../common/errors.js';
+import { formatDifferences } from '../common/json-diff.js';
 import type { Logger } from '../common/log.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
-import { formatDifferences, type SpecDifference, specDifferences } from '../search-space/spec-diff.js';
+import { type SpecDifference, specDifferences } from '../search-space/spec-diff.js';
 import { readCheckpointSpec } from '../trainer/checkpoint.js';
 
 /** What training sets for the data it is given, rather than for the network. */

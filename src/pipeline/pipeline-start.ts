@@ -3,9 +3,10 @@
  * resumed (an experiment given with it must be the pipeline's own, field for field but the
  * budget), its search's budget extended when asked.
  */
-import { InputError, jsonPath } from '../common/errors.js';
+import { InputError } from '../common/errors.js';
+import { formatDifferences } from '../common/json-diff.js';
 import { writeJsonAtomic } from '../common/json-io.js';
-import type { Experiment, PipelineSettings } from '../controller/experiment.js';
+import { type Experiment, experimentDifferences, type PipelineSettings } from '../controller/experiment.js';
 import { SearchRunDir } from '../controller/search-run.js';
 import { type PipelineRecord, PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 
@@ -134,29 +135,9 @@ function trialsDone(run: PipelineRunDir, record: PipelineRecord): number | null 
 
 function refuseOtherExperiment(experiment: Experiment, record: PipelineRecord, source: string, run: PipelineRunDir): void {
   // The budget is not the experiment's identity (--resume --budget extends it).
-  const difference = firstDifference({ ...experiment, budget: record.experiment.budget }, record.experiment, []);
-  if (difference === null) return;
+  const differences = experimentDifferences(record.experiment, experiment);
+  if (differences.length === 0) return;
   throw new InputError(
-    `${source}: ${jsonPath(difference.path)} is ${JSON.stringify(difference.given)}, the pipeline in ${run.dir} ran with ${JSON.stringify(difference.recorded)}; resume without --experiment, or start a new pipeline with --out`,
+    `${source}: not the experiment the pipeline in ${run.dir} ran: ${formatDifferences(differences)} (the pipeline's value, then this one's); resume without --experiment, or start a new pipeline with --out`,
   );
-}
-
-interface Difference {
-  path: (string | number)[];
-  given: unknown;
-  recorded: unknown;
-}
-
-/** The first field (depth first, in key order) where two JSON values differ, or null. */
-function firstDifference(given: unknown, recorded: unknown, at: (string | number)[]): Difference | null {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-  if (!isObject(given) || !isObject(recorded)) {
-    return JSON.stringify(given) === JSON.stringify(recorded) ? null : { path: at, given, recorded };
-  }
-  const keys = [...new Set([...Object.keys(given), ...Object.keys(recorded)])].sort();
-  for (const key of keys) {
-    const difference = firstDifference(given[key], recorded[key], [...at, key]);
-    if (difference) return difference;
-  }
-  return null;
 }
