@@ -18,6 +18,7 @@ import { tableCommand } from './commands/table.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { examples } from './common.js';
+import { asTheUserRunsIt } from './invocation.js';
 import { type OptionTypes, usageErrorLine, valueProblem } from './usage-errors.js';
 
 // yargs' ES module build wraps help at a fixed column, mid-word (yargs/yargs#2112, fixed in yargs
@@ -71,7 +72,7 @@ export async function main(argv: string[]): Promise<void> {
     .check((parsed) => valueProblem(argv, parsed, (parser as unknown as YargsInternals).getOptions()) ?? true)
     .fail((message, err: Error | string | undefined) => {
       if (err instanceof Error && err.name !== 'YError') throw err;
-      process.stderr.write(`nas: ${usageErrorLine(message ?? String(err), argv, usageContext(parser))}\n`);
+      process.stderr.write(`nas: ${asTheUserRunsIt(usageErrorLine(message ?? String(err), argv, usageContext(parser)))}\n`);
       process.exit(2);
     })
     .parseAsync();
