@@ -177,7 +177,8 @@ test('a mistyped required option is named with the nearest one, not reported as 
       ['netadapt', '--chekpoint', 'D', '--target-ratio', '0.9', '--out', 'y'],
       /^nas: unknown option --chekpoint: did you mean --checkpoint\? \(see nas netadapt --help\)\n$/,
     ],
-    [['train', '--out', 'x'], /^nas: missing --arch \(see nas train --help\)\n$/],
+    [['train', '--out', 'x'], /^nas: missing --arch \(only --resume takes the spec from the run in --out\) \(see nas train --help\)\n$/],
+    [['eval'], /^nas: missing --checkpoint \(see nas eval --help\)\n$/],
     [['train', '--arch', 'mobilenetv3-small-0.5', '--outDir', 'x'], /^nas: unknown option --outDir \(see nas train --help\)\n$/],
   ]);
 });

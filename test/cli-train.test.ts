@@ -113,7 +113,7 @@ test('nas train --resume without --arch continues the run in --out: its spec, on
 
   const noArch = await nas('train', '--out', path.join(dir, 'fresh'));
   t.is(noArch.code, 2);
-  t.regex(noArch.stderr, /needs --arch/);
+  t.regex(noArch.stderr, /missing --arch/);
   const nothingToResume = await nas('train', '--out', path.join(dir, 'empty'), '--resume');
   t.is(nothingToResume.code, 2);
   t.regex(nothingToResume.stderr, /no checkpoint to resume from: start the run again with --arch/);

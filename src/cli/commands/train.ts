@@ -113,7 +113,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: "input resolution (default: 32 for fashion-mnist and cifar10, whose images are 28 and 32 px; the spec's otherwise)",
       })
       .option('classes', { type: 'number', describe: "classifier width (default: the dataset's class count)" })
-      .options(trainingOptions) as never,
+      .options(trainingOptions)
+      .check((argv) =>
+        argv.arch === undefined && !argv.resume ? 'missing --arch (only --resume takes the spec from the run in --out)' : true,
+      ) as never,
   handler: action<TrainArgs>(async (args, { log }) => {
     const progress = new ProgressReporter(log);
     const { runTrainJob } = await import('../../trainer/train-job.js');
