@@ -6,7 +6,9 @@ import type { Fidelity } from '../../latency-model/measure/validation.js';
 import type { ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import type { GateWait } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
-import { atTableInput, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import { atTableInput, type MissingOptions, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { deploymentPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -136,6 +138,24 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
   }),
 };
 
+/**
+ * How ops the table lacks are priced: as --estimate / --interpolate say, else as the spec's
+ * provenance records its latency was priced on this table (a search with `latency.missing:
+ * "estimate"` priced them with the table's estimator: pricing it again gives the search's number).
+ */
+function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { options: MissingOptions; note: string | null } {
+  const given = { interpolate: args.interpolate, estimate: args.estimate };
+  if (args.estimate !== undefined || args.interpolate !== undefined) return { options: given, note: null };
+  const pricing = deploymentPricing(spec);
+  if (!pricing || pricing.table !== table || (pricing.missing !== 'estimate' && pricing.missing !== 'interpolate'))
+    return { options: given, note: null };
+  const how = pricing.missing === 'estimate' ? "estimated by the table's estimator" : 'interpolated';
+  return {
+    options: { [pricing.missing]: true },
+    note: `ops table ${table} lacks are ${how}, as when ${spec.name} was priced (provenance.deployment.missing: "${pricing.missing}"; --no-${pricing.missing} to refuse them)`,
+  };
+}
+
 /** `3 ops estimated, 1 interpolated`: the ops of a prediction not found in its table, by how they were priced. */
 function estimatedText(prediction: Prediction): string {
   const counts = new Map<string, number>();
@@ -189,7 +209,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const priced = atTableInput(loadSpecArgument(args.arch, args), table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
-    const prediction = predictLatency(spec, table, { interpolate: args.interpolate, estimate: args.estimate });
+    const missing = missingOptions(args, spec, table.name);
+    if (missing.note) log.info(missing.note);
+    const prediction = predictLatency(spec, table, missing.options);
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {
