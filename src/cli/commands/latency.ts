@@ -53,6 +53,7 @@ interface ValidateArgs {
   maxWait: number;
   backend: BackendName | 'auto';
   out: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -64,7 +65,11 @@ const fidelityText = (f: Fidelity) =>
   `${(100 * f.within5).toFixed(0)}% within +-5%, ${(100 * f.within10).toFixed(0)}% within +-10%, MAPE ${(100 * f.mape).toFixed(2)}%, Kendall tau ${f.kendallTau.toFixed(3)}`;
 
 const VALIDATE_EXAMPLES = examples([
-  ['$0 latency validate --samples 20', '20 random MobileNetV3-space models timed here against the embedded table'],
+  ['$0 latency validate --samples 20 --out runs/validation', '20 random MobileNetV3-space models timed here against the embedded table'],
+  [
+    '$0 latency validate --samples 100 --force',
+    'the same for 100, replacing results/latency-validation-default.json (the committed record)',
+  ],
   ['$0 latency validate --table tables/mine.json --space zoo-neighbourhood --json', 'your table, on variations of the zoo models'],
 ]);
 
@@ -85,6 +90,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .options(speedGateOptions)
       .options(backendOption)
       .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation-<table>.{json,svg}' })
+      .option('force', { type: 'boolean', describe: "replace the table's validation record already in --out (refused without it)" })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
@@ -117,6 +123,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         samples: args.samples,
         seed: args.seed,
         dir: args.out,
+        force: args.force,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         signal: interruptSignal(log),
         onProgress: (done, total) => {
