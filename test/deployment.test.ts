@@ -1,8 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
-import { atTableInput, predictLatency } from '../src/latency-model/predict/predict.js';
+import { atTableInput, MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
+import { nas } from './helpers/cli.js';
 
 test('a searched spec at the proxy resolution is priced at the deployment input its provenance records', (t) => {
   const table = loadTable('default');
@@ -31,4 +35,42 @@ test('a searched spec at the proxy resolution is priced at the deployment input 
   t.is(atTableInput(proxy, table).spec, proxy);
   const zoo = zooSpec('mobilenetv3-small-1.0');
   t.deepEqual(atTableInput(zoo, table), { spec: zoo, note: null });
+});
+
+test('nas latency prices a searched spec as its search did: on the table its provenance names, missing ops estimated when the search estimated them', async (t) => {
+  const table = loadTable('default');
+  const space = getChoiceSpace('mobilenetv3-small-stem');
+  const choices = space.choicePoints.map(() => 0);
+  const deployed = space.materialise(choices, { resolution: 224, classes: 1000 });
+  // The search priced this member with the table's estimator (latency.missing: "estimate"): the table lacks some of its ops.
+  t.throws(() => predictLatency(deployed, table), { instanceOf: MissingKeysError });
+  const searchMs = predictLatency(deployed, table, { estimate: true }).totalMs;
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-deployment-'));
+  const write = (name: string, deployment: Record<string, unknown>) => {
+    const proxy = space.materialise(choices, { resolution: 32, classes: 10, name });
+    const file = path.join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify({ ...proxy, provenance: { ...proxy.provenance, deployment } }));
+    return file;
+  };
+  const best = write('best', { resolution: 224, classes: 1000, table: 'default', missing: 'estimate' });
+  const priced = await nas('latency', '--arch', best, '--json');
+  t.is(priced.code, 0, priced.stderr);
+  t.is(JSON.parse(priced.stdout.trim().split('\n').pop()!).latencyMs, searchMs, "the search's number, without --estimate");
+  t.regex(priced.stderr, /priced at its deployment input 224x224, 1000 classes/);
+  t.regex(
+    priced.stderr,
+    /ops table default lacks are estimated by the table's estimator, as when best was priced \(provenance\.deployment\.missing/,
+  );
+  const text = await nas('latency', '--arch', best);
+  t.regex(text.stdout, new RegExp(`^best: ${searchMs.toFixed(2)} ms on .* \\[default\\] \\(\\d+ ops estimated: not in the table\\)\\n$`));
+  // --no-estimate refuses them; a spec priced on another table, or recorded before the policy was, prices as before.
+  for (const [file, extra] of [
+    [best, ['--no-estimate']],
+    [write('other-table', { resolution: 224, classes: 1000, table: 'note10', missing: 'estimate' }), []],
+    [write('unrecorded', { resolution: 224, classes: 1000 }), []],
+  ] as const) {
+    const refused = await nas('latency', '--arch', file, ...extra);
+    t.is(refused.code, 2, `${file} ${extra.join(' ')}: ${refused.stderr}`);
+    t.regex(refused.stderr, /table default has no entry for \d+ ops of this spec/);
+  }
 });

@@ -11,6 +11,7 @@ import { summarisePoints, validateTable } from '../src/latency-model/measure/val
 import { runLatencyValidation, ValidationRunDir, validationSummary } from '../src/latency-model/measure/validation-run.js';
 import type { GateWait } from '../src/latency-model/measure/whole-model.js';
 import { importTable } from '../src/latency-model/predict/import.js';
+import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { opKey, parseOpKey, specOps, unitOp } from '../src/latency-model/predict/ops.js';
 import { MissingKeysError, predictLatency } from '../src/latency-model/predict/predict.js';
 import { tableHash, tableLabels } from '../src/latency-model/predict/table-ref.js';
@@ -20,6 +21,7 @@ import { resolve } from '../src/search-space/resolve.js';
 import { registerSpace } from '../src/search-space/space.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
+import { nas } from './helpers/cli.js';
 import { latencyTable } from './helpers/tables.js';
 import { tinySpec } from './helpers/tiny.js';
 
@@ -425,4 +427,36 @@ test('the validation summary', (t) => {
   t.true(Math.abs(report.mape - (0.04 + 0.1 + 0.5) / 3) < 1e-12);
   t.is(report.raw.within10, 1, 'the raw timings are scored separately (c: exact as timed)');
   t.is(report.raw.within5, 2 / 3);
+});
+
+test('a validation does not replace a record already in its directory unless forced (the default --out, results/, holds the committed one)', async (t) => {
+  const dir = tmp();
+  const committed = path.join(PROJECT_ROOT, 'results', 'latency-validation-default.json');
+  const record = readFileSync(committed, 'utf8');
+  writeFileSync(path.join(dir, 'latency-validation-default.json'), record);
+  const table = loadTable('default');
+  await t.throwsAsync(runLatencyValidation({ table, space: 'mobilenetv3', samples: 1, seed: 0, dir }), {
+    instanceOf: InputError,
+    message:
+      /latency-validation-default\.json: a validation of 100 models \(space mobilenetv3, seed 0\) of table default is already there; give --force to replace it, or --out another directory$/,
+  });
+  const cli = await nas('latency', 'validate', '--samples', '1', '--out', dir);
+  t.is(cli.code, 2, cli.stderr);
+  t.regex(cli.stderr, /^nas: .*latency-validation-default\.json: .* is already there; give --force to replace it/m);
+  t.is(cli.stderr.split('\n').filter((l) => l.startsWith('nas:')).length, 1);
+  t.is(readFileSync(path.join(dir, 'latency-validation-default.json'), 'utf8'), record, 'the record is untouched');
+  t.is(readFileSync(committed, 'utf8'), record);
+});
+
+test.serial('a forced validation replaces the record in its directory', async (t) => {
+  const { table, space } = await tinyValidationSetup();
+  const dir = tmp();
+  const gate = { minSpeed: 0.95, maxWaitSeconds: 0 };
+  await runLatencyValidation({ table, space, samples: 1, seed: 0, dir, gate });
+  await t.throwsAsync(runLatencyValidation({ table, space, samples: 2, seed: 0, dir, gate }), {
+    instanceOf: InputError,
+    message: /a validation of 1 model \(space latency-test-tiny, seed 0\) .* is already there; give --force/,
+  });
+  await runLatencyValidation({ table, space, samples: 2, seed: 0, dir, gate, force: true });
+  t.like(new ValidationRunDir(dir, table.name).readRecord(), { samples: 2, complete: true });
 });

@@ -11,7 +11,7 @@ import { NetAdaptRunDir } from '../src/netadapt/netadapt-run.js';
 import { generateProposals, widthGroups } from '../src/netadapt/proposals.js';
 import { type ArchSpec, type BneckBlock, parseArchSpec } from '../src/search-space/archspec.js';
 import { specCost, unitCost } from '../src/search-space/cost.js';
-import { withInput } from '../src/search-space/io.js';
+import { readArchSpec, withInput } from '../src/search-space/io.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -329,3 +329,60 @@ test.serial("NetAdapt on a table that lacks the widths it produces and one of th
   );
   t.like(result.history.settings, { latencyMissing: 'estimate' });
 });
+
+test.serial(
+  "NetAdapt's default latency-missing (auto) prices a searched seed as its search did, and its specs keep the seed's deployment but not its choices",
+  async (t) => {
+    const dir = tmp();
+    const dataset = syntheticDataset({ count: 64, side: 16, channels: 3, classes: 10 });
+    const plain = tinySpec({ resolution: 16, channels: 3, name: 'searched' });
+    const full = specTable(plain);
+    const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
+    const table = { ...full, entries: Object.fromEntries(Object.entries(full.entries).filter(([k]) => k !== dropped)) };
+    // As a search with latency.missing "estimate" writes best.json: its choices, and how it was priced.
+    const deployment = { resolution: 16, classes: 10, table: table.name, missing: 'estimate' };
+    const seed = parseArchSpec({ ...plain, provenance: { ...plain.provenance, choices: [0, 1, 0], deployment } });
+    const seedRun = path.join(dir, 'seed');
+    await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
+    const finetune = trainConfig({ epochs: 1, trainSamples: 16, batchSize: 16, validationSamples: 16, warmupEpochs: 0 });
+    const settings = {
+      targetRatio: 0.8,
+      deltaRatio: 0.1,
+      deltaDecay: 1,
+      metric: 'ratio' as const,
+      latencyResolution: 16,
+      latencyClasses: 10,
+    };
+    const request = { seed, seedCheckpoint: seedRun, table, settings, dataset, finetune };
+    // Before, auto refused the seed (table synthetic has no entry for 1 of its ops) unless --latency-missing estimate.
+    const result = await runNetAdapt({ ...request, evaluator: new InProcessTrainer(dataset, finetune), outDir: path.join(dir, 'run') });
+    t.is(
+      result.history.seedLatencyMs,
+      predictLatency(seed, table, { estimate: true }).totalMs,
+      "the seed's latency as the search priced it",
+    );
+    t.true(result.finalLatencyMs <= result.history.targetMs);
+    t.true(result.history.steps.flatMap((s) => s.proposals).some((p) => (p.estimatedOps ?? 0) > 0));
+    // final.json and the chosen proposals: the seed's deployment (as NetAdapt priced them), and no claim to the seed's choices.
+    const final = readArchSpec(path.join(dir, 'run', 'final.json'));
+    for (const spec of [final, ...result.history.steps.map((s) => s.spec)]) {
+      t.deepEqual((spec.provenance as { deployment?: unknown }).deployment, deployment, spec.name);
+      t.false('choices' in spec.provenance, spec.name);
+    }
+    t.is(
+      predictLatency(final, table, { estimate: true }).totalMs,
+      result.finalLatencyMs,
+      "priced again as its provenance says, the run's number",
+    );
+    // An explicit policy is not overridden by the seed's.
+    await t.throwsAsync(
+      runNetAdapt({
+        ...request,
+        settings: { ...settings, latencyMissing: 'interpolate' },
+        evaluator: new InProcessTrainer(dataset, finetune),
+        outDir: path.join(dir, 'explicit'),
+      }),
+      { instanceOf: InputError, message: /the seed searched: table synthetic has no entry for 1 of its ops/ },
+    );
+  },
+);

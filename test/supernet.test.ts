@@ -29,7 +29,13 @@ import { SUPERNET_RUN_FILES, SupernetRunDir } from '../src/supernet/supernet-run
 import { openTrainedSupernet } from '../src/supernet/trained.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
-import { assignWeights, loadCheckpoint, readCheckpointDataset, resolveCheckpointDir } from '../src/trainer/checkpoint.js';
+import {
+  assignWeights,
+  loadCheckpoint,
+  readCheckpointDataset,
+  readCheckpointSpec,
+  resolveCheckpointDir,
+} from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
@@ -283,6 +289,11 @@ test('a supernet search trains, rewards one member per step after the warm-up, a
   model.dispose();
   // It names the dataset the supernet trained on, which nas netadapt --checkpoint then fine-tunes on.
   t.is(readCheckpointDataset(path.join(runDir, SUPERNET_RUN_FILES.bestWeights)), experiment.proxy.dataset);
+  // best.json records how its latency was priced (deployment input, table, missing-op policy), and
+  // the checkpoint holds best.json itself, so that nas latency and nas netadapt --checkpoint price it as the search did.
+  const bestJson = readJsonFile(summary.best!.spec) as { provenance: { deployment: unknown } };
+  t.deepEqual(bestJson.provenance.deployment, { resolution: 16, classes: 10, table: 'synthetic', missing: 'error' });
+  t.deepEqual(readCheckpointSpec(path.join(runDir, SUPERNET_RUN_FILES.bestWeights)).spec, best);
 });
 
 test('a supernet search interrupted mid-run resumes from its checkpoint and ends with the trials of an uninterrupted run', async (t) => {

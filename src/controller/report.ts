@@ -98,17 +98,26 @@ function trialChoice(experiment: Experiment, trial: Trial): ChosenArchitecture {
   };
 }
 
-async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: ChosenArchitecture): Promise<void> {
-  const { resolution } = experiment.latency;
-  await writeJsonAtomic(run.file('best'), {
+/**
+ * best.json's spec: the chosen architecture under the experiment's name, its provenance recording
+ * the deployment input its latency was priced at, the table and how the ops that table lacks were
+ * priced (`missing`), so that `nas latency` and `nas netadapt` price it as the search did.
+ */
+export function bestSpecRecord(experiment: Experiment, setup: SearchSetup, best: ChosenArchitecture): ArchSpec {
+  const { resolution, classes } = experiment.latency;
+  return {
     ...best.spec,
     name: `${experiment.name}-best`,
     provenance: {
       ...best.spec.provenance,
-      deployment: { resolution, classes: experiment.latency.classes },
+      deployment: { resolution, classes, table: setup.tableRef.name, missing: experiment.latency.missing ?? 'error' },
       source: `${best.source}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
     },
-  });
+  };
+}
+
+async function writeBestSpec({ run, experiment, setup }: SearchOutputs, best: ChosenArchitecture): Promise<void> {
+  await writeJsonAtomic(run.file('best'), bestSpecRecord(experiment, setup, best));
 }
 
 async function writeParetoFront(

@@ -12,6 +12,7 @@ import { withRunLock } from '../common/run-lock.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../search-space/archspec.js';
+import { deploymentInput } from '../search-space/io.js';
 import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { loadCheckpoint, readCheckpointDataset } from '../trainer/checkpoint.js';
@@ -29,8 +30,12 @@ export interface NetAdaptJobRequest {
   seed?: ArchSpec | undefined;
   /** A latency table file or name (default: the embedded one). */
   table?: string | undefined;
-  /** Exactly one of targetMs and targetRatio. */
-  settings: NetAdaptSettings;
+  /**
+   * Exactly one of targetMs and targetRatio. The deployed input whose latency counts defaults to
+   * the seed's (provenance.deployment: a search's find at its proxy resolution), else 224 px, 1000 classes.
+   */
+  settings: Omit<NetAdaptSettings, 'latencyResolution' | 'latencyClasses'> &
+    Partial<Pick<NetAdaptSettings, 'latencyResolution' | 'latencyClasses'>>;
   /** The dataset proposals are fine-tuned and scored on (absent: the one the seed checkpoint trained on). */
   dataset?: string | undefined;
   finetune: {
@@ -70,6 +75,7 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
   checkTarget(request.settings);
   const log = request.log ?? silentLogger;
   const seed = seedSpec(request.seed, request.seedCheckpoint, log);
+  const settings = deployedAt(request.settings, seed, log);
   const run = new NetAdaptRunDir(request.outDir);
   await prepareBackend(request.backend);
   const table = loadTable(request.table);
@@ -78,7 +84,7 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
   checkSeedClasses(seed, request.seedCheckpoint, dataset, source);
   const finetune = finetuneConfig(request);
   const started = Date.now();
-  const result = await adapt({ ...request, seed, dataset: source }, table, dataset, finetune, log);
+  const result = await adapt({ ...request, settings, seed, dataset: source }, table, dataset, finetune, log);
   const final = await trainFinal(request, run, result, dataset, log);
   const summary: NetAdaptSummary = {
     steps: result.history.steps.length,
@@ -101,7 +107,23 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
   return summary;
 }
 
-function checkTarget(settings: NetAdaptSettings): void {
+/** The settings with the deployed input whose latency counts: as given, else the seed's deployment input, else 224 px and 1000 classes. */
+function deployedAt(given: NetAdaptJobRequest['settings'], seed: ArchSpec, log: Logger): NetAdaptSettings {
+  const deployment = deploymentInput(seed);
+  const settings = {
+    ...given,
+    latencyResolution: given.latencyResolution ?? deployment?.resolution ?? 224,
+    latencyClasses: given.latencyClasses ?? deployment?.classes ?? 1000,
+  };
+  if (deployment && (given.latencyResolution === undefined || given.latencyClasses === undefined))
+    log.info(
+      { resolution: settings.latencyResolution, classes: settings.latencyClasses },
+      `latency counts the deployed model at ${settings.latencyResolution}x${settings.latencyResolution}, ${settings.latencyClasses} classes (the seed's provenance.deployment unless --latency-resolution/--latency-classes)`,
+    );
+  return settings;
+}
+
+function checkTarget(settings: NetAdaptJobRequest['settings']): void {
   if ((settings.targetMs === undefined) === (settings.targetRatio === undefined))
     throw new InputError('give exactly one of --target-ms and --target-ratio');
   if (settings.targetRatio !== undefined && !(settings.targetRatio > 0 && settings.targetRatio < 1))
@@ -146,7 +168,7 @@ function finetuneConfig(request: NetAdaptJobRequest): TrainConfig {
 
 /** The adaptation, its proposals fine-tuned in a pool of worker processes. */
 async function adapt(
-  request: NetAdaptJobRequest & { seed: ArchSpec; dataset: string },
+  request: NetAdaptJobRequest & { settings: NetAdaptSettings; seed: ArchSpec; dataset: string },
   table: LatencyTable,
   dataset: TrainingData,
   finetune: TrainConfig,

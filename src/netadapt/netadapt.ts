@@ -22,6 +22,7 @@ import { MissingKeysError, predictLatency } from '../latency-model/predict/predi
 import { tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
+import { deploymentPricing, type MissingPolicy } from '../search-space/io.js';
 import { specDifferences } from '../search-space/spec-diff.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
@@ -152,13 +153,33 @@ function loadSeedCheckpoint(request: NetAdaptRequest) {
   return seedCkpt;
 }
 
+/**
+ * With `--latency-missing auto`, the policy the seed's own latency was priced with on this table
+ * (provenance.deployment: a search with `latency.missing: "estimate"` priced its find with the
+ * table's estimator), so that NetAdapt starts from the number the search gave it; null otherwise.
+ */
+export function seedPricing(seed: ArchSpec, table: string, missing: OracleMissing | undefined): 'estimate' | 'interpolate' | null {
+  if ((missing ?? 'auto') !== 'auto') return null;
+  const pricing = deploymentPricing(seed);
+  if (!pricing || pricing.table !== table) return null;
+  return pricing.missing === 'estimate' || pricing.missing === 'interpolate' ? pricing.missing : null;
+}
+
 /** The seed's predicted latency and the target, checked to be below it and reachable. */
-function latencyTarget(request: NetAdaptRequest, oracle: LatencyOracle): { seedLatencyMs: number; targetMs: number } {
+function latencyTarget(
+  request: NetAdaptRequest,
+  oracle: LatencyOracle,
+  seedMissing: MissingPolicy | null,
+): { seedLatencyMs: number; targetMs: number } {
   const { seed, settings, table } = request;
   let seedLatencyMs: number;
   try {
-    // The seed's ops must be in the table (its latency sets the target), unless asked to estimate them.
-    const prediction = predictLatency(oracle.deployed(seed), table, { estimate: settings.latencyMissing === 'estimate' });
+    // The seed's ops must be in the table (its latency sets the target), unless asked to estimate them
+    // or the seed was priced so (seedMissing).
+    const prediction = predictLatency(oracle.deployed(seed), table, {
+      estimate: settings.latencyMissing === 'estimate' || seedMissing === 'estimate',
+      interpolate: seedMissing === 'interpolate',
+    });
     seedLatencyMs = prediction.totalMs;
     if (prediction.estimated.length)
       request.log?.warn(`the seed's latency counts ${prediction.estimated.length} ops not in table ${table.name}, estimated`);
@@ -204,9 +225,15 @@ class Adaptation {
     const run = new NetAdaptRunDir(request.outDir);
     const priced = tableRef(request.table, request.tableFile ?? null);
     const resumed = run.open({ seedHash: specHash(seed), table: priced, dataset: request.dataset.name }, Boolean(request.resume));
+    const seedMissing = seedPricing(seed, request.table.name, settings.latencyMissing);
+    if (seedMissing)
+      log.info(
+        { table: request.table.name, missing: seedMissing },
+        `latency-missing auto: ops table ${request.table.name} lacks are ${seedMissing}d, as when the seed ${seed.name} was priced (its provenance.deployment.missing)`,
+      );
     const oracle = new LatencyOracle(
       request.table,
-      { resolution: settings.latencyResolution, classes: settings.latencyClasses, missing: settings.latencyMissing },
+      { resolution: settings.latencyResolution, classes: settings.latencyClasses, missing: seedMissing ?? settings.latencyMissing },
       resumed?.measuredEntries ?? {},
     );
     if (oracle.missing !== 'measure')
@@ -214,7 +241,7 @@ class Adaptation {
         { table: request.table.name, missing: oracle.missing },
         `ops table ${request.table.name} lacks are ${oracle.missing}d (flagged in each proposal's estimatedOps)`,
       );
-    const { seedLatencyMs, targetMs } = latencyTarget(request, oracle);
+    const { seedLatencyMs, targetMs } = latencyTarget(request, oracle, seedMissing);
     const history: History = resumed ?? {
       schemaVersion: NETADAPT_HISTORY_VERSION,
       kind: 'netadapt-history',
@@ -245,6 +272,24 @@ class Adaptation {
     await adaptation.save();
     log.info({ seedLatencyMs, targetMs, seedAccuracy: history.seedAccuracy }, 'netadapt');
     return adaptation;
+  }
+
+  /**
+   * A spec NetAdapt derived from the seed, with the seed's provenance but what no longer holds: the
+   * seed's search choices (`choices`: it is no member of that space now) go, and `deployment` says
+   * where and how NetAdapt priced it (the seed's deployment input when NetAdapt's latency settings
+   * follow it), so that `nas latency --arch` prices it as this run did.
+   */
+  private adapted(spec: ArchSpec): ArchSpec {
+    const { choices: _choices, ...provenance } = spec.provenance as ArchSpec['provenance'] & { choices?: unknown };
+    const { settings, table } = this.request;
+    const deployment = {
+      resolution: settings.latencyResolution,
+      classes: settings.latencyClasses,
+      table: table.name,
+      missing: this.oracle.missing,
+    };
+    return { ...spec, provenance: { ...provenance, deployment } };
   }
 
   private async save(): Promise<void> {
@@ -308,11 +353,13 @@ class Adaptation {
     let deltaMs = Math.min(scheduledMs, current.latencyMs - this.targetMs);
     const name = (kind: ProposalKind, target: string[]) => `${seed.name}-na${step + 1}-${kind}-${target[0]}`;
     const latencyOf = (s: ArchSpec) => this.oracle.latencyOf(s);
-    let proposals = generateProposals(current.spec, current.latencyMs, deltaMs, latencyOf, name);
+    const proposalsAt = (delta: number) =>
+      generateProposals(current.spec, current.latencyMs, delta, latencyOf, name).map((p) => ({ ...p, spec: this.adapted(p.spec) }));
+    let proposals = proposalsAt(deltaMs);
     // Near the end no single change may save a whole delta: accept smaller steps before giving up.
     for (let tries = 0; !proposals.length && tries < 4; tries++) {
       deltaMs /= 2;
-      proposals = generateProposals(current.spec, current.latencyMs, deltaMs, latencyOf, name);
+      proposals = proposalsAt(deltaMs);
     }
     await this.save();
     if (!proposals.length) {
@@ -386,12 +433,13 @@ class Adaptation {
     const { seed } = request;
     history.finished = true;
     await this.save();
+    const adapted = this.adapted(current.spec);
     const final = parseArchSpec(
       {
-        ...current.spec,
+        ...adapted,
         name: `${seed.name}-netadapt`,
         provenance: {
-          ...current.spec.provenance,
+          ...adapted.provenance,
           command: 'nas netadapt',
           source: `NetAdapt of ${seed.name}: ${history.steps.length} steps to ${current.latencyMs.toFixed(3)} ms (target ${this.targetMs.toFixed(3)} ms) on ${request.table.name}`,
         },

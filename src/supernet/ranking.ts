@@ -18,14 +18,14 @@ import { derive, nextSeed, type Rng } from '../common/rng.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { Experiment } from '../controller/experiment.js';
 import type { Policy } from '../controller/policy.js';
-import { type SearchSummary, writeSearchOutputs } from '../controller/report.js';
+import { bestSpecRecord, type ChosenArchitecture, type SearchSummary, writeSearchOutputs } from '../controller/report.js';
 import { reward } from '../controller/reward.js';
 import type { SearchSetup } from '../controller/setup.js';
 import type { TrialStore } from '../controller/store.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
-import { assignWeights, CHECKPOINT_DIR, SPEC_JSON, saveCheckpoint } from '../trainer/checkpoint.js';
+import { assignWeights, CHECKPOINT_DIR, type InheritedWeightsState, SPEC_JSON, saveCheckpoint } from '../trainer/checkpoint.js';
 import type { ImageBatcher } from '../trainer/data/batches.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { BatchNormStats, type Supernet } from './supernet.js';
@@ -201,7 +201,15 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
     candidates: listed,
   });
   const best = ranking[0]!;
-  const bestSpec = specOf(best, `${experiment.name}-best`);
+  const chosen: ChosenArchitecture = {
+    spec: specOf(best, `${experiment.name}-best`),
+    accuracy: best.accuracy,
+    latencyMs: best.latencyMs,
+    reward: best.reward,
+    source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights${best.finetuned && !best.finetuned.error ? `, fine-tuned ${finetuneSteps} steps` : ''})`,
+  };
+  // The checkpoint holds best.json itself (deployment and pricing included), so a NetAdapt seeded from it prices it as the search did.
+  const bestSpec = bestSpecRecord(experiment, setup, chosen);
   await writeBestWeights(run.supernetFile('bestWeights'), supernet, best, bestSpec, experiment.proxy.dataset);
   return writeSearchOutputs({
     run,
@@ -210,13 +218,7 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
     setup,
     wallSeconds: options.wallSeconds,
     seed: experiment.seed,
-    chosen: {
-      spec: bestSpec,
-      accuracy: best.accuracy,
-      latencyMs: best.latencyMs,
-      reward: best.reward,
-      source: `supernet search ${experiment.name}, rank 1 of ${ranking.length} candidates (inherited weights${best.finetuned && !best.finetuned.error ? `, fine-tuned ${finetuneSteps} steps` : ''})`,
-    },
+    chosen,
     extra: { evaluator: 'supernet', candidates: ranking.length, controllerBest: likeliest ? run.supernetFile('controllerBest') : null },
   });
 }
@@ -250,7 +252,8 @@ export async function writeInheritedCheckpoint(
   const model = buildModel(spec);
   try {
     assignWeights(model, supernet.memberWeights(member.choices, member.stats), 'supernet member');
-    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, dataset, validationTop1: member.accuracy });
+    const state: InheritedWeightsState = { kind: 'inherited-weights', tool: TOOL_NAME, dataset, validationTop1: member.accuracy };
+    await saveCheckpoint(dir, model, spec, state);
   } finally {
     model.dispose();
   }

@@ -10,6 +10,7 @@
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import { InputError, NasError } from '../common/errors.js';
 import { describeFsError, parseJsonText, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -35,6 +36,19 @@ export interface CheckpointContents<State> {
   /** Extra float32 arrays (optimizer slots, EMA), in the order they were saved. */
   slots: Float32Array[];
 }
+
+/**
+ * The `state.json` of a supernet member's inherited weights (a supernet search's `best-weights/`):
+ * nothing to resume, only the dataset the supernet trained on (absent before 2026-12-06) and the
+ * member's validation top-1 as the ranking measured it.
+ */
+export const InheritedWeightsStateSchema = z.object({
+  kind: z.literal('inherited-weights'),
+  tool: z.string(),
+  dataset: z.string().optional(),
+  validationTop1: z.number().nullable().optional(),
+});
+export type InheritedWeightsState = z.infer<typeof InheritedWeightsStateSchema>;
 
 /** The checkpoint directory inside a run directory, or the directory itself if it is one. */
 export function resolveCheckpointDir(dir: string): string {

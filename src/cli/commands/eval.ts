@@ -14,16 +14,17 @@ interface EvalArgs {
 const EXAMPLES = examples([
   ['$0 eval --checkpoint runs/small05', 'test top-1 of a nas train run'],
   ['$0 eval --checkpoint runs/small05 --split validation --json', 'the validation split, as JSON'],
+  ['$0 eval --checkpoint runs/S/best-weights', "a supernet search's find with its inherited weights"],
 ]);
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Evaluate a saved model (a run directory or its checkpoint) on a dataset split',
+  describe: "Evaluate a saved model (a run directory or its checkpoint, or a supernet search's best-weights) on a dataset split",
   builder: (y) =>
     y
       .example(EXAMPLES)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'run directory or checkpoint directory' })
-      .option('dataset', { type: 'string', describe: 'default: the dataset the run trained on' })
+      .option('dataset', { type: 'string', describe: 'default: the dataset the run (or the supernet) trained on' })
       .option('split', { choices: ['test', 'validation', 'train'] as const, default: 'test' as const, describe: 'the split to score' })
       .options(backendOption)
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' }) as never,
@@ -39,7 +40,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     if (args.json) printJson(result);
     else
       process.stdout.write(
-        `${result.split} ${result.metric} ${(100 * result.top1).toFixed(2)}% on ${result.images} images of ${result.dataset} (${result.spec}, ${result.backend})\n`,
+        `${result.split} ${result.metric} ${(100 * result.top1).toFixed(2)}% on ${result.images} images of ${result.dataset} (${result.spec}${result.weights === 'inherited' ? ', inherited supernet weights' : ''}, ${result.backend})\n`,
       );
   }),
 };

@@ -6,7 +6,9 @@ import type { Fidelity } from '../../latency-model/measure/validation.js';
 import type { ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import type { GateWait } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
-import { atTableInput, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import { atTableInput, type MissingOptions, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import type { ArchSpec } from '../../search-space/archspec.js';
+import { deploymentPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -51,6 +53,7 @@ interface ValidateArgs {
   maxWait: number;
   backend: BackendName | 'auto';
   out: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -62,7 +65,11 @@ const fidelityText = (f: Fidelity) =>
   `${(100 * f.within5).toFixed(0)}% within +-5%, ${(100 * f.within10).toFixed(0)}% within +-10%, MAPE ${(100 * f.mape).toFixed(2)}%, Kendall tau ${f.kendallTau.toFixed(3)}`;
 
 const VALIDATE_EXAMPLES = examples([
-  ['$0 latency validate --samples 20', '20 random MobileNetV3-space models timed here against the embedded table'],
+  ['$0 latency validate --samples 20 --out runs/validation', '20 random MobileNetV3-space models timed here against the embedded table'],
+  [
+    '$0 latency validate --samples 100 --force',
+    'the same for 100, replacing results/latency-validation-default.json (the committed record)',
+  ],
   ['$0 latency validate --table tables/mine.json --space zoo-neighbourhood --json', 'your table, on variations of the zoo models'],
 ]);
 
@@ -83,6 +90,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .options(speedGateOptions)
       .options(backendOption)
       .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation-<table>.{json,svg}' })
+      .option('force', { type: 'boolean', describe: "replace the table's validation record already in --out (refused without it)" })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
@@ -115,6 +123,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         samples: args.samples,
         seed: args.seed,
         dir: args.out,
+        force: args.force,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         signal: interruptSignal(log),
         onProgress: (done, total) => {
@@ -135,6 +144,24 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       );
   }),
 };
+
+/**
+ * How ops the table lacks are priced: as --estimate / --interpolate say, else as the spec's
+ * provenance records its latency was priced on this table (a search with `latency.missing:
+ * "estimate"` priced them with the table's estimator: pricing it again gives the search's number).
+ */
+function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { options: MissingOptions; note: string | null } {
+  const given = { interpolate: args.interpolate, estimate: args.estimate };
+  if (args.estimate !== undefined || args.interpolate !== undefined) return { options: given, note: null };
+  const pricing = deploymentPricing(spec);
+  if (!pricing || pricing.table !== table || (pricing.missing !== 'estimate' && pricing.missing !== 'interpolate'))
+    return { options: given, note: null };
+  const how = pricing.missing === 'estimate' ? "estimated by the table's estimator" : 'interpolated';
+  return {
+    options: { [pricing.missing]: true },
+    note: `ops table ${table} lacks are ${how}, as when ${spec.name} was priced (provenance.deployment.missing: "${pricing.missing}"; --no-${pricing.missing} to refuse them)`,
+  };
+}
 
 /** `3 ops estimated, 1 interpolated`: the ops of a prediction not found in its table, by how they were priced. */
 function estimatedText(prediction: Prediction): string {
@@ -189,7 +216,9 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const priced = atTableInput(loadSpecArgument(args.arch, args), table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
-    const prediction = predictLatency(spec, table, { interpolate: args.interpolate, estimate: args.estimate });
+    const missing = missingOptions(args, spec, table.name);
+    if (missing.note) log.info(missing.note);
+    const prediction = predictLatency(spec, table, missing.options);
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {

@@ -23,8 +23,8 @@ interface NetAdaptArgs {
   json?: boolean;
   dataset?: string;
   parallel: number;
-  latencyResolution: number;
-  latencyClasses: number;
+  latencyResolution?: number;
+  latencyClasses?: number;
   latencyMissing: OracleMissing;
   validationSamples: number;
   lr?: number;
@@ -80,13 +80,21 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
         defaultDescription: 'the dataset the seed checkpoint trained on',
       })
       .option('parallel', { type: 'number', default: 2, describe: 'proposals fine-tuned at once (processes)' })
-      .option('latency-resolution', { type: 'number', default: 224, describe: 'resolution of the deployed model whose latency counts' })
-      .option('latency-classes', { type: 'number', default: 1000, describe: 'classifier width of the deployed model' })
+      .option('latency-resolution', {
+        type: 'number',
+        describe: 'resolution of the deployed model whose latency counts',
+        defaultDescription: "the seed's provenance.deployment (a search's find), else 224",
+      })
+      .option('latency-classes', {
+        type: 'number',
+        describe: 'classifier width of the deployed model',
+        defaultDescription: "the seed's provenance.deployment, else 1000",
+      })
       .option('latency-missing', {
         choices: ORACLE_MISSING,
         default: 'auto' as const,
         describe:
-          "ops the table lacks (the widths NetAdapt produces): measure here, estimate (the table's estimator), interpolate; auto: measure when the table was profiled here, else estimate",
+          "ops the table lacks (the widths NetAdapt produces): measure here, estimate (the table's estimator), interpolate; auto: as the seed was priced when its provenance says so (a search with latency.missing estimate), else measure when the table was profiled here, else estimate",
       })
       .option('validation-samples', { type: 'number', default: 2000, describe: 'validation images scoring each proposal' })
       .option('lr', { type: 'number', describe: 'fine-tuning learning rate (SGD)', defaultDescription: '0.01' })

@@ -103,6 +103,24 @@ export class ValidationRunDir {
   }
 }
 
+/**
+ * A validation never replaces a record silently (the default directory, results/, holds the
+ * committed one): an existing record of the table in the directory is refused, naming what it holds.
+ */
+function refuseToReplace(run: ValidationRunDir): void {
+  const file = run.file('record');
+  if (!existsSync(file)) return;
+  let held = 'a validation record';
+  try {
+    const record = run.readRecord();
+    const of = record.complete === false ? ` of ${record.requested ?? '?'}` : '';
+    held = `a validation of ${record.samples}${of} model${record.samples === 1 && !of ? '' : 's'} (space ${record.space}, seed ${record.seed})`;
+  } catch {
+    // An unreadable record is still not replaced without --force.
+  }
+  throw new InputError(`${file}: ${held} of table ${run.table} is already there; give --force to replace it, or --out another directory`);
+}
+
 /** Predicted against measured latency, one point per model, with the diagonal. */
 export function validationPlot(report: ValidationReport): string {
   return scatterPlot(
@@ -146,6 +164,8 @@ export interface ValidationRunRequest {
   onWait?: (wait: GateWait) => void;
   /** Stops the run between timings; the record of what was timed is kept (complete: false). */
   signal?: AbortSignal;
+  /** Replace a record of the same table already in `dir` (without it, such a record is refused). */
+  force?: boolean | undefined;
 }
 
 export interface ValidationRunResult {
@@ -168,6 +188,7 @@ async function latencyValidation(request: ValidationRunRequest): Promise<Validat
   const { table, samples } = request;
   const gate = request.gate ?? DEFAULT_SPEED_GATE;
   const run = new ValidationRunDir(request.dir, table.name);
+  if (!request.force) refuseToReplace(run);
   const write = async (report: ValidationReport, complete: boolean) => {
     await run.writePlot(report);
     await run.writeRecord({ space: request.space, seed: request.seed, device: table.device, requested: samples, complete, ...report });
