@@ -66,7 +66,12 @@ test('bestOf: the highest reward, the first of equals, null for none', (t) => {
 });
 
 const experiment = { name: 'unit', algorithm: 'random', latency: { resolution: 224 } } as unknown as Experiment;
-const setup = { table: { name: 'fake-table' }, rewardSettings: { targetMs: 20 }, fastestMs: 4.5 } as unknown as SearchSetup;
+const setup = {
+  table: { name: 'fake-table' },
+  tableRef: { name: 'fake-table' },
+  rewardSettings: { targetMs: 20 },
+  fastestMs: 4.5,
+} as unknown as SearchSetup;
 
 test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVGs from a real trial store', async (t) => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'nas-report-'));
@@ -97,6 +102,8 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
   t.deepEqual(best.blocks, tinySpec().blocks);
   t.is(best.provenance.source, 'search unit, trial 1: accuracy 0.7000, 25.00 ms at 224x224 on fake-table');
   t.is(best.provenance.command, 'test', 'the child provenance is kept');
+  // How it was priced, so that nas latency and nas netadapt price it again as the search did (the fixture sets no latency.missing).
+  t.deepEqual(best.provenance.deployment, { resolution: 224, table: 'fake-table', missing: 'error' });
 
   const pareto = JSON.parse(readFileSync(path.join(runDir, 'pareto.json'), 'utf8'));
   t.like(pareto, { schemaVersion: 1, kind: 'pareto-front', tool: TOOL_NAME, table: 'fake-table', targetMs: 20 });
