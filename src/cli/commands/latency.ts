@@ -104,7 +104,8 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
     const show = (wait?: GateWait) =>
       progress.update({
         fraction: measured.done / measured.total,
-        text: `measured ${measured.done}/${measured.total} models${wait ? `; ${gateWaitText(wait)}` : ''}`,
+        // Each model is timed in two passes at least (a third for those not yet settled): progress counts timings.
+        text: `timing ${measured.done}/${measured.total} (${args.samples} models, each timed twice or more)${wait ? `; ${gateWaitText(wait)}` : ''}`,
         fields: {
           ...measured,
           ...(wait && {
