@@ -41,12 +41,15 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
     '0.05',
   ];
   const out = path.join(dir, 'na');
-  // Widths the table lacks are measured on this machine (and kept in the run's history).
-  const res = await nas(...common, '--latency-missing', 'measure', '--target-ratio', '0.87', '--out', out, '--json');
+  // Widths the table lacks are measured on this machine (and kept in the run's history). Measured
+  // under the load of a whole test suite they cost more, and the smallest reachable latency rose to
+  // 0.91 of the seed's: a target ratio of 0.87 then failed as unreachable (passing alone).
+  const targetRatio = 0.95;
+  const res = await nas(...common, '--latency-missing', 'measure', '--target-ratio', String(targetRatio), '--out', out, '--json');
   t.is(res.code, 0, res.stderr);
   const summary = JSON.parse(res.stdout.trim().split('\n').pop()!);
   t.deepEqual(Object.keys(summary), ['steps', 'seedLatencyMs', 'finalLatencyMs', 'seedAccuracy', 'finalAccuracy', 'spec']);
-  const targetMs = 0.87 * summary.seedLatencyMs;
+  const targetMs = targetRatio * summary.seedLatencyMs;
   t.true(summary.finalLatencyMs <= targetMs + 1e-9);
   // No step asks for more than what is left to the target (the last one used to cut a whole delta).
   const history = readJsonFile(path.join(out, 'history.json')) as { steps: { deltaMs: number; before: { latencyMs: number } }[] };

@@ -41,6 +41,12 @@ test('the weight layout names and shapes every weight of every zoo model', (t) =
   }
 });
 
+/** A spec's table without the entry of its first bottleneck: a table that lacks one of the seed's ops. */
+function lackingOneBottleneck(full: ReturnType<typeof specTable>): ReturnType<typeof specTable> {
+  const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
+  return { ...full, entries: Object.fromEntries(Object.entries(full.entries).filter(([k]) => k !== dropped)) };
+}
+
 function weightsOf(model: tf.LayersModel): NamedWeight[] {
   return model.weights.map((w) => ({
     name: w.originalName,
@@ -294,8 +300,7 @@ test.serial("NetAdapt on a table that lacks the widths it produces and one of th
   await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
   const finetune = trainConfig({ epochs: 1, trainSamples: 16, batchSize: 16, validationSamples: 16, warmupEpochs: 0 });
   const full = specTable(seed);
-  const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
-  const table = { ...full, entries: Object.fromEntries(Object.entries(full.entries).filter(([k]) => k !== dropped)) };
+  const table = lackingOneBottleneck(full);
   const settings = {
     targetRatio: 0.8,
     deltaRatio: 0.1,
@@ -337,8 +342,7 @@ test.serial(
     const dataset = syntheticDataset({ count: 64, side: 16, channels: 3, classes: 10 });
     const plain = tinySpec({ resolution: 16, channels: 3, name: 'searched' });
     const full = specTable(plain);
-    const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
-    const table = { ...full, entries: Object.fromEntries(Object.entries(full.entries).filter(([k]) => k !== dropped)) };
+    const table = lackingOneBottleneck(full);
     // As a search with latency.missing "estimate" writes best.json: its choices, and how it was priced.
     const deployment = { resolution: 16, classes: 10, table: table.name, missing: 'estimate' };
     const seed = parseArchSpec({ ...plain, provenance: { ...plain.provenance, choices: [0, 1, 0], deployment } });
