@@ -171,14 +171,22 @@ export function readCheckpointDataset(dir: string): string | null {
   return typeof state.dataset === 'string' ? state.dataset : null;
 }
 
+/** A checkpoint's spec and state (`parseState` validates it), without reading its weights. */
+export function readCheckpointHead<State>(
+  dir: string,
+  parseState: (data: unknown, file: string) => State,
+): { dir: string; spec: ArchSpec; state: State } {
+  const { dir: ckpt, spec } = readCheckpointSpec(dir);
+  const stateFile = path.join(ckpt, STATE_JSON);
+  return { dir: ckpt, spec, state: parseState(parseJsonText(readFile(stateFile).toString('utf8'), stateFile), stateFile) };
+}
+
 /** Reads a checkpoint; `parseState` validates the state JSON. */
 export function loadCheckpoint<State>(
   dir: string,
   parseState: (data: unknown, file: string) => State,
 ): CheckpointContents<State> & { dir: string } {
-  const { dir: ckpt, spec } = readCheckpointSpec(dir);
-  const stateFile = path.join(ckpt, STATE_JSON);
-  const state = parseState(parseJsonText(readFile(stateFile).toString('utf8'), stateFile), stateFile);
+  const { dir: ckpt, spec, state } = readCheckpointHead(dir, parseState);
   const modelFile = path.join(ckpt, MODEL_JSON);
   const modelJson = parseJsonText(readFile(modelFile).toString('utf8'), modelFile) as {
     weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];

@@ -65,10 +65,11 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
   const log = given.log ?? silentLogger;
   const run = new TrainRunDir(given.outDir);
   run.refuseExistingRun(given);
-  const request = withTheRunsSpec(given, run);
+  const resumed = given.resume && run.hasCheckpoint() ? run.readCheckpointHead() : null;
+  const request = withTheRunsSpec(given, resumed, run.dir);
   const backend = await prepareBackend(request.backend);
   log.info(backend, 'backend');
-  const config = trainConfig(request.resume ? theRunsSettings(request.config, run, log) : request.config);
+  const config = trainConfig(resumed ? theRunsSettings(request.config, resumed.state.config, log) : request.config);
   const { spec, dataset } = specAndData(request, log);
   log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
   // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
@@ -120,19 +121,21 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
 /** A request whose spec is settled. */
 type WithSpec = TrainJobRequest & { spec: ArchSpec; source: string };
 
+/** What a resume reads of the run's checkpoint before training. */
+type ResumedHead = ReturnType<TrainRunDir['readCheckpointHead']>;
+
 /** A resume given no spec continues the run's own: its checkpoint's spec, on the dataset it trained on. */
-function withTheRunsSpec(request: TrainJobRequest, run: TrainRunDir): WithSpec {
+function withTheRunsSpec(request: TrainJobRequest, resumed: ResumedHead | null, dir: string): WithSpec {
   if (request.spec) return { ...request, spec: request.spec, source: request.source ?? request.spec.name };
   if (!request.resume) throw new InputError('nas train needs --arch (the spec to train); only --resume reads it from the run in --out');
-  if (!run.hasCheckpoint()) throw new InputError(`${run.dir} has no checkpoint to resume from: start the run again with --arch`);
-  const checkpoint = run.readCheckpoint();
+  if (!resumed) throw new InputError(`${dir} has no checkpoint to resume from: start the run again with --arch`);
   return {
     ...request,
-    spec: checkpoint.spec,
-    source: path.join(checkpoint.dir, SPEC_JSON),
-    dataset: request.dataset ?? sourceOfDatasetName(checkpoint.state.dataset),
+    spec: resumed.spec,
+    source: path.join(resumed.dir, SPEC_JSON),
+    dataset: request.dataset ?? sourceOfDatasetName(resumed.state.dataset),
     // The checkpoint's spec is already at the run's resolution and class count.
-    resolution: request.resolution ?? checkpoint.spec.input.resolution,
+    resolution: request.resolution ?? resumed.spec.input.resolution,
   };
 }
 
@@ -141,9 +144,7 @@ function withTheRunsSpec(request: TrainJobRequest, run: TrainRunDir): WithSpec {
  * (without it, its own length: the default would retrain it to 10 epochs). Settings given again
  * that differ are said to be ignored.
  */
-function theRunsSettings(config: Partial<TrainConfig>, run: TrainRunDir, log: Logger): Partial<TrainConfig> {
-  if (!run.hasCheckpoint()) return config;
-  const own = run.readCheckpoint().state.config;
+function theRunsSettings(config: Partial<TrainConfig>, own: TrainConfig, log: Logger): Partial<TrainConfig> {
   const { epochs, ...given } = config;
   const ignored = Object.entries(given).filter(([key, value]) => value !== undefined && value !== own[key as keyof TrainConfig]);
   if (ignored.length)

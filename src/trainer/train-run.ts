@@ -15,7 +15,14 @@ import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { CHECKPOINT_DIR, type CheckpointContents, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.js';
+import {
+  CHECKPOINT_DIR,
+  type CheckpointContents,
+  loadCheckpoint,
+  readCheckpointHead,
+  resolveCheckpointDir,
+  saveCheckpoint,
+} from './checkpoint.js';
 import { TrainConfigSchema } from './config.js';
 
 /** Every file a training run directory holds. */
@@ -162,6 +169,11 @@ export class TrainRunDir {
   /** The checkpoint with its trainer state validated (the run directory's, or its `.old` one after a crash mid-save). */
   readCheckpoint(): CheckpointContents<TrainerState> & { dir: string } {
     return loadCheckpoint(this.dir, (data, file) => parseWith(TrainerStateSchema, data, file));
+  }
+
+  /** The checkpoint's spec and trainer state, without its weights (what a resume continues, and with which settings). */
+  readCheckpointHead(): { dir: string; spec: ArchSpec; state: TrainerState } {
+    return readCheckpointHead(this.dir, (data, file) => parseWith(TrainerStateSchema, data, file));
   }
 
   /** Replaces the checkpoint atomically; returns its directory. */
