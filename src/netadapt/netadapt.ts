@@ -22,7 +22,7 @@ import { MissingKeysError, predictLatency } from '../latency-model/predict/predi
 import { tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
-import { deploymentPricing, type MissingPolicy } from '../search-space/io.js';
+import { type LackingOpsPricing, lackingOpsPricing } from '../search-space/io.js';
 import { specDifferences } from '../search-space/spec-diff.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
@@ -158,18 +158,15 @@ function loadSeedCheckpoint(request: NetAdaptRequest) {
  * (provenance.deployment: a search with `latency.missing: "estimate"` priced its find with the
  * table's estimator), so that NetAdapt starts from the number the search gave it; null otherwise.
  */
-export function seedPricing(seed: ArchSpec, table: string, missing: OracleMissing | undefined): 'estimate' | 'interpolate' | null {
-  if ((missing ?? 'auto') !== 'auto') return null;
-  const pricing = deploymentPricing(seed);
-  if (!pricing || pricing.table !== table) return null;
-  return pricing.missing === 'estimate' || pricing.missing === 'interpolate' ? pricing.missing : null;
+function seedPricing(seed: ArchSpec, table: string, missing: OracleMissing | undefined): LackingOpsPricing | null {
+  return (missing ?? 'auto') === 'auto' ? lackingOpsPricing(seed, table) : null;
 }
 
 /** The seed's predicted latency and the target, checked to be below it and reachable. */
 function latencyTarget(
   request: NetAdaptRequest,
   oracle: LatencyOracle,
-  seedMissing: MissingPolicy | null,
+  seedMissing: LackingOpsPricing | null,
 ): { seedLatencyMs: number; targetMs: number } {
   const { seed, settings, table } = request;
   let seedLatencyMs: number;

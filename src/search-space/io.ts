@@ -23,21 +23,20 @@ export function deploymentInput(spec: ArchSpec): { resolution: number; classes: 
   return { resolution: deployment.resolution as number, classes: deployment.classes as number };
 }
 
-/** How ops a table lacks were priced: refused (`error`), the table's estimator, interpolation, or measured here. */
-export const MISSING_POLICIES = ['error', 'estimate', 'interpolate', 'measure'] as const;
-export type MissingPolicy = (typeof MISSING_POLICIES)[number];
+/** How ops a table lacks were filled in when a spec was priced: the table's estimator, or interpolation between measured widths. */
+export type LackingOpsPricing = 'estimate' | 'interpolate';
 
 /**
- * The table a spec's deployed latency was priced on and how that pricing treated the ops the table
- * lacks, when its provenance records them (`provenance.deployment.table`, `.missing`: a search with
- * `latency.missing: "estimate"` prices ops its table lacks with the table's estimator, and so must
- * everything that prices the spec again to get the same number).
+ * How the ops `table` lacks were filled in when the spec's deployed latency was priced on it, as its
+ * provenance records (`provenance.deployment.table`, `.missing`: a search with `latency.missing:
+ * "estimate"` prices them with the table's estimator, and so must everything that prices the spec
+ * again to get the same number); null when they were refused or measured, the spec was priced on
+ * another table, or nothing is recorded.
  */
-export function deploymentPricing(spec: ArchSpec): { table: string; missing: MissingPolicy } | null {
+export function lackingOpsPricing(spec: ArchSpec, table: string): LackingOpsPricing | null {
   const deployment = (spec.provenance as { deployment?: { table?: unknown; missing?: unknown } } | undefined)?.deployment;
-  if (!deployment || typeof deployment.table !== 'string') return null;
-  const missing = MISSING_POLICIES.find((m) => m === deployment.missing);
-  return missing ? { table: deployment.table, missing } : null;
+  if (deployment?.table !== table) return null;
+  return deployment.missing === 'estimate' || deployment.missing === 'interpolate' ? deployment.missing : null;
 }
 
 export function withInput(spec: ArchSpec, overrides: InputOverrides, what = spec.name): ArchSpec {

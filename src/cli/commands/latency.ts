@@ -8,7 +8,7 @@ import type { GateWait } from '../../latency-model/measure/whole-model.js';
 import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, type MissingOptions, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
-import { deploymentPricing } from '../../search-space/io.js';
+import { lackingOpsPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -154,13 +154,12 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
 function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { options: MissingOptions; note: string | null } {
   const given = { interpolate: args.interpolate, estimate: args.estimate };
   if (args.estimate !== undefined || args.interpolate !== undefined) return { options: given, note: null };
-  const pricing = deploymentPricing(spec);
-  if (!pricing || pricing.table !== table || (pricing.missing !== 'estimate' && pricing.missing !== 'interpolate'))
-    return { options: given, note: null };
-  const how = pricing.missing === 'estimate' ? "estimated by the table's estimator" : 'interpolated';
+  const pricing = lackingOpsPricing(spec, table);
+  if (!pricing) return { options: given, note: null };
+  const how = pricing === 'estimate' ? "estimated by the table's estimator" : 'interpolated';
   return {
-    options: { [pricing.missing]: true },
-    note: `ops table ${table} lacks are ${how}, as when ${spec.name} was priced (provenance.deployment.missing: "${pricing.missing}"; --no-${pricing.missing} to refuse them)`,
+    options: { [pricing]: true },
+    note: `ops table ${table} lacks are ${how}, as when ${spec.name} was priced (provenance.deployment.missing: "${pricing}"; --no-${pricing} to refuse them)`,
   };
 }
 
