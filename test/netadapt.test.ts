@@ -41,6 +41,16 @@ test('the weight layout names and shapes every weight of every zoo model', (t) =
   }
 });
 
+/** NetAdapt settings of the tests whose seed is a 16 px tiny spec with a table lacking one of its ops: a 20% cut in 10% steps. */
+const SHRINK_16PX = {
+  targetRatio: 0.8,
+  deltaRatio: 0.1,
+  deltaDecay: 1,
+  metric: 'ratio' as const,
+  latencyResolution: 16,
+  latencyClasses: 10,
+};
+
 /** A spec's table without the entry of its first bottleneck: a table that lacks one of the seed's ops. */
 function lackingOneBottleneck(full: ReturnType<typeof specTable>): ReturnType<typeof specTable> {
   const [dropped] = Object.keys(full.entries).filter((k) => k.startsWith('bneck'));
@@ -301,15 +311,7 @@ test.serial("NetAdapt on a table that lacks the widths it produces and one of th
   const finetune = trainConfig({ epochs: 1, trainSamples: 16, batchSize: 16, validationSamples: 16, warmupEpochs: 0 });
   const full = specTable(seed);
   const table = lackingOneBottleneck(full);
-  const settings = {
-    targetRatio: 0.8,
-    deltaRatio: 0.1,
-    deltaDecay: 1,
-    metric: 'ratio' as const,
-    latencyResolution: 16,
-    latencyClasses: 10,
-    latencyMissing: 'estimate' as const,
-  };
+  const settings = { ...SHRINK_16PX, latencyMissing: 'estimate' as const };
   const result = await runNetAdapt({
     seed,
     seedCheckpoint: seedRun,
@@ -349,14 +351,7 @@ test.serial(
     const seedRun = path.join(dir, 'seed');
     await train({ spec: seed, dataset, config: trainConfig({ epochs: 1, batchSize: 16 }), outDir: seedRun, evaluateTest: false });
     const finetune = trainConfig({ epochs: 1, trainSamples: 16, batchSize: 16, validationSamples: 16, warmupEpochs: 0 });
-    const settings = {
-      targetRatio: 0.8,
-      deltaRatio: 0.1,
-      deltaDecay: 1,
-      metric: 'ratio' as const,
-      latencyResolution: 16,
-      latencyClasses: 10,
-    };
+    const settings = SHRINK_16PX;
     const request = { seed, seedCheckpoint: seedRun, table, settings, dataset, finetune };
     // Before, auto refused the seed (table synthetic has no entry for 1 of its ops) unless --latency-missing estimate.
     const result = await runNetAdapt({ ...request, evaluator: new InProcessTrainer(dataset, finetune), outDir: path.join(dir, 'run') });
