@@ -179,6 +179,25 @@ test('nas search --resume S --budget N extends a finished search to N trials; N 
   );
 });
 
+test('nas search --resume S --parallel N trains the rest N children at once; every child scores as in a run that never changed it', async (t) => {
+  const { dir, experimentFile } = tinySearchFiles({ budget: 2, batchSize: 2, parallel: 1 });
+  const [changed, unchanged] = [path.join(dir, 'changed'), path.join(dir, 'unchanged')];
+  const first = await nas('search', '--experiment', experimentFile, '--out', changed);
+  t.is(first.code, 0, first.stderr);
+  const resumed = await nas('search', '--resume', changed, '--budget', '4', '--parallel', '2');
+  t.is(resumed.code, 0, resumed.stderr);
+  const whole = await nas('search', '--experiment', experimentFile, '--out', unchanged, '--budget', '4');
+  t.is(whole.code, 0, whole.stderr);
+  const scores = (runDir: string) => {
+    const store = new SearchRunDir(runDir).trialStore();
+    const all = store.all().map((trial) => [trial.choices.join(''), trial.accuracy]);
+    store.close();
+    return all;
+  };
+  t.is(scores(changed).length, 4);
+  t.deepEqual(scores(changed), scores(unchanged));
+});
+
 test("a search's best.json (the proxy model at 16 px, deployed at 32) trains with nas train and is priced by nas latency at its deployment input", async (t) => {
   const { dir, experimentFile, tableFile } = tinySearchFiles({ algorithm: 'random', budget: 2, batchSize: 2 }, 32);
   const experiment = readExperiment(experimentFile);

@@ -235,6 +235,20 @@ test('nas pipeline --resume --experiment OTHER names the settings that differ in
   t.regex(renamed.stderr, /ran: \$\.description: absent vs "Another experiment, described at len\.\.\. \(/);
 });
 
+test('a resumed pipeline takes another parallelism, from --parallel or an experiment that differs only there; the rest of its experiment stays', async (t) => {
+  const { run, record } = await newPipeline();
+  const check = () => t.fail('a resumed pipeline is not checked as a new one');
+  const fromFlag = await openPipeline({ resume: run.dir, parallel: 3, command: 'nas pipeline (test)' }, check);
+  t.is(fromFlag.record.experiment.parallel, 3);
+  t.is(run.read().experiment.parallel, 3, 'pipeline.json holds it: the later stages run with it');
+  const fromFile = await openPipeline(
+    { resume: run.dir, experiment: { ...record.experiment, parallel: 1 }, command: 'nas pipeline (test)' },
+    check,
+  );
+  t.is(run.read().experiment.parallel, 1);
+  t.deepEqual({ ...fromFile.record.experiment, parallel: record.experiment.parallel }, record.experiment);
+});
+
 test('nas pipeline --resume of a directory without pipeline.json exits 2 saying so', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nas-not-pipeline-'));
   const run = await nas('pipeline', '--resume', dir);

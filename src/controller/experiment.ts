@@ -164,23 +164,31 @@ export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
   return parseExperiment(readJsonFile(file), file);
 }
 
-/** Identity of an experiment for --resume: everything but the budget (a run may be extended). */
+/**
+ * What a resumed run may change without becoming another experiment: the budget (a run may be
+ * extended) and `parallel` (how many children train at once: each child's training is seeded by
+ * its spec and settings alone, so its accuracy does not depend on it).
+ */
+function identity(e: Experiment): Omit<Experiment, 'budget' | 'parallel'> {
+  const { budget: _b, parallel: _p, ...rest } = e;
+  return rest;
+}
+
+/** Identity of an experiment for --resume: everything but the budget and `parallel`. */
 export function experimentHash(e: Experiment): string {
-  const { budget: _b, ...rest } = e;
-  return jsonHash(rest);
+  return jsonHash(identity(e));
 }
 
 /** What names an experiment rather than sets it: named as a difference only when nothing else differs. */
 const LABELS = new Set(['$.name', '$.description']);
 
 /**
- * Where the experiment a run recorded and one given to resume it differ, the budget aside (as in
- * experimentHash): the settings, or the name and description when they are all that differ.
+ * Where the experiment a run recorded and one given to resume it differ, the budget and `parallel`
+ * aside (as in experimentHash): the settings, or the name and description when they are all that
+ * differ. None: the given experiment resumes the run.
  */
 export function experimentDifferences(recorded: Experiment, given: Experiment): JsonDifference[] {
-  const { budget: _r, ...ran } = recorded;
-  const { budget: _g, ...asked } = given;
-  const all = jsonDifferences(ran, asked);
+  const all = jsonDifferences(identity(recorded), identity(given));
   const settings = all.filter((d) => !LABELS.has(d.path));
   return settings.length ? settings : all;
 }

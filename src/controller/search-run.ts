@@ -184,10 +184,12 @@ export class SearchRunDir {
           `${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}); drop --resume to start a new run there`,
         );
       const record = this.readRecord();
-      if (record.experimentHash !== experimentHash(experiment)) {
-        const differences = formatDifferences(experimentDifferences(record.experiment, experiment));
+      // Compared field by field, not by the recorded hash: runs recorded before `parallel` left the
+      // experiment's identity hashed it in.
+      const differences = experimentDifferences(record.experiment, experiment);
+      if (differences.length) {
         throw new InputError(
-          `${this.dir} ran another experiment: ${differences} (the run's value, then the one given); resume without the options or experiment file that change them, or choose a new --out`,
+          `${this.dir} ran another experiment: ${formatDifferences(differences)} (the run's value, then the one given); resume without the options or experiment file that change them, or choose a new --out`,
         );
       }
       const changed = tableChange(record.table, table);

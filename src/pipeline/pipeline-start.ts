@@ -1,7 +1,7 @@
 /**
  * Opening a pipeline: a new one (its experiment must have a `pipeline` section) or the one being
  * resumed (an experiment given with it must be the pipeline's own, field for field but the
- * budget), its search's budget extended when asked.
+ * budget and `parallel`), its search's budget extended and its parallelism changed when asked.
  */
 import { InputError } from '../common/errors.js';
 import { formatDifferences } from '../common/json-diff.js';
@@ -11,12 +11,17 @@ import { SearchRunDir } from '../controller/search-run.js';
 import { type PipelineRecord, PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 
 export interface PipelineStart {
+  /** The experiment (required for a new pipeline; with `resume`, checked against the pipeline's). */
   experiment?: Experiment | undefined;
   experimentFile?: string | undefined;
+  /** The directory of a new pipeline. */
   outDir?: string | undefined;
+  /** The directory of a pipeline to continue. */
   resume?: string | undefined;
   /** The search's budget: a new pipeline's (over the experiment's), or a resumed one's extended to it. */
   budget?: number | undefined;
+  /** Children trained at once (also NetAdapt's proposals): a new pipeline's (over the experiment's), or a resumed one's from now on. */
+  parallel?: number | undefined;
   command: string;
 }
 
@@ -39,12 +44,17 @@ export async function openPipeline(
     const record = run.read();
     if (request.experiment) refuseOtherExperiment(request.experiment, record, request.experimentFile ?? 'the experiment', run);
     if (request.budget !== undefined) await changeBudget(run, record, request.budget, request.command);
+    await changeParallel(run, record, request.parallel ?? request.experiment?.parallel);
     return { run, record, settings: settingsOf(record.experiment, run.file('experiment')) };
   }
   const { outDir } = request;
   if (!request.experiment || !outDir)
     throw new InputError('a new pipeline needs --experiment FILE (and --out DIR); continue one with --resume DIR');
-  const experiment = request.budget === undefined ? request.experiment : { ...request.experiment, budget: request.budget };
+  const experiment = {
+    ...request.experiment,
+    budget: request.budget ?? request.experiment.budget,
+    parallel: request.parallel ?? request.experiment.parallel,
+  };
   const settings = settingsOf(experiment, request.experimentFile ?? 'the experiment');
   const run = new PipelineRunDir(outDir);
   if (!run.isRun()) check(experiment);
@@ -97,6 +107,13 @@ async function changeBudget(run: PipelineRunDir, record: PipelineRecord, budget:
 /** The stages an extended search makes stale. */
 const LATER_STAGES = ['train', 'netadapt', 'evaluate'] as const satisfies readonly PipelineStage[];
 
+/** A resumed pipeline trains `parallel` children (and NetAdapt proposals) at once from now on: no result depends on it. */
+async function changeParallel(run: PipelineRunDir, record: PipelineRecord, parallel: number | undefined): Promise<void> {
+  if (parallel === undefined || parallel === record.experiment.parallel) return;
+  record.experiment = { ...record.experiment, parallel };
+  await run.write(record);
+}
+
 /**
  * After a search extended by `--budget` has finished: when its best architecture is the one the
  * stages moved aside started from (the training's recorded best.json hash), their runs are moved
@@ -134,7 +151,7 @@ function trialsDone(run: PipelineRunDir, record: PipelineRecord): number | null 
 }
 
 function refuseOtherExperiment(experiment: Experiment, record: PipelineRecord, source: string, run: PipelineRunDir): void {
-  // The budget is not the experiment's identity (--resume --budget extends it).
+  // The budget and parallelism are not the experiment's identity (--resume --budget extends it; --parallel changes it).
   const differences = experimentDifferences(record.experiment, experiment);
   if (differences.length === 0) return;
   throw new InputError(

@@ -33,21 +33,12 @@ import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
 import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, pipelineTarget, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
-import { openPipeline, reinstateIfBestUnchanged } from './pipeline-start.js';
+import { openPipeline, type PipelineStart, reinstateIfBestUnchanged } from './pipeline-start.js';
 import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
 
-export interface PipelineRequest {
-  /** The experiment (required for a new pipeline; with `resume`, checked against the pipeline's). */
-  experiment?: Experiment | undefined;
-  experimentFile?: string | undefined;
-  /** The directory of a new pipeline. */
-  outDir?: string | undefined;
-  /** The directory of a pipeline to continue. */
-  resume?: string | undefined;
-  /** The search's budget (over a new pipeline's experiment; a resumed pipeline's search extended to it). */
-  budget?: number | undefined;
+/** What `nas pipeline` asks: the pipeline to open (a new one, or one to resume: pipeline-start.ts) and how to run it. */
+export interface PipelineRequest extends PipelineStart {
   backend: BackendName | 'auto';
-  command: string;
   /** Train the zoo models of the closing report (default true; false lists them untrained, as the section's zoo.train: false). */
   trainZoo?: boolean | undefined;
   /** Where the zoo trainings are cached (default runs/zoo-cache). */

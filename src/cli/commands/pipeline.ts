@@ -14,6 +14,7 @@ interface PipelineArgs {
   out?: string;
   resume?: string;
   budget?: number;
+  parallel?: number;
   backend: BackendName | 'auto';
   zoo: boolean;
   zooCache?: string;
@@ -45,6 +46,11 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
         type: 'number',
         describe: "the search's trials (with --resume: extends a finished search, its later stages run again on the new best)",
       })
+      .option('parallel', {
+        type: 'number',
+        describe: "children trained at once, also NetAdapt's proposals (processes; with --resume: from now on)",
+        defaultDescription: "the experiment's",
+      })
       .options(backendOption)
       .option('zoo', {
         type: 'boolean',
@@ -68,6 +74,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       outDir,
       resume: args.resume,
       budget: args.budget,
+      parallel: args.parallel,
       backend: args.backend,
       trainZoo: args.zoo,
       zooCacheDir: args.zooCache,

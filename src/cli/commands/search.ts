@@ -85,7 +85,11 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .option('seed', { type: 'number', describe: "the run's random seed", ...experimentDefault('seed') })
       .option('out', { type: 'string', describe: 'run directory (default: runs/<experiment>-<time>)' })
       .option('resume', { type: 'string', describe: 'continue the run in this directory' })
-      .option('parallel', { type: 'number', describe: 'children trained at once (processes)', ...experimentDefault('parallel') })
+      .option('parallel', {
+        type: 'number',
+        describe: 'children trained at once (processes; with --resume: from now on)',
+        ...experimentDefault('parallel'),
+      })
       .option('table', {
         type: 'string',
         describe:
