@@ -62,7 +62,11 @@ test('nas latency prices a searched spec as its search did: on the table its pro
     /ops table default lacks are estimated by the table's estimator, as when best was priced \(provenance\.deployment\.missing/,
   );
   const text = await nas('latency', '--arch', best);
-  t.regex(text.stdout, new RegExp(`^best: ${searchMs.toFixed(2)} ms on .* \\[default\\] \\(\\d+ ops estimated: not in the table\\)\\n$`));
+  const note = new RegExp(
+    `^best: ${searchMs.toFixed(2)} ms on .* \\[default\\] \\((\\d+) ops? estimated( \\(in \\d+ layers\\))?: not in the table\\)\\n$`,
+  );
+  t.regex(text.stdout, note);
+  const estimatedOps = Number(note.exec(text.stdout)?.[1]);
   // --no-estimate refuses them; a spec priced on another table, or recorded before the policy was, prices as before.
   for (const [file, extra] of [
     [best, ['--no-estimate']],
@@ -73,4 +77,6 @@ test('nas latency prices a searched spec as its search did: on the table its pro
     t.is(refused.code, 2, `${file} ${extra.join(' ')}: ${refused.stderr}`);
     t.regex(refused.stderr, /table default has no entry for \d+ ops of this spec/);
   }
+  const refused = await nas('latency', '--arch', best, '--no-estimate');
+  t.regex(refused.stderr, new RegExp(`has no entry for ${estimatedOps} ops of this spec`), 'the note counts the ops the refusal names');
 });

@@ -163,11 +163,22 @@ function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { opt
   };
 }
 
-/** `3 ops estimated, 1 interpolated`: the ops of a prediction not found in its table, by how they were priced. */
+/**
+ * `3 ops estimated, 1 interpolated`: the distinct ops (table keys) of a prediction not found in its
+ * table, by how they were priced, as the refusal without --estimate counts them; `(in 5 layers)`
+ * when some repeat.
+ */
 function estimatedText(prediction: Prediction): string {
-  const counts = new Map<string, number>();
-  for (const op of prediction.ops) if (op.source !== 'measured') counts.set(op.source, (counts.get(op.source) ?? 0) + 1);
-  return [...counts].map(([source, n], i) => `${n}${i === 0 ? ` op${n === 1 ? '' : 's'}` : ''} ${source}`).join(', ');
+  const keys = new Map<string, Set<string>>();
+  let layers = 0;
+  for (const op of prediction.ops) {
+    if (op.source === 'measured') continue;
+    keys.set(op.source, (keys.get(op.source) ?? new Set()).add(op.key));
+    layers++;
+  }
+  const distinct = [...keys.values()].reduce((n, set) => n + set.size, 0);
+  const counts = [...keys].map(([source, set], i) => `${set.size}${i === 0 ? ` op${set.size === 1 ? '' : 's'}` : ''} ${source}`);
+  return counts.join(', ') + (layers > distinct ? ` (in ${layers} layers)` : '');
 }
 
 const LATENCY_EXAMPLES = examples([
