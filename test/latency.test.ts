@@ -122,6 +122,13 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
   t.regex(err!.message, /bad\.json: .*mean.*>=0/);
   t.regex(err!.message, /\$\.entries\.nonsense: not a canonical op key/);
   t.regex(err!.message, /keys look like bneck-in:28x28x40-exp:120-out:40-k:5-s:1-act:relu-se:32\.hsigmoid\.relu-res, as nas profile/);
+  // A phone's YAML table given where a JSON one is expected: said to be imported first; a bare name is a file too.
+  const yaml = write('note10.yaml', 'AvgPool2D-input:7x7x1280: {count: 10, mean: 0.1}\n');
+  t.throws(() => loadTable(yaml), {
+    instanceOf: InputError,
+    message: /note10\.yaml: a YAML table .* import it first with nas table import --format ofa\|proxyless/,
+  });
+  t.throws(() => loadTable('absent.yaml'), { instanceOf: InputError, message: /^absent\.yaml: no such latency table/ });
 });
 
 const sharedTest = existsSync(SHARED_TABLES) ? test : test.skip;

@@ -9,7 +9,7 @@ export const TABLES_DIR = path.join(PROJECT_ROOT, 'tables');
 export const DEFAULT_TABLE = 'default';
 
 export function tablePath(nameOrFile: string = DEFAULT_TABLE): string {
-  if (nameOrFile.includes('/') || nameOrFile.endsWith('.json')) return nameOrFile;
+  if (nameOrFile.includes('/') || /\.(json|ya?ml)$/i.test(nameOrFile)) return nameOrFile;
   return path.join(TABLES_DIR, `${nameOrFile}.json`);
 }
 
@@ -20,6 +20,11 @@ export function loadTable(nameOrFile?: string): LatencyTable {
       nameOrFile
         ? `${file}: no such latency table`
         : `the embedded table ${file} is missing: regenerate it with the command in README.md (nas profile ... --out tables/default.json)`,
+    );
+  }
+  if (/\.ya?ml$/i.test(file)) {
+    throw new InputError(
+      `${file}: a YAML table (Once-for-All's or ProxylessNAS's format), not this tool's JSON: import it first with nas table import --format ofa|proxyless ${file}, then pass the JSON file it writes`,
     );
   }
   return readLatencyTable(file);
