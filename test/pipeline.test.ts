@@ -83,7 +83,9 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.regex(run.stderr, /trial [12]\/2 best reward/, 'the search stage reports its progress as nas search does');
   const report = JSON.parse(readFileSync(path.join(whole, 'report.json'), 'utf8'));
   const [, trained, adapted, final] = report.stages;
-  t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: final.testTop1 });
+  t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: null });
+  t.is(adapted.valTop1, record.stages.netadapt.outputs.adaptedValTop1, "NetAdapt's own accuracy, before the final training");
+  t.is(final.specHash, record.stages.evaluate.outputs.specHash, 'report.json and pipeline.json name the final spec by one hash');
   t.true(adapted.predictedMs < trained.predictedMs, 'NetAdapt cut the predicted latency');
 
   const killed = path.join(dir, 'killed');
@@ -251,10 +253,23 @@ test("a pipeline whose trained model is below NetAdapt's own target skips NetAda
   const cachedReport = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
   t.like(cachedReport.zoo.models[0], { state: 'cached', testTop1: zooRow.testTop1 });
   t.is(cachedReport.zoo.cached, 1);
+  // --no-zoo trains nothing; what the cache holds is still shown.
+  const listedFromCache = await nas('pipeline', '--resume', out, '--no-zoo', '--zoo-cache', zooCache);
+  t.is(listedFromCache.code, 0, listedFromCache.stderr);
+  t.like(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).zoo, {
+    trained: false,
+    cached: 1,
+    models: [{ state: 'cached', testTop1: zooRow.testTop1 }],
+  });
+  t.regex(
+    readFileSync(path.join(out, 'report.md'), 'utf8'),
+    /Not trained \(--no-zoo.*\); 1 of 1 trained with the standalone recipe by an earlier pipeline/,
+  );
   const listed = await nas('pipeline', '--resume', out, '--no-zoo', '--zoo-cache', path.join(dir, 'empty-cache'));
   t.is(listed.code, 0, listed.stderr);
   t.like(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).zoo, {
     trained: false,
+    cached: 0,
     models: [{ state: 'untrained', testTop1: null }],
   });
 });

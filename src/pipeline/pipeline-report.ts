@@ -158,12 +158,14 @@ function zooRecipe(record: PipelineRecord): ZooRecipe {
 
 type Architecture = Pick<ReportRow, 'spec' | 'specHash' | 'params' | 'madds'>;
 
-/** A spec's name, and its hash, params and MAdds at the table's resolution and classes. */
+/**
+ * A spec's name and hash (of the spec as its stage wrote it, as pipeline.json records it), and its
+ * params and MAdds at the table's resolution and classes.
+ */
 function architecture(record: PipelineRecord, spec: ArchSpec, source: string): Architecture {
   const { resolution, classes } = record.experiment.latency;
-  const deployed = withInput(spec, { resolution, classes }, source);
-  const { params, madds } = specCost(deployed);
-  return { spec: spec.name, specHash: specHash(deployed), params, madds };
+  const { params, madds } = specCost(withInput(spec, { resolution, classes }, source));
+  return { spec: spec.name, specHash: specHash(spec), params, madds };
 }
 
 const NO_ARCHITECTURE: Architecture = { spec: null, specHash: null, params: null, madds: null };
@@ -193,10 +195,9 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
       ? row('netadapt', { note: netadapt.reason ?? null, wallSeconds: netadapt.wallSeconds })
       : row('netadapt', {
           ...fromFile(path.join(run.dir, String(netadapt.outputs['spec']))),
+          ...adaptedAccuracy(netadapt.outputs),
           predictedMs: num(netadapt.outputs['finalLatencyMs']),
           measuredMs: num(evaluate.outputs['measuredLatencyMs']),
-          valTop1: num(netadapt.outputs['valTop1']),
-          testTop1: num(evaluate.outputs['testTop1']),
           wallSeconds: netadapt.wallSeconds,
         });
   return [
@@ -228,6 +229,16 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
       wallSeconds: evaluate.wallSeconds,
     }),
   ];
+}
+
+/**
+ * The NetAdapt row's accuracy: after its last step's short fine-tune, no test score (the final row
+ * has the final training's). Pipelines recorded before that was kept show the final training's.
+ */
+function adaptedAccuracy(outputs: Record<string, unknown>): Pick<ReportRow, 'valTop1' | 'note'> {
+  const adapted = num(outputs['adaptedValTop1']);
+  if (adapted === null) return { valTop1: num(outputs['valTop1']), note: 'validation top-1 after the final training' };
+  return { valTop1: adapted, note: "validation top-1 after the last step's short fine-tune; the final row's after the final training" };
 }
 
 /** A spec's predicted latency at the table's resolution and classes (null when the table cannot price it). */
@@ -268,8 +279,11 @@ async function zooRows(
       testTop1: null,
       wallSeconds: null,
     };
-    if (zoo.train) {
-      const trained = await trainedZooModel({ cache, spec, recipe, backend: request.backend, signal: request.signal, log: request.log });
+    // Without training (--no-zoo), the cache still shows what earlier pipelines trained with this recipe.
+    const trained = zoo.train
+      ? await trainedZooModel({ cache, spec, recipe, backend: request.backend, signal: request.signal, log: request.log })
+      : { entry: cache.read(spec, recipe), cached: true };
+    if (trained.entry) {
       if (trained.cached) cached++;
       const { valTop1, testTop1, wallSeconds } = trained.entry;
       Object.assign(row, { state: trained.cached ? 'cached' : 'trained', valTop1, testTop1, wallSeconds });
@@ -324,7 +338,7 @@ export function reportMarkdown(report: PipelineReport): string {
     '',
     zoo.trained
       ? `Trained with the standalone recipe (${recipe}; cache ${zoo.cacheDir}, recipe ${zoo.recipeHash}, ${zoo.cached} of ${zoo.models.length} from the cache).`
-      : "Not trained (--no-zoo or the pipeline section's zoo.train: false).",
+      : `Not trained (--no-zoo or the pipeline section's zoo.train: false); ${zoo.cached} of ${zoo.models.length} trained with the standalone recipe by an earlier pipeline (${recipe}; cache ${zoo.cacheDir}).`,
     '',
     ...zooLines,
     ...(zoo.unpriced.length ? ['', `The table cannot price ${zoo.unpriced.length} zoo models: ${zoo.unpriced.join(', ')}.`] : []),

@@ -350,11 +350,17 @@ function netadaptStage(context: PipelineContext): StageWork {
         log,
       });
       const { steps, seedLatencyMs, finalLatencyMs, finalAccuracy } = summary;
-      return {
-        outputs: { spec: path.relative(run.dir, summary.spec), steps, seedLatencyMs, finalLatencyMs, valTop1: finalAccuracy, targetMs },
-      };
+      const outputs = { spec: path.relative(run.dir, summary.spec), steps, seedLatencyMs, finalLatencyMs, targetMs };
+      return { outputs: { ...outputs, adaptedValTop1: adaptedAccuracy(new NetAdaptRunDir(dir)), valTop1: finalAccuracy } };
     },
   };
+}
+
+/** Validation top-1 of the network NetAdapt's last step chose, after its short fine-tune (before the final training). */
+function adaptedAccuracy(netadapt: NetAdaptRunDir): number {
+  const history = netadapt.readHistory();
+  const last = history.steps.at(-1);
+  return last ? last.proposals[last.chosen]!.accuracy : history.seedAccuracy;
 }
 
 interface FinalModel {
