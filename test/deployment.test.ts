@@ -67,10 +67,11 @@ test('nas latency prices a searched spec as its search did: on the table its pro
   );
   t.regex(text.stdout, note);
   const estimatedOps = Number(note.exec(text.stdout)?.[1]);
-  // --no-estimate refuses them; a spec priced on another table, or recorded before the policy was, prices as before.
+  // --no-estimate refuses them; a spec priced on another table (given with --table), or recorded before the policy was, prices as before.
+  const otherTable = write('other-table', { resolution: 224, classes: 1000, table: 'note10', missing: 'estimate' });
   for (const [file, extra] of [
     [best, ['--no-estimate']],
-    [write('other-table', { resolution: 224, classes: 1000, table: 'note10', missing: 'estimate' }), []],
+    [otherTable, ['--table', 'default']],
     [write('unrecorded', { resolution: 224, classes: 1000 }), []],
   ] as const) {
     const refused = await nas('latency', '--arch', file, ...extra);
@@ -79,4 +80,25 @@ test('nas latency prices a searched spec as its search did: on the table its pro
   }
   const refused = await nas('latency', '--arch', best, '--no-estimate');
   t.regex(refused.stderr, new RegExp(`has no entry for ${estimatedOps} ops of this spec`), 'the note counts the ops the refusal names');
+});
+
+test('nas latency without --table prices on the table the spec records, and a recorded table not found is one line saying to give --table', async (t) => {
+  const space = getChoiceSpace('mobilenetv3-small-stem');
+  const proxy = space.materialise(
+    space.choicePoints.map(() => 0),
+    { resolution: 32, classes: 10, name: 'phone-best' },
+  );
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'nas-deployment-')), 'best.json');
+  const deployment = { resolution: 224, classes: 1000, table: 'note10-not-imported', missing: 'estimate' };
+  writeFileSync(file, JSON.stringify({ ...proxy, provenance: { ...proxy.provenance, deployment } }));
+  for (const extra of [[], ['--json'], ['--breakdown'], ['--measure']]) {
+    const refused = await nas('latency', '--arch', file, ...extra);
+    t.is(refused.code, 2, `${extra.join(' ')}: ${refused.stderr}`);
+    t.regex(
+      refused.stderr,
+      /^nas: phone-best was priced on table note10-not-imported \(its provenance\.deployment\.table\), which is not at \S*note10-not-imported\.json: give that table with --table FILE/,
+    );
+    t.is(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    t.is(refused.stdout, '');
+  }
 });
