@@ -7,6 +7,7 @@ import { atTableInput, MissingKeysError, predictLatency } from '../src/latency-m
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { nas } from './helpers/cli.js';
+import { specTable } from './helpers/tables.js';
 
 test('a searched spec at the proxy resolution is priced at the deployment input its provenance records', (t) => {
   const table = loadTable('default');
@@ -99,6 +100,37 @@ test('nas latency without --table prices on the table the spec records, and a re
       /^nas: phone-best was priced on table note10-not-imported \(its provenance\.deployment\.table\), which is not at \S*note10-not-imported\.json: give that table with --table FILE/,
     );
     t.is(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    t.is(refused.stdout, '');
+  }
+});
+
+test('nas latency --measure against a table measured on another device is refused in one line before any timing', async (t) => {
+  const spec = zooSpec('mobilenetv3-small-1.0');
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-deployment-'));
+  const phone = {
+    ...specTable(spec),
+    name: 'phone',
+    device: {
+      name: 'Pixel 9 (browser)',
+      runtime: 'tfjs-layers',
+      backend: 'wasm',
+      threads: 1,
+      cpu: '8 cores',
+      tfjsVersion: '4.22.0',
+      date: 'now',
+    },
+  };
+  const tableFile = path.join(dir, 'phone.json');
+  writeFileSync(tableFile, JSON.stringify(phone));
+  const priced = await nas('latency', '--arch', 'mobilenetv3-small-1.0', '--table', tableFile, '--quiet');
+  t.is(priced.code, 0, priced.stderr);
+  for (const extra of [[], ['--json'], ['--breakdown']]) {
+    const refused = await nas('latency', '--arch', 'mobilenetv3-small-1.0', '--table', tableFile, '--measure', ...extra);
+    t.is(refused.code, 2, refused.stderr);
+    t.regex(
+      refused.stderr,
+      /^nas: --measure times the model on this machine \(.+\), and table phone was measured on Pixel 9 \(browser\): a time here is no check of its latency there; drop --measure, or price on a table profiled here \(--table FILE, written by nas profile\)\n$/,
+    );
     t.is(refused.stdout, '');
   }
 });

@@ -187,6 +187,18 @@ async function recordedTable(spec: ArchSpec, specFile: string): Promise<{ table:
 }
 
 /**
+ * --measure times the model on this machine: against a table measured on another device (a
+ * phone's) that time says nothing of the table's latency, so it is refused, as validation is.
+ */
+async function refuseMeasuringElsewhere(table: LatencyTable): Promise<void> {
+  const { profiledOnThisCpu, thisCpu } = await import('../../latency-model/predict/oracle.js');
+  if (!profiledOnThisCpu(table))
+    throw new InputError(
+      `--measure times the model on this machine (${thisCpu()}), and table ${table.name} was measured on ${table.device.name}: a time here is no check of its latency there; drop --measure, or price on a table profiled here (--table FILE, written by nas profile)`,
+    );
+}
+
+/**
  * `3 ops estimated, 1 interpolated`: the distinct ops (table keys) of a prediction not found in its
  * table, by how they were priced, as the refusal without --estimate counts them; `(in 5 layers)`
  * when some repeat.
@@ -229,7 +241,8 @@ const predictOptions = Object.fromEntries(
     },
     measure: {
       type: 'boolean',
-      describe: 'also time the whole model here, as validation does (behind the speed gate: --min-speed, --max-wait)',
+      describe:
+        'also time the whole model here, as validation does, against a table profiled here (behind the speed gate: --min-speed, --max-wait)',
     },
     ...speedGateOptions,
     ...backendOption,
@@ -250,6 +263,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const { tableForSpecFile } = await import('../../netadapt/netadapt-run.js');
     const { table, note: tableNote } = tableForSpecFile(recorded?.table ?? loadTable(args.table), args.arch);
     if (tableNote) log.info(tableNote);
+    if (args.measure) await refuseMeasuringElsewhere(table);
     const priced = atTableInput(given, table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
@@ -264,6 +278,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
         import('../../latency-model/measure/whole-model.js'),
       ]);
       const backend = await prepareBackend(args.backend);
+      // Same machine, another backend: timed, with a warning (the table's backend may be unavailable here).
       if (backend.backend !== table.device.backend)
         log.warn({ table: table.device.backend, here: backend.backend }, "measuring on another backend than the table's");
       // The protocol of validation: timed until two timings agree, the fastest kept.
