@@ -195,6 +195,12 @@ test('a mistyped subcommand is named with the nearest one, whatever follows it',
       ['latency', '--arch', 'mobilenetv3-small-1.0', '--backend', 'wasm', '--bogus'],
       /^nas: unknown option --bogus \(see nas latency --help\)\n$/,
     ],
+    // Nor is the value of a mistyped option.
+    [
+      ['latency', '--arch', 'mobilenetv3-small-1.0', '--tabel', 'default'],
+      /^nas: unknown option --tabel: did you mean --table\? \(see nas latency --help\)\n$/,
+    ],
+    [['table', '--formt', 'ofa', 'improt', 'x.yaml'], /^nas: unknown command improt: did you mean import\? \(see nas table --help\)\n$/],
   ]);
 });
 

@@ -42,6 +42,23 @@ test('nas table import writes <file name>.json in the current directory, not int
   t.regex(run.stdout, new RegExp(`wrote ${path.join(dir, name).replace(/[.\\/]/g, '\\$&')}\\.json: 2 entries`));
 });
 
+test('nas table import refuses to replace a table already at its output (its fitted estimator included) unless --force', async (t) => {
+  const dir = tmp();
+  writeFileSync(path.join(dir, 'note.yaml'), OFA_YAML);
+  const first = await nasIn(dir, 'table', 'import', '--format', 'ofa', 'note.yaml');
+  t.is(first.code, 0, first.stderr);
+  const out = path.join(dir, 'note.json');
+  const fitted = `${JSON.stringify({ ...JSON.parse(readFileSync(out, 'utf8')), fittedHere: true })}\n`;
+  writeFileSync(out, fitted);
+  const again = await nasIn(dir, 'table', 'import', '--format', 'ofa', 'note.yaml');
+  t.is(again.code, 2, again.stderr);
+  t.regex(again.stderr, new RegExp(`^nas: ${out.replace(/[.\\/]/g, '\\$&')} already exists: give --force to replace it .*\\n$`));
+  t.is(readFileSync(out, 'utf8'), fitted, 'the table is left as it was');
+  const forced = await nasIn(dir, 'table', 'import', '--format', 'ofa', 'note.yaml', '--force');
+  t.is(forced.code, 0, forced.stderr);
+  t.false('fittedHere' in JSON.parse(readFileSync(out, 'utf8')));
+});
+
 test('nas profile --serve writes the posted table in the current directory by default and says so at start', async (t) => {
   const dir = tmp();
   const child = spawn(process.execPath, [NAS, 'profile', '--serve', '--arch', 'mobilenetv3-small-0.35', '--port', '0'], { cwd: dir });

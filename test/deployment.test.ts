@@ -7,6 +7,7 @@ import { atTableInput, MissingKeysError, predictLatency } from '../src/latency-m
 import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { nas } from './helpers/cli.js';
+import { specTable } from './helpers/tables.js';
 
 test('a searched spec at the proxy resolution is priced at the deployment input its provenance records', (t) => {
   const table = loadTable('default');
@@ -67,10 +68,11 @@ test('nas latency prices a searched spec as its search did: on the table its pro
   );
   t.regex(text.stdout, note);
   const estimatedOps = Number(note.exec(text.stdout)?.[1]);
-  // --no-estimate refuses them; a spec priced on another table, or recorded before the policy was, prices as before.
+  // --no-estimate refuses them; a spec priced on another table (given with --table), or recorded before the policy was, prices as before.
+  const otherTable = write('other-table', { resolution: 224, classes: 1000, table: 'note10', missing: 'estimate' });
   for (const [file, extra] of [
     [best, ['--no-estimate']],
-    [write('other-table', { resolution: 224, classes: 1000, table: 'note10', missing: 'estimate' }), []],
+    [otherTable, ['--table', 'default']],
     [write('unrecorded', { resolution: 224, classes: 1000 }), []],
   ] as const) {
     const refused = await nas('latency', '--arch', file, ...extra);
@@ -79,4 +81,56 @@ test('nas latency prices a searched spec as its search did: on the table its pro
   }
   const refused = await nas('latency', '--arch', best, '--no-estimate');
   t.regex(refused.stderr, new RegExp(`has no entry for ${estimatedOps} ops of this spec`), 'the note counts the ops the refusal names');
+});
+
+test('nas latency without --table prices on the table the spec records, and a recorded table not found is one line saying to give --table', async (t) => {
+  const space = getChoiceSpace('mobilenetv3-small-stem');
+  const proxy = space.materialise(
+    space.choicePoints.map(() => 0),
+    { resolution: 32, classes: 10, name: 'phone-best' },
+  );
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'nas-deployment-')), 'best.json');
+  const deployment = { resolution: 224, classes: 1000, table: 'note10-not-imported', missing: 'estimate' };
+  writeFileSync(file, JSON.stringify({ ...proxy, provenance: { ...proxy.provenance, deployment } }));
+  for (const extra of [[], ['--json'], ['--breakdown'], ['--measure']]) {
+    const refused = await nas('latency', '--arch', file, ...extra);
+    t.is(refused.code, 2, `${extra.join(' ')}: ${refused.stderr}`);
+    t.regex(
+      refused.stderr,
+      /^nas: phone-best was priced on table note10-not-imported \(its provenance\.deployment\.table\), which is not at \S*note10-not-imported\.json: give that table with --table FILE/,
+    );
+    t.is(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    t.is(refused.stdout, '');
+  }
+});
+
+test('nas latency --measure against a table measured on another device is refused in one line before any timing', async (t) => {
+  const spec = zooSpec('mobilenetv3-small-1.0');
+  const dir = mkdtempSync(path.join(tmpdir(), 'nas-deployment-'));
+  const phone = {
+    ...specTable(spec),
+    name: 'phone',
+    device: {
+      name: 'Pixel 9 (browser)',
+      runtime: 'tfjs-layers',
+      backend: 'wasm',
+      threads: 1,
+      cpu: '8 cores',
+      tfjsVersion: '4.22.0',
+      date: 'now',
+    },
+  };
+  const tableFile = path.join(dir, 'phone.json');
+  writeFileSync(tableFile, JSON.stringify(phone));
+  const priced = await nas('latency', '--arch', 'mobilenetv3-small-1.0', '--table', tableFile, '--quiet');
+  t.is(priced.code, 0, priced.stderr);
+  for (const extra of [[], ['--json'], ['--breakdown']]) {
+    const refused = await nas('latency', '--arch', 'mobilenetv3-small-1.0', '--table', tableFile, '--measure', ...extra);
+    t.is(refused.code, 2, refused.stderr);
+    t.regex(
+      refused.stderr,
+      /^nas: --measure times the model on this machine \(.+\), and table phone was measured on Pixel 9 \(browser\): a time here is no check of its latency there; drop --measure, or price on a table profiled here \(--table FILE, written by nas profile\)\n$/,
+    );
+    t.is(refused.stdout, '');
+  }
 });

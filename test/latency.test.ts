@@ -71,7 +71,22 @@ test('the prediction is the sum of the entries plus the overhead; missing keys a
   const partial = fakeTable(Object.fromEntries(ops.slice(2).map((o) => [o.key, 1])));
   const err = t.throws(() => predictLatency(spec, partial), { instanceOf: MissingKeysError });
   t.deepEqual(err!.keys, [ops[0]!.key, ops[1]!.key]);
-  t.regex(err!.message, /no entry for 2 ops of this spec: conv-in:32x32x3/);
+  t.regex(
+    err!.message,
+    /no entry for 2 ops of this spec: conv-in:32x32x3.*; profile them into it \(nas profile --arch SPEC --out TABLE\) or estimate them/,
+  );
+  // A phone's table (imported, or posted by its browser) is not completed by profiling this machine: only estimates are offered.
+  for (const phone of [
+    { ...partial, source: { command: 'test', importedFrom: 'note10.yaml' }, device: { ...partial.device, name: 'Note10' } },
+    { ...partial, device: { ...partial.device, name: 'Pixel', userAgent: 'Mozilla/5.0 (Linux; Android 14)' } },
+  ]) {
+    const refused = t.throws(() => predictLatency(spec, phone), { instanceOf: MissingKeysError });
+    t.regex(
+      refused!.message,
+      /; it was measured on (Note10|Pixel), which profiling this machine cannot add to: estimate them \(--estimate: .*--interpolate: /,
+    );
+    t.false(refused!.message.includes('nas profile'), refused!.message);
+  }
   t.throws(() => predictLatency(tinySpec({ resolution: 64, channels: 3 }), table), {
     instanceOf: InputError,
     message: /profiled at 32x32, the spec is 64x64/,

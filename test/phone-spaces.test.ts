@@ -29,7 +29,13 @@ const CASES = [
 const dir = mkdtempSync(path.join(tmpdir(), 'nas-phone-'));
 
 async function imported(c: (typeof CASES)[number]) {
-  return importTableToFile({ file: path.join(TABLES, c.file), format: c.format, command: 'test', out: path.join(dir, `${c.space}.json`) });
+  return importTableToFile({
+    file: path.join(TABLES, c.file),
+    format: c.format,
+    command: 'test',
+    out: path.join(dir, `${c.space}.json`),
+    force: true,
+  });
 }
 
 for (const c of CASES) {

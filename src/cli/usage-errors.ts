@@ -98,15 +98,31 @@ function describeMissingCommand(argv: readonly string[], context: UsageContext):
   return `unknown command ${typed}: ${meant ? `did you mean ${meant}?` : `choose one of ${choices}`}`;
 }
 
-/** The words of the command line that are neither options nor their values: the command path, then positionals. */
+/**
+ * The words of the command line that are neither options nor their values: the command path, then
+ * positionals. The word after an unknown option is taken for its value (`--tabel default`: a
+ * mistyped option's value, not a mistyped subcommand).
+ */
 function positionalWords(argv: readonly string[], context: UsageContext): string[] {
+  const values = unknownOptionValues(argv, context);
   const words: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const flag = /^--([^=]+)$/.exec(argv[i]!)?.[1];
     if (flag && context.valueOptions.includes(dashedName(flag))) i++;
-    else if (!argv[i]!.startsWith('-')) words.push(argv[i]!);
+    else if (!argv[i]!.startsWith('-') && !values.has(i)) words.push(argv[i]!);
   }
   return words;
+}
+
+/** Where the words that follow an unknown `--option` (without `=`) are on the command line. */
+function unknownOptionValues(argv: readonly string[], context: UsageContext): Set<number> {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const values = new Set<number>();
+  for (let i = 0; i + 1 < end; i++) {
+    const flag = /^--([^=]+)$/.exec(argv[i]!)?.[1];
+    if (flag && unknownOptions([argv[i]!], context.options).length && !argv[i + 1]!.startsWith('-')) values.add(i + 1);
+  }
+  return values;
 }
 
 /** The positionals of the usage line that were not given (`got` of them were). */
@@ -152,7 +168,9 @@ function describeUnknown(names: string[], argv: readonly string[], context: Usag
   const options: string[] = [];
   const words: string[] = [];
   const typed = argv.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]!);
+  const values = new Set([...unknownOptionValues(argv, context)].map((i) => argv[i]!));
   for (const name of names) {
+    if (values.has(name)) continue;
     const flag = typed.find((a) => a.replace(/^--?(no-)?/, '') === name);
     if (flag) options.push(suggestOption(flag, context.options));
     else if (!typed.some((a) => camelCase(a.replace(/^--?(no-)?/, '')) === name)) words.push(name);

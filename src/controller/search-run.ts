@@ -91,6 +91,21 @@ const SearchSummaryRecordSchema = z.object({
 /** `summary.json`: a finished (or extended) run's outcome. Evaluators add fields of their own (a supernet run's candidates), kept on read. */
 export type SearchSummaryRecord = z.infer<typeof SearchSummaryRecordSchema>;
 
+/**
+ * The file of the table named `name` that priced the search run holding `specFile` (its best.json,
+ * or the spec in its best-weights/), as its run.json records it; null when the spec is in no search
+ * run, the run was priced by another table or recorded none, or that file is gone.
+ */
+export function searchRunTableFile(specFile: string, name: string): string | null {
+  for (const dir of [path.dirname(specFile), path.dirname(path.dirname(specFile))]) {
+    const run = new SearchRunDir(dir);
+    if (!run.isRun()) continue;
+    const table = run.readRecord().table;
+    return table?.name === name && table.file && existsSync(table.file) ? table.file : null;
+  }
+  return null;
+}
+
 interface ControllerCheckpoint {
   schemaVersion: 1;
   kind: 'controller-checkpoint';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { CommandModule, Options } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
@@ -5,10 +6,11 @@ import { DEFAULT_SPEED_GATE } from '../../latency-model/measure/speed-gate.js';
 import type { Fidelity } from '../../latency-model/measure/validation.js';
 import type { ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import type { GateWait } from '../../latency-model/measure/whole-model.js';
-import { loadTable } from '../../latency-model/predict/load-table.js';
+import { DEFAULT_TABLE, loadTable, tablePath } from '../../latency-model/predict/load-table.js';
 import { atTableInput, type MissingOptions, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
+import type { LatencyTable } from '../../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
-import { lackingOpsPricing } from '../../search-space/io.js';
+import { deploymentTable, lackingOpsPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -164,6 +166,39 @@ function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { opt
 }
 
 /**
+ * The table a spec's provenance says its latency was priced on (a search's best.json, NetAdapt's
+ * final.json), with a note saying so: the file its search run recorded, else that name in tables/;
+ * null when none is recorded or it is the embedded one. A recorded table not found is refused
+ * rather than priced on the embedded table instead, which lacks the ops of other spaces (a phone's).
+ */
+async function recordedTable(spec: ArchSpec, specFile: string): Promise<{ table: LatencyTable; note: string } | null> {
+  const name = deploymentTable(spec);
+  if (!name || name === DEFAULT_TABLE) return null;
+  const { searchRunTableFile } = await import('../../controller/search-run.js');
+  const file = (existsSync(specFile) ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
+  if (!existsSync(file))
+    throw new InputError(
+      `${spec.name} was priced on table ${name} (its provenance.deployment.table), which is not at ${file}: give that table with --table FILE (or another table to price it on)`,
+    );
+  return {
+    table: loadTable(file),
+    note: `priced on table ${name} (${file}), as ${spec.name} was (provenance.deployment.table; --table to price on another)`,
+  };
+}
+
+/**
+ * --measure times the model on this machine: against a table measured on another device (a
+ * phone's) that time says nothing of the table's latency, so it is refused, as validation is.
+ */
+async function refuseMeasuringElsewhere(table: LatencyTable): Promise<void> {
+  const { profiledOnThisCpu, thisCpu } = await import('../../latency-model/predict/oracle.js');
+  if (!profiledOnThisCpu(table))
+    throw new InputError(
+      `--measure times the model on this machine (${thisCpu()}), and table ${table.name} was measured on ${table.device.name}: a time here is no check of its latency there; drop --measure, or price on a table profiled here (--table FILE, written by nas profile)`,
+    );
+}
+
+/**
  * `3 ops estimated, 1 interpolated`: the distinct ops (table keys) of a prediction not found in its
  * table, by how they were priced, as the refusal without --estimate counts them; `(in 5 layers)`
  * when some repeat.
@@ -206,7 +241,8 @@ const predictOptions = Object.fromEntries(
     },
     measure: {
       type: 'boolean',
-      describe: 'also time the whole model here, as validation does (behind the speed gate: --min-speed, --max-wait)',
+      describe:
+        'also time the whole model here, as validation does, against a table profiled here (behind the speed gate: --min-speed, --max-wait)',
     },
     ...speedGateOptions,
     ...backendOption,
@@ -221,10 +257,14 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
   builder: (y) => y.command(validateCommand).example(LATENCY_EXAMPLES).options(predictOptions) as never,
   handler: action<PredictArgs>(async (args, { log }) => {
     if (!args.arch) throw new InputError('--arch is required (or use nas latency validate)');
+    const given = loadSpecArgument(args.arch, args);
+    const recorded = args.table === undefined ? await recordedTable(given, args.arch) : null;
+    if (recorded) log.info(recorded.note);
     const { tableForSpecFile } = await import('../../netadapt/netadapt-run.js');
-    const { table, note: tableNote } = tableForSpecFile(loadTable(args.table), args.arch);
+    const { table, note: tableNote } = tableForSpecFile(recorded?.table ?? loadTable(args.table), args.arch);
     if (tableNote) log.info(tableNote);
-    const priced = atTableInput(loadSpecArgument(args.arch, args), table);
+    if (args.measure) await refuseMeasuringElsewhere(table);
+    const priced = atTableInput(given, table);
     if (priced.note) log.info(priced.note);
     const spec = priced.spec;
     const missing = missingOptions(args, spec, table.name);
@@ -238,6 +278,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
         import('../../latency-model/measure/whole-model.js'),
       ]);
       const backend = await prepareBackend(args.backend);
+      // Same machine, another backend: timed, with a warning (the table's backend may be unavailable here).
       if (backend.backend !== table.device.backend)
         log.warn({ table: table.device.backend, here: backend.backend }, "measuring on another backend than the table's");
       // The protocol of validation: timed until two timings agree, the fastest kept.

@@ -13,6 +13,7 @@ interface ImportArgs {
   device?: string;
   runtime?: string;
   runtimeVersion?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -37,11 +38,22 @@ const importCommand: CommandModule<object, ImportArgs> = {
       })
       .option('runtime', { type: 'string', describe: 'the runtime it was measured with', defaultDescription: 'tflite' })
       .option('runtime-version', { type: 'string', describe: "the runtime's version", defaultDescription: 'unknown' })
+      .option('force', {
+        type: 'boolean',
+        describe: 'replace the table already at --out, and the estimator nas table fit stored in it (refused without it)',
+      })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
     const command = ['nas', ...process.argv.slice(2)].join(' ');
     const labels = { device: args.device, runtime: args.runtime, runtimeVersion: args.runtimeVersion };
-    const { out, table } = await importTableToFile({ file: args.file, format: args.format, command, out: args.out, labels });
+    const { out, table } = await importTableToFile({
+      file: args.file,
+      format: args.format,
+      command,
+      out: args.out,
+      labels,
+      force: args.force,
+    });
     const ref = tableRef(table, out);
     const summary = { table: out, entries: Object.keys(table.entries).length, resolutions: table.resolutions, ...ref };
     log.info(summary, 'imported');

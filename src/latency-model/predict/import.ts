@@ -4,7 +4,7 @@
  * become entries. Both projects predict a model as the plain sum of its entries, so the overhead
  * is 0.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../../common/errors.js';
@@ -210,12 +210,21 @@ export interface ImportRequest {
   out?: string | undefined;
   /** The device, runtime and version it was measured with, when the file does not say. */
   labels?: ImportLabels;
+  /** Replace a file already at `out` (refused without it). */
+  force?: boolean | undefined;
 }
 
-/** Imports a published table and writes it atomically; returns where it wrote (an absolute path) and the table. */
+/**
+ * Imports a published table and writes it atomically; returns where it wrote (an absolute path) and
+ * the table. A file already there is refused unless `force`: it may hold what `nas table fit` stored.
+ */
 export async function importTableToFile(request: ImportRequest): Promise<{ out: string; table: LatencyTable }> {
   const table = importTable(request.file, request.format, request.command, request.labels);
   const out = path.resolve(request.out ?? `${table.name}.json`);
+  if (!request.force && existsSync(out))
+    throw new InputError(
+      `${out} already exists: give --force to replace it (with any estimator nas table fit stored in it), or --out another file`,
+    );
   await writeJsonAtomic(out, table);
   return { out, table };
 }

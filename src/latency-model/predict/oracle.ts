@@ -27,9 +27,16 @@ export interface OracleOptions {
   missing?: OracleMissing | undefined;
 }
 
+/** Whether a table was profiled on this machine's CPU, whatever the backend (an imported or a phone's table was not). */
+export function profiledOnThisCpu(table: LatencyTable): boolean {
+  return table.device.cpu === thisCpu();
+}
+
+export const thisCpu = () => cpus()[0]?.model ?? 'unknown';
+
 /** Whether a table was profiled on this machine and backend (so that an op timed here is comparable with its entries). */
 export function profiledHere(table: LatencyTable): boolean {
-  return table.device.backend === currentBackend().backend && table.device.cpu === (cpus()[0]?.model ?? 'unknown');
+  return table.device.backend === currentBackend().backend && profiledOnThisCpu(table);
 }
 
 export class LatencyOracle {

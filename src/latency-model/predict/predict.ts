@@ -23,7 +23,7 @@ import { unitCost } from '../../search-space/cost.js';
 import { deploymentInput, withInput } from '../../search-space/io.js';
 import { caveatText, estimatorFor } from './estimator.js';
 import { type OpDescriptor, opUnit, parseOpKey, specOps } from './ops.js';
-import { entryMs, type LatencyTable } from './table-schema.js';
+import { completedByProfiling, entryMs, type LatencyTable } from './table-schema.js';
 
 export type OpSource = 'measured' | 'interpolated' | 'extrapolated' | 'estimated';
 
@@ -54,13 +54,19 @@ export interface Prediction {
 }
 
 export class MissingKeysError extends InputError {
+  readonly table: string;
   constructor(
-    readonly table: string,
+    table: LatencyTable,
     readonly keys: string[],
   ) {
+    const estimate = 'estimate them (--estimate: a model fitted on the table; --interpolate: between measured widths)';
+    const what = completedByProfiling(table)
+      ? `profile them into it (nas profile --arch SPEC --out TABLE) or ${estimate}`
+      : `it was measured on ${table.device.name}, which profiling this machine cannot add to: ${estimate}`;
     super(
-      `table ${table} has no entry for ${keys.length} op${keys.length === 1 ? '' : 's'} of this spec: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? `, ... (${keys.length - 5} more)` : ''}; profile them (nas profile --arch SPEC) or estimate them (--estimate: a model fitted on the table; --interpolate: between measured widths)`,
+      `table ${table.name} has no entry for ${keys.length} op${keys.length === 1 ? '' : 's'} of this spec: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? `, ... (${keys.length - 5} more)` : ''}; ${what}`,
     );
+    this.table = table.name;
   }
 }
 
@@ -108,13 +114,13 @@ export function predictLatency(spec: ArchSpec, table: LatencyTable, options: Mis
   checkMissingOptions(options);
   const ops = specOps(spec);
   const missing = ops.filter((o) => !table.entries[o.key]).map((o) => o.key);
-  if (missing.length && !options.interpolate && !options.estimate) throw new MissingKeysError(table.name, [...new Set(missing)]);
+  if (missing.length && !options.interpolate && !options.estimate) throw new MissingKeysError(table, [...new Set(missing)]);
   const price = missing.length ? missingPricer(table, options) : null;
   const predicted = ops.map((o): OpPrediction => {
     const entry = table.entries[o.key];
     if (entry) return { id: o.id, key: o.key, ms: entryMs(table, entry), source: 'measured' };
     const estimate = price!(o.op);
-    if (!estimate) throw new MissingKeysError(table.name, [o.key]);
+    if (!estimate) throw new MissingKeysError(table, [o.key]);
     return { id: o.id, key: o.key, ...estimate };
   });
   const sumMs = predicted.reduce((s, p) => s + p.ms, 0);

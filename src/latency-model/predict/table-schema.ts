@@ -109,6 +109,15 @@ export const LatencyTableSchema = z
   });
 export type LatencyTable = z.infer<typeof LatencyTableSchema>;
 
+/**
+ * Whether profiling more ops into the table (`nas profile --arch SPEC --out TABLE`, on the machine
+ * it was profiled on) can complete it: not for an imported table (a phone's, published) nor a
+ * phone browser's (`nas profile --serve` writes a new table to --out, it does not add to one).
+ */
+export function completedByProfiling(table: LatencyTable): boolean {
+  return table.source.importedFrom === undefined && table.device.userAgent === undefined;
+}
+
 export function parseLatencyTable(data: unknown, file: string): LatencyTable {
   if (data && typeof data === 'object' && (data as { kind?: unknown }).kind !== 'latency-table') {
     throw new InputError(
