@@ -78,6 +78,7 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.truthy(record.stages.netadapt.inputs['train/checkpoint']);
   t.is(typeof record.stages.evaluate.outputs.testTop1, 'number');
   t.is(record.stages.evaluate.outputs.measuredLatencyMs, null, "the synthetic table is not this machine's: nothing measured");
+  t.notRegex(record.stages.evaluate.command, /--measure/, 'its recorded command does not ask to time it either');
   t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
   t.regex(run.stderr, /trial [12]\/2 best reward/, 'the search stage reports its progress as nas search does');
@@ -211,6 +212,7 @@ test("a pipeline whose trained model is below NetAdapt's own target skips NetAda
   t.true(evaluation.predictedLatencyMs > 0);
   t.true(evaluation.measuredLatencyMs > 0, JSON.stringify(evaluation));
   t.is(evaluation.measuredNote, undefined);
+  t.regex(record.stages.evaluate.command, /--measure$/);
 
   // The closing report: a row per stage, and no zoo model, since the synthetic table prices none.
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));

@@ -17,6 +17,7 @@ import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob, type SearchJobProgress } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
 import { resolveTargetMs, setupSearch } from '../controller/setup.js';
+import { profiledOnThisCpu } from '../latency-model/predict/oracle.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import { type TableRef, tableChange } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
@@ -395,7 +396,8 @@ function evaluateStage(context: PipelineContext): StageWork {
   const specFile = path.join(final.checkpoint, 'spec.json');
   return {
     inputs: [final.checkpoint],
-    command: `nas eval --checkpoint ${final.checkpoint} --split test && nas latency --arch ${specFile} --table ${record.experiment.latency.table} --measure`,
+    // Only a table profiled on this machine's CPU is timed here (nas latency --measure refuses another device's).
+    command: `nas eval --checkpoint ${final.checkpoint} --split test && nas latency --arch ${specFile} --table ${record.experiment.latency.table}${profiledOnThisCpu(context.table) ? ' --measure' : ''}`,
     run: async () => {
       const spec = readArchSpec(specFile);
       const latencyMs = final.latencyMs;
