@@ -174,14 +174,15 @@ function weightsToStartFrom(dir: string, spec: ArchSpec, log: Logger): NamedWeig
 
 /** The spec at its training resolution, checked against the task, with the dataset's class count; and the dataset. */
 function specAndData(request: WithSpec, log: Logger): { spec: ArchSpec; dataset: TrainingData } {
-  const base = atTrainingResolution(request, log);
-  const task = base.task?.type ?? 'classification';
+  const task = request.spec.task?.type ?? 'classification';
   if (request.task && request.task !== task) {
     throw new InputError(
       `${request.source} is a ${task} network; --task ${request.task} needs a spec with ${request.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`,
     );
   }
-  const dataset = loadDataset(request.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
+  const source = request.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist');
+  const base = atTrainingResolution(request, source, log);
+  const dataset = loadDataset(source, base.input.resolution);
   const classes = request.classes ?? dataset.classNames.length;
   const spec = classes === base.classes ? base : withInput(base, { classes }, request.source);
   return { spec, dataset };
@@ -190,15 +191,16 @@ function specAndData(request: WithSpec, log: Logger): { spec: ArchSpec; dataset:
 /**
  * The input size when no resolution is given, for datasets of small images: their own size
  * rounded up to the network's total stride of 32 (Fashion-MNIST's 28 px and CIFAR-10's 32 px train
- * at 32). A zoo spec's 224 is its ImageNet deployment size; upscaling 28 px images to it makes a
- * run about 50 times slower and no more accurate.
+ * at 32), and 64 for the mosaics (2 to 4 items of 28 px, results/dense.md). A zoo spec's 224 (an
+ * LR-ASPP spec's 520) is its deployment size; upscaling small images to it makes a run about 50
+ * times slower and no more accurate, and 520 px mosaics exhaust the wasm backend's memory.
  */
-const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
+const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32, 'fashion-mosaic': 64 };
 
-function atTrainingResolution(request: WithSpec, log: Logger): ArchSpec {
+function atTrainingResolution(request: WithSpec, dataset: string, log: Logger): ArchSpec {
   const { spec } = request;
-  if (request.resolution !== undefined || spec.task) return spec;
-  const source = (request.dataset ?? 'fashion-mnist').split(':')[0]!;
+  if (request.resolution !== undefined) return spec;
+  const source = dataset.split(':')[0]!;
   const natural = NATURAL_RESOLUTION[source];
   if (natural === undefined || spec.input.resolution <= natural) return spec;
   log.info(
