@@ -87,6 +87,19 @@ test.serial('runTrainJob checks the task, and an abort before training writes no
   t.false(existsSync(out));
 });
 
+test.serial('an interrupted runTrainJob says the whole command that continues it', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  const controller = new AbortController();
+  const err = await t.throwsAsync(
+    runTrainJob(jobRequest(out, folder, { signal: controller.signal, onProgress: () => controller.abort() })),
+    {
+      instanceOf: InterruptedError,
+    },
+  );
+  t.true(err!.message.endsWith(`; continue with nas train --out ${out} --resume`), err!.message);
+});
+
 test('TrainRunDir: reads are validated and name the file and the JSON path', (t) => {
   const dir = tmp();
   const run = new TrainRunDir(dir);

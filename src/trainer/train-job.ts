@@ -87,6 +87,7 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     config,
     outDir: request.outDir,
     resume: request.resume,
+    resumeWith: `nas train --out ${request.outDir} --resume`,
     evaluateTest: true,
     log,
     signal: request.signal,
