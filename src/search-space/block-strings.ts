@@ -21,6 +21,7 @@
  *   head: cn_r1_k1_s1_c960_nhs, fc_c1280_nhs
  *   ids: stem b1 b2 ... head_conv head_prelogits   (only when not the canonical ids)
  *   task: {"type": "segmentation", ...}             (dense-prediction networks: the spec's task, as JSON)
+ *   provenance: {"command": ..., "deployment": ...} (the spec's provenance, as JSON; without it, this import's)
  *
  * Tokens: type `ds|ir|cn` (timm: required; mnasnet: inferred from e, e1 = ds), r repeats, k kernel,
  * s stride (`s2` or `s22`), d dilation, e expansion ratio, c / o output width, i input width
@@ -336,6 +337,7 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     ...stages.map((stage) => (format === 'timm' ? `  [${stage.map((s) => `'${s}'`).join(', ')}],` : stage.map((s) => `  ${s}`).join('\n'))),
     `head: ${headItems.join(', ') || 'none'}`,
     ...(spec.task ? [`task: ${JSON.stringify(spec.task)}`] : []),
+    `provenance: ${JSON.stringify(spec.provenance)}`,
   ];
   const ids = [
     spec.stem.id,
@@ -443,11 +445,14 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
   const head = readHead(doc, ctx);
   const takeId = idSource(doc, blocks.length, head);
   const task = doc.get('task');
+  const provenance = doc.get('provenance');
   const spec = {
     schemaVersion: ARCHSPEC_SCHEMA_VERSION,
     kind: 'archspec',
     name: doc.get('name')?.value ?? 'imported',
-    provenance: { command, seed: null, tool: TOOL_NAME, source: `${ctx.format} block strings` },
+    provenance: provenance
+      ? decodeLine(provenance.value, provenance.line, doc.fail, () => JSON.parse(provenance.value) as unknown)
+      : { command, seed: null, tool: TOOL_NAME, source: `${ctx.format} block strings` },
     input,
     stem: { id: takeId(), ...stem },
     blocks: blocks.map((b) => ({ id: takeId(), ...b })),
