@@ -48,6 +48,18 @@ test('the provenance goes through the document: a NetAdapt result keeps the depl
   t.throws(() => importBlockStrings(bad, 'final.txt'), { instanceOf: InputError, message: /final\.txt: .*\$\.provenance\.command/ });
 });
 
+test("timm's arch_def pasted alone: one error naming the lines it needs and docs/block-strings.md", (t) => {
+  const bare = `arch_def = [
+    ['ds_r1_k3_s1_e1_c16_nre'],
+    ['ir_r1_k3_s2_e4_c24_nre', 'ir_r1_k3_s1_e3_c24_nre'],
+]`;
+  t.throws(() => importBlockStrings(bare, 'arch_def.txt'), {
+    instanceOf: InputError,
+    message:
+      /^arch_def\.txt: missing "format:", "input:", "stem:", "head:" lines: the strings sit in a document that says what they leave to the model function \(format, input, stem, head; se with SE\); see docs\/block-strings\.md$/,
+  });
+});
+
 test("timm's MobileNetV3-Large arch_def, pasted as Python (`arch_def = [`), is the zoo model", (t) => {
   const text = `
 format: timm

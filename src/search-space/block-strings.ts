@@ -435,9 +435,18 @@ function chooseSeRule(spec: ArchSpec, ctx: Omit<Context, 'se'>): SeRule {
   return rules[misses.indexOf(Math.min(...misses))]!;
 }
 
+/** The lines a document must have beside its strings. */
+const REQUIRED_LINES = ['format', 'input', 'stem', 'head'];
+
 /** Parses a block-string document back into a validated ArchSpec. */
 export function importBlockStrings(text: string, file = '<block strings>', command = 'nas convert'): ArchSpec {
   const doc = new DocumentReader(parseDocument(text, file), file);
+  const missing = REQUIRED_LINES.filter((key) => !doc.get(key));
+  if (missing.length)
+    doc.fail(
+      0,
+      `missing ${missing.map((key) => `"${key}:"`).join(', ')} line${missing.length > 1 ? 's' : ''}: the strings sit in a document that says what they leave to the model function (${REQUIRED_LINES.join(', ')}; se with SE); see docs/block-strings.md`,
+    );
   const ctx = readContext(doc);
   const input = readInput(doc);
   const stem = readStem(doc, ctx);
@@ -641,7 +650,8 @@ function parseDocument(text: string, file: string): ParsedDocument {
     const strings = splitStrings(content);
     if (strings.length) stages.push({ line, strings });
   });
-  if (stages.length === 0 && !fields.has('format')) throw new InputError(`${file}: not a block-string document (no "format:" line)`);
+  if (stages.length === 0 && !fields.has('format'))
+    throw new InputError(`${file}: not a block-string document (no "format:" line; see docs/block-strings.md)`);
   return { fields, stages };
 }
 
