@@ -4,7 +4,7 @@
  * result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
-import { InputError, InterruptedError } from '../common/errors.js';
+import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -92,6 +92,8 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     log,
     signal: request.signal,
     onProgress: request.onProgress,
+  }).catch((err: unknown) => {
+    throw outOfMemory(err, spec, config) ?? err;
   });
   const summary: TrainSummary = {
     ...(spec.task?.type === 'segmentation' ? { metric: 'mean IoU' as const } : {}),
@@ -208,4 +210,17 @@ function atTrainingResolution(request: WithSpec, dataset: string, log: Logger): 
     `training at ${natural}x${natural}, the size of ${source}'s images (the spec says ${spec.input.resolution}: pass --resolution ${spec.input.resolution} to train at it)`,
   );
   return withInput(spec, { resolution: natural }, request.source);
+}
+
+/**
+ * A wasm runtime error in training ('Aborted()', 'memory access out of bounds') as what it is, the
+ * backend's memory exhausted by a large input or batch, and what to do; null for other errors.
+ */
+export function outOfMemory(err: unknown, spec: ArchSpec, config: TrainConfig): NasError | null {
+  if (!(err instanceof WebAssembly.RuntimeError)) return null;
+  const r = spec.input.resolution;
+  return new NasError(
+    `training ${spec.name} at ${r}x${r} with batches of ${config.batchSize} ran the wasm backend out of memory (${err.message}): lower --resolution or --batch-size`,
+    { cause: err },
+  );
 }
