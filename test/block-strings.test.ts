@@ -35,7 +35,7 @@ test('the provenance goes through the document: a NetAdapt result keeps the depl
     ...small,
     provenance: {
       ...small.provenance,
-      command: 'nas netadapt --arch a.json --out runs/na',
+      command: 'nas netadapt --arch a.json --out runs/na#2',
       deployment: { resolution: 224, classes: 1000, table: 'tables/default.json', missing: 'estimate' },
     },
   };

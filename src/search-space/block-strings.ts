@@ -631,7 +631,8 @@ function parseDocument(text: string, file: string): ParsedDocument {
   let inStages = false;
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
-    const content = raw.replace(/#.*$/, '').trim();
+    // The JSON lines are JSON to their end: a '#' there is in a string (a command, a path).
+    const content = (/^\s*(task|provenance):/.test(raw) ? raw : raw.replace(/#.*$/, '')).trim();
     if (!content) return;
     // `arch_def = [` as pasted from timm's Python source, or `key: value`.
     const field = /^(arch_def|blocks)\s*=\s*(.*)$/.exec(content) ?? /^([a-z_]+):\s*(.*)$/.exec(content);
