@@ -3,6 +3,7 @@ import { InputError } from '../src/common/errors.js';
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { exportBlockStrings, importBlockStrings } from '../src/search-space/block-strings.js';
 import { specCost } from '../src/search-space/cost.js';
+import { deploymentInput } from '../src/search-space/io.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { randomSpec } from './helpers/random-spec.js';
 
@@ -27,6 +28,37 @@ for (const format of ['timm', 'mnasnet'] as const) {
     }
   });
 }
+
+test('the provenance goes through the document: a NetAdapt result keeps the deployment input it is priced at', (t) => {
+  const small = zooSpec('mobilenetv3-small-0.5', { resolution: 32, classes: 10 });
+  const spec = {
+    ...small,
+    provenance: {
+      ...small.provenance,
+      command: 'nas netadapt --arch a.json --out runs/na#2',
+      deployment: { resolution: 224, classes: 1000, table: 'tables/default.json', missing: 'estimate' },
+    },
+  };
+  for (const format of ['timm', 'mnasnet'] as const) {
+    const back = importBlockStrings(exportBlockStrings(spec, format), 'final.txt');
+    t.deepEqual(back, spec, format);
+    t.deepEqual(deploymentInput(back), { resolution: 224, classes: 1000 });
+  }
+  const bad = exportBlockStrings(spec, 'timm').replace(/^provenance: .*$/m, 'provenance: {"command": 1}');
+  t.throws(() => importBlockStrings(bad, 'final.txt'), { instanceOf: InputError, message: /final\.txt: .*\$\.provenance\.command/ });
+});
+
+test("timm's arch_def pasted alone: one error naming the lines it needs and docs/block-strings.md", (t) => {
+  const bare = `arch_def = [
+    ['ds_r1_k3_s1_e1_c16_nre'],
+    ['ir_r1_k3_s2_e4_c24_nre', 'ir_r1_k3_s1_e3_c24_nre'],
+]`;
+  t.throws(() => importBlockStrings(bare, 'arch_def.txt'), {
+    instanceOf: InputError,
+    message:
+      /^arch_def\.txt: missing "format:", "input:", "stem:", "head:" lines: the strings sit in a document that says what they leave to the model function \(format, input, stem, head; se with SE\); see docs\/block-strings\.md$/,
+  });
+});
 
 test("timm's MobileNetV3-Large arch_def, pasted as Python (`arch_def = [`), is the zoo model", (t) => {
   const text = `

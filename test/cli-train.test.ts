@@ -118,3 +118,27 @@ test('nas train --resume without --arch continues the run in --out: its spec, on
   t.is(nothingToResume.code, 2);
   t.regex(nothingToResume.stderr, /no checkpoint to resume from: start the run again with --arch/);
 });
+
+test('nas train of an LR-ASPP zoo spec without --resolution trains at 64 on the mosaics; nas eval finds the dataset it recorded', async (t) => {
+  const out = path.join(tmp(), 'seg');
+  const trained = await nas(
+    ...['train', '--arch', 'lraspp-mobilenetv3-small-0.5', '--epochs', '1', '--batch-size', '8'],
+    ...['--train-samples', '16', '--validation-samples', '8', '--out', out, '--json'],
+  );
+  t.is(trained.code, 0, trained.stderr);
+  t.regex(trained.stderr, /training at 64x64, the size of fashion-mosaic's images \(the spec says 520/);
+  const record = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'));
+  t.is(record.dataset, 'fashion-mosaic-64');
+  t.is(record.metric, 'mean IoU');
+
+  const evaluated = await nas('eval', '--checkpoint', out, '--split', 'validation', '--json');
+  t.is(evaluated.code, 0, evaluated.stderr);
+  t.like(JSON.parse(lastLine(evaluated.stdout)), { metric: 'mean IoU', dataset: 'fashion-mosaic-64', split: 'validation' });
+  const otherSize = await nas('eval', '--checkpoint', out, '--dataset', 'fashion-mosaic-128');
+  t.is(otherSize.code, 2, otherSize.stderr);
+  t.regex(otherSize.stderr, /fashion-mosaic-128: the mosaics are drawn at the model's input size, 64x64: use --dataset fashion-mosaic/);
+
+  const tooSmall = await nas('train', '--arch', 'lraspp-mobilenetv3-small-0.5', '--resolution', '16', '--out', path.join(tmp(), 'small'));
+  t.is(tooSmall.code, 2, tooSmall.stderr);
+  t.regex(tooSmall.stderr, /fashion-mosaic needs an input of at least 28x28/);
+});

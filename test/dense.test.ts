@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { pino } from 'pino';
 import { ValidationError } from '../src/common/errors.js';
 import { opKey, parseOpKey, specOps } from '../src/latency-model/predict/ops.js';
 import { parseArchSpec } from '../src/search-space/archspec.js';
@@ -159,13 +160,19 @@ test.serial('an LR-ASPP network trains on the mosaics and reports mean IoU', asy
   t.deepEqual(batch.y.shape, [2, 32, 32, 11]);
   tf.dispose([batch.x, batch.y]);
   const outDir = mkdtempSync(path.join(tmpdir(), 'nas-seg-'));
+  const logged: Record<string, unknown>[] = [];
   const result = await train({
     spec,
     dataset: mosaics,
     config: trainConfig({ epochs: 2, batchSize: 16, labelSmoothing: 0 }),
     evaluateTest: true,
     outDir,
+    log: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
   });
+  const epochs = logged.filter((l) => /^epoch \d/.test(l['msg'] as string));
+  t.is(epochs.length, 2);
+  t.like(epochs[1], { trainPixelAccuracy: result.history[1]!.trainTop1, valMeanIou: result.valTop1 });
+  t.false('valTop1' in epochs[1]!, 'a segmentation log names its metrics');
   t.true(result.valTop1 > 0 && result.valTop1 <= 1, `mean IoU ${result.valTop1}`);
   const state = JSON.parse(readFileSync(path.join(outDir, 'checkpoint', 'state.json'), 'utf8')) as { trainImages: number };
   t.is(state.trainImages, 2 * 128, 'throughput counts images, not labelled pixels');

@@ -263,7 +263,7 @@ test.serial('nas train: 7 interrupts at random steps stop within 10 s, keep the 
       canResume: (out) => existsSync(path.join(out, 'checkpoint', 'state.json')),
       kept: (out) => (existsSync(path.join(out, 'checkpoint', 'state.json')) ? trainState(out).globalStep : 0),
       total: TRAIN.epochs * STEPS_PER_EPOCH,
-      resumeHint: /progress saved in .*continue with --resume/,
+      resumeHint: /progress saved in .*continue with nas train --out .* --resume/,
       finished: /"msg":"trained"/,
       afterInterrupt: (t, out, stopped, keptBefore) => {
         // The process's first step is the one after the step its resume started from.

@@ -7,11 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { InputError, InterruptedError } from '../src/common/errors.js';
+import { InputError, InterruptedError, NasError } from '../src/common/errors.js';
 import { parseArchSpec } from '../src/search-space/archspec.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { runTrainJob, type TrainJobRequest } from '../src/trainer/train-job.js';
+import { outOfMemory, runTrainJob, type TrainJobRequest } from '../src/trainer/train-job.js';
 import { TRAIN_RUN_FILES, TrainRunDir } from '../src/trainer/train-run.js';
 import { tinyImageFolder } from './helpers/folder.js';
 import { tinySpec } from './helpers/tiny.js';
@@ -85,6 +85,31 @@ test.serial('runTrainJob checks the task, and an abort before training writes no
     message: /before training started/,
   });
   t.false(existsSync(out));
+});
+
+test.serial('an interrupted runTrainJob says the whole command that continues it', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  const controller = new AbortController();
+  const err = await t.throwsAsync(
+    runTrainJob(jobRequest(out, folder, { signal: controller.signal, onProgress: () => controller.abort() })),
+    {
+      instanceOf: InterruptedError,
+    },
+  );
+  t.true(err!.message.endsWith(`; continue with nas train --out ${out} --resume`), err!.message);
+});
+
+test('a wasm runtime error in training is said to be the backend out of memory, with what to lower', (t) => {
+  const spec = parseArchSpec(tinySpec({ resolution: 16, name: 'tiny' }), 'tiny.json');
+  const config = { batchSize: 8 } as Parameters<typeof outOfMemory>[2];
+  const err = outOfMemory(new WebAssembly.RuntimeError('Aborted()'), spec, config);
+  t.true(err instanceof NasError && !(err instanceof InputError));
+  t.is(
+    err!.message,
+    'training tiny at 16x16 with batches of 8 ran the wasm backend out of memory (Aborted()): lower --resolution or --batch-size',
+  );
+  t.is(outOfMemory(new Error('other'), spec, config), null);
 });
 
 test('TrainRunDir: reads are validated and name the file and the JSON path', (t) => {

@@ -66,7 +66,9 @@ export function readSpecFile(file: string): ArchSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+      throw new InputError(`${file}: a directory, not a spec file (ArchSpec JSON or a block-string document)`);
     throw new InputError(`${file}: no such file, and not a zoo model name (see \`nas specs --list\`)`);
   }
   if (/^\s*[{[]/.test(text)) return parseArchSpec(parseJsonText(text, file), file);

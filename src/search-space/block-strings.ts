@@ -21,6 +21,7 @@
  *   head: cn_r1_k1_s1_c960_nhs, fc_c1280_nhs
  *   ids: stem b1 b2 ... head_conv head_prelogits   (only when not the canonical ids)
  *   task: {"type": "segmentation", ...}             (dense-prediction networks: the spec's task, as JSON)
+ *   provenance: {"command": ..., "deployment": ...} (the spec's provenance, as JSON; without it, this import's)
  *
  * Tokens: type `ds|ir|cn` (timm: required; mnasnet: inferred from e, e1 = ds), r repeats, k kernel,
  * s stride (`s2` or `s22`), d dilation, e expansion ratio, c / o output width, i input width
@@ -336,6 +337,7 @@ export function exportBlockStrings(spec: ArchSpec, format: BlockStringFormat): s
     ...stages.map((stage) => (format === 'timm' ? `  [${stage.map((s) => `'${s}'`).join(', ')}],` : stage.map((s) => `  ${s}`).join('\n'))),
     `head: ${headItems.join(', ') || 'none'}`,
     ...(spec.task ? [`task: ${JSON.stringify(spec.task)}`] : []),
+    `provenance: ${JSON.stringify(spec.provenance)}`,
   ];
   const ids = [
     spec.stem.id,
@@ -433,9 +435,18 @@ function chooseSeRule(spec: ArchSpec, ctx: Omit<Context, 'se'>): SeRule {
   return rules[misses.indexOf(Math.min(...misses))]!;
 }
 
+/** The lines a document must have beside its strings. */
+const REQUIRED_LINES = ['format', 'input', 'stem', 'head'];
+
 /** Parses a block-string document back into a validated ArchSpec. */
 export function importBlockStrings(text: string, file = '<block strings>', command = 'nas convert'): ArchSpec {
   const doc = new DocumentReader(parseDocument(text, file), file);
+  const missing = REQUIRED_LINES.filter((key) => !doc.get(key));
+  if (missing.length)
+    doc.fail(
+      0,
+      `missing ${missing.map((key) => `"${key}:"`).join(', ')} line${missing.length > 1 ? 's' : ''}: the strings sit in a document that says what they leave to the model function (${REQUIRED_LINES.join(', ')}; se with SE); see docs/block-strings.md`,
+    );
   const ctx = readContext(doc);
   const input = readInput(doc);
   const stem = readStem(doc, ctx);
@@ -443,11 +454,14 @@ export function importBlockStrings(text: string, file = '<block strings>', comma
   const head = readHead(doc, ctx);
   const takeId = idSource(doc, blocks.length, head);
   const task = doc.get('task');
+  const provenance = doc.get('provenance');
   const spec = {
     schemaVersion: ARCHSPEC_SCHEMA_VERSION,
     kind: 'archspec',
     name: doc.get('name')?.value ?? 'imported',
-    provenance: { command, seed: null, tool: TOOL_NAME, source: `${ctx.format} block strings` },
+    provenance: provenance
+      ? decodeLine(provenance.value, provenance.line, doc.fail, () => JSON.parse(provenance.value) as unknown)
+      : { command, seed: null, tool: TOOL_NAME, source: `${ctx.format} block strings` },
     input,
     stem: { id: takeId(), ...stem },
     blocks: blocks.map((b) => ({ id: takeId(), ...b })),
@@ -617,7 +631,8 @@ function parseDocument(text: string, file: string): ParsedDocument {
   let inStages = false;
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
-    const content = raw.replace(/#.*$/, '').trim();
+    // The JSON lines are JSON to their end: a '#' there is in a string (a command, a path).
+    const content = (/^\s*(task|provenance):/.test(raw) ? raw : raw.replace(/#.*$/, '')).trim();
     if (!content) return;
     // `arch_def = [` as pasted from timm's Python source, or `key: value`.
     const field = /^(arch_def|blocks)\s*=\s*(.*)$/.exec(content) ?? /^([a-z_]+):\s*(.*)$/.exec(content);
@@ -636,7 +651,8 @@ function parseDocument(text: string, file: string): ParsedDocument {
     const strings = splitStrings(content);
     if (strings.length) stages.push({ line, strings });
   });
-  if (stages.length === 0 && !fields.has('format')) throw new InputError(`${file}: not a block-string document (no "format:" line)`);
+  if (stages.length === 0 && !fields.has('format'))
+    throw new InputError(`${file}: not a block-string document (no "format:" line; see docs/block-strings.md)`);
   return { fields, stages };
 }
 

@@ -102,6 +102,12 @@ function stageIssues(stage: Stage): { path: (string | number)[]; message: string
     else if (!isChoice(stage[field]))
       issues.push({ path: ['perLayer', j], message: `${field} is not a choice in this stage: make it one or drop it from perLayer` });
   });
+  const fewest = Math.min(...optionsOf(stage.layerDelta));
+  if (stage.baseLayers + fewest < 0)
+    issues.push({
+      path: ['layerDelta'],
+      message: `${fewest} takes the stage's ${stage.baseLayers} base layers to ${stage.baseLayers + fewest}: the lowest delta is -${stage.baseLayers} (0 layers, built as 1: a stage keeps its first layer)`,
+    });
   const ops = optionsOf(stage.op);
   if (ops.includes(ZERO_OP)) {
     if (!perLayer.includes('op'))

@@ -4,7 +4,7 @@
  * result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
-import { InputError, InterruptedError } from '../common/errors.js';
+import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -87,10 +87,13 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     config,
     outDir: request.outDir,
     resume: request.resume,
+    resumeWith: `nas train --out ${request.outDir} --resume`,
     evaluateTest: true,
     log,
     signal: request.signal,
     onProgress: request.onProgress,
+  }).catch((err: unknown) => {
+    throw outOfMemory(err, spec, config) ?? err;
   });
   const summary: TrainSummary = {
     ...(spec.task?.type === 'segmentation' ? { metric: 'mean IoU' as const } : {}),
@@ -174,14 +177,15 @@ function weightsToStartFrom(dir: string, spec: ArchSpec, log: Logger): NamedWeig
 
 /** The spec at its training resolution, checked against the task, with the dataset's class count; and the dataset. */
 function specAndData(request: WithSpec, log: Logger): { spec: ArchSpec; dataset: TrainingData } {
-  const base = atTrainingResolution(request, log);
-  const task = base.task?.type ?? 'classification';
+  const task = request.spec.task?.type ?? 'classification';
   if (request.task && request.task !== task) {
     throw new InputError(
       `${request.source} is a ${task} network; --task ${request.task} needs a spec with ${request.task === 'segmentation' ? 'an LR-ASPP head (e.g. lraspp-mobilenetv3-small)' : 'a classifier head'}`,
     );
   }
-  const dataset = loadDataset(request.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist'), base.input.resolution);
+  const source = request.dataset ?? (task === 'segmentation' ? 'fashion-mosaic' : 'fashion-mnist');
+  const base = atTrainingResolution(request, source, log);
+  const dataset = loadDataset(source, base.input.resolution);
   const classes = request.classes ?? dataset.classNames.length;
   const spec = classes === base.classes ? base : withInput(base, { classes }, request.source);
   return { spec, dataset };
@@ -190,19 +194,33 @@ function specAndData(request: WithSpec, log: Logger): { spec: ArchSpec; dataset:
 /**
  * The input size when no resolution is given, for datasets of small images: their own size
  * rounded up to the network's total stride of 32 (Fashion-MNIST's 28 px and CIFAR-10's 32 px train
- * at 32). A zoo spec's 224 is its ImageNet deployment size; upscaling 28 px images to it makes a
- * run about 50 times slower and no more accurate.
+ * at 32), and 64 for the mosaics (2 to 4 items of 28 px, results/dense.md). A zoo spec's 224 (an
+ * LR-ASPP spec's 520) is its deployment size; upscaling small images to it makes a run about 50
+ * times slower and no more accurate, and 520 px mosaics exhaust the wasm backend's memory.
  */
-const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32 };
+const NATURAL_RESOLUTION: Record<string, number> = { 'fashion-mnist': 32, cifar10: 32, 'fashion-mosaic': 64 };
 
-function atTrainingResolution(request: WithSpec, log: Logger): ArchSpec {
+function atTrainingResolution(request: WithSpec, dataset: string, log: Logger): ArchSpec {
   const { spec } = request;
-  if (request.resolution !== undefined || spec.task) return spec;
-  const source = (request.dataset ?? 'fashion-mnist').split(':')[0]!;
+  if (request.resolution !== undefined) return spec;
+  const source = dataset.split(':')[0]!;
   const natural = NATURAL_RESOLUTION[source];
   if (natural === undefined || spec.input.resolution <= natural) return spec;
   log.info(
     `training at ${natural}x${natural}, the size of ${source}'s images (the spec says ${spec.input.resolution}: pass --resolution ${spec.input.resolution} to train at it)`,
   );
   return withInput(spec, { resolution: natural }, request.source);
+}
+
+/**
+ * A wasm runtime error in training ('Aborted()', 'memory access out of bounds') as what it is, the
+ * backend's memory exhausted by a large input or batch, and what to do; null for other errors.
+ */
+export function outOfMemory(err: unknown, spec: ArchSpec, config: TrainConfig): NasError | null {
+  if (!(err instanceof WebAssembly.RuntimeError)) return null;
+  const r = spec.input.resolution;
+  return new NasError(
+    `training ${spec.name} at ${r}x${r} with batches of ${config.batchSize} ran the wasm backend out of memory (${err.message}): lower --resolution or --batch-size`,
+    { cause: err },
+  );
 }

@@ -52,6 +52,8 @@ export interface TrainRequest {
   /** Run directory for checkpoints; without one nothing is written. */
   outDir?: string;
   resume?: boolean;
+  /** What continues the run after an interrupt, for its message: the command line (default: `--resume`, of the command that started it). */
+  resumeWith?: string;
   /** Start from these weights (by layer-id names; the rest keep their fresh initialisation). */
   initialWeights?: readonly NamedWeight[];
   /** Evaluate on the test split at the end (the search never does: it uses validation only). */
@@ -355,7 +357,7 @@ class TrainingSession {
     this.state.stepInEpoch = s;
     const saved = await this.checkpoint();
     throw new InterruptedError(
-      `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with --resume --out ${this.request.outDir}` : ''}`,
+      `interrupted at epoch ${epoch + 1}, step ${s}${saved ? `: progress saved in ${saved}; continue with ${this.request.resumeWith ?? '--resume'}` : ''}`,
     );
   }
 
@@ -423,7 +425,8 @@ class TrainingSession {
       seconds: (performance.now() - epochStart) / 1000,
     };
     state.history.push(record);
-    this.log.info(record, `epoch ${epoch + 1}/${this.config.epochs}`);
+    const logged = this.request.spec.task?.type === 'segmentation' ? segmentationEpochLog(record) : record;
+    this.log.info(logged, `epoch ${epoch + 1}/${this.config.epochs}`);
     state.epoch = epoch + 1;
     state.stepInEpoch = 0;
     await this.checkpoint();
@@ -464,4 +467,12 @@ class TrainingSession {
 /** Lets pending events (a Ctrl-C handler, IPC) run between two synchronous training steps. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * An epoch record as a segmentation run logs it: its train and validation metrics are pixel
+ * accuracy and mean IoU. The run's files keep the record's own keys, which their readers expect.
+ */
+function segmentationEpochLog({ trainTop1, valTop1, ...rest }: EpochRecord) {
+  return { ...rest, trainPixelAccuracy: trainTop1, valMeanIou: valTop1 };
 }

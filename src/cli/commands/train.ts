@@ -110,7 +110,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .options(backendOption)
       .option('resolution', {
         type: 'number',
-        describe: "input resolution (default: 32 for fashion-mnist and cifar10, whose images are 28 and 32 px; the spec's otherwise)",
+        describe:
+          "input resolution (default: 32 for fashion-mnist and cifar10, whose images are 28 and 32 px, 64 for fashion-mosaic; the spec's otherwise)",
       })
       .option('classes', { type: 'number', describe: "classifier width (default: the dataset's class count)" })
       .options(trainingOptions)

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
@@ -6,7 +7,7 @@ import { readExperiment } from '../../controller/experiment.js';
 import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
 import { specCost } from '../../search-space/cost.js';
-import { getChoiceSpace } from '../../search-space/spaces.js';
+import { experimentChoiceSpace } from '../../search-space/spaces.js';
 import { action, examples, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
@@ -15,10 +16,12 @@ interface ValidateArgs {
 
 /** Validates a spec, block-string document or latency table by its kind; returns a summary. */
 function describeValidFile(file: string): string {
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new InputError(`${file}: a directory; nas validate checks files: give them (e.g. ${path.join(file, '*.json')})`);
   const kind = jsonKind(file);
   if (kind === 'experiment') {
     const experiment = readExperiment(file);
-    const space = getChoiceSpace(experiment.space);
+    const space = experimentChoiceSpace(experiment.space, file);
     return `valid experiment "${experiment.name}" (space ${space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
   }
   if (kind === 'search-space') {

@@ -1,11 +1,11 @@
-/** Dataset sources by name: `fashion-mnist`, `cifar10:PATH`, `folder:PATH`. */
+/** Dataset sources by name: `fashion-mnist`, `cifar10:PATH`, `folder:PATH`, `fashion-mosaic`. */
 import { InputError } from '../../common/errors.js';
 import { loadCifar10 } from './cifar10.js';
 import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadFolder } from './folder.js';
-import { loadMosaics, type MosaicDataset } from './mosaic.js';
-import { pathSource } from './source.js';
+import { loadMosaics, MOSAIC_ITEM_SIZE, type MosaicDataset } from './mosaic.js';
+import { pathSource, sourceOfDatasetName } from './source.js';
 
 export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
 export type { MosaicDataset } from './mosaic.js';
@@ -22,9 +22,25 @@ export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH', 'f
  */
 export function loadDataset(source: string, resolution: number): TrainingData {
   if (source === 'fashion-mnist') return loadFashionMnist();
-  if (source === 'fashion-mosaic') return loadMosaics(resolution);
+  if (sourceOfDatasetName(source) === 'fashion-mosaic') return mosaicsAt(source, resolution);
   const located = pathSource(source);
   if (located?.kind === 'cifar10') return loadCifar10(located.path);
   if (located?.kind === 'folder') return loadFolder(located.path, resolution);
   throw new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
+}
+
+/**
+ * The mosaics at the model's input size, by their source name or by the name a run recorded
+ * (`fashion-mosaic-64`), which must then be the size asked for.
+ */
+function mosaicsAt(source: string, resolution: number): MosaicDataset {
+  if (source !== 'fashion-mosaic' && source !== `fashion-mosaic-${resolution}`)
+    throw new InputError(
+      `${source}: the mosaics are drawn at the model's input size, ${resolution}x${resolution}: use --dataset fashion-mosaic`,
+    );
+  if (resolution < MOSAIC_ITEM_SIZE)
+    throw new InputError(
+      `fashion-mosaic needs an input of at least ${MOSAIC_ITEM_SIZE}x${MOSAIC_ITEM_SIZE} (its items are ${MOSAIC_ITEM_SIZE} px), got ${resolution}: use --resolution 64`,
+    );
+  return loadMosaics(resolution);
 }

@@ -10,7 +10,8 @@ import type { ImageDataset, SplitName } from './dataset.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 
 export const MOSAIC_CLASSES = ['background', ...FASHION_MNIST_CLASSES];
-const ITEM = 28;
+export const MOSAIC_ITEM_SIZE = 28;
+const ITEM = MOSAIC_ITEM_SIZE;
 const ON = 48;
 export const MOSAIC_COUNTS: Record<SplitName, number> = { train: 10_000, validation: 1_000, test: 1_000 };
 
