@@ -180,6 +180,9 @@ async function profileOps(run: ProfileRun, todo: readonly [string, OpDescriptor]
   const { request, start, probe, probeMs, elapsed } = run;
   const speedNow = probe.speedTracker(probeMs, 1000);
   let lastSave = performance.now();
+  // The ETA is paced by the ops alone: the run's start also covers loading and the speed probe,
+  // which made the first ETAs of a resumed run (few ops left) many times too long.
+  const opsStarted = performance.now();
   for (const [i, [key, op]] of todo.entries()) {
     if (request.signal?.aborted) {
       await writeJsonAtomic(request.out, run.table());
@@ -195,7 +198,7 @@ async function profileOps(run: ProfileRun, todo: readonly [string, OpDescriptor]
       total: todo.length,
       key,
       elapsedSeconds: elapsed(),
-      etaSeconds: (elapsed() / done) * (todo.length - done),
+      etaSeconds: ((performance.now() - opsStarted) / 1000 / done) * (todo.length - done),
       phase: 'ops',
     });
     if (performance.now() - lastSave > 3000) {
