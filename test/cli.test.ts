@@ -155,7 +155,10 @@ test('nas convert: JSON -> timm -> JSON and JSON -> mnasnet -> JSON give the sam
 test('unknown model, unknown option and missing command exit 2', async (t) => {
   const unknown = await nas('describe', 'mobilenetv9');
   t.is(unknown.code, 2);
-  t.regex(unknown.stderr, /mobilenetv9: no such file, and not a zoo model name/);
+  t.regex(unknown.stderr, /mobilenetv9: no such file, and not a zoo model name \(see/);
+  const mistyped = await nas('describe', 'mobilenetv3-large-1.1');
+  t.is(mistyped.code, 2);
+  t.regex(mistyped.stderr, /not a zoo model name \(did you mean mobilenetv3-large-1\.0\? see `nas specs --list`\)/);
   const option = await nas('specs', '--bogus');
   t.is(option.code, 2);
   t.regex(option.stderr, /^nas: unknown option --bogus \(see nas specs --help\)\n$/);

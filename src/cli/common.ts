@@ -8,9 +8,10 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import { parseArchSpec } from '../search-space/archspec.js';
 import { importBlockStrings } from '../search-space/block-strings.js';
 import { withInput } from '../search-space/io.js';
-import { isZooName, zooSpec } from '../search-space/zoo/index.js';
+import { isZooName, zooNames, zooSpec } from '../search-space/zoo/index.js';
 import { asTheUserRunsIt } from './invocation.js';
 import { interruptExitCode } from './progress.js';
+import { nearest } from './usage-errors.js';
 
 export interface GlobalOptions {
   verbose?: boolean;
@@ -69,7 +70,10 @@ export function readSpecFile(file: string): ArchSpec {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EISDIR')
       throw new InputError(`${file}: a directory, not a spec file (ArchSpec JSON or a block-string document)`);
-    throw new InputError(`${file}: no such file, and not a zoo model name (see \`nas specs --list\`)`);
+    const meant = nearest(file, zooNames());
+    throw new InputError(
+      `${file}: no such file, and not a zoo model name (${meant ? `did you mean ${meant}? ` : ''}see \`nas specs --list\`)`,
+    );
   }
   if (/^\s*[{[]/.test(text)) return parseArchSpec(parseJsonText(text, file), file);
   return importBlockStrings(text, file, `nas convert ${file}`);

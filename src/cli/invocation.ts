@@ -6,8 +6,8 @@
 const INVOCATION = process.env.npm_command === 'exec' ? 'npx nas' : 'nas';
 
 const COMMANDS = 'convert|describe|eval|latency|netadapt|pipeline|profile|schema|search|space|specs|table|train|validate';
-/** `nas <command>` where a message names a command to run (not inside a word or a path). */
-const COMMAND_LINE = new RegExp(`(^|[\\s\`'"(])nas (?=(?:${COMMANDS})\\b)`, 'g');
+/** `nas <command>` (or `nas --help`) where a message names a command to run (not inside a word or a path). */
+const COMMAND_LINE = new RegExp(`(^|[\\s\`'"(])nas (?=(?:${COMMANDS})\\b|--help\\b)`, 'g');
 
 /** A message with every `nas <command>` in it written as the user runs it. */
 export function asTheUserRunsIt(text: string): string {
