@@ -103,7 +103,11 @@ test.serial('an interrupted final training is saved at its step and continued by
       signal: controller.signal,
       onProgress: (p) => p.phase === 'final-training' && controller.abort(),
     }),
-    { instanceOf: InterruptedError, message: /progress saved in .*final.*checkpoint; continue with --resume/ },
+    {
+      instanceOf: InterruptedError,
+      message:
+        /^NetAdapt's final training interrupted at epoch 2, step \d+: progress saved in .*final.*checkpoint; continue with nas netadapt --out \S+ --resume$/,
+    },
   );
   const finalRun = new TrainRunDir(path.join(out, NETADAPT_RUN_FILES.finalTraining));
   const saved = finalRun.readCheckpoint().state;

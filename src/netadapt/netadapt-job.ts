@@ -6,7 +6,7 @@
  */
 
 import path from 'node:path';
-import { InputError } from '../common/errors.js';
+import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
@@ -20,7 +20,7 @@ import { shortFinetuneConfig, type TrainConfig, trainConfig } from '../trainer/c
 import { canonicalDatasetSource, loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { type TrainProgress, train } from '../trainer/train.js';
 import { TrainingPool } from '../trainer/training-pool.js';
-import { type NetAdaptProgress, type NetAdaptResult, type NetAdaptSettings, runNetAdapt } from './netadapt.js';
+import { type NetAdaptProgress, type NetAdaptResult, type NetAdaptSettings, resumeCommand, runNetAdapt } from './netadapt.js';
 import { NetAdaptRunDir, type NetAdaptSummary } from './netadapt-run.js';
 import { seedSpec } from './seed.js';
 
@@ -236,6 +236,13 @@ async function trainFinal(
     log,
     signal: request.signal,
     onProgress: (p) => request.onProgress?.({ phase: 'final-training', ...p }),
+  }).catch((err: unknown) => {
+    // The training's own advice (nas train --resume in final/) would continue it without NetAdapt's summary.
+    if (err instanceof InterruptedError)
+      throw new InterruptedError(
+        `NetAdapt's final training ${err.message.replace(/; continue with .*$/, '')}; continue with ${resumeCommand(run.dir)}`,
+      );
+    throw err;
   });
   return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1 };
 }

@@ -388,7 +388,7 @@ class Adaptation {
     ).catch((err: unknown) => {
       if (err instanceof InterruptedError || this.request.signal?.aborted) {
         throw new InterruptedError(
-          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with --resume`,
+          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with ${resumeCommand(this.request.outDir)}`,
         );
       }
       throw err;
@@ -453,6 +453,11 @@ class Adaptation {
       finalAccuracy: current.accuracy,
     };
   }
+}
+
+/** The command that continues the NetAdapt run in `outDir`. */
+export function resumeCommand(outDir: string): string {
+  return `nas netadapt --out ${outDir} --resume`;
 }
 
 /**
