@@ -2,16 +2,18 @@
  * The NetAdapt run directory (NetAdaptRunDir) and the whole `nas netadapt` job (runNetAdaptJob):
  * the adaptation, the result's final training in the run's `final/` directory, summary.json.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { pino } from 'pino';
 import { InputError, InterruptedError } from '../src/common/errors.js';
+import { readJsonFile } from '../src/common/json-io.js';
 import { type NetAdaptJobProgress, type NetAdaptJobRequest, runNetAdaptJob } from '../src/netadapt/netadapt-job.js';
 import { NETADAPT_RUN_FILES, NetAdaptRunDir, type ProposalRecord } from '../src/netadapt/netadapt-run.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { runTrainJob } from '../src/trainer/train-job.js';
-import { TRAIN_RUN_FILES, TrainRunDir } from '../src/trainer/train-run.js';
+import { TRAIN_RUN_FILES, TrainerStateSchema, TrainRunDir } from '../src/trainer/train-run.js';
 import { tinyImageFolder } from './helpers/folder.js';
 import { specTable } from './helpers/tables.js';
 import { tinySpec } from './helpers/tiny.js';
@@ -159,3 +161,87 @@ test('NetAdaptRunDir: layout, proposals, and validated reads that name the file 
   t.is(run.finalTraining().dir, path.join(dir, 'na', NETADAPT_RUN_FILES.finalTraining));
   t.is(run.finalTraining().file('checkpoint'), path.join(dir, 'na', 'final', TRAIN_RUN_FILES.checkpoint));
 });
+
+/** A logger whose messages at info and above are kept in `lines`. */
+function recordingLogger() {
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+  return { log, lines };
+}
+
+/** The fine-tune settings each proposal of the run trained with, as its checkpoint records them. */
+function proposalConfigs(out: string): { trainSamples: number | null; validationSamples: number | null }[] {
+  const history = new NetAdaptRunDir(out).readHistory();
+  return history.steps.flatMap((s) =>
+    s.proposals.map((p) => {
+      const file = path.join(p.dir, 'checkpoint', 'state.json');
+      return TrainerStateSchema.parse(readJsonFile(file)).config;
+    }),
+  );
+}
+
+test.serial(
+  "a resumed job runs on the run's own settings, given with --out and --resume alone; others given are named as ignored",
+  async (t) => {
+    const { request, out } = await seedJob();
+    const started = { ...request, settings: { ...request.settings, latencyMissing: 'estimate' as const }, final: { epochs: 0 } };
+    const startedWith = { ...started, finetune: { ...started.finetune, steps: 2 } };
+    const controller = new AbortController();
+    await t.throwsAsync(runNetAdaptJob({ ...startedWith, signal: controller.signal, onProgress: () => controller.abort() }), {
+      instanceOf: InterruptedError,
+      message: new RegExp(`interrupted in step 1: .*; continue with nas netadapt --out ${out} --resume$`),
+    });
+    const tableFile = request.table!;
+    const table = readFileSync(tableFile, 'utf8');
+    const alone = { outDir: out, resume: true, settings: {}, finetune: { parallel: 1 }, backend: 'auto' as const };
+    // The run's own table is what a resume checks: changed on disk, it is refused; restored, it resumes.
+    const changed = JSON.parse(table);
+    const [key] = Object.keys(changed.entries);
+    changed.entries[key!].median += 1;
+    writeFileSync(tableFile, JSON.stringify(changed));
+    await t.throwsAsync(runNetAdaptJob(alone), {
+      instanceOf: InputError,
+      message: new RegExp(`was priced by synthetic \\(.*\\), and ${tableFile} now has hash [0-9a-f]{16}: restore that table`),
+    });
+    writeFileSync(tableFile, table);
+    const resumed = recordingLogger();
+    const summary = await runNetAdaptJob({ ...alone, log: resumed.log });
+    t.false(
+      resumed.lines.some((line) => /ignored/.test(line)),
+      resumed.lines.join('\n'),
+    );
+    const history = new NetAdaptRunDir(out).readHistory();
+    t.like(history.start, {
+      settings: { latencyMissing: 'estimate', deltaRatio: 0.05 },
+      finetune: { steps: 2, validationSamples: 8, seed: 2 },
+    });
+    t.true(history.steps.every((s) => s.deltaMs <= 0.05 * history.seedLatencyMs + 1e-9));
+    for (const config of proposalConfigs(out)) t.like(config, { trainSamples: 64, validationSamples: 8 });
+
+    const again = recordingLogger();
+    const other = {
+      ...alone,
+      table: path.join(path.dirname(tableFile), 'other.json'),
+      settings: { latencyMissing: 'measure' as const, deltaRatio: 0.05, metric: 'ratio' as const },
+      finetune: { steps: 100, validationSamples: 8, parallel: 2 },
+    };
+    t.deepEqual(await runNetAdaptJob({ ...other, log: again.log }), summary);
+    const ignored = again.lines.filter((line) => /ignored/.test(line));
+    t.is(ignored.length, 1);
+    t.regex(
+      ignored[0]!,
+      /^a resumed run keeps its own settings: --table \S+other\.json \(the run's: \S+table\.json\), --metric ratio \(the run's: accuracy\), --latency-missing measure \(the run's: estimate\), --finetune-steps 100 \(the run's: 2\) given again and ignored \(only --parallel changes a run\)$/,
+    );
+
+    // A run started before its settings were recorded: what it lacks is asked for, then recorded.
+    const { start: _start, ...older } = new NetAdaptRunDir(out).readHistory();
+    writeFileSync(path.join(out, NETADAPT_RUN_FILES.history), JSON.stringify(older));
+    await t.throwsAsync(runNetAdaptJob(alone), {
+      instanceOf: InputError,
+      message: /was started by an older nas that did not record its --validation-samples, --seed, --final-epochs: resume with them/,
+    });
+    const given = { ...alone, finetune: { validationSamples: 8, seed: 2, parallel: 1 }, final: { epochs: 0 } };
+    t.deepEqual(await runNetAdaptJob(given), summary);
+    t.like(new NetAdaptRunDir(out).readHistory().start, { finetune: { steps: 2, validationSamples: 8, seed: 2 }, final: { epochs: 0 } });
+  },
+);
