@@ -2,13 +2,14 @@
  * The NetAdapt run directory (NetAdaptRunDir) and the whole `nas netadapt` job (runNetAdaptJob):
  * the adaptation, the result's final training in the run's `final/` directory, summary.json.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { pino } from 'pino';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { readJsonFile } from '../src/common/json-io.js';
+import { TABLES_DIR } from '../src/latency-model/predict/load-table.js';
 import { type NetAdaptJobProgress, type NetAdaptJobRequest, runNetAdaptJob } from '../src/netadapt/netadapt-job.js';
 import { NETADAPT_RUN_FILES, NetAdaptRunDir, type ProposalRecord } from '../src/netadapt/netadapt-run.js';
 import { prepareBackend } from '../src/trainer/backend.js';
@@ -245,3 +246,39 @@ test.serial(
     t.like(new NetAdaptRunDir(out).readHistory().start, { finetune: { steps: 2, validationSamples: 8, seed: 2 }, final: { epochs: 0 } });
   },
 );
+
+test.serial('without --table, a seed priced on a table (provenance.deployment.table) is adapted on that table', async (t) => {
+  const { request, out } = await seedJob();
+  const name = `test-netadapt-${process.pid}`;
+  const deployed = (table: string) => ({
+    ...request.seed!,
+    provenance: { ...request.seed!.provenance, deployment: { resolution: 16, classes: 2, table, missing: 'estimate' } },
+  });
+  const { latencyResolution: _r, latencyClasses: _c, ...settings } = request.settings;
+  const job = { ...request, table: undefined, settings, final: { epochs: 0 } };
+  await t.throwsAsync(runNetAdaptJob({ ...job, seed: deployed('no-such-table') }), {
+    instanceOf: InputError,
+    message:
+      /^the seed seed was priced on table no-such-table \(its provenance\.deployment\.table\), and there is no \S+no-such-table\.json: pass --table with that table's file$/,
+  });
+  // Given --table, the recorded one is not looked for (a target above the seed's stops it right after pricing).
+  const given = { ...job, table: request.table, seed: deployed('no-such-table'), outDir: `${out}-given` };
+  await t.throwsAsync(runNetAdaptJob({ ...given, settings: { ...settings, targetRatio: undefined, targetMs: 1e9 } }), {
+    instanceOf: InputError,
+    message: /not below the seed's/,
+  });
+  const file = path.join(TABLES_DIR, `${name}.json`);
+  t.teardown(() => rmSync(file, { force: true }));
+  // The table lacks one of the seed's ops, which its search estimated (as a phone's table does).
+  const table = readJsonFile(request.table!) as { entries: Record<string, unknown> };
+  const [lacking] = Object.keys(table.entries).filter((k) => k.startsWith('bneck'));
+  delete table.entries[lacking!];
+  writeFileSync(file, JSON.stringify({ ...table, name }));
+  const { log, lines } = recordingLogger();
+  const summary = await runNetAdaptJob({ ...job, seed: deployed(name), log });
+  t.true(summary.finalLatencyMs <= 0.8 * summary.seedLatencyMs + 1e-9);
+  const history = new NetAdaptRunDir(out).readHistory();
+  t.is(history.table, name);
+  t.is(history.tableRef?.file, file);
+  t.true(lines.includes(`latency is priced on table ${name}, the seed's provenance.deployment.table (unless --table)`), lines.join('\n'));
+});

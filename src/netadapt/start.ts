@@ -1,16 +1,17 @@
 /**
  * What a `nas netadapt` job runs with (NetAdaptStart, recorded in history.json): for a new run, the
- * request's settings over the defaults, the seed from its checkpoint (seed.ts), the deployed input
- * the seed's provenance names; for a resumed run, the run's own, whatever the
+ * request's settings over the defaults, the seed from its checkpoint (seed.ts), the table and the
+ * deployed input the seed's provenance names; for a resumed run, the run's own, whatever the
  * request says (settings given again that differ are named as ignored; only the parallelism and the
  * backend change a run).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { tablePath } from '../latency-model/predict/load-table.js';
+import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { deploymentInput } from '../search-space/io.js';
+import { deploymentInput, deploymentTable } from '../search-space/io.js';
 import { readCheckpointDataset, readCheckpointSpec, resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { canonicalDatasetSource } from '../trainer/data/index.js';
 import { NETADAPT_DEFAULTS as D } from './defaults.js';
@@ -27,7 +28,7 @@ export interface NetAdaptStartRequest {
    */
   seedCheckpoint?: string | undefined;
   seed?: ArchSpec | undefined;
-  /** A latency table file or name (default: the embedded one). */
+  /** A latency table file or name (default: the one the seed's provenance.deployment names, else the embedded one). */
   table?: string | undefined;
   /**
    * Exactly one of targetMs and targetRatio; the rest default to NETADAPT_DEFAULTS. The deployed
@@ -85,7 +86,7 @@ function newStart(request: NetAdaptStartRequest, log: Logger): NetAdaptStart {
   return {
     seedCheckpoint: path.resolve(resolveCheckpointDir(request.seedCheckpoint)),
     seed,
-    table: path.resolve(tablePath(request.table)),
+    table: path.resolve(tablePath(tableFor(request.table, seed, log))),
     settings,
     dataset: datasetSource(request.dataset, request.seedCheckpoint, log),
     finetune: {
@@ -120,6 +121,20 @@ function deployedAt(given: NetAdaptStartRequest['settings'], seed: ArchSpec, log
       `latency counts the deployed model at ${latencyResolution}x${latencyResolution}, ${latencyClasses} classes (the seed's provenance.deployment unless --latency-resolution/--latency-classes)`,
     );
   return { latencyResolution, latencyClasses };
+}
+
+/** The table to price on: the one given, else the one the seed's search priced it on (provenance.deployment.table), else the default. */
+function tableFor(given: string | undefined, seed: ArchSpec, log: Logger): string {
+  if (given !== undefined) return given;
+  const recorded = deploymentTable(seed);
+  if (recorded === null) return DEFAULT_TABLE;
+  const file = tablePath(recorded);
+  if (!existsSync(file))
+    throw new InputError(
+      `the seed ${seed.name} was priced on table ${recorded} (its provenance.deployment.table), and there is no ${file}: pass --table with that table's file`,
+    );
+  log.info({ table: recorded }, `latency is priced on table ${recorded}, the seed's provenance.deployment.table (unless --table)`);
+  return recorded;
 }
 
 /** The dataset to fine-tune on: the one given, else the one the seed checkpoint trained on (Fashion-MNIST when it does not say). */

@@ -23,6 +23,12 @@ export function deploymentInput(spec: ArchSpec): { resolution: number; classes: 
   return { resolution: deployment.resolution as number, classes: deployment.classes as number };
 }
 
+/** The name of the table a spec's deployed latency was priced on, when its provenance records one (a search's find). */
+export function deploymentTable(spec: ArchSpec): string | null {
+  const table = (spec.provenance as { deployment?: { table?: unknown } } | undefined)?.deployment?.table;
+  return typeof table === 'string' && table !== '' ? table : null;
+}
+
 /** How ops a table lacks were filled in when a spec was priced: the table's estimator, or interpolation between measured widths. */
 export type LackingOpsPricing = 'estimate' | 'interpolate';
 

@@ -82,7 +82,11 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
         type: 'string',
         describe: "the seed's trained run or checkpoint directory (required unless --resume, which continues the run in --out)",
       })
-      .option('table', { type: 'string', describe: 'latency table (default: the embedded one)' })
+      .option('table', {
+        type: 'string',
+        describe: 'latency table',
+        defaultDescription: "the one the seed's provenance.deployment names (a search's find), else the embedded one",
+      })
       .option('target-ms', { type: 'number', describe: 'latency target in ms' })
       .option('target-ratio', { type: 'number', describe: "latency target as a fraction of the seed's" })
       .option('delta-ratio', {
