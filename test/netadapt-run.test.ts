@@ -241,6 +241,12 @@ test.serial(
       instanceOf: InputError,
       message: /was started by an older nas that did not record its --validation-samples, --seed, --final-epochs: resume with them/,
     });
+    writeFileSync(path.join(out, NETADAPT_RUN_FILES.history), JSON.stringify({ ...older, settings: { targetRatio: 0.8 } }));
+    await t.throwsAsync(runNetAdaptJob(alone), {
+      instanceOf: InputError,
+      message: /history\.json does not record the run's settings: choose a new --out$/,
+    });
+    writeFileSync(path.join(out, NETADAPT_RUN_FILES.history), JSON.stringify(older));
     const given = { ...alone, finetune: { validationSamples: 8, seed: 2, parallel: 1 }, final: { epochs: 0 } };
     t.deepEqual(await runNetAdaptJob(given), summary);
     t.like(new NetAdaptRunDir(out).readHistory().start, { finetune: { steps: 2, validationSamples: 8, seed: 2 }, final: { epochs: 0 } });

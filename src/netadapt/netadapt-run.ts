@@ -85,6 +85,12 @@ const NetAdaptStartSchema = z.object({
 });
 export type NetAdaptStart = z.infer<typeof NetAdaptStartSchema>;
 
+/** The adaptation settings an older history records (`settings`, before `start`), or null when they are not all there. */
+export function olderHistorySettings(history: History): NetAdaptStart['settings'] | null {
+  const parsed = NetAdaptStartSchema.shape.settings.safeParse(history.settings);
+  return parsed.success ? parsed.data : null;
+}
+
 /** Version 2 adds `tableRef`, which version 1 histories (written before tables were labelled) lack. */
 export const NETADAPT_HISTORY_VERSION = 2;
 

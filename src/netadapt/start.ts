@@ -16,7 +16,7 @@ import { readCheckpointDataset, readCheckpointSpec, resolveCheckpointDir } from 
 import { canonicalDatasetSource } from '../trainer/data/index.js';
 import { NETADAPT_DEFAULTS as D } from './defaults.js';
 import type { NetAdaptSettings } from './netadapt.js';
-import type { History, NetAdaptRunDir, NetAdaptStart } from './netadapt-run.js';
+import { type History, type NetAdaptRunDir, type NetAdaptStart, olderHistorySettings } from './netadapt-run.js';
 import { isTheSeed, seedSpec } from './seed.js';
 
 /** The settings a NetAdapt job is asked for: every one optional but the target (and the seed checkpoint unless `resume`). */
@@ -156,11 +156,15 @@ function datasetSource(given: string | undefined, seedCheckpoint: string, log: L
  * it lacks and was not given again is refused, naming the options to pass as when it started.
  */
 function olderRunStart(request: NetAdaptStartRequest, history: History, dir: string, log: Logger): NetAdaptStart {
-  const recorded = history.settings as Partial<NetAdaptStart['settings']> & { finetuneSamples?: number };
+  const recorded = olderHistorySettings(history);
+  if (!recorded) throw new InputError(`${dir}: its history.json does not record the run's settings: choose a new --out`);
+  const { finetuneSamples } = history.settings as { finetuneSamples?: unknown };
   const { finetune, final } = request;
   const table = history.tableRef?.file ?? (request.table === undefined ? undefined : path.resolve(tablePath(request.table)));
+  const steps = typeof finetuneSamples === 'number' ? finetuneSamples / 32 : finetune.steps;
   const lacking = Object.entries({
     '--table': table,
+    '--finetune-steps': steps,
     '--validation-samples': finetune.validationSamples,
     '--seed': finetune.seed,
     '--final-epochs': final?.epochs,
@@ -169,16 +173,15 @@ function olderRunStart(request: NetAdaptStartRequest, history: History, dir: str
     throw new InputError(
       `${dir} was started by an older nas that did not record its ${lacking.map(([flag]) => flag).join(', ')}: resume with them (and --lr, --final-samples, --from-scratch if it had them) given as when it started`,
     );
-  const settings = { ...recorded, latencyMissing: recorded.latencyMissing ?? D.latencyMissing } as NetAdaptStart['settings'];
   const seed = request.seed ? seedSpec(request.seed, history.seedCheckpoint, log) : readCheckpointSpec(history.seedCheckpoint).spec;
   return {
     seedCheckpoint: path.resolve(history.seedCheckpoint),
     seed,
     table: table!,
-    settings,
+    settings: { ...recorded, latencyMissing: recorded.latencyMissing ?? D.latencyMissing },
     dataset: history.dataset ?? datasetSource(request.dataset, history.seedCheckpoint, log),
     finetune: {
-      steps: recorded.finetuneSamples === undefined ? (finetune.steps ?? D.finetuneSteps) : recorded.finetuneSamples / 32,
+      steps: steps!,
       validationSamples: finetune.validationSamples!,
       ...(finetune.learningRate === undefined ? {} : { learningRate: finetune.learningRate }),
       seed: finetune.seed!,
