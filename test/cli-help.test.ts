@@ -109,6 +109,9 @@ test('nas train --help shows the training defaults; search and netadapt say wher
   t.regex(optionLine(search, 'algorithm'), /\[default: the experiment's \(reinforce in experiments\/default\.json\)\]/);
   t.regex(optionLine(search, 'parallel'), /\[default: the experiment's \(1 in experiments\/default\.json\)\]/);
   t.regex(optionLine(all.get('netadapt')!.unwrapped, 'lr'), /\[default: 0\.01\]/);
+  // A resume takes the run's own settings: the defaults are a new run's, not yargs' (which would look given).
+  t.regex(optionLine(all.get('netadapt')!.unwrapped, 'finetune-steps'), /\[default: 100\]/);
+  t.regex(optionLine(all.get('netadapt')!.unwrapped, 'table'), /\[default: the one the seed's provenance\.deployment names/);
 });
 
 test('nas latency validate lists its own options once, not the ones of nas latency', async (t) => {

@@ -66,6 +66,15 @@ test('nas netadapt: a trained seed shrinks to the target; --json reports the run
   t.true(Math.abs(JSON.parse(priced.stdout).latencyMs - summary.finalLatencyMs) < 1e-9);
   t.regex(priced.stderr, new RegExp(`with the ${measured} entries NetAdapt measured`));
 
+  // --out and --resume alone continue the run (finished: its summary again), with its own seed, table and settings.
+  const resumed = await nas('netadapt', '--out', out, '--resume', '--parallel', '2', '--json');
+  t.is(resumed.code, 0, resumed.stderr);
+  t.deepEqual(JSON.parse(resumed.stdout.trim().split('\n').pop()!), summary);
+  t.notRegex(resumed.stderr, /ignored/);
+  const alone = await nas('netadapt', '--out', path.join(dir, 'z'), '--target-ratio', '0.9');
+  t.is(alone.code, 2);
+  t.regex(alone.stderr, /missing --checkpoint \(only --resume takes the seed from the run in --out\)/);
+
   const above = await nas(...common, '--target-ms', '1000', '--out', path.join(dir, 'x'));
   t.is(above.code, 2);
   t.regex(above.stderr, /not below the seed's/);

@@ -366,7 +366,7 @@ test.serial('nas netadapt: 6 interrupts at random points stop within 10 s; the r
       // NetAdapt steps, then the final training's epochs (its checkpoints between epoch ends are not counted).
       kept: (out) => (existsSync(path.join(out, 'history.json')) ? steps(out) + (finalState(out)?.epoch ?? 0) : 0),
       total: steps(reference) + finalState(reference)!.epoch,
-      resumeHint: /continue with --resume/,
+      resumeHint: /continue with nas netadapt --out \S+ --resume/,
       finished: /"msg":"netadapt finished"/,
       afterFinish: (t, out) => {
         t.is(summary(out).steps, summary(reference).steps);
@@ -444,7 +444,7 @@ test.serial('SIGINT during NetAdapt: stops within 2 s without waiting for the pr
   t.log(`netadapt: stopped ${stopped.stopSeconds.toFixed(2)} s after SIGINT`);
   t.is(stopped.code, 130, stopped.stderr);
   t.true(stopped.stopSeconds < 2, `stopped ${stopped.stopSeconds.toFixed(2)} s after SIGINT`);
-  t.regex(stopped.stderr, /NetAdapt interrupted in step 1: .*continue with --resume/);
+  t.regex(stopped.stderr, /NetAdapt interrupted in step 1: .*continue with nas netadapt --out \S+ --resume\n/);
   t.true(stopped.orphanSeconds < 5, 'the fine-tuning workers are gone');
 });
 

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
+import { ORACLE_MISSING } from '../latency-model/predict/oracle-missing.js';
 import { type TableRef, TableRefSchema, tableChange, tableHash } from '../latency-model/predict/table-ref.js';
 import { EntrySchema, type LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, ArchSpecSchema } from '../search-space/archspec.js';
@@ -58,6 +59,38 @@ const StepRecordSchema = z.object({
 });
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 
+/**
+ * What a run was started with, every setting its results depend on: a resume takes them all from
+ * here (only the parallelism and the backend may change).
+ */
+const NetAdaptStartSchema = z.object({
+  /** The seed's checkpoint directory (absolute) and its spec. */
+  seedCheckpoint: z.string(),
+  seed: ArchSpecSchema,
+  /** The table file (absolute). */
+  table: z.string(),
+  settings: z.object({
+    targetMs: z.number().optional(),
+    targetRatio: z.number().optional(),
+    deltaRatio: z.number(),
+    deltaDecay: z.number(),
+    metric: z.enum(['ratio', 'accuracy']),
+    latencyResolution: z.int(),
+    latencyClasses: z.int(),
+    latencyMissing: z.enum(ORACLE_MISSING).optional(),
+  }),
+  dataset: z.string(),
+  finetune: z.object({ steps: z.number(), validationSamples: z.number(), learningRate: z.number().optional(), seed: z.number() }),
+  final: z.object({ epochs: z.number(), fromScratch: z.boolean().optional(), trainSamples: z.number().optional() }),
+});
+export type NetAdaptStart = z.infer<typeof NetAdaptStartSchema>;
+
+/** The adaptation settings an older history records (`settings`, before `start`), or null when they are not all there. */
+export function olderHistorySettings(history: History): NetAdaptStart['settings'] | null {
+  const parsed = NetAdaptStartSchema.shape.settings.safeParse(history.settings);
+  return parsed.success ? parsed.data : null;
+}
+
 /** Version 2 adds `tableRef`, which version 1 histories (written before tables were labelled) lack. */
 export const NETADAPT_HISTORY_VERSION = 2;
 
@@ -78,6 +111,8 @@ const HistorySchema = z
     table: z.string(),
     /** The table that priced the run: its file, content hash and labels (device, runtime, version). */
     tableRef: TableRefSchema.optional(),
+    /** What the run was started with (absent in runs before it was recorded). */
+    start: NetAdaptStartSchema.optional(),
     steps: z.array(StepRecordSchema),
     /** Latencies measured on this machine for ops the table lacked. */
     measuredEntries: z.record(z.string(), EntrySchema),
@@ -146,8 +181,7 @@ export class NetAdaptRunDir {
   open(identity: NetAdaptRunIdentity, resume: boolean): History | null {
     let history: History | null = null;
     if (resume) {
-      if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
-      history = this.readHistory();
+      history = this.resumable();
       this.checkSameRun(history, identity);
     } else if (this.isRun()) {
       throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
@@ -177,6 +211,12 @@ export class NetAdaptRunDir {
     if (history.tableRef?.hash !== tableHash(table)) return null;
     const added = Object.entries(history.measuredEntries).filter(([key]) => !(key in table.entries));
     return { table: { ...table, entries: { ...table.entries, ...Object.fromEntries(added) } }, added: added.length };
+  }
+
+  /** The history of the run to resume, refused when there is none. */
+  resumable(): History {
+    if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
+    return this.readHistory();
   }
 
   readHistory(): History {

@@ -31,7 +31,7 @@ import type { TrainConfig } from '../trainer/config.js';
 import type { TrainingData } from '../trainer/data/index.js';
 import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
-import { type History, NETADAPT_HISTORY_VERSION, NetAdaptRunDir, type ProposalRecord } from './netadapt-run.js';
+import { type History, NETADAPT_HISTORY_VERSION, NetAdaptRunDir, type NetAdaptStart, type ProposalRecord } from './netadapt-run.js';
 import { generateProposals, type Proposal, type ProposalKind } from './proposals.js';
 import { seedMismatch } from './seed.js';
 
@@ -80,6 +80,8 @@ export interface NetAdaptRequest {
   evaluator: Evaluator;
   outDir: string;
   resume?: boolean;
+  /** What the job started the run with, recorded in the history for a resume to take (an older run's is recorded on its resume). */
+  start?: NetAdaptStart | undefined;
   onProgress?: (p: NetAdaptProgress) => void;
   signal?: AbortSignal;
   log?: Logger;
@@ -256,6 +258,7 @@ class Adaptation {
       measuredEntries: {},
       finished: false,
     };
+    if (request.start && !history.start) history.start = request.start;
     const last = history.steps.at(-1);
     const current: Current = last
       ? {
@@ -388,7 +391,7 @@ class Adaptation {
     ).catch((err: unknown) => {
       if (err instanceof InterruptedError || this.request.signal?.aborted) {
         throw new InterruptedError(
-          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with --resume`,
+          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with ${resumeCommand(this.request.outDir)}`,
         );
       }
       throw err;
@@ -453,6 +456,11 @@ class Adaptation {
       finalAccuracy: current.accuracy,
     };
   }
+}
+
+/** The command that continues the NetAdapt run in `outDir` (its settings are in the run). */
+export function resumeCommand(outDir: string): string {
+  return `nas netadapt --out ${outDir} --resume`;
 }
 
 /**

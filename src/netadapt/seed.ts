@@ -31,6 +31,11 @@ export function seedSpec(given: ArchSpec | undefined, checkpoint: string, log: L
   return withInput(given, { resolution: trained.input.resolution, classes: trained.classes });
 }
 
+/** Whether `given` is the seed spec `seed`, or one differing from it only in input resolution and class count. */
+export function isTheSeed(given: ArchSpec, seed: ArchSpec): boolean {
+  return specDifferences(given, seed).every((d) => INPUT_PATHS.has(d.path));
+}
+
 /** The error for a seed spec its checkpoint was not trained from, naming the differing fields. */
 export function seedMismatch(seed: ArchSpec, checkpointDir: string, differences: readonly SpecDifference[]): InputError {
   return new InputError(
