@@ -82,6 +82,8 @@ test('a tiny pipeline runs end to end; kill -9 in NetAdapt and --resume end with
   t.regex(record.stages.evaluate.outputs.measuredNote, /profiled on synthetic .*not on this machine/);
   t.regex(run.stdout, /netadapt\s+done/);
   t.regex(run.stderr, /trial [12]\/2 best reward/, 'the search stage reports its progress as nas search does');
+  t.regex(run.stderr, /"msg":"standalone training: epoch 1\/\d+ step \d+\/\d+ loss/, 'so does the standalone training');
+  t.regex(run.stderr, /"msg":"step 1: [\d.]+ -> [\d.]+ ms, accuracy [\d.]+%, proposals \d+\/\d+/, 'and NetAdapt');
   const report = JSON.parse(readFileSync(path.join(whole, 'report.json'), 'utf8'));
   const [, trained, adapted, final] = report.stages;
   t.like(adapted, { stage: 'netadapt', state: 'done', specHash: final.specHash, testTop1: null });

@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../common/log.js';
 import { endStatus, showStatus } from '../common/status-line.js';
+import type { TrainProgress } from '../trainer/train.js';
 
 export interface ProgressLine {
   /** 0..1 */
@@ -39,9 +40,10 @@ export class ProgressReporter {
     }
   }
 
-  /** Ends the redrawn line so following output starts on a fresh one. */
+  /** Ends the redrawn line so following output starts on a fresh one; the next work's first update is logged at once. */
   done(): void {
     endStatus();
+    this.lastLog = 0;
   }
 }
 
@@ -64,6 +66,15 @@ export function fitToWidth(bar: string, text: string, columns: number): string {
 /** How far a training is, 0..1, from its progress (epochs count from 1, steps within the epoch from 1). */
 export function trainingFraction(p: { epoch: number; epochs: number; step: number; stepsPerEpoch: number }): number {
   return ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch);
+}
+
+/** The status line of a training (`nas train`, the pipeline's standalone training), `label` before it. */
+export function trainingProgressLine(p: TrainProgress, label = ''): ProgressLine {
+  return {
+    fraction: trainingFraction(p),
+    text: `${label}epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
+    fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
+  };
 }
 
 export function formatDuration(seconds: number): string {

@@ -22,13 +22,14 @@ import { deployedLatencyMs } from '../latency-model/predict/predict.js';
 import { type TableRef, tableChange } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { NetAdaptSettings } from '../netadapt/netadapt.js';
-import { runNetAdaptJob } from '../netadapt/netadapt-job.js';
+import { type NetAdaptJobProgress, runNetAdaptJob } from '../netadapt/netadapt-job.js';
 import { NetAdaptRunDir } from '../netadapt/netadapt-run.js';
 import { readArchSpec, withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
+import type { TrainProgress } from '../trainer/train.js';
 import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
@@ -36,6 +37,12 @@ import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, pipelineT
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline, type PipelineStart, reinstateIfBestUnchanged } from './pipeline-start.js';
 import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
+
+/** A stage's progress: the search's (trials, or the supernet's steps), the standalone training's, NetAdapt's. */
+export type PipelineProgress =
+  | { stage: 'search'; progress: SearchJobProgress }
+  | { stage: 'train'; progress: TrainProgress }
+  | { stage: 'netadapt'; progress: NetAdaptJobProgress };
 
 /** What `nas pipeline` asks: the pipeline to open (a new one, or one to resume: pipeline-start.ts) and how to run it. */
 export interface PipelineRequest extends PipelineStart {
@@ -46,8 +53,8 @@ export interface PipelineRequest extends PipelineStart {
   zooCacheDir?: string | undefined;
   /** Called when a stage starts and when it ends. */
   onStage?: (stage: PipelineStage, record: PipelineRecord) => void;
-  /** The search stage's progress (trials, or the supernet's steps), as `nas search` reports it. */
-  onSearchProgress?: (p: SearchJobProgress) => void;
+  /** The running stage's progress, as the command that stage runs reports it. */
+  onProgress?: (p: PipelineProgress) => void;
   signal?: AbortSignal;
   log?: Logger;
 }
@@ -253,7 +260,7 @@ function searchStage({ request, run, record, log }: PipelineContext): StageWork 
         command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
         signal: request.signal,
         log,
-        onProgress: request.onSearchProgress,
+        onProgress: (progress) => request.onProgress?.({ stage: 'search', progress }),
       });
       if (!summary.best) throw new InputError(`${dir}: the search rewarded no architecture; see its trials and the experiment's reward`);
       const { accuracy, latencyMs, reward } = summary.best;
@@ -284,6 +291,7 @@ function trainStage({ request, run, record, settings, log }: PipelineContext): S
         command,
         signal: request.signal,
         log,
+        onProgress: (progress) => request.onProgress?.({ stage: 'train', progress }),
       });
       return {
         outputs: { checkpoint: path.relative(run.dir, resolveCheckpointDir(dir)), valTop1: summary.valTop1, testTop1: summary.top1 },
@@ -349,6 +357,7 @@ function netadaptStage(context: PipelineContext): StageWork {
         resume: new NetAdaptRunDir(dir).isRun(),
         signal: request.signal,
         log,
+        onProgress: (progress) => request.onProgress?.({ stage: 'netadapt', progress }),
       });
       const { steps, seedLatencyMs, finalLatencyMs, finalAccuracy } = summary;
       const outputs = { spec: path.relative(run.dir, summary.spec), steps, seedLatencyMs, finalLatencyMs, targetMs };

@@ -2,11 +2,11 @@ import type { CommandModule } from 'yargs';
 import { ORACLE_MISSING, type OracleMissing } from '../../latency-model/predict/oracle-missing.js';
 import { NETADAPT_DEFAULTS as D } from '../../netadapt/defaults.js';
 import type { SelectionMetric } from '../../netadapt/netadapt.js';
-import type { NetAdaptJobProgress } from '../../netadapt/netadapt-job.js';
 import type { NetAdaptSummary } from '../../netadapt/netadapt-run.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
-import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter, trainingFraction } from '../progress.js';
+import { netadaptProgressLine } from '../netadapt-progress.js';
+import { interruptSignal, ProgressReporter } from '../progress.js';
 import { backendOption } from './train.js';
 
 interface NetAdaptArgs {
@@ -176,7 +176,7 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
         resume: args.resume,
         log,
         signal: interruptSignal(log),
-        onProgress: (p) => progress.update(progressLine(p, started)),
+        onProgress: (p) => progress.update(netadaptProgressLine(p, started)),
       });
     } finally {
       progress.done();
@@ -188,18 +188,3 @@ export const netadaptCommand: CommandModule<object, NetAdaptArgs> = {
       );
   }),
 };
-
-function progressLine(p: NetAdaptJobProgress, started: number): ProgressLine {
-  if (p.phase === 'final-training') {
-    return {
-      fraction: trainingFraction(p),
-      text: `final training: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% ETA ${formatDuration(p.etaSeconds)}`,
-      fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy },
-    };
-  }
-  return {
-    fraction: p.proposalsDone / p.proposals,
-    text: `step ${p.step}: ${p.latencyMs.toFixed(2)} -> ${p.targetMs.toFixed(2)} ms, accuracy ${(100 * p.accuracy).toFixed(1)}%, proposals ${p.proposalsDone}/${p.proposals} ${formatDuration((Date.now() - started) / 1000)}`,
-    fields: { step: p.step, latencyMs: p.latencyMs, proposalsDone: p.proposalsDone },
-  };
-}

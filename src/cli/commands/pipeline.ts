@@ -2,10 +2,12 @@ import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatShare } from '../../common/format.js';
 import { readExperiment } from '../../controller/experiment.js';
+import type { PipelineProgress } from '../../pipeline/pipeline.js';
 import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
-import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { netadaptProgressLine } from '../netadapt-progress.js';
+import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter, trainingProgressLine } from '../progress.js';
 import { searchProgressLine } from '../search-progress.js';
 import { backendOption } from './train.js';
 
@@ -66,7 +68,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
     const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
     const { runPipeline } = await import('../../pipeline/pipeline.js');
-    const searchProgress = new ProgressReporter(log);
+    const progress = new ProgressReporter(log);
     const started = Date.now();
     const { dir, record, reportFile, report } = await runPipeline({
       experiment,
@@ -82,11 +84,11 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       log,
       signal: interruptSignal(log),
       onStage: (stage, r) => {
-        searchProgress.done();
+        progress.done();
         log.info({ stage, state: r.stages[stage].state }, 'pipeline stage');
       },
-      onSearchProgress: (p) => searchProgress.update(searchProgressLine(p, started)),
-    }).finally(() => searchProgress.done());
+      onProgress: (p) => progress.update(stageProgressLine(p, started)),
+    }).finally(() => progress.done());
     if (args.json) printJson({ ...record, report: reportFile });
     else
       process.stdout.write(
@@ -100,6 +102,13 @@ function defaultDir(name: string): string {
 }
 
 /** One line per stage: its state, wall time, directory and what it produced. */
+/** The running stage's status line, as the command it runs shows it. */
+function stageProgressLine(p: PipelineProgress, started: number): ProgressLine {
+  if (p.stage === 'search') return searchProgressLine(p.progress, started);
+  if (p.stage === 'train') return trainingProgressLine(p.progress, 'standalone training: ');
+  return netadaptProgressLine(p.progress, started);
+}
+
 function stageSummary(dir: string, record: PipelineRecord): string {
   const lines = PIPELINE_STAGES.map((stage) => {
     const s = record.stages[stage];

@@ -6,7 +6,7 @@ import { DATASET_FORMS } from '../../trainer/data/index.js';
 import type { TrainProgress } from '../../trainer/train.js';
 import type { TrainSummary } from '../../trainer/train-run.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
-import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
+import { formatDuration, interruptSignal, ProgressReporter, trainingProgressLine } from '../progress.js';
 
 interface TrainArgs {
   force?: boolean;
@@ -176,13 +176,8 @@ function configOptions(args: TrainArgs): Partial<TrainConfig> {
 }
 
 function showProgress(progress: ProgressReporter, p: TrainProgress, log: Logger): void {
-  const stepsDone = (p.epoch - 1) * p.stepsPerEpoch + p.step;
-  warnOfLongRun(p, stepsDone, log);
-  progress.update({
-    fraction: stepsDone / (p.epochs * p.stepsPerEpoch),
-    text: `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}% lr ${p.learningRate.toPrecision(2)} ${p.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`,
-    fields: { epoch: p.epoch, step: p.step, loss: p.loss, accuracy: p.accuracy, imagesPerSec: p.imagesPerSec },
-  });
+  warnOfLongRun(p, (p.epoch - 1) * p.stepsPerEpoch + p.step, log);
+  progress.update(trainingProgressLine(p));
 }
 
 /** Hours beyond which a run's estimated time is worth a warning before the user walks away. */
