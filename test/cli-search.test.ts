@@ -222,6 +222,11 @@ test("a search's best.json (the proxy model at 16 px, deployed at 32) trains wit
   const trained = await nasTrainTiny(bestFile, trainRun, { train: 64, validation: 32 }, '--json');
   t.is(trained.code, 0, trained.stderr);
   t.true(existsSync(path.join(trainRun, 'checkpoint', 'model.json')));
+  // The trained checkpoint's spec keeps the find's provenance: priced on the search's table from inside the run too.
+  const fromCheckpoint = await nas('latency', '--arch', path.join(trainRun, 'checkpoint', 'spec.json'), '--json');
+  t.is(fromCheckpoint.code, 0, fromCheckpoint.stderr);
+  t.true(fromCheckpoint.stderr.includes(`priced on table synthetic (${tableFile})`), fromCheckpoint.stderr);
+  t.is(JSON.parse(fromCheckpoint.stdout).latencyMs, bestTrial.latencyMs);
 });
 
 test('nas search --resume with another seed, algorithm or experiment exits 2 naming the fields that differ', async (t) => {

@@ -265,7 +265,7 @@ test.serial('without --table, a seed priced on a table (provenance.deployment.ta
   await t.throwsAsync(runNetAdaptJob({ ...job, seed: deployed('no-such-table') }), {
     instanceOf: InputError,
     message:
-      /^the seed seed was priced on table no-such-table \(its provenance\.deployment\.table\), and there is no \S+no-such-table\.json: pass --table with that table's file$/,
+      /^seed was priced on table no-such-table \(its provenance\.deployment\.table\), which is not at \S+no-such-table\.json: give that table with --table FILE/,
   });
   // Given --table, the recorded one is not looked for (a target above the seed's stops it right after pricing).
   const given = { ...job, table: request.table, seed: deployed('no-such-table'), outDir: `${out}-given` };

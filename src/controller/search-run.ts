@@ -11,7 +11,10 @@ import { formatDifferences } from '../common/json-diff.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
+import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
 import { type TableRef, TableRefSchema, tableChange } from '../latency-model/predict/table-ref.js';
+import type { ArchSpec } from '../search-space/archspec.js';
+import { deploymentTable } from '../search-space/io.js';
 import { type Experiment, ExperimentSchema, experimentDifferences, experimentHash } from './experiment.js';
 import type { PolicyState } from './policy.js';
 import { TrialStore } from './store.js';
@@ -92,14 +95,30 @@ const SearchSummaryRecordSchema = z.object({
 export type SearchSummaryRecord = z.infer<typeof SearchSummaryRecordSchema>;
 
 /**
- * The file of the table named `name` that priced the search run holding `specFile` (its best.json,
- * or the spec in its best-weights/), as its run.json records it; null when the spec is in no search
- * run, the run was priced by another table or recorded none, or that file is gone.
+ * The table a spec's provenance says priced it (provenance.deployment.table), as a file: the one the
+ * search run holding `specFile` recorded (its best.json, or the spec in best-weights/checkpoint/),
+ * else that name in tables/; null when none is recorded or it is the embedded table. A recorded
+ * table that cannot be found is refused: another table (the embedded one lacks a phone's ops) would
+ * not price the spec as its search did.
  */
-export function searchRunTableFile(specFile: string, name: string): string | null {
-  for (const dir of [path.dirname(specFile), path.dirname(path.dirname(specFile))]) {
+export function recordedTableFile(spec: ArchSpec, specFile: string | null): { name: string; file: string } | null {
+  const name = deploymentTable(spec);
+  if (!name || name === DEFAULT_TABLE) return null;
+  const file = (specFile ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
+  if (!existsSync(file))
+    throw new InputError(
+      `${spec.name} was priced on table ${name} (its provenance.deployment.table), which is not at ${file}: give that table with --table FILE (or another table to price it on)`,
+    );
+  return { name, file };
+}
+
+/** The file of table `name` as the search run holding `specFile` (up to three folders above it) recorded it, if it still exists. */
+function searchRunTableFile(specFile: string, name: string): string | null {
+  let dir = path.dirname(path.resolve(specFile));
+  for (let up = 0; up < 3; up++, dir = path.dirname(dir)) {
     const run = new SearchRunDir(dir);
-    if (!run.isRun()) continue;
+    // Other runs (a training, NetAdapt) keep a run.json too.
+    if (!run.isRun() || (readJsonFile(run.file('run')) as { kind?: unknown }).kind !== 'search-run') continue;
     const table = run.readRecord().table;
     return table?.name === name && table.file && existsSync(table.file) ? table.file : null;
   }

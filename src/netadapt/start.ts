@@ -5,13 +5,13 @@
  * request says (settings given again that differ are named as ignored; only the parallelism and the
  * backend change a run).
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { recordedTableFile } from '../controller/search-run.js';
 import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { deploymentInput, deploymentTable } from '../search-space/io.js';
+import { deploymentInput } from '../search-space/io.js';
 import { readCheckpointDataset, readCheckpointSpec, resolveCheckpointDir } from '../trainer/checkpoint.js';
 import { canonicalDatasetSource } from '../trainer/data/index.js';
 import { NETADAPT_DEFAULTS as D } from './defaults.js';
@@ -86,7 +86,7 @@ function newStart(request: NetAdaptStartRequest, log: Logger): NetAdaptStart {
   return {
     seedCheckpoint: path.resolve(resolveCheckpointDir(request.seedCheckpoint)),
     seed,
-    table: path.resolve(tablePath(tableFor(request.table, seed, log))),
+    table: path.resolve(tablePath(tableFor(request.table, seed, request.seedCheckpoint, log))),
     settings,
     dataset: datasetSource(request.dataset, request.seedCheckpoint, log),
     finetune: {
@@ -123,18 +123,16 @@ function deployedAt(given: NetAdaptStartRequest['settings'], seed: ArchSpec, log
   return { latencyResolution, latencyClasses };
 }
 
-/** The table to price on: the one given, else the one the seed's search priced it on (provenance.deployment.table), else the default. */
-function tableFor(given: string | undefined, seed: ArchSpec, log: Logger): string {
+/** The table to price on: the one given, else the one the seed's search priced it on (recordedTableFile), else the default. */
+function tableFor(given: string | undefined, seed: ArchSpec, seedCheckpoint: string, log: Logger): string {
   if (given !== undefined) return given;
-  const recorded = deploymentTable(seed);
-  if (recorded === null) return DEFAULT_TABLE;
-  const file = tablePath(recorded);
-  if (!existsSync(file))
-    throw new InputError(
-      `the seed ${seed.name} was priced on table ${recorded} (its provenance.deployment.table), and there is no ${file}: pass --table with that table's file`,
-    );
-  log.info({ table: recorded }, `latency is priced on table ${recorded}, the seed's provenance.deployment.table (unless --table)`);
-  return recorded;
+  const recorded = recordedTableFile(seed, path.join(resolveCheckpointDir(seedCheckpoint), 'spec.json'));
+  if (!recorded) return DEFAULT_TABLE;
+  log.info(
+    { table: recorded.name, file: recorded.file },
+    `latency is priced on table ${recorded.name}, the seed's provenance.deployment.table (unless --table)`,
+  );
+  return recorded.file;
 }
 
 /** The dataset to fine-tune on: the one given, else the one the seed checkpoint trained on (Fashion-MNIST when it does not say). */

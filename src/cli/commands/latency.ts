@@ -6,11 +6,11 @@ import { DEFAULT_SPEED_GATE } from '../../latency-model/measure/speed-gate.js';
 import type { Fidelity } from '../../latency-model/measure/validation.js';
 import type { ValidationRunResult } from '../../latency-model/measure/validation-run.js';
 import type { GateWait } from '../../latency-model/measure/whole-model.js';
-import { DEFAULT_TABLE, loadTable, tablePath } from '../../latency-model/predict/load-table.js';
+import { loadTable } from '../../latency-model/predict/load-table.js';
 import { atTableInput, type MissingOptions, type Prediction, predictLatency } from '../../latency-model/predict/predict.js';
 import type { LatencyTable } from '../../latency-model/predict/table-schema.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
-import { deploymentTable, lackingOpsPricing } from '../../search-space/io.js';
+import { lackingOpsPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
@@ -165,24 +165,14 @@ function missingOptions(args: PredictArgs, spec: ArchSpec, table: string): { opt
   };
 }
 
-/**
- * The table a spec's provenance says its latency was priced on (a search's best.json, NetAdapt's
- * final.json), with a note saying so: the file its search run recorded, else that name in tables/;
- * null when none is recorded or it is the embedded one. A recorded table not found is refused
- * rather than priced on the embedded table instead, which lacks the ops of other spaces (a phone's).
- */
+/** The table a spec's provenance says its latency was priced on (recordedTableFile), with a note saying so. */
 async function recordedTable(spec: ArchSpec, specFile: string): Promise<{ table: LatencyTable; note: string } | null> {
-  const name = deploymentTable(spec);
-  if (!name || name === DEFAULT_TABLE) return null;
-  const { searchRunTableFile } = await import('../../controller/search-run.js');
-  const file = (existsSync(specFile) ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
-  if (!existsSync(file))
-    throw new InputError(
-      `${spec.name} was priced on table ${name} (its provenance.deployment.table), which is not at ${file}: give that table with --table FILE (or another table to price it on)`,
-    );
+  const { recordedTableFile } = await import('../../controller/search-run.js');
+  const recorded = recordedTableFile(spec, existsSync(specFile) ? specFile : null);
+  if (!recorded) return null;
   return {
-    table: loadTable(file),
-    note: `priced on table ${name} (${file}), as ${spec.name} was (provenance.deployment.table; --table to price on another)`,
+    table: loadTable(recorded.file),
+    note: `priced on table ${recorded.name} (${recorded.file}), as ${spec.name} was (provenance.deployment.table; --table to price on another)`,
   };
 }
 
