@@ -298,8 +298,16 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const missing = { ...table, entries: Object.fromEntries(Object.entries(table.entries).slice(1)) };
   await t.throwsAsync(runNetAdapt({ ...base, table: missing, evaluator: fresh(), outDir: path.join(dir, 'd') }), {
     instanceOf: InputError,
-    message: /the seed seed: table synthetic has no entry for 1 of its ops .*--latency-missing estimate/,
+    message: /the seed seed: table synthetic has no entry for 1 of its ops \(.*\): profile them \(nas profile .*--latency-missing estimate/,
   });
+  // A phone's imported table cannot be completed by profiling this machine: only the estimate is offered.
+  const phone = { ...missing, name: 'phone', source: { ...missing.source, importedFrom: 'phone.yaml' } };
+  const refused = await t.throwsAsync(runNetAdapt({ ...base, table: phone, evaluator: fresh(), outDir: path.join(dir, 'e') }), {
+    instanceOf: InputError,
+    message:
+      /the seed seed: table phone has no entry for 1 of its ops \(.*\): it was measured on .*, which profiling this machine cannot add to: estimate them \(--latency-missing estimate\)$/,
+  });
+  t.false(refused!.message.includes('nas profile'));
 });
 
 test.serial("NetAdapt on a table that lacks the widths it produces and one of the seed's ops runs on the estimator", async (t) => {

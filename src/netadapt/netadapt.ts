@@ -20,7 +20,7 @@ import { LatencyOracle } from '../latency-model/predict/oracle.js';
 import type { OracleMissing } from '../latency-model/predict/oracle-missing.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
 import { tableRef } from '../latency-model/predict/table-ref.js';
-import type { LatencyTable } from '../latency-model/predict/table-schema.js';
+import { completedByProfiling, type LatencyTable } from '../latency-model/predict/table-schema.js';
 import { type ArchSpec, type Block, parseArchSpec } from '../search-space/archspec.js';
 import { type LackingOpsPricing, lackingOpsPricing } from '../search-space/io.js';
 import { specDifferences } from '../search-space/spec-diff.js';
@@ -183,10 +183,15 @@ function latencyTarget(
     if (prediction.estimated.length)
       request.log?.warn(`the seed's latency counts ${prediction.estimated.length} ops not in table ${table.name}, estimated`);
   } catch (err) {
-    if (err instanceof MissingKeysError)
+    if (err instanceof MissingKeysError) {
+      const estimate = 'estimate them (--latency-missing estimate)';
+      const what = completedByProfiling(table)
+        ? `profile them (nas profile --arch SEED --out TABLE) or ${estimate}`
+        : `it was measured on ${table.device.name}, which profiling this machine cannot add to: ${estimate}`;
       throw new InputError(
-        `the seed ${seed.name}: table ${table.name} has no entry for ${err.keys.length} of its ops (${err.keys.slice(0, 3).join(', ')}${err.keys.length > 3 ? ', ...' : ''}): profile them (nas profile --arch SEED --out TABLE) or estimate them (--latency-missing estimate)`,
+        `the seed ${seed.name}: table ${table.name} has no entry for ${err.keys.length} of its ops (${err.keys.slice(0, 3).join(', ')}${err.keys.length > 3 ? ', ...' : ''}): ${what}`,
       );
+    }
     throw err;
   }
   const targetMs = settings.targetMs ?? seedLatencyMs * settings.targetRatio!;
