@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -217,6 +217,13 @@ test("a search's best.json (the proxy model at 16 px, deployed at 32) trains wit
     if (!extra.length) t.true(priced.stderr.includes(`priced on table synthetic (${tableFile}), as tiny-search-best was`), priced.stderr);
     t.is(JSON.parse(priced.stdout).latencyMs, bestTrial.latencyMs, "the latency the search gave it, on the search's table");
   }
+
+  // Outside its run, best.json still names its table's file (provenance.deployment.tableFile).
+  const moved = path.join(dir, 'best-elsewhere.json');
+  copyFileSync(bestFile, moved);
+  const pricedElsewhere = await nas('latency', '--arch', moved, '--json');
+  t.is(pricedElsewhere.code, 0, pricedElsewhere.stderr);
+  t.is(JSON.parse(pricedElsewhere.stdout).latencyMs, bestTrial.latencyMs);
 
   const trainRun = path.join(runDir, 'train');
   const trained = await nasTrainTiny(bestFile, trainRun, { train: 64, validation: 32 }, '--json');

@@ -12,6 +12,7 @@ import { readJsonFile } from '../src/common/json-io.js';
 import { TABLES_DIR } from '../src/latency-model/predict/load-table.js';
 import { type NetAdaptJobProgress, type NetAdaptJobRequest, runNetAdaptJob } from '../src/netadapt/netadapt-job.js';
 import { NETADAPT_RUN_FILES, NetAdaptRunDir, type ProposalRecord } from '../src/netadapt/netadapt-run.js';
+import { readArchSpec } from '../src/search-space/io.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { runTrainJob } from '../src/trainer/train-job.js';
 import { TRAIN_RUN_FILES, TrainerStateSchema, TrainRunDir } from '../src/trainer/train-run.js';
@@ -286,5 +287,7 @@ test.serial('without --table, a seed priced on a table (provenance.deployment.ta
   const history = new NetAdaptRunDir(out).readHistory();
   t.is(history.table, name);
   t.is(history.tableRef?.file, file);
+  // Its result names that table's file, so that nas latency prices it there without --table.
+  t.like(readArchSpec(summary.spec).provenance, { deployment: { table: name, tableFile: file } });
   t.true(lines.includes(`latency is priced on table ${name}, the seed's provenance.deployment.table (unless --table)`), lines.join('\n'));
 });

@@ -110,7 +110,13 @@ export function bestSpecRecord(experiment: Experiment, setup: SearchSetup, best:
     name: `${experiment.name}-best`,
     provenance: {
       ...best.spec.provenance,
-      deployment: { resolution, classes, table: setup.tableRef.name, missing: experiment.latency.missing ?? 'error' },
+      deployment: {
+        resolution,
+        classes,
+        table: setup.tableRef.name,
+        ...(setup.tableRef.file ? { tableFile: setup.tableRef.file } : {}),
+        missing: experiment.latency.missing ?? 'error',
+      },
       source: `${best.source}: accuracy ${best.accuracy.toFixed(4)}, ${best.latencyMs.toFixed(2)} ms at ${resolution}x${resolution} on ${setup.table.name}`,
     },
   };

@@ -14,7 +14,7 @@ import { TOOL_NAME } from '../common/version.js';
 import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
 import { type TableRef, TableRefSchema, tableChange } from '../latency-model/predict/table-ref.js';
 import type { ArchSpec } from '../search-space/archspec.js';
-import { deploymentTable } from '../search-space/io.js';
+import { deploymentTable, deploymentTableFile } from '../search-space/io.js';
 import { type Experiment, ExperimentSchema, experimentDifferences, experimentHash } from './experiment.js';
 import type { PolicyState } from './policy.js';
 import { TrialStore } from './store.js';
@@ -96,15 +96,18 @@ export type SearchSummaryRecord = z.infer<typeof SearchSummaryRecordSchema>;
 
 /**
  * The table a spec's provenance says priced it (provenance.deployment.table), as a file: the one the
- * search run holding `specFile` recorded (its best.json, or the spec in best-weights/checkpoint/),
- * else that name in tables/; null when none is recorded or it is the embedded table. A recorded
- * table that cannot be found is refused: another table (the embedded one lacks a phone's ops) would
- * not price the spec as its search did.
+ * provenance names (`tableFile`) while it exists, else the one the search run holding `specFile`
+ * recorded (its best.json, or the spec in best-weights/checkpoint/: specs written before tableFile
+ * was), else that name in tables/; null when none is recorded or it is the embedded table. A
+ * recorded table that cannot be found is refused: another table (the embedded one lacks a phone's
+ * ops) would not price the spec as its search did.
  */
 export function recordedTableFile(spec: ArchSpec, specFile: string | null): { name: string; file: string } | null {
   const name = deploymentTable(spec);
   if (!name || name === DEFAULT_TABLE) return null;
-  const file = (specFile ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
+  const recorded = deploymentTableFile(spec);
+  const named = recorded && existsSync(recorded) ? recorded : null;
+  const file = named ?? (specFile ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
   if (!existsSync(file))
     throw new InputError(
       `${spec.name} was priced on table ${name} (its provenance.deployment.table), which is not at ${file}: give that table with --table FILE (or another table to price it on)`,

@@ -287,11 +287,12 @@ class Adaptation {
    */
   private adapted(spec: ArchSpec): ArchSpec {
     const { choices: _choices, ...provenance } = spec.provenance as ArchSpec['provenance'] & { choices?: unknown };
-    const { settings, table } = this.request;
+    const { settings, table, tableFile } = this.request;
     const deployment = {
       resolution: settings.latencyResolution,
       classes: settings.latencyClasses,
       table: table.name,
+      ...(tableFile ? { tableFile: path.resolve(tableFile) } : {}),
       missing: this.oracle.missing,
     };
     return { ...spec, provenance: { ...provenance, deployment } };

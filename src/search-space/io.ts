@@ -29,6 +29,12 @@ export function deploymentTable(spec: ArchSpec): string | null {
   return typeof table === 'string' && table ? table : null;
 }
 
+/** The file of that table, when the provenance records it (`provenance.deployment.tableFile`: specs written since 2026-12-07). */
+export function deploymentTableFile(spec: ArchSpec): string | null {
+  const file = (spec.provenance as { deployment?: { tableFile?: unknown } } | undefined)?.deployment?.tableFile;
+  return typeof file === 'string' && file ? file : null;
+}
+
 /** How ops a table lacks were filled in when a spec was priced: the table's estimator, or interpolation between measured widths. */
 export type LackingOpsPricing = 'estimate' | 'interpolate';
 
