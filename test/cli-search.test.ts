@@ -234,6 +234,11 @@ test("a search's best.json (the proxy model at 16 px, deployed at 32) trains wit
   t.is(fromCheckpoint.code, 0, fromCheckpoint.stderr);
   t.true(fromCheckpoint.stderr.includes(`priced on table synthetic (${tableFile})`), fromCheckpoint.stderr);
   t.is(JSON.parse(fromCheckpoint.stdout).latencyMs, bestTrial.latencyMs);
+  // A table file since replaced by another table is not taken for the one the spec names.
+  writeFileSync(tableFile, JSON.stringify({ ...JSON.parse(readFileSync(tableFile, 'utf8')), name: 'another' }));
+  const replaced = await nas('latency', '--arch', moved);
+  t.is(replaced.code, 2, replaced.stderr);
+  t.regex(replaced.stderr, /was priced on table synthetic \(its provenance\.deployment\.table\), which is not at /);
 });
 
 test('nas search --resume with another seed, algorithm or experiment exits 2 naming the fields that differ', async (t) => {

@@ -96,7 +96,7 @@ export type SearchSummaryRecord = z.infer<typeof SearchSummaryRecordSchema>;
 
 /**
  * The table a spec's provenance says priced it (provenance.deployment.table), as a file: the one the
- * provenance names (`tableFile`) while it exists, else the one the search run holding `specFile`
+ * provenance names (`tableFile`) while it holds that table, else the one the search run holding `specFile`
  * recorded (its best.json, or the spec in best-weights/checkpoint/: specs written before tableFile
  * was), else that name in tables/; null when none is recorded or it is the embedded table. A
  * recorded table that cannot be found is refused: another table (the embedded one lacks a phone's
@@ -106,7 +106,8 @@ export function recordedTableFile(spec: ArchSpec, specFile: string | null): { na
   const name = deploymentTable(spec);
   if (!name || name === DEFAULT_TABLE) return null;
   const recorded = deploymentTableFile(spec);
-  const named = recorded && existsSync(recorded) ? recorded : null;
+  // The file recorded still holding that table (by name: a file since replaced by another table is passed over).
+  const named = recorded && existsSync(recorded) && (readJsonFile(recorded) as { name?: unknown }).name === name ? recorded : null;
   const file = named ?? (specFile ? searchRunTableFile(specFile, name) : null) ?? tablePath(name);
   if (!existsSync(file))
     throw new InputError(
