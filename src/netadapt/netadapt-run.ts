@@ -59,6 +59,26 @@ const StepRecordSchema = z.object({
 });
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 
+/** The adaptation's settings (NetAdaptSettings in netadapt.ts), as a run records them. */
+const NetAdaptSettingsSchema = z.object({
+  targetMs: z.number().optional(),
+  targetRatio: z.number().optional(),
+  deltaRatio: z.number(),
+  /** Per-step decay of delta (1: none; the original NetAdapt used 0.96). */
+  deltaDecay: z.number(),
+  metric: z.enum(['ratio', 'accuracy']),
+  /** Resolution and classifier width of the deployed model whose latency counts. */
+  latencyResolution: z.int(),
+  latencyClasses: z.int(),
+  /**
+   * How ops the table lacks (the widths NetAdapt produces) are priced: measured here, estimated by
+   * the table's estimator, or interpolated; `auto` (the default): measured when the table was
+   * profiled here, estimated otherwise (a phone's table).
+   */
+  latencyMissing: z.enum(ORACLE_MISSING).optional(),
+});
+export type NetAdaptSettings = z.infer<typeof NetAdaptSettingsSchema>;
+
 /**
  * What a run was started with, every setting its results depend on: a resume takes them all from
  * here (only the parallelism and the backend may change).
@@ -69,16 +89,7 @@ const NetAdaptStartSchema = z.object({
   seed: ArchSpecSchema,
   /** The table file (absolute). */
   table: z.string(),
-  settings: z.object({
-    targetMs: z.number().optional(),
-    targetRatio: z.number().optional(),
-    deltaRatio: z.number(),
-    deltaDecay: z.number(),
-    metric: z.enum(['ratio', 'accuracy']),
-    latencyResolution: z.int(),
-    latencyClasses: z.int(),
-    latencyMissing: z.enum(ORACLE_MISSING).optional(),
-  }),
+  settings: NetAdaptSettingsSchema,
   dataset: z.string(),
   finetune: z.object({ steps: z.number(), validationSamples: z.number(), learningRate: z.number().optional(), seed: z.number() }),
   final: z.object({ epochs: z.number(), fromScratch: z.boolean().optional(), trainSamples: z.number().optional() }),
@@ -86,8 +97,8 @@ const NetAdaptStartSchema = z.object({
 export type NetAdaptStart = z.infer<typeof NetAdaptStartSchema>;
 
 /** The adaptation settings an older history records (`settings`, before `start`), or null when they are not all there. */
-export function olderHistorySettings(history: History): NetAdaptStart['settings'] | null {
-  const parsed = NetAdaptStartSchema.shape.settings.safeParse(history.settings);
+export function olderHistorySettings(history: History): NetAdaptSettings | null {
+  const parsed = NetAdaptSettingsSchema.safeParse(history.settings);
   return parsed.success ? parsed.data : null;
 }
 

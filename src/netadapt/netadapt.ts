@@ -31,32 +31,21 @@ import type { TrainConfig } from '../trainer/config.js';
 import type { TrainingData } from '../trainer/data/index.js';
 import { batcherFor, evaluate } from '../trainer/train.js';
 import type { Evaluator } from '../trainer/training-pool.js';
-import { type History, NETADAPT_HISTORY_VERSION, NetAdaptRunDir, type NetAdaptStart, type ProposalRecord } from './netadapt-run.js';
+import {
+  type History,
+  NETADAPT_HISTORY_VERSION,
+  NetAdaptRunDir,
+  type NetAdaptSettings,
+  type NetAdaptStart,
+  type ProposalRecord,
+} from './netadapt-run.js';
 import { generateProposals, type Proposal, type ProposalKind } from './proposals.js';
 import { seedMismatch } from './seed.js';
 
-export type SelectionMetric = 'ratio' | 'accuracy';
+export type SelectionMetric = NetAdaptSettings['metric'];
 
-export interface NetAdaptSettings {
-  targetMs?: number;
-  targetRatio?: number;
-  deltaRatio: number;
-  /** Per-step decay of delta (1: none; the original NetAdapt used 0.96). */
-  deltaDecay: number;
-  metric: SelectionMetric;
-  /** Resolution and classifier width of the deployed model whose latency counts. */
-  latencyResolution: number;
-  latencyClasses: number;
-  /**
-   * How ops the table lacks (the widths NetAdapt produces) are priced: measured here, estimated by
-   * the table's estimator, or interpolated; `auto` (the default): measured when the table was
-   * profiled here, estimated otherwise (a phone's table).
-   */
-  latencyMissing?: OracleMissing | undefined;
-}
-
-/** The history and its records are the run directory's (netadapt-run.ts). */
-export type { History, ProposalRecord, StepRecord } from './netadapt-run.js';
+/** The adaptation's settings, the history and its records are the run directory's (netadapt-run.ts). */
+export type { History, NetAdaptSettings, ProposalRecord, StepRecord } from './netadapt-run.js';
 
 export interface NetAdaptProgress {
   step: number;
