@@ -152,18 +152,15 @@ async function trainFinal(
     }),
     outDir: finalRun.dir,
     resume,
+    // Not the training's own advice (nas train --resume in final/), which would continue it without NetAdapt's summary.
+    resumeWith: resumeCommand(run.dir),
     initialWeights: inherited,
     evaluateTest: true,
     log,
     signal: request.signal,
     onProgress: (p) => request.onProgress?.({ phase: 'final-training', ...p }),
   }).catch((err: unknown) => {
-    // The training's own advice (nas train --resume in final/) would continue it without NetAdapt's summary.
-    if (err instanceof InterruptedError)
-      throw new InterruptedError(
-        `NetAdapt's final training ${err.message.replace(/; continue with .*$/, '')}; continue with ${resumeCommand(run.dir)}`,
-      );
-    throw err;
+    throw err instanceof InterruptedError ? new InterruptedError(`NetAdapt's final training ${err.message}`) : err;
   });
   return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1 };
 }
