@@ -195,7 +195,7 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
       ? row('netadapt', { note: netadapt.reason ?? null, wallSeconds: netadapt.wallSeconds })
       : row('netadapt', {
           ...fromFile(path.join(run.dir, String(netadapt.outputs['spec']))),
-          ...adaptedAccuracy(netadapt.outputs),
+          ...netadaptRowAccuracy(netadapt.outputs),
           predictedMs: num(netadapt.outputs['finalLatencyMs']),
           measuredMs: num(evaluate.outputs['measuredLatencyMs']),
           wallSeconds: netadapt.wallSeconds,
@@ -235,7 +235,7 @@ function stageRows({ run, record, table }: PipelineReportRequest): ReportRow[] {
  * The NetAdapt row's accuracy: after its last step's short fine-tune, no test score (the final row
  * has the final training's). Pipelines recorded before that was kept show the final training's.
  */
-function adaptedAccuracy(outputs: Record<string, unknown>): Pick<ReportRow, 'valTop1' | 'note'> {
+function netadaptRowAccuracy(outputs: Record<string, unknown>): Pick<ReportRow, 'valTop1' | 'note'> {
   const adapted = num(outputs['adaptedValTop1']);
   if (adapted === null) return { valTop1: num(outputs['valTop1']), note: 'validation top-1 after the final training' };
   return { valTop1: adapted, note: "validation top-1 after the last step's short fine-tune; the final row's after the final training" };
