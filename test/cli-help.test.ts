@@ -307,3 +307,35 @@ test('help pages and usage errors load neither tfjs nor SQLite: only the command
     'nas eval loads tfjs',
   );
 });
+
+test('an option given twice takes its last value; a list option (nas profile --arch) keeps every value', async (t) => {
+  const twice = await nas(
+    'latency',
+    '--arch',
+    'mobilenetv3-small-1.0',
+    '--arch',
+    'mobilenetv3-large-1.0',
+    '--resolution',
+    '96',
+    '--resolution',
+    '224',
+    '--json',
+  );
+  const once = await nas('latency', '--arch', 'mobilenetv3-large-1.0', '--resolution', '224', '--json');
+  t.is(twice.code, 0, twice.stderr);
+  t.deepEqual(JSON.parse(twice.stdout), JSON.parse(once.stdout));
+  const outOfRangeLast = await nas('search', '--budget', '5', '--budget', '0');
+  t.regex(outOfRangeLast.stderr, /^nas: --budget 0: give a whole number, 1 or more/);
+  // The unknown model is the first of two: a list keeps it.
+  const list = await nas(
+    'profile',
+    '--arch',
+    'mobilenetv9',
+    '--arch',
+    'mobilenetv3-small-1.0',
+    '--out',
+    path.join(os.tmpdir(), 'never.json'),
+  );
+  t.is(list.code, 2);
+  t.regex(list.stderr, /mobilenetv9: no such file/);
+});

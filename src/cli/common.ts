@@ -70,8 +70,7 @@ export function readSpecFile(file: string): ArchSpec {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EISDIR')
       throw new InputError(`${file}: a directory, not a spec file (ArchSpec JSON or a block-string document)`);
-    // (A repeated option reaches here as an array.)
-    const meant = typeof file === 'string' ? nearest(file, zooNames()) : null;
+    const meant = nearest(file, zooNames());
     throw new InputError(
       `${file}: no such file, and not a zoo model name (${meant ? `did you mean ${meant}? ` : ''}see \`nas specs --list\`)`,
     );

@@ -27,7 +27,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]> };
+  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]>; array: string[] };
   getInternalMethods(): {
     getContext(): { commands: string[] };
     getCommandInstance(): { getCommands(): string[] };
@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     .version(TOOL_VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .middleware((parsed) => keepLastOfRepeated(parsed, (parser as unknown as YargsInternals).getOptions().array), true)
     .check((parsed) => valueProblem(argv, parsed, (parser as unknown as YargsInternals).getOptions()) ?? true)
     .fail((message, err: Error | string | undefined) => {
       if (err instanceof Error && err.name !== 'YError') throw err;
@@ -76,6 +77,17 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     })
     .parseAsync();
+}
+
+/**
+ * An option given twice (`--seed 1 --seed 2`) takes its last value, as in most command lines;
+ * yargs would pass both as an array to code that expects one value. Options that take a list
+ * (`nas profile --arch a --arch b`) keep every value.
+ */
+function keepLastOfRepeated(parsed: Record<string, unknown>, listOptions: readonly string[]): void {
+  const lists = new Set(listOptions);
+  for (const [key, value] of Object.entries(parsed))
+    if (key !== '_' && Array.isArray(value) && !lists.has(key)) parsed[key] = value[value.length - 1];
 }
 
 /** The command a usage error happened in, with its subcommands and options. */
