@@ -267,6 +267,11 @@ test('nas search: bad experiment files and resuming a non-run exit 2', async (t)
   const res = await nas('search', '--experiment', bad, '--out', path.join(dir, 'x'));
   t.is(res.code, 2);
   t.regex(res.stderr, /bad\.json.*\$\.algorithm/);
+  const unknownSpace = path.join(dir, 'unknown-space.json');
+  writeFileSync(unknownSpace, JSON.stringify(tinyExperiment('mobilenetv9', 'default')));
+  const space = await nas('search', '--experiment', unknownSpace, '--out', path.join(dir, 'y'));
+  t.is(space.code, 2);
+  t.regex(space.stderr, /^nas: .*unknown-space\.json: \$\.space: unknown space "mobilenetv9": choose one of/);
   const notRun = await nas('search', '--resume', dir);
   t.is(notRun.code, 2);
   t.regex(notRun.stderr, /not a search run directory \(no run\.json\)/);

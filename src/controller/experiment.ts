@@ -10,6 +10,7 @@ import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
+import { experimentChoiceSpace } from '../search-space/spaces.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
 import { ControllerSettingsSchema } from './controller-settings.js';
@@ -160,8 +161,11 @@ export function parseExperiment(data: unknown, source: string): Experiment {
   return parseWith(ExperimentSchema, data, source);
 }
 
+/** An experiment file, its space checked too (an unknown one is named as the file's `$.space`). */
 export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
-  return parseExperiment(readJsonFile(file), file);
+  const experiment = parseExperiment(readJsonFile(file), file);
+  experimentChoiceSpace(experiment.space, file);
+  return experiment;
 }
 
 /**
