@@ -248,15 +248,18 @@ test('nas search --resume with another seed, algorithm or experiment exits 2 nam
   await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
   const seed = await nas('search', '--resume', runDir, '--seed', '5');
   t.is(seed.code, 2, seed.stderr);
-  t.regex(seed.stderr, /^nas: .*S ran another experiment: \$\.seed: 3 vs 5 \(the run's value, then the one given\); resume without/m);
+  t.regex(
+    seed.stderr,
+    /^nas: .*S ran another experiment: \$\.seed \(--seed\): 3 vs 5 \(the run's value, then the one given\); resume without/m,
+  );
   const both = await nas('search', '--resume', runDir, '--seed', '5', '--algorithm', 'random');
-  t.regex(both.stderr, /ran another experiment: \$\.algorithm: "reinforce" vs "random"; \$\.seed: 3 vs 5 \(/);
+  t.regex(both.stderr, /ran another experiment: \$\.algorithm \(--algorithm\): "reinforce" vs "random"; \$\.seed \(--seed\): 3 vs 5 \(/);
   // A file that also renames and redescribes the experiment: the settings that differ are named, not its description.
   const otherFile = path.join(dir, 'other.json');
   writeFileSync(otherFile, JSON.stringify({ ...experiment, name: 'other', description: 'x'.repeat(500), seed: 4 }));
   const other = await nas('search', '--resume', runDir, '--experiment', otherFile);
   t.is(other.code, 2, other.stderr);
-  t.regex(other.stderr, /ran another experiment: \$\.seed: 3 vs 4 \(/);
+  t.regex(other.stderr, /ran another experiment: \$\.seed \(--seed\): 3 vs 4 \(/);
   t.false(other.stderr.includes('xxx'), other.stderr);
 });
 

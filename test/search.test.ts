@@ -277,7 +277,7 @@ test.serial(
         },
         setup,
       ),
-      { instanceOf: InputError, message: /ran another experiment: \$\.seed: \d+ vs 4 \(the run's value, then the one given\)/ },
+      { instanceOf: InputError, message: /ran another experiment: \$\.seed \(--seed\): \d+ vs 4 \(the run's value, then the one given\)/ },
     );
     t.is(new SearchRunDir(extended).readRecord().experiment.budget, 12);
   },
@@ -355,7 +355,7 @@ test.serial(
     const other = tinyExperiment(spaceFile, tableFile, { seed: 4 });
     await t.throwsAsync(
       runSearch({ experiment: other, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(other, 10)),
-      { instanceOf: InputError, message: /ran another experiment: \$\.seed: \d+ vs 4 \(the run's value, then the one given\)/ },
+      { instanceOf: InputError, message: /ran another experiment: \$\.seed \(--seed\): \d+ vs 4 \(the run's value, then the one given\)/ },
     );
     await t.throwsAsync(
       runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10)),

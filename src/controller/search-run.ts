@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
-import { formatDifferences } from '../common/json-diff.js';
+import { formatDifferences, type JsonDifference } from '../common/json-diff.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -137,6 +137,14 @@ interface ControllerCheckpoint {
   state: PolicyState;
 }
 
+/** The `nas search` options that set experiment fields: a difference is named by both. */
+const FLAG_OF_FIELD: Record<string, string> = { '$.seed': '--seed', '$.algorithm': '--algorithm', '$.latency.table': '--table' };
+
+function withFlag(difference: JsonDifference): JsonDifference {
+  const flag = FLAG_OF_FIELD[difference.path];
+  return flag ? { ...difference, path: `${difference.path} (${flag})` } : difference;
+}
+
 export class SearchRunDir {
   constructor(readonly dir: string) {}
 
@@ -224,7 +232,7 @@ export class SearchRunDir {
       const record = this.readRecord();
       // Compared field by field, not by the recorded hash: runs recorded before `parallel` left the
       // experiment's identity hashed it in.
-      const differences = experimentDifferences(record.experiment, experiment);
+      const differences = experimentDifferences(record.experiment, experiment).map(withFlag);
       if (differences.length) {
         throw new InputError(
           `${this.dir} ran another experiment: ${formatDifferences(differences)} (the run's value, then the one given); resume without the options or experiment file that change them, or choose a new --out`,
