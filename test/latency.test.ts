@@ -19,6 +19,7 @@ import { type LatencyTable, readLatencyTable } from '../src/latency-model/predic
 import { ARCHSPEC_SCHEMA_VERSION, type Block, parseArchSpec } from '../src/search-space/archspec.js';
 import { resolve } from '../src/search-space/resolve.js';
 import { registerSpace } from '../src/search-space/space.js';
+import { getSpace } from '../src/search-space/spaces.js';
 import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { nas } from './helpers/cli.js';
@@ -407,6 +408,38 @@ test.serial('validation writes its record as models are timed, and a stop keeps 
   t.like(kept, { samples: 2, requested: 3, complete: false });
   t.is(kept.points.length, 2);
   t.true(existsSync(runDir.file('plot')));
+  // A rerun without --resume is refused; a resume times only what is left, with the run's draw.
+  await t.throwsAsync(runLatencyValidation({ table, space, samples: 3, seed: 0, dir, gate }), {
+    instanceOf: InputError,
+    message: /a validation of 2 of 3 models .* is already there; give --resume to continue it, --force to start over/,
+  });
+  let timedAgain = 0;
+  const resumed = await runLatencyValidation({
+    table,
+    space: 'ignored-on-resume',
+    samples: 1,
+    seed: 9,
+    dir,
+    gate,
+    resume: true,
+    onProgress: () => timedAgain++,
+  });
+  t.like(runDir.readRecord(), { samples: 3, requested: 3, complete: true, space, seed: 0 });
+  // The kept timings are the first of their models' (the run's second pass adds to them).
+  for (const point of kept.points)
+    t.deepEqual(resumed.report.points.find((p) => p.name === point.name)?.timings?.slice(0, point.timings!.length), point.timings);
+  t.true(resumed.report.points.every((p) => p.timings!.length >= 2 && p.measuredMs === Math.min(...p.timings!.map((x) => x.measuredMs))));
+  const fresh = await validateTable({ table, space: getSpace(space), samples: 3, seed: 0, settings: FAST, gate });
+  t.deepEqual(
+    resumed.report.points.map((p) => p.name),
+    fresh.points.map((p) => p.name),
+    'the same models as a run never stopped',
+  );
+  t.true(timedAgain >= 6, 'progress counts every timing, those kept included');
+  await t.throwsAsync(runLatencyValidation({ table, space, samples: 3, seed: 0, dir, gate, resume: true }), {
+    instanceOf: InputError,
+    message: /this validation is complete; nothing to resume/,
+  });
 });
 
 test('the validation run: its file names, the record (the committed results/ one validates) and the --json summary', (t) => {

@@ -56,6 +56,7 @@ interface ValidateArgs {
   backend: BackendName | 'auto';
   out: string;
   force?: boolean;
+  resume?: boolean;
   json?: boolean;
 }
 
@@ -93,6 +94,11 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       .options(backendOption)
       .option('out', { type: 'string', default: 'results', describe: 'directory for latency-validation-<table>.{json,svg}' })
       .option('force', { type: 'boolean', describe: "replace the table's validation record already in --out (refused without it)" })
+      .option('resume', {
+        type: 'boolean',
+        describe: "continue the table's interrupted validation in --out (its space, seed and --samples; the models timed are kept)",
+      })
+      .conflicts('resume', 'force')
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
@@ -107,7 +113,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       progress.update({
         fraction: measured.done / measured.total,
         // Each model is timed in two passes at least (a third for those not yet settled): progress counts timings.
-        text: `timing ${measured.done}/${measured.total} (${args.samples} models, each timed twice or more)${wait ? `; ${gateWaitText(wait)}` : ''}`,
+        text: `timing ${measured.done}/${measured.total} (each model timed twice or more)${wait ? `; ${gateWaitText(wait)}` : ''}`,
         fields: {
           ...measured,
           ...(wait && {
@@ -127,6 +133,8 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         seed: args.seed,
         dir: args.out,
         force: args.force,
+        resume: args.resume,
+        resumeWith: `nas latency validate --out ${args.out}${args.table ? ` --table ${args.table}` : ''} --resume`,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         signal: interruptSignal(log),
         onProgress: (done, total) => {

@@ -16,8 +16,8 @@ import { getSpace } from '../../search-space/spaces.js';
 import { DeviceSchema, type LatencyTable } from '../predict/table-schema.js';
 import { DEFAULT_PROFILER } from './profile.js';
 import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
-import { type Fidelity, type ValidationReport, validateTable } from './validation.js';
-import type { GateWait } from './whole-model.js';
+import { type Fidelity, pointIndex, type ValidationReport, validateTable } from './validation.js';
+import type { GateWait, ModelTiming } from './whole-model.js';
 
 /** Every file a validation run writes: `latency-validation-<table>` with these extensions. */
 export const VALIDATION_RUN_FILES = {
@@ -35,6 +35,8 @@ const FidelitySchema = z.strictObject({
   mape: z.number(),
   kendallTau: z.number(),
 });
+
+const TimingSchema = z.strictObject({ rawMs: z.number(), measuredMs: z.number(), speedBefore: z.number().optional() });
 
 const ValidationRecordSchema = z.strictObject({
   schemaVersion: z.literal(1),
@@ -60,6 +62,8 @@ const ValidationRecordSchema = z.strictObject({
       rawMs: z.number(),
       measuredMs: z.number(),
       speedBefore: z.number().optional(),
+      /** Every timing of the model (absent in records from before resumable validations). */
+      timings: z.array(TimingSchema).optional(),
     }),
   ),
 });
@@ -111,14 +115,40 @@ function refuseToReplace(run: ValidationRunDir): void {
   const file = run.file('record');
   if (!existsSync(file)) return;
   let held = 'a validation record';
+  let unfinished = false;
   try {
     const record = run.readRecord();
-    const of = record.complete === false ? ` of ${record.requested ?? '?'}` : '';
+    unfinished = record.complete === false;
+    const of = unfinished ? ` of ${record.requested ?? '?'}` : '';
     held = `a validation of ${record.samples}${of} model${record.samples === 1 && !of ? '' : 's'} (space ${record.space}, seed ${record.seed})`;
   } catch {
     // An unreadable record is still not replaced without --force.
   }
-  throw new InputError(`${file}: ${held} of table ${run.table} is already there; give --force to replace it, or --out another directory`);
+  const what = unfinished ? 'give --resume to continue it, --force to start over' : 'give --force to replace it';
+  throw new InputError(`${file}: ${held} of table ${run.table} is already there; ${what}, or --out another directory`);
+}
+
+/**
+ * The draw and timings an interrupted validation in the directory left: its space, seed and model
+ * count replace the request's (a resume times the same models), its timings are not taken again.
+ */
+function unfinishedValidation(
+  run: ValidationRunDir,
+  table: LatencyTable,
+): Pick<ValidationRunRequest, 'space' | 'seed' | 'samples'> & { previous: ModelTiming[][] } {
+  const record = run.readRecord();
+  const file = run.file('record');
+  if (record.complete !== false)
+    throw new InputError(`${file}: this validation is complete; nothing to resume (give --force to run it again)`);
+  if (record.requested === undefined || record.points.some((p) => !p.timings))
+    throw new InputError(`${file}: recorded before validations could be resumed; give --force to start over`);
+  if (record.device.name !== table.device.name)
+    throw new InputError(
+      `${file}: validated a table of ${record.device.name}, the table given is of ${table.device.name}; give the same --table to resume`,
+    );
+  const previous: ModelTiming[][] = Array.from({ length: record.requested }, () => []);
+  for (const point of record.points) previous[pointIndex(point)] = point.timings!;
+  return { space: record.space, seed: record.seed, samples: record.requested, previous };
 }
 
 /** Predicted against measured latency, one point per model, with the diagonal. */
@@ -166,6 +196,13 @@ export interface ValidationRunRequest {
   signal?: AbortSignal;
   /** Replace a record of the same table already in `dir` (without it, such a record is refused). */
   force?: boolean | undefined;
+  /**
+   * Continue the interrupted validation of the table in `dir`: its space, seed and model count are
+   * used (the request's are ignored) and the models it timed are not timed again.
+   */
+  resume?: boolean | undefined;
+  /** The command that continues this run after an interruption (named in the interruption's message). */
+  resumeWith?: string;
 }
 
 export interface ValidationRunResult {
@@ -185,22 +222,25 @@ export function runLatencyValidation(request: ValidationRunRequest): Promise<Val
 }
 
 async function latencyValidation(request: ValidationRunRequest): Promise<ValidationRunResult> {
-  const { table, samples } = request;
+  const { table } = request;
   const gate = request.gate ?? DEFAULT_SPEED_GATE;
   const run = new ValidationRunDir(request.dir, table.name);
-  if (!request.force) refuseToReplace(run);
+  const resumed = request.resume ? unfinishedValidation(run, table) : null;
+  if (!resumed && !request.force) refuseToReplace(run);
+  const { space, seed, samples } = resumed ?? request;
   const write = async (report: ValidationReport, complete: boolean) => {
     await run.writePlot(report);
-    await run.writeRecord({ space: request.space, seed: request.seed, device: table.device, requested: samples, complete, ...report });
+    await run.writeRecord({ space, seed, device: table.device, requested: samples, complete, ...report });
   };
-  let timed = 0;
+  let timed = resumed ? resumed.previous.filter((t) => t.length).length : 0;
   let report: ValidationReport;
   try {
     report = await validateTable({
       table,
-      space: getSpace(request.space),
+      space: getSpace(space),
       samples,
-      seed: request.seed,
+      seed,
+      previous: resumed?.previous,
       settings: table.profiler ?? DEFAULT_PROFILER,
       gate,
       onProgress: request.onProgress,
@@ -214,7 +254,8 @@ async function latencyValidation(request: ValidationRunRequest): Promise<Validat
   } catch (err) {
     if (!(err instanceof InterruptedError)) throw err;
     const kept = timed ? `partial results in ${run.file('record')} and ${run.file('plot')}` : 'nothing written';
-    throw new InterruptedError(`validation stopped after timing ${timed} of ${samples} models: ${kept}`);
+    const next = timed && request.resumeWith ? `; continue with ${request.resumeWith}` : '';
+    throw new InterruptedError(`validation stopped after timing ${timed} of ${samples} models: ${kept}${next}`);
   }
   await write(report, true);
   return { summary: validationSummary(report, gate.minSpeed), report, files: { record: run.file('record'), plot: run.file('plot') } };

@@ -14,7 +14,7 @@ import { profiledHere } from '../predict/oracle.js';
 import { predictLatency } from '../predict/predict.js';
 import type { LatencyTable, ProfilerSettings } from '../predict/table-schema.js';
 import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
-import { type GateWait, type ModelTiming, timeAgainstTable } from './whole-model.js';
+import { fastest, type GateWait, type ModelTiming, timeAgainstTable } from './whole-model.js';
 
 export interface ValidationPoint {
   name: string;
@@ -23,6 +23,8 @@ export interface ValidationPoint {
   measuredMs: number;
   /** As timed, at whatever speed the machine ran at the moment. */
   rawMs: number;
+  /** Every timing of the model (the fastest is measuredMs/rawMs): what a resumed validation continues from. */
+  timings?: ModelTiming[];
 }
 
 export interface Fidelity {
@@ -87,6 +89,13 @@ export interface ValidateTableOptions {
   onPartial?: (report: ValidationReport) => Promise<void> | void;
   /** Stops between timings with an InterruptedError (onPartial has had what was timed). */
   signal?: AbortSignal;
+  /** Timings of an interrupted validation of the same draw, by model index: not taken again. */
+  previous?: readonly (readonly ModelTiming[])[];
+}
+
+/** Index of a model in its draw, from its point's name (`<name>#<index>`). */
+export function pointIndex(point: Pick<ValidationPoint, 'name'>): number {
+  return Number(point.name.slice(point.name.lastIndexOf('#') + 1));
 }
 
 export async function validateTable(options: ValidateTableOptions): Promise<ValidationReport> {
@@ -101,20 +110,25 @@ export async function validateTable(options: ValidateTableOptions): Promise<Vali
   const rng = derive(options.seed, 'validate', space.name);
   const specs = Array.from({ length: options.samples }, () => space.sample(rng, resolution));
   const predicted = specs.map((spec) => predictLatency(spec, table).totalMs);
-  const report = (timings: (ModelTiming | undefined)[]) =>
+  const report = (timings: readonly (readonly ModelTiming[])[]) =>
     summarisePoints(
       specs.flatMap((spec, i) => {
-        const timing = timings[i];
-        return timing ? [{ name: `${spec.name}#${i}`, predictedMs: predicted[i]!, ...timing }] : [];
+        const all = timings[i] ?? [];
+        return all.length ? [{ name: `${spec.name}#${i}`, predictedMs: predicted[i]!, ...fastest(all), timings: [...all] }] : [];
       }),
       table.name,
     );
-  const timings = await timeAgainstTable(specs, table, gate, {
+  let latest: readonly (readonly ModelTiming[])[] = options.previous ?? [];
+  await timeAgainstTable(specs, table, gate, {
     settings: options.settings,
     onProgress: options.onProgress,
     onWait: options.onWait,
     signal: options.signal,
-    onTimed: options.onPartial && ((fastest) => options.onPartial!(report(fastest))),
+    previous: options.previous,
+    onTimed: (timings) => {
+      latest = timings;
+      return options.onPartial?.(report(timings));
+    },
   });
-  return report(timings);
+  return report(latest);
 }

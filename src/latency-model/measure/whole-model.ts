@@ -101,8 +101,8 @@ const EXTRA_PASSES = 3;
  * a large model more than the probe shows, so one slow timing is not caught by the probe alone;
  * two timings minutes apart that agree are. Keeps each model's fastest timing. The criterion never
  * looks at a prediction, so the validation it serves stays blind. The waits at the gate share one
- * limit (SpeedGate.maxTotalWaitSeconds); after each timing `onTimed` gets every model's fastest
- * timing so far (undefined for a model not timed yet); an abort stops between timings (and ends a
+ * limit (SpeedGate.maxTotalWaitSeconds); after each timing `onTimed` gets every model's timings
+ * so far, which `previous` takes back to continue an interrupted set; an abort stops between timings (and ends a
  * wait) with an InterruptedError.
  */
 export async function timeModels(
@@ -115,28 +115,33 @@ export async function timeModels(
 ): Promise<ModelTiming[]> {
   const passes = options.passes ?? 2;
   const rounds = Math.ceil(ROUNDS / passes);
-  const timings: ModelTiming[][] = specs.map(() => []);
+  const timings: ModelTiming[][] = specs.map((_, i) => [...(options.previous?.[i] ?? [])]);
   const totalSeconds = gate.maxTotalWaitSeconds ?? gate.maxWaitSeconds * specs.length;
   const wait: WaitContext = { budget: { totalSeconds, spentSeconds: 0 }, onWait: options.onWait, signal: options.signal };
   // After the waiting is used up, a timing below the gate's speed no longer asks for another pass.
   const fullSpeedFloor = () => (probe && referenceMs !== null && !waitedOut(wait) ? gateSpeed(probe, referenceMs, gate) : 0);
   let done = 0;
   let total = passes * specs.length;
-  const timeEach = async (indices: number[]) => {
+  // Pass `pass` times a model that has `pass` timings: after a resume, the ones it already has are skipped.
+  const timeEach = async (indices: number[], pass: number) => {
     for (const i of indices) {
+      if (timings[i]!.length > pass) {
+        options.onProgress?.(++done, total);
+        continue;
+      }
       if (options.signal?.aborted) throw new InterruptedError(`stopped after ${done} of ${total} model timings`);
       timings[i]!.push(await timeAtReferenceSpeed(specs[i]!, settings, probe, referenceMs, gate, { attempts: 2, rounds, wait }));
-      await options.onTimed?.(timings.map((ts) => (ts.length ? fastest(ts) : undefined)));
+      await options.onTimed?.(timings);
       options.onProgress?.(++done, total);
     }
   };
   const all = specs.map((_, i) => i);
-  for (let pass = 0; pass < passes; pass++) await timeEach(all);
+  for (let pass = 0; pass < passes; pass++) await timeEach(all, pass);
   for (let extra = 0; extra < EXTRA_PASSES; extra++) {
     const unsettled = all.filter((i) => !settled(timings[i]!, fullSpeedFloor()));
     if (!unsettled.length) break;
     total += unsettled.length;
-    await timeEach(unsettled);
+    await timeEach(unsettled, passes + extra);
   }
   return timings.map((ts) => fastest(ts));
 }
@@ -164,14 +169,16 @@ export async function timeAgainstTable(
 export interface TimeModelsOptions {
   passes?: number;
   onProgress?: (done: number, total: number) => void;
-  /** After each timing: every model's fastest timing so far (undefined: not timed yet). */
-  onTimed?: (fastest: (ModelTiming | undefined)[]) => Promise<void> | void;
+  /** After each timing: every model's timings so far (empty: not timed yet). */
+  onTimed?: (timings: readonly (readonly ModelTiming[])[]) => Promise<void> | void;
+  /** Timings taken before (by an interrupted run of the same models), per model: not taken again. */
+  previous?: readonly (readonly ModelTiming[])[];
   /** Each wait at the speed gate, about once a second. */
   onWait?: (wait: GateWait) => void;
   signal?: AbortSignal;
 }
 
-function fastest(timings: readonly ModelTiming[]): ModelTiming {
+export function fastest(timings: readonly ModelTiming[]): ModelTiming {
   return timings.reduce((a, b) => (b.measuredMs < a.measuredMs ? b : a));
 }
 
