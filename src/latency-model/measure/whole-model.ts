@@ -102,8 +102,8 @@ const EXTRA_PASSES = 3;
  * two timings minutes apart that agree are. Keeps each model's fastest timing. The criterion never
  * looks at a prediction, so the validation it serves stays blind. The waits at the gate share one
  * limit (SpeedGate.maxTotalWaitSeconds); after each timing `onTimed` gets every model's timings
- * so far, which `previous` takes back to continue an interrupted set; an abort stops between timings (and ends a
- * wait) with an InterruptedError.
+ * so far, which `previous` takes back to continue an interrupted set; an abort stops between
+ * timings (and ends a wait) with an InterruptedError.
  */
 export async function timeModels(
   specs: readonly ArchSpec[],
