@@ -13,6 +13,7 @@ import { withRunLock } from '../../common/run-lock.js';
 import { scatterPlot } from '../../common/svg.js';
 import { parseWith } from '../../common/validate.js';
 import { getSpace } from '../../search-space/spaces.js';
+import { tableHash } from '../predict/table-ref.js';
 import { DeviceSchema, type LatencyTable } from '../predict/table-schema.js';
 import { DEFAULT_PROFILER } from './profile.js';
 import { DEFAULT_SPEED_GATE, type SpeedGate } from './speed-gate.js';
@@ -45,6 +46,8 @@ const ValidationRecordSchema = z.strictObject({
   space: z.string(),
   seed: z.number(),
   device: DeviceSchema,
+  /** The validated table's hash (tableHash; absent in records from before resumable validations). */
+  tableHash: z.string().optional(),
   /** The models timed (all of `requested` unless the run stopped early). */
   samples: z.int().min(0),
   /** The models asked for; absent in records from before partial records. */
@@ -140,11 +143,11 @@ function unfinishedValidation(
   const file = run.file('record');
   if (record.complete !== false)
     throw new InputError(`${file}: this validation is complete; nothing to resume (give --force to run it again)`);
-  if (record.requested === undefined || record.points.some((p) => !p.timings))
+  if (record.requested === undefined || !record.tableHash || record.points.some((p) => !p.timings))
     throw new InputError(`${file}: recorded before validations could be resumed; give --force to start over`);
-  if (record.device.name !== table.device.name)
+  if (record.tableHash !== tableHash(table))
     throw new InputError(
-      `${file}: validated a table of ${record.device.name}, the table given is of ${table.device.name}; give the same --table to resume`,
+      `${file}: validated table ${table.name} with hash ${record.tableHash}, the table given has hash ${tableHash(table)} (another or re-profiled table); give the same --table to resume, or --force to start over`,
     );
   const previous: ModelTiming[][] = Array.from({ length: record.requested }, () => []);
   for (const point of record.points) previous[pointIndex(point)] = point.timings!;
@@ -230,7 +233,7 @@ async function latencyValidation(request: ValidationRunRequest): Promise<Validat
   const { space, seed, samples } = resumed ?? request;
   const write = async (report: ValidationReport, complete: boolean) => {
     await run.writePlot(report);
-    await run.writeRecord({ space, seed, device: table.device, requested: samples, complete, ...report });
+    await run.writeRecord({ space, seed, device: table.device, tableHash: tableHash(table), requested: samples, complete, ...report });
   };
   let timed = resumed ? resumed.previous.filter((t) => t.length).length : 0;
   let report: ValidationReport;
