@@ -86,13 +86,46 @@ export function scatterPlot(points: readonly PlotPoint[], options: PlotOptions):
     );
   }
   if (groups.length > 1 || groups[0]) {
+    const plotted = points.map((p) => ({ x: sx(p.x), y: sy(p.y) }));
+    const box = legendBox(groups, plotted, {
+      left: margin.left,
+      top: margin.top,
+      right: width - margin.right,
+      bottom: height - margin.bottom,
+    });
+    parts.push(`<rect x="${box.x}" y="${box.y}" width="${box.width}" height="${box.height}" fill="white" fill-opacity="0.85"/>`);
     groups.forEach((g, i) => {
-      const y = margin.top + 14 + i * 16;
+      const y = box.y + 14 + i * 16;
       parts.push(
-        `<circle cx="${margin.left + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${margin.left + 22}" y="${y}">${escapeXml(g)}</text>`,
+        `<circle cx="${box.x + 12}" cy="${y - 4}" r="4" fill="${colour(g)}"/><text x="${box.x + 22}" y="${y}">${escapeXml(g)}</text>`,
       );
     });
   }
   parts.push('</svg>');
   return parts.join('\n') + '\n';
+}
+
+/**
+ * Where the legend goes: the corner of the plot area whose legend-sized box covers the fewest
+ * points (top left when several are empty), so it does not hide the data (a reward curve that
+ * rises to the top left, say).
+ */
+function legendBox(
+  groups: readonly string[],
+  plotted: readonly { x: number; y: number }[],
+  area: { left: number; top: number; right: number; bottom: number },
+): { x: number; y: number; width: number; height: number } {
+  // About 7 px per character at font-size 12, after the marker.
+  const width = 30 + 7 * Math.max(...groups.map((g) => g.length));
+  const height = 8 + 16 * groups.length;
+  const corners = [
+    { x: area.left, y: area.top },
+    { x: area.right - width, y: area.top },
+    { x: area.left, y: area.bottom - height },
+    { x: area.right - width, y: area.bottom - height },
+  ];
+  const covered = (c: { x: number; y: number }) =>
+    plotted.filter((p) => p.x >= c.x && p.x <= c.x + width && p.y >= c.y && p.y <= c.y + height).length;
+  const best = corners.reduce((a, b) => (covered(b) < covered(a) ? b : a));
+  return { ...best, width, height };
 }
