@@ -12,6 +12,7 @@
  * trials a run of budget N would have had.
  */
 import { untilAborted } from '../common/abort.js';
+import { commandLine } from '../common/command-line.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed } from '../common/rng.js';
@@ -187,7 +188,7 @@ async function evaluateBatch(
   if (failure) {
     if (failure.reason instanceof InterruptedError || request.signal?.aborted) {
       throw new InterruptedError(
-        `search interrupted: ${store.count()} finished trials are kept in ${new SearchRunDir(request.runDir).file('trials')}; continue with nas search --resume ${request.runDir}`,
+        `search interrupted: ${store.count()} finished trials are kept in ${new SearchRunDir(request.runDir).file('trials')}; continue with ${commandLine(['nas', 'search', '--resume', request.runDir])}`,
       );
     }
     throw failure.reason;

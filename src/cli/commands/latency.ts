@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule, Options } from 'yargs';
+import { commandLine } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
 import { DEFAULT_SPEED_GATE } from '../../latency-model/measure/speed-gate.js';
@@ -134,7 +135,15 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         dir: args.out,
         force: args.force,
         resume: args.resume,
-        resumeWith: `nas latency validate --out ${args.out}${args.table ? ` --table ${args.table}` : ''} --resume`,
+        resumeWith: commandLine([
+          'nas',
+          'latency',
+          'validate',
+          '--out',
+          args.out,
+          ...(args.table ? ['--table', args.table] : []),
+          '--resume',
+        ]),
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         signal: interruptSignal(log),
         onProgress: (done, total) => {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { commandLine } from '../../common/command-line.js';
 import { formatCount, formatMillions, textTable } from '../../common/format.js';
 import { writeFileAtomic } from '../../common/json-io.js';
 import { zooNames } from '../../search-space/zoo/index.js';
@@ -37,7 +38,7 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
       process.stdout.write(`${zooNames().join('\n')}\n`);
       return;
     }
-    const command = ['nas specs', ...process.argv.slice(3)].join(' ');
+    const command = commandLine(['nas', 'specs', ...process.argv.slice(3)]);
     const rows = await materialiseZoo({ names: args.names, outDir: args.out, resolution: args.resolution, classes: args.classes, command });
     const tableFile = path.join(args.out, 'TABLE.md');
     await writeFileAtomic(tableFile, renderComparisonTable(rows));
