@@ -62,6 +62,8 @@ export interface ProfilerServer {
   reachableUrls: string[];
   /** `reachableUrls` with the one-time token: what the phone opens (print these, and the QR code of the first). */
   phoneUrls: string[];
+  /** The server listens on a loopback address: only this machine's browsers can open it, not a phone's. */
+  loopbackOnly: boolean;
   /** Where a posted table is written (an absolute path). */
   out: string;
   /** The session file (partial uploads, the token and its claim). */
@@ -199,6 +201,7 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
     url: pageUrl(options.host, port),
     reachableUrls: urls,
     phoneUrls: urls.map((url) => `${url}?token=${context.session.token}`),
+    loopbackOnly: isLoopback(options.host),
     out: context.out,
     sessionFile: context.session.file,
     resumedOps: context.session.resumed ? Object.keys(context.session.entries).length : 0,
@@ -209,6 +212,8 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
     closed,
   };
 }
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 const pageUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
 
