@@ -276,7 +276,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const spec = priced.spec;
     const missing = missingOptions(args, spec, table.name);
     if (missing.note) log.info(missing.note);
-    const prediction = predictLatency(spec, table, missing.options);
+    const prediction = predictLatency(spec, table, { ...missing.options, input: { arch: args.arch, resolutionOption: '--resolution' } });
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {
