@@ -248,6 +248,22 @@ test('an option given without its value, or a number option given something else
   t.regex(negative.stderr, /^nas: --seed -1: give a whole number, 0 or more/, 'a negative number is a value, checked for its range');
 });
 
+test('--no-X of an option that takes a value is refused, not read as 0 or false (exit 2)', async (t) => {
+  // --no-lr reached the training schema as 0; --no-seed searched with seed 0; --no-arch crashed.
+  await usageErrors(t, [
+    [
+      ['train', '--arch', 'nope.json', '--out', 'x', '--no-lr'],
+      /^nas: --no-lr: --lr takes a value; give --lr N or leave it out \(see nas train --help\)\n$/,
+    ],
+    [['search', '--experiment', 'nope.json', '--no-seed'], /^nas: --no-seed: --seed takes a value; give --seed N or leave it out \(/],
+    [
+      ['search', '--no-algorithm'],
+      /^nas: --no-algorithm: --algorithm takes a value; give --algorithm ppo\|reinforce\|random or leave it out \(/,
+    ],
+    [['profile', '--no-arch', '--out', 'x'], /^nas: --no-arch: --arch takes a value; give --arch VALUE or leave it out \(/],
+  ]);
+});
+
 test('a number out of its range is refused naming the flag and what to give, before any work (exit 2)', async (t) => {
   // Each once reached a schema that named an internal field, or code that failed without a word.
   const cases: [string[], RegExp][] = [

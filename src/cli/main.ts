@@ -27,7 +27,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]>; array: string[] };
+  getOptions(): OptionTypes & { key: Record<string, boolean>; array: string[] };
   getInternalMethods(): {
     getContext(): { commands: string[] };
     getCommandInstance(): { getCommands(): string[] };
@@ -100,7 +100,7 @@ function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
     subcommands: internals.getCommandInstance().getCommands(),
     options: Object.keys(options.key),
     valueOptions: [...options.string, ...options.number, ...Object.keys(options.choices)],
-    choices: options.choices,
+    types: options,
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }
