@@ -264,6 +264,22 @@ test('--no-X of an option that takes a value is refused, not read as 0 or false 
   ]);
 });
 
+test('flags that contradict each other are refused, not settled by one winning silently (exit 2)', async (t) => {
+  await usageErrors(t, [
+    [
+      ['specs', '--list', '--quiet', '--verbose'],
+      /^nas: --quiet and --verbose contradict each other: give one of them \(see nas specs --help\)\n$/,
+    ],
+    [
+      ['train', '--out', 'x', '--resume', '--force'],
+      /^nas: --resume and --force contradict each other: give one of them \(see nas train --help\)\n$/,
+    ],
+    [['latency', 'validate', '--resume', '--force'], /^nas: --resume and --force contradict each other: give one of them \(/],
+  ]);
+  const negated = await nas('specs', '--list', '--no-quiet', '--verbose');
+  t.is(negated.code, 0, 'a flag negated does not contradict the other');
+});
+
 test('a number out of its range is refused naming the flag and what to give, before any work (exit 2)', async (t) => {
   // Each once reached a schema that named an internal field, or code that failed without a word.
   const cases: [string[], RegExp][] = [

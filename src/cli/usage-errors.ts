@@ -266,3 +266,11 @@ function flagIndex(argv: readonly string[], name: string): number {
   const forms = [`--${name}`, `--${camelCase(name)}`];
   return argv.findIndex((a) => forms.includes(a.split('=')[0]!));
 }
+
+/**
+ * A yargs check refusing two boolean options given together (`--resume --force`): neither silently
+ * wins. yargs' own conflicts() would also refuse `--resume --no-force`.
+ */
+export function exclusiveFlags(a: string, b: string): (parsed: Record<string, unknown>) => string | true {
+  return (parsed) => (parsed[a] === true && parsed[b] === true ? `--${a} and --${b} contradict each other: give one of them` : true);
+}

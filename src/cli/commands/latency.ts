@@ -15,6 +15,7 @@ import { lackingOpsPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
+import { exclusiveFlags } from '../usage-errors.js';
 import { backendOption } from './train.js';
 
 interface PredictArgs {
@@ -99,7 +100,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         type: 'boolean',
         describe: "continue the table's interrupted validation in --out (its space, seed and --samples; the models timed are kept)",
       })
-      .conflicts('resume', 'force')
+      .check(exclusiveFlags('resume', 'force'))
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
