@@ -125,6 +125,15 @@ test('nas latency validate lists its own options once, not the ones of nas laten
   t.regex(res.stderr, /^nas: unknown option --arch \(see nas latency validate --help\)\n$/);
 });
 
+test('nas space describe --help lists the spaces it describes, not the zoo spaces that are for profiling', async (t) => {
+  const line = (await pages)
+    .get('space describe')!
+    .unwrapped.split('\n')
+    .find((l) => /^\s+name\s/.test(l))!;
+  t.regex(line, /\bmobilenetv3, .*or a search-space file/);
+  t.notRegex(line, /\bzoo\b|zoo-neighbourhood/);
+});
+
 test('a mistyped command or option exits 2 with one line naming the nearest one', async (t) => {
   const cases: [string[], RegExp][] = [
     [['serach'], /^nas: unknown command serach: did you mean search\? \(see nas --help\)\n$/],
