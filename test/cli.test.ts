@@ -27,6 +27,13 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   );
 });
 
+test('nas specs --list prints the zoo names one per line; with --json as a JSON array', async (t) => {
+  const plain = await nas('specs', '--list');
+  const json = await nas('specs', '--list', '--json');
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), plain.stdout.trim().split('\n'));
+});
+
 test('nas specs --resolution --classes changes the input and the head', async (t) => {
   const dir = tmp();
   const { code, stdout } = await nas('specs', 'mobilenetv3-small-1.0', '--out', dir, '--resolution', '96', '--classes', '10', '--json');

@@ -31,11 +31,15 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
       .positional('names', { type: 'string', array: true, defaultDescription: 'all', describe: 'zoo models to write' })
       .option('out', { type: 'string', default: 'results/specs', describe: 'output directory' })
       .options(specOverrideOptions)
-      .option('json', { type: 'boolean', describe: 'print a JSON array of {name, params, madds, resolution, classes, file}' })
+      .option('json', {
+        type: 'boolean',
+        describe: 'print a JSON array of {name, params, madds, resolution, classes, file} (with --list: of the names)',
+      })
       .option('list', { type: 'boolean', describe: 'only list the zoo names' }) as never,
   handler: action<SpecsArgs>(async (args, { log }) => {
     if (args.list) {
-      process.stdout.write(`${zooNames().join('\n')}\n`);
+      if (args.json) printJson(zooNames());
+      else process.stdout.write(`${zooNames().join('\n')}\n`);
       return;
     }
     const command = commandLine(['nas', 'specs', ...process.argv.slice(3)]);
