@@ -131,7 +131,11 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
   };
   t.throws(() => readLatencyTable(write('spec.json', JSON.stringify(zooSpec('mnasnet-a1')))), {
     instanceOf: InputError,
-    message: /not a latency table \(kind is "archspec"/,
+    message: /spec\.json: an ArchSpec \(kind "archspec"\), not a latency table: nas describe \S+spec\.json prints its layers$/,
+  });
+  t.throws(() => readLatencyTable(write('other.json', JSON.stringify({ kind: 'other' }))), {
+    instanceOf: InputError,
+    message: /not a latency table \(kind is "other"/,
   });
   t.throws(() => readLatencyTable(write('broken.json', '{"kind": "latency-table",')), {
     instanceOf: InputError,
