@@ -51,3 +51,13 @@ test('nas eval of inherited weights that name no dataset asks for --dataset in o
   const result = await evaluateCheckpoint({ checkpoint: dir, dataset: 'fashion-mnist', split: 'validation', backend: 'auto' });
   t.is(result.weights, 'inherited');
 });
+
+test("nas eval of a supernet search's run directory points to its best-weights/ in one line", async (t) => {
+  const dir = await inheritedCheckpoint({ dataset: 'fashion-mnist' });
+  const cli = await nas('eval', '--checkpoint', path.dirname(dir));
+  t.is(cli.code, 2, cli.stderr);
+  t.is(
+    cli.stderr,
+    `nas: ${path.dirname(dir)}: no checkpoint here (expected model.json in it or in ${path.dirname(dir)}/checkpoint); ${dir} holds one: give that\n`,
+  );
+});
