@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { z } from 'zod';
 import { NasError } from '../../common/errors.js';
+import { countOf } from '../../common/format.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Logger } from '../../common/log.js';
 import { parseWith } from '../../common/validate.js';
@@ -339,7 +340,8 @@ async function receivePartial(body: string, context: ServeContext): Promise<{ st
     return { status: 400, value: { error: (err as Error).message } };
   }
   const extra = Object.keys(upload.entries).filter((k) => !context.expectedKeys.has(k));
-  if (extra.length) return { status: 400, value: { error: `${extra.length} entries are not ops of the job, e.g. ${extra[0]}` } };
+  if (extra.length)
+    return { status: 400, value: { error: `not ops of the job: ${countOf(extra.length, 'entry', 'entries')}, e.g. ${extra[0]}` } };
   const { session, expectedKeys } = context;
   await session.addEntries(upload.device, upload.entries);
   const done = Object.keys(session.entries).length;
@@ -386,7 +388,7 @@ function tableFromMeasurements(m: Measurements, context: ServeContext): LatencyT
   const missing = [...expectedKeys].filter((k) => !m.entries[k]);
   if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
   const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
-  if (extra.length) throw new NasError(`${extra.length} entries are not ops of the job, e.g. ${extra[0]}`);
+  if (extra.length) throw new NasError(`not ops of the job: ${countOf(extra.length, 'entry', 'entries')}, e.g. ${extra[0]}`);
   const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
   return fitOverhead(
     draftTable(m, context),
