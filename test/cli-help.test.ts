@@ -125,6 +125,15 @@ test('nas latency validate lists its own options once, not the ones of nas laten
   t.regex(res.stderr, /^nas: unknown option --arch \(see nas latency validate --help\)\n$/);
 });
 
+test('nas space describe --help lists the spaces it describes, not the zoo spaces that are for profiling', async (t) => {
+  const line = (await pages)
+    .get('space describe')!
+    .unwrapped.split('\n')
+    .find((l) => /^\s+name\s/.test(l))!;
+  t.regex(line, /\bmobilenetv3, .*or a search-space file/);
+  t.notRegex(line, /\bzoo\b|zoo-neighbourhood/);
+});
+
 test('a mistyped command or option exits 2 with one line naming the nearest one', async (t) => {
   const cases: [string[], RegExp][] = [
     [['serach'], /^nas: unknown command serach: did you mean search\? \(see nas --help\)\n$/],
@@ -246,6 +255,38 @@ test('an option given without its value, or a number option given something else
   }
   const negative = await nas('train', '--arch', 'nope.json', '--out', 'x', '--seed', '-1', '--lr', '0.1');
   t.regex(negative.stderr, /^nas: --seed -1: give a whole number, 0 or more/, 'a negative number is a value, checked for its range');
+});
+
+test('--no-X of an option that takes a value is refused, not read as 0 or false (exit 2)', async (t) => {
+  // --no-lr reached the training schema as 0; --no-seed searched with seed 0; --no-arch crashed.
+  await usageErrors(t, [
+    [
+      ['train', '--arch', 'nope.json', '--out', 'x', '--no-lr'],
+      /^nas: --no-lr: --lr takes a value; give --lr N or leave it out \(see nas train --help\)\n$/,
+    ],
+    [['search', '--experiment', 'nope.json', '--no-seed'], /^nas: --no-seed: --seed takes a value; give --seed N or leave it out \(/],
+    [
+      ['search', '--no-algorithm'],
+      /^nas: --no-algorithm: --algorithm takes a value; give --algorithm ppo\|reinforce\|random or leave it out \(/,
+    ],
+    [['profile', '--no-arch', '--out', 'x'], /^nas: --no-arch: --arch takes a value; give --arch VALUE or leave it out \(/],
+  ]);
+});
+
+test('flags that contradict each other are refused, not settled by one winning silently (exit 2)', async (t) => {
+  await usageErrors(t, [
+    [
+      ['specs', '--list', '--quiet', '--verbose'],
+      /^nas: --quiet and --verbose contradict each other: give one of them \(see nas specs --help\)\n$/,
+    ],
+    [
+      ['train', '--out', 'x', '--resume', '--force'],
+      /^nas: --resume and --force contradict each other: give one of them \(see nas train --help\)\n$/,
+    ],
+    [['latency', 'validate', '--resume', '--force'], /^nas: --resume and --force contradict each other: give one of them \(/],
+  ]);
+  const negated = await nas('specs', '--list', '--no-quiet', '--verbose');
+  t.is(negated.code, 0, 'a flag negated does not contradict the other');
 });
 
 test('a number out of its range is refused naming the flag and what to give, before any work (exit 2)', async (t) => {

@@ -111,12 +111,12 @@ function serveIn(dir: string, ...args: string[]) {
   return { output, waitFor, stop };
 }
 
-test('nas profile --serve prints the link with its token, the QR code only on a terminal or with --qr, a progress line per upload when stdout is not a terminal, and continues after a restart', async (t) => {
+test('nas profile --serve prints the link with its token on stdout (--quiet too), the QR code only on a terminal or with --qr, a progress line per upload when stdout is not a terminal, and continues after a restart', async (t) => {
   const dir = tmp();
-  const first = serveIn(dir);
+  const first = serveIn(dir, '--quiet');
   let token = '';
   try {
-    const url = (await first.waitFor('stderr', /http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{24}/))[0];
+    const url = (await first.waitFor('stdout', /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{24}$/m))[0];
     const job = (await (await fetch(new URL('/job', url))).json()) as { ops: OpDescriptor[] };
     const key = opKey(job.ops[0]!);
     token = new URL(url).searchParams.get('token')!;
@@ -138,6 +138,7 @@ test('nas profile --serve prints the link with its token, the QR code only on a 
       'the same link (its token) after a restart, above its QR code',
     );
     await again.waitFor('stderr', /resuming: 1 of \d+ ops were uploaded before/);
+    await again.waitFor('stderr', /listens on 127\.0\.0\.1 only, which a phone cannot reach; for a phone, start it with --host 0\.0\.0\.0/);
   } finally {
     await again.stop();
   }

@@ -179,11 +179,12 @@ test('nas search --resume S --budget N extends a finished search to N trials; N 
   );
 });
 
-test('nas search --resume S --parallel N trains the rest N children at once; every child scores as in a run that never changed it', async (t) => {
+test("nas search --resume S --parallel N trains the rest N children at once; every child scores as in a run that never changed it (whose directory's space and quote the printed commands quote)", async (t) => {
   const { dir, experimentFile } = tinySearchFiles({ budget: 2, batchSize: 2, parallel: 1 });
-  const [changed, unchanged] = [path.join(dir, 'changed'), path.join(dir, 'unchanged')];
+  const [changed, unchanged] = [path.join(dir, "it's changed"), path.join(dir, 'unchanged')];
   const first = await nas('search', '--experiment', experimentFile, '--out', changed);
   t.is(first.code, 0, first.stderr);
+  t.true(first.stdout.includes(`--out '${dir}/it'\\''s changed/train'\n`), `the printed command quotes the path: ${first.stdout}`);
   const resumed = await nas('search', '--resume', changed, '--budget', '4', '--parallel', '2');
   t.is(resumed.code, 0, resumed.stderr);
   const whole = await nas('search', '--experiment', experimentFile, '--out', unchanged, '--budget', '4');

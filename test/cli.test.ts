@@ -27,6 +27,13 @@ test('nas specs --json writes every zoo spec and prints one JSON array', async (
   );
 });
 
+test('nas specs --list prints the zoo names one per line; with --json as a JSON array', async (t) => {
+  const plain = await nas('specs', '--list');
+  const json = await nas('specs', '--list', '--json');
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), plain.stdout.trim().split('\n'));
+});
+
 test('nas specs --resolution --classes changes the input and the head', async (t) => {
   const dir = tmp();
   const { code, stdout } = await nas('specs', 'mobilenetv3-small-1.0', '--out', dir, '--resolution', '96', '--classes', '10', '--json');
@@ -108,6 +115,33 @@ test('nas validate of spaces, experiments and directories: the file, the JSON pa
     t.is(res.code, 2, file);
     t.is(res.stderr.trim().split('\n').length, 1, res.stderr);
     t.regex(res.stderr.trim(), message);
+  }
+});
+
+test('a file of another kind than the command reads is named for what it is, with the command that reads it, in one line', async (t) => {
+  const dir = tmp();
+  const run = path.join(dir, 'run.json');
+  writeFileSync(run, JSON.stringify({ schemaVersion: 2, kind: 'search-run', experiment: {} }));
+  const cases: [string[], RegExp][] = [
+    [
+      ['validate', run],
+      /^nas: .*run\.json: a search run's record \(kind "search-run"\), not a spec, latency table, experiment or search space, which nas validate checks: nas search --resume \S+ continues the run; the spec it found is \S+best\.json$/,
+    ],
+    [['describe', run], /^nas: .*run\.json: a search run's record \(kind "search-run"\), not an ArchSpec: nas search --resume /],
+    [
+      ['describe', 'experiments/default.json'],
+      /^nas: experiments\/default\.json: an experiment \(kind "experiment"\), not an ArchSpec: nas search --experiment experiments\/default\.json runs it$/,
+    ],
+    [
+      ['space', 'describe', 'experiments/default.json'],
+      /^nas: experiments\/default\.json: an experiment \(kind "experiment"\), not a search space: /,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const res = await nas(...args);
+    t.is(res.code, 2, args.join(' '));
+    t.regex(res.stderr.trim(), message);
+    t.is(res.stderr.trim().split('\n').length, 1, res.stderr);
   }
 });
 

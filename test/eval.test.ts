@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
 import { TOOL_NAME } from '../src/common/version.js';
+import { zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { type InheritedWeightsState, saveCheckpoint } from '../src/trainer/checkpoint.js';
@@ -50,4 +51,30 @@ test('nas eval of inherited weights that name no dataset asks for --dataset in o
   });
   const result = await evaluateCheckpoint({ checkpoint: dir, dataset: 'fashion-mnist', split: 'validation', backend: 'auto' });
   t.is(result.weights, 'inherited');
+});
+
+test("nas eval of a supernet search's run directory points to its best-weights/ in one line", async (t) => {
+  const dir = await inheritedCheckpoint({ dataset: 'fashion-mnist' });
+  const cli = await nas('eval', '--checkpoint', path.dirname(dir));
+  t.is(cli.code, 2, cli.stderr);
+  t.is(
+    cli.stderr,
+    `nas: ${path.dirname(dir)}: no checkpoint here (expected model.json in it or in ${path.dirname(dir)}/checkpoint); ${dir} holds one: give that\n`,
+  );
+});
+
+test('nas eval of a segmentation checkpoint on a classification dataset says to evaluate it on a segmentation one', async (t) => {
+  const dir = path.join(tmp(), 'seg');
+  const spec = zooSpec('lraspp-mobilenetv3-small-0.5', { resolution: 32, classes: 11 });
+  const model = buildModel(spec);
+  try {
+    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, dataset: 'fashion-mosaic' });
+  } finally {
+    model.dispose();
+  }
+  await t.throwsAsync(evaluateCheckpoint({ checkpoint: dir, dataset: 'fashion-mnist', split: 'validation', backend: 'auto' }), {
+    instanceOf: InputError,
+    message:
+      "the checkpoint's lraspp-mobilenetv3-small-0.5 is a segmentation network: evaluate it on a segmentation dataset (--dataset fashion-mosaic: per-pixel labels), not fashion-mnist, a classification one",
+  });
 });

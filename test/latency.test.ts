@@ -94,6 +94,16 @@ test('the prediction is the sum of the entries plus the overhead; missing keys a
   });
 });
 
+test("nas latency of a model at a resolution the table lacks exits 2 offering the table's resolution, then a profile command for its own", async (t) => {
+  const res = await nas('latency', '--arch', 'ssdlite-mobilenetv3-small');
+  t.is(res.code, 2, res.stderr);
+  t.is(
+    res.stderr,
+    'nas: table default was profiled at 224x224, the spec is 320x320: price it at 224 (--resolution 224), or profile a table at 320 ' +
+      '(nas profile --arch ssdlite-mobilenetv3-small --resolution 320 --out default-320.json) and price on it (--table default-320.json)\n',
+  );
+});
+
 test('--interpolate estimates a missing width between measured neighbours and says so', (t) => {
   const spec = tinySpec({ resolution: 32, channels: 3 });
   const ops = specOps(spec);
@@ -121,7 +131,11 @@ test('tables: foreign, corrupt and malformed files are one-line errors', (t) => 
   };
   t.throws(() => readLatencyTable(write('spec.json', JSON.stringify(zooSpec('mnasnet-a1')))), {
     instanceOf: InputError,
-    message: /not a latency table \(kind is "archspec"/,
+    message: /spec\.json: an ArchSpec \(kind "archspec"\), not a latency table: nas describe \S+spec\.json prints its layers$/,
+  });
+  t.throws(() => readLatencyTable(write('other.json', JSON.stringify({ kind: 'other' }))), {
+    instanceOf: InputError,
+    message: /not a latency table \(kind is "other"/,
   });
   t.throws(() => readLatencyTable(write('broken.json', '{"kind": "latency-table",')), {
     instanceOf: InputError,

@@ -222,7 +222,7 @@ test.serial(
         session: SESSION_A,
       });
       t.is(foreign.status, 400);
-      t.regex((await foreign.json()).error, /1 entries are not ops of the job, e.g. conv-x/);
+      t.regex((await foreign.json()).error, /not ops of the job: 1 entry, e.g. conv-x/);
       const malformed = await upload(server.url, '/partial', JSON.stringify({ device: DEVICE, entries: { [key]: { mean: -1 } } }), {
         token,
         session: SESSION_A,

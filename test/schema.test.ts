@@ -35,7 +35,7 @@ const badCases: [title: string, mutate: (s: any) => void, path: string, mentions
   ['missing exp on a bneck', (s) => delete s.blocks[2].exp, '$.blocks[2].exp', /missing \(expected number\)/],
   ['unknown field', (s) => (s.blocks[2].expansion = 3), '$.blocks[2]', /Unrecognized key: "expansion"/],
   ['wrong schema version', (s) => (s.schemaVersion = 2), '$.schemaVersion', /expected 1/],
-  ['not an archspec', (s) => (s.kind = 'latency-table'), '$.kind', /archspec/],
+  ['not an archspec', (s) => (s.kind = 'arch-spec'), '$.kind', /archspec/],
   ['zero classes', (s) => (s.classes = 0), '$.classes', />0/],
   ['dropout of 1', (s) => (s.dropout = 1), '$.dropout', /<1/],
   ['tiny resolution', (s) => (s.input.resolution = 4), '$.input.resolution', />=8/],

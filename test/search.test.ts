@@ -152,6 +152,20 @@ function tinyFiles() {
   return { dir, spaceFile, tableFile };
 }
 
+test('a search interrupted after its first trial says it kept 1 finished trial', async (t) => {
+  const { dir, spaceFile, tableFile } = tinyFiles();
+  const experiment = tinyExperiment(spaceFile, tableFile, { batchSize: 1 });
+  const controller = new AbortController();
+  const request = { experiment, runDir: path.join(dir, 'run'), evaluator: new SurrogateEvaluator(), command: 'test' };
+  await t.throwsAsync(
+    runSearch({ ...request, signal: controller.signal, onProgress: () => controller.abort() }, setupSearch(experiment, 10)),
+    {
+      instanceOf: InterruptedError,
+      message: /^search interrupted: 1 finished trial kept in /,
+    },
+  );
+});
+
 test.serial('a search run writes its trials and outputs; resuming an interrupted run gives the same trials', async (t) => {
   const { dir, spaceFile, tableFile } = tinyFiles();
   const experiment = tinyExperiment(spaceFile, tableFile);
@@ -189,7 +203,7 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
       },
       setup,
     ),
-    { instanceOf: InterruptedError, message: /search interrupted: \d+ finished trials are kept .*--resume/ },
+    { instanceOf: InterruptedError, message: /search interrupted: \d+ finished trials kept .*--resume/ },
   );
   const evaluator = new SurrogateEvaluator();
   const kept = new SearchRunDir(resumedDir).trialStore();

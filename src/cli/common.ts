@@ -1,6 +1,7 @@
 /** What every command shares: logging, error reporting with exit codes, spec arguments. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase } from 'yargs';
+import { commandLine } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { parseJsonText } from '../common/json-io.js';
 import { createLogger, type Logger } from '../common/log.js';
@@ -76,7 +77,7 @@ export function readSpecFile(file: string): ArchSpec {
     );
   }
   if (/^\s*[{[]/.test(text)) return parseArchSpec(parseJsonText(text, file), file);
-  return importBlockStrings(text, file, `nas convert ${file}`);
+  return importBlockStrings(text, file, commandLine(['nas', 'convert', file]));
 }
 
 export const specOverrideOptions = {

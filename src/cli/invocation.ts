@@ -1,9 +1,22 @@
+import path from 'node:path';
+import { shellArg } from '../common/command-line.js';
+
 /**
  * How the user runs this command line, for the commands it prints them to run next: `npx nas` when
- * npm started it (`npx nas`, `npm exec`: after `npm ci` there is no `nas` on the PATH), `nas`
- * otherwise (a global install or `npm link`).
+ * npm started it (`npx nas`, `npm exec`: after `npm ci` there is no `nas` on the PATH), `node
+ * bin/nas.js` when node was given the script itself, `nas` otherwise (the link named nas of a global
+ * install or `npm link`).
  */
-const INVOCATION = process.env.npm_command === 'exec' ? 'npx nas' : 'nas';
+function invocation(): string {
+  if (process.env.npm_command === 'exec') return 'npx nas';
+  const script = process.argv[1];
+  // A script in node_modules is another program's (a test runner's worker), not this command line.
+  if (!script || path.extname(script) !== '.js' || script.split(path.sep).includes('node_modules')) return 'nas';
+  const relative = path.relative(process.cwd(), script);
+  return `node ${shellArg(relative.startsWith('..') ? script : relative)}`;
+}
+
+const INVOCATION = invocation();
 
 const COMMANDS = 'convert|describe|eval|latency|netadapt|pipeline|profile|schema|search|space|specs|table|train|validate';
 /** `nas <command>` (or `nas --help`) where a message names a command to run (not inside a word or a path). */
@@ -11,5 +24,5 @@ const COMMAND_LINE = new RegExp(`(^|[\\s\`'"(])nas (?=(?:${COMMANDS})\\b|--help\
 
 /** A message with every `nas <command>` in it written as the user runs it. */
 export function asTheUserRunsIt(text: string): string {
-  return INVOCATION === 'nas' ? text : text.replace(COMMAND_LINE, `$1${INVOCATION} `);
+  return INVOCATION === 'nas' ? text : text.replace(COMMAND_LINE, (_, before: string) => `${before}${INVOCATION} `);
 }

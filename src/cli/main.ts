@@ -19,7 +19,7 @@ import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { examples } from './common.js';
 import { asTheUserRunsIt } from './invocation.js';
-import { type OptionTypes, usageErrorLine, valueProblem } from './usage-errors.js';
+import { exclusiveFlags, type OptionTypes, usageErrorLine, valueProblem } from './usage-errors.js';
 
 // yargs' ES module build wraps help at a fixed column, mid-word (yargs/yargs#2112, fixed in yargs
 // 18); its CommonJS build wraps between words (cliui with wrap-ansi).
@@ -27,7 +27,7 @@ const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) 
 
 /** What a usage error needs to know of where it happened (yargs methods its typings leave out). */
 interface YargsInternals {
-  getOptions(): OptionTypes & { key: Record<string, boolean>; choices: Record<string, unknown[]>; array: string[] };
+  getOptions(): OptionTypes & { key: Record<string, boolean>; array: string[] };
   getInternalMethods(): {
     getContext(): { commands: string[] };
     getCommandInstance(): { getCommands(): string[] };
@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     .example(EXAMPLES)
     .option('verbose', { type: 'boolean', describe: 'debug logs and stack traces' })
     .option('quiet', { type: 'boolean', describe: 'only warnings and errors on stderr' })
+    .check(exclusiveFlags('quiet', 'verbose'))
     .command(searchCommand)
     .command(specsCommand)
     .command(describeCommand)
@@ -100,7 +101,7 @@ function usageContext(parser: Argv): Parameters<typeof usageErrorLine>[2] {
     subcommands: internals.getCommandInstance().getCommands(),
     options: Object.keys(options.key),
     valueOptions: [...options.string, ...options.number, ...Object.keys(options.choices)],
-    choices: options.choices,
+    types: options,
     usage: internals.getUsageInstance().getUsage()[0]?.[0] ?? '',
   };
 }

@@ -45,8 +45,8 @@ export interface UsageContext {
   options: readonly string[];
   /** The options that take a value (so the word after them is not a command or positional). */
   valueOptions: readonly string[];
-  /** The allowed values of the options that have a fixed set. */
-  choices: Readonly<Record<string, readonly unknown[]>>;
+  /** The declared value types of the options, and the allowed values of those that have a fixed set. */
+  types: OptionTypes;
   /** The command's usage line, e.g. `$0 space describe <name>` (its positionals). */
   usage: string;
 }
@@ -133,13 +133,31 @@ function describeMissingArguments(got: number, context: UsageContext): string {
 }
 
 /**
- * A mistyped option (in a command without subcommands, which knows all its options) or a value
- * outside an option's choices, found on the command line whatever yargs stopped at first.
+ * A mistyped option (in a command without subcommands, which knows all its options), an option
+ * that takes a value negated, or a value outside an option's choices, found on the command line
+ * whatever yargs stopped at first.
  */
 function typedOptionProblem(argv: readonly string[], context: UsageContext): string | null {
   const unknown = context.subcommands.length ? [] : unknownOptions(argv, context.options);
   if (unknown.length) return describeUnknown(unknown, argv, context);
-  return choiceProblem(argv, context.choices);
+  return negatedValueProblem(argv, context.types) ?? choiceProblem(argv, context.types.choices);
+}
+
+/**
+ * `--no-X` of an option that takes a value: yargs would set it to false, which a number option
+ * reads as 0 (`--no-seed` is seed 0) and a string one passes on as a value.
+ */
+function negatedValueProblem(argv: readonly string[], types: OptionTypes): string | null {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  for (const word of argv.slice(0, end)) {
+    const typed = /^--no-([^=]+)/.exec(word)?.[1];
+    const name = typed && dashedName(typed);
+    if (!typed || !name) continue;
+    const allowed = types.choices[name];
+    const value = types.number.includes(name) ? 'N' : allowed ? allowed.join('|') : types.string.includes(name) ? 'VALUE' : null;
+    if (value) return `--no-${typed}: --${typed} takes a value; give --${typed} ${value} or leave it out`;
+  }
+  return null;
 }
 
 /** The names of the `--options` typed that the command does not have (as yargs names them: no dashes, no `no-`). */
@@ -153,7 +171,7 @@ function unknownOptions(argv: readonly string[], known: readonly string[]): stri
 }
 
 /** The first option typed without a value or with one outside its choices: `--split foo: expected one of test, validation, train`. */
-function choiceProblem(argv: readonly string[], choices: UsageContext['choices']): string | null {
+function choiceProblem(argv: readonly string[], choices: OptionTypes['choices']): string | null {
   for (const [name, allowed] of Object.entries(choices)) {
     if (flagIndex(argv, name) < 0) continue;
     const value = typedValue(argv, name);
@@ -205,14 +223,18 @@ const dashedName = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLower
 export interface OptionTypes {
   number: readonly string[];
   string: readonly string[];
+  /** The allowed values of the options that have a fixed set. */
+  choices: Readonly<Record<string, readonly unknown[]>>;
 }
 
 /**
  * What is wrong with the values on the command line, if anything: an option that takes a value
- * given without one (last, or followed by another option), a number option given something else
- * or a number outside its range.
+ * negated (`--no-seed`) or given without one (last, or followed by another option), a number
+ * option given something else or a number outside its range.
  */
 export function valueProblem(argv: readonly string[], parsed: Record<string, unknown>, types: OptionTypes): string | null {
+  const negated = negatedValueProblem(argv, types);
+  if (negated) return negated;
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
   const takesValue = new Set([...types.number, ...types.string]);
   for (let i = 0; i < end; i++) {
@@ -243,4 +265,12 @@ function typedValue(argv: readonly string[], name: string): string | undefined {
 function flagIndex(argv: readonly string[], name: string): number {
   const forms = [`--${name}`, `--${camelCase(name)}`];
   return argv.findIndex((a) => forms.includes(a.split('=')[0]!));
+}
+
+/**
+ * A yargs check refusing two boolean options given together (`--resume --force`): neither silently
+ * wins. yargs' own conflicts() would also refuse `--resume --no-force`.
+ */
+export function exclusiveFlags(a: string, b: string): (parsed: Record<string, unknown>) => string | true {
+  return (parsed) => (parsed[a] === true && parsed[b] === true ? `--${a} and --${b} contradict each other: give one of them` : true);
 }

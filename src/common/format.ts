@@ -5,6 +5,11 @@ export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** 1, "trial" -> "1 trial"; 2, "trial" -> "2 trials" (`plural` for nouns that take more than an s). */
+export function countOf(count: number, noun: string, plural = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : plural}`;
+}
+
 /** 216_612_720 -> "216.6M"; small counts keep more digits. */
 export function formatMillions(n: number, digits = 1): string {
   return `${(n / 1e6).toFixed(digits)}M`;

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { commandLine } from '../common/command-line.js';
 import { InputError } from '../common/errors.js';
 import { jsonHash } from '../common/hash.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
@@ -94,7 +95,7 @@ function uncoveredSpaceError(experiment: Experiment, space: ChoiceSpace, table: 
   }
   const out = experiment.latency.table.endsWith('.json') ? experiment.latency.table : `tables/${experiment.latency.table}.json`;
   return new InputError(
-    `${head}: profile them with nas profile --space ${experiment.space} --resolution ${resolution} --out ${out}, or set latency.missing to "estimate" in the experiment`,
+    `${head}: profile them with ${commandLine(['nas', 'profile', '--space', experiment.space, '--resolution', resolution, '--out', out])}, or set latency.missing to "estimate" in the experiment`,
   );
 }
 

@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import { untilAborted } from '../common/abort.js';
+import { commandLine } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -455,7 +456,7 @@ class Adaptation {
 
 /** The command that continues the NetAdapt run in `outDir` (its settings are in the run). */
 export function resumeCommand(outDir: string): string {
-  return `nas netadapt --out ${outDir} --resume`;
+  return commandLine(['nas', 'netadapt', '--out', outDir, '--resume']);
 }
 
 /**

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { shellArg } from '../common/command-line.js';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import { isLockFile } from '../common/run-lock.js';
@@ -116,7 +117,7 @@ export class PipelineRunDir {
   /** Starts a pipeline: its experiment file and a record with every stage pending. */
   async create(experiment: Experiment, command: string): Promise<PipelineRecord> {
     if (this.isRun())
-      throw new InputError(`${this.dir} already holds a pipeline: continue it with --resume ${this.dir} or choose a new --out`);
+      throw new InputError(`${this.dir} already holds a pipeline: continue it with --resume ${shellArg(this.dir)} or choose a new --out`);
     const pending = (stage: PipelineStage) => PipelineRunDir.pendingStage(stage);
     const record: PipelineRecord = {
       schemaVersion: 1,

@@ -9,6 +9,7 @@
  * After the last stage the closing report is written (pipeline-report.ts).
  */
 import path from 'node:path';
+import { commandLine } from '../common/command-line.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { formatShare } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
@@ -132,7 +133,7 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   } catch (err) {
     if (err instanceof InterruptedError)
       throw new InterruptedError(
-        `the report's zoo training stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`,
+        `the report's zoo training stopped with its progress saved; continue with ${pipelineResumeCommand(run.dir)}`,
         {
           cause: err,
         },
@@ -193,7 +194,7 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
     await run.write(record);
     if (err instanceof InterruptedError)
-      throw new InterruptedError(`the ${stage} stage stopped with its progress saved; continue with nas pipeline --resume ${run.dir}`, {
+      throw new InterruptedError(`the ${stage} stage stopped with its progress saved; continue with ${pipelineResumeCommand(run.dir)}`, {
         cause: err,
       });
     throw err;
@@ -246,18 +247,23 @@ const STAGE_WORK: Record<PipelineStage, (context: PipelineContext) => StageWork>
   evaluate: evaluateStage,
 };
 
+/** The command that continues the pipeline in `dir`. */
+function pipelineResumeCommand(dir: string): string {
+  return commandLine(['nas', 'pipeline', '--resume', dir]);
+}
+
 function searchStage({ request, run, record, log }: PipelineContext): StageWork {
   const dir = run.stageDir('search');
   return {
     inputs: [],
-    command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
+    command: commandLine(['nas', 'search', '--experiment', run.file('experiment'), '--out', dir]),
     run: async () => {
       const summary = await runSearchJob({
         experiment: record.experiment,
         runDir: dir,
         resume: new SearchRunDir(dir).isRun(),
         backend: request.backend,
-        command: `nas search --experiment ${run.file('experiment')} --out ${dir}`,
+        command: commandLine(['nas', 'search', '--experiment', run.file('experiment'), '--out', dir]),
         signal: request.signal,
         log,
         onProgress: (progress) => request.onProgress?.({ stage: 'search', progress }),
@@ -274,7 +280,11 @@ function trainStage({ request, run, record, settings, log }: PipelineContext): S
   const best = new SearchRunDir(run.stageDir('search')).file('best');
   const { epochs, trainSamples, resolution, seed } = settings.train;
   const dataset = record.experiment.proxy.dataset;
-  const command = `nas train --arch ${best} --dataset ${dataset} --resolution ${resolution} --epochs ${epochs}${trainSamples === undefined ? '' : ` --train-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
+  const command = commandLine([
+    ...['nas', 'train', '--arch', best, '--dataset', dataset, '--resolution', resolution, '--epochs', epochs],
+    ...(trainSamples === undefined ? [] : ['--train-samples', trainSamples]),
+    ...['--seed', seed, '--out', dir],
+  ]);
   return {
     inputs: [best],
     command,
@@ -336,7 +346,14 @@ function netadaptStage(context: PipelineContext): StageWork {
   const { seed, trainSamples } = settings.train;
   const netadaptSettings = pipelineNetAdaptSettings(record.experiment, na, targetMs);
   const { latencyMissing } = netadaptSettings;
-  const command = `nas netadapt --checkpoint ${seedCheckpoint} --table ${latency.table} --target-ms ${targetMs} --delta-ratio ${na.deltaRatio} --finetune-steps ${na.finetuneSteps} --validation-samples ${na.validationSamples} --dataset ${proxy.dataset} --parallel ${parallel} --latency-resolution ${latency.resolution} --latency-classes ${latency.classes}${latencyMissing ? ` --latency-missing ${latencyMissing}` : ''} --final-epochs ${settings.finalEpochs}${trainSamples === undefined ? '' : ` --final-samples ${trainSamples}`} --seed ${seed} --out ${dir}`;
+  const command = commandLine([
+    ...['nas', 'netadapt', '--checkpoint', seedCheckpoint, '--table', latency.table, '--target-ms', targetMs],
+    ...['--delta-ratio', na.deltaRatio, '--finetune-steps', na.finetuneSteps, '--validation-samples', na.validationSamples],
+    ...['--dataset', proxy.dataset, '--parallel', parallel, '--latency-resolution', latency.resolution],
+    ...['--latency-classes', latency.classes, ...(latencyMissing ? ['--latency-missing', latencyMissing] : [])],
+    ...['--final-epochs', settings.finalEpochs, ...(trainSamples === undefined ? [] : ['--final-samples', trainSamples])],
+    ...['--seed', seed, '--out', dir],
+  ]);
   const checkpoint = resolveCheckpointDir(seedCheckpoint);
   return {
     inputs: [checkpoint],
@@ -406,7 +423,10 @@ function evaluateStage(context: PipelineContext): StageWork {
   return {
     inputs: [final.checkpoint],
     // Only a table profiled on this machine's CPU is timed here (nas latency --measure refuses another device's).
-    command: `nas eval --checkpoint ${final.checkpoint} --split test && nas latency --arch ${specFile} --table ${record.experiment.latency.table}${profiledOnThisCpu(context.table) ? ' --measure' : ''}`,
+    command: `${commandLine(['nas', 'eval', '--checkpoint', final.checkpoint, '--split', 'test'])} && ${commandLine([
+      ...['nas', 'latency', '--arch', specFile, '--table', record.experiment.latency.table],
+      ...(profiledOnThisCpu(context.table) ? ['--measure'] : []),
+    ])}`,
     run: async () => {
       const spec = readArchSpec(specFile);
       const latencyMs = final.latencyMs;

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { commandLine } from '../common/command-line.js';
 import { jsonHash } from '../common/hash.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
@@ -105,7 +106,11 @@ export async function trainedZooModel(request: ZooTrainingRequest): Promise<{ en
     outDir,
     resume,
     backend: request.backend,
-    command: `nas train --arch ${spec.name} --dataset ${dataset} --resolution ${resolution} --epochs ${epochs}${trainSamples === undefined ? '' : ` --train-samples ${trainSamples}`} --seed ${seed} --out ${outDir}`,
+    command: commandLine([
+      ...['nas', 'train', '--arch', spec.name, '--dataset', dataset, '--resolution', resolution, '--epochs', epochs],
+      ...(trainSamples === undefined ? [] : ['--train-samples', trainSamples]),
+      ...['--seed', seed, '--out', outDir],
+    ]),
     signal: request.signal,
     log: request.log,
   });

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { jsonPath } from '../common/errors.js';
+import { otherKindError } from '../common/file-kinds.js';
 import { parseWith } from '../common/validate.js';
 
 export const ARCHSPEC_SCHEMA_VERSION = 1;
@@ -260,6 +261,8 @@ export function strideBefore(spec: ArchSpec, index: number): number {
  * of every bad field.
  */
 export function parseArchSpec(data: unknown, file = '<spec>'): ArchSpec {
+  const other = otherKindError(data, file, ['archspec'], 'an ArchSpec');
+  if (other) throw other;
   return parseWith(ArchSpecSchema, data, file);
 }
 

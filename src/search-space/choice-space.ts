@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
+import { otherKindError } from '../common/file-kinds.js';
 import { readJsonFile } from '../common/json-io.js';
 import type { Rng } from '../common/rng.js';
 import { parseWith } from '../common/validate.js';
@@ -147,6 +148,8 @@ const perLayerFields = (stage: Stage): ReadonlySet<StageField> => new Set(stage.
 const maxLayers = (stage: Stage): number => Math.max(1, stage.baseLayers + Math.max(...optionsOf(stage.layerDelta)));
 
 export function parseSearchSpace(data: unknown, source: string): SearchSpaceDefinition {
+  const other = otherKindError(data, source, ['search-space'], 'a search space');
+  if (other) throw other;
   return parseWith(SearchSpaceSchema, data, source);
 }
 

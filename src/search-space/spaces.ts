@@ -23,6 +23,11 @@ export function spaceNames(): string[] {
   return [...new Set([...files, ...registeredSpaceNames()])];
 }
 
+/** The names of the spaces with choice points (not the zoo-derived ones, which are for profiling). */
+export function choiceSpaceNames(): string[] {
+  return spaceNames().filter((name) => !registeredSpace(name) || registeredSpace(name) instanceof ChoiceSpace);
+}
+
 /** A space by name (built-in or experiments/spaces/NAME.json) or by file path. */
 export function getSpace(nameOrFile: string): ArchSpace {
   const known = registeredSpace(nameOrFile);

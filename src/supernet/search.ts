@@ -16,7 +16,9 @@
  * controller, the controller batch being rewarded).
  */
 import * as tf from '@tensorflow/tfjs';
+import { commandLine } from '../common/command-line.js';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
+import { countOf } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, nextSeed, shuffle } from '../common/rng.js';
 import { DEFAULT_CONTROLLER } from '../controller/controller-settings.js';
@@ -477,7 +479,7 @@ class SupernetSearch {
   private async stopForInterrupt(): Promise<never> {
     await this.checkpoint();
     throw new InterruptedError(
-      `supernet search interrupted at step ${this.position.step}/${this.steps}: weights, optimizer, controller and ${this.position.trials} trials are kept in ${this.runDir.dir}; continue with nas search --resume ${this.runDir.dir}`,
+      `supernet search interrupted at step ${this.position.step}/${this.steps}: weights, optimizer, controller and ${countOf(this.position.trials, 'trial')} are kept in ${this.runDir.dir}; continue with ${commandLine(['nas', 'search', '--resume', this.runDir.dir])}`,
     );
   }
 }

@@ -7,7 +7,7 @@
  * previous checkpoint or the new one, never a mixture.
  */
 
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -52,12 +52,23 @@ export type InheritedWeightsState = z.infer<typeof InheritedWeightsStateSchema>;
 
 /** The checkpoint directory inside a run directory, or the directory itself if it is one. */
 export function resolveCheckpointDir(dir: string): string {
+  const found = checkpointIn(dir);
+  if (found) return found;
+  // A supernet search run holds no checkpoint of its own, but the inherited weights of its find (best-weights/).
+  const inside = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir).map((name) => path.join(dir, name)) : [];
+  const holder = inside.find((sub) => checkpointIn(sub));
+  throw new InputError(
+    `${dir}: no checkpoint here (expected ${MODEL_JSON} in it or in ${path.join(dir, CHECKPOINT_DIR)})${holder ? `; ${holder} holds one: give that` : ''}`,
+  );
+}
+
+function checkpointIn(dir: string): string | null {
   if (existsSync(path.join(dir, MODEL_JSON))) return dir;
   for (const candidate of [CHECKPOINT_DIR, `${CHECKPOINT_DIR}.old`]) {
     const inner = path.join(dir, candidate);
     if (existsSync(path.join(inner, MODEL_JSON))) return inner;
   }
-  throw new InputError(`${dir}: no checkpoint here (expected ${MODEL_JSON} in it or in ${path.join(dir, CHECKPOINT_DIR)})`);
+  return null;
 }
 
 /** Writes model.json + weights.bin exactly as tfjs' own file handlers would. */

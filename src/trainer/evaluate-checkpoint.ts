@@ -44,7 +44,7 @@ export async function evaluateCheckpoint(request: {
   const model = buildModel(ckpt.spec);
   try {
     assignWeights(model, ckpt.weights, ckpt.dir);
-    const batcher = batcherFor(ckpt.spec, dataset, request.split, { augment: false });
+    const batcher = batcherFor(ckpt.spec, dataset, request.split, { augment: false, use: 'evaluate' });
     return {
       top1: evaluate(model, batcher),
       metric: batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1',

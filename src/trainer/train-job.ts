@@ -4,6 +4,7 @@
  * result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
+import { commandLine, shellArg } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
@@ -87,7 +88,7 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     config,
     outDir: request.outDir,
     resume: request.resume,
-    resumeWith: `nas train --out ${request.outDir} --resume`,
+    resumeWith: commandLine(['nas', 'train', '--out', request.outDir, '--resume']),
     evaluateTest: true,
     log,
     signal: request.signal,
@@ -168,7 +169,7 @@ function weightsToStartFrom(dir: string, spec: ArchSpec, log: Logger): NamedWeig
   const sameInput = withInput(checkpoint.spec, { resolution: spec.input.resolution, classes: spec.classes }, checkpoint.dir);
   if (specHash(sameInput) !== specHash(spec)) {
     throw new InputError(
-      `--init-from ${dir}: the checkpoint holds ${checkpoint.spec.name} (${specHash(checkpoint.spec).slice(0, 12)}), another architecture than ${spec.name}; train its own spec with --arch ${path.join(checkpoint.dir, 'spec.json')}`,
+      `--init-from ${dir}: the checkpoint holds ${checkpoint.spec.name} (${specHash(checkpoint.spec).slice(0, 12)}), another architecture than ${spec.name}; train its own spec with --arch ${shellArg(path.join(checkpoint.dir, 'spec.json'))}`,
     );
   }
   log.info({ from: checkpoint.dir, weights: checkpoint.weights.length }, 'starting from the weights of a checkpoint');

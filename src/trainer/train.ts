@@ -135,22 +135,27 @@ function addConfusion(confusion: Float64Array, logits: Float32Array, labels: Uin
   }
 }
 
-/** The batchers of the spec's task. */
+/**
+ * The batchers of the spec's task. `use` says what the data is for, in the advice when the dataset
+ * is of another task: `evaluate` (a checkpoint's spec, `nas eval`) or `train` (the default).
+ */
 export function batcherFor(
   spec: ArchSpec,
   dataset: TrainingData,
   split: SplitName,
-  options: { augment: boolean; limit?: number | undefined; labelSmoothing?: number },
+  options: { augment: boolean; limit?: number | undefined; labelSmoothing?: number; use?: 'train' | 'evaluate' },
 ): Batcher {
   const task = spec.task?.type ?? 'classification';
   if (task === 'detection')
     throw new InputError(
       `${spec.name} is a detection network: training SSDLite is not supported yet (nas describe / latency / profile cover it)`,
     );
+  const network = options.use === 'evaluate' ? `the checkpoint's ${spec.name}` : spec.name;
+  const verb = options.use ?? 'train';
   if (task === 'segmentation') {
     if (!(dataset instanceof MosaicDataset))
       throw new InputError(
-        `${spec.name} is a segmentation network: train it on --dataset fashion-mosaic (per-pixel labels), not ${dataset.name}`,
+        `${network} is a segmentation network: ${verb} it on a segmentation dataset (--dataset fashion-mosaic: per-pixel labels), not ${dataset.name}, a classification one`,
       );
     if (dataset.size !== spec.input.resolution)
       throw new InputError(
@@ -159,7 +164,9 @@ export function batcherFor(
     return new SegmentationBatcher(dataset, split, { channels: spec.input.channels, augment: options.augment, limit: options.limit });
   }
   if (dataset instanceof MosaicDataset)
-    throw new InputError(`${spec.name} is a classification network: fashion-mosaic is a segmentation task`);
+    throw new InputError(
+      `${network} is a classification network: ${verb} it on a classification dataset (e.g. --dataset fashion-mnist), not ${dataset.name}, a segmentation one`,
+    );
   return new ImageBatcher(dataset, split, {
     resolution: spec.input.resolution,
     channels: spec.input.channels,

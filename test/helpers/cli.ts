@@ -1,11 +1,23 @@
 /** Runs the `nas` CLI as a user would (bin/nas.js in a child process) and returns its exit code and output. */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../src/common/version.js';
 
 const run = promisify(execFile);
-export const NAS = path.join(PROJECT_ROOT, 'bin', 'nas.js');
+/**
+ * bin/nas.js under the name a global install links it as, so that the commands messages name read
+ * `nas ...` (given bin/nas.js itself, they read `node bin/nas.js ...`).
+ */
+export const NAS = linkedAsNas();
+
+function linkedAsNas(): string {
+  const link = path.join(mkdtempSync(path.join(tmpdir(), 'nas-bin-')), 'nas');
+  symlinkSync(path.join(PROJECT_ROOT, 'bin', 'nas.js'), link);
+  return link;
+}
 
 /** A command still running this long is killed, so a hang fails its test with the output so far (ava's timeout is 5 min). */
 const HANG_MS = 150_000;

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule, Options } from 'yargs';
+import { commandLine } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import { textTable } from '../../common/format.js';
 import { DEFAULT_SPEED_GATE } from '../../latency-model/measure/speed-gate.js';
@@ -14,6 +15,7 @@ import { lackingOpsPricing } from '../../search-space/io.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, loadSpecArgument, printJson, specOverrideOptions } from '../common.js';
 import { interruptSignal, ProgressReporter } from '../progress.js';
+import { exclusiveFlags } from '../usage-errors.js';
 import { backendOption } from './train.js';
 
 interface PredictArgs {
@@ -98,7 +100,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         type: 'boolean',
         describe: "continue the table's interrupted validation in --out (its space, seed and --samples; the models timed are kept)",
       })
-      .conflicts('resume', 'force')
+      .check(exclusiveFlags('resume', 'force'))
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ValidateArgs>(async (args, { log }) => {
     const table = loadTable(args.table);
@@ -134,7 +136,15 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
         dir: args.out,
         force: args.force,
         resume: args.resume,
-        resumeWith: `nas latency validate --out ${args.out}${args.table ? ` --table ${args.table}` : ''} --resume`,
+        resumeWith: commandLine([
+          'nas',
+          'latency',
+          'validate',
+          '--out',
+          args.out,
+          ...(args.table ? ['--table', args.table] : []),
+          '--resume',
+        ]),
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
         signal: interruptSignal(log),
         onProgress: (done, total) => {
@@ -267,7 +277,7 @@ export const latencyCommand: CommandModule<object, PredictArgs> = {
     const spec = priced.spec;
     const missing = missingOptions(args, spec, table.name);
     if (missing.note) log.info(missing.note);
-    const prediction = predictLatency(spec, table, missing.options);
+    const prediction = predictLatency(spec, table, { ...missing.options, input: { arch: args.arch, resolutionOption: '--resolution' } });
     let measuredMs: number | undefined;
     let rawMs: number | undefined;
     if (args.measure) {

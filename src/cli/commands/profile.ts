@@ -133,13 +133,18 @@ async function serveToPhone(args: ProfileArgs, log: Logger): Promise<void> {
       { measured: server.resumedOps, total: server.totalOps, session: server.sessionFile },
       `resuming: ${server.resumedOps} of ${server.totalOps} ops were uploaded before; reopen the same link on the same phone`,
     );
+  const where = server.loopbackOnly
+    ? `in a browser on this machine: the server listens on ${args.host} only, which a phone cannot reach; for a phone, start it with --host 0.0.0.0 (or this machine's network address), which makes it listen on the network`
+    : "in the phone's browser (same network)";
   log.info(
     { url: server.url, phoneUrls: urls, out: server.out, session: server.sessionFile },
-    `open ${urls.length > 1 ? `one of ${urls.join(' ')}` : urls[0]} in the phone's browser (same network; the link works for that phone only); the table is written to ${server.out} (Ctrl-C stops the server; starting it again continues)`,
+    `open ${urls.length > 1 ? `one of ${urls.join(' ')}` : urls[0]} ${where}; the link works for one browser only; the table is written to ${server.out} (Ctrl-C stops the server; starting it again continues)`,
   );
+  // The link is the command's result: without it (the token is in no other output) the server is of no use.
+  process.stdout.write(`${urls.join('\n')}\n`);
   if (args.qr ?? process.stdout.isTTY) {
     const QRCode = (await import('qrcode')).default;
-    process.stdout.write(`${urls[0]}\n${await QRCode.toString(urls[0]!, { type: 'terminal', small: true })}\n`);
+    process.stdout.write(`${await QRCode.toString(urls[0]!, { type: 'terminal', small: true })}\n`);
   }
   server.onProgress((progress) => printPhoneProgress(progress));
   server.onTable((file, table) => {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { commandLine } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { PROJECT_ROOT } from '../../common/version.js';
@@ -116,7 +117,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
         runDir,
         resume: Boolean(args.resume),
         backend: args.backend,
-        command: ['nas', ...process.argv.slice(2)].join(' '),
+        command: commandLine(['nas', ...process.argv.slice(2)]),
         log,
         signal: interruptSignal(log),
         onSetup: (setup) => logSetup(log, experiment, setup, runDir),
@@ -137,16 +138,18 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     };
     log.info({ ...result, wallSeconds: summary.wallSeconds }, 'search finished');
     if (args.json) printJson(result);
-    else if (summary.best)
+    else if (summary.best) {
+      const trainArgs = ['--arch', summary.best.spec, '--dataset', experiment.proxy.dataset];
       process.stdout.write(
         asTheUserRunsIt(
           `${summary.trials} trials ${args.resume ? 'in all, this resume ran' : 'in'} ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
-            `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n` +
+            `train it standalone: ${commandLine(['nas', 'train', ...trainArgs, '--out', path.join(runDir, 'train')])}\n` +
             (experiment.evaluator === 'supernet'
-              ? `or fine-tune its supernet weights: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --init-from ${new SupernetRunDir(runDir).supernetFile('bestWeights')} --out ${path.join(runDir, 'fine-tune')}\n`
+              ? `or fine-tune its supernet weights: ${commandLine(['nas', 'train', ...trainArgs, '--init-from', new SupernetRunDir(runDir).supernetFile('bestWeights'), '--out', path.join(runDir, 'fine-tune')])}\n`
               : ''),
         ),
       );
+    }
   }),
 };
 

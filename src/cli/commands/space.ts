@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { textTable } from '../../common/format.js';
-import { getChoiceSpace, spaceNames } from '../../search-space/spaces.js';
+import { choiceSpaceNames, getChoiceSpace } from '../../search-space/spaces.js';
 import { action, examples, printJson } from '../common.js';
 
 interface DescribeArgs {
@@ -19,7 +19,7 @@ const describeCommand: CommandModule<object, DescribeArgs> = {
   builder: (y) =>
     y
       .example(DESCRIBE_EXAMPLES)
-      .positional('name', { type: 'string', demandOption: true, describe: `${spaceNames().join(', ')} or a search-space file` })
+      .positional('name', { type: 'string', demandOption: true, describe: `${choiceSpaceNames().join(', ')} or a search-space file` })
       .option('json', { type: 'boolean', describe: 'print the choice points as one JSON line' }) as never,
   handler: action<DescribeArgs>(async (args) => {
     const space = getChoiceSpace(args.name);

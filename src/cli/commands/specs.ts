@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { commandLine } from '../../common/command-line.js';
 import { formatCount, formatMillions, textTable } from '../../common/format.js';
 import { writeFileAtomic } from '../../common/json-io.js';
 import { zooNames } from '../../search-space/zoo/index.js';
@@ -30,14 +31,18 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
       .positional('names', { type: 'string', array: true, defaultDescription: 'all', describe: 'zoo models to write' })
       .option('out', { type: 'string', default: 'results/specs', describe: 'output directory' })
       .options(specOverrideOptions)
-      .option('json', { type: 'boolean', describe: 'print a JSON array of {name, params, madds, resolution, classes, file}' })
+      .option('json', {
+        type: 'boolean',
+        describe: 'print a JSON array of {name, params, madds, resolution, classes, file} (with --list: of the names)',
+      })
       .option('list', { type: 'boolean', describe: 'only list the zoo names' }) as never,
   handler: action<SpecsArgs>(async (args, { log }) => {
     if (args.list) {
-      process.stdout.write(`${zooNames().join('\n')}\n`);
+      if (args.json) printJson(zooNames());
+      else process.stdout.write(`${zooNames().join('\n')}\n`);
       return;
     }
-    const command = ['nas specs', ...process.argv.slice(3)].join(' ');
+    const command = commandLine(['nas', 'specs', ...process.argv.slice(3)]);
     const rows = await materialiseZoo({ names: args.names, outDir: args.out, resolution: args.resolution, classes: args.classes, command });
     const tableFile = path.join(args.out, 'TABLE.md');
     await writeFileAtomic(tableFile, renderComparisonTable(rows));

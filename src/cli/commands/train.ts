@@ -7,6 +7,7 @@ import type { TrainProgress } from '../../trainer/train.js';
 import type { TrainSummary } from '../../trainer/train-run.js';
 import { action, examples, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter, trainingProgressLine } from '../progress.js';
+import { exclusiveFlags } from '../usage-errors.js';
 
 interface TrainArgs {
   force?: boolean;
@@ -106,6 +107,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           "start from the weights of a checkpoint of the same architecture (e.g. a supernet run's best-weights/): fine-tuning, with a fresh optimizer and schedule",
       })
       .option('force', { type: 'boolean', describe: 'start over in an --out that already holds a run (its checkpoint is replaced)' })
+      .check(exclusiveFlags('resume', 'force'))
       .option('json', { type: 'boolean', describe: 'print the result as one JSON line' })
       .options(backendOption)
       .option('resolution', {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
+import { otherKindError } from '../../common/file-kinds.js';
 import { formatCount, formatMillions } from '../../common/format.js';
 import { readExperiment } from '../../controller/experiment.js';
 import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
@@ -33,6 +34,13 @@ function describeValidFile(file: string): string {
     return `valid latency table "${table.name}" (${Object.keys(table.entries).length} entries, ${table.device.name})`;
   }
   if (!existsSync(file)) throw new InputError(`${file}: no such file`);
+  const other = otherKindError(
+    { kind },
+    file,
+    ['archspec'],
+    'a spec, latency table, experiment or search space, which nas validate checks',
+  );
+  if (other) throw other;
   const spec = readSpecFile(file);
   const cost = specCost(spec);
   return `valid archspec "${spec.name}" (${formatCount(cost.params)} params, ${formatMillions(cost.madds)} MAdds)`;

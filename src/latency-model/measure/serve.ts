@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { z } from 'zod';
 import { NasError } from '../../common/errors.js';
+import { countOf } from '../../common/format.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Logger } from '../../common/log.js';
 import { parseWith } from '../../common/validate.js';
@@ -62,6 +63,8 @@ export interface ProfilerServer {
   reachableUrls: string[];
   /** `reachableUrls` with the one-time token: what the phone opens (print these, and the QR code of the first). */
   phoneUrls: string[];
+  /** The server listens on a loopback address: only this machine's browsers can open it, not a phone's. */
+  loopbackOnly: boolean;
   /** Where a posted table is written (an absolute path). */
   out: string;
   /** The session file (partial uploads, the token and its claim). */
@@ -199,6 +202,7 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
     url: pageUrl(options.host, port),
     reachableUrls: urls,
     phoneUrls: urls.map((url) => `${url}?token=${context.session.token}`),
+    loopbackOnly: isLoopback(options.host),
     out: context.out,
     sessionFile: context.session.file,
     resumedOps: context.session.resumed ? Object.keys(context.session.entries).length : 0,
@@ -209,6 +213,8 @@ export async function serveProfiler(options: ServeOptions): Promise<ProfilerServ
     closed,
   };
 }
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 const pageUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
 
@@ -334,7 +340,8 @@ async function receivePartial(body: string, context: ServeContext): Promise<{ st
     return { status: 400, value: { error: (err as Error).message } };
   }
   const extra = Object.keys(upload.entries).filter((k) => !context.expectedKeys.has(k));
-  if (extra.length) return { status: 400, value: { error: `${extra.length} entries are not ops of the job, e.g. ${extra[0]}` } };
+  if (extra.length)
+    return { status: 400, value: { error: `not ops of the job: ${countOf(extra.length, 'entry', 'entries')}, e.g. ${extra[0]}` } };
   const { session, expectedKeys } = context;
   await session.addEntries(upload.device, upload.entries);
   const done = Object.keys(session.entries).length;
@@ -381,7 +388,7 @@ function tableFromMeasurements(m: Measurements, context: ServeContext): LatencyT
   const missing = [...expectedKeys].filter((k) => !m.entries[k]);
   if (missing.length) throw new NasError(`${missing.length} of the job's ops are missing, e.g. ${missing[0]}`);
   const extra = Object.keys(m.entries).filter((k) => !expectedKeys.has(k));
-  if (extra.length) throw new NasError(`${extra.length} entries are not ops of the job, e.g. ${extra[0]}`);
+  if (extra.length) throw new NasError(`not ops of the job: ${countOf(extra.length, 'entry', 'entries')}, e.g. ${extra[0]}`);
   const measured = new Map(m.calibration.map((c) => [c.name, c.measuredMs]));
   return fitOverhead(
     draftTable(m, context),

@@ -1,6 +1,7 @@
 /** Where tables live: a path, or a name in the project's tables/ folder; `default` is embedded. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { shellArg } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import { PROJECT_ROOT } from '../../common/version.js';
 import { type LatencyTable, readLatencyTable } from './table-schema.js';
@@ -24,7 +25,7 @@ export function loadTable(nameOrFile?: string): LatencyTable {
   }
   if (/\.ya?ml$/i.test(file)) {
     throw new InputError(
-      `${file}: a YAML table (Once-for-All's or ProxylessNAS's format), not this tool's JSON: import it first with nas table import --format ofa|proxyless ${file}, then pass the JSON file it writes`,
+      `${file}: a YAML table (Once-for-All's or ProxylessNAS's format), not this tool's JSON: import it first with nas table import --format ofa|proxyless ${shellArg(file)}, then pass the JSON file it writes`,
     );
   }
   return readLatencyTable(file);

@@ -17,6 +17,8 @@
  * for what it is: the plain, explainable reading of the table's own neighbours.
  * The prediction lists the ops it did not find in the table.
  */
+
+import { commandLine, shellArg } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { unitCost } from '../../search-space/cost.js';
@@ -31,6 +33,11 @@ export type OpSource = 'measured' | 'interpolated' | 'extrapolated' | 'estimated
 export interface MissingOptions {
   interpolate?: boolean | undefined;
   estimate?: boolean | undefined;
+}
+
+export interface PredictOptions extends MissingOptions {
+  /** How the user gave the spec, for the advice when the table lacks its resolution. */
+  input?: PricedInput | undefined;
 }
 
 export interface OpPrediction {
@@ -70,14 +77,27 @@ export class MissingKeysError extends InputError {
   }
 }
 
-/** The spec's input resolution must be one the table was profiled for. */
-export function checkResolution(spec: ArchSpec, table: LatencyTable): void {
+/** How the caller names the spec and the option that sets the resolution it is priced at: what a resolution the table lacks suggests. */
+export interface PricedInput {
+  /** The spec as the user gave it (a zoo name or a file). */
+  arch: string;
+  /** The option that sets the priced resolution, e.g. `--resolution`. */
+  resolutionOption: string;
+}
+
+/**
+ * The spec's input resolution must be one the table was profiled for; otherwise the error suggests
+ * pricing it at the table's (nearest) resolution, or profiling a table at the spec's.
+ */
+export function checkResolution(spec: ArchSpec, table: LatencyTable, input?: PricedInput): void {
   const r = spec.input.resolution;
-  if (table.resolutions.length && !table.resolutions.includes(r)) {
-    throw new InputError(
-      `table ${table.name} was profiled at ${table.resolutions.map((x) => `${x}x${x}`).join(', ')}, the spec is ${r}x${r}: use a table profiled at ${r} (nas profile --resolution ${r})`,
-    );
-  }
+  if (!table.resolutions.length || table.resolutions.includes(r)) return;
+  const nearest = table.resolutions.reduce((a, b) => (Math.abs(b - r) < Math.abs(a - r) ? b : a));
+  const out = `${table.name}-${r}.json`;
+  const profile = commandLine(['nas', 'profile', '--arch', input?.arch ?? spec.name, '--resolution', r, '--out', out]);
+  throw new InputError(
+    `table ${table.name} was profiled at ${table.resolutions.map((x) => `${x}x${x}`).join(', ')}, the spec is ${r}x${r}: price it at ${nearest}${input ? ` (${input.resolutionOption} ${nearest})` : ''}, or profile a table at ${r} (${profile}) and price on it (--table ${shellArg(out)})`,
+  );
 }
 
 /**
@@ -109,8 +129,8 @@ export function deployedLatencyMs(spec: ArchSpec, table: LatencyTable, at: Deplo
   return predictLatency(deployed, table, { estimate: at.missing === 'estimate' }).totalMs;
 }
 
-export function predictLatency(spec: ArchSpec, table: LatencyTable, options: MissingOptions = {}): Prediction {
-  checkResolution(spec, table);
+export function predictLatency(spec: ArchSpec, table: LatencyTable, options: PredictOptions = {}): Prediction {
+  checkResolution(spec, table, options.input);
   checkMissingOptions(options);
   const ops = specOps(spec);
   const missing = ops.filter((o) => !table.entries[o.key]).map((o) => o.key);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { InputError } from '../../common/errors.js';
+import { otherKindError } from '../../common/file-kinds.js';
 import { readJsonFile } from '../../common/json-io.js';
 import { parseWith } from '../../common/validate.js';
 import { EstimatorSchema } from './estimator-schema.js';
@@ -119,6 +120,8 @@ export function completedByProfiling(table: LatencyTable): boolean {
 }
 
 export function parseLatencyTable(data: unknown, file: string): LatencyTable {
+  const other = otherKindError(data, file, ['latency-table'], 'a latency table');
+  if (other) throw other;
   if (data && typeof data === 'object' && (data as { kind?: unknown }).kind !== 'latency-table') {
     throw new InputError(
       `${file}: not a latency table (kind is ${JSON.stringify((data as { kind?: unknown }).kind)}, expected "latency-table")`,
