@@ -10,7 +10,9 @@ import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
 import { readArchSpec } from '../src/search-space/io.js';
 import { NAS, nas, nasTrainTiny } from './helpers/cli.js';
+import { filesUnder } from './helpers/files.js';
 import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
+import { tinySpec } from './helpers/tiny.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
 function childPids(pid: number): number[] {
@@ -280,4 +282,24 @@ test('nas search: bad experiment files and resuming a non-run exit 2', async (t)
   t.regex(notRun.stderr, /not a search run directory \(no run\.json\)/);
   const described = await nas('space', 'describe', 'mnasnet', '--json');
   t.is(JSON.parse(described.stdout).choicePoints.length, 42);
+});
+
+test('nas search --out or --resume a training run exits 2 naming what the directory holds, and writes nothing there', async (t) => {
+  const { dir, experimentFile } = files();
+  const trainRun = path.join(dir, 'train');
+  const specFile = path.join(dir, 'tiny-spec.json');
+  writeFileSync(specFile, JSON.stringify(tinySpec()));
+  const trained = await nasTrainTiny(specFile, trainRun, { train: 64, validation: 32 });
+  t.is(trained.code, 0, trained.stderr);
+  const before = filesUnder(trainRun);
+  const holds = `${trainRun} holds a training run (its run.json is of kind "train-run"), not a search run: choose another --out`;
+  for (const args of [
+    ['--experiment', experimentFile, '--out', trainRun],
+    ['--resume', trainRun],
+  ]) {
+    const res = await nas('search', ...args);
+    t.is(res.code, 2, res.stderr);
+    t.is(res.stderr.trim().split('\n').pop(), `nas: ${holds}`);
+    t.deepEqual(filesUnder(trainRun), before);
+  }
 });

@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { inheritedCheckpoint } from './helpers/checkpoint.js';
 import { nas, nasTrainTiny } from './helpers/cli.js';
+import { filesUnder } from './helpers/files.js';
 import { tinyImageFolder } from './helpers/folder.js';
+import { startedSearchRun } from './helpers/search.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
@@ -141,4 +145,32 @@ test('nas train of an LR-ASPP zoo spec without --resolution trains at 64 on the 
   const tooSmall = await nas('train', '--arch', 'lraspp-mobilenetv3-small-0.5', '--resolution', '16', '--out', path.join(tmp(), 'small'));
   t.is(tooSmall.code, 2, tooSmall.stderr);
   t.regex(tooSmall.stderr, /fashion-mosaic needs an input of at least 28x28/);
+});
+
+test("nas train --out a search run or a supernet search's best-weights exits 2 naming what it holds, and writes nothing there", async (t) => {
+  const search = await startedSearchRun(path.join(tmp(), 'search'));
+  const before = filesUnder(search.dir);
+  for (const extra of [[], ['--force'], ['--resume']]) {
+    const res = await nasTrainTiny(writeSpec(tmp(), 'tiny'), search.dir, { train: 64, validation: 32 }, ...extra);
+    t.is(res.code, 2, res.stderr);
+    t.is(
+      lastLine(res.stderr),
+      `nas: ${search.dir} holds a search run (its run.json is of kind "search-run"), not a training run: choose another --out`,
+    );
+    t.deepEqual(filesUnder(search.dir), before);
+    t.notThrows(() => search.readRecord(), 'the search can still be resumed');
+  }
+
+  await prepareBackend('auto');
+  const bestWeights = await inheritedCheckpoint(path.join(tmp(), 'best-weights'));
+  const inherited = filesUnder(bestWeights);
+  for (const args of [['--arch', writeSpec(tmp(), 'tiny')], ['--resume']]) {
+    const res = await nas('train', ...args, '--out', bestWeights);
+    t.is(res.code, 2, res.stderr);
+    t.regex(
+      lastLine(res.stderr),
+      /holds a checkpoint of inherited supernet weights .*not a training run: choose another --out; to fine-tune from them give nas train --init-from /,
+    );
+    t.deepEqual(filesUnder(bestWeights), inherited);
+  }
 });

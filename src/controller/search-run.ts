@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { formatDifferences, type JsonDifference } from '../common/json-diff.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
@@ -156,8 +157,9 @@ export class SearchRunDir {
     return existsSync(this.file('run'));
   }
 
-  /** The run record, validated; a directory without one is not a search run. */
+  /** The run record, validated; a directory without one, or holding another kind of run, is not a search run. */
   readRecord(): SearchRunRecord {
+    refuseOtherRunKind(this.dir, 'search');
     const file = this.file('run');
     if (!existsSync(file))
       throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}): give a directory \`nas search\` wrote`);
@@ -219,11 +221,12 @@ export class SearchRunDir {
   }
 
   /**
-   * Opens the trial store of a new run (refusing a directory that already holds one) or of the run
-   * being resumed (refusing one that belongs to another experiment, or whose table or space file has
-   * changed).
+   * Opens the trial store of a new run (refusing a directory that already holds one, or another kind
+   * of run) or of the run being resumed (refusing one that belongs to another experiment, or whose
+   * table or space file has changed).
    */
   open(experiment: Experiment, resume: boolean, { table, spaceHash }: RunInputs): TrialStore {
+    refuseOtherRunKind(this.dir, 'search');
     if (resume) {
       if (!this.isRun())
         throw new InputError(

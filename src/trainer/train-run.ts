@@ -12,6 +12,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -129,8 +130,12 @@ export class TrainRunDir {
     return existsSync(this.file('checkpoint')) || existsSync(this.file('result'));
   }
 
-  /** Refuses to train into a directory that holds a run unless asked to continue it or to start over. */
+  /**
+   * Refuses to train into a directory that holds another kind of run or a checkpoint, or a training
+   * run unless asked to continue it or to start over.
+   */
   refuseExistingRun(options: { resume?: boolean | undefined; force?: boolean | undefined }): void {
+    refuseOtherRunKind(this.dir, 'train');
     if (options.resume || options.force || !this.holdsRun()) return;
     throw new InputError(
       `${this.dir} already holds a training run: continue it with --resume, start over with --force, or choose a new --out`,
