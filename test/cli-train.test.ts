@@ -174,3 +174,15 @@ test("nas train --out a search run or a supernet search's best-weights exits 2 n
     t.deepEqual(filesUnder(bestWeights), inherited);
   }
 });
+
+test('nas train --resume --epochs below the epochs the run trained exits 2 saying how many, and keeps its result', async (t) => {
+  const dir = tmp();
+  const out = path.join(dir, 'run');
+  const trained = await nasTrainTiny(writeSpec(dir, 'tiny'), out, { train: 64, validation: 32 }, '--epochs', '2');
+  t.is(trained.code, 0, trained.stderr);
+  const result = readFileSync(path.join(out, 'result.json'), 'utf8');
+  const shorter = await nas('train', '--out', out, '--resume', '--epochs', '1');
+  t.is(shorter.code, 2, shorter.stderr);
+  t.is(lastLine(shorter.stderr), `nas: --epochs 1 is below the 2 epochs already trained in ${out}: give --epochs 2 or more`);
+  t.is(readFileSync(path.join(out, 'result.json'), 'utf8'), result);
+});

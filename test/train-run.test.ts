@@ -187,3 +187,31 @@ test.serial('runTrainJob --resume without epochs keeps the run length; with epoc
   await runTrainJob(jobRequest(out, folder, { resume: true, config: { batchSize: 16, seed: 4, epochs: 2 } }));
   t.is(new TrainRunDir(out).readResult().history.length, 2);
 });
+
+test.serial('runTrainJob --resume with epochs below those trained (a begun one included) is refused and writes nothing', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  const config = { batchSize: 16, seed: 4 };
+  await runTrainJob(jobRequest(out, folder, { config: { ...config, epochs: 2 } }));
+  const result = readFileSync(new TrainRunDir(out).file('result'), 'utf8');
+  await t.throwsAsync(runTrainJob(jobRequest(out, folder, { resume: true, config: { ...config, epochs: 1 } })), {
+    instanceOf: InputError,
+    message: `--epochs 1 is below the 2 epochs already trained in ${out}: give --epochs 2 or more`,
+  });
+  t.is(readFileSync(new TrainRunDir(out).file('result'), 'utf8'), result);
+
+  const interrupted = path.join(tmp(), 'interrupted');
+  const controller = new AbortController();
+  const stopInSecondEpoch = (p: { epoch: number }) => p.epoch === 2 && controller.abort();
+  const started = jobRequest(interrupted, folder, {
+    config: { ...config, epochs: 3 },
+    signal: controller.signal,
+    onProgress: stopInSecondEpoch,
+  });
+  await t.throwsAsync(runTrainJob(started), { instanceOf: InterruptedError });
+  await t.throwsAsync(runTrainJob(jobRequest(interrupted, folder, { resume: true, config: { ...config, epochs: 1 } })), {
+    message: `--epochs 1 is below the 1 epoch and 1 step already trained in ${interrupted}: give --epochs 2 or more`,
+  });
+  const resumed = await runTrainJob(jobRequest(interrupted, folder, { resume: true, config: { ...config, epochs: 2 } }));
+  t.is(resumed.epochs, 2);
+});

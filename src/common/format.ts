@@ -5,6 +5,11 @@ export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** A count with its noun, plural unless one: (1, 'epoch') -> "1 epoch", (2, 'step') -> "2 steps". */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** 216_612_720 -> "216.6M"; small counts keep more digits. */
 export function formatMillions(n: number, digits = 1): string {
   return `${(n / 1e6).toFixed(digits)}M`;
