@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -9,7 +9,7 @@ import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
 import { readArchSpec } from '../src/search-space/io.js';
-import { NAS, nas, nasTrainTiny } from './helpers/cli.js';
+import { NAS, nas, nasIn, nasTrainTiny } from './helpers/cli.js';
 import { filesUnder } from './helpers/files.js';
 import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
 import { tinySpec } from './helpers/tiny.js';
@@ -302,4 +302,17 @@ test('nas search --out or --resume a training run exits 2 naming what the direct
     t.is(res.stderr.trim().split('\n').pop(), `nas: ${holds}`);
     t.deepEqual(filesUnder(trainRun), before);
   }
+});
+
+test('nas search without --out names its directory runs/<experiment>-<time> with the name made safe: no subdirectory, nothing outside runs/', async (t) => {
+  const { dir, experimentFile } = tinySearchFiles({ name: '../escape me/x', budget: 1, batchSize: 1, parallel: 1 });
+  const cwd = path.join(dir, 'work');
+  mkdirSync(cwd);
+  const res = await nasIn(cwd, 'search', '--experiment', experimentFile, '--json');
+  t.is(res.code, 0, res.stderr);
+  const runDir = JSON.parse(res.stdout.trim().split('\n').pop()!).runDir as string;
+  t.regex(runDir, /^runs\/escape-me-x-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/);
+  t.deepEqual(readdirSync(cwd), ['runs']);
+  t.deepEqual(readdirSync(path.join(cwd, 'runs')), [path.basename(runDir)]);
+  t.true(new SearchRunDir(path.join(cwd, runDir)).isRun());
 });

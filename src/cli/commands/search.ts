@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { defaultRunDir } from '../../common/run-dir-name.js';
 import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
@@ -101,8 +102,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');
     const experiment = await experimentFor(args);
-    const runDir =
-      args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+    const runDir = args.resume ?? args.out ?? defaultRunDir(experiment.name);
     const progress = new ProgressReporter(log);
     const started = Date.now();
     const [{ runSearchJob }, { SupernetRunDir }] = await Promise.all([
