@@ -76,6 +76,7 @@ test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', as
   const res = await nas('train', '--arch', spec, '--dataset', `cifar10:${cifar}`, '--out', path.join(dir, 'run'));
   t.is(res.code, 2);
   t.regex(res.stderr, /takes 1-channel input but dataset cifar10:.* has 3 channels/);
+  t.false(existsSync(path.join(dir, 'run')), 'a refused training leaves no directory');
 
   const folder = path.join(dir, 'folder');
   for (const name of ['a', 'b']) {
@@ -185,4 +186,26 @@ test('nas train --resume --epochs below the epochs the run trained exits 2 sayin
   t.is(shorter.code, 2, shorter.stderr);
   t.is(lastLine(shorter.stderr), `nas: --epochs 1 is below the 2 epochs already trained in ${out}: give --epochs 2 or more`);
   t.is(readFileSync(path.join(out, 'result.json'), 'utf8'), result);
+});
+
+test('a training refused in setup (a class count the dataset lacks) leaves no directory it made, and a run it was to replace as it was', async (t) => {
+  const dir = tmp();
+  const spec = writeSpec(dir, 'tiny');
+  const wrongClasses = ['--classes', '5'];
+  const fresh = path.join(dir, 'fresh');
+  const refused = await nasTrainTiny(spec, fresh, { train: 64, validation: 32 }, ...wrongClasses);
+  t.is(refused.code, 2, refused.stderr);
+  t.is(lastLine(refused.stderr), 'nas: the spec has 5 classes but fashion-mnist has 10: use --classes 10');
+  t.false(existsSync(fresh));
+
+  const existing = path.join(dir, 'existing');
+  mkdirSync(existing);
+  t.is((await nasTrainTiny(spec, existing, { train: 64, validation: 32 }, ...wrongClasses)).code, 2);
+  t.deepEqual(filesUnder(existing), {}, 'a directory that was there stays, empty');
+
+  const trained = path.join(dir, 'trained');
+  t.is((await nasTrainTiny(spec, trained, { train: 64, validation: 32 })).code, 0);
+  const before = filesUnder(trained);
+  t.is((await nasTrainTiny(spec, trained, { train: 64, validation: 32 }, '--force', ...wrongClasses)).code, 2);
+  t.deepEqual(filesUnder(trained), before, '--force replaces nothing of a run when the new one is refused');
 });

@@ -1,7 +1,7 @@
 /**
  * The `nas train` job: check the run directory, pick the backend, settle the spec's input size,
- * task and classes against the dataset, record the run, train (or continue) it, and write its
- * result. The directory's files are TrainRunDir's (train-run.ts).
+ * task and classes against the dataset, train (or continue) it, recording a new run once its setup
+ * passed, and write its result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
@@ -76,9 +76,6 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
   // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
   await new Promise((resolve) => setImmediate(resolve));
   if (request.signal?.aborted) throw new InterruptedError(`interrupted before training started; nothing was written to ${request.outDir}`);
-  if (!request.resume) {
-    await run.writeRecord({ command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config });
-  }
   const initialWeights = request.initFrom && !request.resume ? weightsToStartFrom(request.initFrom, spec, log) : undefined;
   const started = Date.now();
   const result = await train({
@@ -87,6 +84,9 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     dataset,
     config,
     outDir: request.outDir,
+    record: request.resume
+      ? undefined
+      : { command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config },
     resume: request.resume,
     resumeWith: `nas train --out ${request.outDir} --resume`,
     evaluateTest: true,

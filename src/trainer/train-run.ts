@@ -81,6 +81,9 @@ const TrainRunRecordSchema = z.object({
 /** `run.json`: what started the run (a resume keeps it; `--force` writes a new one). */
 export type TrainRunRecord = z.infer<typeof TrainRunRecordSchema>;
 
+/** What a new run's record says of it (the rest is filled in when it is written). */
+export type NewTrainRunRecord = Omit<TrainRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'createdAt'>;
+
 const TrainSummarySchema = z.object({
   /** Present for segmentation, whose top1 and valTop1 are mean IoU. */
   metric: z.literal('mean IoU').optional(),
@@ -149,7 +152,7 @@ export class TrainRunDir {
     return parseWith(TrainRunRecordSchema, readJsonFile(file), file);
   }
 
-  async writeRecord(record: Omit<TrainRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'createdAt'>): Promise<void> {
+  async writeRecord(record: NewTrainRunRecord): Promise<void> {
     const full: TrainRunRecord = {
       schemaVersion: 1,
       kind: 'train-run',

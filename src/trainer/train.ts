@@ -27,7 +27,7 @@ import { MosaicDataset } from './data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from './optimizer.js';
-import { type EpochRecord, type TrainerState, TrainRunDir } from './train-run.js';
+import { type EpochRecord, type NewTrainRunRecord, type TrainerState, TrainRunDir } from './train-run.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -51,6 +51,11 @@ export interface TrainRequest {
   config: TrainConfig;
   /** Run directory for checkpoints; without one nothing is written. */
   outDir?: string;
+  /**
+   * The run record (run.json) of a run that starts in `outDir`, written once the run is set up
+   * (data, spec and weights checked), so that a run refused in setup leaves no record behind.
+   */
+  record?: NewTrainRunRecord;
   resume?: boolean;
   /** What continues the run after an interrupt, for its message: the command line (default: `--resume`, of the command that started it). */
   resumeWith?: string;
@@ -191,6 +196,7 @@ export function train(request: TrainRequest): Promise<TrainResult> {
 async function trainSession(request: TrainRequest): Promise<TrainResult> {
   const session = TrainingSession.open(request);
   try {
+    if (request.record) await session.writeRecord(request.record);
     while (session.state.epoch < session.config.epochs) await session.runEpoch();
     return await session.finish();
   } finally {
@@ -315,6 +321,10 @@ class TrainingSession {
       ema?.importSlots(resumed.slots.slice(optimizerSlots.length));
     }
     return session;
+  }
+
+  async writeRecord(record: NewTrainRunRecord): Promise<void> {
+    await this.run?.writeRecord(record);
   }
 
   /** The run's settings (the requested ones, or the resumed run's with the requested epochs). */
