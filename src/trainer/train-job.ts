@@ -77,7 +77,6 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
   await new Promise((resolve) => setImmediate(resolve));
   if (request.signal?.aborted) throw new InterruptedError(`interrupted before training started; nothing was written to ${request.outDir}`);
   const initialWeights = request.initFrom && !request.resume ? weightsToStartFrom(request.initFrom, spec, log) : undefined;
-  const started = Date.now();
   const result = await train({
     initialWeights,
     spec,
@@ -114,7 +113,8 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     dataset: dataset.name,
     config,
     threads: result.threads,
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: result.wallSeconds,
+    sessionWallSeconds: result.sessionWallSeconds,
     ...summary,
     history: result.history,
   });

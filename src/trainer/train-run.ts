@@ -59,6 +59,8 @@ export const TrainerStateSchema = z.object({
   stepInEpoch: z.int().min(0),
   globalStep: z.int().min(0),
   trainSeconds: z.number().min(0),
+  /** Wall time of the training over every session, up to this checkpoint (absent in checkpoints before 2026-12-07). */
+  wallSeconds: z.number().min(0).optional(),
   trainImages: z.int().min(0),
   history: z.array(EpochRecordSchema),
   backend: z.object({ backend: z.string(), threads: z.int() }),
@@ -110,7 +112,10 @@ const TrainResultRecordSchema = z.object({
   dataset: z.string(),
   config: TrainConfigSchema,
   threads: z.int(),
+  /** The whole run's wall time, over every session that trained it (before 2026-12-07: the last session's). */
   wallSeconds: z.number(),
+  /** The wall time of the session that finished the run (absent in results before 2026-12-07). */
+  sessionWallSeconds: z.number().optional(),
   ...TrainSummarySchema.shape,
   history: z.array(EpochRecordSchema),
 });

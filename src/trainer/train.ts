@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
 import { withRunLock } from '../common/run-lock.js';
 import { TOOL_NAME } from '../common/version.js';
+import { RunWallTime } from '../common/wall-time.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
 import { specHash } from '../search-space/spec-hash.js';
@@ -81,6 +82,9 @@ export interface TrainResult {
   madds: number;
   checkpoint: string | null;
   history: EpochRecord[];
+  /** The run's wall time over every session that trained it, and this session's. */
+  wallSeconds: number;
+  sessionWallSeconds: number;
 }
 
 /**
@@ -280,6 +284,7 @@ interface EpochTotals {
 class TrainingSession {
   private readonly step: ReturnType<typeof trainingStep>;
   private lastCheckpoint = performance.now();
+  private readonly wallTime: RunWallTime;
 
   private constructor(
     private readonly request: TrainRequest,
@@ -293,6 +298,7 @@ class TrainingSession {
     private readonly ema: WeightAverage | null,
   ) {
     this.step = trainingStep(model, optimizer);
+    this.wallTime = new RunWallTime(state.wallSeconds ?? 0);
   }
 
   /** Builds the model and restores the checkpoint (on resume) or the initial weights. */
@@ -334,6 +340,7 @@ class TrainingSession {
 
   private async checkpoint(): Promise<string | null> {
     if (!this.run) return null;
+    this.state.wallSeconds = this.wallTime.totalSeconds();
     const slots = [...this.optimizer.exportSlots(), ...(this.ema?.exportSlots() ?? [])];
     return this.run.writeCheckpoint(this.model, this.request.spec, this.state, slots);
   }
@@ -453,10 +460,12 @@ class TrainingSession {
     if (request.evaluateTest ?? true) {
       top1 = evaluate(model, batcherFor(request.spec, request.dataset, 'test', { augment: false }));
     }
+    const valTop1 = state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher);
     const cost = specCost(request.spec);
+    await this.wallTime.stop();
     return {
       top1,
-      valTop1: state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher),
+      valTop1,
       epochs: state.epoch,
       steps: state.globalStep,
       imagesPerSec: state.trainImages / Math.max(state.trainSeconds, 1e-9),
@@ -466,6 +475,8 @@ class TrainingSession {
       madds: cost.madds,
       checkpoint: saved,
       history: state.history,
+      wallSeconds: this.wallTime.totalSeconds(),
+      sessionWallSeconds: this.wallTime.sessionSeconds(),
     };
   }
 

@@ -135,12 +135,12 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       },
       runDir,
     };
-    log.info({ ...result, wallSeconds: summary.wallSeconds }, 'search finished');
+    log.info({ ...result, wallSeconds: summary.wallSeconds, sessionWallSeconds: summary.sessionWallSeconds }, 'search finished');
     if (args.json) printJson(result);
     else if (summary.best)
       process.stdout.write(
         asTheUserRunsIt(
-          `${summary.trials} trials ${args.resume ? 'in all, this resume ran' : 'in'} ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
+          `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}${args.resume ? ` (this resume ${formatDuration(summary.sessionWallSeconds)})` : ''}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
             `train it standalone: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --out ${path.join(runDir, 'train')}\n` +
             (experiment.evaluator === 'supernet'
               ? `or fine-tune its supernet weights: nas train --arch ${summary.best.spec} --dataset ${experiment.proxy.dataset} --init-from ${new SupernetRunDir(runDir).supernetFile('bestWeights')} --out ${path.join(runDir, 'fine-tune')}\n`
