@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
@@ -9,8 +9,10 @@ import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
 import type { TrialStore } from '../src/controller/store.js';
 import { readArchSpec } from '../src/search-space/io.js';
-import { NAS, nas, nasTrainTiny } from './helpers/cli.js';
+import { NAS, nas, nasIn, nasTrainTiny } from './helpers/cli.js';
+import { filesUnder } from './helpers/files.js';
 import { SurrogateEvaluator, tinyExperiment, tinySearchFiles } from './helpers/search.js';
+import { tinySpec } from './helpers/tiny.js';
 
 /** Process ids of the direct children of `pid` (the search's training workers). */
 function childPids(pid: number): number[] {
@@ -281,4 +283,37 @@ test('nas search: bad experiment files and resuming a non-run exit 2', async (t)
   t.regex(notRun.stderr, /not a search run directory \(no run\.json\)/);
   const described = await nas('space', 'describe', 'mnasnet', '--json');
   t.is(JSON.parse(described.stdout).choicePoints.length, 42);
+});
+
+test('nas search --out or --resume a training run exits 2 naming what the directory holds, and writes nothing there', async (t) => {
+  const { dir, experimentFile } = files();
+  const trainRun = path.join(dir, 'train');
+  const specFile = path.join(dir, 'tiny-spec.json');
+  writeFileSync(specFile, JSON.stringify(tinySpec()));
+  const trained = await nasTrainTiny(specFile, trainRun, { train: 64, validation: 32 });
+  t.is(trained.code, 0, trained.stderr);
+  const before = filesUnder(trainRun);
+  const holds = `${trainRun} holds a training run (its run.json is of kind "train-run"), not a search run: choose another --out`;
+  for (const args of [
+    ['--experiment', experimentFile, '--out', trainRun],
+    ['--resume', trainRun],
+  ]) {
+    const res = await nas('search', ...args);
+    t.is(res.code, 2, res.stderr);
+    t.is(res.stderr.trim().split('\n').pop(), `nas: ${holds}`);
+    t.deepEqual(filesUnder(trainRun), before);
+  }
+});
+
+test('nas search without --out names its directory runs/<experiment>-<time> with the name made safe: no subdirectory, nothing outside runs/', async (t) => {
+  const { dir, experimentFile } = tinySearchFiles({ name: '../escape me/x', budget: 1, batchSize: 1, parallel: 1 });
+  const cwd = path.join(dir, 'work');
+  mkdirSync(cwd);
+  const res = await nasIn(cwd, 'search', '--experiment', experimentFile, '--json');
+  t.is(res.code, 0, res.stderr);
+  const runDir = JSON.parse(res.stdout.trim().split('\n').pop()!).runDir as string;
+  t.regex(runDir, /^runs\/escape-me-x-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/);
+  t.deepEqual(readdirSync(cwd), ['runs']);
+  t.deepEqual(readdirSync(path.join(cwd, 'runs')), [path.basename(runDir)]);
+  t.true(new SearchRunDir(path.join(cwd, runDir)).isRun());
 });

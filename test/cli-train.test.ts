@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
+import { prepareBackend } from '../src/trainer/backend.js';
+import { inheritedCheckpoint } from './helpers/checkpoint.js';
 import { nas, nasTrainTiny } from './helpers/cli.js';
+import { filesUnder } from './helpers/files.js';
 import { tinyImageFolder } from './helpers/folder.js';
+import { startedSearchRun } from './helpers/search.js';
 import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-cli-train-'));
@@ -72,6 +76,7 @@ test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', as
   const res = await nas('train', '--arch', spec, '--dataset', `cifar10:${cifar}`, '--out', path.join(dir, 'run'));
   t.is(res.code, 2);
   t.regex(res.stderr, /takes 1-channel input but dataset cifar10:.* has 3 channels/);
+  t.false(existsSync(path.join(dir, 'run')), 'a refused training leaves no directory');
 
   const folder = path.join(dir, 'folder');
   for (const name of ['a', 'b']) {
@@ -141,4 +146,66 @@ test('nas train of an LR-ASPP zoo spec without --resolution trains at 64 on the 
   const tooSmall = await nas('train', '--arch', 'lraspp-mobilenetv3-small-0.5', '--resolution', '16', '--out', path.join(tmp(), 'small'));
   t.is(tooSmall.code, 2, tooSmall.stderr);
   t.regex(tooSmall.stderr, /fashion-mosaic needs an input of at least 28x28/);
+});
+
+test("nas train --out a search run or a supernet search's best-weights exits 2 naming what it holds, and writes nothing there", async (t) => {
+  const search = await startedSearchRun(path.join(tmp(), 'search'));
+  const before = filesUnder(search.dir);
+  for (const extra of [[], ['--force'], ['--resume']]) {
+    const res = await nasTrainTiny(writeSpec(tmp(), 'tiny'), search.dir, { train: 64, validation: 32 }, ...extra);
+    t.is(res.code, 2, res.stderr);
+    t.is(
+      lastLine(res.stderr),
+      `nas: ${search.dir} holds a search run (its run.json is of kind "search-run"), not a training run: choose another --out`,
+    );
+    t.deepEqual(filesUnder(search.dir), before);
+    t.notThrows(() => search.readRecord(), 'the search can still be resumed');
+  }
+
+  await prepareBackend('auto');
+  const bestWeights = await inheritedCheckpoint(path.join(tmp(), 'best-weights'));
+  const inherited = filesUnder(bestWeights);
+  for (const args of [['--arch', writeSpec(tmp(), 'tiny')], ['--resume']]) {
+    const res = await nas('train', ...args, '--out', bestWeights);
+    t.is(res.code, 2, res.stderr);
+    t.regex(
+      lastLine(res.stderr),
+      /holds a checkpoint of inherited supernet weights .*not a training run: choose another --out; to fine-tune from them give nas train --init-from /,
+    );
+    t.deepEqual(filesUnder(bestWeights), inherited);
+  }
+});
+
+test('nas train --resume --epochs below the epochs the run trained exits 2 saying how many, and keeps its result', async (t) => {
+  const dir = tmp();
+  const out = path.join(dir, 'run');
+  const trained = await nasTrainTiny(writeSpec(dir, 'tiny'), out, { train: 64, validation: 32 }, '--epochs', '2');
+  t.is(trained.code, 0, trained.stderr);
+  const result = readFileSync(path.join(out, 'result.json'), 'utf8');
+  const shorter = await nas('train', '--out', out, '--resume', '--epochs', '1');
+  t.is(shorter.code, 2, shorter.stderr);
+  t.is(lastLine(shorter.stderr), `nas: --epochs 1 is below the 2 epochs already trained in ${out}: give --epochs 2 or more`);
+  t.is(readFileSync(path.join(out, 'result.json'), 'utf8'), result);
+});
+
+test('a training refused in setup (a class count the dataset lacks) leaves no directory it made, and a run it was to replace as it was', async (t) => {
+  const dir = tmp();
+  const spec = writeSpec(dir, 'tiny');
+  const wrongClasses = ['--classes', '5'];
+  const fresh = path.join(dir, 'fresh');
+  const refused = await nasTrainTiny(spec, fresh, { train: 64, validation: 32 }, ...wrongClasses);
+  t.is(refused.code, 2, refused.stderr);
+  t.is(lastLine(refused.stderr), 'nas: the spec has 5 classes but fashion-mnist has 10: use --classes 10');
+  t.false(existsSync(fresh));
+
+  const existing = path.join(dir, 'existing');
+  mkdirSync(existing);
+  t.is((await nasTrainTiny(spec, existing, { train: 64, validation: 32 }, ...wrongClasses)).code, 2);
+  t.deepEqual(filesUnder(existing), {}, 'a directory that was there stays, empty');
+
+  const trained = path.join(dir, 'trained');
+  t.is((await nasTrainTiny(spec, trained, { train: 64, validation: 32 })).code, 0);
+  const before = filesUnder(trained);
+  t.is((await nasTrainTiny(spec, trained, { train: 64, validation: 32 }, '--force', ...wrongClasses)).code, 2);
+  t.deepEqual(filesUnder(trained), before, '--force replaces nothing of a run when the new one is refused');
 });

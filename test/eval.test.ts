@@ -7,10 +7,10 @@ import { TOOL_NAME } from '../src/common/version.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
-import { type InheritedWeightsState, saveCheckpoint } from '../src/trainer/checkpoint.js';
+import { saveCheckpoint } from '../src/trainer/checkpoint.js';
 import { evaluateCheckpoint } from '../src/trainer/evaluate-checkpoint.js';
+import { inheritedCheckpoint } from './helpers/checkpoint.js';
 import { nas } from './helpers/cli.js';
-import { tinySpec } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-eval-'));
 
@@ -18,21 +18,13 @@ test.before(async () => {
   await prepareBackend('auto');
 });
 
-/** A checkpoint as a supernet search writes its best-weights/: a spec, weights, and an inherited-weights state. */
-async function inheritedCheckpoint(state: Partial<InheritedWeightsState> = {}): Promise<string> {
-  const dir = path.join(tmp(), 'best-weights');
-  const spec = tinySpec({ resolution: 16, name: 'tiny-best' });
-  const model = buildModel(spec);
-  try {
-    await saveCheckpoint(dir, model, spec, { kind: 'inherited-weights', tool: TOOL_NAME, validationTop1: 0.5, ...state });
-  } finally {
-    model.dispose();
-  }
-  return dir;
+/** A checkpoint as a supernet search writes its best-weights/. */
+function bestWeights(state: Parameters<typeof inheritedCheckpoint>[1] = {}): Promise<string> {
+  return inheritedCheckpoint(path.join(tmp(), 'best-weights'), state);
 }
 
 test("nas eval scores a supernet search's best-weights (inherited weights) on the dataset it names", async (t) => {
-  const dir = await inheritedCheckpoint({ dataset: 'fashion-mnist' });
+  const dir = await bestWeights({ dataset: 'fashion-mnist' });
   const result = await evaluateCheckpoint({ checkpoint: dir, split: 'validation', backend: 'auto' });
   t.like(result, { metric: 'top-1', split: 'validation', spec: 'tiny-best', weights: 'inherited' });
   t.regex(result.dataset, /fashion-mnist/);
@@ -44,7 +36,7 @@ test("nas eval scores a supernet search's best-weights (inherited weights) on th
 });
 
 test('nas eval of inherited weights that name no dataset asks for --dataset in one line', async (t) => {
-  const dir = await inheritedCheckpoint();
+  const dir = await bestWeights();
   await t.throwsAsync(evaluateCheckpoint({ checkpoint: dir, split: 'test', backend: 'auto' }), {
     instanceOf: InputError,
     message: /do not name the dataset their supernet trained on .*: give --dataset/,
@@ -54,7 +46,7 @@ test('nas eval of inherited weights that name no dataset asks for --dataset in o
 });
 
 test("nas eval of a supernet search's run directory points to its best-weights/ in one line", async (t) => {
-  const dir = await inheritedCheckpoint({ dataset: 'fashion-mnist' });
+  const dir = await bestWeights({ dataset: 'fashion-mnist' });
   const cli = await nas('eval', '--checkpoint', path.dirname(dir));
   t.is(cli.code, 2, cli.stderr);
   t.is(

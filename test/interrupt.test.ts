@@ -418,7 +418,7 @@ test.serial(
     const resumed = await nas('search', '--resume', runDir, '--json');
     t.is(resumed.code, 0, resumed.stderr);
     t.is(JSON.parse(resumed.stdout.trim().split('\n').pop()!).trials, 2);
-    const resumeSeconds = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')).wallSeconds as number;
+    const resumeSeconds = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')).sessionWallSeconds as number;
     t.log(`the resumed search took ${resumeSeconds.toFixed(1)} s for its 2 children`);
   },
 );

@@ -87,7 +87,7 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
   ];
   for (const tr of trials) store.add(tr);
 
-  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 12.5, seed: 7 });
+  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 12.5, sessionWallSeconds: 2.5, seed: 7 });
 
   const bestFile = path.join(runDir, 'best.json');
   t.deepEqual(summary, {
@@ -95,6 +95,7 @@ test('writeSearchOutputs writes best.json, pareto.json, summary.json and the SVG
     best: { trial: 1, accuracy: 0.7, latencyMs: 25, reward: 0.7 - 0.25, spec: bestFile },
     runDir,
     wallSeconds: 12.5,
+    sessionWallSeconds: 2.5,
   });
 
   const best = JSON.parse(readFileSync(bestFile, 'utf8'));
@@ -142,7 +143,7 @@ test('writeSearchOutputs with no trials writes no best.json and a null best', as
   const run = new SearchRunDir(runDir);
   const store = new TrialStore(run.file('trials'));
   t.teardown(() => store.close());
-  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 0, seed: 1 });
+  const summary = await writeSearchOutputs({ run, store, experiment, setup, wallSeconds: 0, sessionWallSeconds: 0, seed: 1 });
   t.is(summary.best, null);
   t.false(readdirSync(runDir).includes('best.json'));
   const pareto = JSON.parse(readFileSync(path.join(runDir, 'pareto.json'), 'utf8'));

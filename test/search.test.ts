@@ -228,6 +228,43 @@ test.serial('a search run writes its trials and outputs; resuming an interrupted
 });
 
 test.serial(
+  "a search's wall time is the whole run's: every session adds its own to run.json, an interrupted one too; summary.json says both",
+  async (t) => {
+    const { dir, spaceFile, tableFile } = tinyFiles();
+    const experiment = tinyExperiment(spaceFile, tableFile);
+    const setup = setupSearch(experiment, 10);
+    const runDir = path.join(dir, 'run');
+    const run = new SearchRunDir(runDir);
+    const session = (resume: boolean, stopAfter: number | null) => {
+      const controller = new AbortController();
+      let trials = 0;
+      const onProgress = () => ++trials === stopAfter && controller.abort();
+      const request = {
+        experiment,
+        runDir,
+        resume,
+        evaluator: new SurrogateEvaluator(),
+        command: 'test',
+        signal: controller.signal,
+        onProgress,
+      };
+      return runSearch(request, setup);
+    };
+    await t.throwsAsync(session(false, 3), { instanceOf: InterruptedError });
+    const first = run.readRecord().wallSeconds!;
+    t.true(first > 0, 'the interrupted first session recorded its time');
+    await t.throwsAsync(session(true, 3), { instanceOf: InterruptedError });
+    const second = run.readRecord().wallSeconds!;
+    t.true(second > first, 'the second session added its own');
+    const summary = await session(true, null);
+    t.is(summary.trials, 12);
+    t.true(Math.abs(summary.wallSeconds - (second + summary.sessionWallSeconds)) < 1e-9, JSON.stringify(summary));
+    t.is(run.readRecord().wallSeconds, summary.wallSeconds);
+    t.like(run.readSummary(), { wallSeconds: summary.wallSeconds, sessionWallSeconds: summary.sessionWallSeconds });
+  },
+);
+
+test.serial(
   '--resume with a larger budget extends a search to the trials of a straight run, redoing none; below the trials done it is refused',
   async (t) => {
     const { dir, spaceFile, tableFile } = tinyFiles();

@@ -187,3 +187,53 @@ test.serial('runTrainJob --resume without epochs keeps the run length; with epoc
   await runTrainJob(jobRequest(out, folder, { resume: true, config: { batchSize: 16, seed: 4, epochs: 2 } }));
   t.is(new TrainRunDir(out).readResult().history.length, 2);
 });
+
+test.serial('runTrainJob --resume with epochs below those trained (a begun one included) is refused and writes nothing', async (t) => {
+  const folder = tinyImageFolder();
+  const out = path.join(tmp(), 'run');
+  const config = { batchSize: 16, seed: 4 };
+  await runTrainJob(jobRequest(out, folder, { config: { ...config, epochs: 2 } }));
+  const result = readFileSync(new TrainRunDir(out).file('result'), 'utf8');
+  await t.throwsAsync(runTrainJob(jobRequest(out, folder, { resume: true, config: { ...config, epochs: 1 } })), {
+    instanceOf: InputError,
+    message: `--epochs 1 is below the 2 epochs already trained in ${out}: give --epochs 2 or more`,
+  });
+  t.is(readFileSync(new TrainRunDir(out).file('result'), 'utf8'), result);
+
+  const interrupted = path.join(tmp(), 'interrupted');
+  const controller = new AbortController();
+  const stopInSecondEpoch = (p: { epoch: number }) => p.epoch === 2 && controller.abort();
+  const started = jobRequest(interrupted, folder, {
+    config: { ...config, epochs: 3 },
+    signal: controller.signal,
+    onProgress: stopInSecondEpoch,
+  });
+  await t.throwsAsync(runTrainJob(started), { instanceOf: InterruptedError });
+  await t.throwsAsync(runTrainJob(jobRequest(interrupted, folder, { resume: true, config: { ...config, epochs: 1 } })), {
+    message: `--epochs 1 is below the 1 epoch and 1 step already trained in ${interrupted}: give --epochs 2 or more`,
+  });
+  const resumed = await runTrainJob(jobRequest(interrupted, folder, { resume: true, config: { ...config, epochs: 2 } }));
+  t.is(resumed.epochs, 2);
+});
+
+test.serial(
+  "result.json's wall time is the whole run's: the checkpoint keeps what earlier sessions spent, an interrupted one too",
+  async (t) => {
+    const folder = tinyImageFolder();
+    const out = path.join(tmp(), 'run');
+    const run = new TrainRunDir(out);
+    const config = { batchSize: 16, seed: 4, epochs: 2 };
+    const controller = new AbortController();
+    const stopInSecondEpoch = (p: { epoch: number }) => p.epoch === 2 && controller.abort();
+    await t.throwsAsync(runTrainJob(jobRequest(out, folder, { config, signal: controller.signal, onProgress: stopInSecondEpoch })), {
+      instanceOf: InterruptedError,
+    });
+    const interrupted = run.readCheckpointHead().state.wallSeconds!;
+    t.true(interrupted > 0, 'the interrupted session saved its time with its checkpoint');
+    await runTrainJob(jobRequest(out, folder, { resume: true, config }));
+    const result = run.readResult();
+    t.true(result.sessionWallSeconds! > 0);
+    t.true(Math.abs(result.wallSeconds - (interrupted + result.sessionWallSeconds!)) < 1e-9, JSON.stringify(result));
+    t.true(run.readCheckpointHead().state.wallSeconds! > interrupted, 'the last checkpoint holds both sessions');
+  },
+);

@@ -9,7 +9,7 @@ import type { SearchSetup } from './setup.js';
 import type { Trial, TrialStore } from './store.js';
 
 /** What a search returns to its caller: the core of its summary.json. */
-export type SearchSummary = Pick<SearchSummaryRecord, 'trials' | 'best' | 'runDir' | 'wallSeconds'>;
+export type SearchSummary = Pick<SearchSummaryRecord, 'trials' | 'best' | 'runDir' | 'wallSeconds'> & { sessionWallSeconds: number };
 
 /** The trial with the highest reward (the first of equals), or null for none. */
 export function bestOf(trials: readonly Trial[]): Trial | null {
@@ -39,7 +39,9 @@ interface SearchOutputs {
   store: TrialStore;
   experiment: Experiment;
   setup: SearchSetup;
+  /** The run's wall time over every session, and this session's. */
   wallSeconds: number;
+  sessionWallSeconds: number;
   seed: number;
   /** best.json (default: the trial with the highest reward). */
   chosen?: ChosenArchitecture;
@@ -68,6 +70,7 @@ export async function writeSearchOutputs(options: SearchOutputs): Promise<Search
     },
     runDir: run.dir,
     wallSeconds: options.wallSeconds,
+    sessionWallSeconds: options.sessionWallSeconds,
   };
   const { experiment, setup } = options;
   await run.writeSummary(

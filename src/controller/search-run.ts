@@ -9,8 +9,11 @@ import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { formatDifferences, type JsonDifference } from '../common/json-diff.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import type { Logger } from '../common/log.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
+import { RunWallTime } from '../common/wall-time.js';
 import { DEFAULT_TABLE, tablePath } from '../latency-model/predict/load-table.js';
 import { type TableRef, TableRefSchema, tableChange } from '../latency-model/predict/table-ref.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -53,6 +56,11 @@ const SearchRunRecordSchema = z
     createdAt: z.string(),
     /** Each `--resume --budget` that changed the budget (the experiment holds the latest). */
     budgetChanges: z.array(z.object({ from: z.int(), to: z.int(), command: z.string(), at: z.string() })).optional(),
+    /**
+     * Wall time spent on the run over every session that worked on it, saved every minute while one
+     * runs and when it ends (absent in runs recorded before 2026-12-07, and until the first save).
+     */
+    wallSeconds: z.number().min(0).optional(),
   })
   .refine((r) => r.schemaVersion === 1 || r.table !== undefined, {
     message: 'missing (a version 2 record names its table)',
@@ -88,7 +96,10 @@ const SearchSummaryRecordSchema = z.object({
     .object({ trial: z.int().nullable(), accuracy: z.number(), latencyMs: z.number(), reward: z.number(), spec: z.string() })
     .nullable(),
   runDir: z.string(),
+  /** The whole run's wall time, over every session that worked on it (before 2026-12-07: the last session's). */
   wallSeconds: z.number(),
+  /** The wall time of the session that wrote the summary (absent in summaries before 2026-12-07). */
+  sessionWallSeconds: z.number().optional(),
 });
 
 /** `summary.json`: a finished (or extended) run's outcome. Evaluators add fields of their own (a supernet run's candidates), kept on read. */
@@ -156,8 +167,9 @@ export class SearchRunDir {
     return existsSync(this.file('run'));
   }
 
-  /** The run record, validated; a directory without one is not a search run. */
+  /** The run record, validated; a directory without one, or holding another kind of run, is not a search run. */
   readRecord(): SearchRunRecord {
+    refuseOtherRunKind(this.dir, 'search');
     const file = this.file('run');
     if (!existsSync(file))
       throw new InputError(`${this.dir}: not a search run directory (no ${SEARCH_RUN_FILES.run}): give a directory \`nas search\` wrote`);
@@ -219,11 +231,25 @@ export class SearchRunDir {
   }
 
   /**
-   * Opens the trial store of a new run (refusing a directory that already holds one) or of the run
-   * being resumed (refusing one that belongs to another experiment, or whose table or space file has
-   * changed).
+   * The run's wall time from now on: what its record says earlier sessions spent, plus this
+   * session's, saved in the record while it runs and when it stops.
+   */
+  startWallTime(log: Logger): RunWallTime {
+    const record = (seconds: number) => this.recordWallTime(seconds);
+    return new RunWallTime(this.readRecord().wallSeconds ?? 0, record, log);
+  }
+
+  private async recordWallTime(wallSeconds: number): Promise<void> {
+    await writeJsonAtomic(this.file('run'), { ...this.readRecord(), wallSeconds });
+  }
+
+  /**
+   * Opens the trial store of a new run (refusing a directory that already holds one, or another kind
+   * of run) or of the run being resumed (refusing one that belongs to another experiment, or whose
+   * table or space file has changed).
    */
   open(experiment: Experiment, resume: boolean, { table, spaceHash }: RunInputs): TrialStore {
+    refuseOtherRunKind(this.dir, 'search');
     if (resume) {
       if (!this.isRun())
         throw new InputError(

@@ -55,7 +55,6 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
   const log = request.log ?? silentLogger;
   const run = new SearchRunDir(request.runDir);
   const store = run.open(experiment, Boolean(request.resume), { table: setup.tableRef, spaceHash: setup.spaceHash });
-  const started = performance.now();
   const optionCounts = setup.space.choicePoints.map((c) => c.options.length);
   const policy = createPolicy(experiment.algorithm, optionCounts, { ...DEFAULT_CONTROLLER, ...experiment.controller }, experiment.seed);
   try {
@@ -69,39 +68,51 @@ export async function runSearch(request: SearchRequest, setup: SearchSetup): Pro
         table: setup.tableRef,
         spaceHash: setup.spaceHash,
       });
-    let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
-    let best = bestOf(store.all());
-    const trialsBefore = store.count();
-    while (batchIndex * experiment.batchSize < experiment.budget) {
-      const first = batchIndex * experiment.batchSize;
-      // Always a whole batch, whatever the budget: a run extended later draws what a longer run would have.
-      const sampled = await policy.sample(experiment.batchSize, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
-      const size = Math.min(experiment.batchSize, experiment.budget - first);
-      const trials = await evaluateBatch(request, setup, store, sampled, { batch: batchIndex, first, size }, (trial) => {
-        if (!best || trial.reward > best.reward) best = trial;
-        request.onProgress?.({ trials: store.count(), trialsBefore, budget: experiment.budget, best, last: trial });
-      });
-      // A batch the budget cuts short updates the controller only once an extension completes it.
-      if (size < experiment.batchSize) break;
-      const stats = await policy.update(
-        sampled,
-        trials.map((t) => t.reward),
-      );
-      batchIndex++;
-      await run.writeControllerCheckpoint(batchIndex, await policy.getState());
-      log.debug({ batch: batchIndex, ...stats }, 'controller updated');
-    }
+    const wallTime = run.startWallTime(log);
+    await searchToBudget(request, setup, { run, store, policy, log }).finally(() => wallTime.stop());
     return await writeSearchOutputs({
       run,
       store,
       experiment,
       setup,
-      wallSeconds: (performance.now() - started) / 1000,
+      wallSeconds: wallTime.totalSeconds(),
+      sessionWallSeconds: wallTime.sessionSeconds(),
       seed: experiment.seed,
     });
   } finally {
     policy.dispose();
     store.close();
+  }
+}
+
+/** Draws, evaluates and learns from batches until the budget is spent (from where a resumed run stopped). */
+async function searchToBudget(
+  request: SearchRequest,
+  setup: SearchSetup,
+  { run, store, policy, log }: { run: SearchRunDir; store: TrialStore; policy: Policy; log: Logger },
+): Promise<void> {
+  const { experiment } = request;
+  let batchIndex = request.resume ? await restoreController(run, policy, store, experiment, log) : 0;
+  let best = bestOf(store.all());
+  const trialsBefore = store.count();
+  while (batchIndex * experiment.batchSize < experiment.budget) {
+    const first = batchIndex * experiment.batchSize;
+    // Always a whole batch, whatever the budget: a run extended later draws what a longer run would have.
+    const sampled = await policy.sample(experiment.batchSize, nextSeed(derive(experiment.seed, 'batch', batchIndex)));
+    const size = Math.min(experiment.batchSize, experiment.budget - first);
+    const trials = await evaluateBatch(request, setup, store, sampled, { batch: batchIndex, first, size }, (trial) => {
+      if (!best || trial.reward > best.reward) best = trial;
+      request.onProgress?.({ trials: store.count(), trialsBefore, budget: experiment.budget, best, last: trial });
+    });
+    // A batch the budget cuts short updates the controller only once an extension completes it.
+    if (size < experiment.batchSize) break;
+    const stats = await policy.update(
+      sampled,
+      trials.map((t) => t.reward),
+    );
+    batchIndex++;
+    await run.writeControllerCheckpoint(batchIndex, await policy.getState());
+    log.debug({ batch: batchIndex, ...stats }, 'controller updated');
   }
 }
 

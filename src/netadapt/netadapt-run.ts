@@ -10,6 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { parseWith } from '../common/validate.js';
 import { ORACLE_MISSING } from '../latency-model/predict/oracle-missing.js';
 import { type TableRef, TableRefSchema, tableChange, tableHash } from '../latency-model/predict/table-ref.js';
@@ -185,20 +186,25 @@ export class NetAdaptRunDir {
   }
 
   /**
-   * Opens a new run (refusing a directory that already holds one) or the run being resumed
-   * (refusing one of another seed or dataset, or whose table has changed): returns the history to
-   * continue, or null for a new run.
+   * Opens a new run (refusing a directory that already holds one, or another kind of run) or the
+   * run being resumed (refusing one of another seed or dataset, or whose table has changed): returns
+   * the history to continue, or null for a new run.
    */
   open(identity: NetAdaptRunIdentity, resume: boolean): History | null {
     let history: History | null = null;
     if (resume) {
       history = this.resumable();
       this.checkSameRun(history, identity);
-    } else if (this.isRun()) {
-      throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
+    } else {
+      this.refuseExistingRun();
     }
     mkdirSync(this.dir, { recursive: true });
     return history;
+  }
+
+  private refuseExistingRun(): void {
+    refuseOtherRunKind(this.dir, 'netadapt');
+    if (this.isRun()) throw new InputError(`${this.dir} already holds a NetAdapt run: continue it with --resume or choose a new --out`);
   }
 
   private checkSameRun(history: History, { seedHash, table, dataset }: NetAdaptRunIdentity): void {
@@ -224,8 +230,9 @@ export class NetAdaptRunDir {
     return { table: { ...table, entries: { ...table.entries, ...Object.fromEntries(added) } }, added: added.length };
   }
 
-  /** The history of the run to resume, refused when there is none. */
+  /** The history of the run to resume, refused when there is none (or the directory holds another kind of run). */
   resumable(): History {
+    refuseOtherRunKind(this.dir, 'netadapt');
     if (!this.isRun()) throw new InputError(`${this.dir}: no ${NETADAPT_RUN_FILES.history} to resume from; drop --resume`);
     return this.readHistory();
   }

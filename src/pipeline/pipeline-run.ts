@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { shellArg } from '../common/command-line.js';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { isLockFile } from '../common/run-lock.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
@@ -104,9 +105,13 @@ export class PipelineRunDir {
     return existsSync(this.file('record'));
   }
 
+  /** The record, validated; a directory without one is refused, naming what it holds instead if it holds another kind of run. */
   read(): PipelineRecord {
     const file = this.file('record');
-    if (!existsSync(file)) throw new InputError(`${this.dir}: no ${PIPELINE_RUN_FILES.record}, not a pipeline run; start one with --out`);
+    if (!existsSync(file)) {
+      refuseOtherRunKind(this.dir, 'pipeline');
+      throw new InputError(`${this.dir}: no ${PIPELINE_RUN_FILES.record}, not a pipeline run; start one with --out`);
+    }
     return parseWith(PipelineRecordSchema, readJsonFile(file), file);
   }
 
@@ -116,6 +121,7 @@ export class PipelineRunDir {
 
   /** Starts a pipeline: its experiment file and a record with every stage pending. */
   async create(experiment: Experiment, command: string): Promise<PipelineRecord> {
+    refuseOtherRunKind(this.dir, 'pipeline');
     if (this.isRun())
       throw new InputError(`${this.dir} already holds a pipeline: continue it with --resume ${shellArg(this.dir)} or choose a new --out`);
     const pending = (stage: PipelineStage) => PipelineRunDir.pendingStage(stage);

@@ -14,6 +14,7 @@ import { InputError, InterruptedError } from '../common/errors.js';
 import { formatShare } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
+import { saveEvery, WALL_TIME_SAVE_MS } from '../common/wall-time.js';
 import type { Experiment, PipelineSettings } from '../controller/experiment.js';
 import { runSearchJob, type SearchJobProgress } from '../controller/search-job.js';
 import { SearchRunDir } from '../controller/search-run.js';
@@ -213,9 +214,6 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
   context.request.onStage?.(stage, record);
 }
 
-/** How often a running stage's wall time is saved, so that a kill -9 loses at most this much of it. */
-const WALL_TIME_SAVE_MS = 60_000;
-
 /**
  * Saves the running stage's wall time every `everyMs` (a minute); `stop` ends that and waits for a
  * save in flight.
@@ -226,18 +224,11 @@ export function keepWallTime(
   wallSeconds: () => number,
   everyMs = WALL_TIME_SAVE_MS,
 ): { stop: () => Promise<void> } {
-  let saving = Promise.resolve();
-  const timer = setInterval(() => {
+  const save = () => {
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
-    saving = saving.then(() => run.write(record)).catch((err) => log.warn({ err }, 'could not save the stage wall time'));
-  }, everyMs);
-  timer.unref();
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return saving;
-    },
+    return run.write(record);
   };
+  return saveEvery(everyMs, save, log);
 }
 
 const STAGE_WORK: Record<PipelineStage, (context: PipelineContext) => StageWork> = {

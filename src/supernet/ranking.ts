@@ -158,7 +158,9 @@ export interface RankingOutputs {
   ranking: RankedCandidate[];
   supernet: Supernet;
   command: string;
+  /** The run's wall time over every session, and this session's. */
   wallSeconds: number;
+  sessionWallSeconds: number;
 }
 
 /**
@@ -218,6 +220,7 @@ export async function writeRankingOutputs(options: RankingOutputs): Promise<Sear
     experiment,
     setup,
     wallSeconds: options.wallSeconds,
+    sessionWallSeconds: options.sessionWallSeconds,
     seed: experiment.seed,
     chosen,
     extra: { evaluator: 'supernet', candidates: ranking.length, controllerBest: likeliest ? run.supernetFile('controllerBest') : null },

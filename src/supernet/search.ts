@@ -39,7 +39,7 @@ import { loadDataset } from '../trainer/data/index.js';
 import type { Optimizer } from '../trainer/optimizer.js';
 import { fairMembers } from './fair.js';
 import { finetuneTopCandidates } from './finetune.js';
-import { rankCandidates, writeRankingOutputs } from './ranking.js';
+import { type RankedCandidate, rankCandidates, writeRankingOutputs } from './ranking.js';
 import { sandwichMembers } from './sandwich.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { supernetOptimizer, supernetTrainingStep } from './step.js';
@@ -141,7 +141,6 @@ class SupernetSearch {
   private lastCheckpoint = performance.now();
   /** The step the run directory's checkpoint holds (null: none written yet). */
   private checkpointStep: number | null = null;
-  private readonly started = performance.now();
 
   constructor(
     private readonly request: SupernetSearchRequest,
@@ -179,9 +178,26 @@ class SupernetSearch {
   }
 
   async execute(): Promise<SearchSummary> {
-    const { experiment } = this.request;
     if (this.request.resume) await this.restore();
     else await this.runDir.writeRecord(this.recordFields());
+    const wallTime = this.runDir.startWallTime(this.log);
+    const ranking = await this.trainAndRank().finally(() => wallTime.stop());
+    return writeRankingOutputs({
+      run: this.runDir,
+      store: this.store,
+      experiment: this.request.experiment,
+      setup: this.setup,
+      ranking,
+      supernet: this.supernet,
+      command: this.request.command,
+      wallSeconds: wallTime.totalSeconds(),
+      sessionWallSeconds: wallTime.sessionSeconds(),
+    });
+  }
+
+  /** Trains the supernet with the controller (from where a resumed run stopped), then ranks its candidates and fine-tunes the top ones. */
+  private async trainAndRank(): Promise<RankedCandidate[]> {
+    const { experiment } = this.request;
     this.log.info(
       { steps: this.steps, warmupSteps: this.warmupSteps, stepsPerEpoch: this.stepsPerEpoch, fromStep: this.position.step },
       'supernet search',
@@ -206,7 +222,7 @@ class SupernetSearch {
       onProgress: (done, of) => this.report('ranking', { done, of }),
       signal: this.request.signal,
     });
-    const finalRanking = await finetuneTopCandidates(
+    return finetuneTopCandidates(
       {
         run: this.runDir,
         supernet: this.supernet,
@@ -218,16 +234,6 @@ class SupernetSearch {
       },
       ranking,
     );
-    return writeRankingOutputs({
-      run: this.runDir,
-      store: this.store,
-      experiment,
-      setup: this.setup,
-      ranking: finalRanking,
-      supernet: this.supernet,
-      command: this.request.command,
-      wallSeconds: (performance.now() - this.started) / 1000,
-    });
   }
 
   dispose(): void {

@@ -1,11 +1,12 @@
 /**
  * The `nas train` job: check the run directory, pick the backend, settle the spec's input size,
- * task and classes against the dataset, record the run, train (or continue) it, and write its
- * result. The directory's files are TrainRunDir's (train-run.ts).
+ * task and classes against the dataset, train (or continue) it, recording a new run once its setup
+ * passed, and write its result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
 import { commandLine, shellArg } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
+import { countOf } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -18,7 +19,7 @@ import { type TrainConfig, trainConfig } from './config.js';
 import { loadDataset, type TrainingData } from './data/index.js';
 import { sourceOfDatasetName } from './data/source.js';
 import { type TrainProgress, train } from './train.js';
-import { TrainRunDir, type TrainSummary } from './train-run.js';
+import { type TrainerState, TrainRunDir, type TrainSummary } from './train-run.js';
 
 export interface TrainJobRequest {
   /**
@@ -70,23 +71,22 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
   const request = withTheRunsSpec(given, resumed, run.dir);
   const backend = await prepareBackend(request.backend);
   log.info(backend, 'backend');
-  const config = trainConfig(resumed ? theRunsSettings(request.config, resumed.state.config, log) : request.config);
+  const config = trainConfig(resumed ? theRunsSettings(request.config, resumed.state, run.dir, log) : request.config);
   const { spec, dataset } = specAndData(request, log);
   log.info({ spec: spec.name, dataset: dataset.name, task: spec.task?.type ?? 'classification' }, 'data');
   // A signal that came while the data loaded (synchronous work) is seen after one turn of the event loop.
   await new Promise((resolve) => setImmediate(resolve));
   if (request.signal?.aborted) throw new InterruptedError(`interrupted before training started; nothing was written to ${request.outDir}`);
-  if (!request.resume) {
-    await run.writeRecord({ command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config });
-  }
   const initialWeights = request.initFrom && !request.resume ? weightsToStartFrom(request.initFrom, spec, log) : undefined;
-  const started = Date.now();
   const result = await train({
     initialWeights,
     spec,
     dataset,
     config,
     outDir: request.outDir,
+    record: request.resume
+      ? undefined
+      : { command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config },
     resume: request.resume,
     resumeWith: commandLine(['nas', 'train', '--out', request.outDir, '--resume']),
     evaluateTest: true,
@@ -114,7 +114,8 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     dataset: dataset.name,
     config,
     threads: result.threads,
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: result.wallSeconds,
+    sessionWallSeconds: result.sessionWallSeconds,
     ...summary,
     history: result.history,
   });
@@ -145,11 +146,13 @@ function withTheRunsSpec(request: TrainJobRequest, resumed: ResumedHead | null, 
 
 /**
  * A resumed run trains on with its own settings (the checkpoint's), the requested --epochs aside
- * (without it, its own length: the default would retrain it to 10 epochs). Settings given again
- * that differ are said to be ignored.
+ * (without it, its own length: the default would retrain it to 10 epochs); --epochs below what the
+ * run already trained is refused. Settings given again that differ are said to be ignored.
  */
-function theRunsSettings(config: Partial<TrainConfig>, own: TrainConfig, log: Logger): Partial<TrainConfig> {
+function theRunsSettings(config: Partial<TrainConfig>, state: TrainerState, dir: string, log: Logger): Partial<TrainConfig> {
   const { epochs, ...given } = config;
+  if (epochs !== undefined) refuseFewerEpochs(epochs, state, dir);
+  const own = state.config;
   const ignored = Object.entries(given).filter(([key, value]) => value !== undefined && value !== own[key as keyof TrainConfig]);
   if (ignored.length)
     log.warn(
@@ -157,6 +160,14 @@ function theRunsSettings(config: Partial<TrainConfig>, own: TrainConfig, log: Lo
       `a resumed run keeps its own settings: ${ignored.map(([key]) => key).join(', ')} given again and ignored (only --epochs changes a run)`,
     );
   return { ...own, epochs: epochs ?? own.epochs };
+}
+
+/** A run cannot be shortened below the epochs it trained (begun ones included): its result would record fewer than its weights had. */
+function refuseFewerEpochs(epochs: number, { epoch, stepInEpoch }: TrainerState, dir: string): void {
+  const least = stepInEpoch > 0 ? epoch + 1 : epoch;
+  if (epochs >= least) return;
+  const trained = `${countOf(epoch, 'epoch')}${stepInEpoch > 0 ? ` and ${countOf(stepInEpoch, 'step')}` : ''}`;
+  throw new InputError(`--epochs ${epochs} is below the ${trained} already trained in ${dir}: give --epochs ${least} or more`);
 }
 
 /**

@@ -12,6 +12,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
+import { refuseOtherRunKind } from '../common/run-kind.js';
 import { parseWith } from '../common/validate.js';
 import { TOOL_NAME } from '../common/version.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -58,6 +59,8 @@ export const TrainerStateSchema = z.object({
   stepInEpoch: z.int().min(0),
   globalStep: z.int().min(0),
   trainSeconds: z.number().min(0),
+  /** Wall time of the training over every session, up to this checkpoint (absent in checkpoints before 2026-12-07). */
+  wallSeconds: z.number().min(0).optional(),
   trainImages: z.int().min(0),
   history: z.array(EpochRecordSchema),
   backend: z.object({ backend: z.string(), threads: z.int() }),
@@ -79,6 +82,9 @@ const TrainRunRecordSchema = z.object({
 
 /** `run.json`: what started the run (a resume keeps it; `--force` writes a new one). */
 export type TrainRunRecord = z.infer<typeof TrainRunRecordSchema>;
+
+/** What a new run's record says of it (the rest is filled in when it is written). */
+export type NewTrainRunRecord = Omit<TrainRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'createdAt'>;
 
 const TrainSummarySchema = z.object({
   /** Present for segmentation, whose top1 and valTop1 are mean IoU. */
@@ -106,7 +112,10 @@ const TrainResultRecordSchema = z.object({
   dataset: z.string(),
   config: TrainConfigSchema,
   threads: z.int(),
+  /** The whole run's wall time, over every session that trained it (before 2026-12-07: the last session's). */
   wallSeconds: z.number(),
+  /** The wall time of the session that finished the run (absent in results before 2026-12-07). */
+  sessionWallSeconds: z.number().optional(),
   ...TrainSummarySchema.shape,
   history: z.array(EpochRecordSchema),
 });
@@ -129,8 +138,12 @@ export class TrainRunDir {
     return existsSync(this.file('checkpoint')) || existsSync(this.file('result'));
   }
 
-  /** Refuses to train into a directory that holds a run unless asked to continue it or to start over. */
+  /**
+   * Refuses to train into a directory that holds another kind of run or a checkpoint, or a training
+   * run unless asked to continue it or to start over.
+   */
   refuseExistingRun(options: { resume?: boolean | undefined; force?: boolean | undefined }): void {
+    refuseOtherRunKind(this.dir, 'train');
     if (options.resume || options.force || !this.holdsRun()) return;
     throw new InputError(
       `${this.dir} already holds a training run: continue it with --resume, start over with --force, or choose a new --out`,
@@ -144,7 +157,7 @@ export class TrainRunDir {
     return parseWith(TrainRunRecordSchema, readJsonFile(file), file);
   }
 
-  async writeRecord(record: Omit<TrainRunRecord, 'schemaVersion' | 'kind' | 'tool' | 'createdAt'>): Promise<void> {
+  async writeRecord(record: NewTrainRunRecord): Promise<void> {
     const full: TrainRunRecord = {
       schemaVersion: 1,
       kind: 'train-run',

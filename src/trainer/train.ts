@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
 import { withRunLock } from '../common/run-lock.js';
 import { TOOL_NAME } from '../common/version.js';
+import { RunWallTime } from '../common/wall-time.js';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { specCost } from '../search-space/cost.js';
 import { specHash } from '../search-space/spec-hash.js';
@@ -27,7 +28,7 @@ import { MosaicDataset } from './data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from './optimizer.js';
-import { type EpochRecord, type TrainerState, TrainRunDir } from './train-run.js';
+import { type EpochRecord, type NewTrainRunRecord, type TrainerState, TrainRunDir } from './train-run.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -51,6 +52,11 @@ export interface TrainRequest {
   config: TrainConfig;
   /** Run directory for checkpoints; without one nothing is written. */
   outDir?: string;
+  /**
+   * The run record (run.json) of a run that starts in `outDir`, written once the run is set up
+   * (data, spec and weights checked), so that a run refused in setup leaves no record behind.
+   */
+  record?: NewTrainRunRecord;
   resume?: boolean;
   /** What continues the run after an interrupt, for its message: the command line (default: `--resume`, of the command that started it). */
   resumeWith?: string;
@@ -76,6 +82,9 @@ export interface TrainResult {
   madds: number;
   checkpoint: string | null;
   history: EpochRecord[];
+  /** The run's wall time over every session that trained it, and this session's. */
+  wallSeconds: number;
+  sessionWallSeconds: number;
 }
 
 /**
@@ -198,6 +207,7 @@ export function train(request: TrainRequest): Promise<TrainResult> {
 async function trainSession(request: TrainRequest): Promise<TrainResult> {
   const session = TrainingSession.open(request);
   try {
+    if (request.record) await session.writeRecord(request.record);
     while (session.state.epoch < session.config.epochs) await session.runEpoch();
     return await session.finish();
   } finally {
@@ -281,6 +291,7 @@ interface EpochTotals {
 class TrainingSession {
   private readonly step: ReturnType<typeof trainingStep>;
   private lastCheckpoint = performance.now();
+  private readonly wallTime: RunWallTime;
 
   private constructor(
     private readonly request: TrainRequest,
@@ -294,6 +305,7 @@ class TrainingSession {
     private readonly ema: WeightAverage | null,
   ) {
     this.step = trainingStep(model, optimizer);
+    this.wallTime = new RunWallTime(state.wallSeconds ?? 0);
   }
 
   /** Builds the model and restores the checkpoint (on resume) or the initial weights. */
@@ -324,6 +336,10 @@ class TrainingSession {
     return session;
   }
 
+  async writeRecord(record: NewTrainRunRecord): Promise<void> {
+    await this.run?.writeRecord(record);
+  }
+
   /** The run's settings (the requested ones, or the resumed run's with the requested epochs). */
   get config(): TrainConfig {
     return this.state.config;
@@ -331,6 +347,7 @@ class TrainingSession {
 
   private async checkpoint(): Promise<string | null> {
     if (!this.run) return null;
+    this.state.wallSeconds = this.wallTime.totalSeconds();
     const slots = [...this.optimizer.exportSlots(), ...(this.ema?.exportSlots() ?? [])];
     return this.run.writeCheckpoint(this.model, this.request.spec, this.state, slots);
   }
@@ -450,10 +467,12 @@ class TrainingSession {
     if (request.evaluateTest ?? true) {
       top1 = evaluate(model, batcherFor(request.spec, request.dataset, 'test', { augment: false }));
     }
+    const valTop1 = state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher);
     const cost = specCost(request.spec);
+    await this.wallTime.stop();
     return {
       top1,
-      valTop1: state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher),
+      valTop1,
       epochs: state.epoch,
       steps: state.globalStep,
       imagesPerSec: state.trainImages / Math.max(state.trainSeconds, 1e-9),
@@ -463,6 +482,8 @@ class TrainingSession {
       madds: cost.madds,
       checkpoint: saved,
       history: state.history,
+      wallSeconds: this.wallTime.totalSeconds(),
+      sessionWallSeconds: this.wallTime.sessionSeconds(),
     };
   }
 

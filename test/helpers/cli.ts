@@ -22,9 +22,14 @@ function linkedAsNas(): string {
 /** A command still running this long is killed, so a hang fails its test with the output so far (ava's timeout is 5 min). */
 const HANG_MS = 150_000;
 
-export async function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function nas(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return nasIn(PROJECT_ROOT, ...args);
+}
+
+/** `nas` run in the working directory `cwd` (where its relative paths, such as the default runs/, start). */
+export async function nasIn(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const options = { cwd: PROJECT_ROOT, maxBuffer: 1 << 24, timeout: HANG_MS, killSignal: 'SIGKILL' as const };
+    const options = { cwd, maxBuffer: 1 << 24, timeout: HANG_MS, killSignal: 'SIGKILL' as const };
     const { stdout, stderr } = await run(process.execPath, [NAS, ...args], options);
     return { code: 0, stdout, stderr };
   } catch (err) {

@@ -2,7 +2,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Experiment, parseExperiment } from '../../src/controller/experiment.js';
+import { type Experiment, parseExperiment, readExperiment } from '../../src/controller/experiment.js';
+import { SearchRunDir } from '../../src/controller/search-run.js';
 import { opKey, specOps, unitOp } from '../../src/latency-model/predict/ops.js';
 import { predictLatency } from '../../src/latency-model/predict/predict.js';
 import { fastestLatency } from '../../src/latency-model/predict/space-latency.js';
@@ -182,4 +183,14 @@ export function tinySearchFiles(
   const latency = { table: tableFile, resolution: latencyResolution, classes: 10 };
   writeFileSync(experimentFile, JSON.stringify(tinyExperiment(spaceFile, tableFile, { latency, ...overrides })));
   return { dir, experimentFile, tableFile };
+}
+
+/** A search run's directory in `dir` as `nas search` starts it: run.json of the tiny experiment, written by SearchRunDir. */
+export async function startedSearchRun(dir: string): Promise<SearchRunDir> {
+  const files = tinySearchFiles();
+  const experiment = readExperiment(files.experimentFile);
+  const table = { name: 'synthetic', file: files.tableFile, hash: '0123456789abcdef', device: 'synthetic', runtime: 'none', version: null };
+  const run = new SearchRunDir(dir);
+  await run.writeRecord({ command: 'nas search (test)', experiment, targetMs: 0.5, fastestMs: 0.2, table, spaceHash: 'space' });
+  return run;
 }

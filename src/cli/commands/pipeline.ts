@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatShare } from '../../common/format.js';
+import { defaultRunDir } from '../../common/run-dir-name.js';
 import { readExperiment } from '../../controller/experiment.js';
 import type { PipelineProgress } from '../../pipeline/pipeline.js';
 import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
@@ -66,7 +67,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
     if (!args.resume && !args.experiment)
       throw new InputError('give --experiment FILE for a new pipeline, or --resume DIR to continue one');
     const experiment = args.experiment === undefined ? undefined : readExperiment(args.experiment);
-    const outDir = args.resume ? undefined : (args.out ?? defaultDir(experiment!.name));
+    const outDir = args.resume ? undefined : (args.out ?? defaultRunDir(`${experiment!.name}-pipeline`));
     const { runPipeline } = await import('../../pipeline/pipeline.js');
     const progress = new ProgressReporter(log);
     const started = Date.now();
@@ -96,10 +97,6 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       );
   }),
 };
-
-function defaultDir(name: string): string {
-  return `runs/${name}-pipeline-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
-}
 
 /** One line per stage: its state, wall time, directory and what it produced. */
 /** The running stage's status line, as the command it runs shows it. */

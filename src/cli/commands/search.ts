@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { commandLine } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { defaultRunDir } from '../../common/run-dir-name.js';
 import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
@@ -102,8 +103,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');
     const experiment = await experimentFor(args);
-    const runDir =
-      args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+    const runDir = args.resume ?? args.out ?? defaultRunDir(experiment.name);
     const progress = new ProgressReporter(log);
     const started = Date.now();
     const [{ runSearchJob }, { SupernetRunDir }] = await Promise.all([
@@ -136,13 +136,13 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       },
       runDir,
     };
-    log.info({ ...result, wallSeconds: summary.wallSeconds }, 'search finished');
+    log.info({ ...result, wallSeconds: summary.wallSeconds, sessionWallSeconds: summary.sessionWallSeconds }, 'search finished');
     if (args.json) printJson(result);
     else if (summary.best) {
       const trainArgs = ['--arch', summary.best.spec, '--dataset', experiment.proxy.dataset];
       process.stdout.write(
         asTheUserRunsIt(
-          `${summary.trials} trials ${args.resume ? 'in all, this resume ran' : 'in'} ${formatDuration(summary.wallSeconds)}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
+          `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}${args.resume ? ` (this resume ${formatDuration(summary.sessionWallSeconds)})` : ''}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
             `train it standalone: ${commandLine(['nas', 'train', ...trainArgs, '--out', path.join(runDir, 'train')])}\n` +
             (experiment.evaluator === 'supernet'
               ? `or fine-tune its supernet weights: ${commandLine(['nas', 'train', ...trainArgs, '--init-from', new SupernetRunDir(runDir).supernetFile('bestWeights'), '--out', path.join(runDir, 'fine-tune')])}\n`
