@@ -6,6 +6,7 @@ import { searchProgressLine } from '../src/cli/search-progress.js';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { DEFAULT_CONTROLLER } from '../src/controller/controller-settings.js';
+import { readExperiment } from '../src/controller/experiment.js';
 import { createPolicy } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
 import { runSearch, type SearchProgress, type SearchRequest } from '../src/controller/search.js';
@@ -282,6 +283,21 @@ test.serial(
     t.is(new SearchRunDir(extended).readRecord().experiment.budget, 12);
   },
 );
+
+test.serial('a run of an experiment file records the files it names by absolute path, so it resumes from any directory', async (t) => {
+  const { dir, spaceFile, tableFile } = tinyFiles();
+  const file = path.join(dir, 'experiment.json');
+  writeFileSync(file, JSON.stringify(tinyExperiment(path.basename(spaceFile), path.basename(tableFile), { budget: 4 })));
+  t.not(process.cwd(), dir);
+  const experiment = readExperiment(file);
+  const runDir = path.join(dir, 'run');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const recorded = new SearchRunDir(runDir).readRecord().experiment;
+  t.like(recorded, { space: spaceFile, latency: { table: tableFile } });
+  const extended = { ...recorded, budget: 8 };
+  const request = { experiment: extended, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' };
+  t.is((await runSearch(request, setupSearch(extended, 10))).trials, 8);
+});
 
 test.serial(
   'run.json records the table that priced the run by hash and labels; a resume refuses a changed table; version 1 records still read',

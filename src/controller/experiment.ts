@@ -10,9 +10,11 @@ import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
-import { experimentChoiceSpace } from '../search-space/spaces.js';
+import { isTableFile } from '../latency-model/predict/load-table.js';
+import { experimentChoiceSpace, isSpaceFile } from '../search-space/spaces.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
+import { canonicalDatasetSource } from '../trainer/data/source.js';
 import { ControllerSettingsSchema } from './controller-settings.js';
 
 export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
@@ -161,11 +163,39 @@ export function parseExperiment(data: unknown, source: string): Experiment {
   return parseWith(ExperimentSchema, data, source);
 }
 
-/** An experiment file, its space checked too (an unknown one is named as the file's `$.space`). */
+/**
+ * An experiment file, the files it names taken from its directory (withAbsolutePaths), its space
+ * checked too (an unknown one is named as the file's `$.space`).
+ */
 export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
-  const experiment = parseExperiment(readJsonFile(file), file);
+  const experiment = withAbsolutePaths(parseExperiment(readJsonFile(file), file), path.dirname(file));
   experimentChoiceSpace(experiment.space, file);
   return experiment;
+}
+
+/**
+ * The experiment with every file it names (space, table, dataset folder, target and reference
+ * specs) as an absolute path, a relative one taken from `dir`, so a run records where they are
+ * wherever it is resumed from. Names (built-in spaces, tables in tables/, zoo models) stay names.
+ */
+export function withAbsolutePaths(experiment: Experiment, dir: string): Experiment {
+  const fileFrom = (value: string, isFile: (value: string) => boolean) => (isFile(value) ? path.resolve(dir, value) : value);
+  const target = (t: z.infer<typeof TargetSchema>) => (typeof t === 'number' ? t : { ...t, spec: fileFrom(t.spec, isSpaceFile) });
+  const { reward, latency, proxy, pipeline } = experiment;
+  return {
+    ...experiment,
+    space: fileFrom(experiment.space, isSpaceFile),
+    reward: { ...reward, targetMs: target(reward.targetMs) },
+    latency: { ...latency, table: fileFrom(latency.table, isTableFile) },
+    proxy: { ...proxy, dataset: canonicalDatasetSource(proxy.dataset, dir) },
+    ...(pipeline && {
+      pipeline: {
+        ...pipeline,
+        netadapt: pipeline.netadapt.targetMs ? { ...pipeline.netadapt, targetMs: target(pipeline.netadapt.targetMs) } : pipeline.netadapt,
+        ...(typeof pipeline.reference === 'string' && { reference: fileFrom(pipeline.reference, isSpaceFile) }),
+      },
+    }),
+  };
 }
 
 /**
@@ -189,10 +219,12 @@ const LABELS = new Set(['$.name', '$.description']);
 /**
  * Where the experiment a run recorded and one given to resume it differ, the budget and `parallel`
  * aside (as in experimentHash): the settings, or the name and description when they are all that
- * differ. None: the given experiment resumes the run.
+ * differ. None: the given experiment resumes the run. Files are compared by absolute path: runs
+ * recorded before experiments' paths were made absolute hold them as written, relative to the
+ * directory the run was started in, assumed to be this one (as resuming them assumes).
  */
 export function experimentDifferences(recorded: Experiment, given: Experiment): JsonDifference[] {
-  const all = jsonDifferences(identity(recorded), identity(given));
+  const all = jsonDifferences(identity(withAbsolutePaths(recorded, '.')), identity(withAbsolutePaths(given, '.')));
   const settings = all.filter((d) => !LABELS.has(d.path));
   return settings.length ? settings : all;
 }

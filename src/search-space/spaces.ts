@@ -23,11 +23,16 @@ export function spaceNames(): string[] {
   return [...new Set([...files, ...registeredSpaceNames()])];
 }
 
+/** Whether a space (or spec) argument is a file rather than a name: it has a '/' or ends in .json. */
+export function isSpaceFile(nameOrFile: string): boolean {
+  return nameOrFile.endsWith('.json') || nameOrFile.includes('/');
+}
+
 /** A space by name (built-in or experiments/spaces/NAME.json) or by file path. */
 export function getSpace(nameOrFile: string): ArchSpace {
   const known = registeredSpace(nameOrFile);
   if (known) return known;
-  const isFile = nameOrFile.endsWith('.json') || nameOrFile.includes('/');
+  const isFile = isSpaceFile(nameOrFile);
   const file = isFile ? nameOrFile : path.join(SPACES_DIR, `${nameOrFile}.json`);
   if (!existsSync(file)) {
     throw new InputError(

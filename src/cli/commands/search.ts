@@ -6,6 +6,7 @@ import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
+import { isTableFile } from '../../latency-model/predict/load-table.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
@@ -29,7 +30,7 @@ interface SearchArgs {
 
 /** A --table file as an absolute path (the run records it, and a resume may start elsewhere); a name in tables/ as given. */
 function tableArgument(table: string): string {
-  return table.includes('/') || table.endsWith('.json') ? path.resolve(table) : table;
+  return isTableFile(table) ? path.resolve(table) : table;
 }
 
 async function experimentFor(args: SearchArgs): Promise<Experiment> {

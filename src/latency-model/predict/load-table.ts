@@ -8,8 +8,13 @@ import { type LatencyTable, readLatencyTable } from './table-schema.js';
 export const TABLES_DIR = path.join(PROJECT_ROOT, 'tables');
 export const DEFAULT_TABLE = 'default';
 
+/** Whether a table argument is a file rather than a name in tables/: it has a '/' or ends in .json, .yaml or .yml. */
+export function isTableFile(nameOrFile: string): boolean {
+  return nameOrFile.includes('/') || /\.(json|ya?ml)$/i.test(nameOrFile);
+}
+
 export function tablePath(nameOrFile: string = DEFAULT_TABLE): string {
-  if (nameOrFile.includes('/') || /\.(json|ya?ml)$/i.test(nameOrFile)) return nameOrFile;
+  if (isTableFile(nameOrFile)) return nameOrFile;
   return path.join(TABLES_DIR, `${nameOrFile}.json`);
 }
 

@@ -3,11 +3,12 @@ import path from 'node:path';
 
 /**
  * One spelling per dataset, for comparing a run's recorded dataset with the one given: a source
- * with a path gets the absolute path (`cifar10:./data` and `cifar10:data` are one dataset).
+ * with a path gets the absolute path (`cifar10:./data` and `cifar10:data` are one dataset), a
+ * relative one taken from `dir` (default: the current directory).
  */
-export function canonicalDatasetSource(source: string): string {
+export function canonicalDatasetSource(source: string, dir = '.'): string {
   const located = pathSource(source);
-  return located ? `${located.kind}:${path.resolve(located.path)}` : source;
+  return located ? `${located.kind}:${path.resolve(dir, located.path)}` : source;
 }
 
 /** A source read from a path (`cifar10:PATH`, `folder:PATH`): its kind and path; null for the others. */
