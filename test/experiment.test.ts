@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { InputError } from '../src/common/errors.js';
 import { type Experiment, experimentDifferences, readExperiment } from '../src/controller/experiment.js';
+import { checkExperimentFile, setupSearch } from '../src/controller/setup.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { syntheticTable, tinyExperiment, tinySpaceDefinition } from './helpers/search.js';
@@ -57,4 +59,40 @@ test('an experiment recorded with paths relative to the directory it ran in is t
     experimentDifferences({ ...recorded, space: 'elsewhere/tiny.json' }, given).map((d) => d.path),
     ['$.space'],
   );
+});
+
+test('reading an experiment file checks what it names but the table, each failure naming the file and the field', (t) => {
+  const { file, experiment } = experimentBesideItsFiles();
+  const pipeline = {
+    train: { epochs: 1, resolution: 16, seed: 0 },
+    netadapt: { finetuneSteps: 1, deltaRatio: 0.1, tolerance: 0.1, validationSamples: 8 },
+    finalEpochs: 1,
+  };
+  const cases: [object, RegExp][] = [
+    [{ proxy: { ...experiment.proxy, dataset: 'folder:absent' } }, /\$\.proxy\.dataset: dataset folder:\S*absent: no such directory$/],
+    [{ latency: { ...experiment.latency, resolution: 4 } }, /\$\.latency\.resolution: no member of space tiny takes a 4x4 input/],
+    [
+      { pipeline: { ...pipeline, train: { ...pipeline.train, resolution: 6 } } },
+      /\$\.pipeline\.train\.resolution: no member of space tiny takes a 6x6/,
+    ],
+    [
+      { pipeline: { ...pipeline, netadapt: { ...pipeline.netadapt, targetMs: { spec: 'specs/absent.json', scale: 1 } } } },
+      /\$\.pipeline\.netadapt\.targetMs\.spec: "\S*specs\/absent\.json" is neither a zoo model name .* nor a spec file$/,
+    ],
+    [{ pipeline: { ...pipeline, reference: 'mobilenetv9' } }, /\$\.pipeline\.reference: "mobilenetv9" is neither a zoo model name/],
+  ];
+  for (const [change, message] of cases) {
+    writeFileSync(file, JSON.stringify({ ...experiment, ...change }));
+    const error = t.throws(() => readExperiment(file), { instanceOf: InputError });
+    t.true(error?.message.startsWith(`${file}: $.`), error?.message);
+    t.regex(error?.message ?? '', message);
+  }
+  // `nas search --table` may replace the table: reading the file leaves it to setupSearch, which names the file when given it.
+  writeFileSync(file, JSON.stringify({ ...experiment, latency: { ...experiment.latency, table: 'tables/absent.json' } }));
+  t.notThrows(() => readExperiment(file));
+  t.throws(() => checkExperimentFile(file), {
+    instanceOf: InputError,
+    message: `${file}: $.latency.table: ${path.join(path.dirname(file), 'tables', 'absent.json')}: no such latency table`,
+  });
+  t.throws(() => setupSearch(readExperiment(file), 10), { message: /^\S*absent\.json: no such latency table$/ });
 });

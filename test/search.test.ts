@@ -362,7 +362,7 @@ test.serial(
 );
 
 test.serial(
-  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, an unknown space',
+  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, a proxy input too small, an unknown space',
   async (t) => {
     const { dir, spaceFile, tableFile } = tinyFiles();
     const experiment = tinyExperiment(spaceFile, tableFile);
@@ -399,6 +399,12 @@ test.serial(
     t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: absent }), 10), {
       instanceOf: InputError,
       message: /absent\.json: no such latency table; import it with nas table import$/,
+    });
+    // Refused up front: a run would fail on its first member, its run directory written.
+    const proxy = { ...experiment.proxy, resolution: 7 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { proxy }), 10), {
+      instanceOf: InputError,
+      message: 'no member of space tiny takes a 7x7 input (Too small: expected number to be >=8, got 7)',
     });
     t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
       instanceOf: InputError,

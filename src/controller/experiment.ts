@@ -5,16 +5,18 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { checkingField } from '../common/errors.js';
 import { jsonHash } from '../common/hash.js';
 import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
 import { isTableFile } from '../latency-model/predict/load-table.js';
+import { zooOrFileSpec } from '../search-space/io.js';
 import { experimentChoiceSpace, isSpaceFile } from '../search-space/spaces.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
-import { canonicalDatasetSource } from '../trainer/data/source.js';
+import { canonicalDatasetSource, checkDatasetSource } from '../trainer/data/source.js';
 import { ControllerSettingsSchema } from './controller-settings.js';
 
 export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
@@ -164,13 +166,40 @@ export function parseExperiment(data: unknown, source: string): Experiment {
 }
 
 /**
- * An experiment file, the files it names taken from its directory (withAbsolutePaths), its space
- * checked too (an unknown one is named as the file's `$.space`).
+ * An experiment file, the files it names taken from its directory (withAbsolutePaths), and what it
+ * names checked (checkNamedInputs): a failure is said to be the file's field, `FILE: $.path: ...`.
  */
 export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
   const experiment = withAbsolutePaths(parseExperiment(readJsonFile(file), file), path.dirname(file));
-  experimentChoiceSpace(experiment.space, file);
+  checkNamedInputs(experiment, file);
   return experiment;
+}
+
+/**
+ * What an experiment file names outside itself, checked before a run starts: its space, the input
+ * sizes members of it are built at, its dataset and its specs. Not its table, which `nas search
+ * --table` may replace: setupSearch checks that.
+ */
+function checkNamedInputs(experiment: Experiment, file: string): void {
+  const space = experimentChoiceSpace(experiment.space, file);
+  const inField = (field: string, check: () => unknown) => checkingField(file, field, check);
+  inField('$.proxy.resolution', () => space.checkResolution(experiment.proxy.resolution));
+  inField('$.latency.resolution', () => space.checkResolution(experiment.latency.resolution));
+  const { pipeline } = experiment;
+  if (pipeline) inField('$.pipeline.train.resolution', () => space.checkResolution(pipeline.train.resolution));
+  inField('$.proxy.dataset', () => checkDatasetSource(experiment.proxy.dataset));
+  for (const [field, spec] of namedSpecs(experiment)) inField(field, () => zooOrFileSpec(spec));
+}
+
+/** The specs an experiment names (the reward's and NetAdapt's targets, the pipeline's reference) by JSON path. */
+function namedSpecs({ reward, pipeline }: Experiment): [string, string][] {
+  const specs: [string, string][] = [];
+  if (typeof reward.targetMs !== 'number') specs.push(['$.reward.targetMs.spec', reward.targetMs.spec]);
+  const netadaptTarget = pipeline?.netadapt.targetMs;
+  if (netadaptTarget !== undefined && typeof netadaptTarget !== 'number')
+    specs.push(['$.pipeline.netadapt.targetMs.spec', netadaptTarget.spec]);
+  if (typeof pipeline?.reference === 'string') specs.push(['$.pipeline.reference', pipeline.reference]);
+  return specs;
 }
 
 /**

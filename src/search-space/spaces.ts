@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { InputError, ValidationError } from '../common/errors.js';
+import { checkingField, InputError } from '../common/errors.js';
 import { PROJECT_ROOT } from '../common/version.js';
 import { ChoiceSpace, readSearchSpace } from './choice-space.js';
 import './neighbourhood.js';
@@ -58,11 +58,5 @@ export function getChoiceSpace(nameOrFile: string): ChoiceSpace {
 
 /** The choice space an experiment file names in `space`; an unknown one is said to be the file's `$.space`. */
 export function experimentChoiceSpace(space: string, file: string): ChoiceSpace {
-  try {
-    return getChoiceSpace(space);
-  } catch (err) {
-    // A bad space file's own errors name that file.
-    if (err instanceof InputError && !(err instanceof ValidationError)) throw new InputError(`${file}: $.space: ${err.message}`);
-    throw err;
-  }
+  return checkingField(file, '$.space', () => getChoiceSpace(space));
 }

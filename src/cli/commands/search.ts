@@ -54,6 +54,12 @@ async function experimentFor(args: SearchArgs): Promise<Experiment> {
   );
 }
 
+/** The file the experiment's fields come from, named in their errors: none for a run's record, or with --table replacing its table. */
+function experimentFileOf(args: SearchArgs): string | undefined {
+  if ((args.resume && !args.experiment) || args.table) return undefined;
+  return args.experiment ?? DEFAULT_EXPERIMENT_FILE;
+}
+
 const EXAMPLES = examples([
   ['$0 search', 'the embedded default experiment (experiments/default.json) to completion'],
   ['$0 search --resume runs/default-2026-01-01T12-00-00', 'continue a search after Ctrl-C or a crash'],
@@ -114,6 +120,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     try {
       summary = await runSearchJob({
         experiment,
+        experimentFile: experimentFileOf(args),
         runDir,
         resume: Boolean(args.resume),
         backend: args.backend,

@@ -3,11 +3,10 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
-import { readExperiment } from '../../controller/experiment.js';
+import { checkExperimentFile } from '../../controller/setup.js';
 import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
 import { specCost } from '../../search-space/cost.js';
-import { experimentChoiceSpace } from '../../search-space/spaces.js';
 import { action, examples, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
@@ -20,9 +19,8 @@ function describeValidFile(file: string): string {
     throw new InputError(`${file}: a directory; nas validate checks files: give them (e.g. ${path.join(file, '*.json')})`);
   const kind = jsonKind(file);
   if (kind === 'experiment') {
-    const experiment = readExperiment(file);
-    const space = experimentChoiceSpace(experiment.space, file);
-    return `valid experiment "${experiment.name}" (space ${space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
+    const { experiment, setup } = checkExperimentFile(file);
+    return `valid experiment "${experiment.name}" (space ${setup.space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
   }
   if (kind === 'search-space') {
     const space = new ChoiceSpace(readSearchSpace(file));

@@ -1,5 +1,21 @@
 /** Dataset source names (`fashion-mnist`, `cifar10:PATH`, `folder:PATH`), without loading anything. */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { InputError } from '../../common/errors.js';
+
+export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH', 'fashion-mosaic'];
+
+export function unknownDatasetError(source: string): InputError {
+  return new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
+}
+
+/** Refuses, without loading it, a source that names no dataset or a folder that is not there. */
+export function checkDatasetSource(source: string): void {
+  if (source === 'fashion-mnist' || sourceOfDatasetName(source) === 'fashion-mosaic') return;
+  const located = pathSource(source);
+  if (!located) throw unknownDatasetError(source);
+  if (!existsSync(located.path)) throw new InputError(`dataset ${source}: no such directory`);
+}
 
 /**
  * One spelling per dataset, for comparing a run's recorded dataset with the one given: a source
