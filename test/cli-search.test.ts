@@ -263,6 +263,23 @@ test('nas search --resume with another seed, algorithm or experiment exits 2 nam
   t.false(other.stderr.includes('xxx'), other.stderr);
 });
 
+test('a supernet search warns, one line each, that --parallel and the proxy.train fields it does not use are ignored', async (t) => {
+  const supernet = { candidates: 2, topK: 1, rankingSamples: 32, validationBatch: 16, recalibrationBatches: 1 };
+  const { dir, experimentFile } = tinySearchFiles({ evaluator: 'supernet', budget: 2, batchSize: 2, supernet });
+  const runDir = path.join(dir, 'S');
+  const res = await nas('search', '--experiment', experimentFile, '--parallel', '2', '--out', runDir, '--json');
+  t.is(res.code, 0, res.stderr);
+  const warnings = res.stderr
+    .split('\n')
+    .filter((line) => line.includes('"level":40'))
+    .map((line) => JSON.parse(line).msg);
+  t.deepEqual(warnings, [
+    '--parallel 2 is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)',
+    'proxy.train.epochs is ignored by the supernet evaluator: the supernet trains budget / (1 - supernet.warmup) steps',
+  ]);
+  t.is(new SearchRunDir(runDir).readRecord().experiment.parallel, 1);
+});
+
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
   const { dir } = files();
   const bad = path.join(dir, 'bad.json');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
-import { type Experiment, experimentDifferences, readExperiment } from '../src/controller/experiment.js';
+import { type Experiment, experimentDifferences, ignoredSettings, readExperiment } from '../src/controller/experiment.js';
 import { checkExperimentFile, setupSearch } from '../src/controller/setup.js';
 import { ChoiceSpace } from '../src/search-space/choice-space.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
@@ -95,4 +95,21 @@ test('reading an experiment file checks what it names but the table, each failur
     message: `${file}: $.latency.table: ${path.join(path.dirname(file), 'tables', 'absent.json')}: no such latency table`,
   });
   t.throws(() => setupSearch(readExperiment(file), 10), { message: /^\S*absent\.json: no such latency table$/ });
+});
+
+test("ignoredSettings: the proxy.train fields a supernet search does not use, and a proxy search's supernet section", (t) => {
+  const proxy = tinyExperiment('tiny', 'default');
+  t.deepEqual(ignoredSettings(proxy), []);
+  t.deepEqual(ignoredSettings({ ...proxy, supernet: { warmup: 0.5 } }), [
+    'the supernet section is ignored: it sets the weight-sharing evaluator, and this experiment\'s is "proxy"',
+  ]);
+  const supernet = tinyExperiment('tiny', 'default', { evaluator: 'supernet', supernet: { warmup: 0.5 } });
+  t.deepEqual(ignoredSettings({ ...supernet, proxy: { ...supernet.proxy, train: { batchSize: 16, seed: 2 } } }), [
+    "proxy.train.seed is ignored by the supernet evaluator: the experiment's seed seeds it",
+  ]);
+  t.deepEqual(
+    ignoredSettings(supernet).map((line) => line.split(' ')[0]),
+    ['proxy.train.epochs'],
+    'the tiny experiment trains its children 1 epoch',
+  );
 });

@@ -227,6 +227,26 @@ export function withAbsolutePaths(experiment: Experiment, dir: string): Experime
   };
 }
 
+/** What the supernet evaluator does instead of each proxy.train setting it ignores. */
+const SUPERNET_INSTEAD: Partial<Record<keyof Experiment['proxy']['train'], string>> = {
+  epochs: 'the supernet trains budget / (1 - supernet.warmup) steps',
+  checkpointMinutes: 'supernet.checkpointMinutes sets how often it checkpoints',
+  seed: "the experiment's seed seeds it",
+  bnMomentum: 'batch norm is recalibrated before ranking instead (supernet.recalibrationBatches)',
+  ema: 'the supernet keeps no moving average of its weights',
+};
+
+/** The settings an experiment gives that its evaluator does not use, each with why: one line each, to warn of. */
+export function ignoredSettings(experiment: Experiment): string[] {
+  if (experiment.evaluator !== 'supernet')
+    return experiment.supernet
+      ? ['the supernet section is ignored: it sets the weight-sharing evaluator, and this experiment\'s is "proxy"']
+      : [];
+  return Object.entries(SUPERNET_INSTEAD)
+    .filter(([field]) => field in experiment.proxy.train)
+    .map(([field, instead]) => `proxy.train.${field} is ignored by the supernet evaluator: ${instead}`);
+}
+
 /**
  * What a resumed run may change without becoming another experiment: the budget (a run may be
  * extended) and `parallel` (how many children train at once: each child's training is seeded by

@@ -11,7 +11,7 @@ import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { loadDataset } from '../trainer/data/index.js';
 import { TrainingPool } from '../trainer/training-pool.js';
-import type { Experiment } from './experiment.js';
+import { type Experiment, ignoredSettings } from './experiment.js';
 import type { SearchSummary } from './report.js';
 import { runSearch, type SearchProgress } from './search.js';
 import { proxyTrainConfig, type SearchSetup, setupSearch } from './setup.js';
@@ -47,6 +47,7 @@ async function searchJob(request: SearchJobRequest): Promise<SearchSummary> {
   await prepareBackend(request.backend);
   const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
   const setup = setupSearch(experiment, dataset.classNames.length, request.experimentFile);
+  for (const warning of ignoredSettings(experiment)) request.log?.warn(warning);
   request.onSetup?.(setup);
   return experiment.evaluator === 'supernet' ? supernetSearch(request, setup) : proxySearch(request, setup);
 }

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { checkingField, InputError } from '../common/errors.js';
 import { jsonHash } from '../common/hash.js';
+import { type Logger, silentLogger } from '../common/log.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
@@ -19,7 +20,7 @@ import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { zooOrFileSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
-import { type Experiment, readExperiment } from './experiment.js';
+import { type Experiment, ignoredSettings, readExperiment } from './experiment.js';
 import type { RewardSettings } from './reward.js';
 
 /** Everything a run needs that is derived from the experiment and checked before any training. */
@@ -134,10 +135,13 @@ export function setupSearch(experiment: Experiment, proxyClasses: number, source
 
 /**
  * An experiment file checked as a search checks it before writing its run directory: read
- * (readExperiment) and set up, each failure naming the file and the field. The proxy task's
- * classes would take loading its dataset: the setup has the deployed model's instead.
+ * (readExperiment) and set up, each failure naming the file and the field; the settings its
+ * evaluator ignores are warned of. The proxy task's classes would take loading its dataset: the
+ * setup has the deployed model's instead.
  */
-export function checkExperimentFile(file: string): { experiment: Experiment; setup: SearchSetup } {
+export function checkExperimentFile(file: string, log: Logger = silentLogger): { experiment: Experiment; setup: SearchSetup } {
   const experiment = readExperiment(file);
-  return { experiment, setup: setupSearch(experiment, experiment.latency.classes, file) };
+  const setup = setupSearch(experiment, experiment.latency.classes, file);
+  for (const warning of ignoredSettings(experiment)) log.warn(`${file}: ${warning}`);
+  return { experiment, setup };
 }

@@ -33,7 +33,17 @@ function tableArgument(table: string): string {
   return isTableFile(table) ? path.resolve(table) : table;
 }
 
-async function experimentFor(args: SearchArgs): Promise<Experiment> {
+/** The children trained at once: --parallel's, but a supernet search trains none (warned of, and not recorded). */
+function parallelFor(args: SearchArgs, experiment: Experiment, log: Logger): number {
+  if (args.parallel === undefined) return experiment.parallel;
+  if (experiment.evaluator !== 'supernet') return args.parallel;
+  log.warn(
+    `--parallel ${args.parallel} is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)`,
+  );
+  return experiment.parallel;
+}
+
+async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment> {
   let experiment: Experiment;
   if (args.resume && !args.experiment) {
     const { SearchRunDir } = await import('../../controller/search-run.js');
@@ -47,7 +57,7 @@ async function experimentFor(args: SearchArgs): Promise<Experiment> {
       algorithm: args.algorithm ?? experiment.algorithm,
       budget: args.budget ?? experiment.budget,
       seed: args.seed ?? experiment.seed,
-      parallel: args.parallel ?? experiment.parallel,
+      parallel: parallelFor(args, experiment, log),
       latency: args.table ? { ...experiment.latency, table: tableArgument(args.table), obtain: undefined } : experiment.latency,
     },
     'experiment with command-line overrides',
@@ -107,7 +117,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
   handler: action<SearchArgs>(async (args, { log }) => {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');
-    const experiment = await experimentFor(args);
+    const experiment = await experimentFor(args, log);
     const runDir =
       args.resume ?? args.out ?? path.join('runs', `${experiment.name}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
     const progress = new ProgressReporter(log);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { formatCount, formatMillions } from '../../common/format.js';
+import type { Logger } from '../../common/log.js';
 import { checkExperimentFile } from '../../controller/setup.js';
 import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
@@ -14,12 +15,12 @@ interface ValidateArgs {
 }
 
 /** Validates a spec, block-string document or latency table by its kind; returns a summary. */
-function describeValidFile(file: string): string {
+function describeValidFile(file: string, log: Logger): string {
   if (existsSync(file) && statSync(file).isDirectory())
     throw new InputError(`${file}: a directory; nas validate checks files: give them (e.g. ${path.join(file, '*.json')})`);
   const kind = jsonKind(file);
   if (kind === 'experiment') {
-    const { experiment, setup } = checkExperimentFile(file);
+    const { experiment, setup } = checkExperimentFile(file, log);
     return `valid experiment "${experiment.name}" (space ${setup.space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
   }
   if (kind === 'search-space') {
@@ -62,11 +63,11 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       default: undefined,
       describe: 'the files to check',
     }) as never,
-  handler: action<ValidateArgs>(async (args) => {
+  handler: action<ValidateArgs>(async (args, { log }) => {
     let failed = 0;
     for (const file of args.files) {
       try {
-        process.stdout.write(`${file}: ${describeValidFile(file)}\n`);
+        process.stdout.write(`${file}: ${describeValidFile(file, log)}\n`);
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         reportError(err, Boolean(args.verbose));
