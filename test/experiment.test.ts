@@ -70,6 +70,10 @@ test('reading an experiment file checks what it names but the table, each failur
   };
   const cases: [object, RegExp][] = [
     [{ proxy: { ...experiment.proxy, dataset: 'folder:absent' } }, /\$\.proxy\.dataset: dataset folder:\S*absent: no such directory$/],
+    [
+      { proxy: { ...experiment.proxy, dataset: 'fashion-mosaic' } },
+      /\$\.proxy\.dataset: fashion-mosaic is a segmentation task .* a search's members classify/,
+    ],
     [{ latency: { ...experiment.latency, resolution: 4 } }, /\$\.latency\.resolution: no member of space tiny takes a 4x4 input/],
     [
       { pipeline: { ...pipeline, train: { ...pipeline.train, resolution: 6 } } },

@@ -362,7 +362,7 @@ test.serial(
 );
 
 test.serial(
-  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, a proxy input too small, an unknown space',
+  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, a proxy input too small, a segmentation dataset, an unknown space',
   async (t) => {
     const { dir, spaceFile, tableFile } = tinyFiles();
     const experiment = tinyExperiment(spaceFile, tableFile);
@@ -405,6 +405,11 @@ test.serial(
     t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { proxy }), 10), {
       instanceOf: InputError,
       message: 'no member of space tiny takes a 7x7 input (Too small: expected number to be >=8, got 7)',
+    });
+    const mosaic = { ...experiment.proxy, dataset: 'fashion-mosaic', resolution: 64 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { proxy: mosaic }), 10), {
+      instanceOf: InputError,
+      message: /^fashion-mosaic is a segmentation task \(per-pixel labels\) and a search's members classify: use fashion-mnist/,
     });
     t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
       instanceOf: InputError,

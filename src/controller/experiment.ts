@@ -16,7 +16,7 @@ import { zooOrFileSpec } from '../search-space/io.js';
 import { experimentChoiceSpace, isSpaceFile } from '../search-space/spaces.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
-import { canonicalDatasetSource, checkDatasetSource } from '../trainer/data/source.js';
+import { canonicalDatasetSource, checkSearchDataset } from '../trainer/data/source.js';
 import { ControllerSettingsSchema } from './controller-settings.js';
 
 export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
@@ -187,7 +187,7 @@ function checkNamedInputs(experiment: Experiment, file: string): void {
   inField('$.latency.resolution', () => space.checkResolution(experiment.latency.resolution));
   const { pipeline } = experiment;
   if (pipeline) inField('$.pipeline.train.resolution', () => space.checkResolution(pipeline.train.resolution));
-  inField('$.proxy.dataset', () => checkDatasetSource(experiment.proxy.dataset));
+  inField('$.proxy.dataset', () => checkSearchDataset(experiment.proxy.dataset));
   for (const [field, spec] of namedSpecs(experiment)) inField(field, () => zooOrFileSpec(spec));
 }
 

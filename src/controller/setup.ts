@@ -20,6 +20,7 @@ import type { ChoiceSpace } from '../search-space/choice-space.js';
 import { zooOrFileSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
+import { checkSearchDataset } from '../trainer/data/source.js';
 import { type Experiment, ignoredSettings, readExperiment } from './experiment.js';
 import type { RewardSettings } from './reward.js';
 
@@ -113,8 +114,9 @@ function checkReachable(space: ChoiceSpace, table: LatencyTable, targetMs: numbe
 export function setupSearch(experiment: Experiment, proxyClasses: number, source?: string): SearchSetup {
   const inField = <T>(field: string, check: () => T) => checkingField(source, field, check);
   const space = inField('$.space', () => getChoiceSpace(experiment.space));
-  // Else only the first member built, in a run directory already written, would say so.
+  // Else only the first member built or trained, in a run directory already written, would say so.
   inField('$.proxy.resolution', () => space.checkResolution(experiment.proxy.resolution));
+  inField('$.proxy.dataset', () => checkSearchDataset(experiment.proxy.dataset));
   const measured = inField('$.latency.table', () => experimentTable(experiment));
   const { resolution, classes } = experiment.latency;
   const { table, estimated, caveats } = inField('$.latency.table', () => spaceTable(experiment, space, measured));

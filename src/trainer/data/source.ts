@@ -9,9 +9,16 @@ export function unknownDatasetError(source: string): InputError {
   return new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
 }
 
-/** Refuses, without loading it, a source that names no dataset or a folder that is not there. */
-export function checkDatasetSource(source: string): void {
-  if (source === 'fashion-mnist' || sourceOfDatasetName(source) === 'fashion-mosaic') return;
+/**
+ * Refuses, without loading anything, a proxy dataset a search cannot use: a source that names no
+ * dataset, a folder that is not there, or the segmentation mosaics (a search's members classify).
+ */
+export function checkSearchDataset(source: string): void {
+  if (source === 'fashion-mnist') return;
+  if (sourceOfDatasetName(source) === 'fashion-mosaic')
+    throw new InputError(
+      `${source} is a segmentation task (per-pixel labels) and a search's members classify: use fashion-mnist, cifar10:PATH or folder:PATH`,
+    );
   const located = pathSource(source);
   if (!located) throw unknownDatasetError(source);
   if (!existsSync(located.path)) throw new InputError(`dataset ${source}: no such directory`);
