@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import path from 'node:path';
 import test from 'ava';
 import { PROJECT_ROOT } from '../src/common/version.js';
-import { readExperiment } from '../src/controller/experiment.js';
+import { type Experiment, readExperiment } from '../src/controller/experiment.js';
 import { runSearch } from '../src/controller/search.js';
 import { SearchRunDir } from '../src/controller/search-run.js';
 import { setupSearch } from '../src/controller/setup.js';
@@ -266,6 +266,23 @@ test('nas search --resume with another seed, algorithm or experiment exits 2 nam
   t.false(other.stderr.includes('xxx'), other.stderr);
 });
 
+test('a supernet search warns, one line each, that --parallel and the proxy.train fields it does not use are ignored', async (t) => {
+  const supernet = { candidates: 2, topK: 1, rankingSamples: 32, validationBatch: 16, recalibrationBatches: 1 };
+  const { dir, experimentFile } = tinySearchFiles({ evaluator: 'supernet', budget: 2, batchSize: 2, supernet });
+  const runDir = path.join(dir, 'S');
+  const res = await nas('search', '--experiment', experimentFile, '--parallel', '2', '--out', runDir, '--json');
+  t.is(res.code, 0, res.stderr);
+  const warnings = res.stderr
+    .split('\n')
+    .filter((line) => line.includes('"level":40'))
+    .map((line) => JSON.parse(line).msg);
+  t.deepEqual(warnings, [
+    '--parallel 2 is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)',
+    'proxy.train.epochs is ignored by the supernet evaluator: the supernet trains budget / (1 - supernet.warmup) steps',
+  ]);
+  t.is(new SearchRunDir(runDir).readRecord().experiment.parallel, 1);
+});
+
 test('nas search: bad experiment files and resuming a non-run exit 2', async (t) => {
   const { dir } = files();
   const bad = path.join(dir, 'bad.json');
@@ -278,6 +295,23 @@ test('nas search: bad experiment files and resuming a non-run exit 2', async (t)
   const space = await nas('search', '--experiment', unknownSpace, '--out', path.join(dir, 'y'));
   t.is(space.code, 2);
   t.regex(space.stderr, /^nas: .*unknown-space\.json: \$\.space: unknown space "mobilenetv9": choose one of/);
+  // Refused before the run directory is written: the same --out works once the file is fixed.
+  const refusals: [Partial<Experiment>, RegExp][] = [
+    [
+      { proxy: { ...tinyExperiment('mnasnet', 'default').proxy, resolution: 7 } },
+      /\$\.proxy\.resolution: no member of space mnasnet takes a 7x7 input/,
+    ],
+    [{ proxy: { ...tinyExperiment('mnasnet', 'default').proxy, dataset: 'mnist' } }, /\$\.proxy\.dataset: unknown dataset "mnist"/],
+    [{ latency: { table: 'nosuch', resolution: 16, classes: 10 } }, /\$\.latency\.table: \S*nosuch\.json: no such latency table/],
+  ];
+  for (const [change, message] of refusals) {
+    const file = path.join(dir, 'refused.json');
+    writeFileSync(file, JSON.stringify(tinyExperiment('mnasnet', 'default', change)));
+    const refused = await nas('search', '--experiment', file, '--out', path.join(dir, 'z'));
+    t.is(refused.code, 2, refused.stderr);
+    t.regex(refused.stderr, new RegExp(`^nas: .*refused\\.json: ${message.source}`, 'm'));
+    t.false(existsSync(path.join(dir, 'z')));
+  }
   const notRun = await nas('search', '--resume', dir);
   t.is(notRun.code, 2);
   t.regex(notRun.stderr, /not a search run directory \(no run\.json\)/);

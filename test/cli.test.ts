@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -143,6 +143,51 @@ test('a file of another kind than the command reads is named for what it is, wit
     t.regex(res.stderr.trim(), message);
     t.is(res.stderr.trim().split('\n').length, 1, res.stderr);
   }
+});
+
+test('nas validate refuses what nas search would, naming the file and the field; paths in an experiment are from its directory', async (t) => {
+  const dir = tmp();
+  mkdirSync(path.join(dir, 'spaces'));
+  copyFileSync('experiments/spaces/mnasnet.json', path.join(dir, 'spaces', 'mine.json'));
+  const base = JSON.parse(readFileSync('experiments/default.json', 'utf8'));
+  const write = (name: string, change: (e: typeof base) => void) => {
+    const experiment = structuredClone(base);
+    change(experiment);
+    writeFileSync(path.join(dir, name), JSON.stringify(experiment));
+    return path.join(dir, name);
+  };
+  const good = write('relative-space.json', (e) => (e.space = 'spaces/mine.json'));
+  const cases: [string, RegExp][] = [
+    [
+      write('table.json', (e) => (e.latency.table = 'nosuch')),
+      /table\.json: \$\.latency\.table: \S*tables\/nosuch\.json: no such latency table: give a table file or a name in tables\/ \(default/,
+    ],
+    [
+      write('dataset.json', (e) => (e.proxy.dataset = 'mnist')),
+      /dataset\.json: \$\.proxy\.dataset: unknown dataset "mnist": use one of fashion-mnist, /,
+    ],
+    [
+      write('target.json', (e) => (e.reward.targetMs.spec = 'mobilenetv3-tiny')),
+      /target\.json: \$\.reward\.targetMs\.spec: "mobilenetv3-tiny" is neither a zoo model name \(see nas specs --list\) nor a spec file$/m,
+    ],
+    [
+      write('resolution.json', (e) => (e.proxy.resolution = 7)),
+      /resolution\.json: \$\.proxy\.resolution: no member of space mobilenetv3-small-stem takes a 7x7 input \(Too small: expected number to be >=8, got 7\)$/m,
+    ],
+    [
+      write('unreachable.json', (e) => (e.reward.targetMs = 0.01)),
+      /unreachable\.json: \$\.reward\.targetMs: no architecture of space mobilenetv3-small-stem can meet the target of 0\.01 ms/,
+    ],
+    [
+      write('missing-space.json', (e) => (e.space = 'spaces/absent.json')),
+      new RegExp(`missing-space\\.json: \\$\\.space: ${path.join(dir, 'spaces', 'absent.json')}: no such search-space file$`, 'm'),
+    ],
+  ];
+  const res = await nas('validate', good, ...cases.map(([file]) => file));
+  t.is(res.code, 2, res.stderr);
+  t.regex(res.stdout, /relative-space\.json: valid experiment "default" \(space mnasnet, /);
+  t.is(res.stderr.trim().split('\n').length, cases.length, res.stderr);
+  for (const [, message] of cases) t.regex(res.stderr, message);
 });
 
 test('nas describe prints the paper-style table; --json gives the numbers', async (t) => {

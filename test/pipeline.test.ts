@@ -162,7 +162,7 @@ test('a reference that is neither a zoo model nor a file exits 2 before anything
   const out = path.join(dir, 'p');
   const run = await nas('pipeline', '--experiment', experimentFile, '--out', out);
   t.is(run.code, 2, run.stderr);
-  t.regex(run.stderr, /pipeline\.reference "mobilenetv3-tiny" is neither a zoo model name/);
+  t.regex(run.stderr, /experiment\.json: \$\.pipeline\.reference: "mobilenetv3-tiny" is neither a zoo model name/);
   t.false(existsSync(out), 'nothing written');
 });
 

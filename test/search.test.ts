@@ -6,6 +6,7 @@ import { searchProgressLine } from '../src/cli/search-progress.js';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { derive } from '../src/common/rng.js';
 import { DEFAULT_CONTROLLER } from '../src/controller/controller-settings.js';
+import { readExperiment } from '../src/controller/experiment.js';
 import { createPolicy } from '../src/controller/policy.js';
 import { reward } from '../src/controller/reward.js';
 import { runSearch, type SearchProgress, type SearchRequest } from '../src/controller/search.js';
@@ -334,6 +335,21 @@ test.serial(
   },
 );
 
+test.serial('a run of an experiment file records the files it names by absolute path, so it resumes from any directory', async (t) => {
+  const { dir, spaceFile, tableFile } = tinyFiles();
+  const file = path.join(dir, 'experiment.json');
+  writeFileSync(file, JSON.stringify(tinyExperiment(path.basename(spaceFile), path.basename(tableFile), { budget: 4 })));
+  t.not(process.cwd(), dir);
+  const experiment = readExperiment(file);
+  const runDir = path.join(dir, 'run');
+  await runSearch({ experiment, runDir, evaluator: new SurrogateEvaluator(), command: 'test' }, setupSearch(experiment, 10));
+  const recorded = new SearchRunDir(runDir).readRecord().experiment;
+  t.like(recorded, { space: spaceFile, latency: { table: tableFile } });
+  const extended = { ...recorded, budget: 8 };
+  const request = { experiment: extended, runDir, resume: true, evaluator: new SurrogateEvaluator(), command: 'test' };
+  t.is((await runSearch(request, setupSearch(extended, 10))).trials, 8);
+});
+
 test.serial(
   'run.json records the table that priced the run by hash and labels; a resume refuses a changed table; version 1 records still read',
   async (t) => {
@@ -397,7 +413,7 @@ test.serial(
 );
 
 test.serial(
-  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, an unknown space',
+  'search refuses: another experiment on --resume, an unreachable target, a table missing ops or at another resolution, an absent table, a proxy input too small, a segmentation dataset, an unknown space',
   async (t) => {
     const { dir, spaceFile, tableFile } = tinyFiles();
     const experiment = tinyExperiment(spaceFile, tableFile);
@@ -434,6 +450,17 @@ test.serial(
     t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { latency: absent }), 10), {
       instanceOf: InputError,
       message: /absent\.json: no such latency table; import it with nas table import$/,
+    });
+    // Refused up front: a run would fail on its first member, its run directory written.
+    const proxy = { ...experiment.proxy, resolution: 7 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { proxy }), 10), {
+      instanceOf: InputError,
+      message: 'no member of space tiny takes a 7x7 input (Too small: expected number to be >=8, got 7)',
+    });
+    const mosaic = { ...experiment.proxy, dataset: 'fashion-mosaic', resolution: 64 };
+    t.throws(() => setupSearch(tinyExperiment(spaceFile, tableFile, { proxy: mosaic }), 10), {
+      instanceOf: InputError,
+      message: /^fashion-mosaic is a segmentation task \(per-pixel labels\) and a search's members classify: use fashion-mnist/,
     });
     t.throws(() => setupSearch(tinyExperiment('nonexistent-space', tableFile), 10), {
       instanceOf: InputError,

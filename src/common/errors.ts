@@ -38,6 +38,20 @@ function formatIssue(issue: ValidationIssue): string {
   return `${issue.path}: ${issue.message}`;
 }
 
+/**
+ * Runs a check of the field at `path` of the file `source`; an InputError it throws is said to be
+ * that field's: `SOURCE: $.path: message`. A ValidationError (a file the field names, invalid) names
+ * its own file and passes as it is; so does everything when there is no source (an object built in code).
+ */
+export function checkingField<T>(source: string | undefined, path: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (source === undefined || !(err instanceof InputError) || err instanceof ValidationError) throw err;
+    throw new InputError(`${source}: ${path}: ${err.message}`, { cause: err });
+  }
+}
+
 /** Formats a path of keys/indices as a JSON path: `['blocks', 3, 'se']` -> `$.blocks[3].se`. */
 export function jsonPath(path: readonly PropertyKey[]): string {
   let out = '$';

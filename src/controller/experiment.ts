@@ -5,14 +5,18 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { checkingField } from '../common/errors.js';
 import { jsonHash } from '../common/hash.js';
 import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
 import { parseWith } from '../common/validate.js';
 import { PROJECT_ROOT } from '../common/version.js';
-import { experimentChoiceSpace } from '../search-space/spaces.js';
+import { isTableFile } from '../latency-model/predict/load-table.js';
+import { zooOrFileSpec } from '../search-space/io.js';
+import { experimentChoiceSpace, isSpaceFile } from '../search-space/spaces.js';
 import { SupernetSettingsSchema, supernetSettings } from '../supernet/settings.js';
 import { TrainConfigSchema } from '../trainer/config.js';
+import { canonicalDatasetSource, checkSearchDataset } from '../trainer/data/source.js';
 import { ControllerSettingsSchema } from './controller-settings.js';
 
 export const DEFAULT_EXPERIMENT_FILE = path.join(PROJECT_ROOT, 'experiments', 'default.json');
@@ -161,11 +165,86 @@ export function parseExperiment(data: unknown, source: string): Experiment {
   return parseWith(ExperimentSchema, data, source);
 }
 
-/** An experiment file, its space checked too (an unknown one is named as the file's `$.space`). */
+/**
+ * An experiment file, the files it names taken from its directory (withAbsolutePaths), and what it
+ * names checked (checkNamedInputs): a failure is said to be the file's field, `FILE: $.path: ...`.
+ */
 export function readExperiment(file = DEFAULT_EXPERIMENT_FILE): Experiment {
-  const experiment = parseExperiment(readJsonFile(file), file);
-  experimentChoiceSpace(experiment.space, file);
+  const experiment = withAbsolutePaths(parseExperiment(readJsonFile(file), file), path.dirname(file));
+  checkNamedInputs(experiment, file);
   return experiment;
+}
+
+/**
+ * What an experiment file names outside itself, checked before a run starts: its space, the input
+ * sizes members of it are built at, its dataset and its specs. Not its table, which `nas search
+ * --table` may replace: setupSearch checks that.
+ */
+function checkNamedInputs(experiment: Experiment, file: string): void {
+  const space = experimentChoiceSpace(experiment.space, file);
+  const inField = (field: string, check: () => unknown) => checkingField(file, field, check);
+  inField('$.proxy.resolution', () => space.checkResolution(experiment.proxy.resolution));
+  inField('$.latency.resolution', () => space.checkResolution(experiment.latency.resolution));
+  const { pipeline } = experiment;
+  if (pipeline) inField('$.pipeline.train.resolution', () => space.checkResolution(pipeline.train.resolution));
+  inField('$.proxy.dataset', () => checkSearchDataset(experiment.proxy.dataset));
+  for (const [field, spec] of namedSpecs(experiment)) inField(field, () => zooOrFileSpec(spec));
+}
+
+/** The specs an experiment names (the reward's and NetAdapt's targets, the pipeline's reference) by JSON path. */
+function namedSpecs({ reward, pipeline }: Experiment): [string, string][] {
+  const specs: [string, string][] = [];
+  if (typeof reward.targetMs !== 'number') specs.push(['$.reward.targetMs.spec', reward.targetMs.spec]);
+  const netadaptTarget = pipeline?.netadapt.targetMs;
+  if (netadaptTarget !== undefined && typeof netadaptTarget !== 'number')
+    specs.push(['$.pipeline.netadapt.targetMs.spec', netadaptTarget.spec]);
+  if (typeof pipeline?.reference === 'string') specs.push(['$.pipeline.reference', pipeline.reference]);
+  return specs;
+}
+
+/**
+ * The experiment with every file it names (space, table, dataset folder, target and reference
+ * specs) as an absolute path, a relative one taken from `dir`, so a run records where they are
+ * wherever it is resumed from. Names (built-in spaces, tables in tables/, zoo models) stay names.
+ */
+export function withAbsolutePaths(experiment: Experiment, dir: string): Experiment {
+  const fileFrom = (value: string, isFile: (value: string) => boolean) => (isFile(value) ? path.resolve(dir, value) : value);
+  const target = (t: z.infer<typeof TargetSchema>) => (typeof t === 'number' ? t : { ...t, spec: fileFrom(t.spec, isSpaceFile) });
+  const { reward, latency, proxy, pipeline } = experiment;
+  return {
+    ...experiment,
+    space: fileFrom(experiment.space, isSpaceFile),
+    reward: { ...reward, targetMs: target(reward.targetMs) },
+    latency: { ...latency, table: fileFrom(latency.table, isTableFile) },
+    proxy: { ...proxy, dataset: canonicalDatasetSource(proxy.dataset, dir) },
+    ...(pipeline && {
+      pipeline: {
+        ...pipeline,
+        netadapt: pipeline.netadapt.targetMs ? { ...pipeline.netadapt, targetMs: target(pipeline.netadapt.targetMs) } : pipeline.netadapt,
+        ...(typeof pipeline.reference === 'string' && { reference: fileFrom(pipeline.reference, isSpaceFile) }),
+      },
+    }),
+  };
+}
+
+/** What the supernet evaluator does instead of each proxy.train setting it ignores. */
+const SUPERNET_INSTEAD: Partial<Record<keyof Experiment['proxy']['train'], string>> = {
+  epochs: 'the supernet trains budget / (1 - supernet.warmup) steps',
+  checkpointMinutes: 'supernet.checkpointMinutes sets how often it checkpoints',
+  seed: "the experiment's seed seeds it",
+  bnMomentum: 'batch norm is recalibrated before ranking instead (supernet.recalibrationBatches)',
+  ema: 'the supernet keeps no moving average of its weights',
+};
+
+/** The settings an experiment gives that its evaluator does not use, each with why: one line each, to warn of. */
+export function ignoredSettings(experiment: Experiment): string[] {
+  if (experiment.evaluator !== 'supernet')
+    return experiment.supernet
+      ? ['the supernet section is ignored: it sets the weight-sharing evaluator, and this experiment\'s is "proxy"']
+      : [];
+  return Object.entries(SUPERNET_INSTEAD)
+    .filter(([field]) => field in experiment.proxy.train)
+    .map(([field, instead]) => `proxy.train.${field} is ignored by the supernet evaluator: ${instead}`);
 }
 
 /**
@@ -189,10 +268,12 @@ const LABELS = new Set(['$.name', '$.description']);
 /**
  * Where the experiment a run recorded and one given to resume it differ, the budget and `parallel`
  * aside (as in experimentHash): the settings, or the name and description when they are all that
- * differ. None: the given experiment resumes the run.
+ * differ. None: the given experiment resumes the run. Files are compared by absolute path: runs
+ * recorded before experiments' paths were made absolute hold them as written, relative to the
+ * directory the run was started in, assumed to be this one (as resuming them assumes).
  */
 export function experimentDifferences(recorded: Experiment, given: Experiment): JsonDifference[] {
-  const all = jsonDifferences(identity(recorded), identity(given));
+  const all = jsonDifferences(identity(withAbsolutePaths(recorded, '.')), identity(withAbsolutePaths(given, '.')));
   const settings = all.filter((d) => !LABELS.has(d.path));
   return settings.length ? settings : all;
 }

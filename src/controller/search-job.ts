@@ -11,7 +11,7 @@ import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { loadDataset } from '../trainer/data/index.js';
 import { TrainingPool } from '../trainer/training-pool.js';
-import type { Experiment } from './experiment.js';
+import { type Experiment, ignoredSettings } from './experiment.js';
 import type { SearchSummary } from './report.js';
 import { runSearch, type SearchProgress } from './search.js';
 import { proxyTrainConfig, type SearchSetup, setupSearch } from './setup.js';
@@ -19,6 +19,8 @@ import { proxyTrainConfig, type SearchSetup, setupSearch } from './setup.js';
 export interface SearchJobRequest {
   /** The experiment with any command-line overrides applied. */
   experiment: Experiment;
+  /** The file the experiment was read from, when its fields are the file's: failures of its checks name it and the field. */
+  experimentFile?: string | undefined;
   runDir: string;
   /** Continue the run in runDir. */
   resume?: boolean | undefined;
@@ -44,7 +46,8 @@ async function searchJob(request: SearchJobRequest): Promise<SearchSummary> {
   const { experiment } = request;
   await prepareBackend(request.backend);
   const dataset = loadDataset(experiment.proxy.dataset, experiment.proxy.resolution);
-  const setup = setupSearch(experiment, dataset.classNames.length);
+  const setup = setupSearch(experiment, dataset.classNames.length, request.experimentFile);
+  for (const warning of ignoredSettings(experiment)) request.log?.warn(warning);
   request.onSetup?.(setup);
   return experiment.evaluator === 'supernet' ? supernetSearch(request, setup) : proxySearch(request, setup);
 }

@@ -8,8 +8,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { commandLine } from '../common/command-line.js';
-import { InputError } from '../common/errors.js';
+import { checkingField, InputError } from '../common/errors.js';
 import { jsonHash } from '../common/hash.js';
+import { type Logger, silentLogger } from '../common/log.js';
 import { FORMAT_SPACES, type ImportFormat } from '../latency-model/predict/import.js';
 import { loadTable, tablePath } from '../latency-model/predict/load-table.js';
 import { deployedLatencyMs } from '../latency-model/predict/predict.js';
@@ -17,11 +18,11 @@ import { type CompletedTable, fastestLatency, missingSpaceKeys, withEstimatedSpa
 import { type TableRef, tableRef } from '../latency-model/predict/table-ref.js';
 import type { LatencyTable } from '../latency-model/predict/table-schema.js';
 import type { ChoiceSpace } from '../search-space/choice-space.js';
-import { readArchSpec } from '../search-space/io.js';
+import { zooOrFileSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
-import { isZooName, zooSpec } from '../search-space/zoo/index.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
-import type { Experiment } from './experiment.js';
+import { checkSearchDataset } from '../trainer/data/source.js';
+import { type Experiment, ignoredSettings, readExperiment } from './experiment.js';
 import type { RewardSettings } from './reward.js';
 
 /** Everything a run needs that is derived from the experiment and checked before any training. */
@@ -58,8 +59,7 @@ export function proxyTrainConfig(experiment: Experiment): TrainConfig {
 /** A latency target in ms: as given, or a zoo model's (or spec file's) latency on the table at the experiment's input, times its scale. */
 export function resolveTargetMs(target: Experiment['reward']['targetMs'], experiment: Experiment, table: LatencyTable): number {
   if (typeof target === 'number') return target;
-  const spec = isZooName(target.spec) && !existsSync(target.spec) ? zooSpec(target.spec) : readArchSpec(target.spec);
-  return deployedLatencyMs(spec, table, experiment.latency) * target.scale;
+  return deployedLatencyMs(zooOrFileSpec(target.spec), table, experiment.latency) * target.scale;
 }
 
 /** The table that prices the space: as it is when it covers the space, completed by its estimator when the experiment says so. */
@@ -99,18 +99,31 @@ function uncoveredSpaceError(experiment: Experiment, space: ChoiceSpace, table: 
   );
 }
 
-export function setupSearch(experiment: Experiment, proxyClasses: number): SearchSetup {
-  const space = getChoiceSpace(experiment.space);
-  const measured = experimentTable(experiment);
+/** Refuses a target the space's fastest member is slower than. */
+function checkReachable(space: ChoiceSpace, table: LatencyTable, targetMs: number, fastestMs: number): void {
+  if (targetMs >= fastestMs) return;
+  throw new InputError(
+    `no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`,
+  );
+}
+
+/**
+ * Checks the experiment and derives what its run needs. `source`: the file the experiment was read
+ * from, named with the field in each failure (`FILE: $.latency.table: ...`); absent for one built in
+ * code or recorded by a run.
+ */
+export function setupSearch(experiment: Experiment, proxyClasses: number, source?: string): SearchSetup {
+  const inField = <T>(field: string, check: () => T) => checkingField(source, field, check);
+  const space = inField('$.space', () => getChoiceSpace(experiment.space));
+  // Else only the first member built or trained, in a run directory already written, would say so.
+  inField('$.proxy.resolution', () => space.checkResolution(experiment.proxy.resolution));
+  inField('$.proxy.dataset', () => checkSearchDataset(experiment.proxy.dataset));
+  const measured = inField('$.latency.table', () => experimentTable(experiment));
   const { resolution, classes } = experiment.latency;
-  const { table, estimated, caveats } = spaceTable(experiment, space, measured);
-  const targetMs = resolveTargetMs(experiment.reward.targetMs, experiment, measured);
+  const { table, estimated, caveats } = inField('$.latency.table', () => spaceTable(experiment, space, measured));
+  const targetMs = inField('$.reward.targetMs', () => resolveTargetMs(experiment.reward.targetMs, experiment, measured));
   const fastestMs = fastestLatency(space, table, resolution, classes);
-  if (targetMs < fastestMs) {
-    throw new InputError(
-      `no architecture of space ${space.name} can meet the target of ${targetMs.toFixed(2)} ms on ${table.name}: its fastest member takes ${fastestMs.toFixed(2)} ms; raise reward.targetMs`,
-    );
-  }
+  inField('$.reward.targetMs', () => checkReachable(space, table, targetMs, fastestMs));
   return {
     space,
     table,
@@ -121,4 +134,17 @@ export function setupSearch(experiment: Experiment, proxyClasses: number): Searc
     fastestMs,
     proxyClasses,
   };
+}
+
+/**
+ * An experiment file checked as a search checks it before writing its run directory: read
+ * (readExperiment) and set up, each failure naming the file and the field; the settings its
+ * evaluator ignores are warned of. The proxy task's classes would take loading its dataset: the
+ * setup has the deployed model's instead.
+ */
+export function checkExperimentFile(file: string, log: Logger = silentLogger): { experiment: Experiment; setup: SearchSetup } {
+  const experiment = readExperiment(file);
+  const setup = setupSearch(experiment, experiment.latency.classes, file);
+  for (const warning of ignoredSettings(experiment)) log.warn(`${file}: ${warning}`);
+  return { experiment, setup };
 }

@@ -102,8 +102,8 @@ export function runPipeline(request: PipelineRequest): Promise<PipelineResult> {
 async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   const log = request.log ?? silentLogger;
   // The table, the targets and the report's reference are checked before a new pipeline writes anything.
-  const check = (experiment: Experiment) => {
-    const setup = setupSearch(experiment, experiment.latency.classes);
+  const check = (experiment: Experiment, source?: string) => {
+    const setup = setupSearch(experiment, experiment.latency.classes, source);
     pipelineReference(experiment);
     return {
       table: setup.table,
@@ -111,7 +111,7 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
       targetMs: resolveTargetMs(pipelineTarget(experiment), experiment, setup.table),
     };
   };
-  const { run, record, settings } = await openPipeline(request, check);
+  const { run, record, settings } = await openPipeline(request, (experiment) => check(experiment, request.experimentFile));
   run.checkInputs(record);
   const { table, tableRef, targetMs } = check(record.experiment);
   refuseTableChangedSinceSearch(run, record, tableRef);

@@ -11,7 +11,7 @@
  * choice point, in order) materialises into a plain, validated ArchSpec.
  */
 import { z } from 'zod';
-import { InputError } from '../common/errors.js';
+import { InputError, ValidationError } from '../common/errors.js';
 import { otherKindError } from '../common/file-kinds.js';
 import { readJsonFile } from '../common/json-io.js';
 import type { Rng } from '../common/rng.js';
@@ -222,6 +222,21 @@ export class ChoiceSpace implements ArchSpace {
 
   sample(rng: Rng, resolution = this.resolution): ArchSpec {
     return this.materialise(this.randomChoices(rng), { resolution });
+  }
+
+  /** Refuses an input size no member can take (an ArchSpec's input is 8 px at least). */
+  checkResolution(resolution: number): void {
+    try {
+      this.materialise(
+        this.choicePoints.map(() => 0),
+        { resolution },
+      );
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new InputError(
+        `no member of space ${this.name} takes a ${resolution}x${resolution} input (${err.issues.map((i) => i.message).join('; ')})`,
+      );
+    }
   }
 
   /**

@@ -1,9 +1,20 @@
 /** Reading specs from disk and adapting them to another input size or class count. */
+import { existsSync } from 'node:fs';
+import { InputError } from '../common/errors.js';
 import { readJsonFile } from '../common/json-io.js';
 import { type ArchSpec, parseArchSpec } from './archspec.js';
+import { isZooName, zooSpec } from './zoo/index.js';
 
 export function readArchSpec(file: string): ArchSpec {
   return parseArchSpec(readJsonFile(file), file);
+}
+
+/** A spec by zoo model name or by spec file (a file named like a zoo model wins). */
+export function zooOrFileSpec(nameOrFile: string): ArchSpec {
+  if (isZooName(nameOrFile) && !existsSync(nameOrFile)) return zooSpec(nameOrFile);
+  if (!existsSync(nameOrFile))
+    throw new InputError(`${JSON.stringify(nameOrFile)} is neither a zoo model name (see nas specs --list) nor a spec file`);
+  return readArchSpec(nameOrFile);
 }
 
 export interface InputOverrides {

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { InputError, ValidationError } from '../common/errors.js';
+import { checkingField, InputError } from '../common/errors.js';
 import { PROJECT_ROOT } from '../common/version.js';
 import { ChoiceSpace, readSearchSpace } from './choice-space.js';
 import './neighbourhood.js';
@@ -28,11 +28,16 @@ export function choiceSpaceNames(): string[] {
   return spaceNames().filter((name) => !registeredSpace(name) || registeredSpace(name) instanceof ChoiceSpace);
 }
 
+/** Whether a space (or spec) argument is a file rather than a name: it has a '/' or ends in .json. */
+export function isSpaceFile(nameOrFile: string): boolean {
+  return nameOrFile.endsWith('.json') || nameOrFile.includes('/');
+}
+
 /** A space by name (built-in or experiments/spaces/NAME.json) or by file path. */
 export function getSpace(nameOrFile: string): ArchSpace {
   const known = registeredSpace(nameOrFile);
   if (known) return known;
-  const isFile = nameOrFile.endsWith('.json') || nameOrFile.includes('/');
+  const isFile = isSpaceFile(nameOrFile);
   const file = isFile ? nameOrFile : path.join(SPACES_DIR, `${nameOrFile}.json`);
   if (!existsSync(file)) {
     throw new InputError(
@@ -58,11 +63,5 @@ export function getChoiceSpace(nameOrFile: string): ChoiceSpace {
 
 /** The choice space an experiment file names in `space`; an unknown one is said to be the file's `$.space`. */
 export function experimentChoiceSpace(space: string, file: string): ChoiceSpace {
-  try {
-    return getChoiceSpace(space);
-  } catch (err) {
-    // A bad space file's own errors name that file.
-    if (err instanceof InputError && !(err instanceof ValidationError)) throw new InputError(`${file}: $.space: ${err.message}`);
-    throw err;
-  }
+  return checkingField(file, '$.space', () => getChoiceSpace(space));
 }

@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from '../../common/version.js';
 import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
+import { isTableFile } from '../../latency-model/predict/load-table.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
@@ -31,10 +32,20 @@ interface SearchArgs {
 
 /** A --table file as an absolute path (the run records it, and a resume may start elsewhere); a name in tables/ as given. */
 function tableArgument(table: string): string {
-  return table.includes('/') || table.endsWith('.json') ? path.resolve(table) : table;
+  return isTableFile(table) ? path.resolve(table) : table;
 }
 
-async function experimentFor(args: SearchArgs): Promise<Experiment> {
+/** The children trained at once: --parallel's, but a supernet search trains none (warned of, and not recorded). */
+function parallelFor(args: SearchArgs, experiment: Experiment, log: Logger): number {
+  if (args.parallel === undefined) return experiment.parallel;
+  if (experiment.evaluator !== 'supernet') return args.parallel;
+  log.warn(
+    `--parallel ${args.parallel} is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)`,
+  );
+  return experiment.parallel;
+}
+
+async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment> {
   let experiment: Experiment;
   if (args.resume && !args.experiment) {
     const { SearchRunDir } = await import('../../controller/search-run.js');
@@ -48,11 +59,17 @@ async function experimentFor(args: SearchArgs): Promise<Experiment> {
       algorithm: args.algorithm ?? experiment.algorithm,
       budget: args.budget ?? experiment.budget,
       seed: args.seed ?? experiment.seed,
-      parallel: args.parallel ?? experiment.parallel,
+      parallel: parallelFor(args, experiment, log),
       latency: args.table ? { ...experiment.latency, table: tableArgument(args.table), obtain: undefined } : experiment.latency,
     },
     'experiment with command-line overrides',
   );
+}
+
+/** The file the experiment's fields come from, named in their errors: none for a run's record, or with --table replacing its table. */
+function experimentFileOf(args: SearchArgs): string | undefined {
+  if ((args.resume && !args.experiment) || args.table) return undefined;
+  return args.experiment ?? DEFAULT_EXPERIMENT_FILE;
 }
 
 const EXAMPLES = examples([
@@ -102,7 +119,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
   handler: action<SearchArgs>(async (args, { log }) => {
     if (args.resume && args.out && path.resolve(args.out) !== path.resolve(args.resume))
       throw new InputError('--resume DIR is the run directory: drop --out');
-    const experiment = await experimentFor(args);
+    const experiment = await experimentFor(args, log);
     const runDir = args.resume ?? args.out ?? defaultRunDir(experiment.name);
     const progress = new ProgressReporter(log);
     const started = Date.now();
@@ -114,6 +131,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     try {
       summary = await runSearchJob({
         experiment,
+        experimentFile: experimentFileOf(args),
         runDir,
         resume: Boolean(args.resume),
         backend: args.backend,

@@ -4,11 +4,11 @@ import type { CommandModule } from 'yargs';
 import { InputError } from '../../common/errors.js';
 import { otherKindError } from '../../common/file-kinds.js';
 import { formatCount, formatMillions } from '../../common/format.js';
-import { readExperiment } from '../../controller/experiment.js';
+import type { Logger } from '../../common/log.js';
+import { checkExperimentFile } from '../../controller/setup.js';
 import { readLatencyTable } from '../../latency-model/predict/table-schema.js';
 import { ChoiceSpace, readSearchSpace } from '../../search-space/choice-space.js';
 import { specCost } from '../../search-space/cost.js';
-import { experimentChoiceSpace } from '../../search-space/spaces.js';
 import { action, examples, readSpecFile, reportError } from '../common.js';
 
 interface ValidateArgs {
@@ -16,14 +16,13 @@ interface ValidateArgs {
 }
 
 /** Validates a spec, block-string document or latency table by its kind; returns a summary. */
-function describeValidFile(file: string): string {
+function describeValidFile(file: string, log: Logger): string {
   if (existsSync(file) && statSync(file).isDirectory())
     throw new InputError(`${file}: a directory; nas validate checks files: give them (e.g. ${path.join(file, '*.json')})`);
   const kind = jsonKind(file);
   if (kind === 'experiment') {
-    const experiment = readExperiment(file);
-    const space = experimentChoiceSpace(experiment.space, file);
-    return `valid experiment "${experiment.name}" (space ${space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
+    const { experiment, setup } = checkExperimentFile(file, log);
+    return `valid experiment "${experiment.name}" (space ${setup.space.name}, ${experiment.algorithm}, budget ${experiment.budget})`;
   }
   if (kind === 'search-space') {
     const space = new ChoiceSpace(readSearchSpace(file));
@@ -72,11 +71,11 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       default: undefined,
       describe: 'the files to check',
     }) as never,
-  handler: action<ValidateArgs>(async (args) => {
+  handler: action<ValidateArgs>(async (args, { log }) => {
     let failed = 0;
     for (const file of args.files) {
       try {
-        process.stdout.write(`${file}: ${describeValidFile(file)}\n`);
+        process.stdout.write(`${file}: ${describeValidFile(file, log)}\n`);
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         reportError(err, Boolean(args.verbose));

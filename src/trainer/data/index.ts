@@ -5,16 +5,14 @@ import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadFolder } from './folder.js';
 import { loadMosaics, MOSAIC_ITEM_SIZE, type MosaicDataset } from './mosaic.js';
-import { pathSource, sourceOfDatasetName } from './source.js';
+import { pathSource, sourceOfDatasetName, unknownDatasetError } from './source.js';
 
 export type { ImageDataset, ImageSplit, SplitName } from './dataset.js';
 export type { MosaicDataset } from './mosaic.js';
-export { canonicalDatasetSource } from './source.js';
+export { canonicalDatasetSource, DATASET_FORMS } from './source.js';
 
 /** What a training run learns from: labelled images, or mosaics with per-pixel labels. */
 export type TrainingData = ImageDataset | MosaicDataset;
-
-export const DATASET_FORMS = ['fashion-mnist', 'cifar10:PATH', 'folder:PATH', 'fashion-mosaic'];
 
 /**
  * Loads a dataset; `resolution` is the size folder images are resized to at load time, and the
@@ -26,7 +24,7 @@ export function loadDataset(source: string, resolution: number): TrainingData {
   const located = pathSource(source);
   if (located?.kind === 'cifar10') return loadCifar10(located.path);
   if (located?.kind === 'folder') return loadFolder(located.path, resolution);
-  throw new InputError(`unknown dataset "${source}": use one of ${DATASET_FORMS.join(', ')}`);
+  throw unknownDatasetError(source);
 }
 
 /**
