@@ -316,3 +316,15 @@ test('--host 0.0.0.0 lists the LAN addresses a phone can open, not 0.0.0.0; a na
   t.deepEqual(reachableUrls('0.0.0.0', 8377, { lo: interfaces.lo }), ['http://0.0.0.0:8377/'], 'no LAN address: the wildcard, as before');
   t.deepEqual(reachableUrls('127.0.0.1', 8377, interfaces), ['http://127.0.0.1:8377/']);
 });
+
+test.serial("the phone page's script bundles for a browser: nothing it imports needs a node: module", async (t) => {
+  // Once broken by a message table that imported node:path into spec and table parsing: the page never loaded.
+  const { server } = await startServer();
+  try {
+    const script = await fetch(`${server.url}profiler.js`);
+    t.is(script.status, 200, await script.clone().text());
+    t.true((await script.text()).length > 1000);
+  } finally {
+    await server.close();
+  }
+});

@@ -3,7 +3,6 @@
  * reads it: a file of one kind given where another is expected (a search's run.json as a spec) is
  * named for what it is, instead of failing field by field against the schema expected.
  */
-import path from 'node:path';
 import { commandLine, shellArg } from './command-line.js';
 import { InputError } from './errors.js';
 
@@ -13,10 +12,16 @@ interface FileKind {
   readBy: (file: string) => string;
 }
 
-const dir = (file: string) => path.dirname(file);
+// String operations, not node:path: table and space parsing use this module, and the phone
+// profiler's browser bundle includes them.
+/** The directory of a file path. */
+const dir = (file: string) => {
+  const slash = file.lastIndexOf('/');
+  return slash < 0 ? '.' : slash === 0 ? '/' : file.slice(0, slash);
+};
 
 const searchRun = (file: string) =>
-  `${commandLine(['nas', 'search', '--resume', dir(file)])} continues the run; the spec it found is ${shellArg(path.join(dir(file), 'best.json'))}`;
+  `${commandLine(['nas', 'search', '--resume', dir(file)])} continues the run; the spec it found is ${shellArg(`${dir(file)}/best.json`)}`;
 const trainRun = (file: string) =>
   `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores the run's model, ${commandLine(['nas', 'train', '--out', dir(file), '--resume'])} continues it`;
 const netadaptRun = (file: string) => `${commandLine(['nas', 'netadapt', '--out', dir(file), '--resume'])} continues the run`;
