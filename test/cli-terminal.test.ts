@@ -58,9 +58,13 @@ test('log lines are written above the progress bar, never on its row', async (t)
     rows.some((row) => /INFO.*epoch 1\/2/.test(row)),
     'the epoch log line is on screen',
   );
-  t.true(
-    rows.some((row) => /\[#*\.*\] epoch 2\/2/.test(row)),
-    'the bar is on screen',
+  t.regex(terminal, /\[#*\.*\] epoch 2\/2/, 'the bar was drawn');
+  // Erased once the closing log came: no bar drawn again below it.
+  const closingLog = rows.map((row) => /INFO/.test(row)).lastIndexOf(true);
+  t.deepEqual(
+    rows.slice(closingLog).filter((row) => /ETA/.test(row)),
+    [],
+    'no bar below the closing log',
   );
   const shared = rows.filter((row) => /ETA/.test(row) && /INFO/.test(row));
   t.deepEqual(shared, [], 'no row holds both the bar and a log line');
