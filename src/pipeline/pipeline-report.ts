@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { formatCount, formatShare } from '../common/format.js';
+import { countOf, formatCount, formatShare } from '../common/format.js';
 import { writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import type { Logger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -322,7 +322,7 @@ const TABLE_HEAD = [
 /** report.md: the stage table, the zoo table beside it and the plot. */
 export function reportMarkdown(report: PipelineReport): string {
   const { zoo } = report;
-  const recipe = `${zoo.recipe.epochs} epoch${zoo.recipe.epochs === 1 ? '' : 's'} on ${zoo.recipe.trainSamples ?? 'all'} ${zoo.recipe.dataset} images at ${zoo.recipe.resolution}x${zoo.recipe.resolution}, seed ${zoo.recipe.seed}`;
+  const recipe = `${countOf(zoo.recipe.epochs, 'epoch')} on ${zoo.recipe.trainSamples ?? 'all'} ${zoo.recipe.dataset} images at ${zoo.recipe.resolution}x${zoo.recipe.resolution}, seed ${zoo.recipe.seed}`;
   const zooLines = zoo.models.length
     ? [...TABLE_HEAD, ...zoo.models.map(markdownRow)]
     : [`No zoo model within +-${formatShare(zoo.window)} of the final model's predicted latency on ${report.table}.`];

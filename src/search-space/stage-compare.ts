@@ -19,7 +19,7 @@
  * off), activation; plus the number of layers and the output width. Two stages agree on an
  * attribute when the sets of its values are equal (layers and width: the same number).
  */
-import { markdownTable } from '../common/format.js';
+import { countOf, markdownTable } from '../common/format.js';
 import type { ArchSpec, Block } from './archspec.js';
 
 export const COMPARED_ATTRIBUTES = ['op', 'kernel', 'expansion', 'se', 'activation', 'layers', 'out'] as const;
@@ -186,7 +186,7 @@ export function comparisonSummary(c: StageComparison): string {
     return [`${ATTRIBUTE_LABELS[a]} in ${list}`];
   });
   const extra = c.unmatched.length
-    ? `; ${c.unmatched.length} found stage${c.unmatched.length === 1 ? '' : 's'} with no counterpart (${c.unmatched.map(stageLabel).join('; ')})`
+    ? `; ${countOf(c.unmatched.length, 'found stage')} with no counterpart (${c.unmatched.map(stageLabel).join('; ')})`
     : '';
   return `found again: ${again.join(', ')}; differs: ${differs.length ? differs.join(', ') : 'nowhere'}${extra}`;
 }

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, InterruptedError } from '../../common/errors.js';
+import { countOf } from '../../common/format.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { currentBackend } from '../../trainer/backend.js';
@@ -63,7 +64,7 @@ export function thisDevice(dispatchMs: number): Device {
   const { backend, threads } = currentBackend();
   const cpu = cpus()[0]?.model ?? 'unknown';
   return {
-    name: `${cpu} (${cpus().length} cores), ${backend}, ${threads} thread${threads === 1 ? '' : 's'}`,
+    name: `${cpu} (${cpus().length} cores), ${backend}, ${countOf(threads, 'thread')}`,
     runtime: 'tfjs-layers',
     backend,
     threads,

@@ -20,6 +20,7 @@
 
 import { commandLine, shellArg } from '../../common/command-line.js';
 import { InputError } from '../../common/errors.js';
+import { countOf } from '../../common/format.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { unitCost } from '../../search-space/cost.js';
 import { deploymentInput, withInput } from '../../search-space/io.js';
@@ -71,7 +72,7 @@ export class MissingKeysError extends InputError {
       ? `profile them into it (nas profile --arch SPEC --out TABLE) or ${estimate}`
       : `it was measured on ${table.device.name}, which profiling this machine cannot add to: ${estimate}`;
     super(
-      `table ${table.name} has no entry for ${keys.length} op${keys.length === 1 ? '' : 's'} of this spec: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? `, ... (${keys.length - 5} more)` : ''}; ${what}`,
+      `table ${table.name} has no entry for ${countOf(keys.length, 'op')} of this spec: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? `, ... (${keys.length - 5} more)` : ''}; ${what}`,
     );
     this.table = table.name;
   }
