@@ -210,16 +210,20 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   const out = path.join(dir, 'run');
   const controller = new AbortController();
   let seen = 0;
+  const interrupted = new InProcessTrainer(dataset, finetune);
   await t.throwsAsync(
     runNetAdapt({
       ...base,
-      evaluator: new InProcessTrainer(dataset, finetune),
+      evaluator: interrupted,
       outDir: out,
       signal: controller.signal,
       onProgress: (p) => p.step === 2 && ++seen === 1 && controller.abort(),
     }),
     { instanceOf: InterruptedError, message: /interrupted in step 2: .*--resume/ },
   );
+  // As the CLI closes its pool: the fine-tune under way stops (and the queued ones never start)
+  // before the resumed run trains into the same proposal directories.
+  await interrupted.close();
   const partial = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
   t.is(partial.steps.length, 1);
   const counting = new InProcessTrainer(dataset, finetune);

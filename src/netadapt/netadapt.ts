@@ -400,12 +400,14 @@ class Adaptation {
     if (saved) return saved;
     const { signal, evaluator } = this.request;
     if (signal?.aborted) throw new InterruptedError('');
-    // An abort does not wait for the fine-tune: the pool is closed next (its workers killed) and
-    // the proposal fine-tuned again on resume.
+    // An abort does not wait for the fine-tune: the pool is closed next (its workers killed), an
+    // in-process fine-tune stops at its next step (the signal), and the proposal is fine-tuned
+    // again on resume.
     const evaluation = await untilAborted(
       evaluator.evaluate(p.spec, {
         inheritFrom: { spec: this.current.spec, checkpoint: this.current.checkpoint },
         outDir: dir,
+        signal,
       }),
       signal,
     );

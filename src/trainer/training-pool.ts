@@ -85,12 +85,19 @@ export class InProcessTrainer implements Evaluator {
   ) {}
 
   evaluate(spec: ArchSpec, options: EvaluateOptions = {}): Promise<Evaluation> {
-    const next = this.last.then(() => trainForEvaluation(this.dataset, spec, this.config, options));
+    const next = this.last.then(() => {
+      // A queued evaluation whose caller gave up starts no training (nor writes into its outDir).
+      if (options.signal?.aborted) throw new InterruptedError('evaluation not started: interrupted');
+      return trainForEvaluation(this.dataset, spec, this.config, options);
+    });
     this.last = next.catch(() => undefined);
     return next;
   }
 
-  async close(): Promise<void> {}
+  /** Waits for the evaluations already asked for (an aborted one stops at its next step). */
+  async close(): Promise<void> {
+    await this.last;
+  }
 }
 
 interface Job {
