@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -36,6 +36,20 @@ test('Fashion-MNIST: fixed stratified split 55,000 / 5,000 / 10,000, the same on
   t.deepEqual(b.test.labels, a.test.labels);
   t.deepEqual(b.test.images.subarray(0, 5000), a.test.images.subarray(0, 5000));
   t.true(Math.abs(a.mean[0]! - 0.286) < 0.01 && Math.abs(a.std[0]! - 0.353) < 0.01);
+});
+
+test('Fashion-MNIST: a cache file that is not whole is rebuilt from the package, to the same splits', (t) => {
+  const cached = loadFashionMnist();
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'nas-fmnist-cache-')), 'fashion-mnist.bin');
+  writeFileSync(file, new Uint8Array(1000));
+  const rebuilt = loadFashionMnist(file);
+  t.is(statSync(file).size, 32 + 70_000 * (28 * 28 + 1), 'rewritten whole');
+  for (const split of ['train', 'validation', 'test'] as const) {
+    t.deepEqual(rebuilt[split].labels, cached[split].labels, split);
+    t.true(Buffer.from(rebuilt[split].images).equals(Buffer.from(cached[split].images)), split);
+  }
+  t.deepEqual([rebuilt.mean, rebuilt.std], [cached.mean, cached.std]);
+  t.deepEqual(loadFashionMnist(file).test.labels, cached.test.labels, 'read back from the rebuilt file');
 });
 
 function writeCifarBatch(file: string, labels: number[]) {
