@@ -136,6 +136,10 @@ test('a file of another kind than the command reads is named for what it is, wit
       ['space', 'describe', 'experiments/default.json'],
       /^nas: experiments\/default\.json: an experiment \(kind "experiment"\), not a search space: /,
     ],
+    [
+      ['search', '--experiment', run],
+      /^nas: .*run\.json: a search run's record \(kind "search-run"\), not an experiment: nas search --resume /,
+    ],
   ];
   for (const [args, message] of cases) {
     const res = await nas(...args);
@@ -188,6 +192,22 @@ test('nas validate refuses what nas search would, naming the file and the field;
   t.regex(res.stdout, /relative-space\.json: valid experiment "default" \(space mnasnet, /);
   t.is(res.stderr.trim().split('\n').length, cases.length, res.stderr);
   for (const [, message] of cases) t.regex(res.stderr, message);
+});
+
+test('nas validate --table checks an experiment as nas search --table runs it (a table not imported yet)', async (t) => {
+  const file = path.join(tmp(), 'to-import.json');
+  const experiment = JSON.parse(readFileSync('experiments/default.json', 'utf8'));
+  experiment.latency = { ...experiment.latency, table: 'not-imported', obtain: 'import it first, or pass --table FILE' };
+  writeFileSync(file, JSON.stringify(experiment));
+  const refused = await nas('validate', file);
+  t.is(refused.code, 2);
+  t.regex(
+    refused.stderr,
+    /to-import\.json: \$\.latency\.table: \S*tables\/not-imported\.json: no such latency table; import it first, or pass --table FILE$/m,
+  );
+  const valid = await nas('validate', file, '--table', 'tables/default.json');
+  t.is(valid.code, 0, valid.stderr);
+  t.regex(valid.stdout, /to-import\.json: valid experiment "default" \(space \S+, .*, priced by default\)$/m);
 });
 
 test('nas describe prints the paper-style table; --json gives the numbers', async (t) => {

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { checkingField } from '../common/errors.js';
+import { otherKindError } from '../common/file-kinds.js';
 import { jsonHash } from '../common/hash.js';
 import { type JsonDifference, jsonDifferences } from '../common/json-diff.js';
 import { readJsonFile } from '../common/json-io.js';
@@ -162,7 +163,18 @@ export const ExperimentSchema = z
 export type Experiment = z.infer<typeof ExperimentSchema>;
 
 export function parseExperiment(data: unknown, source: string): Experiment {
+  const other = otherKindError(data, source, ['experiment'], 'an experiment');
+  if (other) throw other;
   return parseWith(ExperimentSchema, data, source);
+}
+
+/**
+ * `experiment` priced on `table` (--table) instead of its own: a file, recorded absolute (a resume
+ * may start elsewhere), or a name in tables/ as given. Its `latency.obtain` no longer applies.
+ */
+export function withTable(experiment: Experiment, table: string): Experiment {
+  const given = isTableFile(table) ? path.resolve(table) : table;
+  return { ...experiment, latency: { ...experiment.latency, table: given, obtain: undefined } };
 }
 
 /**

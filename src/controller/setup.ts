@@ -22,7 +22,7 @@ import { zooOrFileSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
 import { checkSearchDataset } from '../trainer/data/source.js';
-import { type Experiment, ignoredSettings, readExperiment } from './experiment.js';
+import { type Experiment, ignoredSettings, readExperiment, withTable } from './experiment.js';
 import type { RewardSettings } from './reward.js';
 
 /** Everything a run needs that is derived from the experiment and checked before any training. */
@@ -142,9 +142,14 @@ export function setupSearch(experiment: Experiment, proxyClasses: number, source
  * evaluator ignores are warned of. The proxy task's classes would take loading its dataset: the
  * setup has the deployed model's instead.
  */
-export function checkExperimentFile(file: string, log: Logger = silentLogger): { experiment: Experiment; setup: SearchSetup } {
-  const experiment = readExperiment(file);
-  const setup = setupSearch(experiment, experiment.latency.classes, file);
+export function checkExperimentFile(
+  file: string,
+  log: Logger = silentLogger,
+  table?: string,
+): { experiment: Experiment; setup: SearchSetup } {
+  const experiment = table ? withTable(readExperiment(file), table) : readExperiment(file);
+  // With --table, a table's failure is no longer the file's: the file is not named.
+  const setup = setupSearch(experiment, experiment.latency.classes, table ? undefined : file);
   for (const warning of ignoredSettings(experiment)) log.warn(`${file}: ${warning}`);
   return { experiment, setup };
 }

@@ -5,10 +5,9 @@ import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { defaultRunDir } from '../../common/run-dir-name.js';
 import { PROJECT_ROOT } from '../../common/version.js';
-import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment } from '../../controller/experiment.js';
+import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment, withTable } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
-import { isTableFile } from '../../latency-model/predict/load-table.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { BackendName } from '../../trainer/backend-names.js';
 import { action, examples, printJson } from '../common.js';
@@ -28,11 +27,6 @@ interface SearchArgs {
   table?: string;
   backend: BackendName | 'auto';
   json?: boolean;
-}
-
-/** A --table file as an absolute path (the run records it, and a resume may start elsewhere); a name in tables/ as given. */
-function tableArgument(table: string): string {
-  return isTableFile(table) ? path.resolve(table) : table;
 }
 
 /** The children trained at once: --parallel's, but a supernet search trains none (warned of, and not recorded). */
@@ -55,12 +49,11 @@ async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment>
   }
   return parseExperiment(
     {
-      ...experiment,
+      ...(args.table ? withTable(experiment, args.table) : experiment),
       algorithm: args.algorithm ?? experiment.algorithm,
       budget: args.budget ?? experiment.budget,
       seed: args.seed ?? experiment.seed,
       parallel: parallelFor(args, experiment, log),
-      latency: args.table ? { ...experiment.latency, table: tableArgument(args.table), obtain: undefined } : experiment.latency,
     },
     'experiment with command-line overrides',
   );
