@@ -78,6 +78,10 @@ test('every command has two or three examples: what it does, then a nas command 
       t.regex(lines[i + 1]!, new RegExp(`^nas ${command}`), `nas ${command}: ${lines[i + 1]}`);
     }
   }
+  // Run as node bin/nas.js (a checkout without a global link), the examples read that way.
+  const { stdout } = await run(process.execPath, ['bin/nas.js', 'train', '--help'], { cwd: PROJECT_ROOT });
+  t.regex(stdout, /^\s+node bin\/nas\.js train --arch /m);
+  t.notRegex(stdout, /^\s+nas train/m);
 });
 
 test('lines wrap between words: the wrapped help holds the same words as the unwrapped one', async (t) => {

@@ -87,8 +87,9 @@ export const specOverrideOptions = {
 
 /**
  * A command's examples for yargs' `.example()`: what it does as a shell comment, then the command
- * line on a row of its own. (yargs' two columns would wrap a command line in half the width.)
+ * line on a row of its own, written as the user runs it (`$0 train` reads `npx nas train` under
+ * npx). (yargs' two columns would wrap a command line in half the width.)
  */
 export function examples(list: [command: string, what: string][]): [string, string][] {
-  return list.map(([command, what]) => [`# ${what}\n${command}`, '']);
+  return list.map(([command, what]) => [`# ${what}\n${asTheUserRunsIt(command.replace(/^\$0 /, 'nas '))}`, '']);
 }
