@@ -137,7 +137,7 @@ test('nas profile --serve prints the link with its token on stdout (--quiet too)
       new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?token=${token}\n`),
       'the same link (its token) after a restart, above its QR code',
     );
-    await again.waitFor('stderr', /resuming: 1 of \d+ ops were uploaded before/);
+    await again.waitFor('stderr', /resuming: 1 of \d+ ops was uploaded before/);
     await again.waitFor('stderr', /listens on 127\.0\.0\.1 only, which a phone cannot reach; for a phone, start it with --host 0\.0\.0\.0/);
   } finally {
     await again.stop();

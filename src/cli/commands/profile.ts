@@ -131,7 +131,7 @@ async function serveToPhone(args: ProfileArgs, log: Logger): Promise<void> {
   if (server.resumedOps)
     log.info(
       { measured: server.resumedOps, total: server.totalOps, session: server.sessionFile },
-      `resuming: ${server.resumedOps} of ${server.totalOps} ops were uploaded before; reopen the same link on the same phone`,
+      `resuming: ${server.resumedOps} of ${server.totalOps} ops ${server.resumedOps === 1 ? 'was' : 'were'} uploaded before; reopen the same link on the same phone`,
     );
   const where = server.loopbackOnly
     ? `in a browser on this machine: the server listens on ${args.host} only, which a phone cannot reach; for a phone, start it with --host 0.0.0.0 (or this machine's network address), which makes it listen on the network`

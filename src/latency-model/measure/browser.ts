@@ -213,7 +213,11 @@ async function profile(credentials: Credentials): Promise<string> {
   const job = (await (await fetch('/job')).json()) as ProfileJob;
   const measured = new Set(earlier.measured);
   document.body.dataset['resumed'] = String(measured.size);
-  status(measured.size ? `resuming: ${measured.size} of ${job.ops.length} ops were measured before` : 'warming up');
+  status(
+    measured.size
+      ? `resuming: ${measured.size} of ${job.ops.length} ops ${measured.size === 1 ? 'was' : 'were'} measured before`
+      : 'warming up',
+  );
   await nextFrame();
   const probe = new SpeedProbe(job.settings);
   try {
