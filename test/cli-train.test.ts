@@ -170,7 +170,7 @@ test("nas train --out a search run or a supernet search's best-weights exits 2 n
     t.is(res.code, 2, res.stderr);
     t.regex(
       lastLine(res.stderr),
-      /holds a checkpoint of inherited supernet weights .*not a training run: choose another --out; to fine-tune from them give nas train --init-from /,
+      /holds a supernet member's inherited weights \(its \S*state\.json is of kind "inherited-weights"\), not a training run: choose another --out; nas train --init-from (\S+) --arch \1\/spec\.json fine-tunes them, nas eval --checkpoint \1 scores them$/,
     );
     t.deepEqual(filesUnder(bestWeights), inherited);
   }

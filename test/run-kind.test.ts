@@ -96,14 +96,15 @@ test('every run module refuses a directory of another kind before writing anythi
 
 test("a supernet search's best-weights and a training's checkpoint directory are no run directory; best-weights says what to do with it", async (t) => {
   const bestWeights = await inheritedCheckpoint(path.join(tmp(), 'best-weights'));
+  const checkpoint = path.join(bestWeights, 'checkpoint');
   const err = t.throws(() => new TrainRunDir(bestWeights).refuseExistingRun({ resume: true }), { instanceOf: InputError });
   t.is(
     err!.message,
-    `${bestWeights} holds a checkpoint of inherited supernet weights (its checkpoint/state.json is of kind "inherited-weights"), not a training run: choose another --out; ` +
-      `to fine-tune from them give nas train --init-from ${bestWeights} --arch ${path.join(bestWeights, 'checkpoint', 'spec.json')}, to score them nas eval --checkpoint ${bestWeights}`,
+    `${bestWeights} holds a supernet member's inherited weights (its checkpoint/state.json is of kind "inherited-weights"), not a training run: choose another --out; ` +
+      `nas train --init-from ${checkpoint} --arch ${path.join(checkpoint, 'spec.json')} fine-tunes them, nas eval --checkpoint ${checkpoint} scores them`,
   );
-  t.throws(() => refuseOtherRunKind(path.join(bestWeights, 'checkpoint'), 'train'), {
-    message: /holds a checkpoint of inherited supernet weights \(its state\.json/,
+  t.throws(() => refuseOtherRunKind(checkpoint, 'train'), {
+    message: /holds a supernet member's inherited weights \(its state\.json/,
   });
   const trained = path.join(tmp(), 'trained');
   const job = {
@@ -115,6 +116,6 @@ test("a supernet search's best-weights and a training's checkpoint directory are
   t.notThrows(() => refuseOtherRunKind(trained, 'train'));
   t.throws(() => refuseOtherRunKind(path.join(trained, 'checkpoint'), 'train'), {
     message:
-      /checkpoint holds a training checkpoint \(its state\.json is of kind "trainer-state"\), not a training run: choose another --out$/,
+      /(\S+) holds a training checkpoint \(its state\.json is of kind "trainer-state"\), not a training run: choose another --out; nas eval --checkpoint \1 scores its model$/,
   });
 });

@@ -47,12 +47,13 @@ const FILE_KINDS: Record<string, FileKind> = {
   'supernet-finetune': { what: "a supernet search run's fine-tune", readBy: () => 'nas search --resume reads it from its run directory' },
   'inherited-weights': {
     what: "a supernet member's inherited weights",
-    readBy: (file) => `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them, nas train --init-from fine-tunes them`,
+    readBy: (file) =>
+      `${commandLine(['nas', 'train', '--init-from', dir(file), '--arch', `${dir(file)}/spec.json`])} fine-tunes them, ${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them`,
   },
   'train-run': { what: "a training run's record", readBy: trainRun },
   'train-result': { what: "a training run's result", readBy: trainRun },
   'trainer-state': {
-    what: "a training checkpoint's state",
+    what: 'a training checkpoint',
     readBy: (file) => `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores its model`,
   },
   'netadapt-history': { what: "a NetAdapt run's history", readBy: netadaptRun },
@@ -64,13 +65,19 @@ const FILE_KINDS: Record<string, FileKind> = {
   'phone-profile-session': { what: 'a phone profiling session', readBy: () => 'nas profile --serve with the same --out continues it' },
 };
 
+/** What a file of `kind` at `file` is and the command that reads it, as clauses; null for a kind this tool does not write. */
+export function describeFileKind(kind: string, file: string): { what: string; readBy: string } | null {
+  if (!Object.hasOwn(FILE_KINDS, kind)) return null;
+  const { what, readBy } = FILE_KINDS[kind]!;
+  return { what, readBy: readBy(file) };
+}
+
 /**
  * The error for `data` read from `file` when its "kind" names another known kind than the ones
  * `expected` lists (e.g. `['archspec']`), saying what it is and which command reads it; else null.
  */
 export function otherKindError(data: unknown, file: string, expected: readonly string[], expectedWhat: string): InputError | null {
   const kind = data && typeof data === 'object' ? (data as { kind?: unknown }).kind : undefined;
-  if (typeof kind !== 'string' || expected.includes(kind) || !Object.hasOwn(FILE_KINDS, kind)) return null;
-  const { what, readBy } = FILE_KINDS[kind]!;
-  return new InputError(`${file}: ${what} (kind "${kind}"), not ${expectedWhat}: ${readBy(file)}`);
+  const known = typeof kind === 'string' && !expected.includes(kind) ? describeFileKind(kind, file) : null;
+  return known && new InputError(`${file}: ${known.what} (kind "${kind}"), not ${expectedWhat}: ${known.readBy}`);
 }

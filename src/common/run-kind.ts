@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { commandLine } from './command-line.js';
 import { InputError } from './errors.js';
+import { describeFileKind } from './file-kinds.js';
 
 /** The runs a command writes into a directory of their own. */
 export type RunKind = 'search' | 'train' | 'netadapt' | 'pipeline';
@@ -22,29 +22,20 @@ const RUN_NAMES: Record<RunKind, string> = {
 
 /**
  * A record a run module writes, by its file (relative to the directory) and `kind`: the run it is
- * the record of, or what else it says the directory holds and what to do with that instead.
+ * the record of, or (no `run`) a checkpoint, which file-kinds.ts says what to do with.
  */
-type KnownRecord = { file: string; kind: string } & (
-  | { run: RunKind }
-  | { holds: string; useInstead?: (dir: string, recordFile: string) => string }
-);
-
-const INHERITED_WEIGHTS = {
-  holds: 'a checkpoint of inherited supernet weights',
-  useInstead: (dir: string, recordFile: string) =>
-    `to fine-tune from them give ${commandLine(['nas', 'train', '--init-from', dir, '--arch', path.join(path.dirname(recordFile), 'spec.json')])}, to score them ${commandLine(['nas', 'eval', '--checkpoint', dir])}`,
-};
+type KnownRecord = { file: string; kind: string; run?: RunKind };
 
 const KNOWN_RECORDS: readonly KnownRecord[] = [
   { file: 'run.json', kind: 'search-run', run: 'search' },
   { file: 'run.json', kind: 'train-run', run: 'train' },
   { file: 'result.json', kind: 'train-result', run: 'train' },
   { file: 'checkpoint/state.json', kind: 'trainer-state', run: 'train' },
-  { file: 'checkpoint/state.json', kind: 'inherited-weights', ...INHERITED_WEIGHTS },
+  { file: 'checkpoint/state.json', kind: 'inherited-weights' },
   { file: 'history.json', kind: 'netadapt-history', run: 'netadapt' },
   { file: 'pipeline.json', kind: 'pipeline-run', run: 'pipeline' },
-  { file: 'state.json', kind: 'trainer-state', holds: 'a training checkpoint' },
-  { file: 'state.json', kind: 'inherited-weights', ...INHERITED_WEIGHTS },
+  { file: 'state.json', kind: 'trainer-state' },
+  { file: 'state.json', kind: 'inherited-weights' },
 ];
 
 /** The `kind` of a JSON file, or null (no such file, not JSON, no kind). */
@@ -59,13 +50,11 @@ function recordKind(file: string): string | null {
 
 /** Refuses to write a run of `kind` into `dir` when the directory holds something else this tool wrote: another kind of run, or a checkpoint. */
 export function refuseOtherRunKind(dir: string, kind: RunKind): void {
-  const other = KNOWN_RECORDS.find(
-    (record) => !('run' in record && record.run === kind) && recordKind(path.join(dir, record.file)) === record.kind,
-  );
+  const other = KNOWN_RECORDS.find((record) => record.run !== kind && recordKind(path.join(dir, record.file)) === record.kind);
   if (!other) return;
-  const holds = 'run' in other ? RUN_NAMES[other.run] : other.holds;
-  const useInstead = 'useInstead' in other && other.useInstead ? `; ${other.useInstead(dir, path.join(dir, other.file))}` : '';
+  const described = other.run ? null : describeFileKind(other.kind, path.join(dir, other.file));
+  const holds = other.run ? RUN_NAMES[other.run] : (described?.what ?? `a "${other.kind}" file`);
   throw new InputError(
-    `${dir} holds ${holds} (its ${other.file} is of kind "${other.kind}"), not ${RUN_NAMES[kind]}: choose another --out${useInstead}`,
+    `${dir} holds ${holds} (its ${other.file} is of kind "${other.kind}"), not ${RUN_NAMES[kind]}: choose another --out${described ? `; ${described.readBy}` : ''}`,
   );
 }
