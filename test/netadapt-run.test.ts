@@ -80,6 +80,11 @@ test.serial('runNetAdaptJob adapts the seed, trains the result in final/ and wri
   t.is(typeof record.testTop1, 'number');
   t.is(finalRun.readCheckpoint().state.epoch, 1);
   t.is(record.finalAccuracy, finalRun.readCheckpoint().state.history[0]!.valTop1);
+  // The whole run's wall time: the adaptation's (in history.json) and the final training's.
+  const adaptationSeconds = run.readHistory().wallSeconds!;
+  t.true(adaptationSeconds > 0);
+  t.true(record.wallSeconds > adaptationSeconds);
+  t.is(typeof record.sessionWallSeconds, 'number');
 
   await t.throwsAsync(runNetAdaptJob(request), { instanceOf: InputError, message: /already holds a NetAdapt run/ });
   t.is(run.readHistory().dataset, request.dataset, 'recorded with its absolute path');

@@ -226,6 +226,7 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   await interrupted.close();
   const partial = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
   t.is(partial.steps.length, 1);
+  t.true(partial.wallSeconds > 0, 'the interrupted session recorded its wall time');
   const counting = new InProcessTrainer(dataset, finetune);
   let trained = 0;
   const evaluator = {
@@ -240,6 +241,7 @@ test.serial('NetAdapt reaches the target, resumes without redoing finished steps
   // The table holds the seed's ops only: the narrower widths of the proposals are estimated, and flagged.
   t.true(result.history.steps.every((s) => s.proposals.some((p) => (p.estimatedOps ?? 0) > 0)));
   t.is(result.history.steps[0]!.chosen, partial.steps[0].chosen, 'step 1 was not redone');
+  t.true(result.history.wallSeconds! > partial.wallSeconds, "the resumed run's wall time adds to the interrupted session's");
   t.true(result.history.steps.length >= 2);
   t.true(
     trained < result.history.steps.slice(1).reduce((n, s) => n + s.proposals.length, 0) + 1,

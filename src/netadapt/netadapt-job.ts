@@ -70,7 +70,8 @@ async function netAdaptJob(request: NetAdaptJobRequest): Promise<NetAdaptSummary
     testTop1: final.testTop1,
     metric: start.settings.metric,
     seed: start.finetune.seed,
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: (result.history.wallSeconds ?? 0) + final.wallSeconds,
+    sessionWallSeconds: (Date.now() - started) / 1000,
   });
   log.info({ ...summary, finalCheckpoint: final.checkpoint }, 'netadapt finished');
   return summary;
@@ -136,8 +137,8 @@ async function trainFinal(
   result: NetAdaptResult,
   dataset: TrainingData,
   log: Logger,
-): Promise<{ accuracy: number; checkpoint: string; testTop1: number | null }> {
-  if (!(final.epochs > 0)) return { accuracy: result.finalAccuracy, checkpoint: result.finalCheckpoint, testTop1: null };
+): Promise<{ accuracy: number; checkpoint: string; testTop1: number | null; wallSeconds: number }> {
+  if (!(final.epochs > 0)) return { accuracy: result.finalAccuracy, checkpoint: result.finalCheckpoint, testTop1: null, wallSeconds: 0 };
   const finalRun = run.finalTraining();
   const resume = Boolean(request.resume) && finalRun.hasCheckpoint();
   const inherited = final.fromScratch || resume ? undefined : loadCheckpoint(result.finalCheckpoint, (d) => d).weights;
@@ -162,5 +163,5 @@ async function trainFinal(
   }).catch((err: unknown) => {
     throw err instanceof InterruptedError ? new InterruptedError(`NetAdapt's final training ${err.message}`) : err;
   });
-  return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1 };
+  return { accuracy: long.valTop1, checkpoint: long.checkpoint!, testTop1: long.top1, wallSeconds: long.wallSeconds };
 }

@@ -129,6 +129,8 @@ const HistorySchema = z
     /** Latencies measured on this machine for ops the table lacked. */
     measuredEntries: z.record(z.string(), EntrySchema),
     finished: z.boolean(),
+    /** The adaptation's wall time over every session, saved with each step (absent in runs before it was recorded). */
+    wallSeconds: z.number().optional(),
   })
   .refine((h) => h.schemaVersion === 1 || h.tableRef !== undefined, {
     message: 'missing (a version 2 history names its table)',
@@ -160,7 +162,10 @@ const NetAdaptSummaryRecordSchema = z.object({
   metric: z.enum(['ratio', 'accuracy']),
   /** The training seed. */
   seed: z.int(),
+  /** The run's wall time over every session: the adaptation's and the final training's. */
   wallSeconds: z.number(),
+  /** The last session's (absent in runs before it was recorded). */
+  sessionWallSeconds: z.number().optional(),
 });
 
 /** `summary.json`: the summary with the target, the final checkpoint and the settings that matter. */

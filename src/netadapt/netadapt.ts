@@ -17,6 +17,7 @@ import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
 import { TOOL_NAME } from '../common/version.js';
+import { RunWallTime } from '../common/wall-time.js';
 import { LatencyOracle } from '../latency-model/predict/oracle.js';
 import type { OracleMissing } from '../latency-model/predict/oracle-missing.js';
 import { MissingKeysError, predictLatency } from '../latency-model/predict/predict.js';
@@ -124,8 +125,14 @@ export function smallestReachable(spec: ArchSpec): ArchSpec {
  */
 export async function runNetAdapt(request: NetAdaptRequest): Promise<NetAdaptResult> {
   const adaptation = await Adaptation.start(request);
-  while (adaptation.current.latencyMs > adaptation.targetMs) await adaptation.step();
-  return adaptation.finish();
+  try {
+    while (adaptation.current.latencyMs > adaptation.targetMs) await adaptation.step();
+    return await adaptation.finish();
+  } catch (err) {
+    // The finished steps are saved already; this keeps the time the stopped one took in the record.
+    await adaptation.saveHistory().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Where the adaptation stands: the last chosen network (the seed before the first step). */
@@ -209,6 +216,8 @@ class Adaptation {
     private readonly seedLatencyMs: number,
     readonly targetMs: number,
     public current: Current,
+    /** The run's adaptation time: earlier sessions' (the history's) and this one's. */
+    private readonly wallTime = new RunWallTime(history.wallSeconds ?? 0),
   ) {}
 
   /** Opens the run directory (new or resumed), checks the seed and the target, and writes the history. */
@@ -264,7 +273,7 @@ class Adaptation {
         }
       : { spec: seed, checkpoint: seedCkpt.dir, latencyMs: seedLatencyMs, accuracy: history.seedAccuracy };
     const adaptation = new Adaptation(request, log, run, oracle, history, seedLatencyMs, targetMs, current);
-    await adaptation.save();
+    await adaptation.saveHistory();
     log.info({ seedLatencyMs, targetMs, seedAccuracy: history.seedAccuracy }, 'netadapt');
     return adaptation;
   }
@@ -288,8 +297,10 @@ class Adaptation {
     return { ...spec, provenance: { ...provenance, deployment } };
   }
 
-  private async save(): Promise<void> {
+  /** Writes the history: the finished steps, the ops measured so far and the wall time. */
+  async saveHistory(): Promise<void> {
     this.history.measuredEntries = this.oracle.measured();
+    this.history.wallSeconds = this.wallTime.totalSeconds();
     await this.run.writeHistory(this.history);
   }
 
@@ -318,7 +329,7 @@ class Adaptation {
       spec: pick.spec,
       checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
     });
-    await this.save();
+    await this.saveHistory();
     this.current = {
       spec: pick.spec,
       checkpoint: path.join(records[chosen]!.dir, CHECKPOINT_DIR),
@@ -357,7 +368,7 @@ class Adaptation {
       deltaMs /= 2;
       proposals = proposalsAt(deltaMs);
     }
-    await this.save();
+    await this.saveHistory();
     if (!proposals.length) {
       throw new InputError(
         `no proposal can cut ${current.latencyMs.toFixed(3)} ms further toward the target ${this.targetMs.toFixed(3)} ms after ${step} steps; the history is kept in ${this.run.file('history')}`,
@@ -430,7 +441,7 @@ class Adaptation {
     const { history, current, request } = this;
     const { seed } = request;
     history.finished = true;
-    await this.save();
+    await this.saveHistory();
     const adapted = this.adapted(current.spec);
     const final = parseArchSpec(
       {
