@@ -24,10 +24,11 @@ test('nas train --json trains, checkpoints and reports; nas eval reproduces the 
   const dir = tmp();
   const spec = writeSpec(dir, 'tiny');
   const out = path.join(dir, 'run');
-  const trained = await nasTrainTiny(spec, out, { train: 256, validation: 128 }, '--json');
+  const trained = await nasTrainTiny(spec, out, { train: 256, validation: 128, test: 'all' }, '--json');
   t.is(trained.code, 0, trained.stderr);
   const result = JSON.parse(lastLine(trained.stdout));
-  t.deepEqual(Object.keys(result), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
+  t.deepEqual(Object.keys(result), ['top1', 'testImages', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
+  t.is(result.testImages, 10_000);
   t.is(result.epochs, 1);
   t.is(result.backend, 'wasm');
   t.true(result.top1 >= 0 && result.top1 <= 1 && result.valTop1 >= 0, `test top-1 ${result.top1}`);
@@ -92,8 +93,10 @@ test('nas train: RGB data for a 1-channel spec, and a corrupt image, exit 2', as
 test('nas train --resume with another spec exits 2', async (t) => {
   const dir = tmp();
   const out = path.join(dir, 'run');
-  const first = await nasTrainTiny(writeSpec(dir, 'one'), out, { train: 64, validation: 32 });
+  const first = await nasTrainTiny(writeSpec(dir, 'one'), out, { train: 64, validation: 32, test: 100 });
   t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /^test top-1 [\d.]+% \(on the first 100 test images\), validation top-1 /m);
+  t.like(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')), { testImages: 100, partialTest: true });
   const other = writeSpec(dir, 'two', { dropout: 0.3 });
   const res = await nas('train', '--arch', other, '--epochs', '2', '--train-samples', '64', '--out', out, '--resume');
   t.is(res.code, 2);

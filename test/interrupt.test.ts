@@ -235,7 +235,16 @@ const STEPS_PER_EPOCH = TRAIN.samples / TRAIN.batch;
 function trainArgs(out: string, resume: boolean): string[] {
   return [
     ...['train', '--arch', 'mobilenetv3-small-0.35', '--resolution', '32', '--epochs', String(TRAIN.epochs)],
-    ...['--train-samples', String(TRAIN.samples), '--validation-samples', '256', '--batch-size', String(TRAIN.batch)],
+    ...[
+      '--train-samples',
+      String(TRAIN.samples),
+      '--validation-samples',
+      '256',
+      '--test-samples',
+      '256',
+      '--batch-size',
+      String(TRAIN.batch),
+    ],
     ...['--seed', '3', '--out', out, ...(resume ? ['--resume'] : [])],
   ];
 }

@@ -41,7 +41,17 @@ test.serial(
     const folder = tinyImageFolder();
     const out = path.join(tmp(), 'run');
     const summary = await runTrainJob(jobRequest(out, folder));
-    t.deepEqual(Object.keys(summary), ['top1', 'valTop1', 'epochs', 'imagesPerSec', 'backend', 'params', 'madds', 'checkpoint']);
+    t.deepEqual(Object.keys(summary), [
+      'top1',
+      'testImages',
+      'valTop1',
+      'epochs',
+      'imagesPerSec',
+      'backend',
+      'params',
+      'madds',
+      'checkpoint',
+    ]);
     t.is(summary.checkpoint, path.join(out, TRAIN_RUN_FILES.checkpoint));
 
     const run = new TrainRunDir(out);

@@ -39,6 +39,7 @@ const RANGES: Record<string, Range> = {
   'batch-size': { integer: true, min: 1, max: 4096, give: 'a whole number from 1 to 4096' },
   'train-samples': COUNT,
   'validation-samples': COUNT,
+  'test-samples': COUNT,
   'final-samples': COUNT,
   'finetune-steps': COUNT,
   resolution: PIXELS,

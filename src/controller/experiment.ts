@@ -259,6 +259,39 @@ export function ignoredSettings(experiment: Experiment): string[] {
     .map(([field, instead]) => `proxy.train.${field} is ignored by the supernet evaluator: ${instead}`);
 }
 
+/** What a search's command line may set over its experiment (nas search's flags). */
+export interface ExperimentOverrides {
+  algorithm?: Experiment['algorithm'] | undefined;
+  budget?: number | undefined;
+  seed?: number | undefined;
+  parallel?: number | undefined;
+  /** A table file or a name in tables/ (withTable). */
+  table?: string | undefined;
+}
+
+/**
+ * The experiment with the command line's settings over its own, checked. An override the
+ * evaluator ignores is not applied (so the run records what it ran with) but named in `ignored`:
+ * --parallel of a supernet search, which trains one network in its own process.
+ */
+export function withOverrides(experiment: Experiment, overrides: ExperimentOverrides): { experiment: Experiment; ignored: string[] } {
+  const ignored: string[] = [];
+  let { parallel } = experiment;
+  if (overrides.parallel !== undefined && experiment.evaluator === 'supernet')
+    ignored.push(
+      `--parallel ${overrides.parallel} is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)`,
+    );
+  else parallel = overrides.parallel ?? parallel;
+  const changed = {
+    ...(overrides.table ? withTable(experiment, overrides.table) : experiment),
+    algorithm: overrides.algorithm ?? experiment.algorithm,
+    budget: overrides.budget ?? experiment.budget,
+    seed: overrides.seed ?? experiment.seed,
+    parallel,
+  };
+  return { experiment: parseExperiment(changed, 'experiment with command-line overrides'), ignored };
+}
+
 /**
  * What a resumed run may change without becoming another experiment: the budget (a run may be
  * extended) and `parallel` (how many children train at once: each child's training is seeded by

@@ -12,6 +12,11 @@ export const TrainConfigSchema = z.strictObject({
   trainSamples: z.int().positive().nullable(),
   /** Evaluate on the first N validation images only (null: all). */
   validationSamples: z.int().positive().nullable(),
+  /**
+   * Score the finished run on the first N test images only (absent: all, as runs recorded before
+   * it existed were): a quick look, not a result to compare with one on the whole split.
+   */
+  testSamples: z.int().positive().optional(),
   optimizer: z.enum(['rmsprop', 'sgd']),
   learningRate: z.number().positive(),
   warmupEpochs: z.number().min(0),

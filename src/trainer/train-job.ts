@@ -99,6 +99,8 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
   const summary: TrainSummary = {
     ...(spec.task?.type === 'segmentation' ? { metric: 'mean IoU' as const } : {}),
     top1: result.top1,
+    testImages: result.testImages,
+    ...(result.testImages !== null && config.testSamples !== undefined ? { partialTest: true } : {}),
     valTop1: result.valTop1,
     epochs: result.epochs,
     imagesPerSec: result.imagesPerSec,

@@ -90,6 +90,10 @@ const TrainSummarySchema = z.object({
   /** Present for segmentation, whose top1 and valTop1 are mean IoU. */
   metric: z.literal('mean IoU').optional(),
   top1: z.number().nullable(),
+  /** The test images top1 was scored on (absent in results before it was recorded). */
+  testImages: z.int().nullable().optional(),
+  /** True when those were the first `config.testSamples` only, not the whole split. */
+  partialTest: z.boolean().optional(),
   valTop1: z.number(),
   epochs: z.int(),
   imagesPerSec: z.number(),

@@ -72,6 +72,8 @@ export interface TrainRequest {
 export interface TrainResult {
   /** Test top-1 (null when not evaluated). */
   top1: number | null;
+  /** The test images it was scored on (null when not evaluated). */
+  testImages: number | null;
   valTop1: number;
   epochs: number;
   steps: number;
@@ -464,14 +466,18 @@ class TrainingSession {
     if (this.ema) this.ema.swapIn();
     const saved = await this.checkpoint();
     let top1: number | null = null;
+    let testImages: number | null = null;
     if (request.evaluateTest ?? true) {
-      top1 = evaluate(model, batcherFor(request.spec, request.dataset, 'test', { augment: false }));
+      const test = batcherFor(request.spec, request.dataset, 'test', { augment: false, limit: this.config.testSamples });
+      top1 = evaluate(model, test);
+      testImages = test.count;
     }
     const valTop1 = state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher);
     const cost = specCost(request.spec);
     await this.wallTime.stop();
     return {
       top1,
+      testImages,
       valTop1,
       epochs: state.epoch,
       steps: state.globalStep,

@@ -5,7 +5,7 @@ import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { defaultRunDir } from '../../common/run-dir-name.js';
 import { PROJECT_ROOT } from '../../common/version.js';
-import { DEFAULT_EXPERIMENT_FILE, type Experiment, parseExperiment, readExperiment, withTable } from '../../controller/experiment.js';
+import { DEFAULT_EXPERIMENT_FILE, type Experiment, readExperiment, withOverrides } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
@@ -29,16 +29,6 @@ interface SearchArgs {
   json?: boolean;
 }
 
-/** The children trained at once: --parallel's, but a supernet search trains none (warned of, and not recorded). */
-function parallelFor(args: SearchArgs, experiment: Experiment, log: Logger): number {
-  if (args.parallel === undefined) return experiment.parallel;
-  if (experiment.evaluator !== 'supernet') return args.parallel;
-  log.warn(
-    `--parallel ${args.parallel} is ignored: a supernet search trains one network, in this process (it sets how many children the proxy evaluator trains at once)`,
-  );
-  return experiment.parallel;
-}
-
 async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment> {
   let experiment: Experiment;
   if (args.resume && !args.experiment) {
@@ -47,16 +37,9 @@ async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment>
   } else {
     experiment = readExperiment(args.experiment ?? DEFAULT_EXPERIMENT_FILE);
   }
-  return parseExperiment(
-    {
-      ...(args.table ? withTable(experiment, args.table) : experiment),
-      algorithm: args.algorithm ?? experiment.algorithm,
-      budget: args.budget ?? experiment.budget,
-      seed: args.seed ?? experiment.seed,
-      parallel: parallelFor(args, experiment, log),
-    },
-    'experiment with command-line overrides',
-  );
+  const overridden = withOverrides(experiment, args);
+  for (const warning of overridden.ignored) log.warn(warning);
+  return overridden.experiment;
 }
 
 /** The file the experiment's fields come from, named in their errors: none for a run's record, or with --table replacing its table. */

@@ -24,6 +24,7 @@ interface TrainArgs {
   epochs?: number;
   trainSamples?: number;
   validationSamples?: number;
+  testSamples?: number;
   batchSize?: number;
   seed?: number;
   optimizer?: 'rmsprop' | 'sgd';
@@ -55,6 +56,11 @@ const trainingOptions = {
   epochs: { type: 'number', defaultDescription: String(d.epochs) },
   'train-samples': { type: 'number', describe: 'use only the first N training images', defaultDescription: 'all' },
   'validation-samples': { type: 'number', describe: 'validate on the first N validation images', defaultDescription: 'all' },
+  'test-samples': {
+    type: 'number',
+    describe: 'score the result on the first N test images (a quick look, not comparable to a whole-split score)',
+    defaultDescription: 'all',
+  },
   'batch-size': { type: 'number', defaultDescription: String(d.batchSize) },
   seed: { type: 'number', describe: 'initial weights, data order and augmentation', defaultDescription: String(d.seed) },
   optimizer: { choices: ['rmsprop', 'sgd'] as const, defaultDescription: d.optimizer },
@@ -150,11 +156,16 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     else {
       const metric = summary.metric ?? 'top-1';
       process.stdout.write(
-        `test ${metric} ${(100 * (summary.top1 ?? 0)).toFixed(2)}%, validation ${metric} ${(100 * summary.valTop1).toFixed(2)}%, ${summary.imagesPerSec.toFixed(0)} img/s on ${summary.backend}; checkpoint ${summary.checkpoint}\n`,
+        `test ${metric} ${(100 * (summary.top1 ?? 0)).toFixed(2)}%${partialTest(summary)}, validation ${metric} ${(100 * summary.valTop1).toFixed(2)}%, ${summary.imagesPerSec.toFixed(0)} img/s on ${summary.backend}; checkpoint ${summary.checkpoint}\n`,
       );
     }
   }),
 };
+
+/** How many test images the score is of, when the run scored part of the test split (--test-samples). */
+function partialTest(summary: TrainSummary): string {
+  return summary.testImages && summary.partialTest ? ` (on the first ${summary.testImages} test images)` : '';
+}
 
 /** The training settings given on the command line (the rest keep their defaults). */
 function configOptions(args: TrainArgs): Partial<TrainConfig> {
@@ -163,6 +174,7 @@ function configOptions(args: TrainArgs): Partial<TrainConfig> {
     batchSize: args.batchSize,
     trainSamples: args.trainSamples,
     validationSamples: args.validationSamples,
+    testSamples: args.testSamples,
     seed: args.seed,
     optimizer: args.optimizer,
     learningRate: args.lr,
