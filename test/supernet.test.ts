@@ -38,6 +38,7 @@ import {
 } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
+import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { perLayerSpaceDefinition, tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
 import { randomBatch, supernetParity } from './helpers/supernet.js';
@@ -487,6 +488,14 @@ test('supernet.finetuneSteps: the top candidates are fine-tuned from their inher
   tf.dispose([batch.x, batch.y]);
   model.dispose();
   t.true(Math.abs(correct / 64 - tuned[0]!.accuracy) <= 1 / 64, `${correct / 64} vs ${tuned[0]!.accuracy}`);
+  // An ordinary training checkpoint, but the search's result: no training takes the directory for its own run.
+  const bestWeights = path.join(runDir, SUPERNET_RUN_FILES.bestWeights);
+  for (const resume of [true, false])
+    t.throws(() => new TrainRunDir(bestWeights).refuseExistingRun({ resume }), {
+      instanceOf: InputError,
+      message:
+        /holds a supernet search's fine-tuned best weights .*choose another --out; nas train --init-from \S+ --arch \S+spec\.json fine-tunes them further, nas eval --checkpoint \S+ scores them$/,
+    });
 });
 
 test('a fine-tune that failed ranks last, below the candidates that were not fine-tuned; one that worked is ranked on its fine-tuned reward', async (t) => {

@@ -50,6 +50,11 @@ const FILE_KINDS: Record<string, FileKind> = {
     readBy: (file) =>
       `${commandLine(['nas', 'train', '--init-from', dir(file), '--arch', `${dir(file)}/spec.json`])} fine-tunes them, ${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them`,
   },
+  'supernet-finetuned-weights': {
+    what: "a supernet search's fine-tuned best weights",
+    readBy: (file) =>
+      `${commandLine(['nas', 'train', '--init-from', dir(file), '--arch', `${dir(file)}/checkpoint/spec.json`])} fine-tunes them further, ${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them`,
+  },
   'train-run': { what: "a training run's record", readBy: trainRun },
   'train-result': { what: "a training run's result", readBy: trainRun },
   'trainer-state': {

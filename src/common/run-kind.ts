@@ -27,6 +27,8 @@ const RUN_NAMES: Record<RunKind, string> = {
 type KnownRecord = { file: string; kind: string; run?: RunKind };
 
 const KNOWN_RECORDS: readonly KnownRecord[] = [
+  // First: the fine-tuned best weights hold an ordinary training checkpoint as well.
+  { file: 'finetuned-weights.json', kind: 'supernet-finetuned-weights' },
   { file: 'run.json', kind: 'search-run', run: 'search' },
   { file: 'run.json', kind: 'train-run', run: 'train' },
   { file: 'result.json', kind: 'train-result', run: 'train' },

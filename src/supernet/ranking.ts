@@ -239,7 +239,19 @@ async function writeBestWeights(dir: string, supernet: Supernet, best: RankedCan
   cpSync(path.join(best.finetuned.checkpoint, CHECKPOINT_DIR), path.join(dir, CHECKPOINT_DIR), { recursive: true });
   // The same architecture under best.json's name and provenance, so the two read as one model.
   await writeJsonAtomic(path.join(dir, CHECKPOINT_DIR, SPEC_JSON), spec);
+  // Its checkpoint is an ordinary training's: this record says the directory is the search's result,
+  // which no run may take for its own (refuseOtherRunKind), nor nas train --resume continue.
+  await writeJsonAtomic(path.join(dir, FINETUNED_WEIGHTS_FILE), {
+    schemaVersion: 1,
+    kind: 'supernet-finetuned-weights',
+    tool: TOOL_NAME,
+    spec: spec.name,
+    finetunedFrom: best.finetuned.checkpoint,
+  });
 }
+
+/** The record in a supernet search's best-weights/ when they are a fine-tune's (see writeBestWeights). */
+export const FINETUNED_WEIGHTS_FILE = 'finetuned-weights.json';
 
 /**
  * A member's inherited weights as an ordinary checkpoint of its spec (for fine-tuning or NetAdapt),
