@@ -111,8 +111,16 @@ test('nas train --resume without --arch continues the run in --out: its spec, on
   const out = path.join(dir, 'run');
   const folder = tinyImageFolder({ perClass: 12, side: 16 });
   const spec = writeSpec(dir, 'grey16', { resolution: 16, channels: 1, classes: 2 });
-  const first = await nas('train', '--arch', spec, '--dataset', `folder:${folder}`, '--epochs', '1', '--batch-size', '8', '--out', out);
+  const first = await nas(
+    ...['train', '--arch', spec, '--dataset', `folder:${folder}`, '--epochs', '1', '--batch-size', '8', '--out', out],
+    ...['--test-samples', '1000'],
+  );
   t.is(first.code, 0, first.stderr);
+  // More test images asked for than the split holds: the whole split, and not said to be part of it.
+  const firstResult = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'));
+  t.true(firstResult.testImages > 0 && firstResult.testImages < 1000, `${firstResult.testImages}`);
+  t.is(firstResult.partialTest, undefined);
+  t.notRegex(first.stdout, /on the first/);
   const resumed = await nas('train', '--out', out, '--resume', '--epochs', '2', '--json');
   t.is(resumed.code, 0, resumed.stderr);
   t.is(JSON.parse(lastLine(resumed.stdout)).epochs, 2);

@@ -100,7 +100,7 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
     ...(spec.task?.type === 'segmentation' ? { metric: 'mean IoU' as const } : {}),
     top1: result.top1,
     testImages: result.testImages,
-    ...(result.testImages !== null && config.testSamples !== undefined ? { partialTest: true } : {}),
+    ...(result.partialTest ? { partialTest: true } : {}),
     valTop1: result.valTop1,
     epochs: result.epochs,
     imagesPerSec: result.imagesPerSec,

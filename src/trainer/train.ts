@@ -74,6 +74,8 @@ export interface TrainResult {
   top1: number | null;
   /** The test images it was scored on (null when not evaluated). */
   testImages: number | null;
+  /** Whether those were fewer than the test split holds (--test-samples). */
+  partialTest: boolean;
   valTop1: number;
   epochs: number;
   steps: number;
@@ -467,10 +469,13 @@ class TrainingSession {
     const saved = await this.checkpoint();
     let top1: number | null = null;
     let testImages: number | null = null;
+    let partialTest = false;
     if (request.evaluateTest ?? true) {
-      const test = batcherFor(request.spec, request.dataset, 'test', { augment: false, limit: this.config.testSamples });
+      const testSplit = (limit?: number) => batcherFor(request.spec, request.dataset, 'test', { augment: false, limit });
+      const test = testSplit(this.config.testSamples);
       top1 = evaluate(model, test);
       testImages = test.count;
+      partialTest = this.config.testSamples !== undefined && test.count < testSplit().count;
     }
     const valTop1 = state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher);
     const cost = specCost(request.spec);
@@ -478,6 +483,7 @@ class TrainingSession {
     return {
       top1,
       testImages,
+      partialTest,
       valTop1,
       epochs: state.epoch,
       steps: state.globalStep,
