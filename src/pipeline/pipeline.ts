@@ -32,13 +32,12 @@ import { prepareBackend } from '../trainer/backend.js';
 import type { BackendName } from '../trainer/backend-names.js';
 import { resolveCheckpointDir } from '../trainer/checkpoint.js';
 import type { TrainProgress } from '../trainer/train.js';
-import { runTrainJob } from '../trainer/train-job.js';
 import { TrainRunDir } from '../trainer/train-run.js';
 import { measureOnThisMachine } from './measured-latency.js';
 import { DEFAULT_ZOO_SETTINGS, type PipelineReport, pipelineReference, pipelineTarget, writePipelineReport } from './pipeline-report.js';
 import { PIPELINE_STAGES, type PipelineRecord, type PipelineRunDir, type PipelineStage } from './pipeline-run.js';
 import { openPipeline, type PipelineStart, reinstateIfBestUnchanged } from './pipeline-start.js';
-import { DEFAULT_ZOO_CACHE_DIR } from './zoo-cache.js';
+import { DEFAULT_ZOO_CACHE_DIR, recipeTrainCommand, trainWithRecipe } from './zoo-cache.js';
 
 /** A stage's progress: the search's (trials, or the supernet's steps), the standalone training's, NetAdapt's. */
 export type PipelineProgress =
@@ -269,24 +268,13 @@ function searchStage({ request, run, record, log }: PipelineContext): StageWork 
 function trainStage({ request, run, record, settings, log }: PipelineContext): StageWork {
   const dir = run.stageDir('train');
   const best = new SearchRunDir(run.stageDir('search')).file('best');
-  const { epochs, trainSamples, resolution, seed } = settings.train;
-  const dataset = record.experiment.proxy.dataset;
-  const command = commandLine([
-    ...['nas', 'train', '--arch', best, '--dataset', dataset, '--resolution', resolution, '--epochs', epochs],
-    ...(trainSamples === undefined ? [] : ['--train-samples', trainSamples]),
-    ...['--seed', seed, '--out', dir],
-  ]);
+  const recipe = { dataset: record.experiment.proxy.dataset, ...settings.train };
+  const command = recipeTrainCommand(best, recipe, dir);
   return {
     inputs: [best],
     command,
     run: async () => {
-      const summary = await runTrainJob({
-        spec: withInput(readArchSpec(best), { resolution }, best),
-        source: best,
-        dataset,
-        resolution,
-        config: { epochs, seed, ...(trainSamples === undefined ? {} : { trainSamples }) },
-        outDir: dir,
+      const summary = await trainWithRecipe(readArchSpec(best), best, recipe, dir, {
         resume: new TrainRunDir(dir).holdsRun(),
         backend: request.backend,
         command,

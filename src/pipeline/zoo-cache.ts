@@ -19,8 +19,8 @@ import type { ArchSpec } from '../search-space/archspec.js';
 import { withInput } from '../search-space/io.js';
 import { specHash } from '../search-space/spec-hash.js';
 import type { BackendName } from '../trainer/backend-names.js';
-import { runTrainJob } from '../trainer/train-job.js';
-import { TrainRunDir } from '../trainer/train-run.js';
+import { runTrainJob, type TrainJobRequest } from '../trainer/train-job.js';
+import { TrainRunDir, type TrainSummary } from '../trainer/train-run.js';
 
 export const DEFAULT_ZOO_CACHE_DIR = path.join('runs', 'zoo-cache');
 
@@ -90,27 +90,17 @@ export async function trainedZooModel(request: ZooTrainingRequest): Promise<{ en
   const cached = cache.read(spec, recipe);
   if (cached) return { entry: cached, cached: true };
   const outDir = path.join(cache.entryDir(spec, recipe), 'train');
-  const { epochs, trainSamples, resolution, seed, dataset } = recipe;
+  const { seed } = recipe;
   const resume = new TrainRunDir(outDir).holdsRun();
   request.log.info(
     { model: spec.name, seed, outDir },
     `${resume ? 'continuing the training' : 'training'} of zoo model ${spec.name} for the comparison`,
   );
   const started = Date.now();
-  const summary = await runTrainJob({
-    spec: withInput(spec, { resolution }, spec.name),
-    source: spec.name,
-    dataset,
-    resolution,
-    config: { epochs, seed, ...(trainSamples === undefined ? {} : { trainSamples }) },
-    outDir,
+  const summary = await trainWithRecipe(spec, spec.name, recipe, outDir, {
+    command: recipeTrainCommand(spec.name, recipe, outDir),
     resume,
     backend: request.backend,
-    command: commandLine([
-      ...['nas', 'train', '--arch', spec.name, '--dataset', dataset, '--resolution', resolution, '--epochs', epochs],
-      ...(trainSamples === undefined ? [] : ['--train-samples', trainSamples]),
-      ...['--seed', seed, '--out', outDir],
-    ]),
     signal: request.signal,
     log: request.log,
   });
@@ -129,4 +119,37 @@ export async function trainedZooModel(request: ZooTrainingRequest): Promise<{ en
   };
   await cache.write(entry, spec);
   return { entry, cached: false };
+}
+
+/** `nas train` of `arch` (a zoo name or a spec file) with the recipe into `outDir`: the command a pipeline records for it. */
+export function recipeTrainCommand(arch: string, recipe: ZooRecipe, outDir: string): string {
+  const { dataset, resolution, epochs, trainSamples, seed } = recipe;
+  return commandLine([
+    ...['nas', 'train', '--arch', arch, '--dataset', dataset, '--resolution', resolution, '--epochs', epochs],
+    ...(trainSamples === undefined ? [] : ['--train-samples', trainSamples]),
+    ...['--seed', seed, '--out', outDir],
+  ]);
+}
+
+/**
+ * Trains `spec` (given as `arch`) with the recipe into `outDir`, as `command` does: the pipeline's
+ * standalone training and the zoo models' for its report. `resume` continues the run there.
+ */
+export function trainWithRecipe(
+  spec: ArchSpec,
+  arch: string,
+  recipe: ZooRecipe,
+  outDir: string,
+  options: Pick<TrainJobRequest, 'command' | 'resume' | 'backend' | 'signal' | 'log' | 'onProgress'>,
+): Promise<TrainSummary> {
+  const { dataset, resolution, epochs, trainSamples, seed } = recipe;
+  return runTrainJob({
+    ...options,
+    spec: withInput(spec, { resolution }, arch),
+    source: arch,
+    dataset,
+    resolution,
+    config: { epochs, seed, ...(trainSamples === undefined ? {} : { trainSamples }) },
+    outDir,
+  });
 }
