@@ -80,6 +80,11 @@ export function readSpecFile(file: string): ArchSpec {
   return importBlockStrings(text, file, commandLine(['nas', 'convert', file]));
 }
 
+/** This command line as run records keep it: `nas` and the arguments given, each quoted where a shell needs it. */
+export function givenCommand(): string {
+  return commandLine(['nas', ...process.argv.slice(2)]);
+}
+
 export const specOverrideOptions = {
   resolution: { type: 'number', describe: 'input resolution (square)' },
   classes: { type: 'number', describe: 'number of classes of the classifier' },

@@ -6,7 +6,7 @@ import { readExperiment } from '../../controller/experiment.js';
 import type { PipelineProgress } from '../../pipeline/pipeline.js';
 import { PIPELINE_STAGES, type PipelineRecord } from '../../pipeline/pipeline-run.js';
 import type { BackendName } from '../../trainer/backend-names.js';
-import { action, examples, printJson } from '../common.js';
+import { action, examples, givenCommand, printJson } from '../common.js';
 import { netadaptProgressLine } from '../netadapt-progress.js';
 import { formatDuration, interruptSignal, type ProgressLine, ProgressReporter, trainingProgressLine } from '../progress.js';
 import { searchProgressLine } from '../search-progress.js';
@@ -81,7 +81,7 @@ export const pipelineCommand: CommandModule<object, PipelineArgs> = {
       backend: args.backend,
       trainZoo: args.zoo,
       zooCacheDir: args.zooCache,
-      command: ['nas', ...process.argv.slice(2)].join(' '),
+      command: givenCommand(),
       log,
       signal: interruptSignal(log),
       onStage: (stage, r) => {

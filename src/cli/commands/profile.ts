@@ -7,7 +7,7 @@ import { jobForSpace, jobForSpecs, type ProfileJobSpec } from '../../latency-mod
 import type { PhoneProgress } from '../../latency-model/measure/serve.js';
 import { getSpace, spaceNames } from '../../search-space/spaces.js';
 import type { BackendName } from '../../trainer/backend-names.js';
-import { action, examples, loadSpecArgument, printJson } from '../common.js';
+import { action, examples, givenCommand, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { speedGateOptions } from './latency.js';
 import { backendOption } from './train.js';
@@ -94,7 +94,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         out: args.out,
         settings: DEFAULT_PROFILER,
         gate: { minSpeed: args.minSpeed, maxWaitSeconds: args.maxWait },
-        command: ['nas', ...process.argv.slice(2)].join(' '),
+        command: givenCommand(),
         signal: interruptSignal(log),
         onProgress: (p) =>
           progress.update({

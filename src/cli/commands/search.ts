@@ -10,7 +10,7 @@ import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
 import type { BackendName } from '../../trainer/backend-names.js';
-import { action, examples, printJson } from '../common.js';
+import { action, examples, givenCommand, printJson } from '../common.js';
 import { asTheUserRunsIt } from '../invocation.js';
 import { formatDuration, interruptSignal, ProgressReporter } from '../progress.js';
 import { searchProgressLine } from '../search-progress.js';
@@ -111,7 +111,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
         runDir,
         resume: Boolean(args.resume),
         backend: args.backend,
-        command: commandLine(['nas', ...process.argv.slice(2)]),
+        command: givenCommand(),
         log,
         signal: interruptSignal(log),
         onSetup: (setup) => logSetup(log, experiment, setup, runDir),

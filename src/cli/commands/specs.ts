@@ -1,11 +1,10 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { commandLine } from '../../common/command-line.js';
 import { formatCount, formatMillions, textTable } from '../../common/format.js';
 import { writeFileAtomic } from '../../common/json-io.js';
 import { zooNames } from '../../search-space/zoo/index.js';
 import { materialiseZoo, renderComparisonTable } from '../../search-space/zoo-report.js';
-import { action, examples, printJson, specOverrideOptions } from '../common.js';
+import { action, examples, givenCommand, printJson, specOverrideOptions } from '../common.js';
 
 interface SpecsArgs {
   names?: string[];
@@ -42,7 +41,7 @@ export const specsCommand: CommandModule<object, SpecsArgs> = {
       else process.stdout.write(`${zooNames().join('\n')}\n`);
       return;
     }
-    const command = commandLine(['nas', 'specs', ...process.argv.slice(3)]);
+    const command = givenCommand();
     const rows = await materialiseZoo({ names: args.names, outDir: args.out, resolution: args.resolution, classes: args.classes, command });
     const tableFile = path.join(args.out, 'TABLE.md');
     await writeFileAtomic(tableFile, renderComparisonTable(rows));

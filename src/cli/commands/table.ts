@@ -4,7 +4,7 @@ import type { LooStats, StoredEstimator } from '../../latency-model/predict/esti
 import { fitTableToFile } from '../../latency-model/predict/fit-table.js';
 import { FORMAT_SPACES, IMPORT_FORMATS, type ImportFormat, importTableToFile } from '../../latency-model/predict/import.js';
 import { describeTableRef, tableRef } from '../../latency-model/predict/table-ref.js';
-import { action, examples, printJson } from '../common.js';
+import { action, examples, givenCommand, printJson } from '../common.js';
 
 interface ImportArgs {
   file: string;
@@ -44,7 +44,7 @@ const importCommand: CommandModule<object, ImportArgs> = {
       })
       .option('json', { type: 'boolean', describe: 'print the summary as one JSON line' }) as never,
   handler: action<ImportArgs>(async (args, { log }) => {
-    const command = ['nas', ...process.argv.slice(2)].join(' ');
+    const command = givenCommand();
     const labels = { device: args.device, runtime: args.runtime, runtimeVersion: args.runtimeVersion };
     const { out, table } = await importTableToFile({
       file: args.file,
@@ -103,7 +103,7 @@ const fitCommand: CommandModule<object, FitArgs> = {
       .option('out', { type: 'string', describe: 'default: over the table file itself (a table named from tables/: <name>.json here)' })
       .option('json', { type: 'boolean', describe: "print the estimator's fit quality as one JSON line" }) as never,
   handler: action<FitArgs>(async (args, { log }) => {
-    const command = ['nas', ...process.argv.slice(2)].join(' ');
+    const command = givenCommand();
     const { out, estimator } = await fitTableToFile({ table: args.table, command, out: args.out });
     const loo = estimator.loo;
     const summary = { table: out, entries: estimator.fittedOn.entries, loo, models: Object.keys(estimator.models) };

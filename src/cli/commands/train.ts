@@ -5,7 +5,7 @@ import { DEFAULT_LEARNING_RATE, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '.
 import { DATASET_FORMS } from '../../trainer/data/index.js';
 import type { TrainProgress } from '../../trainer/train.js';
 import type { TrainSummary } from '../../trainer/train-run.js';
-import { action, examples, loadSpecArgument, printJson } from '../common.js';
+import { action, examples, givenCommand, loadSpecArgument, printJson } from '../common.js';
 import { formatDuration, interruptSignal, ProgressReporter, trainingProgressLine } from '../progress.js';
 import { exclusiveFlags } from '../usage-errors.js';
 
@@ -144,7 +144,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         initFrom: args.initFrom,
         force: args.force,
         backend: args.backend,
-        command: ['nas', ...process.argv.slice(2)].join(' '),
+        command: givenCommand(),
         log,
         signal: interruptSignal(log),
         onProgress: (p) => showProgress(progress, p, log),
