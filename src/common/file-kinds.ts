@@ -24,6 +24,9 @@ const searchRun = (file: string) =>
   `${commandLine(['nas', 'search', '--resume', dir(file)])} continues the run; the spec it found is ${shellArg(`${dir(file)}/best.json`)}`;
 const trainRun = (file: string) =>
   `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores the run's model, ${commandLine(['nas', 'train', '--out', dir(file), '--resume'])} continues it`;
+/** The commands that read weights in `weightsDir` of the spec `spec`: a fine-tune from them (`fineTunes` says how), and a score. */
+const weightsReadBy = (weightsDir: string, spec: string, fineTunes: string) =>
+  `${commandLine(['nas', 'train', '--init-from', weightsDir, '--arch', spec])} ${fineTunes}, ${commandLine(['nas', 'eval', '--checkpoint', weightsDir])} scores them`;
 const netadaptRun = (file: string) => `${commandLine(['nas', 'netadapt', '--out', dir(file), '--resume'])} continues the run`;
 const pipelineRun = (file: string) => `${commandLine(['nas', 'pipeline', '--resume', dir(file)])} continues the pipeline`;
 
@@ -47,13 +50,11 @@ const FILE_KINDS: Record<string, FileKind> = {
   'supernet-finetune': { what: "a supernet search run's fine-tune", readBy: () => 'nas search --resume reads it from its run directory' },
   'inherited-weights': {
     what: "a supernet member's inherited weights",
-    readBy: (file) =>
-      `${commandLine(['nas', 'train', '--init-from', dir(file), '--arch', `${dir(file)}/spec.json`])} fine-tunes them, ${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them`,
+    readBy: (file) => weightsReadBy(dir(file), `${dir(file)}/spec.json`, 'fine-tunes them'),
   },
   'supernet-finetuned-weights': {
     what: "a supernet search's fine-tuned best weights",
-    readBy: (file) =>
-      `${commandLine(['nas', 'train', '--init-from', dir(file), '--arch', `${dir(file)}/checkpoint/spec.json`])} fine-tunes them further, ${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores them`,
+    readBy: (file) => weightsReadBy(dir(file), `${dir(file)}/checkpoint/spec.json`, 'fine-tunes them further'),
   },
   'train-run': { what: "a training run's record", readBy: trainRun },
   'train-result': { what: "a training run's result", readBy: trainRun },

@@ -171,8 +171,10 @@ export function parseExperiment(data: unknown, source: string): Experiment {
 /**
  * `experiment` priced on `table` (--table) instead of its own: a file, recorded absolute (a resume
  * may start elsewhere), or a name in tables/ as given. Its `latency.obtain` no longer applies.
+ * Without a table, the experiment as it is.
  */
-export function withTable(experiment: Experiment, table: string): Experiment {
+export function withTable(experiment: Experiment, table: string | undefined): Experiment {
+  if (!table) return experiment;
   const given = isTableFile(table) ? path.resolve(table) : table;
   return { ...experiment, latency: { ...experiment.latency, table: given, obtain: undefined } };
 }
@@ -283,7 +285,7 @@ export function withOverrides(experiment: Experiment, overrides: ExperimentOverr
     );
   else parallel = overrides.parallel ?? parallel;
   const changed = {
-    ...(overrides.table ? withTable(experiment, overrides.table) : experiment),
+    ...withTable(experiment, overrides.table),
     algorithm: overrides.algorithm ?? experiment.algorithm,
     budget: overrides.budget ?? experiment.budget,
     seed: overrides.seed ?? experiment.seed,

@@ -147,7 +147,7 @@ export function checkExperimentFile(
   log: Logger = silentLogger,
   table?: string,
 ): { experiment: Experiment; setup: SearchSetup } {
-  const experiment = table ? withTable(readExperiment(file), table) : readExperiment(file);
+  const experiment = withTable(readExperiment(file), table);
   // With --table, a table's failure is no longer the file's: the file is not named.
   const setup = setupSearch(experiment, experiment.latency.classes, table ? undefined : file);
   for (const warning of ignoredSettings(experiment)) log.warn(`${file}: ${warning}`);
