@@ -12,6 +12,7 @@ import {
   RunDirInUseError,
   runDirOwner,
   takeOver,
+  withRunLock,
 } from '../src/common/run-lock.js';
 import { nas } from './helpers/cli.js';
 
@@ -130,14 +131,24 @@ test('a holder marks its lock alive while it holds it', async (t) => {
   }
 });
 
-test('nested holders in one thread share the lock; the last release removes it, and an empty directory the lock created; a file is no run directory', (t) => {
+test("a job nested in another's withRunLock shares its lock, an unrelated one in the same thread is refused; the last release removes the lock, and an empty directory the lock created; a file is no run directory", async (t) => {
   const made = path.join(tempDir(), 'new-run');
-  const outer = lockRunDir(made, 'job');
-  const inner = lockRunDir(made, 'training loop');
-  inner.release();
-  inner.release();
-  t.true(existsSync(path.join(made, RUN_LOCK_FILE)), 'still held by the outer holder');
-  outer.release();
+  let finish = () => {};
+  const job = withRunLock(made, 'job', async () => {
+    await withRunLock(made, 'training loop', async () => {});
+    t.true(existsSync(path.join(made, RUN_LOCK_FILE)), 'still held by the outer holder');
+    await new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+  });
+  // A second job of this thread while the first runs (as two jobs of a test or a server would be).
+  const refused = await t.throwsAsync(() => withRunLock(made, 'second job', async () => {}), { instanceOf: RunDirInUseError });
+  t.regex(
+    refused!.message,
+    /new-run is in use by another job of this process \(job, since .*\): wait for it to finish, or use another directory/,
+  );
+  finish();
+  await job;
   t.false(existsSync(made), 'nothing was written: the directory is gone with the lock');
 
   const used = path.join(tempDir(), 'used-run');

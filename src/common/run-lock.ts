@@ -6,9 +6,14 @@
  * by one process only when several find it at once. Another host's process cannot be asked whether
  * it runs, so a holder marks its lock alive (the file's modification time) every LOCK_HEARTBEAT_MS,
  * and another host's lock without a mark for LOCK_STALE_AFTER_MS counts as dead.
- * Nested holders in one thread (`nas train`'s job and its training loop) share the lock. A directory
- * the lock created and nothing else filled (a job refused before it wrote) is removed with it.
+ * A job nested in another's `withRunLock` for the same directory (`nas train`'s job and its training
+ * loop) shares its lock; any other holder in the same thread is refused like another process (two
+ * unrelated jobs in one thread would otherwise write one directory, and the first to end would take
+ * the lock from the other). A directory the lock created and nothing else filled (a job refused
+ * before it wrote) is removed with it.
  */
+
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   existsSync,
   linkSync,
@@ -57,8 +62,11 @@ export interface RunLock {
   release(): void;
 }
 
-/** Directories this thread holds: how many nested holders each, whether taking the lock created it, its heartbeat. */
-const held = new Map<string, { holders: number; created: boolean; heartbeat: NodeJS.Timeout }>();
+/** Directories this thread holds: how many nested holders each, the first's owner, whether taking the lock created it, its heartbeat. */
+const held = new Map<string, { holders: number; owner: LockOwner; created: boolean; heartbeat: NodeJS.Timeout }>();
+
+/** The directories the `withRunLock` jobs around the running code hold: a lock taken inside one of them nests. */
+const enclosingLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
 /**
  * Takes `dir`'s lock for `what` (e.g. "nas train"), creating the directory; throws RunDirInUseError if it is taken.
@@ -68,6 +76,10 @@ export function lockRunDir(dir: string, what: string, heartbeatMs = LOCK_HEARTBE
   const key = path.resolve(dir);
   const holding = held.get(key);
   if (holding) {
+    if (!enclosingLocks.getStore()?.has(key))
+      throw new RunDirInUseError(
+        `${dir} is in use by another job of this process (${holding.owner.what}, since ${holding.owner.since}): wait for it to finish, or use another directory`,
+      );
     holding.holders++;
     return releaser(key);
   }
@@ -95,7 +107,7 @@ export function lockRunDir(dir: string, what: string, heartbeatMs = LOCK_HEARTBE
       throw new RunDirInUseError(`${dir} was taken by another process just now: wait for it, or use another directory`);
   }
   const heartbeat = setInterval(() => markAlive(file), heartbeatMs).unref();
-  held.set(key, { holders: 1, created, heartbeat });
+  held.set(key, { holders: 1, owner: me, created, heartbeat });
   return releaser(key);
 }
 
@@ -106,11 +118,13 @@ export function runDirOwner(dir: string): LockOwner | null {
   return owner && isLive(owner, file) && !held.has(path.resolve(dir)) ? owner : null;
 }
 
-/** Runs `job` holding `dir`'s lock. */
+/** Runs `job` holding `dir`'s lock; a `withRunLock` of the same directory inside `job` shares it. */
 export async function withRunLock<T>(dir: string, what: string, job: () => Promise<T>): Promise<T> {
   const lock = lockRunDir(dir, what);
+  const enclosing = new Set(enclosingLocks.getStore());
+  enclosing.add(path.resolve(dir));
   try {
-    return await job();
+    return await enclosingLocks.run(enclosing, job);
   } finally {
     lock.release();
   }
