@@ -26,13 +26,28 @@ function bestWeights(state: Parameters<typeof inheritedCheckpoint>[1] = {}): Pro
 test("nas eval scores a supernet search's best-weights (inherited weights) on the dataset it names", async (t) => {
   const dir = await bestWeights({ dataset: 'fashion-mnist' });
   const result = await evaluateCheckpoint({ checkpoint: dir, split: 'validation', backend: 'auto' });
-  t.like(result, { metric: 'top-1', split: 'validation', spec: 'tiny-best', weights: 'inherited' });
+  t.like(result, { metric: 'top-1', split: 'validation', spec: 'tiny-best', weights: 'inherited', partial: false });
   t.regex(result.dataset, /fashion-mnist/);
   t.true(result.images > 0 && result.top1 >= 0 && result.top1 <= 1);
   // Before, state.json's kind was refused with a schema dump; the CLI prints the score.
   const cli = await nas('eval', '--checkpoint', dir, '--split', 'validation');
   t.is(cli.code, 0, cli.stderr);
   t.regex(cli.stdout, /^validation top-1 \d+\.\d\d% on \d+ images of .*\(tiny-best, inherited supernet weights, \w+\)\n$/);
+});
+
+test('nas eval --samples N scores the first N images of the split and says so; more than the split holds scores it whole', async (t) => {
+  const dir = await bestWeights({ dataset: 'fashion-mnist' });
+  const first = await evaluateCheckpoint({ checkpoint: dir, split: 'validation', samples: 100, backend: 'auto' });
+  t.like(first, { images: 100, partial: true });
+  const beyond = await evaluateCheckpoint({ checkpoint: dir, split: 'validation', samples: 1_000_000, backend: 'auto' });
+  t.false(beyond.partial);
+  t.true(beyond.images > 100 && beyond.images < 1_000_000);
+  const cli = await nas('eval', '--checkpoint', dir, '--split', 'validation', '--samples', '100');
+  t.is(cli.code, 0, cli.stderr);
+  t.regex(cli.stdout, /^validation top-1 \d+\.\d\d% on the first 100 images of /);
+  const zero = await nas('eval', '--checkpoint', dir, '--samples', '0');
+  t.is(zero.code, 2);
+  t.regex(zero.stderr, /--samples/);
 });
 
 test('nas eval of inherited weights that name no dataset asks for --dataset in one line', async (t) => {

@@ -18,6 +18,8 @@ export interface CheckpointEvaluation {
   metric: 'top-1' | 'mean IoU';
   split: 'test' | 'validation' | 'train';
   images: number;
+  /** True when those were the first `samples` images only, fewer than the split holds. */
+  partial: boolean;
   dataset: string;
   spec: string;
   backend: string;
@@ -31,6 +33,8 @@ export async function evaluateCheckpoint(request: {
   checkpoint: string;
   dataset?: string | undefined;
   split: CheckpointEvaluation['split'];
+  /** Score the first N images of the split only (default: all). */
+  samples?: number | undefined;
   backend: BackendName | 'auto';
 }): Promise<CheckpointEvaluation> {
   const backend = await prepareBackend(request.backend);
@@ -44,12 +48,14 @@ export async function evaluateCheckpoint(request: {
   const model = buildModel(ckpt.spec);
   try {
     assignWeights(model, ckpt.weights, ckpt.dir);
-    const batcher = batcherFor(ckpt.spec, dataset, request.split, { augment: false, use: 'evaluate' });
+    const splitOf = (limit?: number) => batcherFor(ckpt.spec, dataset, request.split, { augment: false, limit, use: 'evaluate' });
+    const batcher = splitOf(request.samples);
     return {
       top1: evaluate(model, batcher),
       metric: batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1',
       split: request.split,
       images: batcher.count,
+      partial: request.samples !== undefined && batcher.count < splitOf().count,
       dataset: dataset.name,
       spec: ckpt.spec.name,
       backend: backend.backend,
