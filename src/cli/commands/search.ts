@@ -54,9 +54,13 @@ const EXAMPLES = examples([
   ['$0 search --experiment experiments/ofa-note10.json --table note10.json', "Once-for-All's space priced by its imported Note10 table"],
 ]);
 
+/** The embedded default experiment, read once for the options' defaults. */
+let embeddedDefault: Experiment | undefined;
+
 /** `[default: ...]` of an option whose default is the experiment's, with the embedded default's value. */
 function experimentDefault(field: 'budget' | 'algorithm' | 'seed' | 'parallel'): { defaultDescription: string } {
-  const value = readExperiment(DEFAULT_EXPERIMENT_FILE)[field];
+  embeddedDefault ??= readExperiment(DEFAULT_EXPERIMENT_FILE);
+  const value = embeddedDefault[field];
   return { defaultDescription: `the experiment's (${value} in ${path.relative(PROJECT_ROOT, DEFAULT_EXPERIMENT_FILE)})` };
 }
 

@@ -5,14 +5,17 @@
  * is 0.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { InputError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import type { Activation, SqueezeExcite } from '../../search-space/archspec.js';
 import { makeDivisible } from '../../search-space/zoo/index.js';
 import { type OpDescriptor, opKey } from './ops.js';
 import { type Entry, LATENCY_TABLE_VERSION, type LatencyTable, parseLatencyTable } from './table-schema.js';
+
+/** The YAML parser (ProxylessNAS' tables), loaded when a table is imported rather than with every search. */
+const parseYaml = () => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
 
 export const IMPORT_FORMATS = ['ofa', 'proxyless'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
@@ -158,7 +161,7 @@ function importedDevice(format: ImportFormat, name: string, labels: ImportLabels
 export function importTable(file: string, format: ImportFormat, command: string, labels: ImportLabels = {}): LatencyTable {
   let source: Record<string, SourceEntry>;
   try {
-    source = parseYaml(readFileSync(file, 'utf8')) as Record<string, SourceEntry>;
+    source = parseYaml()(readFileSync(file, 'utf8')) as Record<string, SourceEntry>;
   } catch (err) {
     throw new InputError(`${file}: cannot read as YAML (${(err as Error).message.split('\n')[0]})`);
   }

@@ -6,14 +6,18 @@
  * resized to a common square size (bilinear) at load time.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { InputError } from '../../common/errors.js';
 import { derive, shuffle } from '../../common/rng.js';
 import { channelStats, type ImageDataset, type ImageSplit } from './dataset.js';
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
+
+// The decoders load when a folder is read, not with every command that lists the datasets.
+const require = createRequire(import.meta.url);
+const pngjs = () => require('pngjs') as typeof import('pngjs');
+const jpegJs = () => require('jpeg-js') as typeof import('jpeg-js');
 
 interface Decoded {
   width: number;
@@ -31,10 +35,10 @@ function decode(file: string): Decoded {
   }
   try {
     if (/\.png$/i.test(file)) {
-      const png = PNG.sync.read(bytes);
+      const png = pngjs().PNG.sync.read(bytes);
       return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
     }
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
+    const img = jpegJs().decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
     return { width: img.width, height: img.height, rgba: img.data };
   } catch (err) {
     throw new InputError(`${file}: corrupt or unsupported image (${(err as Error).message}); remove or re-encode it`);
