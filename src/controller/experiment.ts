@@ -179,6 +179,11 @@ export function withTable(experiment: Experiment, table: string | undefined): Ex
   return { ...experiment, latency: { ...experiment.latency, table: given, obtain: undefined } };
 }
 
+/** The file a setup failure is said to be in: none once --table replaced the file's table (a table's failure is then not the file's). */
+export function failureSource(file: string, table: string | undefined): string | undefined {
+  return table ? undefined : file;
+}
+
 /**
  * An experiment file, the files it names taken from its directory (withAbsolutePaths), and what it
  * names checked (checkNamedInputs): a failure is said to be the file's field, `FILE: $.path: ...`.

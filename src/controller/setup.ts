@@ -22,7 +22,7 @@ import { zooOrFileSpec } from '../search-space/io.js';
 import { getChoiceSpace } from '../search-space/spaces.js';
 import { type TrainConfig, trainConfig } from '../trainer/config.js';
 import { checkSearchDataset } from '../trainer/data/source.js';
-import { type Experiment, ignoredSettings, readExperiment, withTable } from './experiment.js';
+import { type Experiment, failureSource, ignoredSettings, readExperiment, withTable } from './experiment.js';
 import type { RewardSettings } from './reward.js';
 
 /** Everything a run needs that is derived from the experiment and checked before any training. */
@@ -148,8 +148,7 @@ export function checkExperimentFile(
   table?: string,
 ): { experiment: Experiment; setup: SearchSetup } {
   const experiment = withTable(readExperiment(file), table);
-  // With --table, a table's failure is no longer the file's: the file is not named.
-  const setup = setupSearch(experiment, experiment.latency.classes, table ? undefined : file);
+  const setup = setupSearch(experiment, experiment.latency.classes, failureSource(file, table));
   for (const warning of ignoredSettings(experiment)) log.warn(`${file}: ${warning}`);
   return { experiment, setup };
 }

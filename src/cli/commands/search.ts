@@ -5,7 +5,7 @@ import { InputError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { defaultRunDir } from '../../common/run-dir-name.js';
 import { PROJECT_ROOT } from '../../common/version.js';
-import { DEFAULT_EXPERIMENT_FILE, type Experiment, readExperiment, withOverrides } from '../../controller/experiment.js';
+import { DEFAULT_EXPERIMENT_FILE, type Experiment, failureSource, readExperiment, withOverrides } from '../../controller/experiment.js';
 import type { SearchSummary } from '../../controller/report.js';
 import type { SearchSetup } from '../../controller/setup.js';
 import { describeTableRef } from '../../latency-model/predict/table-ref.js';
@@ -44,8 +44,8 @@ async function experimentFor(args: SearchArgs, log: Logger): Promise<Experiment>
 
 /** The file the experiment's fields come from, named in their errors: none for a run's record, or with --table replacing its table. */
 function experimentFileOf(args: SearchArgs): string | undefined {
-  if ((args.resume && !args.experiment) || args.table) return undefined;
-  return args.experiment ?? DEFAULT_EXPERIMENT_FILE;
+  if (args.resume && !args.experiment) return undefined;
+  return failureSource(args.experiment ?? DEFAULT_EXPERIMENT_FILE, args.table);
 }
 
 const EXAMPLES = examples([
