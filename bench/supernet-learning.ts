@@ -10,7 +10,6 @@
  */
 import { cpus } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { markdownTable } from '../src/common/format.js';
 import { derive, nextSeed, shuffle } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
@@ -22,6 +21,7 @@ import { currentBackend, prepareBackend } from '../src/trainer/backend.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import type { ImageDataset } from '../src/trainer/data/index.js';
 import { loadDataset } from '../src/trainer/data/index.js';
+import { tf } from '../src/trainer/tf.js';
 import { benchArguments, numberArgument, writeSection } from './report.js';
 
 const args = benchArguments({ steps: '300', spaces: 'mobilenetv3,mobilenetv3-ibn', lr: '0.05' });

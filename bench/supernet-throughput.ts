@@ -8,7 +8,6 @@
  *   node dist/bench/supernet-throughput.js [--steps 20] [--space mobilenetv3]
  */
 import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import { markdownTable } from '../src/common/format.js';
 import { derive, nextSeed } from '../src/common/rng.js';
 import { TOOL_NAME } from '../src/common/version.js';
@@ -19,6 +18,7 @@ import { Supernet } from '../src/supernet/supernet.js';
 import { currentBackend, prepareBackend } from '../src/trainer/backend.js';
 import { buildModel } from '../src/trainer/build-model.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
+import { tf } from '../src/trainer/tf.js';
 import { trainingStep } from '../src/trainer/train.js';
 import { benchArguments, numberArgument, writeSection } from './report.js';
 

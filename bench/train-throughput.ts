@@ -11,7 +11,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
@@ -24,6 +23,7 @@ import { buildModel } from '../src/trainer/build-model.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
+import { tf } from '../src/trainer/tf.js';
 import { trainingStep } from '../src/trainer/train.js';
 import { benchArguments, lastJsonLine, numberArgument, writeSection } from './report.js';
 

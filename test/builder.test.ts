@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { specCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';
@@ -6,6 +5,7 @@ import { zooNames, zooSpec } from '../src/search-space/zoo/index.js';
 import { selectBackend } from '../src/trainer/backend.js';
 import { buildModel, trainableParams } from '../src/trainer/build-model.js';
 import { hardSigmoid, hardSwish, SqueezeExcite } from '../src/trainer/layers.js';
+import { tf } from '../src/trainer/tf.js';
 
 test.before(async () => {
   await selectBackend('wasm');

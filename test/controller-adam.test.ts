@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ADAM_DEFAULTS, Adam } from '../src/controller/adam.js';
 import { prepareBackend } from '../src/trainer/backend.js';
+import { tf } from '../src/trainer/tf.js';
 import { relativeError } from './helpers/numeric.js';
 
 test.before(async () => {

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import seedrandom from 'seedrandom';
 import { disposeTrace, LstmNetwork } from '../src/controller/lstm.js';
 import { prepareBackend } from '../src/trainer/backend.js';
+import { tf } from '../src/trainer/tf.js';
 import { relativeError } from './helpers/numeric.js';
 
 test.before(async () => {

@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -13,6 +12,7 @@ import { loadCifar10 } from '../src/trainer/data/cifar10.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { loadFolder } from '../src/trainer/data/folder.js';
 import { type ImageDataset, loadDataset } from '../src/trainer/data/index.js';
+import { tf } from '../src/trainer/tf.js';
 import { syntheticDataset } from './helpers/tiny.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nas-data-'));

@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { pino } from 'pino';
 import { ValidationError } from '../src/common/errors.js';
@@ -16,6 +15,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { loadMosaics } from '../src/trainer/data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from '../src/trainer/data/segmentation-batches.js';
 import { type Box, decodeBox, defaultBoxes, encodeBox, iou, nonMaxSuppression, postprocess } from '../src/trainer/detection.js';
+import { tf } from '../src/trainer/tf.js';
 import { train } from '../src/trainer/train.js';
 
 test.before(async () => {

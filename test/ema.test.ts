@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { WeightAverage } from '../src/trainer/ema.js';
+import { tf } from '../src/trainer/tf.js';
 
 test.before(async () => {
   await tf.setBackend('cpu');

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { InputError, InterruptedError } from '../src/common/errors.js';
 import { predictLatency } from '../src/latency-model/predict/predict.js';
@@ -19,6 +18,7 @@ import { buildModel } from '../src/trainer/build-model.js';
 import { assignMatchingWeights, type NamedWeight } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { inheritWeights, weightLayout } from '../src/trainer/inherit.js';
+import { tf } from '../src/trainer/tf.js';
 import { train } from '../src/trainer/train.js';
 import { InProcessTrainer } from '../src/trainer/training-pool.js';
 import { specTable } from './helpers/tables.js';

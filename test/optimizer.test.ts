@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { DEFAULT_OPTIMIZER, isDecayedWeight, Optimizer, type OptimizerSettings } from '../src/trainer/optimizer.js';
+import { tf } from '../src/trainer/tf.js';
 
 test.before(async () => {
   await tf.setBackend('cpu');

@@ -1,5 +1,4 @@
 import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { InputError } from '../src/common/errors.js';
 import { DEFAULT_PROFILER } from '../src/latency-model/measure/profile.js';
@@ -9,6 +8,7 @@ import type { LatencyTable } from '../src/latency-model/predict/table-schema.js'
 import type { ArchSpec } from '../src/search-space/archspec.js';
 import { unitCost } from '../src/search-space/cost.js';
 import { resolve } from '../src/search-space/resolve.js';
+import { tf } from '../src/trainer/tf.js';
 import { latencyTable, maddsLatencies } from './helpers/tables.js';
 import { tinySpec } from './helpers/tiny.js';
 

@@ -1,6 +1,5 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test, { type ExecutionContext } from 'ava';
 import { DivergedError, InputError, InterruptedError } from '../src/common/errors.js';
 import { readJsonFile } from '../src/common/json-io.js';
@@ -38,6 +37,7 @@ import {
 } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
+import { tf } from '../src/trainer/tf.js';
 import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { perLayerSpaceDefinition, tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';

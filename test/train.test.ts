@@ -1,7 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { DivergedError, InputError, InterruptedError } from '../src/common/errors.js';
 import { parseWith } from '../src/common/validate.js';
@@ -11,6 +10,7 @@ import { assignWeights, loadCheckpoint } from '../src/trainer/checkpoint.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
+import { tf } from '../src/trainer/tf.js';
 import { evaluate, TrainerStateSchema, train } from '../src/trainer/train.js';
 import '../src/trainer/layers.js';
 import { syntheticDataset, tinySpec } from './helpers/tiny.js';

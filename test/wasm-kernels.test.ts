@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { tf } from '../src/trainer/tf.js';
 import '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
 import { activeTrainingKernels, registerWasmTrainingKernels } from '../src/trainer/wasm-kernels.js';

@@ -24,8 +24,9 @@
  * forget-gate bias offset +1), so checkpoints stay readable. test/controller-lstm.test.ts checks the
  * gradients against tfjs autodiff of the same loss.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { nextSeed } from '../common/rng.js';
+import { tf } from '../trainer/tf.js';
 
 export interface LstmShape {
   optionCounts: readonly number[];

@@ -8,7 +8,7 @@
  * Threads start on first use and do not keep the process alive while idle.
  */
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../trainer/tf.js';
 import type { LstmShape } from './lstm.js';
 import type { ObjectiveSettings, ShardBatch, ShardGradients } from './shard.js';
 

@@ -3,7 +3,7 @@
  * surrogate) and the gradients of one slice of a batch. The main thread and the shard workers
  * (./shard-pool.ts) run the same code; summing the shards' gradients gives the whole batch's.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../trainer/tf.js';
 import { disposeTrace, type LstmNetwork, type LstmTrace } from './lstm.js';
 
 export interface ObjectiveSettings {

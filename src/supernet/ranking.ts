@@ -11,7 +11,6 @@
  */
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { commandLine } from '../common/command-line.js';
 import { InterruptedError } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
@@ -28,6 +27,7 @@ import { specHash } from '../search-space/spec-hash.js';
 import { buildModel } from '../trainer/build-model.js';
 import { assignWeights, CHECKPOINT_DIR, type InheritedWeightsState, SPEC_JSON, saveCheckpoint } from '../trainer/checkpoint.js';
 import type { ImageBatcher } from '../trainer/data/batches.js';
+import { tf } from '../trainer/tf.js';
 import { type SupernetSettings, supernetSettings } from './settings.js';
 import { BatchNormStats, type Supernet } from './supernet.js';
 import type { SupernetRunDir } from './supernet-run.js';

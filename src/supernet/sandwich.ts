@@ -6,8 +6,9 @@
  * every other member, so training them each step keeps the shared weights good across the space,
  * and a wide network's soft predictions are an easier target for a narrow one than the labels.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import type { ChoicePoint, ChoiceSpace } from '../search-space/choice-space.js';
+import { tf } from '../trainer/tf.js';
 
 export interface SandwichMembers {
   largest: number[];

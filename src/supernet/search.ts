@@ -15,7 +15,7 @@
  * order, augmentation and uniform members; the checkpoint holds the rest (weights, optimizer,
  * controller, the controller batch being rewarded).
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { commandLine } from '../common/command-line.js';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { countOf } from '../common/format.js';
@@ -37,6 +37,7 @@ import { ImageBatcher } from '../trainer/data/batches.js';
 import type { ImageDataset } from '../trainer/data/dataset.js';
 import { loadDataset } from '../trainer/data/index.js';
 import type { Optimizer } from '../trainer/optimizer.js';
+import { tf } from '../trainer/tf.js';
 import { fairMembers } from './fair.js';
 import { finetuneTopCandidates } from './finetune.js';
 import { type RankedCandidate, rankCandidates, writeRankingOutputs } from './ranking.js';

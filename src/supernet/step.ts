@@ -1,6 +1,7 @@
 /** One optimisation step of the shared weights through one member of the supernet. */
-import * as tf from '@tensorflow/tfjs';
+
 import { DEFAULT_OPTIMIZER, type OptimizedVariable, Optimizer, type OptimizerKind } from '../trainer/optimizer.js';
+import { tf } from '../trainer/tf.js';
 import { type SandwichMembers, sandwichLoss } from './sandwich.js';
 import type { Supernet } from './supernet.js';
 

@@ -15,7 +15,7 @@
  * model builder uses), so a member's inherited weights, written under its layer names, load into
  * `buildModel(spec)` and compute the same function.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { InputError } from '../common/errors.js';
 import { derive, nextSeed } from '../common/rng.js';
 import type { ArchSpec } from '../search-space/archspec.js';
@@ -24,6 +24,7 @@ import { type ConvLayer, type DenseLayer, type Layer, resolve, type SeLayer, typ
 import { normalizeInTraining } from '../trainer/batch-norm.js';
 import type { NamedWeight } from '../trainer/checkpoint.js';
 import { applyActivation } from '../trainer/layers.js';
+import { tf } from '../trainer/tf.js';
 
 /** How batch norm behaves in a forward pass. */
 export type BatchNormMode =

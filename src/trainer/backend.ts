@@ -2,9 +2,10 @@
  * TensorFlow.js backend selection: tensorflow (tfjs-node, when it loads) > wasm > cpu.
  * The chosen backend and its thread count are returned so every output can record them.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { InputError } from '../common/errors.js';
 import { BACKENDS, type BackendName } from './backend-names.js';
+import { loadWasmBackend, tf } from './tf.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 export interface BackendInfo {
@@ -21,7 +22,7 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
 async function activate(name: BackendName): Promise<string | null> {
   try {
     if (name === 'tensorflow') await import(TFJS_NODE);
-    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+    if (name === 'wasm') loadWasmBackend();
     if (!(await tf.setBackend(name))) return 'it failed to initialise';
     await tf.ready();
     return null;
@@ -53,8 +54,7 @@ export async function selectBackend(preferred: BackendName | 'auto' = 'auto'): P
 async function info(backend: BackendName): Promise<BackendInfo> {
   let threads = 1;
   if (backend === 'wasm') {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    threads = wasm.getThreadsCount();
+    threads = loadWasmBackend().getThreadsCount();
   }
   active = { backend, threads, tfjsVersion: tf.version.tfjs };
   return active;

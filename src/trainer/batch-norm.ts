@@ -7,8 +7,9 @@
  * textbook backward pass (dx = gamma/sigma * (dy - mean(dy) - xhat * mean(dy * xhat))) in a handful.
  * It keeps the class name `BatchNormalization`, so saved models are plain Keras/tfjs models.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { registeredLayerClass } from './layers.js';
+import { tf } from './tf.js';
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 interface BatchNormArgs extends NonNullable<LayerArgs> {

@@ -3,12 +3,13 @@
  * walk cost accounting uses); the builder turns each resolved layer into tfjs layers in one pass.
  * Layer names are the spec's stable layer ids, so weight names are `<layer id>/<weight>`.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import seedrandom from 'seedrandom';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { type ConvLayer, type Layer, type LayerActivation, resolve, type Shape, type Tap, type Unit } from '../search-space/resolve.js';
 import { FastBatchNormalization } from './batch-norm.js';
 import { HardSwish, ResizeBilinear, SeededDropout, SqueezeExcite } from './layers.js';
+import { tf } from './tf.js';
 
 export interface BuildOptions {
   /** Seed for weight initialisation and dropout; the same seed gives the same initial weights. */

@@ -9,12 +9,12 @@
 
 import { existsSync, promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError, NasError } from '../common/errors.js';
 import { describeFsError, parseJsonText, writeFileAtomic, writeJsonAtomic } from '../common/json-io.js';
 import { TOOL_NAME } from '../common/version.js';
 import { type ArchSpec, parseArchSpec } from '../search-space/archspec.js';
+import { tf } from './tf.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const MODEL_JSON = 'model.json';

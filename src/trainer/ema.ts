@@ -3,8 +3,9 @@
  * The decay ramps up as min(decay, (1 + step) / (10 + step)) so short runs are not dominated by
  * the initial weights.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { computeTensor, readTensors } from './heap.js';
+import { tf } from './tf.js';
 
 export class WeightAverage {
   private readonly shadows: Float32Array[];

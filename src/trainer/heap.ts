@@ -3,7 +3,7 @@
  * view of its heap (no copy), elsewhere a copy. Building a new tensor writes straight into freshly
  * allocated backend memory on wasm.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;

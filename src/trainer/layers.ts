@@ -3,8 +3,9 @@
  * They are registered with tf.serialization, so saved models load back with `tf.loadLayersModel`
  * (in a browser too, once this module is imported there).
  */
-import * as tf from '@tensorflow/tfjs';
+
 import type { Activation, SqueezeExcite as SqueezeExciteSpec } from '../search-space/archspec.js';
+import { tf } from './tf.js';
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 type Kwargs = Record<string, unknown>;

@@ -6,8 +6,9 @@
  * L2 weight decay adds `weightDecay * w` to the gradient of decayed variables (conv and dense
  * kernels; not biases or BN parameters).
  */
-import type * as tf from '@tensorflow/tfjs';
+
 import { computeTensor } from './heap.js';
+import type { tf } from './tf.js';
 
 export type OptimizerKind = 'rmsprop' | 'sgd';
 

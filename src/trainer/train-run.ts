@@ -8,7 +8,6 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError } from '../common/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../common/json-io.js';
@@ -25,6 +24,7 @@ import {
   saveCheckpoint,
 } from './checkpoint.js';
 import { TrainConfigSchema } from './config.js';
+import type { tf } from './tf.js';
 
 /** Every file a training run directory holds. */
 export const TRAIN_RUN_FILES = {

@@ -7,7 +7,7 @@
  * augmentation from seeds derived from (seed, epoch, step). The checkpoint lives in the run
  * directory (train-run.ts) when there is one.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';
@@ -28,6 +28,7 @@ import { MosaicDataset } from './data/mosaic.js';
 import { meanIoU, SegmentationBatcher } from './data/segmentation-batches.js';
 import { WeightAverage } from './ema.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from './optimizer.js';
+import { tf } from './tf.js';
 import { type EpochRecord, type NewTrainRunRecord, type TrainerState, TrainRunDir } from './train-run.js';
 
 export interface TrainProgress {

@@ -11,10 +11,11 @@
  * filter gradient is a matrix product (im2col when the kernel is not 1x1) done by the backend's own
  * BatchMatMul; the depthwise gradients are direct loops over NHWC data with the channel innermost.
  */
-import * as tf from '@tensorflow/tfjs';
-// The wasm package registers its kernels when imported: it must happen before the overrides
-// below capture and replace them (a later import would silently put its own kernels back).
-import '@tensorflow/tfjs-backend-wasm';
+import { loadWasmBackend, tf } from './tf.js';
+
+// The wasm package registers its kernels when loaded: it must happen before the overrides
+// below capture and replace them (a later load would silently put its own kernels back).
+loadWasmBackend();
 
 type TensorInfo = tf.TensorInfo;
 type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;

@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
 import { BatchNormStats, type Supernet } from '../../src/supernet/supernet.js';
 import { buildModel } from '../../src/trainer/build-model.js';
 import { assignWeights } from '../../src/trainer/checkpoint.js';
+import { tf } from '../../src/trainer/tf.js';
 
 /** A batch of standard-normal images [n, resolution, resolution, channels], seeded. */
 export function randomBatch(seed: number, n: number, resolution: number, channels: number): tf.Tensor4D {

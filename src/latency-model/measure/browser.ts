@@ -6,9 +6,10 @@
  * which ops the server has and measures only the rest. Every upload carries the link's token and
  * this browser's session id (see ./phone-session.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { ArchSpec } from '../../search-space/archspec.js';
+import { tf } from '../../trainer/tf.js';
 import { type OpDescriptor, opKey } from '../predict/ops.js';
 import type { Entry, ProfilerSettings } from '../predict/table-schema.js';
 import type { PhoneDevice } from './phone-session.js';

@@ -8,12 +8,12 @@
 
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import { InputError, InterruptedError } from '../../common/errors.js';
 import { countOf } from '../../common/format.js';
 import { writeJsonAtomic } from '../../common/json-io.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { currentBackend } from '../../trainer/backend.js';
+import { tf } from '../../trainer/tf.js';
 import { type OpDescriptor, opKey } from '../predict/ops.js';
 import { predictLatency } from '../predict/predict.js';
 import {

@@ -11,10 +11,11 @@
  * alone would pay for every op. Every call still pays a fixed dispatch cost that a whole model
  * pays once: it is measured on an empty model and subtracted from each op.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { quantile } from '../../common/quantile.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { buildModel, buildUnitsModel } from '../../trainer/build-model.js';
+import { tf } from '../../trainer/tf.js';
 import { type OpDescriptor, opUnit, parseOpKey } from '../predict/ops.js';
 import type { Entry, ProfilerSettings } from '../predict/table-schema.js';
 

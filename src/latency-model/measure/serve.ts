@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { z } from 'zod';
 import { NasError } from '../../common/errors.js';
 import { countOf } from '../../common/format.js';
@@ -93,6 +93,18 @@ const PAGE = `<!doctype html>
 
 let bundled: Promise<string> | null = null;
 
+/** The bundle takes trainer/tf-browser in place of trainer/tf, which loads tfjs through Node's require. */
+const browserTf: Plugin = {
+  name: 'browser-tf',
+  setup(bundler) {
+    bundler.onResolve({ filter: /(^|\/)tf\.js$/ }, ({ path: specifier, resolveDir, importer }) => {
+      const target = path.resolve(resolveDir, specifier);
+      if (path.basename(path.dirname(target)) !== 'trainer') return undefined;
+      return { path: target.replace(/tf\.js$/, importer.endsWith('.ts') ? 'tf-browser.ts' : 'tf-browser.js') };
+    });
+  },
+};
+
 /** The browser script: src/latency-model/measure/browser.ts and what it imports, as one ES module. */
 function profilerBundle(): Promise<string> {
   bundled ??= (async () => {
@@ -109,6 +121,7 @@ function profilerBundle(): Promise<string> {
       target: 'es2020',
       minify: true,
       logLevel: 'silent',
+      plugins: [browserTf],
     });
     return result.outputFiles[0]!.text;
   })();

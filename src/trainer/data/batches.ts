@@ -4,10 +4,11 @@
  * to RGB when the model wants 3 channels, and for training applies a random shift (zero fill,
  * up to 1/16 of the side) and a random horizontal flip. Writes straight into backend memory.
  */
-import type * as tf from '@tensorflow/tfjs';
+
 import { InputError } from '../../common/errors.js';
 import type { Rng } from '../../common/rng.js';
 import { computeTensor } from '../heap.js';
+import type { tf } from '../tf.js';
 import type { ImageDataset, ImageSplit } from './dataset.js';
 
 export interface BatcherOptions {

@@ -2,10 +2,11 @@
  * Batches of the mosaic segmentation task: normalised images (grey, replicated to RGB when the
  * model wants 3 channels) and one-hot per-pixel targets; training flips image and labels together.
  */
-import type * as tf from '@tensorflow/tfjs';
+
 import { InputError } from '../../common/errors.js';
 import type { Rng } from '../../common/rng.js';
 import { computeTensor } from '../heap.js';
+import type { tf } from '../tf.js';
 import type { Batcher } from './batches.js';
 import type { SplitName } from './dataset.js';
 import type { MosaicDataset } from './mosaic.js';
