@@ -13,3 +13,18 @@ export function shellArg(arg: string | number): string {
 export function commandLine(words: readonly (string | number)[]): string {
   return words.map(shellArg).join(' ');
 }
+
+/** The run kinds a command continues, by what its directory holds. */
+type ResumableRun = 'search' | 'train' | 'netadapt' | 'pipeline';
+
+const RESUME_WORDS: Record<ResumableRun, (dir: string) => string[]> = {
+  search: (dir) => ['nas', 'search', '--resume', dir],
+  train: (dir) => ['nas', 'train', '--out', dir, '--resume'],
+  netadapt: (dir) => ['nas', 'netadapt', '--out', dir, '--resume'],
+  pipeline: (dir) => ['nas', 'pipeline', '--resume', dir],
+};
+
+/** The command line that continues the run of kind `kind` in `dir` (after Ctrl-C, a crash or kill -9). */
+export function resumeCommand(kind: ResumableRun, dir: string): string {
+  return commandLine(RESUME_WORDS[kind](dir));
+}

@@ -3,7 +3,7 @@
  * reads it: a file of one kind given where another is expected (a search's run.json as a spec) is
  * named for what it is, instead of failing field by field against the schema expected.
  */
-import { commandLine, shellArg } from './command-line.js';
+import { commandLine, resumeCommand, shellArg } from './command-line.js';
 import { InputError } from './errors.js';
 
 interface FileKind {
@@ -21,14 +21,14 @@ const dir = (file: string) => {
 };
 
 const searchRun = (file: string) =>
-  `${commandLine(['nas', 'search', '--resume', dir(file)])} continues the run; the spec it found is ${shellArg(`${dir(file)}/best.json`)}`;
+  `${resumeCommand('search', dir(file))} continues the run; the spec it found is ${shellArg(`${dir(file)}/best.json`)}`;
 const trainRun = (file: string) =>
-  `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores the run's model, ${commandLine(['nas', 'train', '--out', dir(file), '--resume'])} continues it`;
+  `${commandLine(['nas', 'eval', '--checkpoint', dir(file)])} scores the run's model, ${resumeCommand('train', dir(file))} continues it`;
 /** The commands that read weights in `weightsDir` of the spec `spec`: a fine-tune from them (`fineTunes` says how), and a score. */
 const weightsReadBy = (weightsDir: string, spec: string, fineTunes: string) =>
   `${commandLine(['nas', 'train', '--init-from', weightsDir, '--arch', spec])} ${fineTunes}, ${commandLine(['nas', 'eval', '--checkpoint', weightsDir])} scores them`;
-const netadaptRun = (file: string) => `${commandLine(['nas', 'netadapt', '--out', dir(file), '--resume'])} continues the run`;
-const pipelineRun = (file: string) => `${commandLine(['nas', 'pipeline', '--resume', dir(file)])} continues the pipeline`;
+const netadaptRun = (file: string) => `${resumeCommand('netadapt', dir(file))} continues the run`;
+const pipelineRun = (file: string) => `${resumeCommand('pipeline', dir(file))} continues the pipeline`;
 
 const FILE_KINDS: Record<string, FileKind> = {
   archspec: { what: 'an ArchSpec', readBy: (file) => `${commandLine(['nas', 'describe', file])} prints its layers` },

@@ -12,7 +12,7 @@
  * trials a run of budget N would have had.
  */
 import { untilAborted } from '../common/abort.js';
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { countOf } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
@@ -200,7 +200,7 @@ async function evaluateBatch(
   if (failure) {
     if (failure.reason instanceof InterruptedError || request.signal?.aborted) {
       throw new InterruptedError(
-        `search interrupted: ${countOf(store.count(), 'finished trial')} kept in ${new SearchRunDir(request.runDir).file('trials')}; continue with ${commandLine(['nas', 'search', '--resume', request.runDir])}`,
+        `search interrupted: ${countOf(store.count(), 'finished trial')} kept in ${new SearchRunDir(request.runDir).file('trials')}; continue with ${resumeCommand('search', request.runDir)}`,
       );
     }
     throw failure.reason;

@@ -5,6 +5,7 @@
  * directory's files are NetAdaptRunDir's (netadapt-run.ts).
  */
 
+import { resumeCommand } from '../common/command-line.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { withRunLock } from '../common/run-lock.js';
@@ -18,7 +19,7 @@ import { shortFinetuneConfig, type TrainConfig, trainConfig } from '../trainer/c
 import { loadDataset, type TrainingData } from '../trainer/data/index.js';
 import { type TrainProgress, train } from '../trainer/train.js';
 import { TrainingPool } from '../trainer/training-pool.js';
-import { type NetAdaptProgress, type NetAdaptResult, resumeCommand, runNetAdapt } from './netadapt.js';
+import { type NetAdaptProgress, type NetAdaptResult, runNetAdapt } from './netadapt.js';
 import { NetAdaptRunDir, type NetAdaptStart, type NetAdaptSummary } from './netadapt-run.js';
 import { jobStart, type NetAdaptStartRequest } from './start.js';
 
@@ -154,7 +155,7 @@ async function trainFinal(
     outDir: finalRun.dir,
     resume,
     // Not the training's own advice (nas train --resume in final/), which would continue it without NetAdapt's summary.
-    resumeWith: resumeCommand(run.dir),
+    resumeWith: resumeCommand('netadapt', run.dir),
     initialWeights: inherited,
     evaluateTest: true,
     log,

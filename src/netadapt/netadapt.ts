@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { untilAborted } from '../common/abort.js';
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { scatterPlot } from '../common/svg.js';
@@ -398,7 +398,7 @@ class Adaptation {
     ).catch((err: unknown) => {
       if (err instanceof InterruptedError || this.request.signal?.aborted) {
         throw new InterruptedError(
-          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with ${resumeCommand(this.request.outDir)}`,
+          `NetAdapt interrupted in step ${step + 1}: finished steps and proposals are kept in ${this.request.outDir}; continue with ${resumeCommand('netadapt', this.request.outDir)}`,
         );
       }
       throw err;
@@ -465,11 +465,6 @@ class Adaptation {
       finalAccuracy: current.accuracy,
     };
   }
-}
-
-/** The command that continues the NetAdapt run in `outDir` (its settings are in the run). */
-export function resumeCommand(outDir: string): string {
-  return commandLine(['nas', 'netadapt', '--out', outDir, '--resume']);
 }
 
 /**

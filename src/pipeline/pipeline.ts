@@ -9,7 +9,7 @@
  * After the last stage the closing report is written (pipeline-report.ts).
  */
 import path from 'node:path';
-import { commandLine } from '../common/command-line.js';
+import { commandLine, resumeCommand } from '../common/command-line.js';
 import { InputError, InterruptedError } from '../common/errors.js';
 import { formatShare } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
@@ -133,7 +133,7 @@ async function pipeline(request: PipelineRequest): Promise<PipelineResult> {
   } catch (err) {
     if (err instanceof InterruptedError)
       throw new InterruptedError(
-        `the report's zoo training stopped with its progress saved; continue with ${pipelineResumeCommand(run.dir)}`,
+        `the report's zoo training stopped with its progress saved; continue with ${resumeCommand('pipeline', run.dir)}`,
         {
           cause: err,
         },
@@ -194,9 +194,12 @@ async function runStage(context: PipelineContext, stage: PipelineStage, work: St
     record.stages[stage] = { ...record.stages[stage], wallSeconds: wallSeconds() };
     await run.write(record);
     if (err instanceof InterruptedError)
-      throw new InterruptedError(`the ${stage} stage stopped with its progress saved; continue with ${pipelineResumeCommand(run.dir)}`, {
-        cause: err,
-      });
+      throw new InterruptedError(
+        `the ${stage} stage stopped with its progress saved; continue with ${resumeCommand('pipeline', run.dir)}`,
+        {
+          cause: err,
+        },
+      );
     throw err;
   }
   await clock.stop();
@@ -236,11 +239,6 @@ const STAGE_WORK: Record<PipelineStage, (context: PipelineContext) => StageWork>
   netadapt: netadaptStage,
   evaluate: evaluateStage,
 };
-
-/** The command that continues the pipeline in `dir`. */
-function pipelineResumeCommand(dir: string): string {
-  return commandLine(['nas', 'pipeline', '--resume', dir]);
-}
 
 function searchStage({ request, run, record, log }: PipelineContext): StageWork {
   const dir = run.stageDir('search');

@@ -11,7 +11,7 @@
  * by default.
  */
 import { rmSync } from 'node:fs';
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { InterruptedError } from '../common/errors.js';
 import type { Experiment } from '../controller/experiment.js';
 import { reward } from '../controller/reward.js';
@@ -104,5 +104,5 @@ async function finetune(
 
 const interruptedWhileFinetuning = (runDir: string) =>
   new InterruptedError(
-    `supernet search interrupted while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept in ${runDir}; continue with ${commandLine(['nas', 'search', '--resume', runDir])}`,
+    `supernet search interrupted while fine-tuning candidates: the trained supernet and the finished fine-tunes are kept in ${runDir}; continue with ${resumeCommand('search', runDir)}`,
   );

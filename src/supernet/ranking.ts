@@ -11,7 +11,7 @@
  */
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { InterruptedError } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/json-io.js';
 import { derive, nextSeed, type Rng } from '../common/rng.js';
@@ -66,7 +66,7 @@ export async function rankCandidates(request: RankingRequest): Promise<RankedCan
   for (const [i, { choices, mostLikely }] of candidates.entries()) {
     if (request.signal?.aborted)
       throw new InterruptedError(
-        `supernet search interrupted while ranking: the trained supernet is kept in ${request.runDir}; continue with ${commandLine(['nas', 'search', '--resume', request.runDir])}`,
+        `supernet search interrupted while ranking: the trained supernet is kept in ${request.runDir}; continue with ${resumeCommand('search', request.runDir)}`,
       );
     // The same calibration batches for every candidate.
     const rng = derive(request.experiment.seed, 'recalibrate');

@@ -16,7 +16,7 @@
  * controller, the controller batch being rewarded).
  */
 
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { countOf } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
@@ -486,7 +486,7 @@ class SupernetSearch {
   private async stopForInterrupt(): Promise<never> {
     await this.checkpoint();
     throw new InterruptedError(
-      `supernet search interrupted at step ${this.position.step}/${this.steps}: weights, optimizer, controller and ${countOf(this.position.trials, 'trial')} are kept in ${this.runDir.dir}; continue with ${commandLine(['nas', 'search', '--resume', this.runDir.dir])}`,
+      `supernet search interrupted at step ${this.position.step}/${this.steps}: weights, optimizer, controller and ${countOf(this.position.trials, 'trial')} are kept in ${this.runDir.dir}; continue with ${resumeCommand('search', this.runDir.dir)}`,
     );
   }
 }

@@ -2,7 +2,7 @@
  * A trained supernet reopened from its run directory: any member of its space evaluated in seconds
  * with inherited weights (batch norm recalibrated), as Once-for-All searches a trained network.
  */
-import { commandLine } from '../common/command-line.js';
+import { resumeCommand } from '../common/command-line.js';
 import { InputError } from '../common/errors.js';
 import { derive } from '../common/rng.js';
 import { setupSearch } from '../controller/setup.js';
@@ -42,7 +42,7 @@ export function openTrainedSupernet(runDir: string): TrainedSupernet {
   const checkpoint = run.readCheckpoint();
   if (!checkpoint)
     throw new InputError(
-      `${runDir}: no supernet checkpoint yet (the first is written a few minutes into the run, or at Ctrl-C): continue it with ${commandLine(['nas', 'search', '--resume', runDir])}`,
+      `${runDir}: no supernet checkpoint yet (the first is written a few minutes into the run, or at Ctrl-C): continue it with ${resumeCommand('search', runDir)}`,
     );
   const { train, validation } = proxyBatchers(experiment, getChoiceSpace(experiment.space));
   const setup = setupSearch(experiment, train.classes);

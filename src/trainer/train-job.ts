@@ -4,7 +4,7 @@
  * passed, and write its result. The directory's files are TrainRunDir's (train-run.ts).
  */
 import path from 'node:path';
-import { commandLine, shellArg } from '../common/command-line.js';
+import { resumeCommand, shellArg } from '../common/command-line.js';
 import { InputError, InterruptedError, NasError } from '../common/errors.js';
 import { countOf } from '../common/format.js';
 import { type Logger, silentLogger } from '../common/log.js';
@@ -88,7 +88,7 @@ async function trainJob(given: TrainJobRequest): Promise<TrainSummary> {
       ? undefined
       : { command: request.command, spec: spec.name, specHash: specHash(spec), dataset: dataset.name, config },
     resume: request.resume,
-    resumeWith: commandLine(['nas', 'train', '--out', request.outDir, '--resume']),
+    resumeWith: resumeCommand('train', request.outDir),
     evaluateTest: true,
     log,
     signal: request.signal,
