@@ -139,6 +139,12 @@ export interface TrainingPoolOptions {
   log?: Logger;
 }
 
+/**
+ * The worker's Node flags: the parent's, without source maps. With them, Node parses the source
+ * maps of every module a worker loads, tfjs' several megabytes too: half a second more per worker.
+ */
+const WORKER_NODE_FLAGS = process.execArgv.filter((flag) => flag !== '--enable-source-maps');
+
 export class TrainingPool implements Evaluator {
   private readonly workers: Worker[] = [];
   private readonly queue: Job[] = [];
@@ -158,7 +164,7 @@ export class TrainingPool implements Evaluator {
   }
 
   private spawn(): Worker {
-    const child = fork(WORKER_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: ['--enable-source-maps'] });
+    const child = fork(WORKER_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: WORKER_NODE_FLAGS });
     let markReady!: () => void;
     let failReady!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
