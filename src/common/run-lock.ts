@@ -12,7 +12,6 @@
  * the lock from the other). A directory the lock created and nothing else filled (a job refused
  * before it wrote) is removed with it.
  */
-
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   existsSync,

@@ -24,7 +24,6 @@
  * forget-gate bias offset +1), so checkpoints stay readable. test/controller-lstm.test.ts checks the
  * gradients against tfjs autodiff of the same loss.
  */
-
 import { nextSeed } from '../common/rng.js';
 import { tf } from '../trainer/tf.js';
 

@@ -6,7 +6,6 @@
  * every other member, so training them each step keeps the shared weights good across the space,
  * and a wide network's soft predictions are an easier target for a narrow one than the labels.
  */
-
 import type { ChoicePoint, ChoiceSpace } from '../search-space/choice-space.js';
 import { tf } from '../trainer/tf.js';
 

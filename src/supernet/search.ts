@@ -15,7 +15,6 @@
  * order, augmentation and uniform members; the checkpoint holds the rest (weights, optimizer,
  * controller, the controller batch being rewarded).
  */
-
 import { resumeCommand } from '../common/command-line.js';
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { countOf } from '../common/format.js';

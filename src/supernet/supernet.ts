@@ -15,7 +15,6 @@
  * model builder uses), so a member's inherited weights, written under its layer names, load into
  * `buildModel(spec)` and compute the same function.
  */
-
 import { InputError } from '../common/errors.js';
 import { derive, nextSeed } from '../common/rng.js';
 import type { ArchSpec } from '../search-space/archspec.js';

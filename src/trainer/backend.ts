@@ -2,7 +2,6 @@
  * TensorFlow.js backend selection: tensorflow (tfjs-node, when it loads) > wasm > cpu.
  * The chosen backend and its thread count are returned so every output can record them.
  */
-
 import { InputError } from '../common/errors.js';
 import { BACKENDS, type BackendName } from './backend-names.js';
 import { loadWasmBackend, tf } from './tf.js';

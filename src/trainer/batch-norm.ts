@@ -7,7 +7,6 @@
  * textbook backward pass (dx = gamma/sigma * (dy - mean(dy) - xhat * mean(dy * xhat))) in a handful.
  * It keeps the class name `BatchNormalization`, so saved models are plain Keras/tfjs models.
  */
-
 import { registeredLayerClass } from './layers.js';
 import { tf } from './tf.js';
 

@@ -3,7 +3,6 @@
  * walk cost accounting uses); the builder turns each resolved layer into tfjs layers in one pass.
  * Layer names are the spec's stable layer ids, so weight names are `<layer id>/<weight>`.
  */
-
 import seedrandom from 'seedrandom';
 import type { ArchSpec } from '../search-space/archspec.js';
 import { type ConvLayer, type Layer, type LayerActivation, resolve, type Shape, type Tap, type Unit } from '../search-space/resolve.js';

@@ -3,7 +3,6 @@
  * The decay ramps up as min(decay, (1 + step) / (10 + step)) so short runs are not dominated by
  * the initial weights.
  */
-
 import { computeTensor, readTensors } from './heap.js';
 import { tf } from './tf.js';
 

@@ -3,7 +3,6 @@
  * They are registered with tf.serialization, so saved models load back with `tf.loadLayersModel`
  * (in a browser too, once this module is imported there).
  */
-
 import type { Activation, SqueezeExcite as SqueezeExciteSpec } from '../search-space/archspec.js';
 import { tf } from './tf.js';
 

@@ -6,7 +6,6 @@
  * L2 weight decay adds `weightDecay * w` to the gradient of decayed variables (conv and dense
  * kernels; not biases or BN parameters).
  */
-
 import { computeTensor } from './heap.js';
 import type { tf } from './tf.js';
 

@@ -7,7 +7,6 @@
  * augmentation from seeds derived from (seed, epoch, step). The checkpoint lives in the run
  * directory (train-run.ts) when there is one.
  */
-
 import { DivergedError, InputError, InterruptedError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/log.js';
 import { derive, shuffle } from '../common/rng.js';

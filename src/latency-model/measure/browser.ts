@@ -6,7 +6,6 @@
  * which ops the server has and measures only the rest. Every upload carries the link's token and
  * this browser's session id (see ./phone-session.ts).
  */
-
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { tf } from '../../trainer/tf.js';

@@ -11,7 +11,6 @@
  * alone would pay for every op. Every call still pays a fixed dispatch cost that a whole model
  * pays once: it is measured on an empty model and subtracted from each op.
  */
-
 import { quantile } from '../../common/quantile.js';
 import type { ArchSpec } from '../../search-space/archspec.js';
 import { buildModel, buildUnitsModel } from '../../trainer/build-model.js';

@@ -4,7 +4,6 @@
  * to RGB when the model wants 3 channels, and for training applies a random shift (zero fill,
  * up to 1/16 of the side) and a random horizontal flip. Writes straight into backend memory.
  */
-
 import { InputError } from '../../common/errors.js';
 import type { Rng } from '../../common/rng.js';
 import { computeTensor } from '../heap.js';

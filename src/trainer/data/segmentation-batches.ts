@@ -2,7 +2,6 @@
  * Batches of the mosaic segmentation task: normalised images (grey, replicated to RGB when the
  * model wants 3 channels) and one-hot per-pixel targets; training flips image and labels together.
  */
-
 import { InputError } from '../../common/errors.js';
 import type { Rng } from '../../common/rng.js';
 import { computeTensor } from '../heap.js';
