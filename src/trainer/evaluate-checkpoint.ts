@@ -7,7 +7,7 @@ import type { BackendName } from './backend-names.js';
 import { buildModel } from './build-model.js';
 import { assignWeights, InheritedWeightsStateSchema, loadCheckpoint } from './checkpoint.js';
 import { loadDataset } from './data/index.js';
-import { batcherFor, evaluate, TrainerStateSchema } from './train.js';
+import { evaluate, scoringSplit, TrainerStateSchema } from './train.js';
 
 /** What `nas eval` scores: a training run's checkpoint, or a supernet member's inherited weights (a search's best-weights/). */
 const EvaluableStateSchema = z.discriminatedUnion('kind', [TrainerStateSchema, InheritedWeightsStateSchema]);
@@ -48,14 +48,13 @@ export async function evaluateCheckpoint(request: {
   const model = buildModel(ckpt.spec);
   try {
     assignWeights(model, ckpt.weights, ckpt.dir);
-    const splitOf = (limit?: number) => batcherFor(ckpt.spec, dataset, request.split, { augment: false, limit, use: 'evaluate' });
-    const batcher = splitOf(request.samples);
+    const { batcher, partial } = scoringSplit(ckpt.spec, dataset, request.split, request.samples, 'evaluate');
     return {
       top1: evaluate(model, batcher),
       metric: batcher.kind === 'segmentation' ? 'mean IoU' : 'top-1',
       split: request.split,
       images: batcher.count,
-      partial: request.samples !== undefined && batcher.count < splitOf().count,
+      partial,
       dataset: dataset.name,
       spec: ckpt.spec.name,
       backend: backend.backend,

@@ -189,6 +189,22 @@ export function batcherFor(
   });
 }
 
+/**
+ * The first `limit` images of `split` for scoring (all without a limit), and whether they are fewer
+ * than the split holds: `nas train --test-samples` and `nas eval --samples` say so beside the score.
+ */
+export function scoringSplit(
+  spec: ArchSpec,
+  dataset: TrainingData,
+  split: SplitName,
+  limit: number | undefined,
+  use?: 'train' | 'evaluate',
+): { batcher: Batcher; partial: boolean } {
+  const firstOf = (first?: number) => batcherFor(spec, dataset, split, { augment: false, limit: first, use });
+  const batcher = firstOf(limit);
+  return { batcher, partial: limit !== undefined && batcher.count < firstOf().count };
+}
+
 function countCorrect(logits: Float32Array, labels: Uint8Array, classes: number): number {
   let correct = 0;
   for (let b = 0; b < labels.length; b++) {
@@ -471,11 +487,10 @@ class TrainingSession {
     let testImages: number | null = null;
     let partialTest = false;
     if (request.evaluateTest ?? true) {
-      const testSplit = (limit?: number) => batcherFor(request.spec, request.dataset, 'test', { augment: false, limit });
-      const test = testSplit(this.config.testSamples);
-      top1 = evaluate(model, test);
-      testImages = test.count;
-      partialTest = this.config.testSamples !== undefined && test.count < testSplit().count;
+      const test = scoringSplit(request.spec, request.dataset, 'test', this.config.testSamples);
+      top1 = evaluate(model, test.batcher);
+      testImages = test.batcher.count;
+      partialTest = test.partial;
     }
     const valTop1 = state.history.at(-1)?.valTop1 ?? evaluate(model, this.data.valBatcher);
     const cost = specCost(request.spec);
