@@ -1,5 +1,4 @@
 /** One optimisation step of the shared weights through one member of the supernet. */
-
 import { DEFAULT_OPTIMIZER, type OptimizedVariable, Optimizer, type OptimizerKind } from '../trainer/optimizer.js';
 import { tf } from '../trainer/tf.js';
 import { type SandwichMembers, sandwichLoss } from './sandwich.js';
