@@ -136,6 +136,10 @@ test("a job nested in another's withRunLock shares its lock, an unrelated one in
   let finish = () => {};
   const job = withRunLock(made, 'job', async () => {
     await withRunLock(made, 'training loop', async () => {});
+    // A nested holder's second release gives nothing more back.
+    const inner = lockRunDir(made, 'training loop');
+    inner.release();
+    inner.release();
     t.true(existsSync(path.join(made, RUN_LOCK_FILE)), 'still held by the outer holder');
     await new Promise<void>((resolve) => {
       finish = resolve;
