@@ -118,8 +118,7 @@ export async function timeModels(
   const timings: ModelTiming[][] = specs.map((_, i) => [...(options.previous?.[i] ?? [])]);
   const totalSeconds = gate.maxTotalWaitSeconds ?? gate.maxWaitSeconds * specs.length;
   const wait: WaitContext = { budget: { totalSeconds, spentSeconds: 0 }, onWait: options.onWait, signal: options.signal };
-  // After the waiting is used up, a timing below the gate's speed no longer asks for another pass.
-  const fullSpeedFloor = () => (probe && referenceMs !== null && !waitedOut(wait) ? gateSpeed(probe, referenceMs, gate) : 0);
+  const fullSpeedFloor = () => speedFloor(probe, referenceMs, gate, waitedOut(wait));
   let done = 0;
   let total = passes * specs.length;
   // Pass `pass` times a model that has `pass` timings: after a resume, the ones it already has are skipped.
@@ -204,13 +203,27 @@ export function machineSpeed(table: LatencyTable, settings: ProfilerSettings): n
   }
 }
 
+/**
+ * The speed (relative to the reference) a model's fastest timing must have been taken at to need
+ * no more passes: the gate's, until the waits of the set have used up their limit; then 0, so a
+ * timing below the gate's speed no longer asks for another pass. 0 without a probe.
+ */
+export function speedFloor(
+  probe: Pick<SpeedProbe, 'fastestMs'> | null,
+  referenceMs: number | null,
+  gate: SpeedGate,
+  waitedOut: boolean,
+): number {
+  return probe && referenceMs !== null && !waitedOut ? gateSpeed(probe, referenceMs, gate) : 0;
+}
+
 /** Whether the waits of a set have used up its limit. */
 function waitedOut(wait: WaitContext): boolean {
   return wait.budget.spentSeconds >= wait.budget.totalSeconds;
 }
 
 /** The speed (relative to the reference) the gate asks for: minSpeed of the full speed. */
-function gateSpeed(probe: SpeedProbe, referenceMs: number, gate: SpeedGate): number {
+function gateSpeed(probe: Pick<SpeedProbe, 'fastestMs'>, referenceMs: number, gate: SpeedGate): number {
   return gate.minSpeed * Math.min(1, referenceMs / probe.fastestMs);
 }
 
