@@ -11,7 +11,7 @@ import { trainConfig } from '../src/trainer/config.js';
 import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { tf } from '../src/trainer/tf.js';
-import { evaluate, TrainerStateSchema, train } from '../src/trainer/train.js';
+import { evaluate, scoringBatchSize, TrainerStateSchema, train } from '../src/trainer/train.js';
 import '../src/trainer/layers.js';
 import { syntheticDataset, tinySpec } from './helpers/tiny.js';
 
@@ -46,6 +46,22 @@ test.serial('a tiny spec overfits 512 Fashion-MNIST images to >= 95% training ac
   const trainTop1 = evaluate(model, new ImageBatcher(dataset, 'train', { resolution: 28, channels: 1, augment: false, limit: 512 }));
   model.dispose();
   t.true(trainTop1 >= 0.95, `inference-mode training accuracy ${trainTop1}`);
+});
+
+test('evaluate scores the same at any number of images per pass; by default a pass holds 256 images of 32x32, fewer of larger ones', (t) => {
+  const model = buildModel(tinySpec({ resolution: 32 }), { seed: 3 });
+  const batcher = new ImageBatcher(loadFashionMnist(), 'validation', { resolution: 32, channels: 1, augment: false, limit: 600 });
+  const byDefault = evaluate(model, batcher);
+  t.is(evaluate(model, batcher, 32), byDefault);
+  t.is(evaluate(model, batcher, 7), byDefault);
+  model.dispose();
+  const passFor = (resolution: number) => {
+    const built = buildModel(tinySpec({ resolution }));
+    const size = scoringBatchSize(built);
+    built.dispose();
+    return size;
+  };
+  t.deepEqual([32, 64, 224].map(passFor), [256, 64, 32]);
 });
 
 async function runToEnd(dir: string, abortAfterSteps?: number) {

@@ -123,14 +123,15 @@ export function trainingStep(model: tf.LayersModel, optimizer: Optimizer) {
  * The validation metric of `model` on a split, in inference mode: top-1 accuracy for
  * classification, mean IoU over pixels for segmentation.
  */
-export function evaluate(model: tf.LayersModel, batcher: Batcher, batchSize = 64): number {
+export function evaluate(model: tf.LayersModel, batcher: Batcher, batchSize = scoringBatchSize(model)): number {
   const classes = batcher.classes;
   const confusion = batcher.kind === 'segmentation' ? new Float64Array(classes * classes) : null;
   let correct = 0;
   for (let start = 0; start < batcher.count; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, batcher.count - start) }, (_, i) => start + i);
     const { x, y, labels } = batcher.batch(indices);
-    const logits = model.predict(x) as tf.Tensor;
+    // predict() alone would split the batch into passes of 32 images.
+    const logits = model.predict(x, { batchSize }) as tf.Tensor;
     const values = logits.dataSync() as Float32Array;
     if (confusion) addConfusion(confusion, values, labels, classes);
     else correct += countCorrect(values, labels, classes);
@@ -138,6 +139,21 @@ export function evaluate(model: tf.LayersModel, batcher: Batcher, batchSize = 64
   }
   if (confusion) return meanIoU(confusion, classes);
   return batcher.count ? correct / batcher.count : 0;
+}
+
+/** Pixels of the images scored in one forward pass: 256 images of 32x32. */
+const SCORING_BATCH_PIXELS = 256 * 32 * 32;
+
+/**
+ * Images per forward pass when scoring a model: 256 at 32x32, fewer for larger inputs (64 at 64x64),
+ * never fewer than the 32 tfjs passes by default. On the wasm backend a member's logits are the
+ * same bit for bit at any batch size, so this changes the time a score takes, not the score: at
+ * 32x32, 256 images a pass take less time than passes of 32 (results/bench.md, "Scoring throughput").
+ */
+export function scoringBatchSize(model: tf.LayersModel): number {
+  const [, height, width] = model.inputs[0]!.shape;
+  const pixels = (height ?? 32) * (width ?? 32);
+  return Math.min(256, Math.max(32, Math.floor(SCORING_BATCH_PIXELS / pixels)));
 }
 
 function addConfusion(confusion: Float64Array, logits: Float32Array, labels: Uint8Array, classes: number): void {
