@@ -571,7 +571,7 @@ async function report(all: number[][]): Promise<void> {
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     ...(scored.some((e) => e.kind.endsWith('(rank sum)'))
       ? [
-          `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : '. On this set these rows were computed after its scores were in (2026-12-06): a question for a held-out set (`--member-set`), not a finding'}.`,
+          `- \`proxy + <supernet> (rank sum)\`: members ranked by the sum of their ranks under the proxy and under that supernet (scoring CPU-seconds are both's)${MEMBER_SET ? '' : ". On a space's first set they are a question for a held-out set (`--member-set`), not a finding: the rank sum was thought of after the first `mobilenetv3` set's scores were in (2026-12-06)"}.`,
         ]
       : []),
     ...(scored.some((e) => isMeanOverSeeds(e.kind))
