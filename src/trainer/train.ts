@@ -146,9 +146,10 @@ const SCORING_BATCH_PIXELS = 256 * 32 * 32;
 
 /**
  * Images per forward pass when scoring a model: 256 at 32x32, fewer for larger inputs (64 at 64x64),
- * never fewer than the 32 tfjs passes by default. On the wasm backend a member's logits are the
- * same bit for bit at any batch size, so this changes the time a score takes, not the score: at
- * 32x32, 256 images a pass take less time than passes of 32 (results/bench.md, "Scoring throughput").
+ * never fewer than the 32 tfjs passes by default. On the wasm backend a model's outputs are the
+ * same bit for bit at any batch size (checked on MobileNetV3 and MnasNet classifiers and LR-ASPP
+ * segmentation models), so this changes the time a score takes, not the score: at 32x32, 256
+ * images a pass take less time than passes of 32 (results/bench.md, "Scoring throughput").
  */
 export function scoringBatchSize(model: tf.LayersModel): number {
   const [, height, width] = model.inputs[0]!.shape;
