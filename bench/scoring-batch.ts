@@ -10,7 +10,7 @@
  */
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { markdownTable } from '../src/common/format.js';
+import { countOf, markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
@@ -99,7 +99,7 @@ async function main() {
     '',
     `\`node dist/bench/scoring-batch.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): \`evaluate()\` on ${rows[0]!.images} Fashion-MNIST`,
     `validation images, untrained zoo models (10 classes), the fastest of ${ROUNDS} rounds after one warm-up; its default images per`,
-    `forward pass against passes of ${BASELINE_BATCH}, in the same run; each pair's scores are equal. tfjs ${backend} (${threads} thread${threads === 1 ? '' : 's'}),`,
+    `forward pass against passes of ${BASELINE_BATCH}, in the same run; each pair's scores are equal. tfjs ${backend} (${countOf(threads, 'thread')}),`,
     `${cpus().length} cores (${cpu}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
     '',
     table,
