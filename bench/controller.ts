@@ -8,10 +8,8 @@
  *   node dist/bench/controller.js [--batch 64,512,2048] [--seconds 10] [--space mobilenetv3] [--backend cpu|wasm]
  */
 
-import { cpus } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
-import { writeJsonAtomic } from '../src/common/json-io.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { DEFAULT_CONTROLLER } from '../src/controller/controller-settings.js';
 import { type Algorithm, createPolicy, MIN_SHARD } from '../src/controller/policy.js';
@@ -24,7 +22,7 @@ import { getChoiceSpace } from '../src/search-space/spaces.js';
 import { specHash } from '../src/search-space/spec-hash.js';
 import { prepareBackend } from '../src/trainer/backend.js';
 import type { BackendName } from '../src/trainer/backend-names.js';
-import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
+import { benchArguments, machineText, numberArgument, numbersArgument, writeBenchRecord, writeSection } from './report.js';
 
 const args = benchArguments({ batch: '64,512,2048', seconds: '10', space: 'mobilenetv3', backend: 'auto' });
 const batches = numbersArgument(args, 'batch');
@@ -80,7 +78,7 @@ async function main() {
     `batches of ${batches.join(', ')}, each architecture materialised, its latency predicted from the embedded table (224x224, 1000 classes),`,
     `accuracy from a memo, rewarded; then one controller update per batch (PPO: ${DEFAULT_CONTROLLER.epochs} epochs). LSTM ${DEFAULT_CONTROLLER.hidden} hidden units;`,
     `batches of >= ${2 * MIN_SHARD} shared with ${DEFAULT_CONTROLLER.workers} worker thread(s).`,
-    `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), tfjs backend ${backend.backend}.`,
+    `${machineText()}, tfjs backend ${backend.backend}.`,
     '',
     markdownTable(
       ['batch', 'algorithm', 'architectures/s', 'ms per batch', 'batches timed', 'vs random search'],
@@ -96,11 +94,7 @@ async function main() {
     '',
   ].join('\n');
   console.log(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), {
-    schemaVersion: 1,
-    kind: 'bench-controller',
-    tool: TOOL_NAME,
-    date: new Date().toISOString(),
+  await writeBenchRecord(path.join(PROJECT_ROOT, 'results', 'bench-controller.json'), 'bench-controller', {
     space: space.name,
     batches,
     backend: backend.backend,

@@ -45,7 +45,6 @@
  * under that supernet, and costs both evaluators' CPU time.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { formatDuration, interruptExitCode, interruptSignal, ProgressReporter, trainingFraction } from '../src/cli/progress.js';
 import { InterruptedError } from '../src/common/errors.js';
@@ -71,7 +70,7 @@ import { loadDataset } from '../src/trainer/data/index.js';
 import { type TrainProgress, train } from '../src/trainer/train.js';
 import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
-import { badArgument, benchArguments, lastJsonLine, numberArgument, runNasJsonTimed, writeSection } from './report.js';
+import { badArgument, benchArguments, lastJsonLine, machineText, numberArgument, runNasJsonTimed, writeSection } from './report.js';
 
 const args = benchArguments({
   members: '20',
@@ -566,7 +565,7 @@ async function report(all: number[][]): Promise<void> {
   const section = [
     `## Evaluator fidelity: the ${SPACE} space${MEMBER_SET ? `, member set ${MEMBER_SET}` : ''}`,
     '',
-    `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
+    `\`node dist/bench/evaluator-fidelity.js\` (${new Date().toISOString().slice(0, 10)}, ${machineText()}).`,
     `${all.length} random members of the \`${SPACE}\` space (${path.relative(PROJECT_ROOT, path.join(PARTS, 'members.json'))}${MEMBER_SET ? `, drawn apart from the first set's, scored by the first set's trained supernets where they were on the machine, by supernets trained for this set otherwise` : ''}). Reference: each trained standalone for ${RECIPES.short.text} at ${RESOLUTION}x${RESOLUTION} (seed ${REFERENCE_SEED}, the trainer's defaults otherwise), test-split top-1${seedMean ? '; `standalone-seedN`: the same recipe with training seed N (the reference\'s own noise), and "tau vs the seeds\' mean" ranks against the mean over every seed, for the members trained with all of them' : ''}${others.some((o) => o.kind === 'standalone-full5') ? `; \`standalone-full5\`: trained standalone for ${RECIPES.full5.text} instead (search-vs-zoo's recipe, the one found models are judged by), a second reference (its own table below)` : ''}. Proxy: bench/experiments/proxy-default.json's per-child training (the embedded default until 2026-12-05), validation top-1. Supernets: each member's inherited weights with batch norm recalibrated, validation top-1:`,
     ...supernetDescriptions(evaluators.map((e) => e.kind)),
     ...(scored.some((e) => e.kind.endsWith('(rank sum)'))

@@ -17,10 +17,9 @@
  *   node dist/bench/latency-estimator.js [--tables DIR] [--networks 50] [--seed 0]
  */
 import { existsSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
-import { writeJsonAtomic } from '../src/common/json-io.js';
 import { quantile } from '../src/common/quantile.js';
 import { derive, type Rng } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
@@ -41,7 +40,7 @@ import { missingPricer } from '../src/latency-model/predict/predict.js';
 import { entryMs, type LatencyTable } from '../src/latency-model/predict/table-schema.js';
 import { ARCHSPEC_SCHEMA_VERSION, type ArchSpec, type Block, parseArchSpec } from '../src/search-space/archspec.js';
 import { makeDivisible } from '../src/search-space/zoo/index.js';
-import { benchArguments, numberArgument } from './report.js';
+import { benchArguments, benchCommand, benchMachine, numberArgument, writeBenchRecord } from './report.js';
 
 const args = benchArguments({
   tables: path.resolve(PROJECT_ROOT, '..', 'shared', 'reference', 'latency-tables'),
@@ -465,20 +464,8 @@ async function main() {
     }
   }
   const noise = shortcutPairs(loadTable());
-  const machine = {
-    cores: cpus().length,
-    cpu: cpus()[0]?.model ?? '?',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-  };
-  const command = `node dist/bench/latency-estimator.js ${process.argv.slice(2).join(' ')}`.trim();
-  await writeJsonAtomic(OUT, {
-    schemaVersion: 1,
-    kind: 'bench-latency-estimator',
-    tool: TOOL_NAME,
-    command,
-    date: new Date().toISOString(),
-    machine,
+  await writeBenchRecord(OUT, 'bench-latency-estimator', {
+    machine: { ...benchMachine(), memoryGiB: Math.round(totalmem() / 2 ** 30) },
     seed: SEED,
     settings: DEFAULT_ESTIMATOR_SETTINGS,
     tables: reports,
@@ -486,7 +473,7 @@ async function main() {
     networks,
     networkRows: rows,
   });
-  process.stdout.write(`${markdown(reports, networks, noise)}\n\n(${command}, seed ${SEED}; ${OUT})\n`);
+  process.stdout.write(`${markdown(reports, networks, noise)}\n\n(${benchCommand()}, seed ${SEED}; ${OUT})\n`);
 }
 
 await main();

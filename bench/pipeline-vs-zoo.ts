@@ -17,7 +17,6 @@
  *       [--runs runs/pipeline-vs-zoo] [--longer-zoo N] [--report-only]
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { readJsonFile, writeJsonAtomic } from '../src/common/json-io.js';
@@ -31,7 +30,7 @@ import { comparisonMarkdown, type PipelineReport, type ReportRow } from '../src/
 import { PIPELINE_RUN_FILES, PipelineRunDir } from '../src/pipeline/pipeline-run.js';
 import { DEFAULT_ZOO_CACHE_DIR, trainedZooModel, ZooCacheDir, type ZooEntry, type ZooRecipe } from '../src/pipeline/zoo-cache.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
-import { benchArguments, numberArgument, numbersArgument, writeSection } from './report.js';
+import { benchArguments, machineText, numberArgument, numbersArgument, writeSection } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
 const args = benchArguments(
@@ -193,7 +192,7 @@ async function report(finalMs: number | null): Promise<void> {
   const section = [
     `## ${experiment.name} against the search's best and the zoo, seeds ${SEEDS.join(', ')}`,
     '',
-    `\`node dist/bench/pipeline-vs-zoo.js --experiment ${path.relative(PROJECT_ROOT, EXPERIMENT_FILE)} --seeds ${SEEDS.join(',')}\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; parts in ${path.relative(PROJECT_ROOT, PARTS)}/).`,
+    `\`node dist/bench/pipeline-vs-zoo.js --experiment ${path.relative(PROJECT_ROOT, EXPERIMENT_FILE)} --seeds ${SEEDS.join(',')}\` (${new Date().toISOString().slice(0, 10)}, ${machineText()}; parts in ${path.relative(PROJECT_ROOT, PARTS)}/).`,
     `Each seed is one whole pipeline run with that standalone-training seed (the search's seed unchanged). Recipe for every model: ${epochs} epochs of ${trainSamples ?? 'all'} ${experiment.proxy.dataset} images at ${resolution}x${resolution}, that seed; the final model also had NetAdapt's fine-tunes and its final training (${experiment.pipeline!.finalEpochs ?? 0} epochs)${rows.some((r) => r[0]!.startsWith('(c)')) ? `, so (c) trains the most accurate zoo models for ${finalModelEpochs()} epochs` : ''}. Test-split top-1. Target ${targetMs.toFixed(2)} ms. Latency: ${table.name} at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes; zoo models within ${100 * WINDOW}% of the first pipeline's final latency${finalMs === null ? '' : ` (${finalMs.toFixed(2)} ms)`} or below it.`,
     '',
     markdownTable(['model', 'predicted ms', 'mean test top-1 %', 'per seed'], rows),

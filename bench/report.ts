@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../src/common/json-io.js';
-import { PROJECT_ROOT } from '../src/common/version.js';
+import { writeFileAtomic, writeJsonAtomic } from '../src/common/json-io.js';
+import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 
 export const BENCH_MD = path.join(PROJECT_ROOT, 'results', 'bench.md');
 
@@ -99,6 +99,39 @@ function usageLine(defaults: Record<string, string>, flags: readonly string[]): 
 export function badArgument(message: string, usage?: string): never {
   process.stderr.write(`${path.basename(process.argv[1] ?? 'bench')}: ${message}${usage ? `\n${usage}` : ''}\n`);
   process.exit(2);
+}
+
+/** The machine a benchmark ran on, as its JSON record states it. */
+export function benchMachine(): { cores: number; cpu: string; node: string } {
+  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', node: process.version };
+}
+
+/** The same for a report's prose: "2 cores (AMD EPYC 7B13), Node v20.20.0". */
+export function machineText(): string {
+  const { cores, cpu, node } = benchMachine();
+  return `${cores} cores (${cpu}), Node ${node}`;
+}
+
+/** The command that ran this benchmark, as a reader would type it again. */
+export function benchCommand(): string {
+  const script = path.relative(PROJECT_ROOT, process.argv[1] ?? 'bench');
+  return ['node', script, ...process.argv.slice(2)].join(' ');
+}
+
+/**
+ * Writes a benchmark's JSON record atomically: schema version, kind, tool, command, date and
+ * machine, then the benchmark's own `fields` (which may refine `command` or `machine`).
+ */
+export async function writeBenchRecord(file: string, kind: string, fields: Record<string, unknown>): Promise<void> {
+  const header = {
+    schemaVersion: 1,
+    kind,
+    tool: TOOL_NAME,
+    command: benchCommand(),
+    date: new Date().toISOString(),
+    machine: benchMachine(),
+  };
+  await writeJsonAtomic(file, { ...header, ...fields });
 }
 
 /** Replaces (or appends) the `## heading` section of a markdown file, keeping the others. */

@@ -8,10 +8,8 @@
  *
  *   node dist/bench/scoring-batch.js [--images 2048] [--rounds 3] [--models mobilenetv3-small-1.0,mobilenetv3-large-1.0]
  */
-import { cpus } from 'node:os';
 import path from 'node:path';
 import { countOf, markdownTable } from '../src/common/format.js';
-import { writeJsonAtomic } from '../src/common/json-io.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { zooSpec } from '../src/search-space/zoo/index.js';
 import { currentBackend, prepareBackend } from '../src/trainer/backend.js';
@@ -20,7 +18,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { tf } from '../src/trainer/tf.js';
 import { evaluate, scoringBatchSize } from '../src/trainer/train.js';
-import { badArgument, benchArguments, numberArgument, writeSection } from './report.js';
+import { badArgument, benchArguments, machineText, numberArgument, writeBenchRecord, writeSection } from './report.js';
 
 const args = benchArguments({ images: '2048', rounds: '3', models: 'mobilenetv3-small-1.0,mobilenetv3-large-1.0' });
 const IMAGES = numberArgument(args, 'images');
@@ -81,7 +79,6 @@ async function main() {
   await prepareBackend('auto');
   const { backend, threads } = currentBackend();
   const rows = MODELS.flatMap((model) => RESOLUTIONS.map((resolution) => measure(model, resolution)));
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const table = markdownTable(
     ['model', 'input', 'images per pass', `ms/image, passes of ${BASELINE_BATCH}`, 'ms/image', 'speed-up', 'top-1 (both)'],
     rows.map((r) => [
@@ -100,25 +97,19 @@ async function main() {
     `\`node dist/bench/scoring-batch.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): \`evaluate()\` on ${rows[0]!.images} Fashion-MNIST`,
     `validation images, untrained zoo models (10 classes), the fastest of ${ROUNDS} rounds after one warm-up; its default images per`,
     `forward pass against passes of ${BASELINE_BATCH}, in the same run; each pair's scores are equal. tfjs ${backend} (${countOf(threads, 'thread')}),`,
-    `${cpus().length} cores (${cpu}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
+    `${machineText()}, tfjs ${tf.version.tfjs}.`,
     '',
     table,
     '',
   ].join('\n');
   console.log(report);
   await writeSection(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-scoring-batch.json'), {
-    schemaVersion: 1,
-    kind: 'bench-scoring-batch',
-    tool: TOOL_NAME,
-    date: new Date().toISOString(),
+  await writeBenchRecord(path.join(PROJECT_ROOT, 'results', 'bench-scoring-batch.json'), 'bench-scoring-batch', {
     backend,
     threads,
     images: rows[0]!.images,
     rounds: ROUNDS,
     baselineBatch: BASELINE_BATCH,
-    cpu,
-    cores: cpus().length,
     rows,
   });
 }

@@ -43,7 +43,6 @@
  * target's zoo models first and then its found model, waiting for the other process's search.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { interruptExitCode, interruptSignal } from '../src/cli/progress.js';
@@ -71,7 +70,7 @@ import { prepareBackend } from '../src/trainer/backend.js';
 import { trainConfig } from '../src/trainer/config.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { train } from '../src/trainer/train.js';
-import { badArgument, benchArguments, lastJsonLine, numberArgument, numbersArgument, runNasJson } from './report.js';
+import { badArgument, benchArguments, lastJsonLine, machineText, numberArgument, numbersArgument, runNasJson } from './report.js';
 import { type PricedZooModel, zooLatencies } from './zoo-latencies.js';
 
 /** The issue's three targets: the report always has their sections, whichever --targets a run trains. */
@@ -458,7 +457,7 @@ async function report(all: Target[], zoo: readonly PricedZooModel[]): Promise<vo
   const sections: string[] = [
     '# Search against the zoo',
     '',
-    `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}).`,
+    `\`node dist/bench/search-vs-zoo.js\` (${new Date().toISOString().slice(0, 10)}, ${machineText()}).`,
     `Search: each found row names the experiment it ran, with the target swapped in. Recipe for every model: ${EPOCHS} epochs of the whole Fashion-MNIST training split at ${RESOLUTION}x${RESOLUTION}, the trainer's defaults otherwise, one training per seed (1 and 2 by default; each row says how many its mean has); test-split top-1. Latency: the ${table.name} table at ${experiment.latency.resolution}x${experiment.latency.resolution}, ${experiment.latency.classes} classes.`,
     ...(noise.text ? [noise.text] : []),
     '',

@@ -8,7 +8,6 @@
  *
  *   node dist/bench/supernet-learning.js [--steps 300] [--spaces mobilenetv3,mobilenetv3-ibn] [--lr 0.05]
  */
-import { cpus } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { derive, nextSeed, shuffle } from '../src/common/rng.js';
@@ -22,7 +21,7 @@ import { ImageBatcher } from '../src/trainer/data/batches.js';
 import type { ImageDataset } from '../src/trainer/data/index.js';
 import { loadDataset } from '../src/trainer/data/index.js';
 import { tf } from '../src/trainer/tf.js';
-import { benchArguments, numberArgument, writeSection } from './report.js';
+import { benchArguments, machineText, numberArgument, writeSection } from './report.js';
 
 const args = benchArguments({ steps: '300', spaces: 'mobilenetv3,mobilenetv3-ibn', lr: '0.05' });
 const steps = numberArgument(args, 'steps');
@@ -115,7 +114,7 @@ function report(outcomes: Outcome[]): string {
     '## Does the supernet learn under uniform sampling?',
     '',
     `\`node dist/bench/supernet-learning.js --steps ${steps} --spaces ${spaces.join(',')} --lr ${learningRate}\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): Fashion-MNIST at 32x32, batch ${batchSize}, SGD momentum 0.9 at ${learningRate} after a 20-step ramp, label smoothing 0.1, the same shuffled batches for every run.`,
-    `Top-1 on 256 validation images with batch statistics; "5 drawn members" are uniform draws of the space. ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, tfjs ${tf.version.tfjs} ${backend.backend}.`,
+    `Top-1 on 256 validation images with batch statistics; "5 drawn members" are uniform draws of the space. ${machineText()}, tfjs ${tf.version.tfjs} ${backend.backend}.`,
     '',
     markdownTable(
       ['space', 'sampling', ...shown.map((w) => windows[w]!), 'fixed member top-1', '5 drawn members top-1'],

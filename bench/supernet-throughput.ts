@@ -7,7 +7,6 @@
  *
  *   node dist/bench/supernet-throughput.js [--steps 20] [--space mobilenetv3]
  */
-import { cpus } from 'node:os';
 import { markdownTable } from '../src/common/format.js';
 import { derive, nextSeed } from '../src/common/rng.js';
 import { TOOL_NAME } from '../src/common/version.js';
@@ -20,7 +19,7 @@ import { buildModel } from '../src/trainer/build-model.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { tf } from '../src/trainer/tf.js';
 import { trainingStep } from '../src/trainer/train.js';
-import { benchArguments, numberArgument, writeSection } from './report.js';
+import { benchArguments, machineText, numberArgument, writeSection } from './report.js';
 
 const args = benchArguments({ steps: '20', space: 'mobilenetv3' });
 const steps = numberArgument(args, 'steps');
@@ -74,7 +73,7 @@ async function main(): Promise<void> {
     '## Supernet training throughput',
     '',
     `\`node dist/bench/supernet-throughput.js --steps ${steps}\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): space ${spaceName} at 32x32, 10 classes, batch ${batchSize}, RMSProp, random data, ${steps} steps after ${warmup} warm-up each;`,
-    `the largest member (${(specCost(spec).params / 1e6).toFixed(2)} M parameters, ${(specCost(spec).madds / 1e6).toFixed(1)} M MAdds at 32x32). ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, tfjs ${tf.version.tfjs} ${backend.backend} (${backend.threads} thread(s)).`,
+    `the largest member (${(specCost(spec).params / 1e6).toFixed(2)} M parameters, ${(specCost(spec).madds / 1e6).toFixed(1)} M MAdds at 32x32). ${machineText()}, tfjs ${tf.version.tfjs} ${backend.backend} (${backend.threads} thread(s)).`,
     '',
     markdownTable(
       ['workload', 'ms/step', 'images/s', 'vs largest member standalone'],

@@ -14,17 +14,16 @@
  *
  *   node dist/bench/table-repeatability.js [--table default] [--sample 400|all] [--seed 0] [--table-out FILE]
  */
-import { cpus } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
 import { writeJsonAtomic } from '../src/common/json-io.js';
 import { derive, shuffle } from '../src/common/rng.js';
-import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
+import { PROJECT_ROOT } from '../src/common/version.js';
 import { SpeedProbe, warmUp } from '../src/latency-model/measure/profile.js';
 import { leaveOneOut, tablePoints } from '../src/latency-model/predict/estimator.js';
 import { loadTable } from '../src/latency-model/predict/load-table.js';
 import { prepareBackend } from '../src/trainer/backend.js';
-import { benchArguments, numberArgument } from './report.js';
+import { benchArguments, numberArgument, writeBenchRecord } from './report.js';
 import { type Agreement, agreement, looOf, retimable, tableWithTimes, timeKeys } from './retime.js';
 
 const args = benchArguments({ table: 'default', sample: '400', 'table-out': '', seed: '0' });
@@ -96,14 +95,8 @@ async function main(): Promise<void> {
     looSampleTableValues: looOf(tableWithTimes(table, keys, (k) => byKey.get(k)!.tableMs)),
     looSampleRetimed: looOf(retimedTable),
   };
-  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version };
-  await writeJsonAtomic(OUT, {
-    schemaVersion: 1,
-    kind: 'table-repeatability',
-    tool: TOOL_NAME,
+  await writeBenchRecord(OUT, 'table-repeatability', {
     command: `node dist/bench/table-repeatability.js --table ${TABLE} --sample ${args.sample} --seed ${SEED}`,
-    date: new Date().toISOString(),
-    machine,
     table: table.name,
     seed: SEED,
     summary,

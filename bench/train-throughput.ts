@@ -12,7 +12,6 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { markdownTable } from '../src/common/format.js';
-import { writeJsonAtomic } from '../src/common/json-io.js';
 import { derive } from '../src/common/rng.js';
 import { PROJECT_ROOT, TOOL_NAME } from '../src/common/version.js';
 import { specCost } from '../src/search-space/cost.js';
@@ -25,7 +24,7 @@ import { loadFashionMnist } from '../src/trainer/data/fashion-mnist.js';
 import { DEFAULT_OPTIMIZER, Optimizer } from '../src/trainer/optimizer.js';
 import { tf } from '../src/trainer/tf.js';
 import { trainingStep } from '../src/trainer/train.js';
-import { benchArguments, lastJsonLine, numberArgument, writeSection } from './report.js';
+import { benchArguments, lastJsonLine, machineText, numberArgument, writeBenchRecord, writeSection } from './report.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -142,12 +141,11 @@ async function main() {
       r.note,
     ]),
   );
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const report = [
     '## Training throughput',
     '',
     `\`node dist/bench/train-throughput.js\` (${TOOL_NAME}, ${new Date().toISOString().slice(0, 10)}): ${modelName} at 32x32, 10 classes,`,
-    `batch ${batchSize}, RMSProp, random data; ${cpus().length} cores (${cpu}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
+    `batch ${batchSize}, RMSProp, random data; ${machineText()}, tfjs ${tf.version.tfjs}.`,
     "The tfjs wasm step uses the project's gradient kernels (verified against the cpu backend in test/wasm-kernels.test.ts).",
     '',
     table,
@@ -157,15 +155,9 @@ async function main() {
   ].join('\n');
   console.log(report);
   await writeSection(report);
-  await writeJsonAtomic(path.join(PROJECT_ROOT, 'results', 'bench-train-throughput.json'), {
-    schemaVersion: 1,
-    kind: 'bench-train-throughput',
-    tool: TOOL_NAME,
-    date: new Date().toISOString(),
+  await writeBenchRecord(path.join(PROJECT_ROOT, 'results', 'bench-train-throughput.json'), 'bench-train-throughput', {
     model: modelName,
     batchSize,
-    cpu,
-    cores: cpus().length,
     rows,
     batchAssemblyMs: dataMs,
     baseline: baseline.engine,
