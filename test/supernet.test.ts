@@ -41,7 +41,7 @@ import { tf } from '../src/trainer/tf.js';
 import { TrainRunDir } from '../src/trainer/train-run.js';
 import { trainForEvaluation } from '../src/trainer/training-pool.js';
 import { perLayerSpaceDefinition, tinyExperiment, tinySearchFiles, tinySpaceDefinition } from './helpers/search.js';
-import { randomBatch, supernetParity } from './helpers/supernet.js';
+import { randomBatch, supernetGradientParity, supernetParity } from './helpers/supernet.js';
 
 test.before(async () => {
   await prepareBackend('auto');
@@ -68,6 +68,31 @@ test('the mobilenetv3 space: the widest and a random member match their built mo
     t.log(`member ${choices.join('')} (${blocks} blocks): max |difference| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
     t.true(diff <= 1e-4 * Math.max(1, scale));
   }
+  supernet.dispose();
+});
+
+test('a member trains through the supernet as its built model does: the same loss and gradients in training mode (conv, dsconv, bottleneck, residuals off)', (t) => {
+  const space = getChoiceSpace('mobilenetv3');
+  const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 3 });
+  const rng = derive(8, 'gradients');
+  const opsOf = (choices: number[]) => new Set(supernet.member(choices).blocks.map((b) => b.type));
+  const plain = (choices: number[]) => space.choicePoints.some((c, i) => c.field === 'skip' && c.options[choices[i]!] === false);
+  // Random members until, between them, they use every op family and switch a residual off; two at least.
+  const members: number[][] = [];
+  const seen = new Set<string>();
+  while ((members.length < 2 || seen.size < 3 || !members.some(plain)) && members.length < 10) {
+    const choices = space.randomChoices(rng);
+    members.push(choices);
+    for (const op of opsOf(choices)) seen.add(op);
+  }
+  t.is(seen.size, 3);
+  t.true(members.some(plain));
+  for (const choices of members) {
+    const { supernetLoss, modelLoss, worstRelativeDifference } = supernetGradientParity(supernet, choices, 3);
+    t.true(Math.abs(supernetLoss - modelLoss) <= 1e-5 * modelLoss, `member ${choices.join('')}: loss ${supernetLoss} vs ${modelLoss}`);
+    t.true(worstRelativeDifference <= 1e-3, `member ${choices.join('')}: gradients differ by ${worstRelativeDifference} of their scale`);
+  }
+  t.log(`${members.length} members, ops ${[...new Set(members.flatMap((m) => [...opsOf(m)]))].join(', ')}`);
   supernet.dispose();
 });
 

@@ -30,3 +30,62 @@ export function supernetParity(supernet: Supernet, choices: number[], channels: 
   model.dispose();
   return { diff, scale, blocks: spec.blocks.length };
 }
+
+/**
+ * One training-mode pass (batch statistics, dropout off) of a member through the supernet and
+ * through the model built from its spec with its inherited weights, on the same labelled batch:
+ * both losses, and the largest difference between the two gradients of any trainable weight of the
+ * member, relative to that weight's largest gradient. The supernet's gradient of a member weight is
+ * read off its slice after a scaled step (`memberWeights` before and after), then the shared
+ * weights are restored.
+ */
+export function supernetGradientParity(supernet: Supernet, choices: number[], channels: number) {
+  const { resolution, classes } = supernet.options;
+  const x = randomBatch(5, 6, resolution, channels);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), classes).toFloat());
+  const stats = new BatchNormStats();
+  tf.tidy(() => supernet.forward(choices, x, { kind: 'calibrate', stats }));
+  const model = buildModel({ ...supernet.member(choices), dropout: 0 });
+  assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
+  const { loss: supernetLoss, gradients: fromSupernet } = memberGradientsThroughSupernet(supernet, choices, x, y, stats);
+  const modelVariables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+    modelVariables,
+  );
+  let worst = 0;
+  model.trainableWeights.forEach((weight, i) => {
+    const own = grads[modelVariables[i]!.name]!.dataSync();
+    const shared = fromSupernet.get(weight.originalName)!;
+    let diff = 0;
+    let scale = 1e-6;
+    own.forEach((g, j) => {
+      diff = Math.max(diff, Math.abs(g - shared[j]!));
+      scale = Math.max(scale, Math.abs(g));
+    });
+    worst = Math.max(worst, diff / scale);
+  });
+  const modelLoss = value.dataSync()[0]!;
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  model.dispose();
+  return { supernetLoss, modelLoss, worstRelativeDifference: worst };
+}
+
+function memberGradientsThroughSupernet(supernet: Supernet, choices: number[], x: tf.Tensor4D, y: tf.Tensor, stats: BatchNormStats) {
+  const step = 1e3; // a step far above rounding, read back divided by it
+  const variables = supernet.namedVariables().map((v) => v.variable);
+  const before = new Map(supernet.memberWeights(choices, stats).map((w) => [w.name, w.values]));
+  const saved = variables.map((v) => tf.clone(v));
+  const { value, grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(y, supernet.forward(choices, x, { kind: 'batch' })),
+    variables,
+  );
+  for (const v of variables) if (grads[v.name]) v.assign(tf.tidy(() => tf.sub(v, tf.mul(grads[v.name]!, step))));
+  const gradients = new Map(
+    supernet.memberWeights(choices, stats).map((w) => [w.name, before.get(w.name)!.map((b, j) => (b - w.values[j]!) / step)]),
+  );
+  for (const [i, v] of variables.entries()) v.assign(saved[i]!);
+  const loss = value.dataSync()[0]!;
+  tf.dispose([value, ...saved, ...Object.values(grads)]);
+  return { loss, gradients };
+}
