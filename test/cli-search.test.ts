@@ -187,6 +187,7 @@ test("nas search --resume S --parallel N trains the rest N children at once; eve
   const first = await nas('search', '--experiment', experimentFile, '--out', changed);
   t.is(first.code, 0, first.stderr);
   t.true(first.stdout.includes(`--out '${dir}/it'\\''s changed/train'\n`), `the printed command quotes the path: ${first.stdout}`);
+  t.regex(first.stdout, /^2 trials in .*: best [\d.]+% \(validation top-1 after proxy training\) at [\d.]+ ms/);
   const resumed = await nas('search', '--resume', changed, '--budget', '4', '--parallel', '2');
   t.is(resumed.code, 0, resumed.stderr);
   const whole = await nas('search', '--experiment', experimentFile, '--out', unchanged, '--budget', '4');
@@ -266,12 +267,13 @@ test('nas search --resume with another seed, algorithm or experiment exits 2 nam
   t.false(other.stderr.includes('xxx'), other.stderr);
 });
 
-test('a supernet search warns, one line each, that --parallel and the proxy.train fields it does not use are ignored', async (t) => {
+test("a supernet search warns, one line each, that --parallel and the proxy.train fields it does not use are ignored, and says its score is the inherited weights' validation top-1", async (t) => {
   const supernet = { candidates: 2, topK: 1, rankingSamples: 32, validationBatch: 16, recalibrationBatches: 1 };
   const { dir, experimentFile } = tinySearchFiles({ evaluator: 'supernet', budget: 2, batchSize: 2, supernet });
   const runDir = path.join(dir, 'S');
-  const res = await nas('search', '--experiment', experimentFile, '--parallel', '2', '--out', runDir, '--json');
+  const res = await nas('search', '--experiment', experimentFile, '--parallel', '2', '--out', runDir);
   t.is(res.code, 0, res.stderr);
+  t.regex(res.stdout, /^2 trials in .*: best [\d.]+% \(validation top-1, inherited supernet weights\) at [\d.]+ ms/, res.stdout);
   const warnings = res.stderr
     .split('\n')
     .filter((line) => line.includes('"level":40'))

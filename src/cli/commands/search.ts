@@ -138,9 +138,12 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     if (args.json) printJson(result);
     else if (summary.best) {
       const trainArgs = ['--arch', summary.best.spec, '--dataset', experiment.proxy.dataset];
+      // Neither score is what the model reaches trained alone: say which one it is.
+      const scoredBy =
+        experiment.evaluator === 'supernet' ? 'validation top-1, inherited supernet weights' : 'validation top-1 after proxy training';
       process.stdout.write(
         asTheUserRunsIt(
-          `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}${args.resume ? ` (this resume ${formatDuration(summary.sessionWallSeconds)})` : ''}: best ${(100 * summary.best.accuracy).toFixed(2)}% at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
+          `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}${args.resume ? ` (this resume ${formatDuration(summary.sessionWallSeconds)})` : ''}: best ${(100 * summary.best.accuracy).toFixed(2)}% (${scoredBy}) at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
             `train it standalone: ${commandLine(['nas', 'train', ...trainArgs, '--out', path.join(runDir, 'train')])}\n` +
             (experiment.evaluator === 'supernet'
               ? `or fine-tune its supernet weights: ${commandLine(['nas', 'train', ...trainArgs, '--init-from', new SupernetRunDir(runDir).supernetFile('bestWeights'), '--out', path.join(runDir, 'fine-tune')])}\n`
