@@ -76,7 +76,11 @@ test('a member trains through the supernet as its built model does: the same los
   const supernet = new Supernet(space, { resolution: 32, classes: 10, seed: 3 });
   const rng = derive(8, 'gradients');
   const opsOf = (choices: number[]) => new Set(supernet.member(choices).blocks.map((b) => b.type));
-  const plain = (choices: number[]) => space.choicePoints.some((c, i) => c.field === 'skip' && c.options[choices[i]!] === false);
+  // A block that could add its input (stride 1, width kept) and does not.
+  const plain = (choices: number[]) => {
+    const spec = supernet.member(choices);
+    return spec.blocks.some((b, i) => !b.residual && b.stride === 1 && b.out === (i === 0 ? spec.stem.out : spec.blocks[i - 1]!.out));
+  };
   // Random members until, between them, they use every op family and switch a residual off; two at least.
   const members: number[][] = [];
   const seen = new Set<string>();
