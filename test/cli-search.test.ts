@@ -274,6 +274,8 @@ test("a supernet search warns, one line each, that --parallel and the proxy.trai
   const res = await nas('search', '--experiment', experimentFile, '--parallel', '2', '--out', runDir);
   t.is(res.code, 0, res.stderr);
   t.regex(res.stdout, /^2 trials in .*: best [\d.]+% \(validation top-1, inherited supernet weights\) at [\d.]+ ms/, res.stdout);
+  // One next step, training from scratch: a fine-tune from best-weights trained no better (results/supernet.md).
+  t.regex(res.stdout, /\ntrain it standalone: \S*nas train --arch \S*best\.json --dataset \S+ --out \S+\n$/, res.stdout);
   const warnings = res.stderr
     .split('\n')
     .filter((line) => line.includes('"level":40'))

@@ -103,10 +103,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
     const runDir = args.resume ?? args.out ?? defaultRunDir(experiment.name);
     const progress = new ProgressReporter(log);
     const started = Date.now();
-    const [{ runSearchJob }, { SupernetRunDir }] = await Promise.all([
-      import('../../controller/search-job.js'),
-      import('../../supernet/supernet-run.js'),
-    ]);
+    const { runSearchJob } = await import('../../controller/search-job.js');
     let summary: SearchSummary;
     try {
       summary = await runSearchJob({
@@ -144,10 +141,8 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       process.stdout.write(
         asTheUserRunsIt(
           `${summary.trials} trials in ${formatDuration(summary.wallSeconds)}${args.resume ? ` (this resume ${formatDuration(summary.sessionWallSeconds)})` : ''}: best ${(100 * summary.best.accuracy).toFixed(2)}% (${scoredBy}) at ${summary.best.latencyMs.toFixed(2)} ms (reward ${summary.best.reward.toFixed(4)}), ${summary.best.spec}\n` +
-            `train it standalone: ${commandLine(['nas', 'train', ...trainArgs, '--out', path.join(runDir, 'train')])}\n` +
-            (experiment.evaluator === 'supernet'
-              ? `or fine-tune its supernet weights: ${commandLine(['nas', 'train', ...trainArgs, '--init-from', new SupernetRunDir(runDir).supernetFile('bestWeights'), '--out', path.join(runDir, 'fine-tune')])}\n`
-              : ''),
+            // Not the fine-tune from best-weights: for the default's find it trained no better than from scratch, at the same cost (results/supernet.md).
+            `train it standalone: ${commandLine(['nas', 'train', ...trainArgs, '--out', path.join(runDir, 'train')])}\n`,
         ),
       );
     }
