@@ -9,20 +9,28 @@ export function randomBatch(seed: number, n: number, resolution: number, channel
 }
 
 /**
- * Calibrates a member on two batches, then compares its fixed-BN logits with those of the model
- * built from its spec with its inherited weights: the largest difference, the logits' scale and
- * the member's block count.
+ * A member with batch norm calibrated on two random batches, and the model built from its spec
+ * with its inherited weights (dropout off, so that training-mode passes are deterministic too).
  */
-export function supernetParity(supernet: Supernet, choices: number[], channels: number) {
+function calibratedMember(supernet: Supernet, choices: number[], channels: number) {
   const { resolution } = supernet.options;
   const stats = new BatchNormStats();
   for (const seed of [1, 2])
     tf.tidy(() => supernet.forward(choices, randomBatch(seed, 8, resolution, channels), { kind: 'calibrate', stats }));
-  const x = randomBatch(3, 4, resolution, channels);
-  const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
   const spec = supernet.member(choices);
-  const model = buildModel(spec);
+  const model = buildModel({ ...spec, dropout: 0 });
   assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
+  return { spec, stats, model };
+}
+
+/**
+ * Compares a calibrated member's fixed-BN logits with those of the model built from its spec with
+ * its inherited weights: the largest difference, the logits' scale and the member's block count.
+ */
+export function supernetParity(supernet: Supernet, choices: number[], channels: number) {
+  const { spec, stats, model } = calibratedMember(supernet, choices, channels);
+  const x = randomBatch(3, 4, supernet.options.resolution, channels);
+  const fromSupernet = tf.tidy(() => supernet.forward(choices, x, { kind: 'fixed', stats }));
   const fromModel = model.predict(x) as tf.Tensor;
   const diff = tf.max(tf.abs(tf.sub(fromSupernet, fromModel))).dataSync()[0]!;
   const scale = tf.max(tf.abs(fromModel)).dataSync()[0]!;
@@ -43,10 +51,7 @@ export function supernetGradientParity(supernet: Supernet, choices: number[], ch
   const { resolution, classes } = supernet.options;
   const x = randomBatch(5, 6, resolution, channels);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), classes).toFloat());
-  const stats = new BatchNormStats();
-  tf.tidy(() => supernet.forward(choices, x, { kind: 'calibrate', stats }));
-  const model = buildModel({ ...supernet.member(choices), dropout: 0 });
-  assignWeights(model, supernet.memberWeights(choices, stats), 'supernet member');
+  const { stats, model } = calibratedMember(supernet, choices, channels);
   const { loss: supernetLoss, gradients: fromSupernet } = memberGradientsThroughSupernet(supernet, choices, x, y, stats);
   const modelVariables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { value, grads } = tf.variableGrads(
